@@ -1,0 +1,225 @@
+//! The interpreter stack: levels, tracers and `bind`.
+//!
+//! NOTE: [levels]
+//! Every running transform owns a [`Level`]: a unique, increasing id, a kind (batch, jvp, grad)
+//! and an `alive` flag. Transforms push their level on a thread-local stack with an RAII guard
+//! ([`LevelGuard`]), so a panic in a user's function pops it again. A tracer records the level it
+//! belongs to. `bind` looks at the operands of a primitive, picks the tracer with the *highest*
+//! level id, and hands the primitive to that level's rule; operands of lower levels (or concrete
+//! ones) are constants to that rule. The rule unwraps its own tracers and applies public ops to
+//! the inner values, which binds again one level down, until the operands are concrete and the
+//! kernel runs. Because ids only grow and a level is alive exactly while its transform runs,
+//! (a) nested transforms never confuse their perturbations: `d/dx [x · d/dy (x + y)]` sees `x` as
+//! a constant of the inner level, and (b) a tracer that escapes its transform is recognized by
+//! its dead level and refused with [`Error::EscapedTracer`].
+//!
+//! NOTE: [rules-use-ops]
+//! Every rule (jvp, vjp, batch) is written with the crate's public ops on `Tensor`s, never with
+//! kernels. So a rule run under an outer transform is itself traced by that transform: this is
+//! what makes `jacfwd(jacrev(f))`, `vmap(hessian(f))` and `grad(grad(grad(f)))` work by
+//! construction, to any depth.
+
+mod batch;
+pub(crate) mod grad;
+mod jvp;
+
+use crate::error::{Error, Result};
+use crate::prims::Primitive;
+use crate::tensor::{DType, Shape, Tensor};
+use smallvec::SmallVec;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub use batch::Randomness;
+pub(crate) use batch::batched;
+pub(crate) use grad::Tape;
+pub(crate) use jvp::dual;
+
+/// What a level does with the primitives bound at it.
+pub(crate) enum LevelKind {
+    /// vmap: tracers hold a value with the batch at dim 0.
+    Batch { size: usize, randomness: Randomness },
+    /// forward mode: tracers hold a primal and a tangent.
+    Jvp,
+    /// reverse mode: tracers hold a value and a node of this level's tape.
+    Grad { tape: Tape },
+}
+
+/// One running transform. See NOTE: [levels].
+pub(crate) struct Level {
+    pub(crate) id: u64,
+    alive: AtomicBool,
+    pub(crate) kind: LevelKind,
+}
+
+static NEXT_LEVEL: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static STACK: RefCell<Vec<Arc<Level>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Level {
+    #[inline]
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+    pub(crate) fn kind_name(&self) -> &'static str {
+        match self.kind {
+            LevelKind::Batch { .. } => "vmap",
+            LevelKind::Jvp => "jvp",
+            LevelKind::Grad { .. } => "vjp/grad",
+        }
+    }
+}
+
+/// Pushes a level on creation and pops it (marking it dead) on drop, panics included.
+pub(crate) struct LevelGuard {
+    pub(crate) level: Arc<Level>,
+}
+
+impl LevelGuard {
+    pub(crate) fn push(kind: LevelKind) -> LevelGuard {
+        let level = Arc::new(Level {
+            id: NEXT_LEVEL.fetch_add(1, Ordering::Relaxed),
+            alive: AtomicBool::new(true),
+            kind,
+        });
+        STACK.with(|s| s.borrow_mut().push(level.clone()));
+        LevelGuard { level }
+    }
+}
+
+impl Drop for LevelGuard {
+    fn drop(&mut self) {
+        self.level.alive.store(false, Ordering::Relaxed);
+        let id = self.level.id;
+        STACK.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.iter().rposition(|l| l.id == id) {
+                s.remove(i);
+            }
+        });
+    }
+}
+
+/// The batch levels now running on this thread, outermost first, with their size and randomness.
+pub(crate) fn active_batch_levels() -> Vec<Arc<Level>> {
+    STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .filter(|l| matches!(l.kind, LevelKind::Batch { .. }))
+            .cloned()
+            .collect()
+    })
+}
+
+/// A tensor being traced by some level.
+pub(crate) struct Tracer {
+    pub(crate) level: Arc<Level>,
+    pub(crate) shape: Shape,
+    pub(crate) dtype: DType,
+    pub(crate) kind: TracerKind,
+}
+
+pub(crate) enum TracerKind {
+    /// `value` carries the batch at dim 0; the tracer's shape is `value.shape()[1..]`.
+    Batch { value: Tensor },
+    /// A primal and its tangent (`None` is a symbolic zero).
+    Dual {
+        primal: Tensor,
+        tangent: Option<Tensor>,
+    },
+    /// A value tracked by node `node` of the level's tape.
+    Grad { value: Tensor, node: usize },
+}
+
+impl Tracer {
+    pub(crate) fn kind_name(&self) -> &'static str {
+        self.level.kind_name()
+    }
+}
+
+impl fmt::Display for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            TracerKind::Batch { value } => write!(
+                f,
+                "BatchedTensor(lvl={}, bdim=0, value={value})",
+                self.level.id
+            ),
+            TracerKind::Dual { primal, tangent } => match tangent {
+                Some(t) => write!(
+                    f,
+                    "DualTensor(lvl={}, primal={primal}, tangent={t})",
+                    self.level.id
+                ),
+                None => write!(
+                    f,
+                    "DualTensor(lvl={}, primal={primal}, tangent=0)",
+                    self.level.id
+                ),
+            },
+            TracerKind::Grad { value, node } => write!(
+                f,
+                "GradTrackingTensor(lvl={}, node={node}, value={value})",
+                self.level.id
+            ),
+        }
+    }
+}
+
+impl Tensor {
+    /// If this tensor is a tracer of `level`, its kind.
+    #[inline]
+    pub(crate) fn tracer_at(&self, level: &Level) -> Option<&TracerKind> {
+        match self.tracer() {
+            Some(t) if t.level.id == level.id => Some(&t.kind),
+            _ => None,
+        }
+    }
+    pub(crate) fn wrap(
+        level: &Arc<Level>,
+        shape: &[usize],
+        dtype: DType,
+        kind: TracerKind,
+    ) -> Tensor {
+        Tensor::from_tracer(Tracer {
+            level: level.clone(),
+            shape: SmallVec::from_slice(shape),
+            dtype,
+            kind,
+        })
+    }
+}
+
+/// Apply a primitive: at the highest level among the operands, or by evaluation if all are
+/// concrete. See NOTE: [levels].
+pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
+    let mut top: Option<&Arc<Level>> = None;
+    for t in inputs {
+        if let Some(tr) = t.tracer() {
+            if !tr.level.is_alive() {
+                return Err(Error::EscapedTracer {
+                    op: prim.name(),
+                    kind: tr.level.kind_name(),
+                });
+            }
+            if top.is_none_or(|l| tr.level.id > l.id) {
+                top = Some(&tr.level);
+            }
+        }
+    }
+    let Some(level) = top else {
+        let arrays: SmallVec<[&crate::tensor::Array; 4]> =
+            inputs.iter().map(|t| t.array().unwrap()).collect();
+        return Ok(Tensor::from_array(prim.eval(&arrays)?));
+    };
+    let level = level.clone();
+    match &level.kind {
+        LevelKind::Batch { size, .. } => batch::process(&level, *size, prim, inputs),
+        LevelKind::Jvp => jvp::process(&level, prim, inputs),
+        LevelKind::Grad { tape } => grad::process(&level, tape, prim, inputs),
+    }
+}

@@ -1,0 +1,68 @@
+//! Copies between strided layouts: concatenation, strided padding, casts.
+
+use super::strided::Plan;
+use super::with_dtype;
+use crate::tensor::{Array, Buffer, DType, Element, View, contiguous_strides, numel};
+
+/// Copy `src` into `dst` seen through `dst_strides` from `dst_offset` (same shape as `src`).
+pub fn copy_into<T: Element>(
+    dst: &mut [T],
+    dst_strides: &[isize],
+    dst_offset: usize,
+    src: View<'_, T>,
+) {
+    let plan = Plan::new(src.shape, [src.strides, dst_strides]);
+    let data = src.data;
+    plan.run([src.offset, dst_offset], 0, src.numel(), |[i, o]| {
+        dst[o] = data[i]
+    });
+}
+
+/// Concatenate arrays (same dtype, same shape but along `dim`) along `dim`.
+pub fn concat(arrays: &[&Array], dim: usize) -> Array {
+    let mut shape = arrays[0].shape().to_vec();
+    shape[dim] = arrays.iter().map(|a| a.shape()[dim]).sum();
+    let strides = contiguous_strides(&shape);
+    with_dtype!(arrays[0].dtype(), T => {
+        let mut out = vec![T::default(); numel(&shape)];
+        let mut at = 0usize;
+        for a in arrays {
+            copy_into(&mut out, &strides, at * strides[dim] as usize, a.v::<T>());
+            at += a.shape()[dim];
+        }
+        Array::from_vec(out, &shape)
+    })
+}
+
+/// Zeros of `x`'s shape with `dim` of size `size`, with `x` written at positions
+/// `start, start + step, ...` along `dim` (the transpose of a strided slice).
+pub fn pad_strided(x: &Array, dim: usize, start: usize, step: usize, size: usize) -> Array {
+    let mut shape = x.shape().to_vec();
+    shape[dim] = size;
+    let strides = contiguous_strides(&shape);
+    let mut dst_strides = strides.clone();
+    dst_strides[dim] *= step as isize;
+    with_dtype!(x.dtype(), T => {
+        let mut out = vec![T::default(); numel(&shape)];
+        copy_into(&mut out, &dst_strides, start * strides[dim] as usize, x.v::<T>());
+        Array::from_vec(out, &shape)
+    })
+}
+
+/// Convert elements to another dtype.
+pub fn cast(x: &Array, to: DType) -> Array {
+    use super::strided::map1;
+    if x.dtype() == to {
+        return x.clone();
+    }
+    let buf = with_dtype!(x.dtype(), S => {
+        let v = x.v::<S>();
+        match to {
+            DType::F32 => Buffer::F32(map1(v, |e: S| e.to_f64() as f32)),
+            DType::F64 => Buffer::F64(map1(v, |e: S| e.to_f64())),
+            DType::I64 => Buffer::I64(map1(v, |e: S| e.to_f64() as i64)),
+            DType::Bool => Buffer::Bool(map1(v, |e: S| e.to_f64() != 0.0)),
+        }
+    });
+    Array::from_buffer(buf, x.shape())
+}

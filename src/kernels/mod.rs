@@ -1,0 +1,34 @@
+//! CPU loops only: strided elementwise iteration, reductions, copies, indexing, GEMM calls and
+//! factorizations. Nothing here knows about tracers or levels.
+
+pub mod copy;
+pub mod index;
+pub mod linalg;
+pub mod matmul;
+pub mod reduce;
+pub mod strided;
+
+/// Run `$body` with `$T` bound to the Rust element type of dtype `$dt`.
+macro_rules! with_dtype {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            $crate::tensor::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::tensor::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::tensor::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::tensor::DType::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_dtype;

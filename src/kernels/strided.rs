@@ -1,0 +1,286 @@
+//! The strided iteration engine every elementwise kernel runs on.
+//!
+//! A [`Plan`] merges the dims of K operands that are jointly contiguous and drops size-1 dims;
+//! [`Plan::run`] then walks any flat range of positions with a tight inner loop over the last dim.
+//! Large outputs are split into ranges and filled on all cores (rayon).
+
+use crate::tensor::{Array, Element, View, numel};
+use rayon::prelude::*;
+use smallvec::SmallVec;
+
+/// Outputs with at least this many elements are filled in parallel.
+pub const PAR_MIN: usize = 1 << 15;
+
+type Dims = SmallVec<[usize; 6]>;
+type Strd = SmallVec<[isize; 6]>;
+
+/// A walk over `shape` reading K operands through their strides.
+pub struct Plan<const K: usize> {
+    shape: Dims,
+    strides: [Strd; K],
+}
+
+impl<const K: usize> Plan<K> {
+    /// Merge jointly contiguous dims and drop size-1 dims.
+    pub fn new(shape: &[usize], strides: [&[isize]; K]) -> Self {
+        let mut sh: Dims = SmallVec::new();
+        let mut st: [Strd; K] = std::array::from_fn(|_| SmallVec::new());
+        for d in 0..shape.len() {
+            if shape[d] == 1 {
+                continue;
+            }
+            if let Some(&prev) = sh.last() {
+                let last = sh.len() - 1;
+                // merge (prev, shape[d]) if for all operands stride[prev] == stride[d] * shape[d]
+                if (0..K).all(|k| st[k][last] == strides[k][d] * shape[d] as isize) {
+                    sh[last] = prev * shape[d];
+                    for k in 0..K {
+                        st[k][last] = strides[k][d];
+                    }
+                    continue;
+                }
+            }
+            sh.push(shape[d]);
+            for k in 0..K {
+                st[k].push(strides[k][d]);
+            }
+        }
+        Plan {
+            shape: sh,
+            strides: st,
+        }
+    }
+
+    /// Call `f` with the K element offsets of positions `start..start+count` (row-major order).
+    #[inline]
+    pub fn run(
+        &self,
+        offsets: [usize; K],
+        start: usize,
+        count: usize,
+        mut f: impl FnMut([usize; K]),
+    ) {
+        if count == 0 {
+            return;
+        }
+        let nd = self.shape.len();
+        if nd == 0 {
+            f(offsets);
+            return;
+        }
+        let last = nd - 1;
+        let mut idx: Dims = SmallVec::from_elem(0, nd);
+        let mut rem = start;
+        for d in (0..nd).rev() {
+            idx[d] = rem % self.shape[d];
+            rem /= self.shape[d];
+        }
+        let mut row: [isize; K] = std::array::from_fn(|k| {
+            offsets[k] as isize
+                + (0..last)
+                    .map(|d| idx[d] as isize * self.strides[k][d])
+                    .sum::<isize>()
+        });
+        let inner: [isize; K] = std::array::from_fn(|k| self.strides[k][last]);
+        let n_last = self.shape[last];
+        let mut j = idx[last];
+        let mut remaining = count;
+        loop {
+            let m = (n_last - j).min(remaining);
+            for t in j..j + m {
+                f(std::array::from_fn(|k| {
+                    (row[k] + t as isize * inner[k]) as usize
+                }));
+            }
+            remaining -= m;
+            if remaining == 0 {
+                return;
+            }
+            j = 0;
+            let mut d = last;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                idx[d] += 1;
+                for k in 0..K {
+                    row[k] += self.strides[k][d];
+                }
+                if idx[d] < self.shape[d] {
+                    break;
+                }
+                for k in 0..K {
+                    row[k] -= self.strides[k][d] * self.shape[d] as isize;
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+/// Fill a fresh contiguous vector of `n` elements, element `i` computed by `f` from the K
+/// operand offsets of position `i`; in parallel when `n` is large.
+pub fn fill<U: Element, const K: usize>(
+    shape: &[usize],
+    strides: [&[isize]; K],
+    offsets: [usize; K],
+    f: impl Fn([usize; K]) -> U + Sync + Send,
+) -> Vec<U> {
+    let n = numel(shape);
+    let plan = Plan::new(shape, strides);
+    let mut out: Vec<U> = Vec::with_capacity(n);
+    if n >= PAR_MIN && rayon::current_num_threads() > 1 {
+        out.resize(n, U::default());
+        let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
+        out.par_chunks_mut(chunk).enumerate().for_each(|(c, dst)| {
+            let mut i = 0;
+            plan.run(offsets, c * chunk, dst.len(), |o| {
+                dst[i] = f(o);
+                i += 1;
+            });
+        });
+    } else {
+        plan.run(offsets, 0, n, |o| out.push(f(o)));
+    }
+    out
+}
+
+/// Map a contiguous slice to a fresh vector, in parallel when large.
+#[inline]
+pub fn map_slice<T: Copy + Sync, U: Element>(x: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
+    if x.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        let mut out = vec![U::default(); x.len()];
+        let chunk = x.len().div_ceil(rayon::current_num_threads() * 4).max(4096);
+        out.par_chunks_mut(chunk)
+            .zip(x.par_chunks(chunk))
+            .for_each(|(o, i)| {
+                for (o, &i) in o.iter_mut().zip(i) {
+                    *o = f(i);
+                }
+            });
+        out
+    } else {
+        x.iter().map(|&v| f(v)).collect()
+    }
+}
+
+/// Zip two contiguous slices of equal length into a fresh vector, in parallel when large.
+#[inline]
+pub fn zip_slices<A: Copy + Sync, B: Copy + Sync, U: Element>(
+    a: &[A],
+    b: &[B],
+    f: impl Fn(A, B) -> U + Sync + Send,
+) -> Vec<U> {
+    if a.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        let mut out = vec![U::default(); a.len()];
+        let chunk = a.len().div_ceil(rayon::current_num_threads() * 4).max(4096);
+        out.par_chunks_mut(chunk)
+            .zip(a.par_chunks(chunk).zip(b.par_chunks(chunk)))
+            .for_each(|(o, (a, b))| {
+                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                    *o = f(a, b);
+                }
+            });
+        out
+    } else {
+        a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
+    }
+}
+
+/// Elementwise map of one operand to a fresh contiguous vector.
+pub fn map1<T: Element, U: Element>(x: View<'_, T>, f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
+    if let Some(s) = x.contiguous() {
+        return map_slice(s, f);
+    }
+    let d = x.data;
+    fill(x.shape, [x.strides], [x.offset], |[i]| f(d[i]))
+}
+
+/// Elementwise map of two operands already broadcast to the same shape.
+pub fn map2<A: Element, B: Element, U: Element>(
+    a: View<'_, A>,
+    b: View<'_, B>,
+    f: impl Fn(A, B) -> U + Sync + Send,
+) -> Vec<U> {
+    debug_assert_eq!(a.shape, b.shape);
+    if let (Some(sa), Some(sb)) = (a.contiguous(), b.contiguous()) {
+        return zip_slices(sa, sb, f);
+    }
+    // one side a broadcast scalar
+    if let (Some(sa), true) = (a.contiguous(), b.strides.iter().all(|&s| s == 0)) {
+        let vb = b.data[b.offset];
+        return map_slice(sa, |x| f(x, vb));
+    }
+    if let (true, Some(sb)) = (a.strides.iter().all(|&s| s == 0), b.contiguous()) {
+        let va = a.data[a.offset];
+        return map_slice(sb, |y| f(va, y));
+    }
+    let (da, db) = (a.data, b.data);
+    fill(
+        a.shape,
+        [a.strides, b.strides],
+        [a.offset, b.offset],
+        |[i, j]| f(da[i], db[j]),
+    )
+}
+
+/// Elementwise map of three operands already broadcast to the same shape.
+pub fn map3<A: Element, B: Element, C: Element, U: Element>(
+    a: View<'_, A>,
+    b: View<'_, B>,
+    c: View<'_, C>,
+    f: impl Fn(A, B, C) -> U + Sync + Send,
+) -> Vec<U> {
+    let (da, db, dc) = (a.data, b.data, c.data);
+    fill(
+        a.shape,
+        [a.strides, b.strides, c.strides],
+        [a.offset, b.offset, c.offset],
+        |[i, j, k]| f(da[i], db[j], dc[k]),
+    )
+}
+
+/// The elements of a view in row-major order.
+pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
+    if let Some(s) = x.contiguous() {
+        return s.to_vec();
+    }
+    let d = x.data;
+    fill(x.shape, [x.strides], [x.offset], |[i]| d[i])
+}
+
+/// A contiguous copy of any array.
+pub fn copy_contiguous(a: &Array) -> Array {
+    use crate::tensor::Buffer as B;
+    let buf = match &*a.buf {
+        B::F32(_) => B::F32(collect(a.v::<f32>())),
+        B::F64(_) => B::F64(collect(a.v::<f64>())),
+        B::I64(_) => B::I64(collect(a.v::<i64>())),
+        B::Bool(_) => B::Bool(collect(a.v::<bool>())),
+    };
+    Array::from_buffer(buf, &a.shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_walks_any_range() {
+        // a 3x4 transposed view of a 4x3 buffer
+        let data: Vec<f64> = (0..12).map(|v| v as f64).collect();
+        let v = View {
+            data: &data,
+            shape: &[3, 4],
+            strides: &[1, 3],
+            offset: 0,
+        };
+        let all = collect(v);
+        assert_eq!(all, vec![0., 3., 6., 9., 1., 4., 7., 10., 2., 5., 8., 11.]);
+        let plan = Plan::new(&[3, 4], [&[1, 3]]);
+        let mut part = vec![];
+        plan.run([0], 5, 5, |[o]| part.push(data[o]));
+        assert_eq!(part, vec![4., 7., 10., 2., 5.]);
+    }
+}

@@ -1,0 +1,62 @@
+//! # functorch
+//!
+//! Composable function transforms over n-dimensional tensors, in pure Rust: [`grad`],
+//! [`jacrev`], [`jacfwd`], [`hessian`], [`hvp`], [`jvp`], [`vjp`], [`linearize`] and [`vmap`],
+//! nested in any order and to any depth, with torch.func's options (`argnums`, `has_aux`,
+//! `chunk_size`, `in_dims`, `out_dims`, `randomness`).
+//!
+//! ```
+//! use functorch::{Tensor, grad, hessian, jacrev, vmap};
+//!
+//! let f = |x: &Tensor| x.sin()?.sum();
+//! let x = Tensor::from_slice(&[0.0, 0.5, 1.0]);
+//!
+//! let g: Tensor = grad(f).call(&x)?;                 // cos x
+//! let h: Tensor = hessian(f).call(&x)?;              // diag(-sin x)
+//! let j: Tensor = jacrev(|x: &Tensor| x.sin()).call(&x)?; // diag(cos x)
+//! assert_eq!(g.to_vec::<f64>()?, x.cos()?.to_vec::<f64>()?);
+//! assert_eq!(h.to_vec::<f64>()?, x.sin()?.neg()?.diag()?.to_vec::<f64>()?);
+//! assert_eq!(j.to_vec::<f64>()?, x.cos()?.diag()?.to_vec::<f64>()?);
+//!
+//! // per-row gradients of a batch, with no loop
+//! let xs = Tensor::from_vec(vec![0.0, 1.0, 2.0, 3.0], &[2, 2])?;
+//! let gs: Tensor = vmap(grad(f)).call(&xs)?;
+//! assert_eq!(gs.to_vec::<f64>()?, xs.cos()?.to_vec::<f64>()?);
+//! # Ok::<(), functorch::Error>(())
+//! ```
+//!
+//! The design, in one paragraph: every op on [`Tensor`] binds a *primitive* (a small closed
+//! set, each with its evaluation, forward, reverse and batching rules side by side, in
+//! `prims`); a thread-local stack of *levels*, one per running transform, decides which
+//! transform's rule applies (NOTE: [levels] in `interp`); rules are written with the same public
+//! ops, so they are themselves transformed by outer levels. Everything else (softmax,
+//! logsumexp, einsum, prod, ...) is a decomposition over primitives. Structured arguments
+//! ([`Tree`], [`Pytree`], [`Args`], `#[derive(Pytree)]`) are flattened at the API boundary.
+//!
+//! ## Errors
+//! Every fallible call returns [`Result`]; nothing panics on user input except the `+ - * /`
+//! operators, which panic on mismatched shapes or dtypes (documented under `# Panics`; use the
+//! methods `add`, `sub`, `mul`, `div` for a `Result`).
+
+#![warn(missing_docs)]
+
+mod error;
+mod interp;
+pub mod kernels;
+mod ops;
+mod prims;
+pub mod tensor;
+mod transforms;
+pub mod tree;
+
+pub use error::{Error, Result};
+pub use functorch_derive::Pytree;
+pub use interp::Randomness;
+pub use ops::manual_seed;
+pub use tensor::{DType, Tensor};
+pub use transforms::{
+    Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jvp,
+    Linearize, Linearized, Pullback, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian, hvp,
+    jacfwd, jacrev, jvp, linearize, vhp, vjp, vmap,
+};
+pub use tree::{Args, Pytree, Tree};

@@ -1,0 +1,57 @@
+//! The methods users call on [`Tensor`], and the decompositions (softmax, logsumexp, prod,
+//! einsum, ...) built from primitives. Every public op validates its operands against their
+//! logical shapes and dtypes (inside vmap: the per-example ones) before binding, so errors name
+//! what the user wrote.
+
+mod elementwise;
+mod linalg;
+mod matmul;
+mod random;
+mod reduce;
+mod shape;
+
+pub use random::manual_seed;
+
+use crate::error::{Error, Result};
+use crate::tensor::{DType, Tensor};
+
+pub(crate) fn require_float(op: &'static str, x: &Tensor) -> Result<()> {
+    if x.dtype().is_float() {
+        Ok(())
+    } else {
+        Err(Error::DType {
+            op,
+            expected: "a float tensor",
+            got: x.dtype(),
+        })
+    }
+}
+
+pub(crate) fn require_same_dtype(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.dtype() == b.dtype() {
+        Ok(())
+    } else {
+        Err(Error::DType {
+            op,
+            expected: a.dtype().name(),
+            got: b.dtype(),
+        })
+    }
+}
+
+pub(crate) fn require_dtype(
+    op: &'static str,
+    x: &Tensor,
+    d: DType,
+    what: &'static str,
+) -> Result<()> {
+    if x.dtype() == d {
+        Ok(())
+    } else {
+        Err(Error::DType {
+            op,
+            expected: what,
+            got: x.dtype(),
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! Random tensors. Inside `vmap` they follow its `randomness` option (see `prims::random`).
+
+use crate::error::Result;
+use crate::prims::random::{Dist, sample, seed};
+use crate::tensor::{DType, Tensor};
+
+/// Reseed this thread's random generator (every thread starts from the same fixed seed, so
+/// runs are reproducible).
+pub fn manual_seed(s: u64) {
+    seed(s)
+}
+
+impl Tensor {
+    /// Standard normal samples of `shape`.
+    ///
+    /// ```
+    /// use functorch::{DType, Tensor, manual_seed};
+    /// manual_seed(0);
+    /// let a = Tensor::randn(&[3], DType::F64)?;
+    /// manual_seed(0);
+    /// assert_eq!(a.to_vec::<f64>()?, Tensor::randn(&[3], DType::F64)?.to_vec::<f64>()?);
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        sample("randn", shape, dtype, Dist::Normal)
+    }
+    /// Uniform samples in `[0, 1)` of `shape`.
+    pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        sample("rand", shape, dtype, Dist::Uniform)
+    }
+    /// Standard normal samples of this tensor's (per-example) shape and dtype.
+    pub fn randn_like(&self) -> Result<Tensor> {
+        sample("randn_like", self.shape(), self.dtype(), Dist::Normal)
+    }
+    /// Uniform samples in `[0, 1)` of this tensor's (per-example) shape and dtype.
+    pub fn rand_like(&self) -> Result<Tensor> {
+        sample("rand_like", self.shape(), self.dtype(), Dist::Uniform)
+    }
+    /// Inverted dropout: each element is zeroed with probability `p` and the rest scaled by
+    /// `1/(1-p)`.
+    pub fn dropout(&self, p: f64) -> Result<Tensor> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(crate::Error::invalid(
+                "dropout",
+                format!("p must be in [0, 1), got {p}"),
+            ));
+        }
+        let keep = sample("dropout", self.shape(), self.dtype(), Dist::Uniform)?.ge_scalar(p)?;
+        Tensor::where_(
+            &keep,
+            &self.div_scalar(1.0 - p)?,
+            &Tensor::zeros(&[], self.dtype()),
+        )
+    }
+}

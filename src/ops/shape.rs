@@ -1,0 +1,586 @@
+//! Shape and indexing ops. Primitives: reshape, permute, broadcast_to, slice, cat, flip,
+//! index_select, gather and their transposes. Everything else here (flatten, transpose,
+//! movedim, squeeze, unsqueeze, expand, select, stack, split, chunk, diagonal, diag, tril, triu,
+//! one_hot, ...) is a decomposition.
+
+use super::require_dtype;
+use crate::error::{Error, Result};
+use crate::interp::bind;
+use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd};
+use crate::prims::shape::{BroadcastTo, Concat, Flip, Permute, Reshape, Slice};
+use crate::tensor::{
+    DType, Shape, Tensor, broadcasts_to, infer_reshape, normalize_dim, normalize_dims,
+};
+use smallvec::SmallVec;
+
+impl Tensor {
+    /// The same elements in a new shape; one entry may be -1. A view when the layout allows.
+    ///
+    /// ```
+    /// use functorch::Tensor;
+    /// let x = Tensor::arange(0.0, 6.0, 1.0, functorch::DType::F64)?;
+    /// assert_eq!(x.reshape(&[2, -1])?.shape(), &[2, 3]);
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn reshape(&self, shape: &[i64]) -> Result<Tensor> {
+        let shape = infer_reshape("reshape", self.shape(), shape)?;
+        if shape.as_slice() == self.shape() {
+            return Ok(self.clone());
+        }
+        bind(&Reshape { shape }, &[self])
+    }
+    /// All elements as a 1-d tensor.
+    pub fn flatten(&self) -> Result<Tensor> {
+        self.reshape(&[-1])
+    }
+    /// Merge dims `start..=end` into one.
+    pub fn flatten_dims(&self, start: i64, end: i64) -> Result<Tensor> {
+        if self.ndim() == 0 {
+            return self.reshape(&[1]);
+        }
+        let s = normalize_dim("flatten", start, self.ndim())?;
+        let e = normalize_dim("flatten", end, self.ndim())?;
+        if s > e {
+            return Err(Error::invalid(
+                "flatten",
+                format!("start dim {start} comes after end dim {end}"),
+            ));
+        }
+        let mut shape: Vec<i64> = self.shape()[..s].iter().map(|&v| v as i64).collect();
+        shape.push(self.shape()[s..=e].iter().product::<usize>() as i64);
+        shape.extend(self.shape()[e + 1..].iter().map(|&v| v as i64));
+        self.reshape(&shape)
+    }
+    /// Reorder all dims (a view).
+    pub fn permute(&self, perm: &[i64]) -> Result<Tensor> {
+        if perm.len() != self.ndim() {
+            return Err(Error::shape(
+                "permute",
+                format!(
+                    "permutation {perm:?} has {} entries for a tensor of rank {}",
+                    perm.len(),
+                    self.ndim()
+                ),
+            ));
+        }
+        let p = normalize_dims("permute", perm, self.ndim())?;
+        if p.iter().enumerate().all(|(i, &v)| i == v) {
+            return Ok(self.clone());
+        }
+        bind(&Permute { perm: p }, &[self])
+    }
+    /// Swap two dims (a view).
+    pub fn transpose(&self, dim0: i64, dim1: i64) -> Result<Tensor> {
+        let n = self.ndim();
+        let a = normalize_dim("transpose", dim0, n.max(1))?;
+        let b = normalize_dim("transpose", dim1, n.max(1))?;
+        if a == b || n < 2 {
+            return Ok(self.clone());
+        }
+        let mut perm: Vec<i64> = (0..n as i64).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+    /// The transpose of a matrix (rank ≤ 2), as `torch.Tensor.t`.
+    pub fn t(&self) -> Result<Tensor> {
+        if self.ndim() > 2 {
+            return Err(Error::shape(
+                "t",
+                format!(
+                    "expects a tensor of rank <= 2, got shape {:?}",
+                    self.shape()
+                ),
+            ));
+        }
+        self.transpose(0, -1)
+    }
+    /// Swap the last two dims (the matrix transpose of a batch of matrices).
+    pub fn mt(&self) -> Result<Tensor> {
+        if self.ndim() < 2 {
+            return Err(Error::shape(
+                "mT",
+                format!(
+                    "expects a tensor of rank >= 2, got shape {:?}",
+                    self.shape()
+                ),
+            ));
+        }
+        self.transpose(-2, -1)
+    }
+    /// Move dim `source` to position `destination`.
+    pub fn movedim(&self, source: i64, destination: i64) -> Result<Tensor> {
+        let n = self.ndim();
+        let s = normalize_dim("movedim", source, n.max(1))?;
+        let d = normalize_dim("movedim", destination, n.max(1))?;
+        if s == d || n < 2 {
+            return Ok(self.clone());
+        }
+        let mut perm: Vec<i64> = (0..n as i64).filter(|&i| i as usize != s).collect();
+        perm.insert(d, s as i64);
+        self.permute(&perm)
+    }
+    /// Remove `dim` if it has size 1 (otherwise return the tensor unchanged, as PyTorch).
+    pub fn squeeze(&self, dim: i64) -> Result<Tensor> {
+        let d = normalize_dim("squeeze", dim, self.ndim().max(1))?;
+        if self.ndim() == 0 || self.shape()[d] != 1 {
+            return Ok(self.clone());
+        }
+        let s: Vec<i64> = self
+            .shape()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != d)
+            .map(|(_, &v)| v as i64)
+            .collect();
+        self.reshape(&s)
+    }
+    /// Remove the listed dims that have size 1.
+    pub fn squeeze_dims(&self, dims: &[i64]) -> Result<Tensor> {
+        let ds = normalize_dims("squeeze", dims, self.ndim().max(1))?;
+        let s: Vec<i64> = self
+            .shape()
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| !(ds.contains(i) && **v == 1))
+            .map(|(_, &v)| v as i64)
+            .collect();
+        self.reshape(&s)
+    }
+    /// Remove every size-1 dim.
+    pub fn squeeze_all(&self) -> Result<Tensor> {
+        let s: Vec<i64> = self
+            .shape()
+            .iter()
+            .filter(|&&v| v != 1)
+            .map(|&v| v as i64)
+            .collect();
+        self.reshape(&s)
+    }
+    /// Insert a size-1 dim at `dim` (negative counts from the end of the result: -1 appends).
+    pub fn unsqueeze(&self, dim: i64) -> Result<Tensor> {
+        let d = normalize_dim("unsqueeze", dim, self.ndim() + 1)?;
+        let mut s: Vec<i64> = self.shape().iter().map(|&v| v as i64).collect();
+        s.insert(d, 1);
+        self.reshape(&s)
+    }
+    /// Broadcast to `shape` without copying (new leading dims allowed).
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        if !broadcasts_to(self.shape(), shape) {
+            return Err(Error::shape(
+                "broadcast_to",
+                format!(
+                    "the shape {:?} cannot be broadcast to {shape:?}",
+                    self.shape()
+                ),
+            ));
+        }
+        bind(
+            &BroadcastTo {
+                shape: Shape::from_slice(shape),
+            },
+            &[self],
+        )
+    }
+    /// PyTorch's `expand`: like `broadcast_to`, where -1 keeps the existing size.
+    pub fn expand(&self, shape: &[i64]) -> Result<Tensor> {
+        let lead = shape.len().checked_sub(self.ndim()).ok_or_else(|| {
+            Error::shape(
+                "expand",
+                format!(
+                    "cannot expand shape {:?} to {shape:?}: fewer dims",
+                    self.shape()
+                ),
+            )
+        })?;
+        let mut to = Vec::with_capacity(shape.len());
+        for (i, &s) in shape.iter().enumerate() {
+            to.push(if s == -1 {
+                if i < lead {
+                    return Err(Error::shape(
+                        "expand",
+                        format!("-1 is not allowed for a new leading dim in {shape:?}"),
+                    ));
+                }
+                self.shape()[i - lead]
+            } else if s < 0 {
+                return Err(Error::shape(
+                    "expand",
+                    format!("invalid size {s} in {shape:?}"),
+                ));
+            } else {
+                s as usize
+            });
+        }
+        self.broadcast_to(&to).map_err(|_| {
+            Error::shape(
+                "expand",
+                format!(
+                    "the shape {:?} cannot be expanded to {shape:?}",
+                    self.shape()
+                ),
+            )
+        })
+    }
+    /// `x[start:end:step]` along `dim`, with Python's rules: negative `start`/`end` count from
+    /// the end, both are clamped to the dim (`i64::MAX` means "to the end"); `step` ≥ 1. A view.
+    pub fn slice(&self, dim: i64, start: i64, end: i64, step: i64) -> Result<Tensor> {
+        let d = normalize_dim("slice", dim, self.ndim())?;
+        if step < 1 {
+            return Err(Error::invalid(
+                "slice",
+                format!("step must be positive, got {step}"),
+            ));
+        }
+        let n = self.shape()[d] as i64;
+        let clampi = |v: i64| if v < 0 { (v + n).max(0) } else { v.min(n) };
+        let (s, e) = (clampi(start), clampi(end));
+        let len = if e > s {
+            ((e - s) + step - 1) / step
+        } else {
+            0
+        } as usize;
+        if s == 0 && step == 1 && len as i64 == n {
+            return Ok(self.clone());
+        }
+        bind(
+            &Slice {
+                dim: d,
+                start: s as usize,
+                len,
+                step: step as usize,
+            },
+            &[self],
+        )
+    }
+    /// `len` elements from `start` along `dim`.
+    pub fn narrow(&self, dim: i64, start: usize, len: usize) -> Result<Tensor> {
+        let d = normalize_dim("narrow", dim, self.ndim())?;
+        if start + len > self.shape()[d] {
+            return Err(Error::Index {
+                op: "narrow",
+                index: (start + len) as i64,
+                dim: d,
+                size: self.shape()[d],
+            });
+        }
+        self.slice(dim, start as i64, (start + len) as i64, 1)
+    }
+    /// The slice at `index` along `dim`, with that dim removed (negative `index` counts from
+    /// the end).
+    pub fn select(&self, dim: i64, index: i64) -> Result<Tensor> {
+        let d = normalize_dim("select", dim, self.ndim())?;
+        let n = self.shape()[d] as i64;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            return Err(Error::Index {
+                op: "select",
+                index,
+                dim: d,
+                size: n as usize,
+            });
+        }
+        self.slice(d as i64, i, i + 1, 1)?.squeeze(d as i64)
+    }
+    /// Element `index` of the leading dim: `x[i]`.
+    pub fn get(&self, index: i64) -> Result<Tensor> {
+        self.select(0, index)
+    }
+    /// Reverse the listed dims (a view).
+    pub fn flip(&self, dims: &[i64]) -> Result<Tensor> {
+        let d = normalize_dims("flip", dims, self.ndim().max(1))?;
+        let d: SmallVec<[usize; 4]> = d.into_iter().filter(|&v| v < self.ndim()).collect();
+        if d.is_empty() {
+            return Ok(self.clone());
+        }
+        bind(&Flip { dims: d }, &[self])
+    }
+    /// Concatenate along an existing dim; shapes must agree elsewhere.
+    pub fn cat(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::invalid("cat", "expected a non-empty list of tensors"))?;
+        if first.ndim() == 0 {
+            return Err(Error::shape(
+                "cat",
+                "zero-dimensional tensors cannot be concatenated",
+            ));
+        }
+        let d = normalize_dim("cat", dim, first.ndim())?;
+        for t in &tensors[1..] {
+            super::require_same_dtype("cat", first, t)?;
+            let ok = t.ndim() == first.ndim()
+                && t.shape()
+                    .iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(i, (a, b))| i == d || a == b);
+            if !ok {
+                let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
+                return Err(Error::shape(
+                    "cat",
+                    format!("shapes {shapes:?} must match except in dim {d}"),
+                ));
+            }
+        }
+        if tensors.len() == 1 {
+            return Ok(first.clone());
+        }
+        let refs: Vec<&Tensor> = tensors.iter().collect();
+        bind(&Concat { dim: d }, &refs)
+    }
+    /// Stack equally shaped tensors along a new dim.
+    pub fn stack(tensors: &[Tensor], dim: i64) -> Result<Tensor> {
+        let first = tensors
+            .first()
+            .ok_or_else(|| Error::invalid("stack", "expected a non-empty list of tensors"))?;
+        let d = normalize_dim("stack", dim, first.ndim() + 1)?;
+        for t in &tensors[1..] {
+            if t.shape() != first.shape() {
+                let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
+                return Err(Error::shape(
+                    "stack",
+                    format!("expects tensors of equal shape, got {shapes:?}"),
+                ));
+            }
+        }
+        let us: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.unsqueeze(d as i64))
+            .collect::<Result<_>>()?;
+        Tensor::cat(&us, d as i64)
+    }
+    /// Split into pieces of `size` along `dim` (the last may be smaller).
+    pub fn split(&self, size: usize, dim: i64) -> Result<Vec<Tensor>> {
+        let d = normalize_dim("split", dim, self.ndim())?;
+        if size == 0 {
+            return Err(Error::invalid("split", "split size must be positive"));
+        }
+        let n = self.shape()[d];
+        (0..n.div_ceil(size).max(1))
+            .map(|i| {
+                self.slice(
+                    d as i64,
+                    (i * size) as i64,
+                    ((i + 1) * size).min(n) as i64,
+                    1,
+                )
+            })
+            .collect()
+    }
+    /// Split into `chunks` nearly equal pieces along `dim` (as `torch.chunk`).
+    pub fn chunk(&self, chunks: usize, dim: i64) -> Result<Vec<Tensor>> {
+        if chunks == 0 {
+            return Err(Error::invalid("chunk", "number of chunks must be positive"));
+        }
+        let d = normalize_dim("chunk", dim, self.ndim())?;
+        self.split(self.shape()[d].div_ceil(chunks).max(1), dim)
+    }
+    /// The diagonal of the matrices in dims `dim1`, `dim2` (offset > 0: above the main
+    /// diagonal), as a new last dim.
+    pub fn diagonal(&self, offset: i64, dim1: i64, dim2: i64) -> Result<Tensor> {
+        let n = self.ndim();
+        let a = normalize_dim("diagonal", dim1, n)?;
+        let b = normalize_dim("diagonal", dim2, n)?;
+        if a == b {
+            return Err(Error::invalid("diagonal", "dim1 and dim2 must differ"));
+        }
+        let mut perm: Vec<i64> = (0..n)
+            .filter(|&i| i != a && i != b)
+            .map(|i| i as i64)
+            .collect();
+        perm.extend([a as i64, b as i64]);
+        let x = self.permute(&perm)?;
+        let (r, c) = (self.shape()[a] as i64, self.shape()[b] as i64);
+        let (start, count) = if offset >= 0 {
+            (offset, r.min(c - offset))
+        } else {
+            (-offset * c, (r + offset).min(c))
+        };
+        let count = count.max(0);
+        let mut flat: Vec<i64> = x.shape()[..n - 2].iter().map(|&v| v as i64).collect();
+        flat.push(r * c);
+        let x = x.reshape(&flat)?;
+        if count == 0 {
+            return x.slice(-1, 0, 0, 1);
+        }
+        x.slice(-1, start, start + (count - 1) * (c + 1) + 1, c + 1)
+    }
+    /// A 1-d tensor's diagonal matrix, or a 2-d tensor's main diagonal.
+    pub fn diag(&self) -> Result<Tensor> {
+        match self.ndim() {
+            1 => Tensor::eye(self.shape()[0], self.dtype()).mul(&self.unsqueeze(0)?),
+            2 => self.diagonal(0, 0, 1),
+            _ => Err(Error::shape(
+                "diag",
+                format!("expects a 1-d or 2-d tensor, got shape {:?}", self.shape()),
+            )),
+        }
+    }
+    /// The sum of the main diagonal of a matrix.
+    pub fn trace(&self) -> Result<Tensor> {
+        if self.ndim() != 2 {
+            return Err(Error::shape(
+                "trace",
+                format!("expects a matrix, got shape {:?}", self.shape()),
+            ));
+        }
+        self.diagonal(0, 0, 1)?.sum()
+    }
+    /// The lower triangle of the last two dims (at and below diagonal `k`), zeros above.
+    pub fn tril(&self, k: i64) -> Result<Tensor> {
+        self.triangle("tril", k, true)
+    }
+    /// The upper triangle of the last two dims (at and above diagonal `k`), zeros below.
+    pub fn triu(&self, k: i64) -> Result<Tensor> {
+        self.triangle("triu", k, false)
+    }
+    fn triangle(&self, op: &'static str, k: i64, lower: bool) -> Result<Tensor> {
+        if self.ndim() < 2 {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "expects a tensor of rank >= 2, got shape {:?}",
+                    self.shape()
+                ),
+            ));
+        }
+        let (r, c) = (self.shape()[self.ndim() - 2], self.shape()[self.ndim() - 1]);
+        let mut m = Vec::with_capacity(r * c);
+        for i in 0..r as i64 {
+            for j in 0..c as i64 {
+                m.push(if lower { j - i <= k } else { j - i >= k });
+            }
+        }
+        let mask = Tensor::from_vec(m, &[r, c])?;
+        Tensor::where_(&mask, self, &Tensor::zeros(&[], self.dtype()))
+    }
+    /// One-hot encoding of an i64 tensor: a new last dim of `num_classes`, i64.
+    pub fn one_hot(&self, num_classes: usize) -> Result<Tensor> {
+        require_dtype(
+            "one_hot",
+            self,
+            DType::I64,
+            "an i64 tensor of class indices",
+        )?;
+        if let Some(a) = self.array() {
+            if let Some(&bad) = a
+                .to_vec::<i64>()
+                .unwrap()
+                .iter()
+                .find(|&&v| v < 0 || v as usize >= num_classes)
+            {
+                return Err(Error::Index {
+                    op: "one_hot",
+                    index: bad,
+                    dim: self.ndim(),
+                    size: num_classes,
+                });
+            }
+        }
+        let classes = Tensor::arange(0.0, num_classes as f64, 1.0, DType::I64)?;
+        self.unsqueeze(-1)?.eq(&classes)?.to_dtype(DType::I64)
+    }
+    /// The positions `index` (1-d, i64) lists along `dim`; repeats allowed.
+    pub fn index_select(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
+        let d = normalize_dim("index_select", dim, self.ndim().max(1))?;
+        require_dtype("index_select", index, DType::I64, "an i64 index")?;
+        if index.ndim() != 1 {
+            return Err(Error::shape(
+                "index_select",
+                format!("the index must be 1-d, got shape {:?}", index.shape()),
+            ));
+        }
+        if self.ndim() == 0 {
+            return self.reshape(&[1])?.index_select(0, index)?.reshape(&[-1]);
+        }
+        bind(&IndexSelect { dim: d }, &[self, index])
+    }
+    /// `out[i][j] = x[i][index[i][j]]` for `dim = 1` (torch.gather): `index` has this tensor's
+    /// rank and is no larger along the other dims.
+    pub fn gather(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
+        let d = normalize_dim("gather", dim, self.ndim())?;
+        require_dtype("gather", index, DType::I64, "an i64 index")?;
+        let ok = index.ndim() == self.ndim()
+            && index
+                .shape()
+                .iter()
+                .zip(self.shape())
+                .enumerate()
+                .all(|(i, (a, b))| i == d || a <= b);
+        if !ok {
+            return Err(Error::shape(
+                "gather",
+                format!(
+                    "index of shape {:?} does not fit input of shape {:?} along dim {d}",
+                    index.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        bind(&Gather { dim: d }, &[self, index])
+    }
+    /// This tensor plus `src[p]` added at `p with p[dim] = index[p]` (torch.scatter_add);
+    /// `index` and `src` have the same shape.
+    pub fn scatter_add(&self, dim: i64, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        let d = normalize_dim("scatter_add", dim, self.ndim())?;
+        require_dtype("scatter_add", index, DType::I64, "an i64 index")?;
+        super::require_same_dtype("scatter_add", self, src)?;
+        let ok = index.shape() == src.shape()
+            && index.ndim() == self.ndim()
+            && index
+                .shape()
+                .iter()
+                .zip(self.shape())
+                .enumerate()
+                .all(|(i, (a, b))| i == d || a <= b);
+        if !ok {
+            return Err(Error::shape(
+                "scatter_add",
+                format!(
+                    "index {:?} and src {:?} must have equal shapes that fit {:?} along dims other than {d}",
+                    index.shape(),
+                    src.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        self.add(&bind(
+            &ScatterAdd {
+                dim: d,
+                shape: self.shape().into(),
+            },
+            &[src, index],
+        )?)
+    }
+    /// This tensor plus the slices of `src` added at the positions `index` lists along `dim`
+    /// (torch.index_add).
+    pub fn index_add(&self, dim: i64, index: &Tensor, src: &Tensor) -> Result<Tensor> {
+        let d = normalize_dim("index_add", dim, self.ndim())?;
+        require_dtype("index_add", index, DType::I64, "an i64 index")?;
+        super::require_same_dtype("index_add", self, src)?;
+        let mut want = self.shape().to_vec();
+        if index.ndim() != 1 {
+            return Err(Error::shape(
+                "index_add",
+                format!("the index must be 1-d, got shape {:?}", index.shape()),
+            ));
+        }
+        want[d] = index.shape()[0];
+        if src.shape() != want.as_slice() {
+            return Err(Error::shape(
+                "index_add",
+                format!("src has shape {:?}, expected {want:?}", src.shape()),
+            ));
+        }
+        self.add(&bind(
+            &IndexAdd {
+                dim: d,
+                size: self.shape()[d],
+            },
+            &[src, index],
+        )?)
+    }
+}

@@ -1,0 +1,186 @@
+//! Indexing primitives and their transposes: index_select ↔ index_add (a 1-d index along one
+//! dim), gather ↔ scatter_add (an index of the operand's rank). The index operand is i64 and
+//! carries no derivative; it may itself be batched.
+
+use super::{Grads, Primitive, phys, with_batch};
+use crate::error::Result;
+use crate::interp::bind;
+use crate::kernels::index;
+use crate::tensor::{Array, Shape, Tensor};
+use smallvec::smallvec;
+
+/// Shape `[B, 1, .., 1, k, 1, .., 1]` broadcast to `[B, *shape with dim = k]`: a batched 1-d
+/// index turned into a gather index.
+fn gather_index(idx: &Tensor, x_phys_shape: &[usize], dim: usize) -> Result<Tensor> {
+    let (b, k) = (idx.shape()[0], idx.shape()[1]);
+    let mut s = vec![1i64; x_phys_shape.len()];
+    s[0] = b as i64;
+    s[phys(dim)] = k as i64;
+    let mut to = x_phys_shape.to_vec();
+    to[phys(dim)] = k;
+    idx.reshape(&s)?.broadcast_to(&to)
+}
+
+/// `x` restricted to the positions `idx` lists along `dim`.
+#[derive(Clone, Debug)]
+pub(crate) struct IndexSelect {
+    pub(crate) dim: usize,
+}
+
+impl Primitive for IndexSelect {
+    fn name(&self) -> &'static str {
+        "index_select"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        index::index_select(inputs[0], self.dim, inputs[1])
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
+    }
+    fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        let add = IndexAdd {
+            dim: self.dim,
+            size: inputs[0].shape()[self.dim],
+        };
+        Ok(smallvec![Some(bind(&add, &[ct, &inputs[1]])?), None])
+    }
+    fn batch(&self, inputs: &[&Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        if !batched[1] {
+            return bind(
+                &IndexSelect {
+                    dim: phys(self.dim),
+                },
+                inputs,
+            );
+        }
+        let x = with_batch(inputs[0], batched[0], size)?;
+        let idx = gather_index(inputs[1], x.shape(), self.dim)?;
+        bind(
+            &Gather {
+                dim: phys(self.dim),
+            },
+            &[&x, &idx],
+        )
+    }
+}
+
+/// Zeros with `dim` of size `size`, plus the operand's slices added at the positions `idx`
+/// lists: the transpose of [`IndexSelect`].
+#[derive(Clone, Debug)]
+pub(crate) struct IndexAdd {
+    pub(crate) dim: usize,
+    pub(crate) size: usize,
+}
+
+impl Primitive for IndexAdd {
+    fn name(&self) -> &'static str {
+        "index_add"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        index::index_add(inputs[0], self.dim, inputs[1], self.size)
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
+    }
+    fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        Ok(smallvec![
+            Some(bind(&IndexSelect { dim: self.dim }, &[ct, &inputs[1]])?),
+            None
+        ])
+    }
+    fn batch(&self, inputs: &[&Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let src = with_batch(inputs[0], batched[0], size)?;
+        if !batched[1] {
+            return bind(
+                &IndexAdd {
+                    dim: phys(self.dim),
+                    size: self.size,
+                },
+                &[&src, inputs[1]],
+            );
+        }
+        let idx = gather_index(inputs[1], src.shape(), self.dim)?;
+        let mut shape: Shape = src.shape().into();
+        shape[phys(self.dim)] = self.size;
+        bind(
+            &ScatterAdd {
+                dim: phys(self.dim),
+                shape,
+            },
+            &[&src, &idx],
+        )
+    }
+}
+
+/// `out[p] = x[p with p[dim] = idx[p]]` (torch.gather).
+#[derive(Clone, Debug)]
+pub(crate) struct Gather {
+    pub(crate) dim: usize,
+}
+
+impl Primitive for Gather {
+    fn name(&self) -> &'static str {
+        "gather"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        index::gather(inputs[0], self.dim, inputs[1])
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
+    }
+    fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        let s = ScatterAdd {
+            dim: self.dim,
+            shape: inputs[0].shape().into(),
+        };
+        Ok(smallvec![Some(bind(&s, &[ct, &inputs[1]])?), None])
+    }
+    fn batch(&self, inputs: &[&Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let x = with_batch(inputs[0], batched[0], size)?;
+        let idx = with_batch(inputs[1], batched[1], size)?;
+        bind(
+            &Gather {
+                dim: phys(self.dim),
+            },
+            &[&x, &idx],
+        )
+    }
+}
+
+/// Zeros of `shape`, plus `src[p]` added at `p with p[dim] = idx[p]`: the transpose of [`Gather`].
+#[derive(Clone, Debug)]
+pub(crate) struct ScatterAdd {
+    pub(crate) dim: usize,
+    pub(crate) shape: Shape,
+}
+
+impl Primitive for ScatterAdd {
+    fn name(&self) -> &'static str {
+        "scatter_add"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        index::scatter_add(inputs[0], self.dim, inputs[1], &self.shape)
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
+    }
+    fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        let g = bind(&Gather { dim: self.dim }, &[ct, &inputs[1]])?;
+        // gather reads idx's shape; the source may be larger along some dims (it is not here:
+        // the public op requires src and index of the same shape)
+        Ok(smallvec![Some(g), None])
+    }
+    fn batch(&self, inputs: &[&Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let src = with_batch(inputs[0], batched[0], size)?;
+        let idx = with_batch(inputs[1], batched[1], size)?;
+        let mut shape: Shape = smallvec![size];
+        shape.extend_from_slice(&self.shape);
+        bind(
+            &ScatterAdd {
+                dim: phys(self.dim),
+                shape,
+            },
+            &[&src, &idx],
+        )
+    }
+}

@@ -1,0 +1,202 @@
+//! Linear algebra on (batched) square matrices: inv, solve, det, log|det| and its sign,
+//! cholesky. The kernels factorize through faer; the rules are the standard matrix-calculus
+//! identities, written with public ops.
+
+use super::{Grads, Primitive, with_batch};
+use crate::error::{Error, Result};
+use crate::interp::bind;
+use crate::kernels::linalg;
+use crate::tensor::{Array, Tensor};
+use smallvec::smallvec;
+
+fn float(op: &'static str, a: &Array) -> Result<()> {
+    if a.dtype().is_float() {
+        Ok(())
+    } else {
+        Err(Error::DType {
+            op,
+            expected: "a float tensor",
+            got: a.dtype(),
+        })
+    }
+}
+
+/// `x[..., None, None]`: a per-matrix scalar against `[..., n, n]`.
+fn per_matrix(x: &Tensor) -> Result<Tensor> {
+    x.unsqueeze(-1)?.unsqueeze(-1)
+}
+
+/// Matrix inverse.
+#[derive(Clone, Debug)]
+pub(crate) struct Inv;
+
+impl Primitive for Inv {
+    fn name(&self) -> &'static str {
+        "inv"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        float("inv", inputs[0])?;
+        linalg::inv(inputs[0])
+    }
+    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], y: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.matmul(t[0].unwrap())?.matmul(y)?.neg()?))
+    }
+    fn vjp(&self, _: &[Tensor], y: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        let yt = y.mt()?;
+        Ok(smallvec![Some(yt.matmul(ct)?.matmul(&yt)?.neg()?)])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        bind(self, inputs)
+    }
+}
+
+/// `A⁻¹ B` for `A: [..., n, n]`, `B: [..., n, k]` with equal batch dims.
+#[derive(Clone, Debug)]
+pub(crate) struct Solve;
+
+impl Primitive for Solve {
+    fn name(&self) -> &'static str {
+        "solve"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        float("solve", inputs[0])?;
+        super::expect_same_dtype("solve", inputs)?;
+        linalg::solve(inputs[0], inputs[1])
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], x: &Tensor) -> Result<Option<Tensor>> {
+        // A X = B  ⇒  A dX = dB - dA X
+        let rhs = match (t[0], t[1]) {
+            (Some(ta), Some(tb)) => tb.sub(&ta.matmul(x)?)?,
+            (Some(ta), None) => ta.matmul(x)?.neg()?,
+            (None, Some(tb)) => tb.clone(),
+            (None, None) => unreachable!(),
+        };
+        Ok(Some(bind(self, &[p[0], &rhs])?))
+    }
+    fn vjp(&self, inputs: &[Tensor], x: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
+        let gb = bind(self, &[&inputs[0].mt()?, ct])?;
+        let ga = needs[0].then(|| gb.matmul(&x.mt()?)?.neg()).transpose()?;
+        Ok(smallvec![ga, needs[1].then_some(gb)])
+    }
+    fn batch(&self, inputs: &[&Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let a = with_batch(inputs[0], batched[0], size)?;
+        let b = with_batch(inputs[1], batched[1], size)?;
+        bind(self, &[&a, &b])
+    }
+}
+
+/// Determinant.
+#[derive(Clone, Debug)]
+pub(crate) struct Det;
+
+impl Primitive for Det {
+    fn name(&self) -> &'static str {
+        "det"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        float("det", inputs[0])?;
+        linalg::det(inputs[0])
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], d: &Tensor) -> Result<Option<Tensor>> {
+        // d det = det · tr(A⁻¹ dA)
+        let tr = p[0]
+            .inv()?
+            .mt()?
+            .mul(t[0].unwrap())?
+            .sum_dims(&[-2, -1], false)?;
+        Ok(Some(d.mul(&tr)?))
+    }
+    fn vjp(&self, inputs: &[Tensor], d: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        Ok(smallvec![Some(
+            per_matrix(&ct.mul(d)?)?.mul(&inputs[0].inv()?.mt()?)?
+        )])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        bind(self, inputs)
+    }
+}
+
+/// `log|det A|` (`sign: false`) or the sign of `det A` (`sign: true`, no derivative).
+#[derive(Clone, Debug)]
+pub(crate) struct Slogdet {
+    pub(crate) sign: bool,
+}
+
+impl Primitive for Slogdet {
+    fn name(&self) -> &'static str {
+        "slogdet"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        float("slogdet", inputs[0])?;
+        let (s, l) = linalg::slogdet(inputs[0])?;
+        Ok(if self.sign { s } else { l })
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        if self.sign {
+            return Ok(None);
+        }
+        Ok(Some(
+            p[0].inv()?
+                .mt()?
+                .mul(t[0].unwrap())?
+                .sum_dims(&[-2, -1], false)?,
+        ))
+    }
+    fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        if self.sign {
+            return Ok(smallvec![None]);
+        }
+        Ok(smallvec![Some(
+            per_matrix(ct)?.mul(&inputs[0].inv()?.mt()?)?
+        )])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        bind(self, inputs)
+    }
+    fn differentiable(&self) -> bool {
+        !self.sign
+    }
+}
+
+/// Lower Cholesky factor of a symmetric positive definite matrix.
+#[derive(Clone, Debug)]
+pub(crate) struct Cholesky;
+
+/// Φ(X): the lower triangle of X with its diagonal halved.
+fn phi(x: &Tensor) -> Result<Tensor> {
+    let n = x.shape()[x.ndim() - 1];
+    let mut m = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            m[i * n + j] = if i == j { 0.5 } else { 1.0 };
+        }
+    }
+    let mask = Tensor::from_vec(m, &[n, n])?.to_dtype(x.dtype())?;
+    x.mul(&mask)
+}
+
+impl Primitive for Cholesky {
+    fn name(&self) -> &'static str {
+        "cholesky"
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        float("cholesky", inputs[0])?;
+        linalg::cholesky(inputs[0])
+    }
+    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], l: &Tensor) -> Result<Option<Tensor>> {
+        // dL = L Φ(L⁻¹ dA L⁻ᵀ)
+        let li = l.inv()?;
+        Ok(Some(l.matmul(&phi(
+            &li.matmul(t[0].unwrap())?.matmul(&li.mt()?)?,
+        )?)?))
+    }
+    fn vjp(&self, _: &[Tensor], l: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        // Ā = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹, symmetrized
+        let li = l.inv()?;
+        let g = li.mt()?.matmul(&phi(&l.mt()?.matmul(ct)?)?)?.matmul(&li)?;
+        Ok(smallvec![Some(g.add(&g.mt()?)?.mul_scalar(0.5)?)])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        bind(self, inputs)
+    }
+}

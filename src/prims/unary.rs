@@ -1,0 +1,261 @@
+//! Elementwise unary float ops. Each op is one row of the table below: its scalar function and
+//! its derivative, written once (the derivative with public ops, so it differentiates and
+//! batches again). The jvp, vjp and batch rules are shared by the whole family.
+
+use super::{Grads, Primitive};
+use crate::error::Result;
+use crate::kernels::strided::map1;
+use crate::tensor::{Array, DType, Float, Tensor, View};
+use smallvec::smallvec;
+
+/// The derivative of a unary op at x (y = f(x)).
+enum Deriv {
+    /// A constant factor.
+    Const(f64),
+    /// Zero everywhere (where defined).
+    Zero,
+    /// A tensor of the input's shape.
+    T(Tensor),
+}
+
+macro_rules! unary_family {
+    ($( $(#[$doc:meta])* $pat:pat => kernel |$x:ident| $k:expr, deriv |$dx:ident, $dy:ident| $d:expr; )*) => {
+        fn eval_typed<T: Float>(op: UnaryOp, v: View<'_, T>) -> Vec<T> {
+            use UnaryOp::*;
+            match op { $( $pat => map1(v, |$x: T| $k), )* }
+        }
+        fn derivative(op: UnaryOp, x_: &Tensor, y_: &Tensor) -> Result<Deriv> {
+            use UnaryOp::*;
+            #[allow(unused_variables)]
+            match op { $( $pat => { let $dx = x_; let $dy = y_; $d } )* }
+        }
+    };
+}
+
+/// Which elementwise function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum UnaryOp {
+    Neg,
+    Abs,
+    Sign,
+    Exp,
+    Expm1,
+    Log,
+    Log1p,
+    Sqrt,
+    Rsqrt,
+    Square,
+    Reciprocal,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Sigmoid,
+    Relu,
+    Softplus,
+    Erf,
+    AddScalar(f64),
+    MulScalar(f64),
+    /// x^p for a constant p.
+    PowScalar(f64),
+    /// c / x.
+    RDivScalar(f64),
+    /// min(max(x, lo), hi).
+    Clamp(f64, f64),
+}
+
+const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
+
+unary_family! {
+    Neg => kernel |x| -x, deriv |x, y| Ok(Deriv::Const(-1.0));
+    // PyTorch: abs'(0) = sign(0) = 0
+    Abs => kernel |x| x.abs(), deriv |x, y| Ok(Deriv::T(x.sign()?));
+    Sign => kernel |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { x }, deriv |x, y| Ok(Deriv::Zero);
+    Exp => kernel |x| x.exp(), deriv |x, y| Ok(Deriv::T(y.clone()));
+    Expm1 => kernel |x| x.exp_m1(), deriv |x, y| Ok(Deriv::T(y.add_scalar(1.0)?));
+    Log => kernel |x| x.ln(), deriv |x, y| Ok(Deriv::T(x.reciprocal()?));
+    Log1p => kernel |x| x.ln_1p(), deriv |x, y| Ok(Deriv::T(x.add_scalar(1.0)?.reciprocal()?));
+    Sqrt => kernel |x| x.sqrt(), deriv |x, y| Ok(Deriv::T(y.rdiv_scalar(0.5)?));
+    Rsqrt => kernel |x| x.sqrt().recip(), deriv |x, y| Ok(Deriv::T(y.pow_scalar(3.0)?.mul_scalar(-0.5)?));
+    Square => kernel |x| x * x, deriv |x, y| Ok(Deriv::T(x.mul_scalar(2.0)?));
+    Reciprocal => kernel |x| x.recip(), deriv |x, y| Ok(Deriv::T(y.square()?.neg()?));
+    Sin => kernel |x| x.sin(), deriv |x, y| Ok(Deriv::T(x.cos()?));
+    Cos => kernel |x| x.cos(), deriv |x, y| Ok(Deriv::T(x.sin()?.neg()?));
+    Tan => kernel |x| x.tan(), deriv |x, y| Ok(Deriv::T(y.square()?.add_scalar(1.0)?));
+    Asin => kernel |x| x.asin(), deriv |x, y| Ok(Deriv::T(x.square()?.neg()?.add_scalar(1.0)?.rsqrt()?));
+    Acos => kernel |x| x.acos(), deriv |x, y| Ok(Deriv::T(x.square()?.neg()?.add_scalar(1.0)?.rsqrt()?.neg()?));
+    Atan => kernel |x| x.atan(), deriv |x, y| Ok(Deriv::T(x.square()?.add_scalar(1.0)?.reciprocal()?));
+    Sinh => kernel |x| x.sinh(), deriv |x, y| Ok(Deriv::T(x.cosh()?));
+    Cosh => kernel |x| x.cosh(), deriv |x, y| Ok(Deriv::T(x.sinh()?));
+    Tanh => kernel |x| x.tanh(), deriv |x, y| Ok(Deriv::T(y.square()?.neg()?.add_scalar(1.0)?));
+    Sigmoid => kernel |x| sigmoid(x), deriv |x, y| Ok(Deriv::T(y.mul(&y.neg()?.add_scalar(1.0)?)?));
+    // PyTorch: relu'(0) = 0
+    Relu => kernel |x| if x > T::ZERO { x } else { T::ZERO }, deriv |x, y| Ok(Deriv::T(x.gt_scalar(0.0)?.to_dtype(x.dtype())?));
+    // log(1 + e^x), computed stably; PyTorch returns x itself above 20 (beta = 1)
+    Softplus => kernel |x| softplus(x), deriv |x, y| Ok(Deriv::T(softplus_deriv(x)?));
+    Erf => kernel |x| x.erf(), deriv |x, y| Ok(Deriv::T(x.square()?.neg()?.exp()?.mul_scalar(FRAC_2_SQRT_PI)?));
+    AddScalar(c) => kernel |x| x + T::from_f64(c), deriv |x, y| Ok(Deriv::Const(1.0));
+    MulScalar(c) => kernel |x| x * T::from_f64(c), deriv |x, y| Ok(Deriv::Const(c));
+    PowScalar(p) => kernel |x| pow_scalar(x, p), deriv |x, y| pow_scalar_deriv(x, p);
+    RDivScalar(c) => kernel |x| T::from_f64(c) / x, deriv |x, y| Ok(Deriv::T(y.div(x)?.neg()?));
+    // PyTorch: derivative 1 strictly inside (lo, hi), 0 elsewhere, 0 at the bounds too
+    Clamp(lo, hi) => kernel |x| clamp(x, T::from_f64(lo), T::from_f64(hi)), deriv |x, y| Ok(Deriv::T(x.gt_scalar(lo)?.logical_and(&x.lt_scalar(hi)?)?.to_dtype(x.dtype())?));
+}
+
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    if x >= T::ZERO {
+        T::ONE / (T::ONE + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (T::ONE + e)
+    }
+}
+
+#[inline(always)]
+fn softplus<T: Float>(x: T) -> T {
+    if x > T::from_f64(20.0) {
+        x
+    } else {
+        x.max(T::ZERO) + (-(x.abs())).exp().ln_1p()
+    }
+}
+
+/// PyTorch's softplus is the identity above 20, so its derivative is exactly 1 there.
+fn softplus_deriv(x: &Tensor) -> Result<Tensor> {
+    Tensor::where_(
+        &x.gt_scalar(20.0)?,
+        &Tensor::ones(&[], x.dtype()),
+        &x.sigmoid()?,
+    )
+}
+
+#[inline(always)]
+fn pow_scalar<T: Float>(x: T, p: f64) -> T {
+    if p == 2.0 {
+        x * x
+    } else if p == 3.0 {
+        x * x * x
+    } else if p == 1.0 {
+        x
+    } else if p == 0.5 {
+        x.sqrt()
+    } else if p == -1.0 {
+        x.recip()
+    } else {
+        x.powf(T::from_f64(p))
+    }
+}
+
+fn pow_scalar_deriv(x: &Tensor, p: f64) -> Result<Deriv> {
+    Ok(if p == 0.0 {
+        Deriv::Zero
+    } else if p == 1.0 {
+        Deriv::Const(1.0)
+    } else if p == 2.0 {
+        Deriv::T(x.mul_scalar(2.0)?)
+    } else {
+        Deriv::T(x.pow_scalar(p - 1.0)?.mul_scalar(p)?)
+    })
+}
+
+#[inline(always)]
+fn clamp<T: Float>(x: T, lo: T, hi: T) -> T {
+    if x.is_nan() {
+        x
+    } else if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
+/// An elementwise float function.
+#[derive(Clone, Debug)]
+pub(crate) struct Unary(pub(crate) UnaryOp);
+
+impl Unary {
+    fn apply(&self, g: &Tensor, x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
+        Ok(match derivative(self.0, x, y)? {
+            Deriv::Zero => None,
+            Deriv::Const(c) if c == 1.0 => Some(g.clone()),
+            Deriv::Const(c) => Some(g.mul_scalar(c)?),
+            Deriv::T(d) => Some(g.mul(&d)?),
+        })
+    }
+}
+
+impl Primitive for Unary {
+    fn name(&self) -> &'static str {
+        use UnaryOp::*;
+        match self.0 {
+            Neg => "neg",
+            Abs => "abs",
+            Sign => "sign",
+            Exp => "exp",
+            Expm1 => "expm1",
+            Log => "log",
+            Log1p => "log1p",
+            Sqrt => "sqrt",
+            Rsqrt => "rsqrt",
+            Square => "square",
+            Reciprocal => "reciprocal",
+            Sin => "sin",
+            Cos => "cos",
+            Tan => "tan",
+            Asin => "asin",
+            Acos => "acos",
+            Atan => "atan",
+            Sinh => "sinh",
+            Cosh => "cosh",
+            Tanh => "tanh",
+            Sigmoid => "sigmoid",
+            Relu => "relu",
+            Softplus => "softplus",
+            Erf => "erf",
+            AddScalar(_) => "add_scalar",
+            MulScalar(_) => "mul_scalar",
+            PowScalar(_) => "pow_scalar",
+            RDivScalar(_) => "rdiv_scalar",
+            Clamp(..) => "clamp",
+        }
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        let x = inputs[0];
+        Ok(match x.dtype() {
+            DType::F32 => Array::from_vec(eval_typed(self.0, x.v::<f32>()), x.shape()),
+            DType::F64 => Array::from_vec(eval_typed(self.0, x.v::<f64>()), x.shape()),
+            d => {
+                return Err(crate::Error::DType {
+                    op: self.name(),
+                    expected: "a float tensor",
+                    got: d,
+                });
+            }
+        })
+    }
+    fn jvp(
+        &self,
+        primals: &[&Tensor],
+        tangents: &[Option<&Tensor>],
+        out: &Tensor,
+    ) -> Result<Option<Tensor>> {
+        self.apply(tangents[0].unwrap(), primals[0], out)
+    }
+    fn vjp(&self, inputs: &[Tensor], out: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        Ok(smallvec![self.apply(ct, &inputs[0], out)?])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        crate::interp::bind(self, inputs)
+    }
+    fn differentiable(&self) -> bool {
+        !matches!(self.0, UnaryOp::Sign)
+    }
+}

@@ -1,0 +1,193 @@
+//! The concrete strided array: a shared buffer seen through a shape, strides and an offset.
+//!
+//! Views (permute, broadcast, slice, flip, reshape where the layout allows) share the buffer and
+//! cost O(rank); everything else writes a fresh contiguous buffer.
+
+use super::shape::{Shape, Strides, contiguous_strides, is_contiguous, numel, reshape_strides};
+use super::storage::Buffer;
+use super::{DType, Element};
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// A concrete n-dimensional array. Cheap to clone (the buffer is shared).
+#[derive(Clone, Debug)]
+pub struct Array {
+    pub(crate) buf: Arc<Buffer>,
+    pub(crate) shape: Shape,
+    pub(crate) strides: Strides,
+    pub(crate) offset: usize,
+}
+
+/// A typed borrowed view of an array's elements, for kernels.
+#[derive(Clone, Copy)]
+pub struct View<'a, T> {
+    /// The whole buffer.
+    pub data: &'a [T],
+    /// Sizes.
+    pub shape: &'a [usize],
+    /// Strides in elements.
+    pub strides: &'a [isize],
+    /// Position of element `[0, 0, ...]` in `data`.
+    pub offset: usize,
+}
+
+impl<'a, T: Copy> View<'a, T> {
+    /// The elements as one contiguous slice, if the view is row-major contiguous.
+    #[inline]
+    pub fn contiguous(&self) -> Option<&'a [T]> {
+        if is_contiguous(self.shape, self.strides) {
+            Some(&self.data[self.offset..self.offset + numel(self.shape)])
+        } else {
+            None
+        }
+    }
+    /// The number of elements.
+    #[inline]
+    pub fn numel(&self) -> usize {
+        numel(self.shape)
+    }
+}
+
+impl Array {
+    /// A contiguous array owning `data`.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Array {
+        debug_assert_eq!(data.len(), numel(shape));
+        Array {
+            buf: Arc::new(T::into_buffer(data)),
+            shape: SmallVec::from_slice(shape),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
+    }
+    /// A contiguous array owning `buf`.
+    pub(crate) fn from_buffer(buf: Buffer, shape: &[usize]) -> Array {
+        debug_assert_eq!(buf.len(), numel(shape));
+        Array {
+            buf: Arc::new(buf),
+            shape: SmallVec::from_slice(shape),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
+    }
+    /// A 0-stride array: one value seen at every position of `shape`.
+    pub fn full<T: Element>(value: T, shape: &[usize]) -> Array {
+        Array {
+            buf: Arc::new(T::into_buffer(vec![value])),
+            shape: SmallVec::from_slice(shape),
+            strides: SmallVec::from_elem(0, shape.len()),
+            offset: 0,
+        }
+    }
+    /// The dtype.
+    #[inline]
+    pub fn dtype(&self) -> DType {
+        self.buf.dtype()
+    }
+    /// The shape.
+    #[inline]
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// The strides, in elements.
+    #[inline]
+    pub fn strides(&self) -> &[isize] {
+        &self.strides
+    }
+    /// The number of elements.
+    #[inline]
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+    /// Whether the elements are laid out row-major without gaps.
+    #[inline]
+    pub fn is_contiguous(&self) -> bool {
+        is_contiguous(&self.shape, &self.strides)
+    }
+    /// A typed view, or `None` if `T` is not this array's element type.
+    #[inline]
+    pub fn view<T: Element>(&self) -> Option<View<'_, T>> {
+        Some(View {
+            data: T::slice(&self.buf)?,
+            shape: &self.shape,
+            strides: &self.strides,
+            offset: self.offset,
+        })
+    }
+    /// A typed view; the caller has checked the dtype.
+    #[inline]
+    pub(crate) fn v<T: Element>(&self) -> View<'_, T> {
+        self.view::<T>()
+            .expect("kernel called with an array of another dtype")
+    }
+    /// The elements in row-major order.
+    pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
+        let v = self.view::<T>()?;
+        Some(crate::kernels::strided::collect(v))
+    }
+    /// Reorder the dims (a view).
+    pub fn permute(&self, perm: &[usize]) -> Array {
+        Array {
+            buf: self.buf.clone(),
+            shape: perm.iter().map(|&p| self.shape[p]).collect(),
+            strides: perm.iter().map(|&p| self.strides[p]).collect(),
+            offset: self.offset,
+        }
+    }
+    /// Broadcast to `shape` (a view with zero strides); the caller has checked compatibility.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Array {
+        let k = shape.len() - self.shape.len();
+        let mut strides: Strides = SmallVec::from_elem(0, shape.len());
+        for i in 0..self.shape.len() {
+            strides[k + i] = if self.shape[i] == 1 && shape[k + i] != 1 {
+                0
+            } else {
+                self.strides[i]
+            };
+        }
+        Array {
+            buf: self.buf.clone(),
+            shape: SmallVec::from_slice(shape),
+            strides,
+            offset: self.offset,
+        }
+    }
+    /// `x[start:start+len*step:step]` along `dim` (a view); the caller has checked bounds.
+    pub fn slice(&self, dim: usize, start: usize, len: usize, step: usize) -> Array {
+        let mut a = self.clone();
+        a.offset = (a.offset as isize + start as isize * a.strides[dim]) as usize;
+        a.shape[dim] = len;
+        a.strides[dim] *= step as isize;
+        a
+    }
+    /// Reverse the listed dims (a view with negative strides).
+    pub fn flip(&self, dims: &[usize]) -> Array {
+        let mut a = self.clone();
+        for &d in dims {
+            if a.shape[d] > 0 {
+                a.offset = (a.offset as isize + (a.shape[d] as isize - 1) * a.strides[d]) as usize;
+            }
+            a.strides[d] = -a.strides[d];
+        }
+        a
+    }
+    /// View with a new shape of the same number of elements, copying only if the layout demands.
+    pub fn reshape(&self, shape: &[usize]) -> Array {
+        debug_assert_eq!(numel(shape), self.numel());
+        match reshape_strides(&self.shape, &self.strides, shape) {
+            Some(strides) => Array {
+                buf: self.buf.clone(),
+                shape: SmallVec::from_slice(shape),
+                strides,
+                offset: self.offset,
+            },
+            None => self.contiguous().reshape(shape),
+        }
+    }
+    /// This array, or a contiguous copy of it.
+    pub fn contiguous(&self) -> Array {
+        if self.is_contiguous() && self.offset == 0 && self.buf.len() == self.numel() {
+            return self.clone();
+        }
+        crate::kernels::strided::copy_contiguous(self)
+    }
+}

@@ -1,0 +1,184 @@
+//! The ground floor: the concrete array ([`Array`]: buffer, shape, strides, dtype), creation,
+//! conversions, `Display`, and `ndarray` interop.
+//!
+//! [`Tensor`] is the handle users hold. It is either a concrete array or a tracer of some
+//! transform (opaque here; see `interp`). Nothing in this module knows about levels.
+
+mod array;
+mod create;
+mod display;
+mod dtype;
+mod interop;
+mod shape;
+mod storage;
+
+pub use array::{Array, View};
+pub use dtype::{DType, Element, Float};
+pub use shape::{Shape, Strides, broadcast_shapes, broadcasts_to, contiguous_strides, numel};
+pub(crate) use shape::{infer_reshape, normalize_dim, normalize_dims, reshape_strides};
+pub use storage::Buffer;
+
+use crate::error::{Error, Result};
+use crate::interp::Tracer;
+use std::sync::Arc;
+
+/// An n-dimensional array of `f32`, `f64`, `i64` or `bool`, of any rank (0-d scalars included).
+///
+/// `Tensor` is a cheap handle: `clone` is O(1) and shares the data. Inside a transform a tensor
+/// may be a *tracer* (a batched value, a primal with its tangent, a value tracked for reverse
+/// mode); user code never needs to tell the difference: every op works on both.
+///
+/// ```
+/// use functorch::Tensor;
+/// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
+/// let y = (&x * 2.0).sum()?;
+/// assert_eq!(y.to_scalar::<f64>()?, 20.0);
+/// # Ok::<(), functorch::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Repr>);
+
+pub(crate) enum Repr {
+    Array(Array),
+    Tracer(Tracer),
+}
+
+impl Tensor {
+    /// Wrap a concrete array.
+    #[inline]
+    pub(crate) fn from_array(a: Array) -> Tensor {
+        Tensor(Arc::new(Repr::Array(a)))
+    }
+    #[inline]
+    pub(crate) fn from_tracer(t: Tracer) -> Tensor {
+        Tensor(Arc::new(Repr::Tracer(t)))
+    }
+    /// The concrete array, if this tensor is not a tracer.
+    #[inline]
+    pub fn array(&self) -> Option<&Array> {
+        match &*self.0 {
+            Repr::Array(a) => Some(a),
+            Repr::Tracer(_) => None,
+        }
+    }
+    #[inline]
+    pub(crate) fn tracer(&self) -> Option<&Tracer> {
+        match &*self.0 {
+            Repr::Tracer(t) => Some(t),
+            Repr::Array(_) => None,
+        }
+    }
+    /// Whether this tensor holds concrete values (it is not being traced by a transform).
+    #[inline]
+    pub fn is_concrete(&self) -> bool {
+        matches!(&*self.0, Repr::Array(_))
+    }
+    /// The shape (inside `vmap`, the per-example shape).
+    #[inline]
+    pub fn shape(&self) -> &[usize] {
+        match &*self.0 {
+            Repr::Array(a) => &a.shape,
+            Repr::Tracer(t) => &t.shape,
+        }
+    }
+    /// The element type.
+    #[inline]
+    pub fn dtype(&self) -> DType {
+        match &*self.0 {
+            Repr::Array(a) => a.dtype(),
+            Repr::Tracer(t) => t.dtype,
+        }
+    }
+    /// The rank (number of dims).
+    #[inline]
+    pub fn ndim(&self) -> usize {
+        self.shape().len()
+    }
+    /// The number of elements.
+    #[inline]
+    pub fn numel(&self) -> usize {
+        numel(self.shape())
+    }
+    /// The size of one dim (negative counts from the end).
+    pub fn dim(&self, dim: i64) -> Result<usize> {
+        Ok(self.shape()[normalize_dim("dim", dim, self.ndim())?])
+    }
+    /// Whether two handles share the same node (not a value comparison).
+    pub fn same_node(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The concrete array, or an error naming `op` if this is a tracer.
+    pub(crate) fn concrete(&self, op: &'static str) -> Result<&Array> {
+        match &*self.0 {
+            Repr::Array(a) => Ok(a),
+            Repr::Tracer(t) => Err(Error::Traced {
+                op,
+                kind: t.kind_name(),
+            }),
+        }
+    }
+
+    /// The elements in row-major order, as `T` (which must be this tensor's element type).
+    ///
+    /// Fails inside a transform (the values are not known there) and on a dtype mismatch.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        let a = self.concrete("to_vec")?;
+        a.to_vec::<T>().ok_or(Error::DType {
+            op: "to_vec",
+            expected: T::DTYPE.name(),
+            got: a.dtype(),
+        })
+    }
+    /// The elements converted to `f64`, whatever the dtype.
+    pub fn to_vec_f64(&self) -> Result<Vec<f64>> {
+        let a = self.concrete("to_vec_f64")?;
+        Ok(match a.dtype() {
+            DType::F32 => a
+                .to_vec::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(|v| v as f64)
+                .collect(),
+            DType::F64 => a.to_vec::<f64>().unwrap(),
+            DType::I64 => a
+                .to_vec::<i64>()
+                .unwrap()
+                .into_iter()
+                .map(|v| v as f64)
+                .collect(),
+            DType::Bool => a
+                .to_vec::<bool>()
+                .unwrap()
+                .into_iter()
+                .map(|v| v as u8 as f64)
+                .collect(),
+        })
+    }
+    /// The single element of a one-element tensor.
+    pub fn to_scalar<T: Element>(&self) -> Result<T> {
+        if self.numel() != 1 {
+            return Err(Error::shape(
+                "to_scalar",
+                format!(
+                    "only a tensor with one element can be converted to a scalar, got shape {:?}",
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(self.to_vec::<T>()?[0])
+    }
+    /// The single element of a one-element tensor, as `f64`.
+    pub fn item(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            return Err(Error::shape(
+                "item",
+                format!(
+                    "only a tensor with one element can be converted to a scalar, got shape {:?}",
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(self.to_vec_f64()?[0])
+    }
+}
