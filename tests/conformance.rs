@@ -1,0 +1,22 @@
+//! The 300 conformance programs of `../shared/conformance/cases.json` (random tensor programs
+//! under chains of transforms, with torch.func's results) must all pass.
+
+#[allow(dead_code)]
+#[path = "../examples/conformance/runner.rs"]
+mod runner;
+
+#[test]
+fn all_conformance_cases_pass() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/cases.json"
+    );
+    let (passed, failures) = runner::run_file(path).expect("conformance file readable");
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(passed, 300, "expected 300 cases");
+}
