@@ -2,7 +2,7 @@
 
 use super::strided::Plan;
 use super::with_dtype;
-use crate::tensor::{Array, Buffer, DType, Element, View, contiguous_strides, numel};
+use crate::tensor::{Array, Buffer, DType, Element, View, alloc_filled, contiguous_strides, numel};
 
 /// Copy `src` into `dst` seen through `dst_strides` from `dst_offset` (same shape as `src`).
 pub fn copy_into<T: Element>(
@@ -24,7 +24,7 @@ pub fn concat(arrays: &[&Array], dim: usize) -> Array {
     shape[dim] = arrays.iter().map(|a| a.shape()[dim]).sum();
     let strides = contiguous_strides(&shape);
     with_dtype!(arrays[0].dtype(), T => {
-        let mut out = vec![T::default(); numel(&shape)];
+        let mut out = alloc_filled(numel(&shape), T::default());
         let mut at = 0usize;
         for a in arrays {
             copy_into(&mut out, &strides, at * strides[dim] as usize, a.v::<T>());
@@ -43,7 +43,7 @@ pub fn pad_strided(x: &Array, dim: usize, start: usize, step: usize, size: usize
     let mut dst_strides = strides.clone();
     dst_strides[dim] *= step as isize;
     with_dtype!(x.dtype(), T => {
-        let mut out = vec![T::default(); numel(&shape)];
+        let mut out = alloc_filled(numel(&shape), T::default());
         copy_into(&mut out, &dst_strides, start * strides[dim] as usize, x.v::<T>());
         Array::from_vec(out, &shape)
     })

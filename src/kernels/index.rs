@@ -5,7 +5,7 @@
 use super::strided::Plan;
 use super::with_dtype;
 use crate::error::{Error, Result};
-use crate::tensor::{Array, Element, contiguous_strides, numel};
+use crate::tensor::{Array, Element, alloc, alloc_filled, contiguous_strides, numel};
 
 fn check(op: &'static str, idx: &[i64], dim: usize, size: usize) -> Result<()> {
     for &i in idx {
@@ -35,7 +35,7 @@ pub fn index_select(x: &Array, dim: usize, idx: &Array) -> Result<Array> {
     let plan = Plan::new(&shape, [&xs, &is]);
     Ok(with_dtype!(x.dtype(), T => {
         let d = x.v::<T>().data;
-        let mut out: Vec<T> = Vec::with_capacity(numel(&shape));
+        let mut out: Vec<T> = alloc(numel(&shape));
         plan.run([x.offset, 0], 0, numel(&shape), |[o, k]| {
             out.push(d[(o as isize + iv[k] as isize * sd) as usize]);
         });
@@ -58,7 +58,7 @@ pub fn index_add(src: &Array, dim: usize, idx: &Array, size: usize) -> Result<Ar
     let plan = Plan::new(src.shape(), [src.strides(), &os, &is]);
     Ok(with_dtype!(src.dtype(), T => {
         let d = src.v::<T>().data;
-        let mut out = vec![T::default(); numel(&shape)];
+        let mut out = alloc_filled(numel(&shape), T::default());
         plan.run([src.offset, 0, 0], 0, src.numel(), |[i, o, k]| {
             let p = (o as isize + iv[k] as isize * sd) as usize;
             out[p] = add(out[p], d[i]);
@@ -85,7 +85,7 @@ pub fn gather(x: &Array, dim: usize, idx: &Array) -> Result<Array> {
     let mut bad = None;
     let out = with_dtype!(x.dtype(), T => {
         let d = x.v::<T>().data;
-        let mut out: Vec<T> = Vec::with_capacity(numel(&shape));
+        let mut out: Vec<T> = alloc(numel(&shape));
         plan.run([x.offset, idx.offset], 0, numel(&shape), |[o, k]| {
             let j = id[k];
             if j < 0 || j as usize >= size {
@@ -120,7 +120,7 @@ pub fn scatter_add(src: &Array, dim: usize, idx: &Array, shape: &[usize]) -> Res
     let mut bad = None;
     let out = with_dtype!(src.dtype(), T => {
         let d = src.v::<T>().data;
-        let mut out = vec![T::default(); numel(shape)];
+        let mut out = alloc_filled(numel(shape), T::default());
         plan.run([src.offset, idx.offset, 0], 0, idx.numel(), |[i, k, o]| {
             let j = id[k];
             if j < 0 || j as usize >= size {

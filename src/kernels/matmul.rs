@@ -2,7 +2,7 @@
 //! never copied), with a plain loop for tiny matrices where a GEMM call costs more than the work.
 
 use super::strided::Plan;
-use crate::tensor::{Array, Float, broadcast_shapes, numel, reshape_strides};
+use crate::tensor::{Array, Float, alloc_filled, broadcast_shapes, numel, reshape_strides};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -11,7 +11,7 @@ const SMALL: usize = 4096;
 /// Above this many multiply-adds one GEMM uses all cores.
 const PARALLEL: usize = 1 << 18;
 
-/// `out[m, n] = a[m, k] @ b[k, n]` for raw strided operands; `out` is row-major with row stride `n`.
+/// `out[m, n] = a[m, k] @ b[k, n]` for raw strided operands, `out` with strides (`o_rs`, `o_cs`).
 ///
 /// # Safety
 /// The pointers must address matrices of the given sizes and strides.
@@ -21,6 +21,8 @@ unsafe fn one<T: Float>(
     n: usize,
     k: usize,
     out: *mut T,
+    o_rs: isize,
+    o_cs: isize,
     a: *const T,
     a_rs: isize,
     a_cs: isize,
@@ -39,7 +41,7 @@ unsafe fn one<T: Float>(
                             * *b.offset(l as isize * b_rs + j as isize * b_cs);
                     }
                 }
-                unsafe { *out.add(i * n + j) = acc };
+                unsafe { *out.offset(i as isize * o_rs + j as isize * o_cs) = acc };
             }
         }
         return;
@@ -50,8 +52,8 @@ unsafe fn one<T: Float>(
             n,
             k,
             out,
-            1,
-            n as isize,
+            o_cs,
+            o_rs,
             false,
             a,
             a_cs,
@@ -91,7 +93,7 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
     let nb = numel(&batch);
     let mut out_shape = batch.to_vec();
     out_shape.extend([m, n]);
-    let mut out = vec![T::ZERO; nb * m * n];
+    let mut out = alloc_filled(nb * m * n, T::ZERO);
     let (av, bv) = (a.v::<T>(), b.v::<T>());
     let nd = batch.len();
     let (a_rs, a_cs) = (a.strides()[nd], a.strides()[nd + 1]);
@@ -113,12 +115,39 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
                     n,
                     k,
                     out.as_mut_ptr(),
+                    n as isize,
+                    1,
                     av.data.as_ptr().add(a.offset),
                     rs[0],
                     a_cs,
                     bv.data.as_ptr().add(b.offset),
                     b_rs,
                     b_cs,
+                    nb * work >= PARALLEL,
+                );
+            }
+            return Array::from_vec(out, &out_shape);
+        }
+    }
+
+    // A shared left operand times a batch of vectors (vmap of a matrix-vector product): one
+    // GEMM `a @ [b_0 .. b_nb]`, written transposed into the [nb, m] result.
+    if nb > 1 && n == 1 && a.strides()[..nd].iter().all(|&s| s == 0) {
+        if let Some(bs) = reshape_strides(&batch, &b.strides()[..nd], &[nb]) {
+            unsafe {
+                one(
+                    m,
+                    nb,
+                    k,
+                    out.as_mut_ptr(),
+                    1,
+                    m as isize,
+                    av.data.as_ptr().add(a.offset),
+                    a_rs,
+                    a_cs,
+                    bv.data.as_ptr().add(b.offset),
+                    b_rs,
+                    bs[0],
                     nb * work >= PARALLEL,
                 );
             }
@@ -148,6 +177,8 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
                 n,
                 k,
                 dst.0.add(i * m * n),
+                n as isize,
+                1,
                 ap.0.add(oa),
                 a_rs,
                 a_cs,

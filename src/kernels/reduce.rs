@@ -3,7 +3,7 @@
 //! blocks (the common case) run on all cores.
 
 use super::strided::{PAR_MIN, Plan};
-use crate::tensor::{Element, Shape, View, contiguous_strides, numel};
+use crate::tensor::{Element, Shape, View, alloc_filled, contiguous_strides, numel};
 use rayon::prelude::*;
 
 /// The shape after reducing `dims` with keepdim (reduced dims become 1).
@@ -28,7 +28,7 @@ pub fn reduce<T: Element, A: Element>(
     let n_out = numel(&kept);
     let n_in = x.numel();
     if n_in == 0 {
-        return vec![init; n_out];
+        return alloc_filled(n_out, init);
     }
     // Fast path: contiguous input, reduced dims are a trailing block.
     let nd = x.shape.len();
@@ -45,7 +45,7 @@ pub fn reduce<T: Element, A: Element>(
         }
         return s.chunks(block).map(red).collect();
     }
-    let mut out = vec![init; n_out];
+    let mut out = alloc_filled(n_out, init);
     let mut ostr = contiguous_strides(&kept);
     for &d in dims {
         ostr[d] = 0;

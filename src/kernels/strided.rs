@@ -4,7 +4,8 @@
 //! [`Plan::run`] then walks any flat range of positions with a tight inner loop over the last dim.
 //! Large outputs are split into ranges and filled on all cores (rayon).
 
-use crate::tensor::{Array, Element, View, numel};
+use crate::tensor::{Array, Element, View, alloc, numel};
+use std::mem::MaybeUninit;
 use rayon::prelude::*;
 use smallvec::SmallVec;
 
@@ -104,19 +105,36 @@ impl<const K: usize> Plan<K> {
                 }
                 d -= 1;
                 idx[d] += 1;
-                for k in 0..K {
-                    row[k] += self.strides[k][d];
+                for (r, s) in row.iter_mut().zip(&self.strides) {
+                    *r += s[d];
                 }
                 if idx[d] < self.shape[d] {
                     break;
                 }
-                for k in 0..K {
-                    row[k] -= self.strides[k][d] * self.shape[d] as isize;
+                for (r, s) in row.iter_mut().zip(&self.strides) {
+                    *r -= s[d] * self.shape[d] as isize;
                 }
                 idx[d] = 0;
             }
         }
     }
+}
+
+/// A vector of `n` elements written by `write(chunk_start, chunk)` over disjoint chunks that
+/// cover it, in parallel when `n` is large. The vector comes from the buffer pool and is never
+/// zero-filled: every element is written exactly once.
+fn build<U: Element>(n: usize, write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send) -> Vec<U> {
+    let mut out: Vec<U> = alloc(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n >= PAR_MIN && rayon::current_num_threads() > 1 {
+        let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
+        spare.par_chunks_mut(chunk).enumerate().for_each(|(c, dst)| write(c * chunk, dst));
+    } else {
+        write(0, spare);
+    }
+    // SAFETY: `write` initialized every element of the chunks, which cover 0..n.
+    unsafe { out.set_len(n) };
+    out
 }
 
 /// Fill a fresh contiguous vector of `n` elements, element `i` computed by `f` from the K
@@ -127,42 +145,23 @@ pub fn fill<U: Element, const K: usize>(
     offsets: [usize; K],
     f: impl Fn([usize; K]) -> U + Sync + Send,
 ) -> Vec<U> {
-    let n = numel(shape);
     let plan = Plan::new(shape, strides);
-    let mut out: Vec<U> = Vec::with_capacity(n);
-    if n >= PAR_MIN && rayon::current_num_threads() > 1 {
-        out.resize(n, U::default());
-        let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
-        out.par_chunks_mut(chunk).enumerate().for_each(|(c, dst)| {
-            let mut i = 0;
-            plan.run(offsets, c * chunk, dst.len(), |o| {
-                dst[i] = f(o);
-                i += 1;
-            });
+    build(numel(shape), |start, dst| {
+        let mut it = dst.iter_mut();
+        plan.run(offsets, start, it.len(), |o| {
+            it.next().unwrap().write(f(o));
         });
-    } else {
-        plan.run(offsets, 0, n, |o| out.push(f(o)));
-    }
-    out
+    })
 }
 
 /// Map a contiguous slice to a fresh vector, in parallel when large.
 #[inline]
 pub fn map_slice<T: Copy + Sync, U: Element>(x: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
-    if x.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
-        let mut out = vec![U::default(); x.len()];
-        let chunk = x.len().div_ceil(rayon::current_num_threads() * 4).max(4096);
-        out.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .for_each(|(o, i)| {
-                for (o, &i) in o.iter_mut().zip(i) {
-                    *o = f(i);
-                }
-            });
-        out
-    } else {
-        x.iter().map(|&v| f(v)).collect()
-    }
+    build(x.len(), |start, dst| {
+        for (o, &i) in dst.iter_mut().zip(&x[start..]) {
+            o.write(f(i));
+        }
+    })
 }
 
 /// Zip two contiguous slices of equal length into a fresh vector, in parallel when large.
@@ -172,20 +171,11 @@ pub fn zip_slices<A: Copy + Sync, B: Copy + Sync, U: Element>(
     b: &[B],
     f: impl Fn(A, B) -> U + Sync + Send,
 ) -> Vec<U> {
-    if a.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
-        let mut out = vec![U::default(); a.len()];
-        let chunk = a.len().div_ceil(rayon::current_num_threads() * 4).max(4096);
-        out.par_chunks_mut(chunk)
-            .zip(a.par_chunks(chunk).zip(b.par_chunks(chunk)))
-            .for_each(|(o, (a, b))| {
-                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                    *o = f(a, b);
-                }
-            });
-        out
-    } else {
-        a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
-    }
+    build(a.len(), |start, dst| {
+        for ((o, &x), &y) in dst.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+            o.write(f(x, y));
+        }
+    })
 }
 
 /// Elementwise map of one operand to a fresh contiguous vector.
@@ -244,7 +234,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
 /// The elements of a view in row-major order.
 pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
     if let Some(s) = x.contiguous() {
-        return s.to_vec();
+        return map_slice(s, |v| v);
     }
     let d = x.data;
     fill(x.shape, [x.strides], [x.offset], |[i]| d[i])

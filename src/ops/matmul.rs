@@ -91,11 +91,11 @@ impl Tensor {
     }
     /// Matrix–vector product.
     pub fn mv(&self, v: &Tensor) -> Result<Tensor> {
-        if self.ndim() != 2 || v.ndim() != 1 {
+        if self.ndim() != 2 || v.ndim() != 1 || self.shape()[1] != v.shape()[0] {
             return Err(Error::shape(
                 "mv",
                 format!(
-                    "expects a matrix and a vector, got {:?} and {:?}",
+                    "expects a matrix [n, m] and a vector [m], got {:?} and {:?}",
                     self.shape(),
                     v.shape()
                 ),
@@ -186,6 +186,9 @@ impl Tensor {
         for c in &out {
             if !sizes.contains_key(c) {
                 return Err(bad(format!("output subscript '{c}' appears in no operand")));
+            }
+            if out.iter().filter(|&o| o == c).count() > 1 {
+                return Err(bad(format!("output subscript '{c}' appears more than once")));
             }
         }
         // 1. take diagonals of repeated letters; 2. sum letters needed nowhere else

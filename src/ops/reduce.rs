@@ -115,10 +115,14 @@ impl Tensor {
     fn extreme(&self, dims: &[i64], keepdim: bool, max: bool) -> Result<Tensor> {
         let op = if max { "amax" } else { "amin" };
         let dims = reduce_dims(op, self, dims)?;
-        if self.numel() == 0 {
+        // as PyTorch: only a reduced dim of size 0 has no extreme ([0, 3] over dim 1 is fine)
+        if let Some(&d) = dims.iter().find(|&&d| self.shape()[d] == 0) {
             return Err(Error::shape(
                 op,
-                format!("cannot reduce an empty tensor of shape {:?}", self.shape()),
+                format!(
+                    "cannot reduce over dim {d} of size 0 (an empty tensor of shape {:?})",
+                    self.shape()
+                ),
             ));
         }
         if dims.is_empty() && !keepdim {
@@ -136,7 +140,11 @@ impl Tensor {
     }
     fn arg_extreme(&self, dim: Option<i64>, keepdim: bool, max: bool) -> Result<Tensor> {
         let op = if max { "argmax" } else { "argmin" };
-        if self.numel() == 0 {
+        let empty = match dim {
+            None => self.numel() == 0,
+            Some(d) => one_dim(op, self, d)?.is_some_and(|d| self.shape()[d] == 0),
+        };
+        if empty {
             return Err(Error::shape(
                 op,
                 format!("cannot reduce an empty tensor of shape {:?}", self.shape()),
@@ -179,6 +187,10 @@ impl Tensor {
         if di.is_empty() {
             return Ok(self.clone());
         }
+        if self.numel() == 0 {
+            // nothing to shift by; an empty sum gives log 0 = -inf, as in PyTorch
+            return self.exp()?.sum_dims(&di, keepdim)?.log();
+        }
         // the shift cancels in value and derivative; detaching it saves differentiating amax
         let m = self.amax(&di, true)?.detach()?;
         let m = Tensor::where_(
@@ -196,9 +208,18 @@ impl Tensor {
         let e = self.sub(&m)?.exp()?;
         e.div(&e.sum_dims(&[dim], true)?)
     }
-    /// `x − logsumexp(x)` along `dim`.
+    /// `x − logsumexp(x)` along `dim`, computed as `(x − m) − log Σ exp(x − m)` with `m` the
+    /// maximum, so large logits lose no precision (`x − logsumexp(x)` cancels catastrophically).
     pub fn log_softmax(&self, dim: i64) -> Result<Tensor> {
-        self.sub(&self.logsumexp(&[dim], true)?)
+        require_float("log_softmax", self)?;
+        let m = self.amax(&[dim], true)?.detach()?;
+        let m = Tensor::where_(
+            &m.abs()?.lt_scalar(f64::INFINITY)?,
+            &m,
+            &Tensor::zeros(&[], m.dtype()),
+        )?;
+        let s = self.sub(&m)?;
+        s.sub(&s.exp()?.sum_dims(&[dim], true)?.log()?)
     }
     /// The variance of all elements, with Bessel's correction (as `torch.var`).
     pub fn var(&self) -> Result<Tensor> {

@@ -238,7 +238,7 @@ impl Tensor {
         let clampi = |v: i64| if v < 0 { (v + n).max(0) } else { v.min(n) };
         let (s, e) = (clampi(start), clampi(end));
         let len = if e > s {
-            ((e - s) + step - 1) / step
+            (e - s - 1) / step + 1
         } else {
             0
         } as usize;
@@ -258,15 +258,16 @@ impl Tensor {
     /// `len` elements from `start` along `dim`.
     pub fn narrow(&self, dim: i64, start: usize, len: usize) -> Result<Tensor> {
         let d = normalize_dim("narrow", dim, self.ndim())?;
-        if start + len > self.shape()[d] {
+        let end = start.saturating_add(len);
+        if end > self.shape()[d] {
             return Err(Error::Index {
                 op: "narrow",
-                index: (start + len) as i64,
+                index: end.min(i64::MAX as usize) as i64,
                 dim: d,
                 size: self.shape()[d],
             });
         }
-        self.slice(dim, start as i64, (start + len) as i64, 1)
+        self.slice(dim, start as i64, end as i64, 1)
     }
     /// The slice at `index` along `dim`, with that dim removed (negative `index` counts from
     /// the end).
@@ -338,6 +339,7 @@ impl Tensor {
             .ok_or_else(|| Error::invalid("stack", "expected a non-empty list of tensors"))?;
         let d = normalize_dim("stack", dim, first.ndim() + 1)?;
         for t in &tensors[1..] {
+            super::require_same_dtype("stack", first, t)?;
             if t.shape() != first.shape() {
                 let shapes: Vec<&[usize]> = tensors.iter().map(|t| t.shape()).collect();
                 return Err(Error::shape(
@@ -397,7 +399,8 @@ impl Tensor {
         let (start, count) = if offset >= 0 {
             (offset, r.min(c - offset))
         } else {
-            (-offset * c, (r + offset).min(c))
+            // (the start only matters when the count is positive, so saturating is exact)
+            (offset.saturating_neg().saturating_mul(c), (r + offset).min(c))
         };
         let count = count.max(0);
         let mut flat: Vec<i64> = x.shape()[..n - 2].iter().map(|&v| v as i64).collect();

@@ -51,7 +51,16 @@ fn draw(shape: &[usize], dtype: DType, dist: Dist) -> Array {
             Dist::Uniform => (0..n).map(|_| r.random::<f64>()).collect(),
         };
         match dtype {
-            DType::F32 => Array::from_vec(v.into_iter().map(|x| x as f32).collect(), shape),
+            // rounding to f32 can carry a uniform draw just below 1 up to 1: keep [0, 1)
+            DType::F32 => Array::from_vec(
+                v.into_iter()
+                    .map(|x| match x as f32 {
+                        y if dist == Dist::Uniform && y >= 1.0 => 1.0 - f32::EPSILON / 2.0,
+                        y => y,
+                    })
+                    .collect(),
+                shape,
+            ),
             _ => Array::from_vec(v, shape),
         }
     })

@@ -63,7 +63,13 @@ impl Primitive for Sum {
             DType::F32 => Array::from_vec(sum_typed::<f32>(x, &self.dims), &shape),
             DType::F64 => Array::from_vec(sum_typed::<f64>(x, &self.dims), &shape),
             DType::I64 => Array::from_vec(
-                reduce(x.v::<i64>(), &self.dims, 0i64, |a, v| a + v, |a, b| a + b),
+                reduce(
+                    x.v::<i64>(),
+                    &self.dims,
+                    0i64,
+                    |a, v| a.wrapping_add(v),
+                    |a, b| a.wrapping_add(b),
+                ),
                 &shape,
             ),
             DType::Bool => Array::from_vec(
@@ -141,8 +147,8 @@ impl Primitive for Extreme {
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let x = inputs[0];
-        if x.numel() == 0 {
-            return Err(Error::shape(self.name(), "cannot reduce an empty tensor"));
+        if self.dims.iter().any(|&d| x.shape()[d] == 0) {
+            return Err(Error::shape(self.name(), "cannot reduce an empty dimension"));
         }
         let shape = out_shape(x.shape(), &self.dims, self.keepdim);
         let (m, d) = (self.max, &self.dims);

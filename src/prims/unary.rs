@@ -94,8 +94,8 @@ unary_family! {
     Cosh => kernel |x| x.cosh(), deriv |x, y| Ok(Deriv::T(x.sinh()?));
     Tanh => kernel |x| x.tanh(), deriv |x, y| Ok(Deriv::T(y.square()?.neg()?.add_scalar(1.0)?));
     Sigmoid => kernel |x| sigmoid(x), deriv |x, y| Ok(Deriv::T(y.mul(&y.neg()?.add_scalar(1.0)?)?));
-    // PyTorch: relu'(0) = 0
-    Relu => kernel |x| if x > T::ZERO { x } else { T::ZERO }, deriv |x, y| Ok(Deriv::T(x.gt_scalar(0.0)?.to_dtype(x.dtype())?));
+    // PyTorch: relu'(0) = 0; NaN propagates
+    Relu => kernel |x| if x > T::ZERO || x.is_nan() { x } else { T::ZERO }, deriv |x, y| Ok(Deriv::T(x.gt_scalar(0.0)?.to_dtype(x.dtype())?));
     // log(1 + e^x), computed stably; PyTorch returns x itself above 20 (beta = 1)
     Softplus => kernel |x| softplus(x), deriv |x, y| Ok(Deriv::T(softplus_deriv(x)?));
     Erf => kernel |x| x.erf(), deriv |x, y| Ok(Deriv::T(x.square()?.neg()?.exp()?.mul_scalar(FRAC_2_SQRT_PI)?));
@@ -166,15 +166,9 @@ fn pow_scalar_deriv(x: &Tensor, p: f64) -> Result<Deriv> {
 
 #[inline(always)]
 fn clamp<T: Float>(x: T, lo: T, hi: T) -> T {
-    if x.is_nan() {
-        x
-    } else if x < lo {
-        lo
-    } else if x > hi {
-        hi
-    } else {
-        x
-    }
+    // min(max(x, lo), hi): where lo > hi every element becomes hi, as in torch.clamp
+    let y = if x < lo { lo } else { x };
+    if y > hi { hi } else { y }
 }
 
 /// An elementwise float function.
@@ -185,7 +179,7 @@ impl Unary {
     fn apply(&self, g: &Tensor, x: &Tensor, y: &Tensor) -> Result<Option<Tensor>> {
         Ok(match derivative(self.0, x, y)? {
             Deriv::Zero => None,
-            Deriv::Const(c) if c == 1.0 => Some(g.clone()),
+            Deriv::Const(1.0) => Some(g.clone()),
             Deriv::Const(c) => Some(g.mul_scalar(c)?),
             Deriv::T(d) => Some(g.mul(&d)?),
         })

@@ -1,7 +1,7 @@
 //! Creating concrete tensors. (Random tensors are ops, in `ops::random`, because `vmap`'s
 //! `randomness` option governs them.)
 
-use super::{Array, DType, Element, Tensor, numel};
+use super::{Array, DType, Element, Tensor, alloc_filled, numel};
 use crate::error::{Error, Result};
 
 impl Tensor {
@@ -37,10 +37,10 @@ impl Tensor {
     pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
         let n = numel(shape);
         Tensor::from_array(match dtype {
-            DType::F32 => Array::from_vec(vec![value as f32; n], shape),
-            DType::F64 => Array::from_vec(vec![value; n], shape),
-            DType::I64 => Array::from_vec(vec![value as i64; n], shape),
-            DType::Bool => Array::from_vec(vec![value != 0.0; n], shape),
+            DType::F32 => Array::from_vec(alloc_filled(n, value as f32), shape),
+            DType::F64 => Array::from_vec(alloc_filled(n, value), shape),
+            DType::I64 => Array::from_vec(alloc_filled(n, value as i64), shape),
+            DType::Bool => Array::from_vec(alloc_filled(n, value != 0.0), shape),
         })
     }
     /// A tensor of zeros.

@@ -14,9 +14,8 @@ fn float_strings(v: &[f64]) -> Vec<String> {
         .iter()
         .filter(|x| **x != 0.0)
         .fold(f64::INFINITY, |m, x| m.min(x.abs()));
-    let sci = max >= 1e8
-        || (min_nz < 1e-4 && min_nz.is_finite())
-        || (max > 0.0 && max / min_nz > 1e6 && !all_int);
+    // PyTorch's rule (over the nonzero finite values), for integral values too
+    let sci = min_nz.is_finite() && (max / min_nz > 1000.0 || max > 1e8 || min_nz < 1e-4);
     v.iter()
         .map(|&x| {
             if x.is_nan() {
@@ -24,7 +23,7 @@ fn float_strings(v: &[f64]) -> Vec<String> {
             } else if x.is_infinite() {
                 if x > 0.0 { "inf".into() } else { "-inf".into() }
             } else if sci {
-                format!("{x:.4e}")
+                sci4(x)
             } else if all_int {
                 format!("{x:.0}.")
             } else {
@@ -32,6 +31,14 @@ fn float_strings(v: &[f64]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// `{:.4e}` with Python's exponent, a sign and at least two digits: `1.0000e-05`.
+fn sci4(x: f64) -> String {
+    let s = format!("{x:.4e}");
+    let (m, e) = s.split_once('e').expect("LowerExp writes an exponent");
+    let e: i32 = e.parse().expect("an integer exponent");
+    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
 fn write_nested(
@@ -127,7 +134,8 @@ fn write_summarized(
             }
         }
         if cut && i == EDGE {
-            f.write_str("...,")?;
+            // PyTorch: "  ..." between numbers, "..." on a line of its own
+            f.write_str(if kept.len() > 1 { "...," } else { " ...," })?;
             if kept.len() > 1 {
                 f.write_str(&"\n".repeat(kept.len() - 1))?;
                 f.write_str(&" ".repeat(indent + 1))?;
@@ -190,9 +198,12 @@ impl fmt::Display for Tensor {
             write_summarized(f, &strings, &kept, &shape, width, 7)?;
         }
         if values.is_empty() && shape.len() != 1 {
-            write!(f, ", size={shape:?}")?;
+            // Python's tuple, as PyTorch: size=(2, 0)
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            write!(f, ", size=({})", dims.join(", "))?;
         }
-        if dtype == DType::F64 || dtype == DType::Bool && values.is_empty() {
+        // an empty tensor shows any dtype but the default float32, as in PyTorch
+        if dtype == DType::F64 || (dtype != DType::F32 && values.is_empty()) {
             write!(f, ", dtype={dtype}")?;
         }
         f.write_str(")")

@@ -51,6 +51,8 @@ pub trait Element: Copy + Send + Sync + Debug + PartialEq + PartialOrd + Default
     fn to_f64(self) -> f64;
     /// Lossy conversion from `f64` (`!= 0` for bool, truncation for i64).
     fn from_f64(v: f64) -> Self;
+    #[doc(hidden)]
+    fn pool() -> &'static super::pool::Pool<Self>;
 }
 
 macro_rules! element {
@@ -73,6 +75,10 @@ macro_rules! element {
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 ($from)(v)
+            }
+            fn pool() -> &'static super::pool::Pool<Self> {
+                static POOL: super::pool::Pool<$t> = super::pool::Pool::new();
+                &POOL
             }
         }
     };

@@ -9,6 +9,7 @@ mod create;
 mod display;
 mod dtype;
 mod interop;
+pub mod pool;
 mod shape;
 mod storage;
 
@@ -41,6 +42,21 @@ pub struct Tensor(pub(crate) Arc<Repr>);
 pub(crate) enum Repr {
     Array(Array),
     Tracer(Tracer),
+}
+
+/// An empty vector with room for `n` elements, recycled from the buffer pool when possible
+/// (see [`pool`]).
+#[inline]
+pub fn alloc<T: Element>(n: usize) -> Vec<T> {
+    T::pool().take(n)
+}
+
+/// `n` copies of `value`, in a recycled buffer when possible.
+#[inline]
+pub fn alloc_filled<T: Element>(n: usize, value: T) -> Vec<T> {
+    let mut v = alloc(n);
+    v.resize(n, value);
+    v
 }
 
 impl Tensor {

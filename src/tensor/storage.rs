@@ -14,6 +14,18 @@ pub enum Buffer {
     Bool(Vec<bool>),
 }
 
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        use super::Element;
+        match self {
+            Buffer::F32(v) => f32::pool().give(std::mem::take(v)),
+            Buffer::F64(v) => f64::pool().give(std::mem::take(v)),
+            Buffer::I64(v) => i64::pool().give(std::mem::take(v)),
+            Buffer::Bool(v) => bool::pool().give(std::mem::take(v)),
+        }
+    }
+}
+
 impl Buffer {
     /// The dtype of the elements.
     pub fn dtype(&self) -> super::DType {
@@ -24,6 +36,10 @@ impl Buffer {
             Buffer::I64(_) => I64,
             Buffer::Bool(_) => Bool,
         }
+    }
+    /// Whether the buffer holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
     /// The number of elements.
     pub fn len(&self) -> usize {

@@ -3,7 +3,7 @@
 //! leaf shaped `[len, *leaf.shape]`. Chunking of every Jacobian lives here.
 
 use crate::error::{Error, Result};
-use crate::tensor::{Array, DType, Shape, Tensor, numel};
+use crate::tensor::{Array, DType, Shape, Tensor, alloc_filled, numel};
 
 /// `(start, len)` of each chunk of `total` rows (`chunk = None`: one chunk).
 pub(crate) fn chunks(
@@ -41,12 +41,12 @@ pub(crate) fn basis_chunk(specs: &[(Shape, DType)], start: usize, len: usize) ->
             };
             let t = match dtype {
                 DType::F32 => {
-                    let mut v = vec![0f32; len * n];
+                    let mut v = alloc_filled(len * n, 0f32);
                     (0..len).filter_map(ones).for_each(|i| v[i] = 1.0);
                     Array::from_vec(v, &full)
                 }
                 _ => {
-                    let mut v = vec![0f64; len * n];
+                    let mut v = alloc_filled(len * n, 0f64);
                     (0..len).filter_map(ones).for_each(|i| v[i] = 1.0);
                     Array::from_vec(v, &full)
                 }
