@@ -1,5 +1,12 @@
 //! Matrix products through the `gemm` crate (any strides, so transposed and broadcast views are
 //! never copied), with a plain loop for tiny matrices where a GEMM call costs more than the work.
+//!
+//! Sparse operands: Jacobians push a standard basis through the function, so a linear layer
+//! meets operands with one nonzero per row or column (`Aᵀ @ [e_i, ...]`). Before a large
+//! product, a scan that stops as soon as it has seen more than 2% nonzeros looks at the operand
+//! opposite the long dimension (at most 1/16 of the product's cost, usually far less); if it is
+//! that sparse, the product runs over its nonzeros only. This is exact: it is used only when the
+//! dense operand is all finite (checked once per buffer), so `0 · ∞` cannot differ.
 
 use super::strided::Plan;
 use crate::tensor::{Array, Float, alloc_filled, broadcast_shapes, numel, reshape_strides};
@@ -10,6 +17,42 @@ use rayon::prelude::*;
 const SMALL: usize = 4096;
 /// Above this many multiply-adds one GEMM uses all cores.
 const PARALLEL: usize = 1 << 18;
+
+/// The nonzeros `(row, col, value)` of a strided matrix, if there are at most `limit`.
+///
+/// # Safety
+/// `p` must address a `rows × cols` matrix with strides (`rs`, `cs`).
+unsafe fn nonzeros<T: Float>(p: *const T, rows: usize, cols: usize, rs: isize, cs: isize, limit: usize) -> Option<Vec<(usize, usize, T)>> {
+    let mut nz = Vec::new();
+    let mut visit = |r: usize, c: usize| {
+        let v = unsafe { *p.offset(r as isize * rs + c as isize * cs) };
+        if v != T::ZERO {
+            nz.push((r, c, v));
+        }
+        nz.len() <= limit
+    };
+    if cs.abs() <= rs.abs() {
+        for r in 0..rows {
+            for c in 0..cols {
+                if !visit(r, c) {
+                    return None;
+                }
+            }
+        }
+    } else {
+        for c in 0..cols {
+            for r in 0..rows {
+                if !visit(r, c) {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(nz)
+}
+
+/// Whether the left (`a`) or right (`b`) operand of a product is all finite.
+type Finite<'a> = &'a (dyn Fn() -> bool + Sync);
 
 /// `out[m, n] = a[m, k] @ b[k, n]` for raw strided operands, `out` with strides (`o_rs`, `o_cs`).
 ///
@@ -30,7 +73,31 @@ unsafe fn one<T: Float>(
     b_rs: isize,
     b_cs: isize,
     par: bool,
+    fin: (Finite<'_>, Finite<'_>),
 ) {
+    let at = |i: usize, j: usize| unsafe { out.offset(i as isize * o_rs + j as isize * o_cs) };
+    if m * n * k > SMALL && (m >= 16 || n >= 16) {
+        let sparse_b = if m >= 16 { unsafe { nonzeros(b, k, n, b_rs, b_cs, k * n / 50) } } else { None };
+        if let Some(nz) = sparse_b.filter(|_| (fin.0)()) {
+            (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
+            for (l, j, v) in nz {
+                for i in 0..m {
+                    unsafe { *at(i, j) += *a.offset(i as isize * a_rs + l as isize * a_cs) * v };
+                }
+            }
+            return;
+        }
+        let sparse_a = if n >= 16 { unsafe { nonzeros(a, m, k, a_rs, a_cs, m * k / 50) } } else { None };
+        if let Some(nz) = sparse_a.filter(|_| (fin.1)()) {
+            (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
+            for (i, l, v) in nz {
+                for j in 0..n {
+                    unsafe { *at(i, j) += v * *b.offset(l as isize * b_rs + j as isize * b_cs) };
+                }
+            }
+            return;
+        }
+    }
     if m * n * k <= SMALL {
         for i in 0..m {
             for j in 0..n {
@@ -41,7 +108,7 @@ unsafe fn one<T: Float>(
                             * *b.offset(l as isize * b_rs + j as isize * b_cs);
                     }
                 }
-                unsafe { *out.offset(i as isize * o_rs + j as isize * o_cs) = acc };
+                unsafe { *at(i, j) = acc };
             }
         }
         return;
@@ -99,6 +166,8 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
     let (a_rs, a_cs) = (a.strides()[nd], a.strides()[nd + 1]);
     let (b_rs, b_cs) = (b.strides()[nd], b.strides()[nd + 1]);
     let work = m * n * k;
+    let (fa, fb) = (|| a.all_finite(), || b.all_finite());
+    let fin: (Finite<'_>, Finite<'_>) = (&fa, &fb);
     if nb == 0 || work == 0 {
         return Array::from_vec(out, &out_shape);
     }
@@ -124,6 +193,7 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
                     b_rs,
                     b_cs,
                     nb * work >= PARALLEL,
+                    fin,
                 );
             }
             return Array::from_vec(out, &out_shape);
@@ -149,6 +219,7 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
                     b_rs,
                     bs[0],
                     nb * work >= PARALLEL,
+                    fin,
                 );
             }
             return Array::from_vec(out, &out_shape);
@@ -186,6 +257,7 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
                 b_rs,
                 b_cs,
                 work >= PARALLEL,
+                fin,
             )
         }
     };
@@ -195,4 +267,54 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
         (0..nb).for_each(run);
     }
     Array::from_vec(out, &out_shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dense(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn sparse_operands_give_the_dense_product() {
+        let (m, k, n) = (40, 30, 20);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 37 % 101) as f64 - 50.0) / 17.0).collect();
+        // b: a scaled one-hot column basis (sparse right operand)
+        let mut b = vec![0.0; k * n];
+        for j in 0..n {
+            b[(j * 7 % k) * n + j] = 1.0 + j as f64;
+        }
+        let got = matmul::<f64>(&Array::from_vec(a.clone(), &[m, k]), &Array::from_vec(b.clone(), &[k, n]));
+        assert_eq!(got.to_vec::<f64>().unwrap(), dense(&a, &b, m, k, n));
+        // sparse left operand: one nonzero per row
+        let (m2, k2, n2) = (20, 30, 40);
+        let mut a2 = vec![0.0; m2 * k2];
+        for i in 0..m2 {
+            a2[i * k2 + (i * 11 % k2)] = -2.0 + i as f64;
+        }
+        let b2: Vec<f64> = (0..k2 * n2).map(|i| (i % 13) as f64 - 6.0).collect();
+        let got = matmul::<f64>(&Array::from_vec(a2.clone(), &[m2, k2]), &Array::from_vec(b2.clone(), &[k2, n2]));
+        assert_eq!(got.to_vec::<f64>().unwrap(), dense(&a2, &b2, m2, k2, n2));
+    }
+
+    #[test]
+    fn zero_times_infinity_stays_nan() {
+        // the dense operand holds an infinity where the sparse one is zero: the dense product's
+        // NaN must survive, so the sparse path must not be taken
+        let (m, k, n) = (40, 30, 20);
+        let mut a = vec![1.0; m * k];
+        a[5 * k + 3] = f64::INFINITY;
+        let mut b = vec![0.0; k * n];
+        b[0] = 1.0;
+        let got = matmul::<f64>(&Array::from_vec(a, &[m, k]), &Array::from_vec(b, &[k, n])).to_vec::<f64>().unwrap();
+        assert!(got[5 * n].is_nan(), "0 * inf must give NaN as in the dense product");
+    }
 }

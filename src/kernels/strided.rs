@@ -243,7 +243,7 @@ pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
 /// A contiguous copy of any array.
 pub fn copy_contiguous(a: &Array) -> Array {
     use crate::tensor::Buffer as B;
-    let buf = match &*a.buf {
+    let buf = match &a.buf.data {
         B::F32(_) => B::F32(collect(a.v::<f32>())),
         B::F64(_) => B::F64(collect(a.v::<f64>())),
         B::I64(_) => B::I64(collect(a.v::<i64>())),

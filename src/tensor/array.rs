@@ -4,7 +4,7 @@
 //! cost O(rank); everything else writes a fresh contiguous buffer.
 
 use super::shape::{Shape, Strides, contiguous_strides, is_contiguous, numel, reshape_strides};
-use super::storage::Buffer;
+use super::storage::{Buffer, Storage};
 use super::{DType, Element};
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// A concrete n-dimensional array. Cheap to clone (the buffer is shared).
 #[derive(Clone, Debug)]
 pub struct Array {
-    pub(crate) buf: Arc<Buffer>,
+    pub(crate) buf: Arc<Storage>,
     pub(crate) shape: Shape,
     pub(crate) strides: Strides,
     pub(crate) offset: usize,
@@ -53,7 +53,7 @@ impl Array {
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Array {
         debug_assert_eq!(data.len(), numel(shape));
         Array {
-            buf: Arc::new(T::into_buffer(data)),
+            buf: Arc::new(Storage::new(T::into_buffer(data))),
             shape: SmallVec::from_slice(shape),
             strides: contiguous_strides(shape),
             offset: 0,
@@ -63,7 +63,7 @@ impl Array {
     pub(crate) fn from_buffer(buf: Buffer, shape: &[usize]) -> Array {
         debug_assert_eq!(buf.len(), numel(shape));
         Array {
-            buf: Arc::new(buf),
+            buf: Arc::new(Storage::new(buf)),
             shape: SmallVec::from_slice(shape),
             strides: contiguous_strides(shape),
             offset: 0,
@@ -72,16 +72,20 @@ impl Array {
     /// A 0-stride array: one value seen at every position of `shape`.
     pub fn full<T: Element>(value: T, shape: &[usize]) -> Array {
         Array {
-            buf: Arc::new(T::into_buffer(vec![value])),
+            buf: Arc::new(Storage::new(T::into_buffer(vec![value]))),
             shape: SmallVec::from_slice(shape),
             strides: SmallVec::from_elem(0, shape.len()),
             offset: 0,
         }
     }
+    /// Whether every element of the underlying buffer is finite (computed once per buffer).
+    pub fn all_finite(&self) -> bool {
+        self.buf.all_finite()
+    }
     /// The dtype.
     #[inline]
     pub fn dtype(&self) -> DType {
-        self.buf.dtype()
+        self.buf.data.dtype()
     }
     /// The shape.
     #[inline]
@@ -107,7 +111,7 @@ impl Array {
     #[inline]
     pub fn view<T: Element>(&self) -> Option<View<'_, T>> {
         Some(View {
-            data: T::slice(&self.buf)?,
+            data: T::slice(&self.buf.data)?,
             shape: &self.shape,
             strides: &self.strides,
             offset: self.offset,
@@ -185,7 +189,7 @@ impl Array {
     }
     /// This array, or a contiguous copy of it.
     pub fn contiguous(&self) -> Array {
-        if self.is_contiguous() && self.offset == 0 && self.buf.len() == self.numel() {
+        if self.is_contiguous() && self.offset == 0 && self.buf.data.len() == self.numel() {
             return self.clone();
         }
         crate::kernels::strided::copy_contiguous(self)
