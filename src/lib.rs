@@ -40,6 +40,11 @@
 
 #![warn(missing_docs)]
 
+// The README's tour runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeTour;
+
 mod error;
 mod interp;
 pub mod kernels;
