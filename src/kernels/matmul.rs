@@ -9,7 +9,7 @@
 //! dense operand is all finite (checked once per buffer), so `0 · ∞` cannot differ.
 
 use super::strided::Plan;
-use crate::tensor::{Array, Float, alloc_filled, broadcast_shapes, numel, reshape_strides};
+use crate::tensor::{Array, Float, alloc, broadcast_shapes, numel, reshape_strides};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -22,7 +22,14 @@ const PARALLEL: usize = 1 << 18;
 ///
 /// # Safety
 /// `p` must address a `rows × cols` matrix with strides (`rs`, `cs`).
-unsafe fn nonzeros<T: Float>(p: *const T, rows: usize, cols: usize, rs: isize, cs: isize, limit: usize) -> Option<Vec<(usize, usize, T)>> {
+unsafe fn nonzeros<T: Float>(
+    p: *const T,
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+    limit: usize,
+) -> Option<Vec<(usize, usize, T)>> {
     let mut nz = Vec::new();
     let mut visit = |r: usize, c: usize| {
         let v = unsafe { *p.offset(r as isize * rs + c as isize * cs) };
@@ -77,7 +84,11 @@ unsafe fn one<T: Float>(
 ) {
     let at = |i: usize, j: usize| unsafe { out.offset(i as isize * o_rs + j as isize * o_cs) };
     if m * n * k > SMALL && (m >= 16 || n >= 16) {
-        let sparse_b = if m >= 16 { unsafe { nonzeros(b, k, n, b_rs, b_cs, k * n / 50) } } else { None };
+        let sparse_b = if m >= 16 {
+            unsafe { nonzeros(b, k, n, b_rs, b_cs, k * n / 50) }
+        } else {
+            None
+        };
         if let Some(nz) = sparse_b.filter(|_| (fin.0)()) {
             (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
             for (l, j, v) in nz {
@@ -87,7 +98,11 @@ unsafe fn one<T: Float>(
             }
             return;
         }
-        let sparse_a = if n >= 16 { unsafe { nonzeros(a, m, k, a_rs, a_cs, m * k / 50) } } else { None };
+        let sparse_a = if n >= 16 {
+            unsafe { nonzeros(a, m, k, a_rs, a_cs, m * k / 50) }
+        } else {
+            None
+        };
         if let Some(nz) = sparse_a.filter(|_| (fin.1)()) {
             (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
             for (i, l, v) in nz {
@@ -98,17 +113,32 @@ unsafe fn one<T: Float>(
             return;
         }
     }
-    if m * n * k <= SMALL {
+    if m * n * k <= SMALL || k <= 4 {
+        // rows of `out` as sums of k scaled rows of `b` (vectorizes when both are contiguous)
         for i in 0..m {
-            for j in 0..n {
-                let mut acc = T::ZERO;
-                for l in 0..k {
-                    unsafe {
-                        acc += *a.offset(i as isize * a_rs + l as isize * a_cs)
-                            * *b.offset(l as isize * b_rs + j as isize * b_cs);
+            for l in 0..k {
+                let av = unsafe { *a.offset(i as isize * a_rs + l as isize * a_cs) };
+                let brow = unsafe { b.offset(l as isize * b_rs) };
+                if o_cs == 1 && b_cs == 1 {
+                    let o = unsafe { std::slice::from_raw_parts_mut(at(i, 0), n) };
+                    let r = unsafe { std::slice::from_raw_parts(brow, n) };
+                    if l == 0 {
+                        o.iter_mut().zip(r).for_each(|(o, &r)| *o = av * r);
+                    } else {
+                        o.iter_mut().zip(r).for_each(|(o, &r)| *o += av * r);
+                    }
+                } else {
+                    for j in 0..n {
+                        let bv = unsafe { *brow.offset(j as isize * b_cs) };
+                        unsafe {
+                            if l == 0 {
+                                *at(i, j) = av * bv;
+                            } else {
+                                *at(i, j) += av * bv;
+                            }
+                        }
                     }
                 }
-                unsafe { *at(i, j) = acc };
             }
         }
         return;
@@ -160,7 +190,14 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
     let nb = numel(&batch);
     let mut out_shape = batch.to_vec();
     out_shape.extend([m, n]);
-    let mut out = alloc_filled(nb * m * n, T::ZERO);
+    // every path below writes every element (k = 0 excepted, filled here)
+    let mut out: Vec<T> = alloc(nb * m * n);
+    if k == 0 {
+        out.resize(nb * m * n, T::ZERO);
+    } else {
+        // SAFETY: T is a plain float; each element is written before the array is returned.
+        unsafe { out.set_len(nb * m * n) };
+    }
     let (av, bv) = (a.v::<T>(), b.v::<T>());
     let nd = batch.len();
     let (a_rs, a_cs) = (a.strides()[nd], a.strides()[nd + 1]);
@@ -286,13 +323,18 @@ mod tests {
     #[test]
     fn sparse_operands_give_the_dense_product() {
         let (m, k, n) = (40, 30, 20);
-        let a: Vec<f64> = (0..m * k).map(|i| ((i * 37 % 101) as f64 - 50.0) / 17.0).collect();
+        let a: Vec<f64> = (0..m * k)
+            .map(|i| ((i * 37 % 101) as f64 - 50.0) / 17.0)
+            .collect();
         // b: a scaled one-hot column basis (sparse right operand)
         let mut b = vec![0.0; k * n];
         for j in 0..n {
             b[(j * 7 % k) * n + j] = 1.0 + j as f64;
         }
-        let got = matmul::<f64>(&Array::from_vec(a.clone(), &[m, k]), &Array::from_vec(b.clone(), &[k, n]));
+        let got = matmul::<f64>(
+            &Array::from_vec(a.clone(), &[m, k]),
+            &Array::from_vec(b.clone(), &[k, n]),
+        );
         assert_eq!(got.to_vec::<f64>().unwrap(), dense(&a, &b, m, k, n));
         // sparse left operand: one nonzero per row
         let (m2, k2, n2) = (20, 30, 40);
@@ -301,7 +343,10 @@ mod tests {
             a2[i * k2 + (i * 11 % k2)] = -2.0 + i as f64;
         }
         let b2: Vec<f64> = (0..k2 * n2).map(|i| (i % 13) as f64 - 6.0).collect();
-        let got = matmul::<f64>(&Array::from_vec(a2.clone(), &[m2, k2]), &Array::from_vec(b2.clone(), &[k2, n2]));
+        let got = matmul::<f64>(
+            &Array::from_vec(a2.clone(), &[m2, k2]),
+            &Array::from_vec(b2.clone(), &[k2, n2]),
+        );
         assert_eq!(got.to_vec::<f64>().unwrap(), dense(&a2, &b2, m2, k2, n2));
     }
 
@@ -314,7 +359,12 @@ mod tests {
         a[5 * k + 3] = f64::INFINITY;
         let mut b = vec![0.0; k * n];
         b[0] = 1.0;
-        let got = matmul::<f64>(&Array::from_vec(a, &[m, k]), &Array::from_vec(b, &[k, n])).to_vec::<f64>().unwrap();
-        assert!(got[5 * n].is_nan(), "0 * inf must give NaN as in the dense product");
+        let got = matmul::<f64>(&Array::from_vec(a, &[m, k]), &Array::from_vec(b, &[k, n]))
+            .to_vec::<f64>()
+            .unwrap();
+        assert!(
+            got[5 * n].is_nan(),
+            "0 * inf must give NaN as in the dense product"
+        );
     }
 }
