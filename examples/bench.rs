@@ -6,6 +6,9 @@
 //! cargo run --release --example bench                      # all workloads
 //! cargo run --release --example bench -- small_hessian_x1000 hessian_mlp_W1
 //! python3 ../shared/bench/compare.py -- cargo run --release --example bench
+//! cargo run --release --example bench -- --ops      # per-op costs (tiny add, 256×256 matmul)
+//! cargo run --release --example bench -- --floors   # this machine's bandwidth and GEMM rate,
+//!                                                   # and each workload's floor
 //! ```
 
 use functorch::{DType, Result, Tensor, grad, hessian, jacfwd, jacrev, jvp, manual_seed, vmap};
@@ -48,6 +51,9 @@ fn emit(name: &str, r: (f64, f64, usize)) {
     );
 }
 
+/// An MLP's four parameter tensors.
+type Params = (Tensor, Tensor, Tensor, Tensor);
+
 fn rosenbrock(x: &Tensor) -> Result<Tensor> {
     let n = x.shape()[0] as i64;
     let (head, tail) = (x.slice(0, 0, n - 1, 1)?, x.slice(0, 1, n, 1)?);
@@ -67,8 +73,153 @@ fn mlp_out((w1, b1, w2, b2, x): &(Tensor, Tensor, Tensor, Tensor, Tensor)) -> Re
     x.matmul(w1)?.add(b1)?.tanh()?.matmul(w2)?.add(b2)
 }
 
+/// Seconds per call of `f`, over enough calls to take about 0.3 s (median of 5 such runs).
+fn per_call(mut f: impl FnMut()) -> f64 {
+    let mut n = 1usize;
+    loop {
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        if t.elapsed().as_secs_f64() > 0.06 {
+            break;
+        }
+        n *= 2;
+    }
+    let mut runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() / n as f64
+        })
+        .collect();
+    runs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    runs[2]
+}
+
+fn ops() {
+    let a = Tensor::from_slice(&[1.0, 2.0, 3.0]);
+    let b = Tensor::from_slice(&[4.0, 5.0, 6.0]);
+    let t = per_call(|| drop(a.add(&b).unwrap()));
+    println!("add of two 3-element f64 tensors: {:.0} ns per op", t * 1e9);
+    let t = per_call(|| drop(a.sin().unwrap()));
+    println!("sin of a 3-element f64 tensor:    {:.0} ns per op", t * 1e9);
+    let x = randn(&[256, 256], 1.0);
+    let y = randn(&[256, 256], 1.0);
+    let t = per_call(|| drop(x.matmul(&y).unwrap()));
+    println!(
+        "256×256 f64 matmul:               {:.1} µs per op ({:.1} GFLOP/s)",
+        t * 1e6,
+        2.0 * 256f64.powi(3) / t / 1e9
+    );
+    let x = randn32(&[256, 256], 1.0);
+    let y = randn32(&[256, 256], 1.0);
+    let t = per_call(|| drop(x.matmul(&y).unwrap()));
+    println!(
+        "256×256 f32 matmul:               {:.1} µs per op ({:.1} GFLOP/s)",
+        t * 1e6,
+        2.0 * 256f64.powi(3) / t / 1e9
+    );
+}
+
+/// The machine's memory bandwidth (bytes/s, a large copy counted as read + write) and GEMM rate
+/// (FLOP/s, a 1024³ f64 matmul through the library), then each workload's floor.
+fn floors() {
+    let n = 1 << 25; // 256 MB of f64
+    let src = vec![1.0f64; n];
+    let mut dst = vec![0.0f64; n];
+    let t = per_call(|| {
+        dst.copy_from_slice(&src);
+        std::hint::black_box(&dst);
+    });
+    let bw = 2.0 * 8.0 * n as f64 / t;
+    let x = randn(&[1024, 1024], 1.0);
+    let t = per_call(|| drop(x.matmul(&x).unwrap()));
+    let rate = 2.0 * 1024f64.powi(3) / t;
+    println!(
+        "memory bandwidth (copy, read + write): {:.1} GB/s",
+        bw / 1e9
+    );
+    println!(
+        "GEMM rate (1024³ f64 matmul):          {:.1} GFLOP/s",
+        rate / 1e9
+    );
+    println!(
+        "\n{:36} {:>12} {:>12} {:>10}",
+        "workload", "result bytes", "min FLOPs", "floor"
+    );
+    // (name, bytes the result occupies, the flops a minimal algorithm must do)
+    let mlp_fwd = |b: f64, i: f64, h: f64, o: f64| 2.0 * b * (i * h + h * o);
+    let rows: Vec<(String, f64, f64)> = [10.0f64, 100.0, 1000.0]
+        .iter()
+        .flat_map(|&n| {
+            [
+                (format!("hessian_sin_sum_n{n}"), 8.0 * n * n, n),
+                (format!("hessian_rosenbrock_n{n}"), 8.0 * n * n, 10.0 * n),
+            ]
+        })
+        .chain([
+            // 512 Hessian-vector products, each about 4 forward passes
+            (
+                "hessian_mlp_W1".to_string(),
+                8.0 * 512.0 * 512.0,
+                512.0 * 4.0 * mlp_fwd(64.0, 16.0, 32.0, 1.0),
+            ),
+            // per sample W2ᵀ diag(1 - h²) W1ᵀ
+            (
+                "vmap_jacrev_mlp_input".to_string(),
+                8.0 * 128.0 * 16.0 * 32.0,
+                128.0 * 2.0 * 16.0 * 64.0 * 32.0,
+            ),
+            (
+                "vmap_jacfwd_mlp_input".to_string(),
+                8.0 * 128.0 * 16.0 * 32.0,
+                128.0 * 2.0 * 16.0 * 64.0 * 32.0,
+            ),
+            // forward, backward, and the per-sample outer products
+            (
+                "per_sample_grad_mlp_f32".to_string(),
+                4.0 * 256.0 * (64.0 * 128.0 + 128.0 + 1280.0 + 10.0),
+                3.0 * mlp_fwd(256.0, 64.0, 128.0, 10.0),
+            ),
+            // J = diag(1 - y²) A: one pass over A
+            (
+                "jacrev_tanh_layer_n2000_chunk100".to_string(),
+                8.0 * 2000.0 * 2000.0,
+                2.0 * 2000.0 * 2000.0,
+            ),
+            (
+                "small_hessian_x1000".to_string(),
+                1000.0 * 8.0 * 9.0,
+                1000.0 * 100.0,
+            ),
+            // an HVP is about 4 forward passes
+            (
+                "hvp_mlp_params".to_string(),
+                8.0 * (64.0 * 128.0 + 128.0 + 1280.0 + 10.0),
+                4.0 * mlp_fwd(256.0, 64.0, 128.0, 10.0),
+            ),
+        ])
+        .collect();
+    for (name, bytes, flops) in rows {
+        let floor = (bytes / (bw / 2.0)).max(flops / rate);
+        println!(
+            "{name:36} {bytes:>12.3e} {flops:>12.3e} {:>8.1}µs",
+            floor * 1e6
+        );
+    }
+}
+
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
+    if only.iter().any(|a| a == "--ops") {
+        return ops();
+    }
+    if only.iter().any(|a| a == "--floors") {
+        return floors();
+    }
     let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     manual_seed(7);
 
@@ -215,10 +366,7 @@ fn main() {
         emit(
             "hvp_mlp_params",
             time(|| {
-                let (_, t): (
-                    (Tensor, Tensor, Tensor, Tensor),
-                    (Tensor, Tensor, Tensor, Tensor),
-                ) = f.call(&params, &tangents)?;
+                let (_, t): (Params, Params) = f.call(&params, &tangents)?;
                 drop(t);
                 Ok(())
             }),

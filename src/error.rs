@@ -45,7 +45,7 @@ pub enum Error {
         size: usize,
     },
     /// An operand of the wrong dtype.
-    #[error("{op}: expected {expected}, got {got:?}")]
+    #[error("{op}: expected {expected}, got {got}")]
     DType {
         /// The op that refused.
         op: &'static str,

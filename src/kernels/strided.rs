@@ -5,9 +5,9 @@
 //! Large outputs are split into ranges and filled on all cores (rayon).
 
 use crate::tensor::{Array, Element, View, alloc, numel};
-use std::mem::MaybeUninit;
 use rayon::prelude::*;
 use smallvec::SmallVec;
+use std::mem::MaybeUninit;
 
 /// Outputs with at least this many elements are filled in parallel.
 pub const PAR_MIN: usize = 1 << 15;
@@ -123,12 +123,18 @@ impl<const K: usize> Plan<K> {
 /// A vector of `n` elements written by `write(chunk_start, chunk)` over disjoint chunks that
 /// cover it, in parallel when `n` is large. The vector comes from the buffer pool and is never
 /// zero-filled: every element is written exactly once.
-fn build<U: Element>(n: usize, write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send) -> Vec<U> {
+fn build<U: Element>(
+    n: usize,
+    write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
+) -> Vec<U> {
     let mut out: Vec<U> = alloc(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_MIN && rayon::current_num_threads() > 1 {
         let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
-        spare.par_chunks_mut(chunk).enumerate().for_each(|(c, dst)| write(c * chunk, dst));
+        spare
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, dst)| write(c * chunk, dst));
     } else {
         write(0, spare);
     }

@@ -187,7 +187,7 @@ impl Tensor {
         unary(UnaryOp::PowScalar(exponent), self)
     }
     /// `min(max(self, min), max)`. The derivative is 1 strictly between the bounds and 0
-    /// elsewhere, at the bounds too (as in PyTorch).
+    /// elsewhere, at the bounds too (as torch 2.15 computes it).
     pub fn clamp(&self, min: f64, max: f64) -> Result<Tensor> {
         unary(UnaryOp::Clamp(min, max), self)
     }

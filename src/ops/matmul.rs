@@ -188,7 +188,9 @@ impl Tensor {
                 return Err(bad(format!("output subscript '{c}' appears in no operand")));
             }
             if out.iter().filter(|&o| o == c).count() > 1 {
-                return Err(bad(format!("output subscript '{c}' appears more than once")));
+                return Err(bad(format!(
+                    "output subscript '{c}' appears more than once"
+                )));
             }
         }
         // 1. take diagonals of repeated letters; 2. sum letters needed nowhere else

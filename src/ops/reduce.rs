@@ -22,6 +22,20 @@ fn reduce_dims(op: &'static str, x: &Tensor, dims: &[i64]) -> Result<SmallVec<[u
     Ok(d)
 }
 
+/// `s^(1/p)` (for `s ≥ 0`) with derivative 0 where `s = 0`, where the root's slope is infinite
+/// and would turn the zero derivative of `s` into NaN: PyTorch's `norm_backward` and
+/// `std_backward` give 0 there too (the "double where": the root never sees a zero).
+fn root_zero_grad(s: &Tensor, p: f64) -> Result<Tensor> {
+    let zero = s.eq_scalar(0.0)?;
+    let safe = Tensor::where_(&zero, &Tensor::ones(&[], s.dtype()), s)?;
+    let root = if p == 2.0 {
+        safe.sqrt()?
+    } else {
+        safe.pow_scalar(1.0 / p)?
+    };
+    Tensor::where_(&zero, &Tensor::zeros(&[], s.dtype()), &root)
+}
+
 fn one_dim(op: &'static str, x: &Tensor, dim: i64) -> Result<Option<usize>> {
     let d = normalize_dim(op, dim, x.ndim().max(1))?;
     Ok(if d < x.ndim() { Some(d) } else { None })
@@ -237,11 +251,11 @@ impl Tensor {
     }
     /// The standard deviation of all elements, with Bessel's correction.
     pub fn std(&self) -> Result<Tensor> {
-        self.var()?.sqrt()
+        root_zero_grad(&self.var()?, 2.0)
     }
     /// The standard deviation over `dims`, dividing the variance by `N − correction`.
     pub fn std_dims(&self, dims: &[i64], correction: usize, keepdim: bool) -> Result<Tensor> {
-        self.var_dims(dims, correction, keepdim)?.sqrt()
+        root_zero_grad(&self.var_dims(dims, correction, keepdim)?, 2.0)
     }
     /// The Euclidean (Frobenius) norm of all elements.
     pub fn norm(&self) -> Result<Tensor> {
@@ -254,7 +268,7 @@ impl Tensor {
             return self.abs()?.amax(dims, keepdim);
         }
         if p == 2.0 {
-            return self.square()?.sum_dims(dims, keepdim)?.sqrt();
+            return root_zero_grad(&self.square()?.sum_dims(dims, keepdim)?, 2.0);
         }
         if p == 1.0 {
             return self.abs()?.sum_dims(dims, keepdim);
@@ -265,10 +279,7 @@ impl Tensor {
                 format!("p must be positive, got {p}"),
             ));
         }
-        self.abs()?
-            .pow_scalar(p)?
-            .sum_dims(dims, keepdim)?
-            .pow_scalar(1.0 / p)
+        root_zero_grad(&self.abs()?.pow_scalar(p)?.sum_dims(dims, keepdim)?, p)
     }
     /// Sum this tensor down to `shape`, to which it must broadcast (the transpose of
     /// `broadcast_to`, as `torch.Tensor.sum_to_size`).

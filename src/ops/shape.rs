@@ -237,11 +237,7 @@ impl Tensor {
         let n = self.shape()[d] as i64;
         let clampi = |v: i64| if v < 0 { (v + n).max(0) } else { v.min(n) };
         let (s, e) = (clampi(start), clampi(end));
-        let len = if e > s {
-            (e - s - 1) / step + 1
-        } else {
-            0
-        } as usize;
+        let len = if e > s { (e - s - 1) / step + 1 } else { 0 } as usize;
         if s == 0 && step == 1 && len as i64 == n {
             return Ok(self.clone());
         }
@@ -400,7 +396,10 @@ impl Tensor {
             (offset, r.min(c - offset))
         } else {
             // (the start only matters when the count is positive, so saturating is exact)
-            (offset.saturating_neg().saturating_mul(c), (r + offset).min(c))
+            (
+                offset.saturating_neg().saturating_mul(c),
+                (r + offset).min(c),
+            )
         };
         let count = count.max(0);
         let mut flat: Vec<i64> = x.shape()[..n - 2].iter().map(|&v| v as i64).collect();

@@ -69,11 +69,15 @@ fn partial(op: BinaryOp, i: usize, a: &Tensor, b: &Tensor, y: &Tensor) -> Result
         (Mul, _) => T(a.clone()),
         (Div, 0) => T(b.reciprocal()?),
         (Div, _) => T(y.div(b)?.neg()?),
-        // b · a^(b-1), finite at a = 0
-        (Pow, 0) => T(b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?),
-        // y · ln a, with PyTorch's 0 where a = 0
+        // b · a^(b-1), with PyTorch's 0 where b = 0 (also at a = 0, where it is 0 · ∞)
+        (Pow, 0) => T(Tensor::where_(
+            &b.eq_scalar(0.0)?,
+            &Tensor::zeros(&[], y.dtype()),
+            &b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?,
+        )?),
+        // y · ln a, with PyTorch's 0 where a = 0 and b ≥ 0
         (Pow, _) => T(Tensor::where_(
-            &a.eq_scalar(0.0)?,
+            &a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?,
             &Tensor::zeros(&[], y.dtype()),
             &y.mul(&a.log()?)?,
         )?),

@@ -75,7 +75,7 @@ unary_family! {
     Neg => kernel |x| -x, deriv |x, y| Ok(Deriv::Const(-1.0));
     // PyTorch: abs'(0) = sign(0) = 0
     Abs => kernel |x| x.abs(), deriv |x, y| Ok(Deriv::T(x.sign()?));
-    Sign => kernel |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { x }, deriv |x, y| Ok(Deriv::Zero);
+    Sign => kernel |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO }, deriv |x, y| Ok(Deriv::Zero);
     Exp => kernel |x| x.exp(), deriv |x, y| Ok(Deriv::T(y.clone()));
     Expm1 => kernel |x| x.exp_m1(), deriv |x, y| Ok(Deriv::T(y.add_scalar(1.0)?));
     Log => kernel |x| x.ln(), deriv |x, y| Ok(Deriv::T(x.reciprocal()?));
@@ -103,7 +103,7 @@ unary_family! {
     MulScalar(c) => kernel |x| x * T::from_f64(c), deriv |x, y| Ok(Deriv::Const(c));
     PowScalar(p) => kernel |x| pow_scalar(x, p), deriv |x, y| pow_scalar_deriv(x, p);
     RDivScalar(c) => kernel |x| T::from_f64(c) / x, deriv |x, y| Ok(Deriv::T(y.div(x)?.neg()?));
-    // PyTorch: derivative 1 strictly inside (lo, hi), 0 elsewhere, 0 at the bounds too
+    // PyTorch: derivative 1 on [lo, hi] (the subgradient 1 at the bounds), 0 outside
     Clamp(lo, hi) => kernel |x| clamp(x, T::from_f64(lo), T::from_f64(hi)), deriv |x, y| Ok(Deriv::T(x.gt_scalar(lo)?.logical_and(&x.lt_scalar(hi)?)?.to_dtype(x.dtype())?));
 }
 

@@ -1,10 +1,12 @@
 //! `Display` and `Debug` in PyTorch's style: `tensor([[1.0000, 2.0000], ...], dtype=float64)`.
 
 use super::{DType, Repr, Tensor};
-use std::fmt;
+use std::fmt::{self, Write};
 
 const SUMMARIZE_ABOVE: usize = 1000;
 const EDGE: usize = 3;
+/// PyTorch's `linewidth`: rows of numbers wrap to stay within it.
+const LINEWIDTH: usize = 80;
 
 fn float_strings(v: &[f64]) -> Vec<String> {
     let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
@@ -41,8 +43,22 @@ fn sci4(x: f64) -> String {
     format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 
+/// A row of already padded items, wrapped as PyTorch's `_vector_str`: as many items per line
+/// as fit in `LINEWIDTH - indent`, each taking `width + 2`.
+fn write_row(f: &mut String, items: &[String], width: usize, indent: usize) -> fmt::Result {
+    let per_line = (LINEWIDTH.saturating_sub(indent) / (width + 2)).max(1);
+    f.write_str("[")?;
+    for (k, line) in items.chunks(per_line).enumerate() {
+        if k > 0 {
+            write!(f, ",\n{}", " ".repeat(indent + 1))?;
+        }
+        f.write_str(&line.join(", "))?;
+    }
+    f.write_str("]")
+}
+
 fn write_nested(
-    f: &mut fmt::Formatter<'_>,
+    f: &mut String,
     s: &[String],
     shape: &[usize],
     width: usize,
@@ -50,6 +66,10 @@ fn write_nested(
 ) -> fmt::Result {
     if shape.is_empty() {
         return write!(f, "{:>width$}", s[0]);
+    }
+    if shape.len() == 1 {
+        let items: Vec<String> = s.iter().map(|x| format!("{x:>width$}")).collect();
+        return write_row(f, &items, width, indent);
     }
     let n = shape[0];
     let inner: usize = shape[1..].iter().product();
@@ -109,7 +129,7 @@ fn gather_positions(shape: &[usize], keep: &[Vec<usize>]) -> Vec<usize> {
 }
 
 fn write_summarized(
-    f: &mut fmt::Formatter<'_>,
+    f: &mut String,
     s: &[String],
     kept: &[usize],
     full: &[usize],
@@ -122,6 +142,17 @@ fn write_summarized(
     let n = kept[0];
     let inner: usize = kept[1..].iter().product();
     let cut = full[0] > 2 * EDGE;
+    if kept.len() == 1 {
+        // PyTorch: " ..." as one more item of the row
+        let mut items = Vec::with_capacity(n + 1);
+        for (i, x) in s.iter().enumerate() {
+            if cut && i == EDGE {
+                items.push(" ...".to_string());
+            }
+            items.push(format!("{x:>width$}"));
+        }
+        return write_row(f, &items, width, indent);
+    }
     f.write_str("[")?;
     for i in 0..n {
         if i > 0 {
@@ -134,8 +165,7 @@ fn write_summarized(
             }
         }
         if cut && i == EDGE {
-            // PyTorch: "  ..." between numbers, "..." on a line of its own
-            f.write_str(if kept.len() > 1 { "...," } else { " ...," })?;
+            f.write_str("...,")?;
             if kept.len() > 1 {
                 f.write_str(&"\n".repeat(kept.len() - 1))?;
                 f.write_str(&" ".repeat(indent + 1))?;
@@ -176,7 +206,11 @@ impl fmt::Display for Tensor {
         let picked: Vec<f64> = positions.iter().map(|&i| values[i]).collect();
         let strings: Vec<String> = match dtype {
             DType::F32 | DType::F64 => float_strings(&picked),
-            DType::I64 => picked.iter().map(|v| format!("{}", *v as i64)).collect(),
+            // exactly, not through f64 (which rounds above 2^53)
+            DType::I64 => {
+                let iv = a.to_vec::<i64>().ok_or(fmt::Error)?;
+                positions.iter().map(|&i| iv[i].to_string()).collect()
+            }
             DType::Bool => picked
                 .iter()
                 .map(|v| {
@@ -188,25 +222,52 @@ impl fmt::Display for Tensor {
                 })
                 .collect(),
         };
-        let width = strings.iter().map(|s| s.len()).max().unwrap_or(0);
-        f.write_str("tensor(")?;
+        // PyTorch pads floats to the widest nonzero finite value (nan, inf may stick out)
+        let width = match dtype {
+            DType::F32 | DType::F64 => picked
+                .iter()
+                .zip(&strings)
+                .filter(|(v, _)| v.is_finite() && **v != 0.0)
+                .map(|(_, s)| s.len())
+                .max()
+                .unwrap_or(1),
+            _ => strings.iter().map(|s| s.len()).max().unwrap_or(0),
+        };
+        let mut s = String::from("tensor(");
         if values.is_empty() {
-            f.write_str("[]")?;
+            s.push_str("[]");
         } else if kept == shape {
-            write_nested(f, &strings, &shape, width, 7)?;
+            write_nested(&mut s, &strings, &shape, width, 7)?;
         } else {
-            write_summarized(f, &strings, &kept, &shape, width, 7)?;
+            write_summarized(&mut s, &strings, &kept, &shape, width, 7)?;
         }
+        let mut suffixes = Vec::new();
         if values.is_empty() && shape.len() != 1 {
             // Python's tuple, as PyTorch: size=(2, 0)
             let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-            write!(f, ", size=({})", dims.join(", "))?;
+            suffixes.push(format!("size=({})", dims.join(", ")));
         }
         // an empty tensor shows any dtype but the default float32, as in PyTorch
         if dtype == DType::F64 || (dtype != DType::F32 && values.is_empty()) {
-            write!(f, ", dtype={dtype}")?;
+            suffixes.push(format!("dtype={dtype}"));
         }
-        f.write_str(")")
+        // PyTorch's _add_suffixes: a suffix that would pass the line width goes on a new line
+        // (Python's `len(s) - s.rfind('\n') + 1`, with rfind -1 when there is no newline)
+        let mut last = match s.rfind('\n') {
+            Some(i) => s.len() - i + 1,
+            None => s.len() + 2,
+        };
+        for suffix in suffixes {
+            if last + suffix.len() + 2 > LINEWIDTH {
+                write!(s, ",\n{}{suffix}", " ".repeat(7))?;
+                last = 7 + suffix.len();
+            } else {
+                write!(s, ", {suffix}")?;
+                last += suffix.len() + 2;
+            }
+        }
+        s.push(')');
+        f.write_str(&s)
     }
 }
 

@@ -22,7 +22,9 @@ pub struct Pool<T> {
 impl<T: Copy> Pool<T> {
     /// An empty pool.
     pub const fn new() -> Self {
-        Pool { free: Mutex::new((Vec::new(), 0)) }
+        Pool {
+            free: Mutex::new((Vec::new(), 0)),
+        }
     }
 
     /// An empty vector with capacity for at least `n` elements (a recycled one if the pool has

@@ -129,9 +129,9 @@ pub fn infer_reshape(op: &'static str, from: &[usize], spec: &[i64]) -> Result<S
                 format!("invalid size {s} in shape {spec:?}"),
             ));
         } else {
-            known = known.checked_mul(s as usize).ok_or_else(|| {
-                Error::shape(op, format!("shape {spec:?} has too many elements"))
-            })?;
+            known = known
+                .checked_mul(s as usize)
+                .ok_or_else(|| Error::shape(op, format!("shape {spec:?} has too many elements")))?;
             out.push(s as usize);
         }
     }

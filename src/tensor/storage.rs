@@ -24,14 +24,21 @@ pub(crate) struct Storage {
 
 impl Storage {
     pub(crate) fn new(data: Buffer) -> Storage {
-        Storage { data, finite: std::sync::OnceLock::new() }
+        Storage {
+            data,
+            finite: std::sync::OnceLock::new(),
+        }
     }
     /// Whether every element is finite (no NaN or infinity); computed once.
     pub(crate) fn all_finite(&self) -> bool {
         use rayon::prelude::*;
         *self.finite.get_or_init(|| match &self.data {
-            Buffer::F32(v) => v.par_chunks(1 << 16).all(|c| c.iter().all(|x| x.is_finite())),
-            Buffer::F64(v) => v.par_chunks(1 << 16).all(|c| c.iter().all(|x| x.is_finite())),
+            Buffer::F32(v) => v
+                .par_chunks(1 << 16)
+                .all(|c| c.iter().all(|x| x.is_finite())),
+            Buffer::F64(v) => v
+                .par_chunks(1 << 16)
+                .all(|c| c.iter().all(|x| x.is_finite())),
             Buffer::I64(_) | Buffer::Bool(_) => true,
         })
     }
