@@ -28,7 +28,7 @@
 //! The design, in one paragraph: every op on [`Tensor`] binds a *primitive* (a small closed
 //! set, each with its evaluation, forward, reverse and batching rules side by side, in
 //! `prims`); a thread-local stack of *levels*, one per running transform, decides which
-//! transform's rule applies (NOTE: [levels] in `interp`); rules are written with the same public
+//! transform's rule applies (`NOTE: [levels]` in `interp`); rules are written with the same public
 //! ops, so they are themselves transformed by outer levels. Everything else (softmax,
 //! logsumexp, einsum, prod, ...) is a decomposition over primitives. Structured arguments
 //! ([`Tree`], [`Pytree`], [`Args`], `#[derive(Pytree)]`) are flattened at the API boundary.

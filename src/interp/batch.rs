@@ -1,5 +1,5 @@
 //! The batch (vmap) interpreter: tracers carry their batch at dim 0 of the inner value; a
-//! primitive's batch rule maps physical operands to a physical result. See NOTE: [levels].
+//! primitive's batch rule maps physical operands to a physical result. See `NOTE: [levels]`.
 
 use super::{Level, TracerKind};
 use crate::error::Result;

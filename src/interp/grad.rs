@@ -4,7 +4,7 @@
 //! level is bound one level down and recorded as a node: the primitive (pure data), its input
 //! values and its output value. When the function returns, the level dies and the tape is
 //! frozen; a pullback then walks it backwards, calling each primitive's vjp rule. The rules use
-//! public ops (NOTE: [rules-use-ops]), so the backward pass is itself traced by whatever
+//! public ops (`NOTE: [rules-use-ops]`), so the backward pass is itself traced by whatever
 //! transforms are running when it is called: the pullback is differentiable and batchable, and
 //! can be called any number of times.
 

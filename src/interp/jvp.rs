@@ -1,6 +1,6 @@
 //! The forward-mode interpreter: tracers carry a primal and a tangent (`None` = zero). The
 //! primal result is the primitive bound one level down; the tangent comes from the primitive's
-//! jvp rule. See NOTE: [levels].
+//! jvp rule. See `NOTE: [levels]`.
 
 use super::{Level, TracerKind, bind};
 use crate::error::Result;

@@ -1,23 +1,26 @@
 //! The interpreter stack: levels, tracers and `bind`.
 //!
-//! NOTE: [levels]
-//! Every running transform owns a [`Level`]: a unique, increasing id, a kind (batch, jvp, grad)
-//! and an `alive` flag. Transforms push their level on a thread-local stack with an RAII guard
-//! ([`LevelGuard`]), so a panic in a user's function pops it again. A tracer records the level it
-//! belongs to. `bind` looks at the operands of a primitive, picks the tracer with the *highest*
-//! level id, and hands the primitive to that level's rule; operands of lower levels (or concrete
-//! ones) are constants to that rule. The rule unwraps its own tracers and applies public ops to
-//! the inner values, which binds again one level down, until the operands are concrete and the
-//! kernel runs. Because ids only grow and a level is alive exactly while its transform runs,
-//! (a) nested transforms never confuse their perturbations: `d/dx [x · d/dy (x + y)]` sees `x` as
-//! a constant of the inner level, and (b) a tracer that escapes its transform is recognized by
-//! its dead level and refused with [`Error::EscapedTracer`].
-//!
-//! NOTE: [rules-use-ops]
-//! Every rule (jvp, vjp, batch) is written with the crate's public ops on `Tensor`s, never with
-//! kernels. So a rule run under an outer transform is itself traced by that transform: this is
-//! what makes `jacfwd(jacrev(f))`, `vmap(hessian(f))` and `grad(grad(grad(f)))` work by
-//! construction, to any depth.
+//! The notes below are the design of the whole crate in two paragraphs; code elsewhere refers
+//! to them by name.
+
+// NOTE: [levels]
+// Every running transform owns a `Level`: a unique, increasing id, a kind (batch, jvp, grad)
+// and an `alive` flag. Transforms push their level on a thread-local stack with an RAII guard
+// (`LevelGuard`), so a panic in a user's function pops it again. A tracer records the level it
+// belongs to. `bind` looks at the operands of a primitive, picks the tracer with the *highest*
+// level id, and hands the primitive to that level's rule; operands of lower levels (or concrete
+// ones) are constants to that rule. The rule unwraps its own tracers and applies public ops to
+// the inner values, which binds again one level down, until the operands are concrete and the
+// kernel runs. Because ids only grow and a level is alive exactly while its transform runs,
+// (a) nested transforms never confuse their perturbations: `d/dx [x · d/dy (x + y)]` sees `x` as
+// a constant of the inner level, and (b) a tracer that escapes its transform is recognized by
+// its dead level and refused with `Error::EscapedTracer`.
+
+// NOTE: [rules-use-ops]
+// Every rule (jvp, vjp, batch) is written with the crate's public ops on `Tensor`s, never with
+// kernels. So a rule run under an outer transform is itself traced by that transform: this is
+// what makes `jacfwd(jacrev(f))`, `vmap(hessian(f))` and `grad(grad(grad(f)))` work by
+// construction, to any depth.
 
 mod batch;
 pub(crate) mod grad;
@@ -47,7 +50,7 @@ pub(crate) enum LevelKind {
     Grad { tape: Tape },
 }
 
-/// One running transform. See NOTE: [levels].
+/// One running transform. See `NOTE: [levels]`.
 pub(crate) struct Level {
     pub(crate) id: u64,
     alive: AtomicBool,
@@ -195,7 +198,7 @@ impl Tensor {
 }
 
 /// Apply a primitive: at the highest level among the operands, or by evaluation if all are
-/// concrete. See NOTE: [levels].
+/// concrete. See `NOTE: [levels]`.
 pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
     let mut top: Option<&Arc<Level>> = None;
     for t in inputs {

@@ -7,7 +7,7 @@
 //!   the transpose);
 //! - `batch`: the result on operands that carry a batch at dim 0.
 //!
-//! The rules are written with public ops (NOTE: [rules-use-ops]). Everything that is not here
+//! The rules are written with public ops (`NOTE: [rules-use-ops]`). Everything that is not here
 //! is a decomposition in `ops` and needs no rules of its own.
 
 pub(crate) mod binary;

@@ -1,5 +1,5 @@
 //! Random draws. They have no operands, so `bind` never sees them: a draw consults the running
-//! vmap levels itself and applies each level's `randomness` (NOTE: [levels]): "error" refuses,
+//! vmap levels itself and applies each level's `randomness` (`NOTE: [levels]`): "error" refuses,
 //! "different" draws one sample per batch element (the draw is batched at that level), "same"
 //! draws one sample for the whole batch.
 

@@ -132,16 +132,13 @@ fn flat(
     let mut it = wrapped.into_iter();
     let inner_args: Vec<Tree> = args.iter().map(|a| a.with_leaves(&mut it)).collect();
     let out = f(inner_args)?;
-    let mut odims = Vec::new();
-    o.out_dims
-        .per_leaf(&[&out], &mut odims)
-        .map_err(|e| match e {
-            Error::Structure(m) => Error::transform(
-                call,
-                format!("out_dims is not compatible with the structure of the outputs: {m}"),
-            ),
-            e => e,
-        })?;
+    let odims = out_dims_per_leaf(&o.out_dims, &out).map_err(|e| match e {
+        Error::Structure(m) => Error::transform(
+            call,
+            format!("out_dims is not compatible with the structure of the outputs: {m}"),
+        ),
+        e => e,
+    })?;
     let mut k = 0;
     let mut used = Vec::new();
     let res = out.map(&mut |t| {
@@ -177,6 +174,33 @@ fn flat(
     })?;
     drop(guard);
     Ok((res, used))
+}
+
+/// The out_dim of every leaf of `out`. As in torch.func, a tuple of out_dims is matched
+/// against the elements of a tuple (list, map, struct) output, one entry per element; it may
+/// also be matched against the output as a whole (a one-element tuple for a single tensor).
+fn out_dims_per_leaf(dims: &Dims, out: &Tree) -> Result<Vec<Option<i64>>> {
+    let children: Option<Vec<&Tree>> = match out {
+        Tree::Tuple(v) | Tree::List(v) => Some(v.iter().collect()),
+        Tree::Dict(v) => Some(v.iter().map(|(_, c)| c).collect()),
+        Tree::Struct { fields, .. } => Some(fields.iter().map(|(_, c)| c).collect()),
+        Tree::Leaf(_) | Tree::None => None,
+    };
+    let mut odims = Vec::new();
+    if let (Dims::Tuple(_), Some(children)) = (dims, children) {
+        match dims.per_leaf(&children, &mut odims) {
+            Ok(()) => return Ok(odims),
+            Err(e) => {
+                odims.clear();
+                return dims
+                    .per_leaf(&[out], &mut odims)
+                    .map(|_| odims)
+                    .map_err(|_| e);
+            }
+        }
+    }
+    dims.per_leaf(&[out], &mut odims)?;
+    Ok(odims)
 }
 
 #[allow(clippy::too_many_arguments)]
