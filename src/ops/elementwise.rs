@@ -30,7 +30,9 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
             got: a.dtype(),
         });
     }
-    broadcast_shapes(name, a.shape(), b.shape())?;
+    if a.shape() != b.shape() {
+        broadcast_shapes(name, a.shape(), b.shape())?;
+    }
     bind(&p, &[a, b])
 }
 
@@ -38,7 +40,9 @@ fn compare(op: CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let p = Compare(op);
     let name = crate::prims::Primitive::name(&p);
     require_same_dtype(name, a, b)?;
-    broadcast_shapes(name, a.shape(), b.shape())?;
+    if a.shape() != b.shape() {
+        broadcast_shapes(name, a.shape(), b.shape())?;
+    }
     bind(&p, &[a, b])
 }
 

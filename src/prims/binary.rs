@@ -8,7 +8,7 @@ use super::{Grads, Primitive, align_for_broadcast};
 use crate::error::{Error, Result};
 use crate::interp::bind;
 use crate::kernels::strided::map2;
-use crate::tensor::{Array, DType, Float, Tensor, View, broadcast_shapes};
+use crate::tensor::{Array, DType, Float, Shape, Tensor, View, broadcast_shapes};
 use smallvec::smallvec;
 
 /// Which binary function.
@@ -148,8 +148,15 @@ impl Primitive for Binary {
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let (a, b) = (inputs[0], inputs[1]);
         super::expect_same_dtype(self.name(), inputs)?;
-        let shape = broadcast_shapes(self.name(), a.shape(), b.shape())?;
-        let (a, b) = (a.broadcast_to(&shape), b.broadcast_to(&shape));
+        let (ab, bb, shape);
+        let (a, b) = if a.shape() == b.shape() {
+            shape = Shape::from_slice(a.shape());
+            (a, b)
+        } else {
+            shape = broadcast_shapes(self.name(), a.shape(), b.shape())?;
+            (ab, bb) = (a.broadcast_to(&shape), b.broadcast_to(&shape));
+            (&ab, &bb)
+        };
         Ok(match a.dtype() {
             DType::F32 => Array::from_vec(eval_float(self.0, a.v::<f32>(), b.v::<f32>()), &shape),
             DType::F64 => Array::from_vec(eval_float(self.0, a.v::<f64>(), b.v::<f64>()), &shape),
