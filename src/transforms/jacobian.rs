@@ -82,7 +82,10 @@ impl Rows {
         }
     }
     fn push(&mut self, t: Tensor) {
-        let concrete = t.array().filter(|_| self.prealloc && self.parts.is_empty());
+        // a chunk holding every row is the result itself: copying it would only add a buffer
+        let concrete = t
+            .array()
+            .filter(|a| self.prealloc && self.parts.is_empty() && a.shape()[0] < self.total);
         let Some(a) = concrete else {
             self.parts.push(t);
             return;
@@ -277,6 +280,7 @@ pub(crate) fn jacfwd_impl(
 /// The Jacobian by reverse mode, as torch.func's `jacrev`: options
 /// [`argnums`](Jacrev::argnums), [`has_aux`](Jacrev::has_aux),
 /// [`chunk_size`](Jacrev::chunk_size) and [`preallocate`](Jacrev::preallocate).
+#[derive(Clone)]
 pub struct Jacrev<F> {
     f: F,
     argnums: Argnums,
@@ -362,6 +366,7 @@ callable!(Jacrev);
 /// [`argnums`](Jacfwd::argnums), [`has_aux`](Jacfwd::has_aux),
 /// [`randomness`](Jacfwd::randomness), and [`chunk_size`](Jacfwd::chunk_size) (which
 /// torch.func's jacfwd lacks; it bounds memory the same way jacrev's does).
+#[derive(Clone)]
 pub struct Jacfwd<F> {
     f: F,
     argnums: Argnums,
@@ -442,6 +447,7 @@ callable!(Jacfwd);
 /// The Hessian, `jacfwd(jacrev(f))` (forward-over-reverse), as torch.func's `hessian`, plus
 /// `has_aux` (as JAX has it) and `chunk_size` (applied to both Jacobians, so it bounds the
 /// memory of the whole computation).
+#[derive(Clone)]
 pub struct Hessian<F> {
     f: F,
     argnums: Argnums,
@@ -557,6 +563,7 @@ fn grad_of_selected<'a>(
 
 /// The Hessian–vector product `H v` of a scalar function, forward-over-reverse
 /// (`jvp(grad(f), primals, v)`), without building `H`.
+#[derive(Clone)]
 pub struct Hvp<F> {
     f: F,
     argnums: Argnums,
@@ -613,6 +620,7 @@ impl<F> Hvp<F> {
 /// The vector–Hessian product `vᵀ H` of a scalar function, reverse-over-reverse
 /// (`vjp(grad(f), primals)` applied to `v`), without building `H`. For a twice continuously
 /// differentiable `f`, `H` is symmetric and this equals [`hvp`].
+#[derive(Clone)]
 pub struct Vhp<F> {
     f: F,
     argnums: Argnums,

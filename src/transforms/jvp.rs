@@ -91,6 +91,7 @@ pub(crate) fn jvp_impl(
 /// Forward-mode product: `jvp(f).call(&primals, &tangents)` gives `(f(primals), J·tangents)`
 /// (with `has_aux`, `(output, jvp_out, aux)`), as torch.func's `jvp`. `primals` and `tangents`
 /// are positional argument lists of the same structure and shapes.
+#[derive(Clone)]
 pub struct Jvp<F> {
     f: F,
     has_aux: bool,
@@ -146,6 +147,7 @@ impl<F> Jvp<F> {
 
 /// `linearize(f).call(&primals)` gives `f(primals)` and a [`Linearized`] function that maps
 /// tangents to `J·tangents` without running `f` again, as torch.func's `linearize`.
+#[derive(Clone)]
 pub struct Linearize<F> {
     f: F,
 }

@@ -159,6 +159,7 @@ impl<A> Function<A> for Pullback {
 /// Reverse mode: `vjp(f).call(&primals)` gives `(f(primals), pullback)`, as torch.func's `vjp`.
 /// The pullback maps a cotangent shaped like the output to a tuple of cotangents, one per
 /// primal.
+#[derive(Clone)]
 pub struct Vjp<F> {
     f: F,
     has_aux: bool,
@@ -264,6 +265,7 @@ pub(crate) fn grad_impl(
 /// The gradient of a scalar function with respect to the arguments `argnums` selects, as
 /// torch.func's `grad`. With `has_aux`, the function returns `(output, aux)` and the result is
 /// `(gradient, aux)`.
+#[derive(Clone)]
 pub struct Grad<F> {
     f: F,
     argnums: Argnums,
@@ -334,6 +336,7 @@ callable!(Grad);
 
 /// `(gradient, value)` of a scalar function, as torch.func's `grad_and_value`; with `has_aux`,
 /// `(gradient, (value, aux))`.
+#[derive(Clone)]
 pub struct GradAndValue<F> {
     f: F,
     argnums: Argnums,

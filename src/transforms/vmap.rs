@@ -254,6 +254,7 @@ fn chunked(
 /// the results — without the loop. Options as torch.func's `vmap`: [`in_dims`](Vmap::in_dims),
 /// [`out_dims`](Vmap::out_dims), [`chunk_size`](Vmap::chunk_size) and
 /// [`randomness`](Vmap::randomness).
+#[derive(Clone)]
 pub struct Vmap<F> {
     f: F,
     o: VmapOpts,
