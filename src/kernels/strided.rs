@@ -52,6 +52,11 @@ impl<const K: usize> Plan<K> {
         }
     }
 
+    /// The strides of the innermost (merged) dim, one per operand (0 for a 0-d walk).
+    pub fn inner(&self) -> [isize; K] {
+        std::array::from_fn(|k| self.strides[k].last().copied().unwrap_or(0))
+    }
+
     /// Call `f` with the K element offsets of positions `start..start+count` (row-major order).
     #[inline]
     pub fn run(
@@ -61,12 +66,32 @@ impl<const K: usize> Plan<K> {
         count: usize,
         mut f: impl FnMut([usize; K]),
     ) {
+        let inner = self.inner();
+        self.rows(offsets, start, count, |o, len| {
+            for t in 0..len {
+                f(std::array::from_fn(|k| {
+                    (o[k] as isize + t as isize * inner[k]) as usize
+                }));
+            }
+        });
+    }
+
+    /// Walk positions `start..start+count` row by row: `f(offsets, len)` for each run of `len`
+    /// positions along the innermost dim (strides [`inner`](Plan::inner)) starting at `offsets`.
+    #[inline]
+    pub fn rows(
+        &self,
+        offsets: [usize; K],
+        start: usize,
+        count: usize,
+        mut f: impl FnMut([usize; K], usize),
+    ) {
         if count == 0 {
             return;
         }
         let nd = self.shape.len();
         if nd == 0 {
-            f(offsets);
+            f(offsets, 1);
             return;
         }
         let last = nd - 1;
@@ -82,17 +107,16 @@ impl<const K: usize> Plan<K> {
                     .map(|d| idx[d] as isize * self.strides[k][d])
                     .sum::<isize>()
         });
-        let inner: [isize; K] = std::array::from_fn(|k| self.strides[k][last]);
+        let inner = self.inner();
         let n_last = self.shape[last];
         let mut j = idx[last];
         let mut remaining = count;
         loop {
             let m = (n_last - j).min(remaining);
-            for t in j..j + m {
-                f(std::array::from_fn(|k| {
-                    (row[k] + t as isize * inner[k]) as usize
-                }));
-            }
+            f(
+                std::array::from_fn(|k| (row[k] + j as isize * inner[k]) as usize),
+                m,
+            );
             remaining -= m;
             if remaining == 0 {
                 return;
@@ -184,13 +208,48 @@ pub fn zip_slices<A: Copy + Sync, B: Copy + Sync, U: Element>(
     })
 }
 
+/// Fill a fresh contiguous vector row by row: `row(dst, offsets, inner_strides)` writes the
+/// `dst.len()` positions of one run along the innermost dim. Row kernels test the inner strides
+/// and use plain slice loops (which vectorize) for contiguous and broadcast rows.
+fn fill_rows<U: Element, const K: usize>(
+    shape: &[usize],
+    strides: [&[isize]; K],
+    offsets: [usize; K],
+    row: impl Fn(&mut [MaybeUninit<U>], [usize; K], [isize; K]) + Sync + Send,
+) -> Vec<U> {
+    let plan = Plan::new(shape, strides);
+    let inner = plan.inner();
+    build(numel(shape), |start, dst| {
+        let mut at = 0;
+        plan.rows(offsets, start, dst.len(), |o, len| {
+            row(&mut dst[at..at + len], o, inner);
+            at += len;
+        });
+    })
+}
+
+#[inline(always)]
+fn at(base: usize, t: usize, stride: isize) -> usize {
+    (base as isize + t as isize * stride) as usize
+}
+
 /// Elementwise map of one operand to a fresh contiguous vector.
 pub fn map1<T: Element, U: Element>(x: View<'_, T>, f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
     if let Some(s) = x.contiguous() {
         return map_slice(s, f);
     }
     let d = x.data;
-    fill(x.shape, [x.strides], [x.offset], |[i]| f(d[i]))
+    fill_rows(x.shape, [x.strides], [x.offset], |dst, [i], [si]| {
+        if si == 1 {
+            for (o, &v) in dst.iter_mut().zip(&d[i..]) {
+                o.write(f(v));
+            }
+        } else {
+            for (t, o) in dst.iter_mut().enumerate() {
+                o.write(f(d[at(i, t, si)]));
+            }
+        }
+    })
 }
 
 /// Elementwise map of two operands already broadcast to the same shape.
@@ -213,11 +272,34 @@ pub fn map2<A: Element, B: Element, U: Element>(
         return map_slice(sb, |y| f(va, y));
     }
     let (da, db) = (a.data, b.data);
-    fill(
+    fill_rows(
         a.shape,
         [a.strides, b.strides],
         [a.offset, b.offset],
-        |[i, j]| f(da[i], db[j]),
+        |dst, [i, j], [si, sj]| match (si, sj) {
+            (1, 1) => {
+                for ((o, &x), &y) in dst.iter_mut().zip(&da[i..]).zip(&db[j..]) {
+                    o.write(f(x, y));
+                }
+            }
+            (1, 0) => {
+                let y = db[j];
+                for (o, &x) in dst.iter_mut().zip(&da[i..]) {
+                    o.write(f(x, y));
+                }
+            }
+            (0, 1) => {
+                let x = da[i];
+                for (o, &y) in dst.iter_mut().zip(&db[j..]) {
+                    o.write(f(x, y));
+                }
+            }
+            _ => {
+                for (t, o) in dst.iter_mut().enumerate() {
+                    o.write(f(da[at(i, t, si)], db[at(j, t, sj)]));
+                }
+            }
+        },
     )
 }
 
@@ -229,11 +311,22 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
     f: impl Fn(A, B, C) -> U + Sync + Send,
 ) -> Vec<U> {
     let (da, db, dc) = (a.data, b.data, c.data);
-    fill(
+    fill_rows(
         a.shape,
         [a.strides, b.strides, c.strides],
         [a.offset, b.offset, c.offset],
-        |[i, j, k]| f(da[i], db[j], dc[k]),
+        |dst, [i, j, k], [si, sj, sk]| {
+            if (si, sj, sk) == (1, 1, 1) {
+                for (((o, &x), &y), &z) in dst.iter_mut().zip(&da[i..]).zip(&db[j..]).zip(&dc[k..])
+                {
+                    o.write(f(x, y, z));
+                }
+            } else {
+                for (t, o) in dst.iter_mut().enumerate() {
+                    o.write(f(da[at(i, t, si)], db[at(j, t, sj)], dc[at(k, t, sk)]));
+                }
+            }
+        },
     )
 }
 
@@ -242,8 +335,7 @@ pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
     if let Some(s) = x.contiguous() {
         return map_slice(s, |v| v);
     }
-    let d = x.data;
-    fill(x.shape, [x.strides], [x.offset], |[i]| d[i])
+    map1(x, |v| v)
 }
 
 /// A contiguous copy of any array.
