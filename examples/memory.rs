@@ -99,6 +99,8 @@ struct Row {
     peak: usize,
     held: usize,
     held_after_drop: usize,
+    /// Of `held_after_drop`, what the library's buffer pool keeps for reuse.
+    pooled: usize,
     secs: f64,
     err: f64,
 }
@@ -155,6 +157,7 @@ fn measure(a: &Tensor, x: &Tensor, chunk: Option<usize>, prealloc: bool) -> Resu
         peak,
         held,
         held_after_drop,
+        pooled: functorch::pooled_bytes(),
         secs,
         err,
     })
@@ -184,7 +187,7 @@ fn chunk_name(c: Option<usize>) -> String {
 fn print_header(n: usize, result_mib: f64) {
     println!("jacrev(x -> tanh(A @ x)), n = {n}, f64; the Jacobian alone is {result_mib:.1} MiB\n");
     println!(
-        "| chunk_size | preallocate | peak above baseline | peak / size of J | held with J | held after drop | time |"
+        "| chunk_size | preallocate | peak above baseline | peak / size of J | held with J | held after drop (pooled) | time |"
     );
     println!("|---:|:---:|---:|---:|---:|---:|---:|");
 }
@@ -192,13 +195,14 @@ fn print_header(n: usize, result_mib: f64) {
 fn print_row(c: Option<usize>, prealloc: bool, r: &Row, result_mib: f64) {
     let peak = r.peak as f64 / MIB;
     println!(
-        "| {} | {} | {:.1} MiB | {:.2}× | {:.1} MiB | {:.1} MiB | {:.1} ms |",
+        "| {} | {} | {:.1} MiB | {:.2}× | {:.1} MiB | {:.1} MiB ({:.1}) | {:.1} ms |",
         chunk_name(c),
         if prealloc { "yes" } else { "no" },
         peak,
         peak / result_mib,
         r.held as f64 / MIB,
         r.held_after_drop as f64 / MIB,
+        r.pooled as f64 / MIB,
         r.secs * 1e3,
     );
     assert!(
@@ -222,8 +226,8 @@ fn main() -> Result<()> {
         let (a, x) = setup(n)?;
         let r = measure(&a, &x, chunk, prealloc)?;
         println!(
-            "ROW {} {} {} {} {:e}",
-            r.peak, r.held, r.held_after_drop, r.secs, r.err
+            "ROW {} {} {} {} {:e} {}",
+            r.peak, r.held, r.held_after_drop, r.secs, r.err, r.pooled
         );
         return Ok(());
     }
@@ -258,6 +262,7 @@ fn main() -> Result<()> {
             held_after_drop: v[2].parse().unwrap(),
             secs: v[3].parse().unwrap(),
             err: v[4].parse().unwrap(),
+            pooled: v[5].parse().unwrap(),
         };
         print_row(c, prealloc, &r, result_mib);
     }
@@ -275,6 +280,11 @@ fn main() -> Result<()> {
     println!(
         "\nallocated before the first call: {:.1} MiB (A and x included); after the last: {:.1} MiB",
         start as f64 / MIB,
+        CURRENT.load(Ordering::Relaxed) as f64 / MIB
+    );
+    functorch::release_pooled_memory();
+    println!(
+        "after functorch::release_pooled_memory(): {:.1} MiB",
         CURRENT.load(Ordering::Relaxed) as f64 / MIB
     );
     Ok(())

@@ -9,7 +9,7 @@ use syn::{Data, DeriveInput, Fields, Index, parse_macro_input};
 /// Derive `functorch::Pytree` and `functorch::Args` for a struct whose fields all implement
 /// `Pytree` (tensors, tuples, `Vec`s, maps, other derived structs).
 ///
-/// ```ignore
+/// ```text
 /// #[derive(Clone, functorch::Pytree)]
 /// struct Mlp { w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor }
 /// ```

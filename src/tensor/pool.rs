@@ -70,6 +70,38 @@ impl<T: Copy> Pool<T> {
     }
 }
 
+impl<T: Copy> Pool<T> {
+    /// The bytes held for reuse.
+    pub fn held_bytes(&self) -> usize {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+    /// Give every held buffer back to the system allocator.
+    pub fn clear(&self) {
+        let mut g = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        g.0.clear();
+        g.1 = 0;
+    }
+}
+
+/// The bytes all pools hold for reuse (freed tensor buffers kept to avoid page faults).
+pub fn pooled_bytes() -> usize {
+    use super::Element;
+    f32::pool().held_bytes()
+        + f64::pool().held_bytes()
+        + i64::pool().held_bytes()
+        + bool::pool().held_bytes()
+}
+
+/// Give the memory the pools hold back to the system allocator (e.g. after a large Jacobian,
+/// before a long phase that needs no large tensors).
+pub fn release_pooled_memory() {
+    use super::Element;
+    f32::pool().clear();
+    f64::pool().clear();
+    i64::pool().clear();
+    bool::pool().clear();
+}
+
 impl<T: Copy> Default for Pool<T> {
     fn default() -> Self {
         Self::new()
