@@ -99,6 +99,17 @@ fn tie_mask(wins: Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         .add(&a.eq(b)?.to_dtype(dt)?.mul_scalar(0.5)?)
 }
 
+/// Whether every element of `x` is the one stored value 1 (a broadcast scalar one).
+fn is_broadcast_one(x: &Array) -> bool {
+    x.strides().iter().zip(x.shape()).all(|(&s, &n)| s == 0 || n == 1)
+        && match x.dtype() {
+            DType::F32 => x.v::<f32>().data[x.offset] == 1.0,
+            DType::F64 => x.v::<f64>().data[x.offset] == 1.0,
+            DType::I64 => x.v::<i64>().data[x.offset] == 1,
+            DType::Bool => false,
+        }
+}
+
 /// An elementwise binary function with broadcasting.
 #[derive(Clone, Debug)]
 pub(crate) struct Binary(pub(crate) BinaryOp);
@@ -157,6 +168,17 @@ impl Primitive for Binary {
             (ab, bb) = (a.broadcast_to(&shape), b.broadcast_to(&shape));
             (&ab, &bb)
         };
+        // `x · 1` is exactly `x` (NaN, ±∞ and -0 included): reverse mode seeds cotangents with a
+        // broadcast one, and under jvp or vmap multiplying a large tangent by it would cost a
+        // full pass
+        if self.0 == BinaryOp::Mul {
+            if is_broadcast_one(a) {
+                return Ok(b.clone());
+            }
+            if is_broadcast_one(b) {
+                return Ok(a.clone());
+            }
+        }
         Ok(match a.dtype() {
             DType::F32 => Array::from_vec(eval_float(self.0, a.v::<f32>(), b.v::<f32>()), &shape),
             DType::F64 => Array::from_vec(eval_float(self.0, a.v::<f64>(), b.v::<f64>()), &shape),
