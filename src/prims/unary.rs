@@ -4,7 +4,8 @@
 
 use super::{Grads, Primitive};
 use crate::error::Result;
-use crate::kernels::strided::map1;
+use crate::kernels::math;
+use crate::kernels::strided::{build, map1};
 use crate::tensor::{Array, DType, Float, Tensor, View};
 use smallvec::smallvec;
 
@@ -76,7 +77,7 @@ unary_family! {
     // PyTorch: abs'(0) = sign(0) = 0
     Abs => kernel |x| x.abs(), deriv |x, y| Ok(Deriv::T(x.sign()?));
     Sign => kernel |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO }, deriv |x, y| Ok(Deriv::Zero);
-    Exp => kernel |x| x.exp(), deriv |x, y| Ok(Deriv::T(y.clone()));
+    Exp => kernel |x| T::from_f64(math::exp(x.to_f64())), deriv |x, y| Ok(Deriv::T(y.clone()));
     Expm1 => kernel |x| x.exp_m1(), deriv |x, y| Ok(Deriv::T(y.add_scalar(1.0)?));
     Log => kernel |x| x.ln(), deriv |x, y| Ok(Deriv::T(x.reciprocal()?));
     Log1p => kernel |x| x.ln_1p(), deriv |x, y| Ok(Deriv::T(x.add_scalar(1.0)?.reciprocal()?));
@@ -92,8 +93,8 @@ unary_family! {
     Atan => kernel |x| x.atan(), deriv |x, y| Ok(Deriv::T(x.square()?.add_scalar(1.0)?.reciprocal()?));
     Sinh => kernel |x| x.sinh(), deriv |x, y| Ok(Deriv::T(x.cosh()?));
     Cosh => kernel |x| x.cosh(), deriv |x, y| Ok(Deriv::T(x.sinh()?));
-    Tanh => kernel |x| x.tanh(), deriv |x, y| Ok(Deriv::T(y.square()?.neg()?.add_scalar(1.0)?));
-    Sigmoid => kernel |x| sigmoid(x), deriv |x, y| Ok(Deriv::T(y.mul(&y.neg()?.add_scalar(1.0)?)?));
+    Tanh => kernel |x| T::from_f64(math::tanh(x.to_f64())), deriv |x, y| Ok(Deriv::T(y.square()?.neg()?.add_scalar(1.0)?));
+    Sigmoid => kernel |x| T::from_f64(math::sigmoid(x.to_f64())), deriv |x, y| Ok(Deriv::T(y.mul(&y.neg()?.add_scalar(1.0)?)?));
     // PyTorch: relu'(0) = 0; NaN propagates
     Relu => kernel |x| if x > T::ZERO || x.is_nan() { x } else { T::ZERO }, deriv |x, y| Ok(Deriv::T(x.gt_scalar(0.0)?.to_dtype(x.dtype())?));
     // log(1 + e^x), computed stably; PyTorch returns x itself above 20 (beta = 1)
@@ -105,16 +106,6 @@ unary_family! {
     RDivScalar(c) => kernel |x| T::from_f64(c) / x, deriv |x, y| Ok(Deriv::T(y.div(x)?.neg()?));
     // PyTorch: derivative 1 on [lo, hi] (the subgradient 1 at the bounds), 0 outside
     Clamp(lo, hi) => kernel |x| clamp(x, T::from_f64(lo), T::from_f64(hi)), deriv |x, y| Ok(Deriv::T(x.gt_scalar(lo)?.logical_and(&x.lt_scalar(hi)?)?.to_dtype(x.dtype())?));
-}
-
-#[inline(always)]
-fn sigmoid<T: Float>(x: T) -> T {
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::ONE + e)
-    }
 }
 
 #[inline(always)]
@@ -171,6 +162,21 @@ fn clamp<T: Float>(x: T, lo: T, hi: T) -> T {
     if y > hi { hi } else { y }
 }
 
+/// The ops with vectorized slice kernels (`kernels::math`), on contiguous input.
+fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
+    type K<T> = fn(&[T], &mut [std::mem::MaybeUninit<T>]);
+    let k: K<T> = match op {
+        UnaryOp::Exp => math::exp_slice::<T>,
+        UnaryOp::Tanh => math::tanh_slice::<T>,
+        UnaryOp::Sigmoid => math::sigmoid_slice::<T>,
+        _ => return None,
+    };
+    let s = x.contiguous()?;
+    Some(build(s.len(), |start, dst| {
+        k(&s[start..start + dst.len()], dst)
+    }))
+}
+
 /// An elementwise float function.
 #[derive(Clone, Debug)]
 pub(crate) struct Unary(pub(crate) UnaryOp);
@@ -223,6 +229,14 @@ impl Primitive for Unary {
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let x = inputs[0];
+        let fast = match x.dtype() {
+            DType::F32 => eval_slice(self.0, x.v::<f32>()).map(|v| Array::from_vec(v, x.shape())),
+            DType::F64 => eval_slice(self.0, x.v::<f64>()).map(|v| Array::from_vec(v, x.shape())),
+            _ => None,
+        };
+        if let Some(a) = fast {
+            return Ok(a);
+        }
         Ok(match x.dtype() {
             DType::F32 => Array::from_vec(eval_typed(self.0, x.v::<f32>()), x.shape()),
             DType::F64 => Array::from_vec(eval_typed(self.0, x.v::<f64>()), x.shape()),
