@@ -2,7 +2,9 @@
 
 use super::strided::Plan;
 use super::with_dtype;
-use crate::tensor::{Array, Buffer, DType, Element, View, alloc_filled, contiguous_strides, numel};
+use crate::tensor::{
+    Array, Buffer, DType, Element, View, alloc, alloc_filled, contiguous_strides, numel,
+};
 
 /// Copy `src` into `dst` seen through `dst_strides` from `dst_offset` (same shape as `src`).
 pub fn copy_into<T: Element>(
@@ -24,7 +26,11 @@ pub fn concat(arrays: &[&Array], dim: usize) -> Array {
     shape[dim] = arrays.iter().map(|a| a.shape()[dim]).sum();
     let strides = contiguous_strides(&shape);
     with_dtype!(arrays[0].dtype(), T => {
-        let mut out = alloc_filled(numel(&shape), T::default());
+        let n = numel(&shape);
+        let mut out: Vec<T> = alloc(n);
+        // SAFETY: the pieces tile the result along `dim`, so every element is written below
+        // before the vector is read; T is a plain value type.
+        unsafe { out.set_len(n) };
         let mut at = 0usize;
         for a in arrays {
             copy_into(&mut out, &strides, at * strides[dim] as usize, a.v::<T>());

@@ -30,6 +30,35 @@ unsafe fn nonzeros<T: Float>(
     cs: isize,
     limit: usize,
 ) -> Option<Vec<(usize, usize, T)>> {
+    // contiguous lines: count first (a vectorized pass), collect only if sparse enough
+    let (lines, len, line_stride, transposed) = if rs == 1 {
+        (cols, rows, cs, true)
+    } else if cs == 1 {
+        (rows, cols, rs, false)
+    } else {
+        (0, 0, 0, false)
+    };
+    if lines > 0 {
+        let line = |q: usize| unsafe {
+            std::slice::from_raw_parts(p.offset(q as isize * line_stride), len)
+        };
+        let mut count = 0;
+        for q in 0..lines {
+            count += line(q).iter().filter(|v| **v != T::ZERO).count();
+            if count > limit {
+                return None;
+            }
+        }
+        let mut nz = Vec::with_capacity(count);
+        for q in 0..lines {
+            for (r, &v) in line(q).iter().enumerate() {
+                if v != T::ZERO {
+                    nz.push(if transposed { (r, q, v) } else { (q, r, v) });
+                }
+            }
+        }
+        return Some(nz);
+    }
     let mut nz = Vec::new();
     let mut visit = |r: usize, c: usize| {
         let v = unsafe { *p.offset(r as isize * rs + c as isize * cs) };
@@ -56,6 +85,21 @@ unsafe fn nonzeros<T: Float>(
         }
     }
     Some(nz)
+}
+
+/// Zero an m×n output, walking it in memory order.
+fn zero<T: Float>(
+    m: usize,
+    n: usize,
+    at: &impl Fn(usize, usize) -> *mut T,
+    o_rs: isize,
+    o_cs: isize,
+) {
+    if o_rs.abs() <= o_cs.abs() {
+        (0..n).for_each(|j| (0..m).for_each(|i| unsafe { *at(i, j) = T::ZERO }));
+    } else {
+        (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
+    }
 }
 
 /// Whether the left (`a`) or right (`b`) operand of a product is all finite.
@@ -90,8 +134,15 @@ unsafe fn one<T: Float>(
             None
         };
         if let Some(nz) = sparse_b.filter(|_| (fin.0)()) {
-            (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
+            zero(m, n, &at, o_rs, o_cs);
             for (l, j, v) in nz {
+                if o_rs == 1 && a_rs == 1 {
+                    // column j of out += v · column l of a, both contiguous
+                    let o = unsafe { std::slice::from_raw_parts_mut(at(0, j), m) };
+                    let c = unsafe { std::slice::from_raw_parts(a.offset(l as isize * a_cs), m) };
+                    o.iter_mut().zip(c).for_each(|(o, &c)| *o += c * v);
+                    continue;
+                }
                 for i in 0..m {
                     unsafe { *at(i, j) += *a.offset(i as isize * a_rs + l as isize * a_cs) * v };
                 }
@@ -104,14 +155,56 @@ unsafe fn one<T: Float>(
             None
         };
         if let Some(nz) = sparse_a.filter(|_| (fin.1)()) {
-            (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
+            zero(m, n, &at, o_rs, o_cs);
             for (i, l, v) in nz {
+                if o_cs == 1 && b_cs == 1 {
+                    // row i of out += v · row l of b, both contiguous
+                    let o = unsafe { std::slice::from_raw_parts_mut(at(i, 0), n) };
+                    let r = unsafe { std::slice::from_raw_parts(b.offset(l as isize * b_rs), n) };
+                    o.iter_mut().zip(r).for_each(|(o, &r)| *o += v * r);
+                    continue;
+                }
                 for j in 0..n {
                     unsafe { *at(i, j) += v * *b.offset(l as isize * b_rs + j as isize * b_cs) };
                 }
             }
             return;
         }
+    }
+    if n == 1 && a_cs == 1 && b_rs == 1 && m * k > SMALL {
+        // matrix-vector: one dot product per row, reading `a` once (no packing)
+        let x = unsafe { std::slice::from_raw_parts(b, k) };
+        let ap = SendPtr(a as *mut T);
+        let row = |i: usize| {
+            let _ = &ap;
+            unsafe { std::slice::from_raw_parts(ap.0.offset(i as isize * a_rs), k) }
+        };
+        let dot = |r: &[T]| {
+            let mut acc = [T::ZERO; 4];
+            let (c4, rest) = r.as_chunks::<4>();
+            let (x4, xrest) = x.as_chunks::<4>();
+            for (u, v) in c4.iter().zip(x4) {
+                for q in 0..4 {
+                    acc[q] += u[q] * v[q];
+                }
+            }
+            let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+            for (&u, &v) in rest.iter().zip(xrest) {
+                s += u * v;
+            }
+            s
+        };
+        let o = SendPtr(out);
+        let write = |i: usize| {
+            let _ = &o;
+            unsafe { *o.0.offset(i as isize * o_rs) = dot(row(i)) }
+        };
+        if par && m >= 64 {
+            (0..m).into_par_iter().with_min_len(16).for_each(write);
+        } else {
+            (0..m).for_each(write);
+        }
+        return;
     }
     if m * n * k <= SMALL || k <= 4 {
         // rows of `out` as sums of k scaled rows of `b` (vectorizes when both are contiguous)
@@ -348,6 +441,39 @@ mod tests {
             &Array::from_vec(b2.clone(), &[k2, n2]),
         );
         assert_eq!(got.to_vec::<f64>().unwrap(), dense(&a2, &b2, m2, k2, n2));
+    }
+
+    #[test]
+    fn matrix_vector_and_column_major_sparse_operands() {
+        // a matrix-vector product large enough for the dot-product path, serial and parallel
+        for m in [40, 3000] {
+            let k = 50;
+            let a: Vec<f64> = (0..m * k)
+                .map(|i| ((i * 31 % 97) as f64 - 48.0) / 7.0)
+                .collect();
+            let x: Vec<f64> = (0..k).map(|i| i as f64 / 3.0 - 4.0).collect();
+            let got = matmul::<f64>(
+                &Array::from_vec(a.clone(), &[m, k]),
+                &Array::from_vec(x.clone(), &[k, 1]),
+            );
+            let want = dense(&a, &x, m, k, 1);
+            for (g, w) in got.to_vec::<f64>().unwrap().iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "{g} vs {w}");
+            }
+        }
+        // a sparse right operand stored column-major (a transposed view): one nonzero a column
+        let (m, k, n) = (40, 30, 20);
+        let a: Vec<f64> = (0..m * k).map(|i| (i % 11) as f64 - 5.0).collect();
+        let mut bt = vec![0.0; n * k]; // b transposed, row-major [n, k]
+        for j in 0..n {
+            bt[j * k + (j * 3 % k)] = 2.0 + j as f64;
+        }
+        let b = Array::from_vec(bt.clone(), &[n, k]).permute(&[1, 0]);
+        let got = matmul::<f64>(&Array::from_vec(a.clone(), &[m, k]), &b)
+            .to_vec::<f64>()
+            .unwrap();
+        let b_rm: Vec<f64> = (0..k * n).map(|i| bt[(i % n) * k + i / n]).collect();
+        assert_eq!(got, dense(&a, &b_rm, m, k, n));
     }
 
     #[test]

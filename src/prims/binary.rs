@@ -101,7 +101,10 @@ fn tie_mask(wins: Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Whether every element of `x` is the one stored value 1 (a broadcast scalar one).
 fn is_broadcast_one(x: &Array) -> bool {
-    x.strides().iter().zip(x.shape()).all(|(&s, &n)| s == 0 || n == 1)
+    x.strides()
+        .iter()
+        .zip(x.shape())
+        .all(|(&s, &n)| s == 0 || n == 1)
         && match x.dtype() {
             DType::F32 => x.v::<f32>().data[x.offset] == 1.0,
             DType::F64 => x.v::<f64>().data[x.offset] == 1.0,
