@@ -332,28 +332,30 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
 
     // A shared left operand times a batch of vectors (vmap of a matrix-vector product): one
     // GEMM `a @ [b_0 .. b_nb]`, written transposed into the [nb, m] result.
-    if nb > 1 && n == 1 && a.strides()[..nd].iter().all(|&s| s == 0) {
-        if let Some(bs) = reshape_strides(&batch, &b.strides()[..nd], &[nb]) {
-            unsafe {
-                one(
-                    m,
-                    nb,
-                    k,
-                    out.as_mut_ptr(),
-                    1,
-                    m as isize,
-                    av.data.as_ptr().add(a.offset),
-                    a_rs,
-                    a_cs,
-                    bv.data.as_ptr().add(b.offset),
-                    b_rs,
-                    bs[0],
-                    nb * work >= PARALLEL,
-                    fin,
-                );
-            }
-            return Array::from_vec(out, &out_shape);
+    if nb > 1
+        && n == 1
+        && a.strides()[..nd].iter().all(|&s| s == 0)
+        && let Some(bs) = reshape_strides(&batch, &b.strides()[..nd], &[nb])
+    {
+        unsafe {
+            one(
+                m,
+                nb,
+                k,
+                out.as_mut_ptr(),
+                1,
+                m as isize,
+                av.data.as_ptr().add(a.offset),
+                a_rs,
+                a_cs,
+                bv.data.as_ptr().add(b.offset),
+                b_rs,
+                bs[0],
+                nb * work >= PARALLEL,
+                fin,
+            );
         }
+        return Array::from_vec(out, &out_shape);
     }
 
     // One product per batch element.

@@ -159,10 +159,10 @@ impl Tensor {
                 if !c.is_ascii_alphabetic() {
                     return Err(bad(format!("invalid subscript '{c}'")));
                 }
-                if let Some(&prev) = sizes.get(c) {
-                    if prev != s {
-                        return Err(bad(format!("subscript '{c}' has sizes {prev} and {s}")));
-                    }
+                if let Some(&prev) = sizes.get(c)
+                    && prev != s
+                {
+                    return Err(bad(format!("subscript '{c}' has sizes {prev} and {s}")));
                 }
                 sizes.insert(*c, s);
             }

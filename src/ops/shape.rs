@@ -467,20 +467,19 @@ impl Tensor {
             DType::I64,
             "an i64 tensor of class indices",
         )?;
-        if let Some(a) = self.array() {
-            if let Some(&bad) = a
+        if let Some(a) = self.array()
+            && let Some(&bad) = a
                 .to_vec::<i64>()
                 .unwrap()
                 .iter()
                 .find(|&&v| v < 0 || v as usize >= num_classes)
-            {
-                return Err(Error::Index {
-                    op: "one_hot",
-                    index: bad,
-                    dim: self.ndim(),
-                    size: num_classes,
-                });
-            }
+        {
+            return Err(Error::Index {
+                op: "one_hot",
+                index: bad,
+                dim: self.ndim(),
+                size: num_classes,
+            });
         }
         let classes = Tensor::arange(0.0, num_classes as f64, 1.0, DType::I64)?;
         self.unsqueeze(-1)?.eq(&classes)?.to_dtype(DType::I64)

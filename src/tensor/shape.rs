@@ -136,7 +136,7 @@ pub fn infer_reshape(op: &'static str, from: &[usize], spec: &[i64]) -> Result<S
         }
     }
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(Error::shape(
                 op,
                 format!("shape {spec:?} is invalid for input of shape {from:?} ({total} elements)"),
