@@ -1,4 +1,5 @@
-//! The 300 conformance programs of `../shared/conformance/cases.json` (random tensor programs
+//! The 300 conformance programs of `tests/data/conformance_cases.json` (a copy of the
+//! project's `../shared/conformance/cases.json`, with its README beside it: random tensor programs
 //! under chains of transforms, with torch.func's results) must all pass.
 
 #[allow(dead_code)]
@@ -9,7 +10,7 @@ mod runner;
 fn all_conformance_cases_pass() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/cases.json"
+        "/tests/data/conformance_cases.json"
     );
     let (passed, failures) = runner::run_file(path).expect("conformance file readable");
     assert!(

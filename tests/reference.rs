@@ -1,4 +1,5 @@
-//! The reference cases of `../shared/reference/cases.json`: outputs of torch.func (float64) for
+//! The reference cases of `tests/data/reference_cases.json` (a copy of the project's
+//! `../shared/reference/cases.json`, with its README beside it): outputs of torch.func (float64) for
 //! the catalogue of functions in `../shared/reference/README.md`, each under one transform or
 //! composition. Every catalogue function is written here with the crate's public ops, exactly
 //! as the README defines it; every call kind is run through the public transforms; the result's
@@ -233,7 +234,7 @@ fn cases() -> &'static [Value] {
         .get_or_init(|| {
             let path = concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../shared/reference/cases.json"
+                "/tests/data/reference_cases.json"
             );
             let text =
                 std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));

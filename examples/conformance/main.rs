@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example conformance -- ../shared/conformance/cases.json
+//! cargo run --release --example conformance          # the copy in tests/data
 //! ```
 //! Prints one line per failing case (its name and what differed) and ends with
 //! `N passed, M failed`; exits with status 1 if any case failed.
@@ -13,7 +14,7 @@ mod runner;
 fn main() {
     let path = std::env::args()
         .nth(1)
-        .unwrap_or_else(|| "../shared/conformance/cases.json".into());
+        .unwrap_or_else(|| "tests/data/conformance_cases.json".into());
     match runner::run_file(&path) {
         Ok((passed, failures)) => {
             for f in &failures {
