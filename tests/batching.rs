@@ -33,44 +33,14 @@ use functorch::{
     vmap,
 };
 
+mod common;
+use common::{Rng, spd, well_conditioned};
+
 type Fun<'a> = dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + 'a;
 type Gen = Rc<dyn Fn(&mut Rng) -> Vec<Tensor>>;
 type Res<T> = std::result::Result<T, String>;
 
 // ------------------------------------------------------------------------------- generator
-
-/// SplitMix64: tiny, seedable, good enough for test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    fn for_name(name: &str) -> Rng {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        Rng::new(h)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn unif(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unif()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Dom {
@@ -129,41 +99,6 @@ fn index(r: &mut Rng, shape: &[usize], below: usize) -> Tensor {
         shape,
     )
     .unwrap()
-}
-
-fn well_conditioned(r: &mut Rng, batch: &[usize], n: usize) -> Tensor {
-    let count: usize = batch.iter().product();
-    let mut v = Vec::with_capacity(count * n * n);
-    for _ in 0..count {
-        for i in 0..n {
-            for j in 0..n {
-                v.push(r.range(-0.5, 0.5) + if i == j { 2.5 } else { 0.0 });
-            }
-        }
-    }
-    let mut shape = batch.to_vec();
-    shape.extend([n, n]);
-    Tensor::from_vec(v, &shape).unwrap()
-}
-
-fn spd(r: &mut Rng, batch: &[usize], n: usize) -> Tensor {
-    let count: usize = batch.iter().product();
-    let mut v = Vec::with_capacity(count * n * n);
-    for _ in 0..count {
-        let m: Vec<f64> = (0..n * n).map(|_| r.range(-1.0, 1.0)).collect();
-        for i in 0..n {
-            for j in 0..n {
-                let mut s = if i == j { 1.0 } else { 0.0 };
-                for k in 0..n {
-                    s += m[i * n + k] * m[j * n + k];
-                }
-                v.push(s);
-            }
-        }
-    }
-    let mut shape = batch.to_vec();
-    shape.extend([n, n]);
-    Tensor::from_vec(v, &shape).unwrap()
 }
 
 // ------------------------------------------------------------------------------- stacking by hand

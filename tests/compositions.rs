@@ -19,57 +19,13 @@ use functorch::{
     vmap,
 };
 
+mod common;
+use common::{Rng, close_to as close, close_vals, mat, vals, vec1};
+
 // ------------------------------------------------------------------------------- helpers
 
 type Scalar = fn(&Tensor) -> Result<Tensor>;
 type Closed = fn(&[f64]) -> Vec<f64>;
-
-fn vec1(v: &[f64]) -> Tensor {
-    Tensor::from_slice(v)
-}
-
-fn mat(v: Vec<f64>, shape: &[usize]) -> Tensor {
-    Tensor::from_vec(v, shape).unwrap()
-}
-
-fn vals(t: &Tensor) -> Vec<f64> {
-    t.to_vec::<f64>().unwrap()
-}
-
-/// `got` has `want`'s shape and its values to `tol` (relative to `1 + |want|`).
-#[track_caller]
-fn close(got: &Tensor, want: &Tensor, tol: f64, what: &str) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
-    close_vals(&vals(got), &vals(want), tol, what);
-}
-
-#[track_caller]
-fn close_vals(got: &[f64], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (a - b).abs() <= tol * (1.0 + b.abs()),
-            "{what}: element {i} is {a}, want {b}\n got: {got:?}\nwant: {want:?}"
-        );
-    }
-}
-
-/// SplitMix64, for reproducible test points.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| lo + (hi - lo) * self.next()).collect()
-    }
-}
 
 fn unit(n: usize, i: usize) -> Tensor {
     let mut v = vec![0.0; n];

@@ -13,30 +13,10 @@ use functorch::{
     jacfwd, jacrev, jvp, vjp, vmap,
 };
 
+mod common;
+use common::{close_vals, mat, vals, vec1};
+
 // ------------------------------------------------------------------------------- helpers
-
-fn vec1(v: &[f64]) -> Tensor {
-    Tensor::from_slice(v)
-}
-
-fn mat(v: Vec<f64>, shape: &[usize]) -> Tensor {
-    Tensor::from_vec(v, shape).unwrap()
-}
-
-fn vals(t: &Tensor) -> Vec<f64> {
-    t.to_vec::<f64>().unwrap()
-}
-
-#[track_caller]
-fn close_vals(got: &[f64], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
-    for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (a - b).abs() <= tol * (1.0 + b.abs()),
-            "{what}: element {i} is {a}, want {b}\n got: {got:?}\nwant: {want:?}"
-        );
-    }
-}
 
 #[track_caller]
 fn close(got: &Tensor, want: &Tensor, what: &str) {

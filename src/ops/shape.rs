@@ -504,13 +504,7 @@ impl Tensor {
     pub fn gather(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
         let d = normalize_dim("gather", dim, self.ndim())?;
         require_dtype("gather", index, DType::I64, "an i64 index")?;
-        let ok = index.ndim() == self.ndim()
-            && index
-                .shape()
-                .iter()
-                .zip(self.shape())
-                .enumerate()
-                .all(|(i, (a, b))| i == d || a <= b);
+        let ok = index_fits(index, self, d);
         if !ok {
             return Err(Error::shape(
                 "gather",
@@ -529,14 +523,7 @@ impl Tensor {
         let d = normalize_dim("scatter_add", dim, self.ndim())?;
         require_dtype("scatter_add", index, DType::I64, "an i64 index")?;
         super::require_same_dtype("scatter_add", self, src)?;
-        let ok = index.shape() == src.shape()
-            && index.ndim() == self.ndim()
-            && index
-                .shape()
-                .iter()
-                .zip(self.shape())
-                .enumerate()
-                .all(|(i, (a, b))| i == d || a <= b);
+        let ok = index.shape() == src.shape() && index_fits(index, self, d);
         if !ok {
             return Err(Error::shape(
                 "scatter_add",
@@ -584,4 +571,16 @@ impl Tensor {
             &[src, index],
         )?)
     }
+}
+
+/// `index` has `x`'s rank and is no larger than `x` along every dim but `d` (the shapes
+/// torch.gather and torch.scatter_add accept).
+fn index_fits(index: &Tensor, x: &Tensor, d: usize) -> bool {
+    index.ndim() == x.ndim()
+        && index
+            .shape()
+            .iter()
+            .zip(x.shape())
+            .enumerate()
+            .all(|(i, (a, b))| i == d || a <= b)
 }

@@ -13,7 +13,7 @@ use super::basis::{basis_chunk, chunks};
 use super::jvp::jvp_impl;
 use super::vjp::{grad_impl, vjp_impl};
 use super::vmap::{self, VmapOpts};
-use super::{Argnums, Function, callable, convert};
+use super::{Argnums, Function, call_string, callable, convert};
 use crate::error::{Error, Result};
 use crate::interp::Randomness;
 use crate::kernels::copy::copy_into;
@@ -336,14 +336,7 @@ impl<F> Jacrev<F> {
         self
     }
     fn call_string(&self) -> String {
-        let mut s = format!("jacrev(f, argnums={}", self.argnums);
-        if self.has_aux {
-            s += ", has_aux=True";
-        }
-        if let Some(c) = self.chunk {
-            s += &format!(", chunk_size={c}");
-        }
-        s + ")"
+        call_string("jacrev", &self.argnums, self.has_aux, self.chunk)
     }
 }
 
@@ -418,14 +411,7 @@ impl<F> Jacfwd<F> {
         self
     }
     fn call_string(&self) -> String {
-        let mut s = format!("jacfwd(f, argnums={}", self.argnums);
-        if self.has_aux {
-            s += ", has_aux=True";
-        }
-        if let Some(c) = self.chunk {
-            s += &format!(", chunk_size={c}");
-        }
-        s + ")"
+        call_string("jacfwd", &self.argnums, self.has_aux, self.chunk)
     }
 }
 
@@ -495,14 +481,7 @@ impl<F> Hessian<F> {
 
 impl<A, F: Function<A>> Function<A> for Hessian<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
-        let mut tail = String::new();
-        if self.has_aux {
-            tail += ", has_aux=True";
-        }
-        if let Some(c) = self.chunk {
-            tail += &format!(", chunk_size={c}");
-        }
-        let call = format!("hessian(f, argnums={}{tail})", self.argnums);
+        let call = call_string("hessian", &self.argnums, self.has_aux, self.chunk);
         let inner = |a: Vec<Tree>| {
             jacrev_impl(
                 &|b| self.f.apply(b),

@@ -300,6 +300,24 @@ impl Dims {
     }
 }
 
+/// The call as a user would write it, for error messages:
+/// `name(f, argnums=…[, has_aux=True][, chunk_size=…])`.
+pub(crate) fn call_string(
+    name: &str,
+    argnums: &Argnums,
+    has_aux: bool,
+    chunk: Option<usize>,
+) -> String {
+    let mut s = format!("{name}(f, argnums={argnums}");
+    if has_aux {
+        s += ", has_aux=True";
+    }
+    if let Some(c) = chunk {
+        s += &format!(", chunk_size={c}");
+    }
+    s + ")"
+}
+
 /// Split an `(output, aux)` pair returned by a `has_aux` function.
 pub(crate) fn split_aux(out: Tree, has_aux: bool, call: &str) -> Result<(Tree, Option<Tree>)> {
     if !has_aux {

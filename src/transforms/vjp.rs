@@ -1,6 +1,6 @@
 //! Reverse mode: `vjp` (the output and a pullback), `grad` and `grad_and_value`.
 
-use super::{Argnums, Function, callable, convert, split_aux, unwrap_at};
+use super::{Argnums, Function, call_string, callable, convert, split_aux, unwrap_at};
 use crate::error::{Error, Result};
 use crate::interp::grad::{TapeNode, backward, tracked};
 use crate::interp::{LevelGuard, LevelKind, Tape, TracerKind};
@@ -309,11 +309,7 @@ impl<F> Grad<F> {
         self
     }
     fn call_string(&self) -> String {
-        format!(
-            "grad(f, argnums={}{})",
-            self.argnums,
-            if self.has_aux { ", has_aux=True" } else { "" }
-        )
+        call_string("grad", &self.argnums, self.has_aux, None)
     }
 }
 
@@ -375,11 +371,7 @@ impl<F> GradAndValue<F> {
 
 impl<A, F: Function<A>> Function<A> for GradAndValue<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
-        let call = format!(
-            "grad_and_value(f, argnums={}{})",
-            self.argnums,
-            if self.has_aux { ", has_aux=True" } else { "" }
-        );
+        let call = call_string("grad_and_value", &self.argnums, self.has_aux, None);
         let (g, y, aux) = grad_impl(
             &|a| self.f.apply(a),
             args,
