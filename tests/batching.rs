@@ -34,57 +34,13 @@ use functorch::{
 };
 
 mod common;
-use common::{Rng, spd, well_conditioned};
+use common::{ANY, AWAY, Dom, POS, Rng, UNIT, spd, t, well_conditioned};
 
 type Fun<'a> = dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + 'a;
 type Gen = Rc<dyn Fn(&mut Rng) -> Vec<Tensor>>;
 type Res<T> = std::result::Result<T, String>;
 
 // ------------------------------------------------------------------------------- generator
-
-#[derive(Clone, Copy, Debug)]
-enum Dom {
-    /// Uniform in [lo, hi].
-    U(f64, f64),
-    /// |x| uniform in [lo, hi], random sign.
-    Away(f64, f64),
-    /// Pairwise distinct (no ties for argmax/amax).
-    Distinct,
-    /// Small integers as floats (so that `eq` is sometimes true).
-    Ints,
-}
-
-const ANY: Dom = Dom::U(-2.0, 2.0);
-const POS: Dom = Dom::U(0.5, 2.0);
-const UNIT: Dom = Dom::U(-0.8, 0.8);
-const AWAY: Dom = Dom::Away(0.3, 2.0);
-
-fn sample(r: &mut Rng, dom: Dom, n: usize) -> Vec<f64> {
-    match dom {
-        Dom::U(lo, hi) => (0..n).map(|_| r.range(lo, hi)).collect(),
-        Dom::Away(lo, hi) => (0..n)
-            .map(|_| {
-                let s = if r.unif() < 0.5 { -1.0 } else { 1.0 };
-                s * r.range(lo, hi)
-            })
-            .collect(),
-        Dom::Distinct => {
-            let mut perm: Vec<usize> = (0..n).collect();
-            for i in (1..n).rev() {
-                perm.swap(i, r.below(i + 1));
-            }
-            perm.iter()
-                .map(|&p| (p as f64 - n as f64 / 2.0) * 0.4 + r.range(0.0, 0.1))
-                .collect()
-        }
-        Dom::Ints => (0..n).map(|_| r.below(3) as f64 - 1.0).collect(),
-    }
-}
-
-fn t(r: &mut Rng, shape: &[usize], dom: Dom) -> Tensor {
-    let n = shape.iter().product();
-    Tensor::from_vec(sample(r, dom, n), shape).unwrap()
-}
 
 fn mask(r: &mut Rng, shape: &[usize]) -> Tensor {
     let n = shape.iter().product();

@@ -32,73 +32,13 @@
 use functorch::{DType, Dims, Pullback, Result, Tensor, grad, jvp, vjp, vmap};
 
 mod common;
-use common::{Rng, spd, well_conditioned};
+use common::{ANY, AWAY, Dom, POS, Rng, UNIT, spd, t, well_conditioned};
 use proptest::prelude::*;
 
 type Fun<'a> = dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + 'a;
 type BoxFun = Box<Fun<'static>>;
 
 // ------------------------------------------------------------------------------- generator
-
-/// Where a case's inputs live.
-#[derive(Clone, Copy, Debug)]
-enum Dom {
-    /// Uniform in [lo, hi].
-    U(f64, f64),
-    /// |x| uniform in [lo, hi], random sign (away from a kink or pole at 0).
-    Away(f64, f64),
-    /// Pairwise at least 0.3 apart (no ties for amax/amin).
-    Distinct,
-    /// An integer in [-3, 3], plus the offset, plus jitter in ±0.2: operands drawn with offsets
-    /// 0 and 0.5 are never within 0.1 of each other (no ties for maximum/minimum).
-    Grid(f64),
-    /// Uniform in [lo, hi] but at least 0.1 from `a` and from `b` (the bounds of a clamp).
-    Avoid(f64, f64, f64, f64),
-}
-
-const ANY: Dom = Dom::U(-2.0, 2.0);
-const POS: Dom = Dom::U(0.5, 2.0);
-const UNIT: Dom = Dom::U(-0.8, 0.8);
-const AWAY: Dom = Dom::Away(0.3, 2.0);
-
-fn sample(r: &mut Rng, dom: Dom, n: usize) -> Vec<f64> {
-    match dom {
-        Dom::U(lo, hi) => (0..n).map(|_| r.range(lo, hi)).collect(),
-        Dom::Away(lo, hi) => (0..n)
-            .map(|_| {
-                let s = if r.unif() < 0.5 { -1.0 } else { 1.0 };
-                s * r.range(lo, hi)
-            })
-            .collect(),
-        Dom::Distinct => {
-            let mut perm: Vec<usize> = (0..n).collect();
-            for i in (1..n).rev() {
-                perm.swap(i, r.below(i + 1));
-            }
-            perm.iter()
-                .map(|&p| (p as f64 - n as f64 / 2.0) * 0.4 + r.range(0.0, 0.1))
-                .collect()
-        }
-        Dom::Grid(off) => (0..n)
-            .map(|_| (r.below(7) as f64 - 3.0) + off + r.range(-0.2, 0.2))
-            .collect(),
-        Dom::Avoid(lo, hi, a, b) => (0..n)
-            .map(|_| {
-                loop {
-                    let v = r.range(lo, hi);
-                    if (v - a).abs() > 0.1 && (v - b).abs() > 0.1 {
-                        break v;
-                    }
-                }
-            })
-            .collect(),
-    }
-}
-
-fn t(r: &mut Rng, shape: &[usize], dom: Dom) -> Tensor {
-    let n = shape.iter().product();
-    Tensor::from_vec(sample(r, dom, n), shape).unwrap()
-}
 
 fn idx(v: &[i64], shape: &[usize]) -> Tensor {
     Tensor::from_vec(v.to_vec(), shape).unwrap()

@@ -88,6 +88,75 @@ impl Rng {
     }
 }
 
+/// Where a case's inputs live.
+#[derive(Clone, Copy, Debug)]
+pub enum Dom {
+    /// Uniform in [lo, hi].
+    U(f64, f64),
+    /// |x| uniform in [lo, hi], random sign (away from a kink or pole at 0).
+    Away(f64, f64),
+    /// Pairwise at least 0.3 apart (no ties for amax/amin).
+    Distinct,
+    /// An integer in [-3, 3], plus the offset, plus jitter in ±0.2: operands drawn with offsets
+    /// 0 and 0.5 are never within 0.1 of each other (no ties for maximum/minimum).
+    Grid(f64),
+    /// Uniform in [lo, hi] but at least 0.1 from `a` and from `b` (the bounds of a clamp).
+    Avoid(f64, f64, f64, f64),
+    /// Small integers (-1, 0, 1) as floats, so that `eq` is sometimes true.
+    Ints,
+}
+
+/// Uniform in [-2, 2].
+pub const ANY: Dom = Dom::U(-2.0, 2.0);
+/// Uniform in [0.5, 2].
+pub const POS: Dom = Dom::U(0.5, 2.0);
+/// Uniform in [-0.8, 0.8].
+pub const UNIT: Dom = Dom::U(-0.8, 0.8);
+/// |x| in [0.3, 2], either sign.
+pub const AWAY: Dom = Dom::Away(0.3, 2.0);
+
+/// `n` values drawn from `dom`.
+pub fn sample(r: &mut Rng, dom: Dom, n: usize) -> Vec<f64> {
+    match dom {
+        Dom::U(lo, hi) => (0..n).map(|_| r.range(lo, hi)).collect(),
+        Dom::Away(lo, hi) => (0..n)
+            .map(|_| {
+                let s = if r.unif() < 0.5 { -1.0 } else { 1.0 };
+                s * r.range(lo, hi)
+            })
+            .collect(),
+        Dom::Distinct => {
+            let mut perm: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                perm.swap(i, r.below(i + 1));
+            }
+            perm.iter()
+                .map(|&p| (p as f64 - n as f64 / 2.0) * 0.4 + r.range(0.0, 0.1))
+                .collect()
+        }
+        Dom::Grid(off) => (0..n)
+            .map(|_| (r.below(7) as f64 - 3.0) + off + r.range(-0.2, 0.2))
+            .collect(),
+        Dom::Avoid(lo, hi, a, b) => (0..n)
+            .map(|_| {
+                loop {
+                    let v = r.range(lo, hi);
+                    if (v - a).abs() > 0.1 && (v - b).abs() > 0.1 {
+                        break v;
+                    }
+                }
+            })
+            .collect(),
+        Dom::Ints => (0..n).map(|_| r.below(3) as f64 - 1.0).collect(),
+    }
+}
+
+/// A tensor of the given shape with entries drawn from `dom`.
+pub fn t(r: &mut Rng, shape: &[usize], dom: Dom) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_vec(sample(r, dom, n), shape).unwrap()
+}
+
 /// A batch of diagonally dominant (well-conditioned) n×n matrices.
 pub fn well_conditioned(r: &mut Rng, batch: &[usize], n: usize) -> Tensor {
     let count: usize = batch.iter().product();
