@@ -962,6 +962,16 @@ fn softmax_and_log_softmax() -> R {
         );
         let s = m.softmax(0)?;
         check(&s, dt, &[2, 2], &[1.0, 1.0, 0.0, 0.0]);
+        // a logit of -inf gets probability 0 (and log-probability -inf), the rest are exact
+        let n = mk(&[f64::NEG_INFINITY, 0.0, LN_2], &[3], dt);
+        check(&n.softmax(0)?, dt, &[3], &[0.0, 1.0 / 3.0, 2.0 / 3.0]);
+        check(
+            &n.log_softmax(0)?,
+            dt,
+            &[3],
+            &[f64::NEG_INFINITY, -(3f64.ln()), (2.0f64 / 3.0).ln()],
+        );
+        check(&n.logsumexp(&[0], false)?, dt, &[], &[3f64.ln()]);
         // columns of a softmax over dim 0 sum to 1
         let r = mk(&[0.3, -1.2, 2.0, 0.1, 0.7, -0.4], &[3, 2], dt);
         check(&r.softmax(0)?.sum_dims(&[0], false)?, dt, &[2], &[1.0, 1.0]);
@@ -2925,6 +2935,9 @@ fn edge_cases_give_values_or_errors_never_panics() -> R {
     // reductions over a non-empty dim of an empty tensor are empty, as in PyTorch
     assert_eq!(seq(&[0, 3]).softmax(1)?.shape(), &[0, 3]);
     assert_eq!(seq(&[0, 3]).log_softmax(-1)?.shape(), &[0, 3]);
+    // and over an empty dim, too: nothing to normalize
+    assert_eq!(seq(&[2, 0]).softmax(1)?.shape(), &[2, 0]);
+    assert_eq!(seq(&[2, 0]).log_softmax(1)?.shape(), &[2, 0]);
     assert_eq!(seq(&[2, 0]).amax(&[0], false)?.shape(), &[0]);
     assert_eq!(seq(&[0, 2]).argmax(Some(1), false)?.shape(), &[0]);
     // over an empty dim: no extreme, but logsumexp is log 0

@@ -36,6 +36,22 @@ fn root_zero_grad(s: &Tensor, p: f64) -> Result<Tensor> {
     Tensor::where_(&zero, &Tensor::zeros(&[], s.dtype()), &root)
 }
 
+/// The shift that keeps `exp` from overflowing in logsumexp, softmax and log_softmax: the
+/// maximum over `dims` (kept), detached, as 0 where it is not finite (so `x − m` is not
+/// `∞ − ∞`), and 0 for an empty tensor (nothing to shift; an empty sum gives log 0 = −∞, as in
+/// PyTorch). The shift cancels in value and derivative; detaching it saves differentiating amax.
+fn max_shift(x: &Tensor, dims: &[i64]) -> Result<Tensor> {
+    if x.numel() == 0 {
+        return Ok(Tensor::zeros(&[], x.dtype()));
+    }
+    let m = x.amax(dims, true)?.detach()?;
+    Tensor::where_(
+        &m.abs()?.lt_scalar(f64::INFINITY)?,
+        &m,
+        &Tensor::zeros(&[], m.dtype()),
+    )
+}
+
 fn one_dim(op: &'static str, x: &Tensor, dim: i64) -> Result<Option<usize>> {
     let d = normalize_dim(op, dim, x.ndim().max(1))?;
     Ok(if d < x.ndim() { Some(d) } else { None })
@@ -201,38 +217,21 @@ impl Tensor {
         if di.is_empty() {
             return Ok(self.clone());
         }
-        if self.numel() == 0 {
-            // nothing to shift by; an empty sum gives log 0 = -inf, as in PyTorch
-            return self.exp()?.sum_dims(&di, keepdim)?.log();
-        }
-        // the shift cancels in value and derivative; detaching it saves differentiating amax
-        let m = self.amax(&di, true)?.detach()?;
-        let m = Tensor::where_(
-            &m.abs()?.lt_scalar(f64::INFINITY)?,
-            &m,
-            &Tensor::zeros(&[], m.dtype()),
-        )?;
+        let m = max_shift(self, &di)?;
         let r = m.add(&self.sub(&m)?.exp()?.sum_dims(&di, true)?.log()?)?;
         if keepdim { Ok(r) } else { r.squeeze_dims(&di) }
     }
     /// `exp(x) / Σ exp(x)` along `dim`.
     pub fn softmax(&self, dim: i64) -> Result<Tensor> {
         require_float("softmax", self)?;
-        let m = self.amax(&[dim], true)?.detach()?;
-        let e = self.sub(&m)?.exp()?;
+        let e = self.sub(&max_shift(self, &[dim])?)?.exp()?;
         e.div(&e.sum_dims(&[dim], true)?)
     }
     /// `x − logsumexp(x)` along `dim`, computed as `(x − m) − log Σ exp(x − m)` with `m` the
     /// maximum, so large logits lose no precision (`x − logsumexp(x)` cancels catastrophically).
     pub fn log_softmax(&self, dim: i64) -> Result<Tensor> {
         require_float("log_softmax", self)?;
-        let m = self.amax(&[dim], true)?.detach()?;
-        let m = Tensor::where_(
-            &m.abs()?.lt_scalar(f64::INFINITY)?,
-            &m,
-            &Tensor::zeros(&[], m.dtype()),
-        )?;
-        let s = self.sub(&m)?;
+        let s = self.sub(&max_shift(self, &[dim])?)?;
         s.sub(&s.exp()?.sum_dims(&[dim], true)?.log()?)
     }
     /// The variance of all elements, with Bessel's correction (as `torch.var`).

@@ -104,7 +104,7 @@ unary_family! {
     MulScalar(c) => kernel |x| x * T::from_f64(c), deriv |x, y| Ok(Deriv::Const(c));
     PowScalar(p) => kernel |x| pow_scalar(x, p), deriv |x, y| pow_scalar_deriv(x, p);
     RDivScalar(c) => kernel |x| T::from_f64(c) / x, deriv |x, y| Ok(Deriv::T(y.div(x)?.neg()?));
-    // PyTorch: derivative 1 on [lo, hi] (the subgradient 1 at the bounds), 0 outside
+    // as torch 2.15: derivative 1 strictly inside (lo, hi), 0 outside and at the bounds
     Clamp(lo, hi) => kernel |x| clamp(x, T::from_f64(lo), T::from_f64(hi)), deriv |x, y| Ok(Deriv::T(x.gt_scalar(lo)?.logical_and(&x.lt_scalar(hi)?)?.to_dtype(x.dtype())?));
 }
 
