@@ -4,6 +4,7 @@
 //! [`Plan::run`] then walks any flat range of positions with a tight inner loop over the last dim.
 //! Large outputs are split into ranges and filled on all cores (rayon).
 
+#[cfg(target_arch = "x86_64")]
 use super::simd;
 use crate::tensor::{Array, Element, View, alloc, numel};
 use rayon::prelude::*;
@@ -224,19 +225,38 @@ unsafe fn zip_chunk_avx2<A: Copy, B: Copy, U>(
     zip_chunk(a, b, out, f)
 }
 
+/// `out[t] = f(x[t])`, in the AVX2 + FMA copy of the loop when the CPU has it.
+#[inline(always)]
+fn map_run<T: Copy, U>(x: &[T], out: &mut [MaybeUninit<U>], f: &impl Fn(T) -> U) {
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        // SAFETY: the features were detected
+        return unsafe { map_chunk_avx2(x, out, f) };
+    }
+    map_chunk(x, out, f)
+}
+
+/// `out[t] = f(a[t], b[t])`, in the AVX2 + FMA copy of the loop when the CPU has it.
+#[inline(always)]
+fn zip_run<A: Copy, B: Copy, U>(
+    a: &[A],
+    b: &[B],
+    out: &mut [MaybeUninit<U>],
+    f: &impl Fn(A, B) -> U,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        // SAFETY: the features were detected
+        return unsafe { zip_chunk_avx2(a, b, out, f) };
+    }
+    zip_chunk(a, b, out, f)
+}
+
 /// Map a contiguous slice to a fresh vector, in parallel when large, vectorized for the CPU.
 #[inline]
 pub fn map_slice<T: Copy + Sync, U: Element>(x: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
-    let fast = simd();
     build(x.len(), |start, dst| {
-        let src = &x[start..start + dst.len()];
-        #[cfg(target_arch = "x86_64")]
-        if fast {
-            // SAFETY: the features were detected
-            return unsafe { map_chunk_avx2(src, dst, &f) };
-        }
-        let _ = fast;
-        map_chunk(src, dst, &f)
+        map_run(&x[start..start + dst.len()], dst, &f)
     })
 }
 
@@ -247,16 +267,9 @@ pub fn zip_slices<A: Copy + Sync, B: Copy + Sync, U: Element>(
     b: &[B],
     f: impl Fn(A, B) -> U + Sync + Send,
 ) -> Vec<U> {
-    let fast = simd();
     build(a.len(), |start, dst| {
-        let (sa, sb) = (&a[start..start + dst.len()], &b[start..start + dst.len()]);
-        #[cfg(target_arch = "x86_64")]
-        if fast {
-            // SAFETY: the features were detected
-            return unsafe { zip_chunk_avx2(sa, sb, dst, &f) };
-        }
-        let _ = fast;
-        zip_chunk(sa, sb, dst, &f)
+        let r = start..start + dst.len();
+        zip_run(&a[r.clone()], &b[r], dst, &f)
     })
 }
 
@@ -293,9 +306,7 @@ pub fn map1<T: Element, U: Element>(x: View<'_, T>, f: impl Fn(T) -> U + Sync + 
     let d = x.data;
     fill_rows(x.shape, [x.strides], [x.offset], |dst, [i], [si]| {
         if si == 1 {
-            for (o, &v) in dst.iter_mut().zip(&d[i..]) {
-                o.write(f(v));
-            }
+            map_run(&d[i..i + dst.len()], dst, &f);
         } else {
             for (t, o) in dst.iter_mut().enumerate() {
                 o.write(f(d[at(i, t, si)]));
@@ -329,22 +340,14 @@ pub fn map2<A: Element, B: Element, U: Element>(
         [a.strides, b.strides],
         [a.offset, b.offset],
         |dst, [i, j], [si, sj]| match (si, sj) {
-            (1, 1) => {
-                for ((o, &x), &y) in dst.iter_mut().zip(&da[i..]).zip(&db[j..]) {
-                    o.write(f(x, y));
-                }
-            }
+            (1, 1) => zip_run(&da[i..i + dst.len()], &db[j..j + dst.len()], dst, &f),
             (1, 0) => {
                 let y = db[j];
-                for (o, &x) in dst.iter_mut().zip(&da[i..]) {
-                    o.write(f(x, y));
-                }
+                map_run(&da[i..i + dst.len()], dst, &|x| f(x, y));
             }
             (0, 1) => {
                 let x = da[i];
-                for (o, &y) in dst.iter_mut().zip(&db[j..]) {
-                    o.write(f(x, y));
-                }
+                map_run(&db[j..j + dst.len()], dst, &|y| f(x, y));
             }
             _ => {
                 for (t, o) in dst.iter_mut().enumerate() {

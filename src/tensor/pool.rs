@@ -68,9 +68,7 @@ impl<T: Copy> Pool<T> {
         g.0.push(v);
         g.1 += bytes;
     }
-}
 
-impl<T: Copy> Pool<T> {
     /// The bytes held for reuse.
     pub fn held_bytes(&self) -> usize {
         self.free.lock().unwrap_or_else(|e| e.into_inner()).1
