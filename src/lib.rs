@@ -45,21 +45,23 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeTour;
 
+mod array;
+mod core;
+mod dtype;
 mod error;
-mod interp;
 pub mod kernels;
 mod ops;
 mod prims;
-pub mod tensor;
 mod transforms;
 pub mod tree;
 
+pub use array::pool::{pooled_bytes, release_pooled_memory};
+pub use array::{Array, Buffer, Element, Float, View, broadcast_shapes};
+pub use core::{Randomness, Tensor};
+pub use dtype::DType;
 pub use error::{Error, Result};
 pub use functorch_derive::Pytree;
-pub use interp::Randomness;
 pub use ops::manual_seed;
-pub use tensor::pool::{pooled_bytes, release_pooled_memory};
-pub use tensor::{DType, Tensor};
 pub use transforms::{
     Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jvp,
     Linearize, Linearized, Pullback, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian, hvp,

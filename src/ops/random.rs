@@ -1,8 +1,9 @@
 //! Random tensors. Inside `vmap` they follow its `randomness` option (see `prims::random`).
 
+use crate::array::DType;
+use crate::core::Tensor;
 use crate::error::Result;
 use crate::prims::random::{Dist, sample, seed};
-use crate::tensor::{DType, Tensor};
 
 /// Reseed this thread's random generator (every thread starts from the same fixed seed, so
 /// runs are reproducible).

@@ -3,9 +3,10 @@
 //! "different" draws one sample per batch element (the draw is batched at that level), "same"
 //! draws one sample for the whole batch.
 
+use crate::array::{Array, DType};
+use crate::core::Tensor;
+use crate::core::{LevelKind, Randomness, active_batch_levels};
 use crate::error::{Error, Result};
-use crate::interp::{LevelKind, Randomness, active_batch_levels};
-use crate::tensor::{Array, DType, Tensor};
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
@@ -100,7 +101,7 @@ pub(crate) fn sample(
             ..
         } = &l.kind
         {
-            t = crate::interp::batched(l, t);
+            t = crate::core::batched(l, t);
         }
     }
     Ok(t)

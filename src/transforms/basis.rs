@@ -2,8 +2,9 @@
 //! `start..start+len` of the identity over the concatenated, flattened leaves, one block per
 //! leaf shaped `[len, *leaf.shape]`. Chunking of every Jacobian lives here.
 
+use crate::array::{Array, DType, Shape, alloc_filled, numel};
+use crate::core::Tensor;
 use crate::error::{Error, Result};
-use crate::tensor::{Array, DType, Shape, Tensor, alloc_filled, numel};
 
 /// `(start, len)` of each chunk of `total` rows (`chunk = None`: one chunk).
 pub(crate) fn chunks(

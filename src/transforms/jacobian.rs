@@ -14,11 +14,12 @@ use super::jvp::jvp_impl;
 use super::vjp::{grad_impl, vjp_impl};
 use super::vmap::{self, VmapOpts};
 use super::{Argnums, Function, call_string, callable, convert};
+use crate::array::{Array, Buffer, DType, Shape, contiguous_strides, numel};
+use crate::core::Randomness;
+use crate::core::Tensor;
 use crate::error::{Error, Result};
-use crate::interp::Randomness;
 use crate::kernels::copy::copy_into;
 use crate::kernels::with_dtype;
-use crate::tensor::{Array, Buffer, DType, Shape, Tensor, contiguous_strides, numel};
 use crate::tree::{Args, Pytree, Tree};
 
 fn specs(leaves: &[&Tensor]) -> Vec<(Shape, DType)> {
@@ -94,7 +95,7 @@ impl Rows {
             let mut shape = Shape::from_slice(a.shape());
             shape[0] = self.total;
             let n = numel(&shape);
-            let buf = with_dtype!(a.dtype(), T => <T as crate::tensor::Element>::into_buffer(vec![T::default(); n]));
+            let buf = with_dtype!(a.dtype(), T => <T as crate::array::Element>::into_buffer(vec![T::default(); n]));
             (buf, shape, 0)
         });
         let strides = contiguous_strides(shape);

@@ -2,8 +2,8 @@
 
 use super::vjp::{Pullback, vjp_impl};
 use super::{Function, convert, split_aux, unwrap_at};
+use crate::core::{LevelGuard, LevelKind, TracerKind, dual};
 use crate::error::{Error, Result};
-use crate::interp::{LevelGuard, LevelKind, TracerKind, dual};
 use crate::tree::{Args, Pytree, Tree};
 
 /// `(primal out, tangent out, aux)` of `f` at `primals` in the direction `tangents`.

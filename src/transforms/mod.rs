@@ -17,8 +17,8 @@ pub use jvp::{Jvp, Linearize, Linearized, jvp, linearize};
 pub use vjp::{Grad, GradAndValue, Pullback, Vjp, grad, grad_and_value, vjp};
 pub use vmap::{Vmap, vmap};
 
+use crate::core::{Level, TracerKind};
 use crate::error::{Error, Result};
-use crate::interp::{Level, TracerKind};
 use crate::tree::{Args, Pytree, Tree};
 use std::fmt;
 

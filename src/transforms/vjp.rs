@@ -1,10 +1,11 @@
 //! Reverse mode: `vjp` (the output and a pullback), `grad` and `grad_and_value`.
 
 use super::{Argnums, Function, call_string, callable, convert, split_aux, unwrap_at};
+use crate::array::{DType, Shape};
+use crate::core::Tensor;
+use crate::core::grad::{TapeNode, backward, tracked};
+use crate::core::{LevelGuard, LevelKind, Tape, TracerKind};
 use crate::error::{Error, Result};
-use crate::interp::grad::{TapeNode, backward, tracked};
-use crate::interp::{LevelGuard, LevelKind, Tape, TracerKind};
-use crate::tensor::{DType, Shape, Tensor};
 use crate::tree::{Args, Pytree, Tree};
 use std::sync::Arc;
 

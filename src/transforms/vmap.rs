@@ -3,9 +3,10 @@
 //! chunking wraps it without touching it (torch.func's `_chunked_vmap`).
 
 use super::{Dims, Function, callable};
+use crate::array::normalize_dim;
+use crate::core::Tensor;
+use crate::core::{LevelGuard, LevelKind, Randomness, TracerKind, batched};
 use crate::error::{Error, Result};
-use crate::interp::{LevelGuard, LevelKind, Randomness, TracerKind, batched};
-use crate::tensor::{Tensor, normalize_dim};
 use crate::tree::Tree;
 
 /// The options of a vmap call.

@@ -1,7 +1,9 @@
-//! The interpreter stack: levels, tracers and `bind`.
+//! The core: the handle [`Tensor`], the [`Primitive`] trait, the interpreter stack (levels and
+//! tracers) and `bind`, which applies a primitive at the highest running level.
 //!
-//! The notes below are the design of the whole crate in two paragraphs; code elsewhere refers
-//! to them by name.
+//! Dependencies point one way: `core` sits on `array` (concrete arrays) and knows nothing of the
+//! primitives themselves (`prims`), the public ops (`ops`) or the transforms. The notes below are
+//! the design of the whole crate in two paragraphs; code elsewhere refers to them by name.
 
 // NOTE: [levels]
 // Every running transform owns a `Level`: a unique, increasing id, a kind (batch, jvp, grad)
@@ -23,12 +25,15 @@
 // construction, to any depth.
 
 mod batch;
+mod display;
 pub(crate) mod grad;
 mod jvp;
+mod primitive;
+mod tensor;
 
+use crate::array::{Array, Shape};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::prims::Primitive;
-use crate::tensor::{DType, Shape, Tensor};
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::fmt;
@@ -39,6 +44,9 @@ pub use batch::Randomness;
 pub(crate) use batch::batched;
 pub(crate) use grad::Tape;
 pub(crate) use jvp::dual;
+pub(crate) use primitive::{Grads, Primitive};
+pub(crate) use tensor::Repr;
+pub use tensor::Tensor;
 
 /// What a level does with the primitives bound at it.
 pub(crate) enum LevelKind {
@@ -215,8 +223,7 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
         }
     }
     let Some(level) = top else {
-        let arrays: SmallVec<[&crate::tensor::Array; 4]> =
-            inputs.iter().map(|t| t.array().unwrap()).collect();
+        let arrays: SmallVec<[&Array; 4]> = inputs.iter().map(|t| t.array().unwrap()).collect();
         return Ok(Tensor::from_array(prim.eval(&arrays)?));
     };
     let level = level.clone();

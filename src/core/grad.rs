@@ -8,10 +8,8 @@
 //! transforms are running when it is called: the pullback is differentiable and batchable, and
 //! can be called any number of times.
 
-use super::{Level, TracerKind, bind};
+use super::{Level, Primitive, Tensor, TracerKind, bind};
 use crate::error::Result;
-use crate::prims::Primitive;
-use crate::tensor::Tensor;
 use smallvec::SmallVec;
 use std::sync::{Arc, Mutex};
 

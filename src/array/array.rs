@@ -3,9 +3,10 @@
 //! Views (permute, broadcast, slice, flip, reshape where the layout allows) share the buffer and
 //! cost O(rank); everything else writes a fresh contiguous buffer.
 
+use super::Element;
 use super::shape::{Shape, Strides, contiguous_strides, is_contiguous, numel, reshape_strides};
 use super::storage::{Buffer, Storage};
-use super::{DType, Element};
+use crate::dtype::DType;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -123,11 +124,6 @@ impl Array {
         self.view::<T>()
             .expect("kernel called with an array of another dtype")
     }
-    /// The elements in row-major order.
-    pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
-        let v = self.view::<T>()?;
-        Some(crate::kernels::strided::collect(v))
-    }
     /// Reorder the dims (a view).
     pub fn permute(&self, perm: &[usize]) -> Array {
         Array {
@@ -186,12 +182,5 @@ impl Array {
             },
             None => self.contiguous().reshape(shape),
         }
-    }
-    /// This array, or a contiguous copy of it.
-    pub fn contiguous(&self) -> Array {
-        if self.is_contiguous() && self.offset == 0 && self.buf.data.len() == self.numel() {
-            return self.clone();
-        }
-        crate::kernels::strided::copy_contiguous(self)
     }
 }
