@@ -6,14 +6,14 @@
 //! tracer. The kernels (`kernels`) compute on arrays; the array layer itself only describes
 //! layouts.
 
-mod array;
+mod layout;
 mod element;
 pub mod pool;
 mod shape;
 mod storage;
 
 pub use crate::dtype::DType;
-pub use array::{Array, View};
+pub use layout::{Array, View};
 pub use element::{Element, Float};
 pub use shape::{Shape, broadcast_shapes, broadcasts_to, contiguous_strides, numel};
 pub(crate) use shape::{infer_reshape, normalize_dim, normalize_dims, reshape_strides};

@@ -3,6 +3,7 @@
 //! logical shapes and dtypes (inside vmap: the per-example ones) before binding, so errors name
 //! what the user wrote.
 
+mod basis;
 mod create;
 mod elementwise;
 mod linalg;
@@ -12,7 +13,9 @@ mod random;
 mod reduce;
 mod shape;
 
+pub(crate) use basis::{RowBuffer, standard_basis_rows};
 pub use random::manual_seed;
+pub(crate) use random::{random_state, set_random_state};
 
 use crate::array::DType;
 use crate::core::Tensor;

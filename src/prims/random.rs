@@ -33,6 +33,9 @@ pub(crate) fn seed(s: u64) {
     RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(s));
 }
 
+/// A saved generator state.
+pub(crate) type State = StdRng;
+
 /// A copy of this thread's generator state.
 pub(crate) fn state() -> StdRng {
     RNG.with(|r| r.borrow().clone())

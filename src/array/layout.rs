@@ -36,8 +36,12 @@ impl<'a, T: Copy> View<'a, T> {
     /// The elements as one contiguous slice, if the view is row-major contiguous.
     #[inline]
     pub fn contiguous(&self) -> Option<&'a [T]> {
-        if is_contiguous(self.shape, self.strides) {
-            Some(&self.data[self.offset..self.offset + numel(self.shape)])
+        let n = numel(self.shape);
+        if n == 0 {
+            // a view of nothing may have an offset past the end of its buffer
+            Some(&[])
+        } else if is_contiguous(self.shape, self.strides) {
+            Some(&self.data[self.offset..self.offset + n])
         } else {
             None
         }
