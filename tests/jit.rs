@@ -204,3 +204,35 @@ fn structured_arguments_and_outputs() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn linearize_evaluates_f_once() -> Result<()> {
+    use std::cell::Cell;
+    let calls = Cell::new(0);
+    let f = |x: &Tensor| {
+        calls.set(calls.get() + 1);
+        x.sin()?.mul(x)
+    };
+    let x = Tensor::from_slice(&[0.5, 1.0, 2.0]);
+    let (y, lin): (Tensor, _) = functorch::linearize(f).call(&x)?;
+    assert_eq!(calls.get(), 1);
+    close(&y, &x.sin()?.mul(&x)?, "primal");
+    // d/dx (x sin x) = sin x + x cos x
+    let d = x.sin()?.add(&x.mul(&x.cos()?)?)?;
+    for v in [[1.0, 0.0, 0.0], [0.5, -1.0, 2.0]] {
+        let v = Tensor::from_slice(&v);
+        let t: Tensor = lin.call(&v)?;
+        close(&t, &d.mul(&v)?, "tangent");
+    }
+    assert_eq!(calls.get(), 1, "the linearized function does not run f");
+    // it is transformable: vmap over a batch of tangents gives the Jacobian's rows
+    let eye = Tensor::eye(3, DType::F64);
+    let rows: Tensor = vmap(lin.clone()).call(&eye)?;
+    close(&rows, &d.diag()?, "vmap(linearized)");
+    // wrong tangents are errors naming the call
+    let e = lin
+        .call::<_, Tensor>(&Tensor::from_slice(&[1.0]))
+        .unwrap_err();
+    assert!(e.to_string().contains("linearize"), "{e}");
+    Ok(())
+}

@@ -177,7 +177,7 @@ impl<F> Jit<F> {
     {
         let args = args.to_args();
         let leaves: Vec<Tensor> = args.iter().flat_map(|a| a.leaves()).cloned().collect();
-        let (_, recorded) = record(&self.f, &args, &leaves)?;
+        let (_, recorded) = record(&|a| self.f.apply(a), &args, &leaves)?;
         Ok(Trace {
             optimized: optimize(recorded.clone()),
             recorded,
@@ -185,8 +185,13 @@ impl<F> Jit<F> {
     }
 }
 
-/// Run `f` on `args` under a new stage level: the outputs (computed eagerly) and the graph.
-fn record<A, F: Function<A>>(f: &F, args: &[Tree], leaves: &[Tensor]) -> Result<(Tree, Graph)> {
+/// Run `f` on `args` (whose leaves are `leaves`) under a new stage level: the outputs
+/// (computed eagerly) and the graph, whose inputs are the leaves.
+pub(crate) fn record(
+    f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
+    args: &[Tree],
+    leaves: &[Tensor],
+) -> Result<(Tree, Graph)> {
     let specs = leaves
         .iter()
         .map(|t| (Shape::from_slice(t.shape()), t.dtype()))
@@ -203,7 +208,7 @@ fn record<A, F: Function<A>>(f: &F, args: &[Tree], leaves: &[Tensor]) -> Result<
         .enumerate()
         .map(|(i, t)| staged(&level, t.clone(), Atom::In(i)));
     let inner: Vec<Tree> = args.iter().map(|a| a.with_leaves(&mut it)).collect();
-    let out = f.apply(inner)?;
+    let out = f(inner)?;
     let mut outs = Vec::new();
     let value = out.map(&mut |t| {
         Ok(match t.tracer_at(&level) {
@@ -230,7 +235,7 @@ impl<A, F: Function<A>> Function<A> for Jit<F> {
             let outs = e.program.run(&leaves)?;
             return Ok(e.out.with_leaves(&mut outs.into_iter()));
         }
-        let (out, graph) = record(&self.f, &args, &leaves)?;
+        let (out, graph) = record(&|a| self.f.apply(a), &args, &leaves)?;
         self.cache.traces.fetch_add(1, Ordering::Relaxed);
         if graph.reusable {
             let blank = Tensor::scalar(0.0);
