@@ -8,7 +8,7 @@ mod elementwise;
 mod linalg;
 mod matmul;
 mod ndarray;
-mod random;
+pub(crate) mod random;
 mod reduce;
 mod shape;
 

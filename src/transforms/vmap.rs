@@ -216,13 +216,13 @@ fn chunked(
     call: &str,
 ) -> Result<Tree> {
     // "same" randomness: every chunk starts from the same generator state
-    let state = (o.randomness == Randomness::Same).then(crate::prims::random::state);
+    let state = (o.randomness == Randomness::Same).then(crate::ops::random::state);
     let mut outs: Vec<(Tree, Vec<Option<usize>>)> = Vec::new();
     let mut start = 0;
     while start < size {
         let len = chunk.min(size - start);
         if let Some(s) = &state {
-            crate::prims::random::set_state(s.clone());
+            crate::ops::random::set_state(s.clone());
         }
         let part: Vec<Tensor> = leaves
             .iter()
