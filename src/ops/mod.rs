@@ -4,7 +4,9 @@
 //! what the user wrote.
 
 mod create;
+mod einsum;
 mod elementwise;
+mod index;
 mod linalg;
 mod matmul;
 mod ndarray;
