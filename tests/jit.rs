@@ -236,3 +236,36 @@ fn linearize_evaluates_f_once() -> Result<()> {
     assert!(e.to_string().contains("linearize"), "{e}");
     Ok(())
 }
+
+#[test]
+fn random_ops_draw_afresh_on_every_replay_and_follow_the_seed() -> Result<()> {
+    let noisy = |x: &Tensor| x.add(&x.randn_like()?);
+    let f = jit(noisy);
+    let x = Tensor::zeros(&[4], DType::F64);
+    functorch::manual_seed(11);
+    let e1 = noisy(&x)?;
+    let e2 = noisy(&x)?;
+    functorch::manual_seed(11);
+    let j1: Tensor = f.call(&x)?; // traces
+    let j2: Tensor = f.call(&x)?; // replays
+    assert_eq!(f.traces(), 1);
+    assert_eq!(vals(&j1), vals(&e1));
+    assert_eq!(vals(&j2), vals(&e2), "a replay draws the next numbers, as eager does");
+    assert_ne!(vals(&j1), vals(&j2));
+    // an unused draw still advances the generator, as eager
+    let g = jit(|x: &Tensor| {
+        let _ = x.rand_like()?;
+        x.add(&x.randn_like()?)
+    });
+    let eager = |x: &Tensor| -> Result<Tensor> {
+        let _ = x.rand_like()?;
+        x.add(&x.randn_like()?)
+    };
+    functorch::manual_seed(5);
+    let a: Tensor = g.call(&x)?;
+    let b: Tensor = g.call(&x)?;
+    functorch::manual_seed(5);
+    assert_eq!(vals(&a), vals(&eager(&x)?));
+    assert_eq!(vals(&b), vals(&eager(&x)?));
+    Ok(())
+}

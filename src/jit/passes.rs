@@ -1,8 +1,8 @@
 //! Graph passes. Each takes a graph and returns an equivalent one; [`optimize`] runs them in
 //! order. All are exact (see the module docs of `jit`).
 
-use crate::core::Primitive;
 use crate::core::stage::{Atom, Eqn, Graph};
+use crate::core::{PrimKind, Primitive};
 
 /// The passes, in order: dead-code elimination, then again after the rewrites that make code
 /// dead.
@@ -13,7 +13,7 @@ pub(crate) fn optimize(g: Graph) -> Graph {
 /// Whether an equation must run even if nothing reads its value: a random draw advances the
 /// generator, and later draws (in this call or the next) depend on it.
 pub(crate) fn effectful(p: &dyn Primitive) -> bool {
-    p.is_random()
+    p.kind() == PrimKind::Random
 }
 
 /// Dead-code elimination: keep the equations the outputs (or an effect) depend on.
