@@ -6,6 +6,8 @@
 
 use functorch::Tensor;
 
+pub mod opinfo;
+
 /// A 1-D f64 tensor.
 pub fn vec1(v: &[f64]) -> Tensor {
     Tensor::from_slice(v)
