@@ -457,16 +457,20 @@ fn unary_ops() -> Vec<OpInfo> {
                     .nondiff();
             }
             "neg" => {
-                *o = o
-                    .clone()
-                    .s("operator", vec![f(&[2, 3], ANY)], |x| Ok(-&x[0]));
+                for s in UNARY_SHAPES {
+                    *o = o
+                        .clone()
+                        .s(&format!("operator{s:?}"), vec![f(s, ANY)], |x| Ok(-&x[0]));
+                }
             }
             "softplus" => {
-                *o = o
-                    .clone()
-                    .s("linear_region", vec![f(&[2, 3], Dom::U(21.0, 25.0))], |x| {
-                        x[0].softplus()
-                    });
+                for s in UNARY_SHAPES {
+                    *o = o.clone().s(
+                        &format!("linear_region{s:?}"),
+                        vec![f(s, Dom::U(21.0, 25.0))],
+                        |x| x[0].softplus(),
+                    );
+                }
             }
             _ => {}
         }
@@ -507,7 +511,10 @@ fn unary_ops() -> Vec<OpInfo> {
         unary("rsub_scalar", ANY, |x| x.rsub_scalar(0.7))
             .float_only()
             .reference(R(|x| 0.7 - x))
-            .s("operators", vec![f(&[2, 3], AWAY)], |x| {
+            .s("operators[2, 3]", vec![f(&[2, 3], AWAY)], |x| {
+                Ok((2.0 - &x[0]) * 3.0 / &x[0] + 1.5)
+            })
+            .s("operators[]", vec![f(&[], AWAY)], |x| {
                 Ok((2.0 - &x[0]) * 3.0 / &x[0] + 1.5)
             }),
         unary("mul_scalar", ANY, |x| x.mul_scalar(-1.3))
