@@ -229,19 +229,24 @@ impl OpInfo {
         args: Vec<Arg>,
         f: impl Fn(&[Tensor]) -> Result<Tensor> + 'static,
     ) -> OpInfo {
-        self.sn(name, args, move |x| Ok(vec![f(x)?]))
+        self.push(name, args, one_output(Rc::new(f)))
     }
     /// A sample with several outputs.
     fn sn(
-        mut self,
+        self,
         name: &str,
         args: Vec<Arg>,
         f: impl Fn(&[Tensor]) -> Result<Vec<Tensor>> + 'static,
     ) -> OpInfo {
+        self.push(name, args, Rc::new(f))
+    }
+    // (not generic, like `one_output`: the database has hundreds of closures, and each
+    // instance of a generic helper is compiled into three test binaries)
+    fn push(mut self, name: &str, args: Vec<Arg>, f: OpFn) -> OpInfo {
         self.samples.push(Sample {
             name: name.to_string(),
             args,
-            f: Rc::new(f),
+            f,
             grad: true,
             through_f32: false,
             plain: false,
@@ -297,6 +302,11 @@ impl OpInfo {
         self.reference = r;
         self
     }
+}
+
+/// A call with one output as a call with a list of outputs.
+fn one_output(f: Rc<dyn Fn(&[Tensor]) -> Result<Tensor>>) -> OpFn {
+    Rc::new(move |x| Ok(vec![f(x)?]))
 }
 
 /// An f64 input.
