@@ -48,7 +48,7 @@ pub enum Arg {
     Spd(Vec<usize>, usize),
     /// Anything else, drawn by a function (described by the name).
     Custom(&'static str, fn(&mut Rng) -> Tensor),
-    /// Another float input, converted to f32.
+    /// Another input, converted to f32 where it is f64.
     InF32(Box<Arg>),
 }
 
@@ -72,7 +72,10 @@ impl Arg {
             Arg::WellConditioned(b, n) => well_conditioned(r, b, *n),
             Arg::Spd(b, n) => spd(r, b, *n),
             Arg::Custom(_, f) => f(r),
-            Arg::InF32(a) => a.draw(r).to_dtype(DType::F32).unwrap(),
+            Arg::InF32(a) => match a.draw(r) {
+                x if x.dtype() == DType::F64 => x.to_dtype(DType::F32).unwrap(),
+                x => x,
+            },
         }
     }
     /// The same input in f32, where it is an f64 one.
@@ -102,8 +105,8 @@ pub struct Sample {
     pub grad: bool,
     /// Whether the call rounds to f32 on the way (the gradient checker's f32 tolerances).
     pub through_f32: bool,
-    /// Whether the call is the op itself on the args (no other op around it, default
-    /// parameters), so that the op's scalar [`Reference`] applies.
+    /// Whether the call is the op itself on the args (no other op around it, and the
+    /// parameters the op's scalar [`Reference`] uses), so that the reference applies.
     pub plain: bool,
 }
 
@@ -350,17 +353,13 @@ pub const BINARY_SHAPES: [(&[usize], &[usize]); 7] = [
 
 /// An elementwise op of one tensor, with a domain and samples at [`UNARY_SHAPES`].
 fn unary(name: &'static str, dom: Dom, op: UnaryFn) -> OpInfo {
-    let mut o = op_unary(name);
+    let mut o = self::op(name, Family::Unary);
     for s in UNARY_SHAPES {
         o = o
             .s(&format!("{s:?}"), vec![f(s, dom)], move |x| op(&x[0]))
             .plain();
     }
     o
-}
-
-fn op_unary(name: &'static str) -> OpInfo {
-    op(name, Family::Unary)
 }
 
 /// A broadcasting op of two tensors, with samples at [`BINARY_SHAPES`].
@@ -488,7 +487,7 @@ fn unary_ops() -> Vec<OpInfo> {
     // with a scalar parameter
     let c = Dom::Avoid(-1.5, 1.5, -0.5, 0.5);
     let m = Dom::Avoid(-1.5, 1.5, 0.3, 0.3);
-    let mut pow = op_unary("pow_scalar")
+    let mut pow = op("pow_scalar", Family::Unary)
         .float_only()
         .reference(R(|x| x.powf(2.5)));
     // the reference is for the exponent 2.5 only: the other samples are not `plain`
