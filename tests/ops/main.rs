@@ -4,7 +4,8 @@
 //! `+ - * /` operators, which panic.
 //!
 //! One test binary, a module per family of ops; `opinfo` runs the generic checks over the op
-//! database (`tests/common/opinfo.rs`) and fails when a public op is missing from it.
+//! database (`tests/common/opinfo.rs`), and `completeness` fails when a public op is missing
+//! from it.
 
 use functorch::{DType, Error, Tensor, manual_seed};
 use std::f64::consts::{E, FRAC_PI_2, FRAC_PI_3, FRAC_PI_4, FRAC_PI_6, LN_2, PI, SQRT_2};
@@ -133,6 +134,7 @@ fn flat(shape: &[usize], idx: &[usize]) -> usize {
 #[path = "../common/mod.rs"]
 mod common;
 
+mod completeness;
 mod creation;
 mod display;
 mod elementwise;
