@@ -307,8 +307,11 @@ impl OpInfo {
     }
 }
 
+/// A call with one output.
+type OneFn = Rc<dyn Fn(&[Tensor]) -> Result<Tensor>>;
+
 /// A call with one output as a call with a list of outputs.
-fn one_output(f: Rc<dyn Fn(&[Tensor]) -> Result<Tensor>>) -> OpFn {
+fn one_output(f: OneFn) -> OpFn {
     Rc::new(move |x| Ok(vec![f(x)?]))
 }
 
