@@ -792,7 +792,7 @@ fn every_public_op_is_in_the_database() {
          random_ops), with samples inside its domain (0-d and broadcasting ones where they \
          apply) and its flags; the value, gradient and batching suites then check it. A method \
          that is not an op (an accessor or a conversion out of tensors) goes in NOT_OPS in \
-         tests/ops/opinfo.rs, with the reason.",
+         tests/ops/completeness.rs, with the reason.",
         missing.len(),
         missing.join("\n")
     );
@@ -805,7 +805,7 @@ fn every_public_op_is_in_the_database() {
         .collect();
     assert!(
         stale.is_empty(),
-        "entries of the op database (tests/common/opinfo.rs) or NOT_OPS (tests/ops/opinfo.rs) \
+        "entries of the op database (tests/common/opinfo.rs) or NOT_OPS (tests/ops/completeness.rs) \
          name no public method of Tensor in src/ (renamed or removed?): {stale:?}"
     );
 }
