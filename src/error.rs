@@ -4,7 +4,7 @@
 //! carry what a user needs to find the mistake: the op or transform call that refused, and the
 //! offending shapes, dims, indices or dtypes. See the README's "Errors" section for the policy.
 
-use crate::tensor::DType;
+use crate::dtype::DType;
 use thiserror::Error;
 
 /// The result type of every fallible call in the crate.

@@ -25,13 +25,21 @@
 //! # Ok::<(), functorch::Error>(())
 //! ```
 //!
-//! The design, in one paragraph: every op on [`Tensor`] binds a *primitive* (a small closed
-//! set, each with its evaluation, forward, reverse and batching rules side by side, in
-//! `prims`); a thread-local stack of *levels*, one per running transform, decides which
-//! transform's rule applies (`NOTE: [levels]` in `interp`); rules are written with the same public
-//! ops, so they are themselves transformed by outer levels. Everything else (softmax,
-//! logsumexp, einsum, prod, ...) is a decomposition over primitives. Structured arguments
-//! ([`Tree`], [`Pytree`], [`Args`], `#[derive(Pytree)]`) are flattened at the API boundary.
+//! ## Layers
+//!
+//! Every op on [`Tensor`] binds a *primitive* (a small closed set, each with its evaluation,
+//! forward, reverse and batching rules side by side); a thread-local stack of *levels*, one per
+//! running transform, decides which transform's rule applies (`NOTE: [levels]`); rules are
+//! written with the same public ops, so they are themselves transformed by outer levels
+//! (`NOTE: [rules-use-ops]`). Everything else (softmax, logsumexp, einsum, prod, ...) is a
+//! decomposition over primitives. The modules, bottom to top, each using only those below it:
+//! `dtype` and `error`; `array` (concrete strided arrays, no tracers); `kernels` (CPU loops on
+//! arrays); `core` (the handle [`Tensor`], the `Primitive` trait, the levels and `bind`);
+//! `prims` (the primitive families and their rules) and `ops` (the public methods) — the one
+//! loop, by design: ops bind prims, prims' rules call ops; `tree` (structured arguments:
+//! [`Tree`], [`Pytree`], [`Args`], `#[derive(Pytree)]`, flattened at the API boundary); and
+//! `transforms` (the builders, on one options record; every batched call, chunked or not, in one
+//! routine: `NOTE: [chunking]`).
 //!
 //! ## Errors
 //! Every fallible call returns [`Result`]; nothing panics on user input except the `+ - * /`
@@ -45,24 +53,27 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeTour;
 
+mod array;
+mod core;
+mod dtype;
 mod error;
-mod interp;
+mod jit;
 pub mod kernels;
 mod ops;
 mod prims;
-pub mod tensor;
 mod transforms;
 pub mod tree;
 
+pub use array::pool::{pooled_bytes, release_pooled_memory};
+pub use array::{Array, Buffer, Element, Float, View, broadcast_shapes};
+pub use core::{Randomness, Tensor};
+pub use dtype::DType;
 pub use error::{Error, Result};
 pub use functorch_derive::Pytree;
-pub use interp::Randomness;
 pub use ops::manual_seed;
-pub use tensor::pool::{pooled_bytes, release_pooled_memory};
-pub use tensor::{DType, Tensor};
 pub use transforms::{
-    Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jvp,
-    Linearize, Linearized, Pullback, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian, hvp,
-    jacfwd, jacrev, jvp, linearize, vhp, vjp, vmap,
+    Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jit, Jvp,
+    Linearize, Linearized, Pullback, Trace, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian,
+    hvp, jacfwd, jacrev, jit, jvp, linearize, vhp, vjp, vmap,
 };
 pub use tree::{Args, Pytree, Tree};

@@ -13,8 +13,8 @@
 //! tensors and rebuild the structure at the end, so the gradient of a struct comes back as the
 //! same struct type.
 
+use crate::core::Tensor;
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
 use std::collections::{BTreeMap, HashMap};
 
 /// A tree of tensors: the dynamic form of every argument and output of a transform.

@@ -858,7 +858,7 @@ proptest! {
         let b = seeded(&sb, seed, ANY);
         prop_assert!(a.add(&b).is_err());
         prop_assert!(a.gt(&b).is_err());
-        prop_assert!(functorch::tensor::broadcast_shapes("add", &sa, &sb).is_err());
+        prop_assert!(functorch::broadcast_shapes("add", &sa, &sb).is_err());
     }
 
     /// `sum_to_size` is the transpose of `broadcast_to`: ⟨broadcast(x), y⟩ = ⟨x, sum_to_size(y)⟩,

@@ -2,7 +2,7 @@
 
 use super::strided::Plan;
 use super::with_dtype;
-use crate::tensor::{
+use crate::array::{
     Array, Buffer, DType, Element, View, alloc, alloc_filled, contiguous_strides, numel,
 };
 

@@ -4,8 +4,8 @@
 
 use super::strided::Plan;
 use super::with_dtype;
+use crate::array::{Array, Element, alloc, alloc_filled, contiguous_strides, numel};
 use crate::error::{Error, Result};
-use crate::tensor::{Array, Element, alloc, alloc_filled, contiguous_strides, numel};
 
 fn check(op: &'static str, idx: &[i64], dim: usize, size: usize) -> Result<()> {
     for &i in idx {

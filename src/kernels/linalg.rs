@@ -2,8 +2,8 @@
 //! slogdet, inv and solve; LLᵀ for cholesky. Computed in f64 (f32 inputs are widened and the
 //! results narrowed), one matrix at a time.
 
+use crate::array::{Array, DType, numel};
 use crate::error::{Error, Result};
-use crate::tensor::{Array, DType, numel};
 use faer::linalg::solvers::{DenseSolveCore, Llt, PartialPivLu, Solve};
 use faer::{MatRef, Side};
 

@@ -10,7 +10,7 @@
 //! underflow through subnormals to 0) as libm gives them.
 
 use super::simd;
-use crate::tensor::Float;
+use crate::array::Float;
 use std::mem::MaybeUninit;
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;

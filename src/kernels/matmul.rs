@@ -9,7 +9,7 @@
 //! dense operand is all finite (checked once per buffer), so `0 · ∞` cannot differ.
 
 use super::strided::Plan;
-use crate::tensor::{Array, Float, alloc, broadcast_shapes, numel, reshape_strides};
+use crate::array::{Array, Float, alloc, broadcast_shapes, numel, reshape_strides};
 use gemm::Parallelism;
 use rayon::prelude::*;
 

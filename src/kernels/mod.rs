@@ -27,19 +27,19 @@ pub(crate) fn simd() -> bool {
 macro_rules! with_dtype {
     ($dt:expr, $T:ident => $body:expr) => {
         match $dt {
-            $crate::tensor::DType::F32 => {
+            $crate::array::DType::F32 => {
                 type $T = f32;
                 $body
             }
-            $crate::tensor::DType::F64 => {
+            $crate::array::DType::F64 => {
                 type $T = f64;
                 $body
             }
-            $crate::tensor::DType::I64 => {
+            $crate::array::DType::I64 => {
                 type $T = i64;
                 $body
             }
-            $crate::tensor::DType::Bool => {
+            $crate::array::DType::Bool => {
                 type $T = bool;
                 $body
             }

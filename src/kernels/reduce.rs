@@ -3,7 +3,7 @@
 //! blocks (the common case) run on all cores.
 
 use super::strided::{PAR_MIN, Plan};
-use crate::tensor::{Element, Shape, View, alloc_filled, contiguous_strides, numel};
+use crate::array::{Element, Shape, View, alloc_filled, contiguous_strides, numel};
 use rayon::prelude::*;
 
 /// The shape after reducing `dims` with keepdim (reduced dims become 1).

@@ -6,7 +6,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::simd;
-use crate::tensor::{Array, Element, View, alloc, numel};
+use crate::array::{Array, Element, View, alloc, numel};
 use rayon::prelude::*;
 use smallvec::SmallVec;
 use std::mem::MaybeUninit;
@@ -393,9 +393,25 @@ pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
     map1(x, |v| v)
 }
 
+// The array layer describes layouts and never loops over elements; the two copies it offers
+// are written here, with the kernels they use.
+impl Array {
+    /// The elements in row-major order.
+    pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
+        Some(collect(self.view::<T>()?))
+    }
+    /// This array, or a contiguous copy of it.
+    pub fn contiguous(&self) -> Array {
+        if self.is_contiguous() && self.offset == 0 && self.buf.data.len() == self.numel() {
+            return self.clone();
+        }
+        copy_contiguous(self)
+    }
+}
+
 /// A contiguous copy of any array.
-pub fn copy_contiguous(a: &Array) -> Array {
-    use crate::tensor::Buffer as B;
+fn copy_contiguous(a: &Array) -> Array {
+    use crate::array::Buffer as B;
     let buf = match &a.buf.data {
         B::F32(_) => B::F32(collect(a.v::<f32>())),
         B::F64(_) => B::F64(collect(a.v::<f64>())),

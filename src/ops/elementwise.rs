@@ -2,13 +2,14 @@
 //! tensor–scalar), comparisons, logic, `where`, `clamp`, casts, and the `+ - * /` operators.
 
 use super::{require_dtype, require_float, require_same_dtype};
+use crate::array::{DType, broadcast_shapes};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::Result;
-use crate::interp::bind;
 use crate::prims::binary::{Binary, BinaryOp};
 use crate::prims::compare::{CmpOp, Compare, LogicOp, Logical, Where};
 use crate::prims::misc::{Cast, Detach};
 use crate::prims::unary::{Unary, UnaryOp};
-use crate::tensor::{DType, Tensor, broadcast_shapes};
 
 fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     let p = Unary(op);

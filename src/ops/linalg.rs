@@ -3,10 +3,11 @@
 //! derivatives of det); cholesky refuses matrices that are not positive definite.
 
 use super::{require_float, require_same_dtype};
+use crate::array::broadcast_shapes;
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::prims::linalg::{Cholesky, Det, Inv, Slogdet, Solve};
-use crate::tensor::{Tensor, broadcast_shapes};
 
 fn square(op: &'static str, a: &Tensor) -> Result<usize> {
     require_float(op, a)?;

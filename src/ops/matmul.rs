@@ -2,10 +2,11 @@
 //! primitive), `dot`, `outer`, `mv`, and `einsum` for one or two operands.
 
 use super::{require_float, require_same_dtype};
+use crate::array::broadcast_shapes;
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::prims::matmul::MatMul;
-use crate::tensor::{Tensor, broadcast_shapes};
 use std::collections::BTreeMap;
 
 impl Tensor {

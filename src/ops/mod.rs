@@ -3,17 +3,23 @@
 //! logical shapes and dtypes (inside vmap: the per-example ones) before binding, so errors name
 //! what the user wrote.
 
+mod basis;
+mod create;
 mod elementwise;
 mod linalg;
 mod matmul;
+mod ndarray;
 mod random;
 mod reduce;
 mod shape;
 
+pub(crate) use basis::{RowBuffer, standard_basis_rows};
 pub use random::manual_seed;
+pub(crate) use random::{random_state, set_random_state};
 
+use crate::array::DType;
+use crate::core::Tensor;
 use crate::error::{Error, Result};
-use crate::tensor::{DType, Tensor};
 
 pub(crate) fn require_float(op: &'static str, x: &Tensor) -> Result<()> {
     if x.dtype().is_float() {

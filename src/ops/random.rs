@@ -1,8 +1,23 @@
 //! Random tensors. Inside `vmap` they follow its `randomness` option (see `prims::random`).
 
+use crate::array::DType;
+use crate::core::Tensor;
 use crate::error::Result;
 use crate::prims::random::{Dist, sample, seed};
-use crate::tensor::{DType, Tensor};
+
+/// A saved state of this thread's generator (see [`random_state`]).
+pub(crate) type RngState = crate::prims::random::State;
+
+/// This thread's generator state, to replay the same draws later (vmap's "same" randomness
+/// across chunks).
+pub(crate) fn random_state() -> RngState {
+    crate::prims::random::state()
+}
+
+/// Restore a state taken by [`random_state`].
+pub(crate) fn set_random_state(s: RngState) {
+    crate::prims::random::set_state(s)
+}
 
 /// Reseed this thread's random generator (every thread starts from the same fixed seed, so
 /// runs are reproducible).

@@ -3,10 +3,11 @@
 //! decompositions.
 
 use super::require_float;
+use crate::array::{broadcasts_to, normalize_dim, normalize_dims};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::prims::reduce::{ArgExtreme, Extreme, Sum};
-use crate::tensor::{Tensor, broadcasts_to, normalize_dim, normalize_dims};
 use smallvec::SmallVec;
 
 /// Normalized, sorted dims; an empty list means all dims. A 0-d tensor accepts dims 0 and -1

@@ -4,13 +4,12 @@
 //! one_hot, ...) is a decomposition.
 
 use super::require_dtype;
+use crate::array::{DType, Shape, broadcasts_to, infer_reshape, normalize_dim, normalize_dims};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd};
 use crate::prims::shape::{BroadcastTo, Concat, Flip, Permute, Reshape, Slice};
-use crate::tensor::{
-    DType, Shape, Tensor, broadcasts_to, infer_reshape, normalize_dim, normalize_dims,
-};
 use smallvec::SmallVec;
 
 impl Tensor {

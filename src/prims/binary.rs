@@ -5,10 +5,11 @@
 //! broadcasts.
 
 use super::{Grads, Primitive, align_for_broadcast};
+use crate::array::{Array, DType, Float, Shape, View, broadcast_shapes};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::kernels::strided::map2;
-use crate::tensor::{Array, DType, Float, Shape, Tensor, View, broadcast_shapes};
 use smallvec::smallvec;
 
 /// Which binary function.

@@ -2,10 +2,11 @@
 //! derivative; `where` passes each branch's tangent through the mask.
 
 use super::{Grads, Primitive, align_for_broadcast};
+use crate::array::{Array, DType, Element, View, broadcast_shapes};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::kernels::strided::{map1, map2, map3};
-use crate::tensor::{Array, DType, Element, Tensor, View, broadcast_shapes};
 use smallvec::smallvec;
 
 /// Which comparison.

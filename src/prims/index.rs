@@ -3,10 +3,11 @@
 //! carries no derivative; it may itself be batched.
 
 use super::{Grads, Primitive, phys, with_batch};
+use crate::array::{Array, Shape};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::Result;
-use crate::interp::bind;
 use crate::kernels::index;
-use crate::tensor::{Array, Shape, Tensor};
 use smallvec::smallvec;
 
 /// Shape `[B, 1, .., 1, k, 1, .., 1]` broadcast to `[B, *shape with dim = k]`: a batched 1-d

@@ -3,10 +3,11 @@
 //! identities, written with public ops.
 
 use super::{Grads, Primitive, with_batch};
+use crate::array::Array;
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::kernels::linalg;
-use crate::tensor::{Array, Tensor};
 use smallvec::smallvec;
 
 fn float(op: &'static str, a: &Array) -> Result<()> {

@@ -2,10 +2,11 @@
 //! 1-d promotion rules are a decomposition in `ops::matmul`.)
 
 use super::{Grads, Primitive, align_for_broadcast};
+use crate::array::{Array, DType};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::kernels::matmul::matmul;
-use crate::tensor::{Array, DType, Tensor};
 use smallvec::smallvec;
 
 /// `a[..., m, k] @ b[..., k, n]`.

@@ -1,10 +1,11 @@
 //! Dtype casts and `detach` (stop_gradient).
 
 use super::{Grads, Primitive};
+use crate::array::{Array, DType};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::Result;
-use crate::interp::bind;
 use crate::kernels::copy::cast;
-use crate::tensor::{Array, DType, Tensor};
 use smallvec::smallvec;
 
 /// Convert the elements to another dtype. Derivatives flow between float dtypes only.

@@ -21,51 +21,12 @@ pub(crate) mod reduce;
 pub(crate) mod shape;
 pub(crate) mod unary;
 
+use crate::array::Array;
+use crate::core::Tensor;
 use crate::error::{Error, Result};
-use crate::tensor::{Array, Tensor};
 use smallvec::SmallVec;
-use std::fmt::Debug;
-use std::sync::Arc;
 
-/// Cotangents of a primitive's inputs (`None`: no gradient flows there).
-pub(crate) type Grads = SmallVec<[Option<Tensor>; 3]>;
-
-/// Lets the tape keep its own copy of a primitive.
-pub(crate) trait PrimClone {
-    fn clone_arc(&self) -> Arc<dyn Primitive>;
-}
-impl<T: Primitive + Clone> PrimClone for T {
-    fn clone_arc(&self) -> Arc<dyn Primitive> {
-        Arc::new(self.clone())
-    }
-}
-
-/// One primitive: its evaluation and its rules. See the module docs.
-pub(crate) trait Primitive: PrimClone + Debug + Send + Sync + 'static {
-    /// The op's name in error messages.
-    fn name(&self) -> &'static str;
-    /// Evaluate on concrete arrays (already validated by the public op).
-    fn eval(&self, inputs: &[&Array]) -> Result<Array>;
-    /// Forward rule. `tangents[i]` is `None` for a zero tangent; at least one is `Some`.
-    /// Returns `None` if the output's tangent is zero.
-    fn jvp(
-        &self,
-        primals: &[&Tensor],
-        tangents: &[Option<&Tensor>],
-        out: &Tensor,
-    ) -> Result<Option<Tensor>>;
-    /// Reverse rule: the cotangent of each input, shaped like that input.
-    fn vjp(&self, inputs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads>;
-    /// Batching rule: `inputs[i]` carries a batch of `size` at dim 0 where `batched[i]`; the
-    /// result must carry it at dim 0 too. Required of every primitive, so there is no
-    /// loop-and-stack fallback that could hide a missing rule.
-    fn batch(&self, inputs: &[&Tensor], batched: &[bool], size: usize) -> Result<Tensor>;
-    /// Whether reverse mode should record this primitive (false for integer-valued outputs and
-    /// for ops whose derivative is zero everywhere).
-    fn differentiable(&self) -> bool {
-        true
-    }
-}
+pub(crate) use crate::core::{Grads, Primitive};
 
 /// Give every batched operand of a broadcasting op the output's logical rank, by inserting
 /// size-1 dims right after the batch dim, so that physical broadcasting lines up the batch dims

@@ -3,9 +3,10 @@
 //! "different" draws one sample per batch element (the draw is batched at that level), "same"
 //! draws one sample for the whole batch.
 
+use crate::array::{Array, DType};
+use crate::core::Tensor;
+use crate::core::{LevelKind, Randomness, active_batch_levels};
 use crate::error::{Error, Result};
-use crate::interp::{LevelKind, Randomness, active_batch_levels};
-use crate::tensor::{Array, DType, Tensor};
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
@@ -31,6 +32,9 @@ pub(crate) enum Dist {
 pub(crate) fn seed(s: u64) {
     RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(s));
 }
+
+/// A saved generator state.
+pub(crate) type State = StdRng;
 
 /// A copy of this thread's generator state.
 pub(crate) fn state() -> StdRng {
@@ -100,7 +104,7 @@ pub(crate) fn sample(
             ..
         } = &l.kind
         {
-            t = crate::interp::batched(l, t);
+            t = crate::core::batched(l, t);
         }
     }
     Ok(t)

@@ -2,10 +2,11 @@
 //! Everything else (mean, prod, logsumexp, var, norm, softmax, ...) is a decomposition in `ops`.
 
 use super::{Grads, Primitive, phys};
+use crate::array::{Array, DType, Element, Float, Shape};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::interp::bind;
 use crate::kernels::reduce::{arg_extreme, kept_shape, reduce};
-use crate::tensor::{Array, DType, Element, Float, Shape, Tensor};
 use smallvec::{SmallVec, smallvec};
 
 /// The output shape of a reduction.

@@ -3,10 +3,11 @@
 //! the transpose. Most evaluate as views (no copy).
 
 use super::{Grads, Primitive, phys, with_batch};
+use crate::array::{Array, Shape};
+use crate::core::Tensor;
+use crate::core::bind;
 use crate::error::Result;
-use crate::interp::bind;
 use crate::kernels::copy::{concat, pad_strided};
-use crate::tensor::{Array, Shape, Tensor};
 use smallvec::{SmallVec, smallvec};
 
 fn batched_shape(size: usize, shape: &[usize]) -> Shape {

@@ -3,10 +3,11 @@
 //! batches again). The jvp, vjp and batch rules are shared by the whole family.
 
 use super::{Grads, Primitive};
+use crate::array::{Array, DType, Float, View};
+use crate::core::Tensor;
 use crate::error::Result;
 use crate::kernels::math;
 use crate::kernels::strided::{build, map1};
-use crate::tensor::{Array, DType, Float, Tensor, View};
 use smallvec::smallvec;
 
 /// The derivative of a unary op at x (y = f(x)).
@@ -261,7 +262,7 @@ impl Primitive for Unary {
         Ok(smallvec![self.apply(ct, &inputs[0], out)?])
     }
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
-        crate::interp::bind(self, inputs)
+        crate::core::bind(self, inputs)
     }
     fn differentiable(&self) -> bool {
         !matches!(self.0, UnaryOp::Sign)

@@ -1,9 +1,9 @@
-//! Forward mode: `jvp` (a Jacobian–vector product alongside the output) and `linearize`.
+//! Forward mode: `jvp`, a Jacobian–vector product alongside the output.
 
-use super::vjp::{Pullback, vjp_impl};
+use super::options::{Opts, option_setters};
 use super::{Function, convert, split_aux, unwrap_at};
+use crate::core::{LevelGuard, LevelKind, TracerKind, dual};
 use crate::error::{Error, Result};
-use crate::interp::{LevelGuard, LevelKind, TracerKind, dual};
 use crate::tree::{Args, Pytree, Tree};
 
 /// `(primal out, tangent out, aux)` of `f` at `primals` in the direction `tangents`.
@@ -11,12 +11,11 @@ pub(crate) fn jvp_impl(
     f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
     primals: Vec<Tree>,
     tangents: Vec<Tree>,
-    has_aux: bool,
-    call: &str,
+    o: &Opts,
 ) -> Result<(Tree, Tree, Option<Tree>)> {
     if primals.len() != tangents.len() {
         return Err(Error::transform(
-            call,
+            o.call(),
             format!(
                 "expected primals and tangents to have the same structure, got {} primals and {} tangents",
                 primals.len(),
@@ -27,7 +26,7 @@ pub(crate) fn jvp_impl(
     for (i, (p, t)) in primals.iter().zip(&tangents).enumerate() {
         if !p.same_structure(t) {
             return Err(Error::transform(
-                call,
+                o.call(),
                 format!(
                     "primal {i} has structure {} but its tangent has structure {}",
                     p.describe(),
@@ -38,7 +37,7 @@ pub(crate) fn jvp_impl(
         for (a, b) in p.leaves().into_iter().zip(t.leaves()) {
             if a.shape() != b.shape() || a.dtype() != b.dtype() {
                 return Err(Error::transform(
-                    call,
+                    o.call(),
                     format!(
                         "expected each tangent to have the shape and dtype of its primal, got a tangent {:?} {} for a primal {:?} {} (argument {i})",
                         b.shape(),
@@ -68,7 +67,7 @@ pub(crate) fn jvp_impl(
         })
         .collect::<Result<_>>()?;
     let out = f(wrapped)?;
-    let (out, aux) = split_aux(out, has_aux, call)?;
+    let (out, aux) = split_aux(out, o)?;
     let mut tans = Vec::new();
     let prim = out.map(&mut |t| {
         Ok(match t.tracer_at(&level) {
@@ -94,7 +93,7 @@ pub(crate) fn jvp_impl(
 #[derive(Clone)]
 pub struct Jvp<F> {
     f: F,
-    has_aux: bool,
+    o: Opts,
 }
 
 /// Forward-mode Jacobian–vector product of `f` (see [`Jvp`]).
@@ -111,115 +110,33 @@ pub struct Jvp<F> {
 /// # Ok::<(), functorch::Error>(())
 /// ```
 pub fn jvp<F>(f: F) -> Jvp<F> {
-    Jvp { f, has_aux: false }
+    Jvp {
+        f,
+        o: Opts::new("jvp"),
+    }
 }
 
+option_setters!(Jvp: has_aux);
+
 impl<F> Jvp<F> {
-    /// The function returns `(output, aux)`; aux comes back as a third element, undifferentiated.
-    pub fn has_aux(mut self, on: bool) -> Self {
-        self.has_aux = on;
-        self
-    }
     /// `(output, tangent_out)` (plus `aux` with `has_aux`) at `primals` along `tangents`.
     pub fn call<A: Args, R: Pytree>(&self, primals: &A, tangents: &A) -> Result<R>
     where
         F: Function<A>,
     {
-        convert(self.call_dyn(primals.to_args(), tangents.to_args())?, "jvp")
+        convert(
+            self.call_dyn(primals.to_args(), tangents.to_args())?,
+            || self.o.call(),
+        )
     }
     /// As [`call`](Jvp::call), on positional trees.
     pub fn call_dyn<A>(&self, primals: Vec<Tree>, tangents: Vec<Tree>) -> Result<Tree>
     where
         F: Function<A>,
     {
-        let (o, t, aux) = jvp_impl(
-            &|a| self.f.apply(a),
-            primals,
-            tangents,
-            self.has_aux,
-            "jvp(f, primals, tangents)",
-        )?;
+        let (o, t, aux) = jvp_impl(&|a| self.f.apply(a), primals, tangents, &self.o)?;
         let mut v = vec![o, t];
         v.extend(aux);
         Ok(Tree::Tuple(v))
-    }
-}
-
-/// `linearize(f).call(&primals)` gives `f(primals)` and a [`Linearized`] function that maps
-/// tangents to `J·tangents` without running `f` again, as torch.func's `linearize`.
-#[derive(Clone)]
-pub struct Linearize<F> {
-    f: F,
-}
-
-/// The linearization of `f` at a point (see [`Linearize`]).
-///
-/// ```
-/// use functorch::{Tensor, linearize};
-/// let f = |x: &Tensor| x.exp();
-/// let x = Tensor::from_slice(&[0.0, 1.0]);
-/// let (y, lin): (Tensor, _) = linearize(f).call(&x)?;
-/// let t: Tensor = lin.call(&Tensor::from_slice(&[1.0, 1.0]))?;
-/// assert_eq!(t.to_vec::<f64>()?, y.to_vec::<f64>()?); // exp' = exp
-/// # Ok::<(), functorch::Error>(())
-/// ```
-pub fn linearize<F>(f: F) -> Linearize<F> {
-    Linearize { f }
-}
-
-/// The Jacobian of a function at a point, as a linear function of tangents.
-///
-/// It is the transpose of the function's pullback: the pullback is linear in its cotangent, so
-/// differentiating it (at a zero cotangent) once, in reverse, records `v ↦ J v` as a linear
-/// tape; each call walks that tape.
-pub struct Linearized {
-    transposed: Pullback,
-    nargs: usize,
-}
-
-impl<F> Linearize<F> {
-    /// `(f(primals), linearized)`.
-    pub fn call<A: Args, R: Pytree>(&self, primals: &A) -> Result<(R, Linearized)>
-    where
-        F: Function<A>,
-    {
-        let (out, lin) = self.call_dyn(primals.to_args())?;
-        Ok((convert(out, "linearize")?, lin))
-    }
-    /// As [`call`](Linearize::call), on positional trees.
-    pub fn call_dyn<A>(&self, primals: Vec<Tree>) -> Result<(Tree, Linearized)>
-    where
-        F: Function<A>,
-    {
-        let nargs = primals.len();
-        let call = "linearize(f, *primals)";
-        let (out, pb, _) = vjp_impl(&|a| self.f.apply(a), primals, None, false, call)?;
-        let zero = out.map(&mut |t| Ok(t.zeros_like()))?;
-        let (_, transposed, _) = vjp_impl(&|a| pb.apply_args(a), vec![zero], None, false, call)?;
-        Ok((out, Linearized { transposed, nargs }))
-    }
-}
-
-impl Linearized {
-    /// `J·tangents` for tangents shaped like the primals (a tuple for several arguments).
-    pub fn call<A: Args, R: Pytree>(&self, tangents: &A) -> Result<R> {
-        convert(self.call_dyn(tangents.to_args())?, "linearize")
-    }
-    /// As [`call`](Linearized::call), on positional trees.
-    pub fn call_dyn(&self, tangents: Vec<Tree>) -> Result<Tree> {
-        if tangents.len() != self.nargs {
-            return Err(Error::transform(
-                "linearize",
-                format!("expected {} tangents, got {}", self.nargs, tangents.len()),
-            ));
-        }
-        let r = self.transposed.apply(Tree::Tuple(tangents))?;
-        Ok(r.into_tuple()?.pop().unwrap())
-    }
-}
-
-impl<A> Function<A> for Linearized {
-    fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
-        self.call_dyn(args)
     }
 }

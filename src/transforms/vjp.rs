@@ -1,11 +1,13 @@
 //! Reverse mode: `vjp` (the output and a pullback), `grad` and `grad_and_value`.
 
-use super::{Argnums, Function, call_string, callable, convert, split_aux, unwrap_at};
+use super::options::{Opts, option_setters};
+use super::{Function, callable, convert, split_aux, unwrap_at};
+use crate::array::{DType, Shape};
+use crate::core::grad::{TapeNode, tracked};
+use crate::core::{LevelGuard, LevelKind, Tape, Tensor, TracerKind};
 use crate::error::{Error, Result};
-use crate::interp::grad::{TapeNode, backward, tracked};
-use crate::interp::{LevelGuard, LevelKind, Tape, TracerKind};
-use crate::tensor::{DType, Shape, Tensor};
 use crate::tree::{Args, Pytree, Tree};
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// Run `f` recording a tape for the arguments listed in `diff` (all if `None`); return the
@@ -14,8 +16,7 @@ pub(crate) fn vjp_impl(
     f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
     mut args: Vec<Tree>,
     diff: Option<&[usize]>,
-    has_aux: bool,
-    call: &str,
+    o: &Opts,
 ) -> Result<(Tree, Pullback, Option<Tree>)> {
     let diff: Vec<usize> = diff
         .map(|d| d.to_vec())
@@ -34,7 +35,7 @@ pub(crate) fn vjp_impl(
         let wrapped = args[i].map(&mut |t| {
             if !t.dtype().is_float() {
                 return Err(Error::transform(
-                    call,
+                    o.call(),
                     format!("can only differentiate with respect to float tensors, but argument {i} holds a {} tensor", t.dtype()),
                 ));
             }
@@ -47,7 +48,7 @@ pub(crate) fn vjp_impl(
         args[i] = wrapped;
     }
     let out = f(args)?;
-    let (out, aux) = split_aux(out, has_aux, call)?;
+    let (out, aux) = split_aux(out, o)?;
     let mut out_nodes = Vec::new();
     let value = out.map(&mut |t| {
         Ok(match t.tracer_at(&level) {
@@ -70,7 +71,7 @@ pub(crate) fn vjp_impl(
         in_template: Tree::Tuple(in_trees),
         in_nodes,
         in_specs,
-        call: call.to_string(),
+        opts: o.clone(),
     };
     Ok((value, pb, aux))
 }
@@ -86,17 +87,22 @@ pub struct Pullback {
     in_template: Tree,
     in_nodes: Vec<usize>,
     in_specs: Vec<(Shape, DType)>,
-    call: String,
+    /// The call that made it, for error messages.
+    opts: Opts,
 }
 
 impl Pullback {
     /// The cotangents of the differentiated arguments (a tuple, one per argument) given the
     /// output's cotangent (shaped like the output).
     pub fn apply(&self, ct: Tree) -> Result<Tree> {
-        let call = format!("{} pullback", self.call);
+        self.apply_for(ct, &|| format!("{} pullback", self.opts.call()))
+    }
+    /// [`apply`](Pullback::apply), with errors reported as `call()` (vhp reports its own call,
+    /// not the pullback inside it).
+    pub(crate) fn apply_for(&self, ct: Tree, call: &dyn Fn() -> String) -> Result<Tree> {
         if !ct.same_structure(&self.out_template) {
             return Err(Error::transform(
-                call,
+                call(),
                 format!(
                     "expected cotangents with the structure of the output, {}, got {}",
                     self.out_template.describe(),
@@ -113,7 +119,7 @@ impl Pullback {
         {
             if c.shape() != o.shape() || c.dtype() != o.dtype() {
                 return Err(Error::transform(
-                    &call,
+                    call(),
                     format!(
                         "expected each cotangent to have the shape and dtype of its output, got {:?} {} for an output {:?} {}",
                         c.shape(),
@@ -138,7 +144,7 @@ impl Pullback {
     pub(crate) fn apply_args(&self, mut args: Vec<Tree>) -> Result<Tree> {
         if args.len() != 1 {
             return Err(Error::transform(
-                format!("{} pullback", self.call),
+                format!("{} pullback", self.opts.call()),
                 format!("takes 1 argument (the cotangent), got {}", args.len()),
             ));
         }
@@ -146,7 +152,9 @@ impl Pullback {
     }
     /// Typed [`apply`](Pullback::apply): the result is a tuple with one entry per argument.
     pub fn call<C: Pytree, G: Pytree>(&self, cotangent: &C) -> Result<G> {
-        convert(self.apply(cotangent.to_tree())?, "vjp pullback")
+        convert(self.apply(cotangent.to_tree())?, || {
+            format!("{} pullback", self.opts.call())
+        })
     }
 }
 
@@ -162,7 +170,7 @@ impl<A> Function<A> for Pullback {
 #[derive(Clone)]
 pub struct Vjp<F> {
     f: F,
-    has_aux: bool,
+    o: Opts,
 }
 
 /// The output of `f` and its [`Pullback`] (see [`Vjp`]).
@@ -177,22 +185,22 @@ pub struct Vjp<F> {
 /// # Ok::<(), functorch::Error>(())
 /// ```
 pub fn vjp<F>(f: F) -> Vjp<F> {
-    Vjp { f, has_aux: false }
+    Vjp {
+        f,
+        o: Opts::new("vjp"),
+    }
 }
 
+option_setters!(Vjp: has_aux);
+
 impl<F> Vjp<F> {
-    /// The function returns `(output, aux)`; use [`call_aux`](Vjp::call_aux) to get the aux.
-    pub fn has_aux(mut self, on: bool) -> Self {
-        self.has_aux = on;
-        self
-    }
     /// `(output, pullback)`.
     pub fn call<A: Args, R: Pytree>(&self, primals: &A) -> Result<(R, Pullback)>
     where
         F: Function<A>,
     {
         let (o, pb, _) = self.call_dyn(primals.to_args())?;
-        Ok((convert(o, "vjp")?, pb))
+        Ok((convert(o, || self.o.call())?, pb))
     }
     /// `(output, pullback, aux)` for a function with `has_aux`.
     pub fn call_aux<A: Args, R: Pytree, X: Pytree>(&self, primals: &A) -> Result<(R, Pullback, X)>
@@ -200,21 +208,20 @@ impl<F> Vjp<F> {
         F: Function<A>,
     {
         let (o, pb, aux) = self.call_dyn(primals.to_args())?;
-        let aux = aux.ok_or_else(|| Error::transform("vjp", "call_aux needs has_aux(true)"))?;
-        Ok((convert(o, "vjp")?, pb, convert(aux, "vjp")?))
+        let aux =
+            aux.ok_or_else(|| Error::transform(self.o.call(), "call_aux needs has_aux(true)"))?;
+        Ok((
+            convert(o, || self.o.call())?,
+            pb,
+            convert(aux, || self.o.call())?,
+        ))
     }
     /// As [`call`](Vjp::call), on positional trees.
     pub fn call_dyn<A>(&self, primals: Vec<Tree>) -> Result<(Tree, Pullback, Option<Tree>)>
     where
         F: Function<A>,
     {
-        vjp_impl(
-            &|a| self.f.apply(a),
-            primals,
-            None,
-            self.has_aux,
-            "vjp(f, *primals)",
-        )
+        vjp_impl(&|a| self.f.apply(a), primals, None, &self.o)
     }
 }
 
@@ -222,17 +229,16 @@ impl<F> Vjp<F> {
 pub(crate) fn grad_impl(
     f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
     args: Vec<Tree>,
-    argnums: &Argnums,
-    has_aux: bool,
-    call: &str,
+    o: &Opts,
 ) -> Result<(Tree, Tensor, Option<Tree>)> {
-    let idx = argnums.resolve(args.len(), call)?;
-    let (out, pb, aux) = vjp_impl(f, args, Some(&idx), has_aux, call)?;
+    let argnums = o.argnums();
+    let idx = argnums.resolve(args.len(), o)?;
+    let (out, pb, aux) = vjp_impl(f, args, Some(&idx), o)?;
     let y = match out {
         Tree::Leaf(t) => t,
         other => {
             return Err(Error::transform(
-                call,
+                o.call(),
                 format!(
                     "expected f(*args) to return a single tensor, got {}; use vjp or jacrev for several outputs",
                     other.describe()
@@ -242,7 +248,7 @@ pub(crate) fn grad_impl(
     };
     if y.ndim() != 0 {
         return Err(Error::transform(
-            call,
+            o.call(),
             format!(
                 "expected f(*args) to return a scalar tensor, got a tensor of shape {:?}; maybe you wanted to use the vjp or jacrev APIs instead?",
                 y.shape()
@@ -251,7 +257,7 @@ pub(crate) fn grad_impl(
     }
     if !y.dtype().is_float() {
         return Err(Error::transform(
-            call,
+            o.call(),
             format!(
                 "expected f(*args) to return a float tensor, got {}",
                 y.dtype()
@@ -268,8 +274,7 @@ pub(crate) fn grad_impl(
 #[derive(Clone)]
 pub struct Grad<F> {
     f: F,
-    argnums: Argnums,
-    has_aux: bool,
+    o: Opts,
 }
 
 /// The gradient of the scalar function `f` (see [`Grad`]).
@@ -292,36 +297,15 @@ pub struct Grad<F> {
 pub fn grad<F>(f: F) -> Grad<F> {
     Grad {
         f,
-        argnums: Argnums::default(),
-        has_aux: false,
+        o: Opts::new("grad"),
     }
 }
 
-impl<F> Grad<F> {
-    /// Which positional arguments to differentiate (default 0).
-    pub fn argnums(mut self, a: impl Into<Argnums>) -> Self {
-        self.argnums = a.into();
-        self
-    }
-    /// The function returns `(output, aux)`; the result is `(gradient, aux)`.
-    pub fn has_aux(mut self, on: bool) -> Self {
-        self.has_aux = on;
-        self
-    }
-    fn call_string(&self) -> String {
-        call_string("grad", &self.argnums, self.has_aux, None)
-    }
-}
+option_setters!(Grad: argnums, has_aux);
 
 impl<A, F: Function<A>> Function<A> for Grad<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
-        let (g, _, aux) = grad_impl(
-            &|a| self.f.apply(a),
-            args,
-            &self.argnums,
-            self.has_aux,
-            &self.call_string(),
-        )?;
+        let (g, _, aux) = grad_impl(&|a| self.f.apply(a), args, &self.o)?;
         Ok(match aux {
             Some(aux) => Tree::Tuple(vec![g, aux]),
             None => g,
@@ -335,8 +319,7 @@ callable!(Grad);
 #[derive(Clone)]
 pub struct GradAndValue<F> {
     f: F,
-    argnums: Argnums,
-    has_aux: bool,
+    o: Opts,
 }
 
 /// The gradient and the value of the scalar function `f` (see [`GradAndValue`]).
@@ -351,34 +334,15 @@ pub struct GradAndValue<F> {
 pub fn grad_and_value<F>(f: F) -> GradAndValue<F> {
     GradAndValue {
         f,
-        argnums: Argnums::default(),
-        has_aux: false,
+        o: Opts::new("grad_and_value"),
     }
 }
 
-impl<F> GradAndValue<F> {
-    /// Which positional arguments to differentiate (default 0).
-    pub fn argnums(mut self, a: impl Into<Argnums>) -> Self {
-        self.argnums = a.into();
-        self
-    }
-    /// The function returns `(output, aux)`; the result is `(gradient, (value, aux))`.
-    pub fn has_aux(mut self, on: bool) -> Self {
-        self.has_aux = on;
-        self
-    }
-}
+option_setters!(GradAndValue: argnums, has_aux);
 
 impl<A, F: Function<A>> Function<A> for GradAndValue<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
-        let call = call_string("grad_and_value", &self.argnums, self.has_aux, None);
-        let (g, y, aux) = grad_impl(
-            &|a| self.f.apply(a),
-            args,
-            &self.argnums,
-            self.has_aux,
-            &call,
-        )?;
+        let (g, y, aux) = grad_impl(&|a| self.f.apply(a), args, &self.o)?;
         Ok(match aux {
             Some(aux) => Tree::Tuple(vec![g, Tree::Tuple(vec![Tree::Leaf(y), aux])]),
             None => Tree::Tuple(vec![g, Tree::Leaf(y)]),
@@ -386,3 +350,54 @@ impl<A, F: Function<A>> Function<A> for GradAndValue<F> {
     }
 }
 callable!(GradAndValue);
+
+/// Walk a frozen tape backwards from `seeds` (node, cotangent) and return the cotangents that
+/// reach each node in `wanted` (`None` where nothing reaches it).
+fn backward(
+    nodes: &[TapeNode],
+    seeds: Vec<(usize, Tensor)>,
+    wanted: &[usize],
+) -> Result<Vec<Option<Tensor>>> {
+    let mut cts: Vec<Option<Tensor>> = vec![None; nodes.len()];
+    for (n, ct) in seeds {
+        accumulate(&mut cts[n], ct)?;
+    }
+    let lowest = wanted.iter().copied().min().unwrap_or(0);
+    for i in (lowest..nodes.len()).rev() {
+        let TapeNode::Op {
+            prim,
+            inputs,
+            out,
+            parents,
+        } = &nodes[i]
+        else {
+            continue;
+        };
+        let Some(ct) = cts[i].take() else { continue };
+        if parents.iter().all(Option::is_none) {
+            continue;
+        }
+        let needs: SmallVec<[bool; 3]> = parents.iter().map(Option::is_some).collect();
+        let grads = prim.vjp(inputs, out, &ct, &needs)?;
+        for (k, (p, g)) in parents.iter().zip(grads).enumerate() {
+            if let (Some(p), Some(g)) = (p, g) {
+                debug_assert_eq!(
+                    g.shape(),
+                    inputs[k].shape(),
+                    "vjp rule of {} gave a cotangent of the wrong shape",
+                    prim.name()
+                );
+                accumulate(&mut cts[*p], g)?;
+            }
+        }
+    }
+    Ok(wanted.iter().map(|&w| cts[w].take()).collect())
+}
+
+fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
+    *slot = Some(match slot.take() {
+        None => g,
+        Some(prev) => prev.add(&g)?,
+    });
+    Ok(())
+}

@@ -19,10 +19,6 @@ const NOT_OPS: &[(&str, &str)] = &[
     ("dim", "accessor (the size of one dim)"),
     ("array", "accessor (the concrete array, if any)"),
     ("is_concrete", "introspection (tracer or array)"),
-    (
-        "same_node",
-        "introspection (identity of the underlying node)",
-    ),
     ("to_vec", "conversion to a Vec"),
     ("to_vec_f64", "conversion to a Vec"),
     ("to_scalar", "conversion to a Rust scalar"),

@@ -1,7 +1,8 @@
 //! Creating concrete tensors. (Random tensors are ops, in `ops::random`, because `vmap`'s
 //! `randomness` option governs them.)
 
-use super::{Array, DType, Element, Tensor, alloc_filled, numel};
+use crate::array::{Array, DType, Element, alloc_filled, numel};
+use crate::core::Tensor;
 use crate::error::{Error, Result};
 
 impl Tensor {

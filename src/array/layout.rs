@@ -3,9 +3,10 @@
 //! Views (permute, broadcast, slice, flip, reshape where the layout allows) share the buffer and
 //! cost O(rank); everything else writes a fresh contiguous buffer.
 
+use super::Element;
 use super::shape::{Shape, Strides, contiguous_strides, is_contiguous, numel, reshape_strides};
 use super::storage::{Buffer, Storage};
-use super::{DType, Element};
+use crate::dtype::DType;
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -35,8 +36,12 @@ impl<'a, T: Copy> View<'a, T> {
     /// The elements as one contiguous slice, if the view is row-major contiguous.
     #[inline]
     pub fn contiguous(&self) -> Option<&'a [T]> {
-        if is_contiguous(self.shape, self.strides) {
-            Some(&self.data[self.offset..self.offset + numel(self.shape)])
+        let n = numel(self.shape);
+        if n == 0 {
+            // a view of nothing may have an offset past the end of its buffer
+            Some(&[])
+        } else if is_contiguous(self.shape, self.strides) {
+            Some(&self.data[self.offset..self.offset + n])
         } else {
             None
         }
@@ -123,11 +128,6 @@ impl Array {
         self.view::<T>()
             .expect("kernel called with an array of another dtype")
     }
-    /// The elements in row-major order.
-    pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
-        let v = self.view::<T>()?;
-        Some(crate::kernels::strided::collect(v))
-    }
     /// Reorder the dims (a view).
     pub fn permute(&self, perm: &[usize]) -> Array {
         Array {
@@ -186,12 +186,5 @@ impl Array {
             },
             None => self.contiguous().reshape(shape),
         }
-    }
-    /// This array, or a contiguous copy of it.
-    pub fn contiguous(&self) -> Array {
-        if self.is_contiguous() && self.offset == 0 && self.buf.data.len() == self.numel() {
-            return self.clone();
-        }
-        crate::kernels::strided::copy_contiguous(self)
     }
 }

@@ -1,10 +1,8 @@
 //! The batch (vmap) interpreter: tracers carry their batch at dim 0 of the inner value; a
 //! primitive's batch rule maps physical operands to a physical result. See `NOTE: [levels]`.
 
-use super::{Level, TracerKind};
+use super::{Level, Primitive, Tensor, TracerKind};
 use crate::error::Result;
-use crate::prims::Primitive;
-use crate::tensor::Tensor;
 use smallvec::SmallVec;
 use std::sync::Arc;
 

@@ -3,15 +3,13 @@
 //! While the transform's function runs, every primitive that touches a tracked value of this
 //! level is bound one level down and recorded as a node: the primitive (pure data), its input
 //! values and its output value. When the function returns, the level dies and the tape is
-//! frozen; a pullback then walks it backwards, calling each primitive's vjp rule. The rules use
-//! public ops (`NOTE: [rules-use-ops]`), so the backward pass is itself traced by whatever
-//! transforms are running when it is called: the pullback is differentiable and batchable, and
-//! can be called any number of times.
+//! frozen; the vjp transform's pullback (`transforms::vjp`) then walks it backwards, calling
+//! each primitive's vjp rule. The rules use public ops (`NOTE: [rules-use-ops]`), so the
+//! backward pass is itself traced by whatever transforms are running when it is called: the
+//! pullback is differentiable and batchable, and can be called any number of times.
 
-use super::{Level, TracerKind, bind};
+use super::{Level, Primitive, Tensor, TracerKind, bind};
 use crate::error::Result;
-use crate::prims::Primitive;
-use crate::tensor::Tensor;
 use smallvec::SmallVec;
 use std::sync::{Arc, Mutex};
 
@@ -86,55 +84,4 @@ pub(crate) fn tracked(level: &Arc<Level>, value: Tensor, node: usize) -> Tensor 
     let shape: SmallVec<[usize; 4]> = SmallVec::from_slice(value.shape());
     let dtype = value.dtype();
     Tensor::wrap(level, &shape, dtype, TracerKind::Grad { value, node })
-}
-
-/// Walk a frozen tape backwards from `seeds` (node, cotangent) and return the cotangents that
-/// reach each node in `wanted` (`None` where nothing reaches it).
-pub(crate) fn backward(
-    nodes: &[TapeNode],
-    seeds: Vec<(usize, Tensor)>,
-    wanted: &[usize],
-) -> Result<Vec<Option<Tensor>>> {
-    let mut cts: Vec<Option<Tensor>> = vec![None; nodes.len()];
-    for (n, ct) in seeds {
-        accumulate(&mut cts[n], ct)?;
-    }
-    let lowest = wanted.iter().copied().min().unwrap_or(0);
-    for i in (lowest..nodes.len()).rev() {
-        let TapeNode::Op {
-            prim,
-            inputs,
-            out,
-            parents,
-        } = &nodes[i]
-        else {
-            continue;
-        };
-        let Some(ct) = cts[i].take() else { continue };
-        if parents.iter().all(Option::is_none) {
-            continue;
-        }
-        let needs: SmallVec<[bool; 3]> = parents.iter().map(Option::is_some).collect();
-        let grads = prim.vjp(inputs, out, &ct, &needs)?;
-        for (k, (p, g)) in parents.iter().zip(grads).enumerate() {
-            if let (Some(p), Some(g)) = (p, g) {
-                debug_assert_eq!(
-                    g.shape(),
-                    inputs[k].shape(),
-                    "vjp rule of {} gave a cotangent of the wrong shape",
-                    prim.name()
-                );
-                accumulate(&mut cts[*p], g)?;
-            }
-        }
-    }
-    Ok(wanted.iter().map(|&w| cts[w].take()).collect())
-}
-
-fn accumulate(slot: &mut Option<Tensor>, g: Tensor) -> Result<()> {
-    *slot = Some(match slot.take() {
-        None => g,
-        Some(prev) => prev.add(&g)?,
-    });
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Conversion to and from `ndarray` arrays.
 
-use super::{Array, Element, Tensor};
+use crate::array::{Array, Element};
+use crate::core::Tensor;
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
 

@@ -1,7 +1,9 @@
-//! The interpreter stack: levels, tracers and `bind`.
+//! The core: the handle [`Tensor`], the [`Primitive`] trait, the interpreter stack (levels and
+//! tracers) and `bind`, which applies a primitive at the highest running level.
 //!
-//! The notes below are the design of the whole crate in two paragraphs; code elsewhere refers
-//! to them by name.
+//! Dependencies point one way: `core` sits on `array` (concrete arrays) and knows nothing of the
+//! primitives themselves (`prims`), the public ops (`ops`) or the transforms. The notes below are
+//! the design of the whole crate in two paragraphs; code elsewhere refers to them by name.
 
 // NOTE: [levels]
 // Every running transform owns a `Level`: a unique, increasing id, a kind (batch, jvp, grad)
@@ -23,12 +25,16 @@
 // construction, to any depth.
 
 mod batch;
+mod display;
 pub(crate) mod grad;
 mod jvp;
+mod primitive;
+pub(crate) mod stage;
+mod tensor;
 
+use crate::array::{Array, Shape};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::prims::Primitive;
-use crate::tensor::{DType, Shape, Tensor};
 use smallvec::SmallVec;
 use std::cell::RefCell;
 use std::fmt;
@@ -39,6 +45,9 @@ pub use batch::Randomness;
 pub(crate) use batch::batched;
 pub(crate) use grad::Tape;
 pub(crate) use jvp::dual;
+pub(crate) use primitive::{Grads, Primitive};
+pub(crate) use tensor::Repr;
+pub use tensor::Tensor;
 
 /// What a level does with the primitives bound at it.
 pub(crate) enum LevelKind {
@@ -48,6 +57,8 @@ pub(crate) enum LevelKind {
     Jvp,
     /// reverse mode: tracers hold a value and a node of this level's tape.
     Grad { tape: Tape },
+    /// staging (`jit`): tracers hold a value and an atom of the graph being recorded.
+    Stage { rec: stage::Recorder },
 }
 
 /// One running transform. See `NOTE: [levels]`.
@@ -73,6 +84,7 @@ impl Level {
             LevelKind::Batch { .. } => "vmap",
             LevelKind::Jvp => "jvp",
             LevelKind::Grad { .. } => "vjp/grad",
+            LevelKind::Stage { .. } => "jit",
         }
     }
 }
@@ -136,6 +148,8 @@ pub(crate) enum TracerKind {
     },
     /// A value tracked by node `node` of the level's tape.
     Grad { value: Tensor, node: usize },
+    /// A value recorded as `atom` of the level's graph.
+    Staged { value: Tensor, atom: stage::Atom },
 }
 
 impl Tracer {
@@ -167,6 +181,11 @@ impl fmt::Display for Tracer {
             TracerKind::Grad { value, node } => write!(
                 f,
                 "GradTrackingTensor(lvl={}, node={node}, value={value})",
+                self.level.id
+            ),
+            TracerKind::Staged { value, atom } => write!(
+                f,
+                "StagedTensor(lvl={}, {atom:?}, value={value})",
                 self.level.id
             ),
         }
@@ -215,8 +234,7 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
         }
     }
     let Some(level) = top else {
-        let arrays: SmallVec<[&crate::tensor::Array; 4]> =
-            inputs.iter().map(|t| t.array().unwrap()).collect();
+        let arrays: SmallVec<[&Array; 4]> = inputs.iter().map(|t| t.array().unwrap()).collect();
         return Ok(Tensor::from_array(prim.eval(&arrays)?));
     };
     let level = level.clone();
@@ -224,5 +242,6 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
         LevelKind::Batch { size, .. } => batch::process(&level, *size, prim, inputs),
         LevelKind::Jvp => jvp::process(&level, prim, inputs),
         LevelKind::Grad { tape } => grad::process(&level, tape, prim, inputs),
+        LevelKind::Stage { rec } => stage::process(&level, rec, prim, inputs),
     }
 }

@@ -1,6 +1,7 @@
 //! `Display` and `Debug` in PyTorch's style: `tensor([[1.0000, 2.0000], ...], dtype=float64)`.
 
-use super::{DType, Repr, Tensor};
+use super::{Repr, Tensor};
+use crate::dtype::DType;
 use std::fmt::{self, Write};
 
 const SUMMARIZE_ABOVE: usize = 1000;

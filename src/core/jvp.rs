@@ -2,10 +2,8 @@
 //! primal result is the primitive bound one level down; the tangent comes from the primitive's
 //! jvp rule. See `NOTE: [levels]`.
 
-use super::{Level, TracerKind, bind};
+use super::{Level, Primitive, Tensor, TracerKind, bind};
 use crate::error::Result;
-use crate::prims::Primitive;
-use crate::tensor::Tensor;
 use smallvec::SmallVec;
 use std::sync::Arc;
 

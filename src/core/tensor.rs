@@ -1,26 +1,10 @@
-//! The ground floor: the concrete array ([`Array`]: buffer, shape, strides, dtype), creation,
-//! conversions, `Display`, and `ndarray` interop.
-//!
-//! [`Tensor`] is the handle users hold. It is either a concrete array or a tracer of some
-//! transform (opaque here; see `interp`). Nothing in this module knows about levels.
+//! [`Tensor`], the handle users hold: either a concrete [`Array`] or a [`Tracer`] of a running
+//! transform (`NOTE: [levels]`), with the accessors that work on both.
 
-mod array;
-mod create;
-mod display;
-mod dtype;
-mod interop;
-pub mod pool;
-mod shape;
-mod storage;
-
-pub use array::{Array, View};
-pub use dtype::{DType, Element, Float};
-pub use shape::{Shape, Strides, broadcast_shapes, broadcasts_to, contiguous_strides, numel};
-pub(crate) use shape::{infer_reshape, normalize_dim, normalize_dims, reshape_strides};
-pub use storage::Buffer;
-
+use super::Tracer;
+use crate::array::{Array, Element, normalize_dim, numel};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::interp::Tracer;
 use std::sync::Arc;
 
 /// An n-dimensional array of `f32`, `f64`, `i64` or `bool`, of any rank (0-d scalars included).
@@ -42,21 +26,6 @@ pub struct Tensor(pub(crate) Arc<Repr>);
 pub(crate) enum Repr {
     Array(Array),
     Tracer(Tracer),
-}
-
-/// An empty vector with room for `n` elements, recycled from the buffer pool when possible
-/// (see [`pool`]).
-#[inline]
-pub fn alloc<T: Element>(n: usize) -> Vec<T> {
-    T::pool().take(n)
-}
-
-/// `n` copies of `value`, in a recycled buffer when possible.
-#[inline]
-pub fn alloc_filled<T: Element>(n: usize, value: T) -> Vec<T> {
-    let mut v = alloc(n);
-    v.resize(n, value);
-    v
 }
 
 impl Tensor {
@@ -119,11 +88,6 @@ impl Tensor {
     pub fn dim(&self, dim: i64) -> Result<usize> {
         Ok(self.shape()[normalize_dim("dim", dim, self.ndim())?])
     }
-    /// Whether two handles share the same node (not a value comparison).
-    pub fn same_node(&self, other: &Tensor) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-
     /// The concrete array, or an error naming `op` if this is a tracer.
     pub(crate) fn concrete(&self, op: &'static str) -> Result<&Array> {
         match &*self.0 {

@@ -1,0 +1,35 @@
+//! The ground floor: the concrete array ([`Array`]: a shared buffer seen through a shape,
+//! strides and an offset), its element types, shape arithmetic and the buffer pool.
+//!
+//! Nothing here knows about tracers, levels or transforms: the handle users hold
+//! ([`Tensor`](crate::Tensor)) lives in `core`, one floor up, and wraps either an array or a
+//! tracer. The kernels (`kernels`) compute on arrays; the array layer itself only describes
+//! layouts.
+
+mod element;
+mod layout;
+pub mod pool;
+mod shape;
+mod storage;
+
+pub use crate::dtype::DType;
+pub use element::{Element, Float};
+pub use layout::{Array, View};
+pub use shape::{Shape, broadcast_shapes, broadcasts_to, contiguous_strides, numel};
+pub(crate) use shape::{infer_reshape, normalize_dim, normalize_dims, reshape_strides};
+pub use storage::Buffer;
+
+/// An empty vector with room for `n` elements, recycled from the buffer pool when possible
+/// (see [`pool`]).
+#[inline]
+pub fn alloc<T: Element>(n: usize) -> Vec<T> {
+    T::pool().take(n)
+}
+
+/// `n` copies of `value`, in a recycled buffer when possible.
+#[inline]
+pub fn alloc_filled<T: Element>(n: usize, value: T) -> Vec<T> {
+    let mut v = alloc(n);
+    v.resize(n, value);
+    v
+}
