@@ -353,7 +353,7 @@ impl<A, F: Function<A>> Function<A> for Jacrev<F> {
         )
     }
 }
-callable!(Jacrev);
+callable!(Jacrev, |s: &Self| s.call_string());
 
 /// The Jacobian by forward mode, as torch.func's `jacfwd`: options
 /// [`argnums`](Jacfwd::argnums), [`has_aux`](Jacfwd::has_aux),
@@ -428,7 +428,7 @@ impl<A, F: Function<A>> Function<A> for Jacfwd<F> {
         )
     }
 }
-callable!(Jacfwd);
+callable!(Jacfwd, |s: &Self| s.call_string());
 
 /// The Hessian, `jacfwd(jacrev(f))` (forward-over-reverse), as torch.func's `hessian`, plus
 /// `has_aux` (as JAX has it) and `chunk_size` (applied to both Jacobians, so it bounds the
@@ -504,7 +504,9 @@ impl<A, F: Function<A>> Function<A> for Hessian<F> {
         )
     }
 }
-callable!(Hessian);
+callable!(Hessian, |s: &Self| call_string(
+    "hessian", &s.argnums, s.has_aux, s.chunk
+));
 
 /// The tangents for the selected arguments, one tree per argument.
 fn per_arg(argnums: &Argnums, t: Tree, n: usize, call: &str) -> Result<Vec<Tree>> {

@@ -362,9 +362,10 @@ pub(crate) fn convert<R: Pytree>(tree: Tree, call: &str) -> Result<R> {
     })
 }
 
-/// `call` and `call_dyn` for a transform builder whose `Function` impl exists.
+/// `call` and `call_dyn` for a transform builder whose `Function` impl exists; `$call` spells
+/// the call (`|s: &Self| -> String`) for the result's conversion error.
 macro_rules! callable {
-    ($name:ident) => {
+    ($name:ident, $call:expr) => {
         impl<F> $name<F> {
             /// Run the transform on `args` (a tuple for several positional arguments) and convert
             /// the result to `R` (a [`Tensor`](crate::Tensor), a tuple, your struct, or
@@ -377,7 +378,8 @@ macro_rules! callable {
                 F: $crate::transforms::Function<A>,
             {
                 let t = <Self as $crate::transforms::Function<A>>::apply(self, args.to_args())?;
-                $crate::transforms::convert(t, stringify!($name))
+                let call: fn(&Self) -> String = $call;
+                $crate::transforms::convert(t, &call(self))
             }
             /// Run the transform on positional trees (for programs built at run time).
             pub fn call_dyn(

@@ -328,7 +328,7 @@ impl<A, F: Function<A>> Function<A> for Grad<F> {
         })
     }
 }
-callable!(Grad);
+callable!(Grad, |s: &Self| s.call_string());
 
 /// `(gradient, value)` of a scalar function, as torch.func's `grad_and_value`; with `has_aux`,
 /// `(gradient, (value, aux))`.
@@ -385,4 +385,9 @@ impl<A, F: Function<A>> Function<A> for GradAndValue<F> {
         })
     }
 }
-callable!(GradAndValue);
+callable!(GradAndValue, |s: &Self| call_string(
+    "grad_and_value",
+    &s.argnums,
+    s.has_aux,
+    None
+));

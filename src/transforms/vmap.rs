@@ -315,4 +315,4 @@ impl<A, F: Function<A>> Function<A> for Vmap<F> {
     }
 }
 
-callable!(Vmap);
+callable!(Vmap, |s: &Self| s.o.call());
