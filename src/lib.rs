@@ -58,6 +58,7 @@ pub use error::{Error, Result};
 pub use functorch_derive::Pytree;
 pub use interp::Randomness;
 pub use ops::manual_seed;
+pub use ops::{Idx, IndexArg, RangeInt, step};
 pub use tensor::pool::{pooled_bytes, release_pooled_memory};
 pub use tensor::{DType, Tensor};
 pub use transforms::{

@@ -9,8 +9,10 @@ mod matmul;
 mod random;
 mod reduce;
 mod shape;
+mod slicing;
 
 pub use random::manual_seed;
+pub use slicing::{Idx, IndexArg, RangeInt, step};
 
 use crate::error::{Error, Result};
 use crate::tensor::{DType, Tensor};
