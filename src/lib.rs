@@ -33,12 +33,17 @@
 //! logsumexp, einsum, prod, ...) is a decomposition over primitives. Structured arguments
 //! ([`Tree`], [`Pytree`], [`Args`], `#[derive(Pytree)]`) are flattened at the API boundary.
 //!
+//! ## Optional features
+//! Off by default: `argmin`, `nalgebra`, `faer`, `serde`, `safetensors`, the bridges to those
+//! crates (see [`interop`]).
+//!
 //! ## Errors
 //! Every fallible call returns [`Result`]; nothing panics on user input except the `+ - * /`
 //! operators, which panic on mismatched shapes or dtypes (documented under `# Panics`; use the
 //! methods `add`, `sub`, `mul`, `div` for a `Result`).
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The README's tour runs as a doctest.
 #[cfg(doctest)]
@@ -46,6 +51,7 @@
 struct ReadmeTour;
 
 mod error;
+pub mod interop;
 mod interp;
 pub mod kernels;
 mod ops;
