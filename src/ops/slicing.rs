@@ -173,6 +173,10 @@ impl Tensor {
     /// removes its dim), `x.i(step(.., 2))` is `x[::2]`. Dims not named are kept whole. Slices
     /// are views, as [`Tensor::slice`].
     ///
+    /// A literal range with a negative end, such as `1..-1` (`x[1:-1]`), trips clippy's
+    /// `reversed_empty_ranges` lint, which takes it for an empty range: allow the lint where
+    /// you write one.
+    ///
     /// ```
     /// use functorch::{Tensor, step};
     /// let x = Tensor::from_vec((0..12).map(f64::from).collect(), &[3, 4])?;
