@@ -63,7 +63,11 @@ fn newton_trust_region_and_lbfgs_reach_the_minimum() {
         .run()
         .unwrap();
     let x = res.state().get_param().unwrap();
-    assert!((x - DVector::from_element(2, 1.0)).norm() < 1e-10, "{x} after {} iterations", res.state().get_iter());
+    assert!(
+        (x - DVector::from_element(2, 1.0)).norm() < 1e-10,
+        "{x} after {} iterations",
+        res.state().get_iter()
+    );
 
     // globalized methods in 4-d from (-1.2, 1, -1.2, 1)
     let x0 = DVector::from_vec(vec![-1.2, 1.0, -1.2, 1.0]);
