@@ -21,7 +21,8 @@
 //! ```
 //!
 //! It prints the loss during training, then `u(t)` next to `sin t` at a few points and the
-//! largest error over a fine grid, and panics if that error is not small.
+//! largest error over a fine grid, and panics if that error is not small. It draws the
+//! solution against the exact one in `docs/pinn.svg` (the README's picture).
 
 use functorch::{DType, Pytree, Result, Tensor, grad, jacfwd, manual_seed, vmap};
 use std::f64::consts::PI;
@@ -186,5 +187,74 @@ fn main() -> Result<()> {
         max_err < 0.05,
         "the PINN did not converge: max error {max_err}"
     );
+    plot(&fine.to_vec()?, &u_fine.to_vec()?, &ts.to_vec()?, max_err)
+        .map_err(|e| functorch::Error::Structure(format!("plot: {e}")))?;
+    println!("wrote docs/pinn.svg");
+    Ok(())
+}
+
+/// The trained network against `sin t` (top, with the collocation points marked on the t
+/// axis) and its error (bottom).
+fn plot(
+    t: &[f64],
+    u: &[f64],
+    points: &[f64],
+    max_err: f64,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    std::fs::create_dir_all("docs")?;
+    let root = SVGBackend::new("docs/pinn.svg", (720, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(340);
+    let mut chart = ChartBuilder::on(&top)
+        .caption(
+            "PINN for u'' + u = 0, u(0) = 0, u'(0) = 1 on [0, 2π]",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..2.0 * PI, -1.25..1.25)?;
+    chart.configure_mesh().y_desc("u(t)").draw()?;
+    let exact = ShapeStyle::from(&RGBColor(160, 160, 160)).stroke_width(5);
+    chart
+        .draw_series(LineSeries::new(t.iter().map(|&t| (t, t.sin())), exact))?
+        .label("exact: sin t")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], exact));
+    let net = ShapeStyle::from(&RGBColor(214, 39, 40)).stroke_width(2);
+    chart
+        .draw_series(LineSeries::new(
+            t.iter().copied().zip(u.iter().copied()),
+            net,
+        ))?
+        .label("network u(t; θ)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], net));
+    let dot = ShapeStyle::from(&RGBColor(31, 119, 180)).filled();
+    chart
+        .draw_series(points.iter().map(|&p| Circle::new((p, -1.15), 2, dot)))?
+        .label("collocation points")
+        .legend(move |(x, y)| Circle::new((x + 10, y), 2, dot));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+
+    let lim = 1.2 * max_err * 1e3;
+    let mut err = ChartBuilder::on(&bottom)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..2.0 * PI, -lim..lim)?;
+    err.configure_mesh()
+        .x_desc("t")
+        .y_desc("u(t) - sin t  (×1e-3)")
+        .draw()?;
+    err.draw_series(LineSeries::new(
+        t.iter().zip(u).map(|(&t, &u)| (t, (u - t.sin()) * 1e3)),
+        ShapeStyle::from(&RGBColor(214, 39, 40)).stroke_width(2),
+    ))?;
+    root.present()?;
     Ok(())
 }

@@ -41,12 +41,17 @@
 //! `transforms` (the builders, on one options record; every batched call, chunked or not, in one
 //! routine: `NOTE: [chunking]`).
 //!
+//! ## Optional features
+//! Off by default: `argmin`, `nalgebra`, `faer`, `serde`, `safetensors`, the bridges to those
+//! crates (see [`interop`]).
+//!
 //! ## Errors
 //! Every fallible call returns [`Result`]; nothing panics on user input except the `+ - * /`
 //! operators, which panic on mismatched shapes or dtypes (documented under `# Panics`; use the
 //! methods `add`, `sub`, `mul`, `div` for a `Result`).
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The README's tour runs as a doctest.
 #[cfg(doctest)]
@@ -57,6 +62,7 @@ mod array;
 mod core;
 mod dtype;
 mod error;
+pub mod interop;
 mod jit;
 pub mod kernels;
 mod ops;
@@ -71,6 +77,7 @@ pub use dtype::DType;
 pub use error::{Error, Result};
 pub use functorch_derive::Pytree;
 pub use ops::manual_seed;
+pub use ops::{Idx, IndexArg, RangeInt, step};
 pub use transforms::{
     Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jit, Jvp,
     Linearize, Linearized, Pullback, Trace, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian,

@@ -14,10 +14,12 @@ mod ndarray;
 pub(crate) mod random;
 mod reduce;
 mod shape;
+mod slicing;
 
 pub(crate) use basis::{RowBuffer, standard_basis_rows};
 pub use random::manual_seed;
 pub(crate) use random::{set_state as set_random_state, state as random_state};
+pub use slicing::{Idx, IndexArg, RangeInt, step};
 
 use crate::array::DType;
 use crate::core::Tensor;
