@@ -205,7 +205,7 @@ fn call_vmap(
     let mut v = vmap(g).in_dims(leaf_dims(in_dims)).chunk_size(chunk);
     if let Some(od) = out_dims {
         let od: Vec<Option<i64>> = od.iter().map(|&d| Some(d)).collect();
-        v = v.out_dims(leaf_dims(&od));
+        v = v.out_dims(Dims::from(od));
     }
     v.call(&xs.to_vec())
 }

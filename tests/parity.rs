@@ -1,0 +1,335 @@
+//! Behaviours torch.func's own tests (`test_eager_transforms.py`, `test_vmap.py`) pin down,
+//! kept as tests of ours: tracers that escape their transform, `out_dims`/`in_dims` structure
+//! checks, `has_aux` on every transform, and `debug_unwrap`.
+
+mod common;
+
+use common::{close_to, mat, vals, vec1};
+use functorch::{
+    DType, Dims, Error, Result, Tensor, grad, jacfwd, jacrev, jvp, vjp, vmap,
+};
+use std::cell::RefCell;
+
+#[track_caller]
+fn close(got: &Tensor, want: &Tensor, what: &str) {
+    close_to(got, want, 1e-12, what);
+}
+
+#[track_caller]
+fn escaped_vmap(r: Result<Tensor>, what: &str) {
+    match r {
+        Err(Error::EscapedTracer { kind: "vmap", .. }) => {}
+        Err(e) => panic!("{what}: expected an escaped vmap tracer error, got {e:?}"),
+        Ok(t) => panic!("{what}: expected an escaped vmap tracer error, got a tensor {t}"),
+    }
+}
+
+// ------------------------------------------------------------------------ escaped tracers
+
+/// A grad tracer saved inside the transform is its value afterwards, on every path: ops,
+/// ops that return their input unchanged, value accessors, and a new transform's output.
+#[test]
+fn escaped_grad_tracer_is_its_value() -> Result<()> {
+    let x = vec1(&[0.5, 1.0, 2.0]);
+    let saved: RefCell<Vec<Tensor>> = RefCell::new(Vec::new());
+    let f = |x: &Tensor| -> Result<Tensor> {
+        saved.borrow_mut().push(x.clone());
+        saved.borrow_mut().push(x.sum()?); // 0-d
+        x.sin()?.sum()
+    };
+    let _: Tensor = grad(f).call(&x)?;
+    let (esc, esc0) = {
+        let s = saved.borrow();
+        (s[0].clone(), s[1].clone())
+    };
+    // as torch: esc.sin().sum() works
+    close(&esc.sin()?.sum()?, &x.sin()?.sum()?, "esc.sin().sum()");
+    assert!(esc.is_concrete());
+    assert_eq!(vals(&esc), vals(&x));
+    assert_eq!(esc0.item()?, 3.5);
+    // ops that return their input unchanged give the value too
+    for (what, t) in [
+        ("sum of 0-d", esc0.sum()?),
+        ("reshape to the same shape", esc.reshape(&[3])?),
+        ("cat of one", Tensor::cat(std::slice::from_ref(&esc), 0)?),
+        ("to_dtype to the same dtype", esc.to_dtype(DType::F64)?),
+        ("slice of everything", esc.slice(0, 0, i64::MAX, 1)?),
+        ("transpose of a dim with itself", esc.transpose(0, 0)?),
+    ] {
+        assert!(t.is_concrete(), "{what}");
+        assert_eq!(t.to_vec_f64()?.len(), t.numel(), "{what}");
+    }
+    // as a new transform's output: a constant, so the gradient is zero and the value is concrete
+    let (out, pb): (Tensor, _) = vjp(|_: &Tensor| -> Result<Tensor> { Ok(esc.clone()) }).call(&x)?;
+    assert!(out.is_concrete());
+    assert_eq!(vals(&out), vals(&x));
+    let (g,): (Tensor,) = pb.call(&x.ones_like())?;
+    assert_eq!(vals(&g), vec![0.0; 3]);
+    let (o, t): (Tensor, Tensor) = jvp(|_: &Tensor| -> Result<Tensor> { Ok(esc0.clone()) }).call(&x, &x)?;
+    assert_eq!((o.item()?, t.item()?), (3.5, 0.0));
+    // and as a constant inside one
+    let g: Tensor = grad(|y: &Tensor| y.mul(&esc)?.sum()).call(&x)?;
+    close(&g, &x, "d/dy sum(esc * y)");
+    // vmapped over: a constant broadcast
+    let xs = mat(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    let r: Tensor = vmap(|y: &Tensor| y.mul(&esc)).call(&xs)?;
+    close(&r, &xs.mul(&x)?, "vmap with an escaped grad tracer");
+    Ok(())
+}
+
+#[test]
+fn escaped_jvp_tracer_is_its_value() -> Result<()> {
+    let x = vec1(&[0.5, 1.0]);
+    let saved: RefCell<Option<Tensor>> = RefCell::new(None);
+    let f = |x: &Tensor| -> Result<Tensor> {
+        *saved.borrow_mut() = Some(x.exp()?);
+        x.sin()
+    };
+    let _: (Tensor, Tensor) = jvp(f).call(&x, &x.ones_like())?;
+    let esc = saved.borrow_mut().take().unwrap();
+    close(&esc.log()?, &x, "log(esc)");
+    close(&esc.reshape(&[2])?, &x.exp()?, "reshape to the same shape");
+    Ok(())
+}
+
+/// torch: inside a still-running outer grad, a saved inner tracer keeps its outer derivative:
+/// `grad(x ↦ sum(saved · x))` with `saved` the inner grad's input is `2x`.
+#[test]
+fn escaped_inner_tracer_keeps_outer_derivative() -> Result<()> {
+    let x = vec1(&[0.5, 1.0, -2.0]);
+    let outer = |x: &Tensor| -> Result<Tensor> {
+        let saved: RefCell<Option<Tensor>> = RefCell::new(None);
+        let _: Tensor = grad(|y: &Tensor| -> Result<Tensor> {
+            *saved.borrow_mut() = Some(y.clone());
+            y.sin()?.sum()
+        })
+        .call(x)?;
+        let s = saved.borrow_mut().take().unwrap();
+        s.mul(x)?.sum()
+    };
+    let g: Tensor = grad(outer).call(&x)?;
+    close(&g, &x.mul_scalar(2.0)?, "grad(x ↦ sum(saved · x))");
+
+    // the same through jvp inside grad, and with the dead tracer returned as the output itself
+    let scalar = Tensor::scalar(1.5);
+    let returns_saved = |x: &Tensor| -> Result<Tensor> {
+        let saved: RefCell<Option<Tensor>> = RefCell::new(None);
+        let _: (Tensor, Tensor) = jvp(|y: &Tensor| -> Result<Tensor> {
+            *saved.borrow_mut() = Some(y.square()?);
+            Ok(y.clone())
+        })
+        .call(x, &x.ones_like())?;
+        let s = saved.borrow_mut().take().unwrap();
+        // a no-op on the dead tracer, returned as the output
+        s.sum()
+    };
+    let g: Tensor = grad(returns_saved).call(&scalar)?;
+    assert_eq!(g.item()?, 3.0, "d/dx x² through a dead jvp tracer");
+    // jacrev and jacfwd of the same agree
+    let jr: Tensor = jacrev(returns_saved).call(&scalar)?;
+    let jf: Tensor = jacfwd(returns_saved).call(&scalar)?;
+    assert_eq!((jr.item()?, jf.item()?), (3.0, 3.0));
+    Ok(())
+}
+
+/// An escaped vmap tracer stands for a whole batch: every path refuses it.
+#[test]
+fn escaped_vmap_tracer_is_an_error_on_every_path() -> Result<()> {
+    let xs = mat(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    let saved: RefCell<Vec<Tensor>> = RefCell::new(Vec::new());
+    let f = |x: &Tensor| -> Result<Tensor> {
+        let s = x.sum()?;
+        saved.borrow_mut().push(x.clone());
+        saved.borrow_mut().push(s.clone());
+        Ok(s)
+    };
+    let _: Tensor = vmap(f).call(&xs)?;
+    let (esc, esc0) = {
+        let s = saved.borrow();
+        (s[0].clone(), s[1].clone())
+    };
+    escaped_vmap(esc.sin(), "sin");
+    escaped_vmap(esc0.sum(), "sum of 0-d");
+    escaped_vmap(esc.reshape(&[2]), "reshape to the same shape");
+    escaped_vmap(Tensor::cat(std::slice::from_ref(&esc), 0), "cat of one");
+    escaped_vmap(esc.to_dtype(DType::F64), "to_dtype to the same dtype");
+    assert!(matches!(
+        esc.to_vec::<f64>(),
+        Err(Error::EscapedTracer { kind: "vmap", .. })
+    ));
+    assert!(!esc.is_concrete());
+    // as an input and as an output of a new transform
+    escaped_vmap(grad(|_: &Tensor| -> Result<Tensor> { Ok(esc0.clone()) }).call(&xs), "grad output");
+    escaped_vmap(
+        vmap(|_: &Tensor| -> Result<Tensor> { Ok(esc.clone()) }).call(&xs),
+        "vmap output",
+    );
+    escaped_vmap(vmap(|y: &Tensor| y.sin()).call(&esc), "vmap input");
+    escaped_vmap(grad(|y: &Tensor| y.sum()).call(&esc), "grad input");
+    // its debug value is still there to look at
+    assert_eq!(esc.debug_unwrap().shape(), &[2, 2]);
+    Ok(())
+}
+
+// ----------------------------------------------------------------- in_dims and out_dims
+
+#[track_caller]
+fn structure_err<T>(r: Result<T>, what: &str) -> String {
+    match r {
+        Err(e @ Error::Transform { .. }) => {
+            let s = e.to_string();
+            assert!(
+                s.contains(&format!("{what} is not compatible with the structure of")),
+                "{s}"
+            );
+            s
+        }
+        Err(e) => panic!("expected a transform error, got {e:?}"),
+        Ok(_) => panic!("expected an error about {what}"),
+    }
+}
+
+#[test]
+fn out_dims_must_match_the_outputs() -> Result<()> {
+    let x = mat(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[3, 2]);
+    let pair = |x: &Tensor| -> Result<(Tensor, Tensor)> { Ok((x.clone(), x.clone())) };
+    // torch: vmap(lambda x: (x, x), out_dims=(0,)) raises
+    let m = structure_err(
+        vmap(pair).out_dims([Some(0)]).call::<_, (Tensor, Tensor)>(&x),
+        "out_dims",
+    );
+    assert!(
+        m.contains("out_dims has structure (0,) but outputs has structure"),
+        "{m}"
+    );
+    structure_err(
+        vmap(pair)
+            .out_dims([Some(0), Some(0), Some(0)])
+            .call::<_, (Tensor, Tensor)>(&x),
+        "out_dims",
+    );
+    // a single tensor takes an int, None or a one-element tuple, nothing else
+    let s: Tensor = vmap(|x: &Tensor| x.sin()).out_dims([Some(1)]).call(&x)?;
+    close(&s, &x.sin()?.t()?, "out_dims=(1,)");
+    structure_err(
+        vmap(|x: &Tensor| x.sin())
+            .out_dims([Some(0), Some(0)])
+            .call::<_, Tensor>(&x),
+        "out_dims",
+    );
+    // nested: the inner tuple must match the inner output
+    let nested = |x: &Tensor| -> Result<(Tensor, (Tensor, Tensor))> {
+        Ok((x.clone(), (x.clone(), x.clone())))
+    };
+    structure_err(
+        vmap(nested)
+            .out_dims(Dims::Tuple(vec![Dims::from(0), Dims::from(vec![Some(0)])]))
+            .call::<_, (Tensor, (Tensor, Tensor))>(&x),
+        "out_dims",
+    );
+    structure_err(
+        vmap(pair)
+            .out_dims(Dims::Tuple(vec![Dims::from(0), Dims::from(vec![Some(0)])]))
+            .call::<_, (Tensor, Tensor)>(&x),
+        "out_dims",
+    );
+    // a tuple broadcast over a subtree: one dim for the whole inner pair
+    let (a, (b, c)): (Tensor, (Tensor, Tensor)) = vmap(nested)
+        .out_dims(Dims::Tuple(vec![Dims::from(0), Dims::from(1)]))
+        .call(&x)?;
+    close(&a, &x, "nested[0]");
+    close(&b, &x.t()?, "nested[1][0]");
+    close(&c, &x.t()?, "nested[1][1]");
+    Ok(())
+}
+
+#[test]
+fn in_dims_must_match_the_inputs() {
+    let x = mat(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    let add = |(a, b): &(Tensor, Tensor)| a.add(b);
+    let m = structure_err(
+        vmap(add)
+            .in_dims([Some(0)])
+            .call::<_, Tensor>(&(x.clone(), x.clone())),
+        "in_dims",
+    );
+    assert!(m.contains("in_dims has structure (0,) but inputs has structure"), "{m}");
+    structure_err(
+        vmap(add)
+            .in_dims([Some(0), Some(0), Some(0)])
+            .call::<_, Tensor>(&(x.clone(), x.clone())),
+        "in_dims",
+    );
+    // a tuple for a tensor argument
+    structure_err(
+        vmap(|x: &Tensor| x.sin())
+            .in_dims(Dims::Tuple(vec![Dims::from(vec![Some(0)])]))
+            .call::<_, Tensor>(&x),
+        "in_dims",
+    );
+}
+
+// ------------------------------------------------------------------------------ has_aux
+
+#[test]
+fn has_aux_is_never_dropped() -> Result<()> {
+    let x = vec1(&[1.0, 2.0]);
+    let f = |x: &Tensor| -> Result<(Tensor, Tensor)> { Ok((x.square()?, x.sum()?)) };
+    // vjp: call cannot hold the aux, so it refuses and points to call_aux
+    let e = vjp(f).has_aux(true).call::<_, Tensor>(&x).unwrap_err();
+    assert!(
+        matches!(&e, Error::Transform { msg, .. } if msg.contains("call_aux")),
+        "{e:?}"
+    );
+    let (y, pb, aux): (Tensor, _, Tensor) = vjp(f).has_aux(true).call_aux(&x)?;
+    close(&y, &x.square()?, "vjp output");
+    assert_eq!(aux.item()?, 3.0);
+    let (g,): (Tensor,) = pb.call(&x.ones_like())?;
+    close(&g, &x.mul_scalar(2.0)?, "vjp pullback with aux");
+    // call_aux without has_aux is an error too
+    assert!(vjp(|x: &Tensor| x.sin()).call_aux::<_, Tensor, Tensor>(&x).is_err());
+    // the others put the aux in the result; a result type without room for it is an error
+    let fs = |x: &Tensor| -> Result<(Tensor, Tensor)> { Ok((x.square()?.sum()?, x.sum()?)) };
+    assert!(grad(fs).has_aux(true).call::<_, Tensor>(&x).is_err());
+    let (g, aux): (Tensor, Tensor) = grad(fs).has_aux(true).call(&x)?;
+    close(&g, &x.mul_scalar(2.0)?, "grad with aux");
+    assert_eq!(aux.item()?, 3.0);
+    assert!(jvp(f)
+        .has_aux(true)
+        .call::<_, (Tensor, Tensor)>(&x, &x)
+        .is_err());
+    let (_, t, aux): (Tensor, Tensor, Tensor) = jvp(f).has_aux(true).call(&x, &x)?;
+    close(&t, &x.square()?.mul_scalar(2.0)?, "jvp with aux");
+    assert_eq!(aux.item()?, 3.0);
+    assert!(jacrev(f).has_aux(true).call::<_, Tensor>(&x).is_err());
+    let (j, aux): (Tensor, Tensor) = jacfwd(f).has_aux(true).call(&x)?;
+    close(&j, &x.mul_scalar(2.0)?.diag()?, "jacfwd with aux");
+    assert_eq!(aux.item()?, 3.0);
+    Ok(())
+}
+
+// ------------------------------------------------------------------------- debug_unwrap
+
+#[test]
+fn debug_unwrap_shows_values_without_changing_results() -> Result<()> {
+    let xs = mat(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    let seen: RefCell<Vec<Tensor>> = RefCell::new(Vec::new());
+    let f = |x: &Tensor| -> Result<Tensor> {
+        let u = x.debug_unwrap();
+        assert!(u.is_concrete());
+        seen.borrow_mut().push(u);
+        x.square()?.sum()
+    };
+    // vmap(grad(f)): the unwrapped value is the whole batch of primals
+    let g: Tensor = vmap(grad(f)).call(&xs)?;
+    close(&g, &xs.mul_scalar(2.0)?, "vmap(grad) with debug_unwrap");
+    let u = seen.borrow_mut().pop().unwrap();
+    close(&u, &xs, "debug_unwrap under vmap(grad)");
+    // outside every transform: the tensor itself
+    close(&xs.debug_unwrap(), &xs, "debug_unwrap of a concrete tensor");
+    // computing with it gives no derivative
+    let h = |x: &Tensor| x.mul(&x.debug_unwrap())?.sum();
+    let g: Tensor = grad(h).call(&vec1(&[3.0]))?;
+    assert_eq!(vals(&g), vec![3.0]);
+    Ok(())
+}
