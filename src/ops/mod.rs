@@ -12,10 +12,12 @@ mod ndarray;
 mod random;
 mod reduce;
 mod shape;
+mod update;
 
 pub(crate) use basis::{RowBuffer, standard_basis_rows};
 pub use random::manual_seed;
 pub(crate) use random::{random_state, set_random_state};
+pub use update::At;
 
 use crate::array::DType;
 use crate::core::Tensor;
