@@ -30,6 +30,7 @@ mod display;
 pub(crate) mod grad;
 mod jvp;
 mod primitive;
+pub(crate) mod stage;
 mod tensor;
 mod unwrap;
 
@@ -58,6 +59,8 @@ pub(crate) enum LevelKind {
     Jvp,
     /// reverse mode: tracers hold a value and a node of this level's tape.
     Grad { tape: Tape },
+    /// staging (`jit`): tracers hold a value and an atom of the graph being recorded.
+    Stage { rec: stage::Recorder },
 }
 
 /// One running transform. See `NOTE: [levels]`.
@@ -83,6 +86,7 @@ impl Level {
             LevelKind::Batch { .. } => "vmap",
             LevelKind::Jvp => "jvp",
             LevelKind::Grad { .. } => "vjp/grad",
+            LevelKind::Stage { .. } => "jit",
         }
     }
 }
@@ -146,6 +150,8 @@ pub(crate) enum TracerKind {
     },
     /// A value tracked by node `node` of the level's tape.
     Grad { value: Tensor, node: usize },
+    /// A value recorded as `atom` of the level's graph.
+    Staged { value: Tensor, atom: stage::Atom },
 }
 
 impl Tracer {
@@ -177,6 +183,11 @@ impl fmt::Display for Tracer {
             TracerKind::Grad { value, node } => write!(
                 f,
                 "GradTrackingTensor(lvl={}, node={node}, value={value})",
+                self.level.id
+            ),
+            TracerKind::Staged { value, atom } => write!(
+                f,
+                "StagedTensor(lvl={}, {atom:?}, value={value})",
                 self.level.id
             ),
         }
@@ -238,5 +249,6 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
         LevelKind::Batch { size, .. } => batch::process(&level, *size, prim, inputs),
         LevelKind::Jvp => jvp::process(&level, prim, inputs),
         LevelKind::Grad { tape } => grad::process(&level, tape, prim, inputs),
+        LevelKind::Stage { rec } => stage::process(&level, rec, prim, inputs),
     }
 }

@@ -46,4 +46,9 @@ pub(crate) trait Primitive: PrimClone + Debug + Send + Sync + 'static {
     fn differentiable(&self) -> bool {
         true
     }
+    /// Whether this is a random draw: it advances the generator, so a compiled graph must run
+    /// it even when nothing reads its value, and two draws are never the same value.
+    fn is_random(&self) -> bool {
+        false
+    }
 }
