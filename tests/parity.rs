@@ -6,7 +6,7 @@ mod common;
 
 use common::{close_to, mat, vals, vec1};
 use functorch::{
-    DType, Dims, Error, Result, Tensor, grad, jacfwd, jacrev, jvp, vjp, vmap,
+    DType, Dims, Error, Result, Tensor, grad, jacfwd, jacrev, jit, jvp, vjp, vmap,
 };
 use std::cell::RefCell;
 
@@ -171,6 +171,45 @@ fn escaped_vmap_tracer_is_an_error_on_every_path() -> Result<()> {
     Ok(())
 }
 
+/// A tracer of a finished jit trace holds the tracing call's value, not what a later call of
+/// the compiled function would compute: refused, as a vmap tracer is.
+#[test]
+fn escaped_jit_tracer_is_an_error() -> Result<()> {
+    let x = vec1(&[1.0, 2.0]);
+    let saved: RefCell<Option<Tensor>> = RefCell::new(None);
+    let f = |x: &Tensor| -> Result<Tensor> {
+        *saved.borrow_mut() = Some(x.exp()?);
+        x.sin()
+    };
+    let _: Tensor = jit(f).call(&x)?;
+    let esc = saved.borrow_mut().take().unwrap();
+    assert!(matches!(
+        esc.sin(),
+        Err(Error::EscapedTracer { kind: "jit", .. })
+    ));
+    assert!(matches!(
+        esc.reshape(&[2]),
+        Err(Error::EscapedTracer { kind: "jit", .. })
+    ));
+    assert!(matches!(
+        grad(|y: &Tensor| y.sum()).call::<_, Tensor>(&esc),
+        Err(Error::EscapedTracer { kind: "jit", .. })
+    ));
+    // a grad tracer escaping into a jit-compiled function is its value there
+    let g_saved: RefCell<Option<Tensor>> = RefCell::new(None);
+    let _: Tensor = grad(|y: &Tensor| -> Result<Tensor> {
+        *g_saved.borrow_mut() = Some(y.square()?);
+        y.sum()
+    })
+    .call(&x)?;
+    let esc = g_saved.borrow_mut().take().unwrap();
+    let r: Tensor = jit(|y: &Tensor| y.add(&esc)).call(&x)?;
+    close(&r, &x.add(&x.square()?)?, "jit with an escaped grad tracer");
+    let r: Tensor = jit(|_: &Tensor| -> Result<Tensor> { Ok(esc.clone()) }).call(&x)?;
+    close(&r, &x.square()?, "jit returning an escaped grad tracer");
+    Ok(())
+}
+
 // ----------------------------------------------------------------- in_dims and out_dims
 
 #[track_caller]
@@ -276,7 +315,9 @@ fn has_aux_is_never_dropped() -> Result<()> {
     let x = vec1(&[1.0, 2.0]);
     let f = |x: &Tensor| -> Result<(Tensor, Tensor)> { Ok((x.square()?, x.sum()?)) };
     // vjp: call cannot hold the aux, so it refuses and points to call_aux
-    let e = vjp(f).has_aux(true).call::<_, Tensor>(&x).unwrap_err();
+    let Err(e) = vjp(f).has_aux(true).call::<_, Tensor>(&x) else {
+        panic!("vjp(f).has_aux(true).call must not drop the aux");
+    };
     assert!(
         matches!(&e, Error::Transform { msg, .. } if msg.contains("call_aux")),
         "{e:?}"

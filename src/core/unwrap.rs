@@ -10,14 +10,16 @@ use crate::error::{Error, Result};
 // its value: the tracer is a wrapper whose level is dead, and the wrapper is simply dropped. The
 // value may itself be a tracer of an outer level that is still running (an inner grad's input
 // saved inside an outer grad), so the outer derivatives are kept. A tracer of a finished vmap
-// level is an error: its value carries the whole batch, and no single tensor stands for it.
+// level is an error: its value carries the whole batch, and no single tensor stands for it. So
+// is a tracer of a finished `jit` trace: its value is the one the tracing call computed, not
+// the one a later call of the compiled function would, so using it would silently freeze it.
 // Every place that looks at a tensor applies this rule: `bind` (every op), the no-op shortcuts
 // of the ops (`Tensor::passthrough`), the accessors of concrete values, and the inputs and
 // outputs of every transform.
 
 impl Tracer {
     /// The value this tracer stands for once its level is dead (`None` while the level runs,
-    /// and for a dead vmap tracer, which stands for no single value).
+    /// and for a dead vmap or jit tracer, which stand for no single value).
     #[inline]
     pub(crate) fn dead_value(&self) -> Option<&Tensor> {
         if self.level.is_alive() {
@@ -26,14 +28,14 @@ impl Tracer {
         match &self.kind {
             TracerKind::Dual { primal, .. } => Some(primal),
             TracerKind::Grad { value, .. } => Some(value),
-            TracerKind::Batch { .. } => None,
+            TracerKind::Batch { .. } | TracerKind::Staged { .. } => None,
         }
     }
 }
 
 impl Tensor {
     /// This tensor with the wrappers of finished grad/jvp levels removed (see
-    /// `NOTE: [escaped]`); a tracer of a finished vmap is an error naming `op`.
+    /// `NOTE: [escaped]`); a tracer of a finished vmap or jit is an error naming `op`.
     pub(crate) fn live(&self, op: &'static str) -> Result<&Tensor> {
         let mut t = self;
         while let Some(tr) = t.tracer() {
@@ -67,7 +69,8 @@ impl Tensor {
     /// transforms are tracing, for printing and logging (as `torch.func.debug_unwrap`).
     ///
     /// Under `vmap` it holds the whole batch, at dim 0 (one more dim than the tensor shows
-    /// inside the function); under `grad`, `vjp` and `jvp` it is the primal value. The result
+    /// inside the function); under `grad`, `vjp` and `jvp` it is the primal value, under `jit`
+    /// the value of the tracing call. The result
     /// is a constant to every transform: computing with it gives no derivatives and no batching,
     /// so use it to look at values, not to compute the function's result. Outside transforms it
     /// is the tensor itself.
@@ -102,6 +105,7 @@ impl Tensor {
                 TracerKind::Batch { value } => value,
                 TracerKind::Dual { primal, .. } => primal,
                 TracerKind::Grad { value, .. } => value,
+                TracerKind::Staged { value, .. } => value,
             };
         }
         t.clone()

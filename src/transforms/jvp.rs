@@ -49,7 +49,7 @@ pub(crate) fn jvp_impl(
             }
         }
     }
-    let (primals, tangents) = (live_trees(primals, o)?, live_trees(tangents, o)?);
+    let (primals, tangents) = (live_trees(primals, o.name)?, live_trees(tangents, o.name)?);
     let guard = LevelGuard::push(LevelKind::Jvp);
     let level = guard.level.clone();
     let wrapped: Vec<Tree> = primals
@@ -67,7 +67,7 @@ pub(crate) fn jvp_impl(
             })
         })
         .collect::<Result<_>>()?;
-    let out = live_tree(f(wrapped)?, o)?;
+    let out = live_tree(f(wrapped)?, o.name)?;
     let (out, aux) = split_aux(out, o)?;
     let mut tans = Vec::new();
     let prim = out.map(&mut |t| {

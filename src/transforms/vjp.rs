@@ -18,7 +18,7 @@ pub(crate) fn vjp_impl(
     diff: Option<&[usize]>,
     o: &Opts,
 ) -> Result<(Tree, Pullback, Option<Tree>)> {
-    let mut args = live_trees(args, o)?;
+    let mut args = live_trees(args, o.name)?;
     let diff: Vec<usize> = diff
         .map(|d| d.to_vec())
         .unwrap_or_else(|| (0..args.len()).collect());
@@ -48,7 +48,7 @@ pub(crate) fn vjp_impl(
         in_trees.push(args[i].clone());
         args[i] = wrapped;
     }
-    let out = live_tree(f(args)?, o)?;
+    let out = live_tree(f(args)?, o.name)?;
     let (out, aux) = split_aux(out, o)?;
     let mut out_nodes = Vec::new();
     let value = out.map(&mut |t| {

@@ -17,7 +17,7 @@ pub(crate) fn run(
     args: Vec<Tree>,
     o: &Opts,
 ) -> Result<Tree> {
-    let args = super::live_trees(args, o)?;
+    let args = super::live_trees(args, o.name)?;
     let in_dims = o.in_dims.as_ref().expect("vmap options have in_dims");
     let out_dims = o.out_dims.as_ref().expect("vmap options have out_dims");
     let refs: Vec<&Tree> = args.iter().collect();
