@@ -236,3 +236,69 @@ fn linearize_evaluates_f_once() -> Result<()> {
     assert!(e.to_string().contains("linearize"), "{e}");
     Ok(())
 }
+
+#[test]
+fn random_ops_draw_afresh_on_every_replay_and_follow_the_seed() -> Result<()> {
+    let noisy = |x: &Tensor| x.add(&x.randn_like()?);
+    let f = jit(noisy);
+    let x = Tensor::zeros(&[4], DType::F64);
+    functorch::manual_seed(11);
+    let e1 = noisy(&x)?;
+    let e2 = noisy(&x)?;
+    functorch::manual_seed(11);
+    let j1: Tensor = f.call(&x)?; // traces
+    let j2: Tensor = f.call(&x)?; // replays
+    assert_eq!(f.traces(), 1);
+    assert_eq!(vals(&j1), vals(&e1));
+    assert_eq!(
+        vals(&j2),
+        vals(&e2),
+        "a replay draws the next numbers, as eager does"
+    );
+    assert_ne!(vals(&j1), vals(&j2));
+    // an unused draw still advances the generator, as eager
+    let g = jit(|x: &Tensor| {
+        let _ = x.rand_like()?;
+        x.add(&x.randn_like()?)
+    });
+    let eager = |x: &Tensor| -> Result<Tensor> {
+        let _ = x.rand_like()?;
+        x.add(&x.randn_like()?)
+    };
+    functorch::manual_seed(5);
+    let a: Tensor = g.call(&x)?;
+    let b: Tensor = g.call(&x)?;
+    functorch::manual_seed(5);
+    assert_eq!(vals(&a), vals(&eager(&x)?));
+    assert_eq!(vals(&b), vals(&eager(&x)?));
+    Ok(())
+}
+
+#[test]
+fn common_subexpressions_and_identities_are_removed() -> Result<()> {
+    let f = jit(|x: &Tensor| {
+        let a = x.sin()?.add(&x.sin()?)?; // one sin
+        let b = x.neg()?.neg()?.exp()?; // exp x
+        let c = a.mul_scalar(1.0)?.reshape(&[3])?; // a
+        c.add(&b)
+    });
+    let x = Tensor::from_slice(&[0.1, 0.2, 0.3]);
+    let t = f.trace(&x)?;
+    let text = t.to_string();
+    assert_eq!(text.matches("sin").count(), 1, "{text}");
+    assert!(!text.contains("neg"), "{text}");
+    assert!(!text.contains("mul_scalar"), "{text}");
+    assert!(!text.contains("reshape"), "{text}");
+    assert!(text.contains("exp a"), "{text}");
+    let (before, after) = t.equations();
+    assert!(after < before, "{before} -> {after}");
+    // and the result is eager's, bit for bit
+    let want = x.sin()?.mul_scalar(2.0)?.add(&x.exp()?)?;
+    for _ in 0..2 {
+        assert_eq!(vals(&f.call(&x)?), vals(&want));
+    }
+    // random draws are never merged
+    let g = jit(|x: &Tensor| x.randn_like()?.sub(&x.randn_like()?));
+    assert_eq!(g.trace(&x)?.to_string().matches("randn").count(), 2);
+    Ok(())
+}

@@ -4,13 +4,13 @@
 //! last dim, every leading dim being an independent row, so their batch rule is the primitive
 //! itself on the physical operand. Their outputs are integers or masks: no derivative flows
 //! through them (the values are moved by `where`, `index_add` and `gather`, which carry the
-//! derivatives).
+//! derivatives), so they take the default jvp and vjp of primitives that are not
+//! differentiable. To a program rewrite they are opaque kernels.
 
-use super::{Grads, Primitive};
+use super::{PrimKind, Primitive};
 use crate::array::Array;
 use crate::core::{Tensor, bind};
 use crate::error::Result;
-use smallvec::smallvec;
 use std::collections::HashSet;
 
 /// The rows of an array along its last dim: `(number of rows, row length)`.
@@ -22,12 +22,15 @@ fn rows(a: &Array) -> (usize, usize) {
 
 /// For an i64 tensor of positions, `true` at the last occurrence of each value in its row
 /// (along the last dim): the write that wins when several write one position.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct LastWrite;
 
 impl Primitive for LastWrite {
     fn name(&self) -> &'static str {
         "index_put"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let a = inputs[0];
@@ -43,12 +46,6 @@ impl Primitive for LastWrite {
         }
         Ok(Array::from_vec(out, a.shape()))
     }
-    fn jvp(&self, _: &[&Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(None)
-    }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(smallvec![None])
-    }
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         // rows are independent, and the batch dim (0) is a leading dim
         bind(self, inputs)
@@ -60,12 +57,15 @@ impl Primitive for LastWrite {
 
 /// For a bool mask, the number of `true`s before each position in its row (along the last
 /// dim), as i64: the element of the source a selected position reads in `masked_scatter`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CountBefore;
 
 impl Primitive for CountBefore {
     fn name(&self) -> &'static str {
         "masked_scatter"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let a = inputs[0];
@@ -80,12 +80,6 @@ impl Primitive for CountBefore {
             }
         }
         Ok(Array::from_vec(out, a.shape()))
-    }
-    fn jvp(&self, _: &[&Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(None)
-    }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(smallvec![None])
     }
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         bind(self, inputs)
