@@ -70,7 +70,7 @@ pub use core::{Randomness, Tensor};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use functorch_derive::Pytree;
-pub use ops::{At, manual_seed};
+pub use ops::{At, Generator, manual_seed};
 pub use transforms::{
     Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jit, Jvp,
     Linearize, Linearized, Pullback, Trace, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian,

@@ -6,7 +6,7 @@ mod common;
 
 use common::{close_to, mat, vals, vec1};
 use functorch::{
-    DType, Dims, Error, Result, Tensor, grad, jacfwd, jacrev, jit, jvp, vjp, vmap,
+    DType, Dims, Error, Generator, Result, Tensor, grad, jacfwd, jacrev, jit, jvp, vjp, vmap,
 };
 use std::cell::RefCell;
 
@@ -60,12 +60,14 @@ fn escaped_grad_tracer_is_its_value() -> Result<()> {
         assert_eq!(t.to_vec_f64()?.len(), t.numel(), "{what}");
     }
     // as a new transform's output: a constant, so the gradient is zero and the value is concrete
-    let (out, pb): (Tensor, _) = vjp(|_: &Tensor| -> Result<Tensor> { Ok(esc.clone()) }).call(&x)?;
+    let (out, pb): (Tensor, _) =
+        vjp(|_: &Tensor| -> Result<Tensor> { Ok(esc.clone()) }).call(&x)?;
     assert!(out.is_concrete());
     assert_eq!(vals(&out), vals(&x));
     let (g,): (Tensor,) = pb.call(&x.ones_like())?;
     assert_eq!(vals(&g), vec![0.0; 3]);
-    let (o, t): (Tensor, Tensor) = jvp(|_: &Tensor| -> Result<Tensor> { Ok(esc0.clone()) }).call(&x, &x)?;
+    let (o, t): (Tensor, Tensor) =
+        jvp(|_: &Tensor| -> Result<Tensor> { Ok(esc0.clone()) }).call(&x, &x)?;
     assert_eq!((o.item()?, t.item()?), (3.5, 0.0));
     // and as a constant inside one
     let g: Tensor = grad(|y: &Tensor| y.mul(&esc)?.sum()).call(&x)?;
@@ -159,7 +161,10 @@ fn escaped_vmap_tracer_is_an_error_on_every_path() -> Result<()> {
     ));
     assert!(!esc.is_concrete());
     // as an input and as an output of a new transform
-    escaped_vmap(grad(|_: &Tensor| -> Result<Tensor> { Ok(esc0.clone()) }).call(&xs), "grad output");
+    escaped_vmap(
+        grad(|_: &Tensor| -> Result<Tensor> { Ok(esc0.clone()) }).call(&xs),
+        "grad output",
+    );
     escaped_vmap(
         vmap(|_: &Tensor| -> Result<Tensor> { Ok(esc.clone()) }).call(&xs),
         "vmap output",
@@ -234,7 +239,9 @@ fn out_dims_must_match_the_outputs() -> Result<()> {
     let pair = |x: &Tensor| -> Result<(Tensor, Tensor)> { Ok((x.clone(), x.clone())) };
     // torch: vmap(lambda x: (x, x), out_dims=(0,)) raises
     let m = structure_err(
-        vmap(pair).out_dims([Some(0)]).call::<_, (Tensor, Tensor)>(&x),
+        vmap(pair)
+            .out_dims([Some(0)])
+            .call::<_, (Tensor, Tensor)>(&x),
         "out_dims",
     );
     assert!(
@@ -292,7 +299,10 @@ fn in_dims_must_match_the_inputs() {
             .call::<_, Tensor>(&(x.clone(), x.clone())),
         "in_dims",
     );
-    assert!(m.contains("in_dims has structure (0,) but inputs has structure"), "{m}");
+    assert!(
+        m.contains("in_dims has structure (0,) but inputs has structure"),
+        "{m}"
+    );
     structure_err(
         vmap(add)
             .in_dims([Some(0), Some(0), Some(0)])
@@ -328,17 +338,23 @@ fn has_aux_is_never_dropped() -> Result<()> {
     let (g,): (Tensor,) = pb.call(&x.ones_like())?;
     close(&g, &x.mul_scalar(2.0)?, "vjp pullback with aux");
     // call_aux without has_aux is an error too
-    assert!(vjp(|x: &Tensor| x.sin()).call_aux::<_, Tensor, Tensor>(&x).is_err());
+    assert!(
+        vjp(|x: &Tensor| x.sin())
+            .call_aux::<_, Tensor, Tensor>(&x)
+            .is_err()
+    );
     // the others put the aux in the result; a result type without room for it is an error
     let fs = |x: &Tensor| -> Result<(Tensor, Tensor)> { Ok((x.square()?.sum()?, x.sum()?)) };
     assert!(grad(fs).has_aux(true).call::<_, Tensor>(&x).is_err());
     let (g, aux): (Tensor, Tensor) = grad(fs).has_aux(true).call(&x)?;
     close(&g, &x.mul_scalar(2.0)?, "grad with aux");
     assert_eq!(aux.item()?, 3.0);
-    assert!(jvp(f)
-        .has_aux(true)
-        .call::<_, (Tensor, Tensor)>(&x, &x)
-        .is_err());
+    assert!(
+        jvp(f)
+            .has_aux(true)
+            .call::<_, (Tensor, Tensor)>(&x, &x)
+            .is_err()
+    );
     let (_, t, aux): (Tensor, Tensor, Tensor) = jvp(f).has_aux(true).call(&x, &x)?;
     close(&t, &x.square()?.mul_scalar(2.0)?, "jvp with aux");
     assert_eq!(aux.item()?, 3.0);
@@ -372,5 +388,161 @@ fn debug_unwrap_shows_values_without_changing_results() -> Result<()> {
     let h = |x: &Tensor| x.mul(&x.debug_unwrap())?.sum();
     let g: Tensor = grad(h).call(&vec1(&[3.0]))?;
     assert_eq!(vals(&g), vec![3.0]);
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------- random
+
+/// Rows of a [n, k] tensor, as vectors.
+fn rows_of(t: &Tensor) -> Vec<Vec<f64>> {
+    let k = t.shape()[1];
+    t.to_vec_f64()
+        .unwrap()
+        .chunks(k)
+        .map(|c| c.to_vec())
+        .collect()
+}
+
+#[test]
+fn random_api_values() -> Result<()> {
+    functorch::manual_seed(11);
+    let k = Tensor::randint(-2, 3, &[200])?;
+    assert_eq!(k.dtype(), DType::I64);
+    let v = k.to_vec::<i64>()?;
+    assert!(v.iter().all(|x| (-2..3).contains(x)));
+    assert!((-2..3).all(|x| v.contains(&x)), "every value drawn: {v:?}");
+    let mut p = Tensor::randperm(7)?.to_vec::<i64>()?;
+    p.sort();
+    assert_eq!(p, (0..7).collect::<Vec<i64>>());
+    assert!(Tensor::randint(3, 3, &[1]).is_err());
+    let like = vec1(&[0.5; 4]).randint_like(0, 2)?;
+    assert_eq!(like.dtype(), DType::F64);
+    // bernoulli: the mean of many draws is near p; p outside [0, 1] is an error
+    let b = Tensor::full(&[4000], 0.25, DType::F64).bernoulli()?;
+    assert!((b.mean()?.item()? - 0.25).abs() < 0.03);
+    assert!(vec1(&[1.5]).bernoulli().is_err());
+    // normal(mean, std) is mean + std·ε: differentiable in both (the reparameterization)
+    let mean = vec1(&[1.0, -1.0, 3.0]);
+    let std = vec1(&[0.5, 2.0, 1.0]);
+    functorch::manual_seed(5);
+    let x = Tensor::normal(&mean, &std)?;
+    functorch::manual_seed(5);
+    let eps = Tensor::randn(&[3], DType::F64)?;
+    close(&x, &mean.add(&std.mul(&eps)?)?, "normal = mean + std·ε");
+    functorch::manual_seed(5);
+    let (gm, gs): (Tensor, Tensor) = grad(|(m, s): &(Tensor, Tensor)| Tensor::normal(m, s)?.sum())
+        .argnums((0, 1))
+        .call(&(mean.clone(), std.clone()))?;
+    close(&gm, &mean.ones_like(), "d normal / d mean");
+    close(&gs, &eps, "d normal / d std");
+    assert!(Tensor::normal(&mean, &vec1(&[-1.0])).is_err());
+    Ok(())
+}
+
+#[test]
+fn generators_have_their_own_state() -> Result<()> {
+    let g = Generator::new(42);
+    functorch::manual_seed(1);
+    let t1 = Tensor::randn(&[3], DType::F64)?;
+    let a = g.randn(&[4], DType::F64)?;
+    // drawing from g did not move the thread-local generator, and vice versa
+    functorch::manual_seed(1);
+    let t2 = Tensor::randn(&[3], DType::F64)?;
+    let _ = Tensor::randn(&[10], DType::F64)?;
+    assert_eq!(vals(&t1), vals(&t2));
+    g.manual_seed(42);
+    assert_eq!(vals(&a), vals(&g.randn(&[4], DType::F64)?));
+    // clones share the state; a new generator with the seed starts over
+    let h = g.clone();
+    g.manual_seed(42);
+    let _ = h.randn(&[4], DType::F64)?;
+    let next = g.randn(&[4], DType::F64)?;
+    assert_ne!(vals(&next), vals(&a));
+    assert_eq!(vals(&Generator::new(42).randn(&[4], DType::F64)?), vals(&a));
+    // the other draws
+    let mut p = g.randperm(5)?.to_vec::<i64>()?;
+    p.sort();
+    assert_eq!(p, vec![0, 1, 2, 3, 4]);
+    assert!(
+        g.randint(0, 4, &[9])?
+            .to_vec::<i64>()?
+            .iter()
+            .all(|v| (0..4).contains(v))
+    );
+    assert_eq!(
+        g.bernoulli(&vec1(&[0.0, 1.0]))?.to_vec::<f64>()?,
+        vec![0.0, 1.0]
+    );
+    assert_eq!(
+        g.normal(&vec1(&[0.0]), &vec1(&[0.0]))?.to_vec::<f64>()?,
+        vec![0.0]
+    );
+    assert_eq!(g.rand_like(&vec1(&[0.0; 2]))?.shape(), &[2]);
+    Ok(())
+}
+
+/// Draws from an explicit generator honour vmap's randomness and chunking as the thread-local
+/// ones do.
+#[test]
+fn generator_draws_follow_vmap_randomness() -> Result<()> {
+    use functorch::Randomness;
+    let g = Generator::new(9);
+    let xs = Tensor::zeros(&[4, 3], DType::F64);
+    let fs: Vec<(&str, Box<dyn Fn(&Tensor) -> Result<Tensor> + '_>)> = vec![
+        (
+            "randn",
+            Box::new(|x: &Tensor| x.add(&g.randn(&[3], DType::F64)?)),
+        ),
+        (
+            "randint",
+            Box::new(|x: &Tensor| x.add(&g.randint(0, 1 << 30, &[3])?.to_dtype(DType::F64)?)),
+        ),
+        (
+            "randperm",
+            Box::new(|x: &Tensor| x.add(&g.randperm(1000)?.narrow(0, 0, 3)?.to_dtype(DType::F64)?)),
+        ),
+        ("normal", Box::new(|x: &Tensor| g.normal(x, &x.ones_like()))),
+    ];
+    for (name, f) in &fs {
+        let f = |x: &Tensor| f(x);
+        for chunk in [None, Some(1), Some(3)] {
+            let s: Tensor = vmap(f)
+                .randomness(Randomness::Same)
+                .chunk_size(chunk)
+                .call(&xs)?;
+            let r = rows_of(&s);
+            assert!(
+                r.iter().all(|row| row == &r[0]),
+                "{name} same {chunk:?}: {s}"
+            );
+            let d: Tensor = vmap(f)
+                .randomness(Randomness::Different)
+                .chunk_size(chunk)
+                .call(&xs)?;
+            let r = rows_of(&d);
+            for i in 0..4 {
+                for j in 0..i {
+                    assert_ne!(r[i], r[j], "{name} different {chunk:?}: {d}");
+                }
+            }
+        }
+        assert!(
+            matches!(
+                vmap(f).call::<_, Tensor>(&xs),
+                Err(Error::Randomness { .. })
+            ),
+            "{name}"
+        );
+    }
+    // 'same' with chunks draws what the unchunked call draws
+    g.manual_seed(3);
+    let f = |x: &Tensor| x.add(&g.randn(&[3], DType::F64)?);
+    let whole: Tensor = vmap(f).randomness(Randomness::Same).call(&xs)?;
+    g.manual_seed(3);
+    let chunked: Tensor = vmap(f)
+        .randomness(Randomness::Same)
+        .chunk_size(1)
+        .call(&xs)?;
+    assert_eq!(vals(&whole), vals(&chunked));
     Ok(())
 }

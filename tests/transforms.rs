@@ -1002,14 +1002,22 @@ fn escaped_tracers_follow_torch() {
 
     let _: Tensor = grad(smuggle).call(&x).unwrap();
     let leaked = cell.borrow_mut().take().unwrap();
-    close(&leaked.add(&x).unwrap(), &x.sin().unwrap().add(&x).unwrap(), "escaped grad tracer");
+    close(
+        &leaked.add(&x).unwrap(),
+        &x.sin().unwrap().add(&x).unwrap(),
+        "escaped grad tracer",
+    );
     // inside a fresh transform it is a constant
     let g: Tensor = grad(|y: &Tensor| y.mul(&leaked)?.sum()).call(&x).unwrap();
     close(&g, &x.sin().unwrap(), "escaped grad tracer in a new grad");
 
     let _: (Tensor, Tensor) = jvp(smuggle).call(&x, &x).unwrap();
     let leaked = cell.borrow_mut().take().unwrap();
-    close(&leaked.exp().unwrap(), &x.sin().unwrap().exp().unwrap(), "escaped jvp tracer");
+    close(
+        &leaked.exp().unwrap(),
+        &x.sin().unwrap().exp().unwrap(),
+        "escaped jvp tracer",
+    );
 
     let _: Tensor = vmap(smuggle).call(&xs).unwrap();
     let leaked = cell.borrow_mut().take().unwrap();

@@ -156,7 +156,10 @@ fn batchcheck(name: &str, f: &Fun<'_>, examples: &[Vec<Tensor>]) {
 
 /// The gradient of `sum(f · w)` with respect to the float operands (flattened into one
 /// tensor), for `floats` the positions of the float operands: batch-checked like `f`.
-fn grad_of<'a>(f: &'a Fun<'a>, floats: &'a [usize]) -> impl Fn(&Vec<Tensor>) -> Result<Tensor> + 'a {
+fn grad_of<'a>(
+    f: &'a Fun<'a>,
+    floats: &'a [usize],
+) -> impl Fn(&Vec<Tensor>) -> Result<Tensor> + 'a {
     move |a: &Vec<Tensor>| {
         let diff: Vec<Tensor> = floats.iter().map(|&i| a[i].clone()).collect();
         let g = |d: &Vec<Tensor>| -> Result<Tensor> {
@@ -195,7 +198,11 @@ fn check_all(name: &str, f: &Fun<'_>, examples: &[Vec<Tensor>], floats: &[usize]
 }
 
 /// `n` examples from `make`, each given its own generator state.
-fn examples(name: &str, n: usize, make: impl Fn(&mut Rng, usize) -> Vec<Tensor>) -> Vec<Vec<Tensor>> {
+fn examples(
+    name: &str,
+    n: usize,
+    make: impl Fn(&mut Rng, usize) -> Vec<Tensor>,
+) -> Vec<Vec<Tensor>> {
     let mut r = Rng::for_name(name);
     (0..n).map(|b| make(&mut r, b)).collect()
 }
@@ -207,7 +214,11 @@ fn values_follow_torch() -> Result<()> {
     let x = Tensor::arange(0.0, 6.0, 1.0, DType::F64)?.reshape(&[2, 3])?;
     // masked_fill with a broadcast mask
     let m = mask(&[true, false, true], &[3]);
-    assert_vals(&x.masked_fill(&m, -1.0)?, &[-1.0, 1.0, -1.0, -1.0, 4.0, -1.0], "masked_fill");
+    assert_vals(
+        &x.masked_fill(&m, -1.0)?,
+        &[-1.0, 1.0, -1.0, -1.0, 4.0, -1.0],
+        "masked_fill",
+    );
     // masked_scatter reads source in order, row-major over the (broadcast) mask
     let src = Tensor::from_slice(&[10.0, 20.0, 30.0, 40.0, 50.0]);
     assert_vals(
@@ -217,7 +228,11 @@ fn values_follow_torch() -> Result<()> {
     );
     // slice_scatter: contiguous, strided, negative bounds, along dim 1
     let s = Tensor::from_vec(vec![7.0, 8.0], &[2, 1])?;
-    assert_vals(&x.slice_scatter(&s, 1, -2, -1, 1)?, &[0.0, 7.0, 2.0, 3.0, 8.0, 5.0], "slice_scatter");
+    assert_vals(
+        &x.slice_scatter(&s, 1, -2, -1, 1)?,
+        &[0.0, 7.0, 2.0, 3.0, 8.0, 5.0],
+        "slice_scatter",
+    );
     let s2 = Tensor::from_vec(vec![7.0, 8.0, 9.0, 10.0], &[2, 2])?;
     assert_vals(
         &x.slice_scatter(&s2, 1, 0, i64::MAX, 2)?,
@@ -251,15 +266,43 @@ fn values_follow_torch() -> Result<()> {
         "index_put of a row",
     );
     // index (reading)
-    assert_vals(&x.index(&[rows.clone(), cols.clone()])?, &[3.0, 2.0, 3.0], "index");
+    assert_vals(
+        &x.index(&[rows.clone(), cols.clone()])?,
+        &[3.0, 2.0, 3.0],
+        "index",
+    );
     assert_eq!(x.index(&[idx(&[1, 0, 1, 1], &[2, 2])])?.shape(), &[2, 2, 3]);
     // at_*: set / add / get
-    assert_vals(&x.at_slice(1, 1, 3, 1).set(&Tensor::scalar(0.5))?, &[0.0, 0.5, 0.5, 3.0, 0.5, 0.5], "at_slice set");
-    assert_vals(&x.at_select(1, 0).add(&Tensor::scalar(10.0))?, &[10.0, 1.0, 2.0, 13.0, 4.0, 5.0], "at_select add");
-    assert_vals(&x.at_index(&[rows.clone(), cols.clone()]).add(&v)?, &[0.0, 1.0, 8.0, 15.0, 4.0, 5.0], "at_index add");
-    assert_vals(&x.at_mask(&m).add(&Tensor::scalar(1.0))?, &[1.0, 1.0, 3.0, 4.0, 4.0, 6.0], "at_mask add");
-    assert_vals(&x.at_slice(0, 1, 2, 1).get()?, &[3.0, 4.0, 5.0], "at_slice get");
-    assert_vals(&x.at_index(&[rows, cols]).get()?, &[3.0, 2.0, 3.0], "at_index get");
+    assert_vals(
+        &x.at_slice(1, 1, 3, 1).set(&Tensor::scalar(0.5))?,
+        &[0.0, 0.5, 0.5, 3.0, 0.5, 0.5],
+        "at_slice set",
+    );
+    assert_vals(
+        &x.at_select(1, 0).add(&Tensor::scalar(10.0))?,
+        &[10.0, 1.0, 2.0, 13.0, 4.0, 5.0],
+        "at_select add",
+    );
+    assert_vals(
+        &x.at_index(&[rows.clone(), cols.clone()]).add(&v)?,
+        &[0.0, 1.0, 8.0, 15.0, 4.0, 5.0],
+        "at_index add",
+    );
+    assert_vals(
+        &x.at_mask(&m).add(&Tensor::scalar(1.0))?,
+        &[1.0, 1.0, 3.0, 4.0, 4.0, 6.0],
+        "at_mask add",
+    );
+    assert_vals(
+        &x.at_slice(0, 1, 2, 1).get()?,
+        &[3.0, 4.0, 5.0],
+        "at_slice get",
+    );
+    assert_vals(
+        &x.at_index(&[rows, cols]).get()?,
+        &[3.0, 2.0, 3.0],
+        "at_index get",
+    );
     // the original is untouched
     assert_vals(&x, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "x itself");
     Ok(())
@@ -269,34 +312,118 @@ fn values_follow_torch() -> Result<()> {
 fn errors_name_the_op_and_the_values() {
     let x = Tensor::zeros(&[2, 3], DType::F64);
     let e = x.masked_fill(&mask(&[true, false], &[2]), 1.0).unwrap_err();
-    assert!(matches!(&e, Error::Shape { op: "masked_fill", .. }), "{e:?}");
-    let e = x.masked_fill(&Tensor::zeros(&[3], DType::F64), 1.0).unwrap_err();
-    assert!(matches!(&e, Error::DType { op: "masked_fill", .. }), "{e:?}");
+    assert!(
+        matches!(
+            &e,
+            Error::Shape {
+                op: "masked_fill",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = x
+        .masked_fill(&Tensor::zeros(&[3], DType::F64), 1.0)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::DType {
+                op: "masked_fill",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = x
         .masked_scatter(&mask(&[true; 6], &[2, 3]), &Tensor::zeros(&[5], DType::F64))
         .unwrap_err();
     assert!(e.to_string().contains("selects 6 elements"), "{e}");
-    let e = x.slice_scatter(&Tensor::zeros(&[2, 2], DType::F64), 1, 0, 3, 1).unwrap_err();
-    assert!(matches!(&e, Error::Shape { op: "slice_scatter", .. }), "{e:?}");
-    let e = x.select_scatter(&Tensor::zeros(&[2], DType::F64), 1, 3).unwrap_err();
-    assert!(matches!(&e, Error::Index { op: "select_scatter", index: 3, .. }), "{e:?}");
-    let e = x.index_put(&[idx(&[2], &[1])], &Tensor::scalar(1.0), false).unwrap_err();
+    let e = x
+        .slice_scatter(&Tensor::zeros(&[2, 2], DType::F64), 1, 0, 3, 1)
+        .unwrap_err();
     assert!(
-        matches!(&e, Error::Index { op: "index_put", index: 2, dim: 0, size: 2 }),
+        matches!(
+            &e,
+            Error::Shape {
+                op: "slice_scatter",
+                ..
+            }
+        ),
         "{e:?}"
     );
     let e = x
-        .index_put(&[idx(&[0, 1], &[2])], &Tensor::zeros(&[3, 3], DType::F64), false)
+        .select_scatter(&Tensor::zeros(&[2], DType::F64), 1, 3)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Index {
+                op: "select_scatter",
+                index: 3,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = x
+        .index_put(&[idx(&[2], &[1])], &Tensor::scalar(1.0), false)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Index {
+                op: "index_put",
+                index: 2,
+                dim: 0,
+                size: 2
+            }
+        ),
+        "{e:?}"
+    );
+    let e = x
+        .index_put(
+            &[idx(&[0, 1], &[2])],
+            &Tensor::zeros(&[3, 3], DType::F64),
+            false,
+        )
         .unwrap_err();
     assert!(e.to_string().contains("cannot be broadcast"), "{e}");
     let e = x
-        .index_put(&[idx(&[0], &[1]), idx(&[0], &[1]), idx(&[0], &[1])], &Tensor::scalar(1.0), false)
+        .index_put(
+            &[idx(&[0], &[1]), idx(&[0], &[1]), idx(&[0], &[1])],
+            &Tensor::scalar(1.0),
+            false,
+        )
         .unwrap_err();
-    assert!(matches!(&e, Error::Invalid { op: "index_put", .. }), "{e:?}");
-    let e = x.index_put(&[idx(&[0], &[1])], &Tensor::scalar(1.0f32), false).unwrap_err();
-    assert!(matches!(&e, Error::DType { op: "index_put", .. }), "{e:?}");
+    assert!(
+        matches!(
+            &e,
+            Error::Invalid {
+                op: "index_put",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = x
+        .index_put(&[idx(&[0], &[1])], &Tensor::scalar(1.0f32), false)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::DType {
+                op: "index_put",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert!(x.at_mask(&mask(&[true; 3], &[3])).get().is_err());
-    let e = x.at_slice(0, 0, 2, 1).set(&Tensor::zeros(&[4], DType::F64)).unwrap_err();
+    let e = x
+        .at_slice(0, 0, 2, 1)
+        .set(&Tensor::zeros(&[4], DType::F64))
+        .unwrap_err();
     assert!(e.to_string().contains("does not broadcast"), "{e}");
 }
 
@@ -335,17 +462,40 @@ fn masked_scatter_derivatives_and_batching() {
 #[test]
 fn slice_and_select_scatter() {
     let ex = examples("slice_scatter", 3, |r, _| {
-        vec![t(r, &[3, 5], ANY), t(r, &[3, 2], ANY), t(r, &[3, 3], ANY), t(r, &[3], ANY)]
+        vec![
+            t(r, &[3, 5], ANY),
+            t(r, &[3, 2], ANY),
+            t(r, &[3, 3], ANY),
+            t(r, &[3], ANY),
+        ]
     });
-    let contiguous = |a: &Vec<Tensor>| a[0].square()?.slice_scatter(&a[1].sin()?, 1, 1, 3, 1)?.sin();
+    let contiguous = |a: &Vec<Tensor>| {
+        a[0].square()?
+            .slice_scatter(&a[1].sin()?, 1, 1, 3, 1)?
+            .sin()
+    };
     check_all("slice_scatter", &contiguous, &ex, &[0, 1]);
-    let strided = |a: &Vec<Tensor>| a[0].square()?.slice_scatter(&a[2].sin()?, -1, 0, i64::MAX, 2)?.sin();
+    let strided = |a: &Vec<Tensor>| {
+        a[0].square()?
+            .slice_scatter(&a[2].sin()?, -1, 0, i64::MAX, 2)?
+            .sin()
+    };
     check_all("slice_scatter with step 2", &strided, &ex, &[0, 2]);
     let select = |a: &Vec<Tensor>| a[0].square()?.select_scatter(&a[3].sin()?, 1, -2)?.sin();
     check_all("select_scatter", &select, &ex, &[0, 3]);
-    let at_add = |a: &Vec<Tensor>| a[0].sin()?.at_slice(1, 0, 5, 2).add(&a[2].square()?)?.square();
+    let at_add = |a: &Vec<Tensor>| {
+        a[0].sin()?
+            .at_slice(1, 0, 5, 2)
+            .add(&a[2].square()?)?
+            .square()
+    };
     check_all("at_slice add with step 2", &at_add, &ex, &[0, 2]);
-    let at_sel = |a: &Vec<Tensor>| a[0].sin()?.at_select(0, 1).add(&a[2].select(0, 0)?.square()?.sum()?)?.square();
+    let at_sel = |a: &Vec<Tensor>| {
+        a[0].sin()?
+            .at_select(0, 1)
+            .add(&a[2].select(0, 0)?.square()?.sum()?)?
+            .square()
+    };
     check_all("at_select add of a scalar", &at_sel, &ex, &[0, 2]);
 }
 
@@ -355,7 +505,12 @@ fn index_put_and_index() {
     let ex = examples("index_put", 3, |r, _| {
         let rows: Vec<i64> = (0..4).map(|_| r.below(3) as i64 - 1).collect(); // -1..=1
         let cols: Vec<i64> = (0..4).map(|_| r.below(2) as i64).collect();
-        vec![t(r, &[3, 2, 2], ANY), idx(&rows, &[4]), idx(&cols, &[4]), t(r, &[4, 2], ANY)]
+        vec![
+            t(r, &[3, 2, 2], ANY),
+            idx(&rows, &[4]),
+            idx(&cols, &[4]),
+            t(r, &[4, 2], ANY),
+        ]
     });
     let set = |a: &Vec<Tensor>| {
         a[0].square()?
@@ -373,7 +528,12 @@ fn index_put_and_index() {
     let ex = examples("index_put (broadcast)", 3, |r, _| {
         let rows: Vec<i64> = (0..2).map(|_| r.below(3) as i64).collect();
         let cols: Vec<i64> = (0..2).map(|_| r.below(2) as i64).collect();
-        vec![t(r, &[3, 2, 2], ANY), idx(&rows, &[2, 1]), idx(&cols, &[2]), t(r, &[2], ANY)]
+        vec![
+            t(r, &[3, 2, 2], ANY),
+            idx(&rows, &[2, 1]),
+            idx(&cols, &[2]),
+            t(r, &[2], ANY),
+        ]
     });
     let bset = |a: &Vec<Tensor>| {
         a[0].square()?
@@ -392,7 +552,9 @@ fn index_put_and_index() {
 fn updates_under_nested_transforms() -> Result<()> {
     use functorch::hessian;
     let f = |x: &Tensor| -> Result<Tensor> {
-        let y = x.at_slice(0, 0, 1, 1).set(&x.select(0, 1)?.square()?.reshape(&[1])?)?;
+        let y = x
+            .at_slice(0, 0, 1, 1)
+            .set(&x.select(0, 1)?.square()?.reshape(&[1])?)?;
         y.mul(&y)?.sum()
     };
     // f(x) = x1⁴ + x1² + x2²: H = diag(0, 12 x1² + 2, 2)
@@ -400,7 +562,10 @@ fn updates_under_nested_transforms() -> Result<()> {
     let h: Tensor = vmap(hessian(f)).call(&xs)?;
     assert_vals(
         &h,
-        &[0.0, 0.0, 0.0, 0.0, 14.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 14.0, 0.0, 0.0, 0.0, 2.0],
+        &[
+            0.0, 0.0, 0.0, 0.0, 14.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 14.0, 0.0, 0.0, 0.0,
+            2.0,
+        ],
         "vmap(hessian) through at_slice().set",
     );
     Ok(())

@@ -18,9 +18,18 @@ use crate::prims::update::{CountBefore, LastWrite};
 
 /// `(start, len)` of `start..end` by `step` along a dim of size `n`, with Python's rules (as
 /// [`Tensor::slice`]).
-fn slice_range(op: &'static str, n: usize, start: i64, end: i64, step: i64) -> Result<(usize, usize)> {
+fn slice_range(
+    op: &'static str,
+    n: usize,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<(usize, usize)> {
     if step < 1 {
-        return Err(Error::invalid(op, format!("step must be positive, got {step}")));
+        return Err(Error::invalid(
+            op,
+            format!("step must be positive, got {step}"),
+        ));
     }
     let n = n as i64;
     let clampi = |v: i64| if v < 0 { (v + n).max(0) } else { v.min(n) };
@@ -79,7 +88,12 @@ impl Tensor {
         let n = self.numel();
         let m = mask.broadcast_to(self.shape())?.reshape(&[n as i64])?;
         if let Some(a) = m.array() {
-            let count = a.to_vec::<bool>().expect("a bool mask").iter().filter(|&&b| b).count();
+            let count = a
+                .to_vec::<bool>()
+                .expect("a bool mask")
+                .iter()
+                .filter(|&&b| b)
+                .count();
             if count > source.numel() {
                 return Err(Error::shape(
                     OP,
@@ -186,7 +200,12 @@ impl Tensor {
     /// assert_eq!(y.to_vec::<f64>()?, vec![0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
     /// # Ok::<(), functorch::Error>(())
     /// ```
-    pub fn index_put(&self, indices: &[Tensor], values: &Tensor, accumulate: bool) -> Result<Tensor> {
+    pub fn index_put(
+        &self,
+        indices: &[Tensor],
+        values: &Tensor,
+        accumulate: bool,
+    ) -> Result<Tensor> {
         const OP: &str = "index_put";
         let (lin, ishape, rest) = linear_index(OP, self, indices)?;
         require_same_dtype(OP, self, values)?;

@@ -24,6 +24,10 @@ const NOT_OPS: &[(&str, &str)] = &[
     ("to_scalar", "conversion to a Rust scalar"),
     ("item", "conversion to an f64"),
     ("to_ndarray", "conversion to an ndarray"),
+    (
+        "debug_unwrap",
+        "debugging (the value under every tracer, for printing)",
+    ),
 ];
 
 /// Rust source with comments and char literals blanked out, and string literals reduced to
