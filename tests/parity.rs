@@ -481,6 +481,9 @@ fn generators_have_their_own_state() -> Result<()> {
     Ok(())
 }
 
+/// A function that draws.
+type Draw<'a> = Box<dyn Fn(&Tensor) -> Result<Tensor> + 'a>;
+
 /// Draws from an explicit generator honour vmap's randomness and chunking as the thread-local
 /// ones do.
 #[test]
@@ -488,7 +491,7 @@ fn generator_draws_follow_vmap_randomness() -> Result<()> {
     use functorch::Randomness;
     let g = Generator::new(9);
     let xs = Tensor::zeros(&[4, 3], DType::F64);
-    let fs: Vec<(&str, Box<dyn Fn(&Tensor) -> Result<Tensor> + '_>)> = vec![
+    let fs: Vec<(&str, Draw<'_>)> = vec![
         (
             "randn",
             Box::new(|x: &Tensor| x.add(&g.randn(&[3], DType::F64)?)),

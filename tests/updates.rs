@@ -89,7 +89,7 @@ fn gradcheck(name: &str, f: &Fun<'_>, xs: &[Tensor], r: &mut Rng, order2: bool) 
     let (g,): (Vec<Tensor>,) = pb
         .call(&u)
         .unwrap_or_else(|e| panic!("{name}: pullback: {e}"));
-    let (lhs, rhs) = (dot(&[u.clone()], &[jv]), dot(&g, &v));
+    let (lhs, rhs) = (dot(std::slice::from_ref(&u), &[jv]), dot(&g, &v));
     let mag = 1.0 + lhs.abs() + rhs.abs();
     assert!(
         (lhs - rhs).abs() <= 1e-10 * mag,

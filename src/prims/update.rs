@@ -17,7 +17,7 @@ use std::collections::HashSet;
 fn rows(a: &Array) -> (usize, usize) {
     let m = a.shape().last().copied().unwrap_or(1);
     let n = a.numel();
-    (if m == 0 { 0 } else { n / m }, m)
+    (n.checked_div(m).unwrap_or(0), m)
 }
 
 /// For an i64 tensor of positions, `true` at the last occurrence of each value in its row
