@@ -76,7 +76,7 @@ pub use core::{Randomness, Tensor};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use functorch_derive::Pytree;
-pub use ops::manual_seed;
+pub use ops::{At, Generator, manual_seed};
 pub use ops::{Idx, IndexArg, RangeInt, step};
 pub use transforms::{
     Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jit, Jvp,

@@ -203,7 +203,7 @@ fn call_vmap(
     let mut v = vmap(g).in_dims(leaf_dims(in_dims)).chunk_size(chunk);
     if let Some(od) = out_dims {
         let od: Vec<Option<i64>> = od.iter().map(|&d| Some(d)).collect();
-        v = v.out_dims(leaf_dims(&od));
+        v = v.out_dims(Dims::from(od));
     }
     v.call(&xs.to_vec())
 }
@@ -566,12 +566,17 @@ fn gs(shapes: &'static [&'static [usize]], dom: Dom) -> impl Fn(&mut Rng) -> Vec
 
 /// The ops whose batching `batching.rs` checks in a test of its own (the op database flags
 /// them `Batch::Elsewhere`): random draws, which a loop cannot reproduce.
-const CHECKED_HERE: [(&str, &str); 5] = [
+const CHECKED_HERE: [(&str, &str); 10] = [
     ("randn", "randomness_different_same_and_error"),
     ("rand", "randomness_different_same_and_error"),
     ("randn_like", "randomness_different_same_and_error"),
     ("rand_like", "randomness_different_same_and_error"),
     ("dropout", "randomness_different_same_and_error"),
+    ("randint", "randomness_different_same_and_error"),
+    ("randint_like", "randomness_different_same_and_error"),
+    ("randperm", "randomness_different_same_and_error"),
+    ("normal", "randomness_different_same_and_error"),
+    ("bernoulli", "randomness_different_same_and_error"),
 ];
 
 /// The cases of one op of the database flagged `Batch::Checked`: its samples with f32 inputs
@@ -1103,6 +1108,24 @@ fn randomness_different_same_and_error() {
         ("rand_like", |x| x.add(&x.rand_like()?)),
         ("dropout", |x| {
             x.add_scalar(1.0)?.dropout(0.5)?.add(&x.rand_like()?)
+        }),
+        ("randint", |x| {
+            x.add(&Tensor::randint(0, 1 << 30, &[3])?.to_dtype(DType::F64)?)
+        }),
+        ("randint_like", |x| x.add(&x.randint_like(0, 1 << 30)?)),
+        ("randperm", |x| {
+            x.add(
+                &Tensor::randperm(1000)?
+                    .narrow(0, 0, 3)?
+                    .to_dtype(DType::F64)?,
+            )
+        }),
+        ("normal", |x| Tensor::normal(x, &x.ones_like())),
+        // 30 coin flips per element, read as the bits of a number (so rows rarely repeat)
+        ("bernoulli", |x| {
+            let bits: Vec<f64> = (0..30).map(|k| 2f64.powi(k)).collect();
+            let p = x.unsqueeze(1)?.add_scalar(0.5)?.expand(&[3, 30])?;
+            p.bernoulli()?.matmul(&Tensor::from_vec(bits, &[30])?)
         }),
     ];
     // every random op of the op database, and only those

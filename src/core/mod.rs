@@ -16,7 +16,8 @@
 // kernel runs. Because ids only grow and a level is alive exactly while its transform runs,
 // (a) nested transforms never confuse their perturbations: `d/dx [x · d/dy (x + y)]` sees `x` as
 // a constant of the inner level, and (b) a tracer that escapes its transform is recognized by
-// its dead level and refused with `Error::EscapedTracer`.
+// its dead level: a grad/jvp one acts as its value, a vmap one is refused with
+// `Error::EscapedTracer` (`NOTE: [escaped]`, in `unwrap.rs`).
 
 // NOTE: [rules-use-ops]
 // Every rule (jvp, vjp, batch) is written with the crate's public ops on `Tensor`s, never with
@@ -52,6 +53,7 @@ mod jvp;
 mod primitive;
 pub(crate) mod stage;
 mod tensor;
+mod unwrap;
 
 use crate::array::{Array, Shape};
 use crate::dtype::DType;
@@ -210,7 +212,9 @@ impl Tensor {
     pub(crate) fn tracer_at(&self, level: &Level) -> Option<&TracerKind> {
         match self.tracer() {
             Some(t) if t.level.id == level.id => Some(&t.kind),
-            _ => None,
+            // a finished transform's wrapper stands for its value (`NOTE: [escaped]`)
+            Some(t) => t.dead_value()?.tracer_at(level),
+            None => None,
         }
     }
     pub(crate) fn wrap(
@@ -238,10 +242,13 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
     for t in inputs {
         if let Some(tr) = t.tracer() {
             if !tr.level.is_alive() {
-                return Err(Error::EscapedTracer {
-                    op: prim.name(),
-                    kind: tr.level.kind_name(),
-                });
+                // drop the wrappers of finished transforms (`NOTE: [escaped]`) and bind again
+                let live: SmallVec<[Tensor; 4]> = inputs
+                    .iter()
+                    .map(|t| t.live(prim.name()).cloned())
+                    .collect::<Result<_>>()?;
+                let refs: SmallVec<[&Tensor; 4]> = live.iter().collect();
+                return bind(prim, &refs);
             }
             if top.is_none_or(|l| tr.level.id > l.id) {
                 top = Some(&tr.level);

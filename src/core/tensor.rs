@@ -38,12 +38,13 @@ impl Tensor {
     pub(crate) fn from_tracer(t: Tracer) -> Tensor {
         Tensor(Arc::new(Repr::Tracer(t)))
     }
-    /// The concrete array, if this tensor is not a tracer.
+    /// The concrete array, if this tensor is not a tracer (a tracer of a finished grad or jvp
+    /// transform is its value).
     #[inline]
     pub fn array(&self) -> Option<&Array> {
         match &*self.0 {
             Repr::Array(a) => Some(a),
-            Repr::Tracer(_) => None,
+            Repr::Tracer(t) => t.dead_value()?.array(),
         }
     }
     #[inline]
@@ -56,7 +57,7 @@ impl Tensor {
     /// Whether this tensor holds concrete values (it is not being traced by a transform).
     #[inline]
     pub fn is_concrete(&self) -> bool {
-        matches!(&*self.0, Repr::Array(_))
+        self.array().is_some()
     }
     /// The shape (inside `vmap`, the per-example shape).
     #[inline]
@@ -92,6 +93,7 @@ impl Tensor {
     pub(crate) fn concrete(&self, op: &'static str) -> Result<&Array> {
         match &*self.0 {
             Repr::Array(a) => Ok(a),
+            Repr::Tracer(t) if !t.level.is_alive() => self.live(op)?.concrete(op),
             Repr::Tracer(t) => Err(Error::Traced {
                 op,
                 kind: t.kind_name(),

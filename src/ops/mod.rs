@@ -7,6 +7,7 @@ mod basis;
 mod create;
 mod einsum;
 mod elementwise;
+mod generator;
 mod index;
 mod linalg;
 mod matmul;
@@ -15,11 +16,14 @@ pub(crate) mod random;
 mod reduce;
 mod shape;
 mod slicing;
+mod update;
 
 pub(crate) use basis::{RowBuffer, standard_basis_rows};
+pub use generator::Generator;
 pub use random::manual_seed;
 pub(crate) use random::{set_state as set_random_state, state as random_state};
 pub use slicing::{Idx, IndexArg, RangeInt, step};
+pub use update::At;
 
 use crate::array::DType;
 use crate::core::Tensor;

@@ -75,7 +75,7 @@ impl Tensor {
     pub fn sum_dims(&self, dims: &[i64], keepdim: bool) -> Result<Tensor> {
         let dims = reduce_dims("sum", self, dims)?;
         if dims.is_empty() && !keepdim {
-            return Ok(self.clone());
+            return self.passthrough("sum");
         }
         bind(&Sum { dims, keepdim }, &[self])
     }
@@ -99,7 +99,7 @@ impl Tensor {
     pub fn prod_dim(&self, dim: i64, keepdim: bool) -> Result<Tensor> {
         require_float("prod", self)?;
         let Some(d) = one_dim("prod", self, dim)? else {
-            return Ok(self.clone());
+            return self.passthrough("prod");
         };
         let mut x = self.clone();
         if x.shape()[d] == 0 {
@@ -157,7 +157,7 @@ impl Tensor {
             ));
         }
         if dims.is_empty() && !keepdim {
-            return Ok(self.clone());
+            return self.passthrough(op);
         }
         bind(&Extreme { dims, keepdim, max }, &[self])
     }
@@ -216,7 +216,7 @@ impl Tensor {
         let d = reduce_dims("logsumexp", self, dims)?;
         let di: Vec<i64> = d.iter().map(|&v| v as i64).collect();
         if di.is_empty() {
-            return Ok(self.clone());
+            return self.passthrough("logsumexp");
         }
         let m = max_shift(self, &di)?;
         let r = m.add(&self.sub(&m)?.exp()?.sum_dims(&di, true)?.log()?)?;
@@ -285,7 +285,7 @@ impl Tensor {
     /// `broadcast_to`, as `torch.Tensor.sum_to_size`).
     pub fn sum_to_size(&self, shape: &[usize]) -> Result<Tensor> {
         if self.shape() == shape {
-            return Ok(self.clone());
+            return self.passthrough("sum_to_size");
         }
         if !broadcasts_to(shape, self.shape()) {
             return Err(Error::shape(

@@ -21,7 +21,7 @@ impl Tensor {
     pub fn reshape(&self, shape: &[i64]) -> Result<Tensor> {
         let shape = infer_reshape("reshape", self.shape(), shape)?;
         if shape.as_slice() == self.shape() {
-            return Ok(self.clone());
+            return self.passthrough("reshape");
         }
         bind(&Reshape { shape }, &[self])
     }
@@ -61,7 +61,7 @@ impl Tensor {
         }
         let p = normalize_dims("permute", perm, self.ndim())?;
         if p.iter().enumerate().all(|(i, &v)| i == v) {
-            return Ok(self.clone());
+            return self.passthrough("permute");
         }
         bind(&Permute { perm: p }, &[self])
     }
@@ -71,7 +71,7 @@ impl Tensor {
         let a = normalize_dim("transpose", dim0, n.max(1))?;
         let b = normalize_dim("transpose", dim1, n.max(1))?;
         if a == b || n < 2 {
-            return Ok(self.clone());
+            return self.passthrough("transpose");
         }
         let mut perm: Vec<i64> = (0..n as i64).collect();
         perm.swap(a, b);
@@ -109,7 +109,7 @@ impl Tensor {
         let s = normalize_dim("movedim", source, n.max(1))?;
         let d = normalize_dim("movedim", destination, n.max(1))?;
         if s == d || n < 2 {
-            return Ok(self.clone());
+            return self.passthrough("movedim");
         }
         let mut perm: Vec<i64> = (0..n as i64).filter(|&i| i as usize != s).collect();
         perm.insert(d, s as i64);
@@ -119,7 +119,7 @@ impl Tensor {
     pub fn squeeze(&self, dim: i64) -> Result<Tensor> {
         let d = normalize_dim("squeeze", dim, self.ndim().max(1))?;
         if self.ndim() == 0 || self.shape()[d] != 1 {
-            return Ok(self.clone());
+            return self.passthrough("squeeze");
         }
         let s: Vec<i64> = self
             .shape()
@@ -162,7 +162,7 @@ impl Tensor {
     /// Broadcast to `shape` without copying (new leading dims allowed).
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         if self.shape() == shape {
-            return Ok(self.clone());
+            return self.passthrough("broadcast_to");
         }
         if !broadcasts_to(self.shape(), shape) {
             return Err(Error::shape(
@@ -235,7 +235,7 @@ impl Tensor {
         let (s, e) = (clampi(start), clampi(end));
         let len = if e > s { (e - s - 1) / step + 1 } else { 0 } as usize;
         if s == 0 && step == 1 && len as i64 == n {
-            return Ok(self.clone());
+            return self.passthrough("slice");
         }
         bind(
             &Slice {
@@ -286,7 +286,7 @@ impl Tensor {
         let d = normalize_dims("flip", dims, self.ndim().max(1))?;
         let d: SmallVec<[usize; 4]> = d.into_iter().filter(|&v| v < self.ndim()).collect();
         if d.is_empty() {
-            return Ok(self.clone());
+            return self.passthrough("flip");
         }
         bind(&Flip { dims: d }, &[self])
     }
@@ -319,7 +319,7 @@ impl Tensor {
             }
         }
         if tensors.len() == 1 {
-            return Ok(first.clone());
+            return first.passthrough("cat");
         }
         let refs: Vec<&Tensor> = tensors.iter().collect();
         bind(&Concat { dim: d }, &refs)

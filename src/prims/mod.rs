@@ -25,6 +25,7 @@ pub(crate) mod random;
 pub(crate) mod reduce;
 pub(crate) mod shape;
 pub(crate) mod unary;
+pub(crate) mod update;
 
 use crate::array::Array;
 use crate::core::Tensor;

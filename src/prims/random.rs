@@ -7,12 +7,15 @@
 use super::{PrimKind, Primitive};
 use crate::array::{Array, DType, Shape};
 use crate::core::{Tensor, bind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 use smallvec::smallvec;
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
 /// The default seed of every thread's generator (so runs are reproducible unless seeded).
 const DEFAULT_SEED: u64 = 0x5eed_f00d;
@@ -26,18 +29,44 @@ pub(crate) fn seed(s: u64) {
     RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(s));
 }
 
-/// A saved state of this thread's generator.
+/// A saved state of this thread's generator and of every explicit generator.
 #[derive(Clone)]
-pub(crate) struct GeneratorState(StdRng);
+pub(crate) struct GeneratorState(StdRng, HashMap<u64, StdRng>);
 
-/// A copy of this thread's generator state.
+/// A copy of this thread's generator state (and of the explicit generators').
 pub(crate) fn state() -> GeneratorState {
-    RNG.with(|r| GeneratorState(r.borrow().clone()))
+    RNG.with(|r| GeneratorState(r.borrow().clone(), generators().clone()))
 }
 
-/// Restore a state taken by [`state`].
+/// Restore a state taken by [`state`] (explicit generators made since keep their state).
 pub(crate) fn set_state(s: GeneratorState) {
     RNG.with(|r| *r.borrow_mut() = s.0);
+    generators().extend(s.1);
+}
+
+/// The explicit generators (`functorch::Generator`), by id.
+static GENERATORS: LazyLock<Mutex<HashMap<u64, StdRng>>> = LazyLock::new(Default::default);
+static NEXT_GENERATOR: AtomicU64 = AtomicU64::new(1);
+
+fn generators() -> MutexGuard<'static, HashMap<u64, StdRng>> {
+    GENERATORS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A new explicit generator seeded with `seed`; returns its id.
+pub(crate) fn new_generator(seed: u64) -> u64 {
+    let id = NEXT_GENERATOR.fetch_add(1, Ordering::Relaxed);
+    generators().insert(id, StdRng::seed_from_u64(seed));
+    id
+}
+
+/// Reseed explicit generator `id`.
+pub(crate) fn seed_generator(id: u64, seed: u64) {
+    generators().insert(id, StdRng::seed_from_u64(seed));
+}
+
+/// Forget explicit generator `id` (its last handle was dropped).
+pub(crate) fn drop_generator(id: u64) {
+    generators().remove(&id);
 }
 
 /// Which distribution.
@@ -47,6 +76,11 @@ pub(crate) enum Dist {
     Normal,
     /// U[0, 1).
     Uniform,
+    /// Integers uniform in `low..high` (i64).
+    Randint { low: i64, high: i64 },
+    /// A random permutation of `0..n` along the last dim, `n` its size (i64); every leading
+    /// dim is an independent row.
+    Permutation,
 }
 
 /// Which generator a draw advances. Part of the primitive's data, so a recorded program says
@@ -55,6 +89,8 @@ pub(crate) enum Dist {
 pub(crate) enum Source {
     /// This thread's generator, reseeded by `manual_seed`.
     ThreadLocal,
+    /// An explicit generator (`functorch::Generator`), by id.
+    Generator(u64),
 }
 
 /// Samples of `dist` of `shape` (the per-example shape inside vmap) and a float `dtype`, drawn
@@ -68,26 +104,60 @@ pub(crate) struct Draw {
     pub(crate) source: Source,
 }
 
-fn draw(shape: &[usize], dtype: DType, dist: Dist) -> Array {
+/// Run `f` on the generator `source` names.
+fn with_rng<T>(source: Source, f: impl FnOnce(&mut StdRng) -> T) -> Result<T> {
+    match source {
+        Source::ThreadLocal => Ok(RNG.with(|r| f(&mut r.borrow_mut()))),
+        Source::Generator(id) => match generators().get_mut(&id) {
+            Some(r) => Ok(f(r)),
+            None => Err(Error::invalid(
+                "random",
+                "the generator this draw was recorded with has been dropped",
+            )),
+        },
+    }
+}
+
+fn draw(shape: &[usize], dtype: DType, dist: Dist, source: Source) -> Result<Array> {
     let n: usize = shape.iter().product();
-    RNG.with(|r| {
-        let mut r = r.borrow_mut();
-        let v: Vec<f64> = match dist {
-            Dist::Normal => (0..n).map(|_| r.sample::<f64, _>(StandardNormal)).collect(),
-            Dist::Uniform => (0..n).map(|_| r.random::<f64>()).collect(),
-        };
-        match dtype {
-            // rounding to f32 can carry a uniform draw just below 1 up to 1: keep [0, 1)
-            DType::F32 => Array::from_vec(
-                v.into_iter()
-                    .map(|x| match x as f32 {
-                        y if dist == Dist::Uniform && y >= 1.0 => 1.0 - f32::EPSILON / 2.0,
-                        y => y,
-                    })
-                    .collect(),
-                shape,
-            ),
-            _ => Array::from_vec(v, shape),
+    with_rng(source, |r| match dist {
+        Dist::Randint { low, high } => Array::from_vec(
+            (0..n)
+                .map(|_| r.random_range(low..high))
+                .collect::<Vec<i64>>(),
+            shape,
+        ),
+        Dist::Permutation => {
+            let m = shape.last().copied().unwrap_or(1);
+            let mut v: Vec<i64> = Vec::with_capacity(n);
+            for _ in 0..n.checked_div(m).unwrap_or(0) {
+                let start = v.len();
+                v.extend(0..m as i64);
+                for i in (1..m).rev() {
+                    let j = r.random_range(0..=i);
+                    v.swap(start + i, start + j);
+                }
+            }
+            Array::from_vec(v, shape)
+        }
+        Dist::Normal | Dist::Uniform => {
+            let v: Vec<f64> = match dist {
+                Dist::Normal => (0..n).map(|_| r.sample::<f64, _>(StandardNormal)).collect(),
+                _ => (0..n).map(|_| r.random::<f64>()).collect(),
+            };
+            match dtype {
+                // rounding to f32 can carry a uniform draw just below 1 up to 1: keep [0, 1)
+                DType::F32 => Array::from_vec(
+                    v.into_iter()
+                        .map(|x| match x as f32 {
+                            y if dist == Dist::Uniform && y >= 1.0 => 1.0 - f32::EPSILON / 2.0,
+                            y => y,
+                        })
+                        .collect(),
+                    shape,
+                ),
+                _ => Array::from_vec(v, shape),
+            }
         }
     })
 }
@@ -97,14 +167,15 @@ impl Primitive for Draw {
         match self.dist {
             Dist::Normal => "randn",
             Dist::Uniform => "rand",
+            Dist::Randint { .. } => "randint",
+            Dist::Permutation => "randperm",
         }
     }
     fn kind(&self) -> PrimKind {
         PrimKind::Random
     }
     fn eval(&self, _: &[&Array]) -> Result<Array> {
-        let Source::ThreadLocal = self.source;
-        Ok(draw(&self.shape, self.dtype, self.dist))
+        draw(&self.shape, self.dtype, self.dist, self.source)
     }
     /// One independent draw per batch element: a single draw with the batch as its leading dim.
     fn batch(&self, _: &[&Tensor], _: &[bool], size: usize) -> Result<Tensor> {

@@ -138,7 +138,7 @@ fn one_chunk(
             })
         })
         .collect::<Result<_>>()?;
-    let out = f(inner)?;
+    let out = super::live_tree(f(inner)?, o.name)?;
     let fates = out_dims(&out)?;
     let mut k = 0;
     let mut used = Vec::new();

@@ -208,7 +208,7 @@ pub(crate) fn record(
         .enumerate()
         .map(|(i, t)| staged(&level, t.clone(), Atom::In(i)));
     let inner: Vec<Tree> = args.iter().map(|a| a.with_leaves(&mut it)).collect();
-    let out = f(inner)?;
+    let out = super::live_tree(f(inner)?, "jit")?;
     let mut outs = Vec::new();
     let value = out.map(&mut |t| {
         Ok(match t.tracer_at(&level) {
@@ -230,6 +230,7 @@ pub(crate) fn record(
 
 impl<A, F: Function<A>> Function<A> for Jit<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
+        let args = super::live_trees(args, "jit")?;
         let leaves: Vec<Tensor> = args.iter().flat_map(|a| a.leaves()).cloned().collect();
         if let Some(e) = self.cache.find(&args, &leaves) {
             let outs = e.program.run(&leaves)?;

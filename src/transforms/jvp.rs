@@ -1,7 +1,7 @@
 //! Forward mode: `jvp`, a Jacobian–vector product alongside the output.
 
 use super::options::{Opts, option_setters};
-use super::{Function, convert, split_aux, unwrap_at};
+use super::{Function, convert, live_tree, live_trees, split_aux, unwrap_at};
 use crate::core::{LevelGuard, LevelKind, TracerKind, dual};
 use crate::error::{Error, Result};
 use crate::tree::{Args, Pytree, Tree};
@@ -49,6 +49,7 @@ pub(crate) fn jvp_impl(
             }
         }
     }
+    let (primals, tangents) = (live_trees(primals, o.name)?, live_trees(tangents, o.name)?);
     let guard = LevelGuard::push(LevelKind::Jvp);
     let level = guard.level.clone();
     let wrapped: Vec<Tree> = primals
@@ -66,7 +67,7 @@ pub(crate) fn jvp_impl(
             })
         })
         .collect::<Result<_>>()?;
-    let out = f(wrapped)?;
+    let out = live_tree(f(wrapped)?, o.name)?;
     let (out, aux) = split_aux(out, o)?;
     let mut tans = Vec::new();
     let prim = out.map(&mut |t| {

@@ -97,6 +97,22 @@ pub(crate) fn split_aux(out: Tree, o: &Opts) -> Result<(Tree, Option<Tree>)> {
     }
 }
 
+/// `trees` with the wrappers of finished transforms removed from every leaf (see
+/// `NOTE: [escaped]`): a transform's inputs and its function's outputs go through this, so an
+/// escaped grad/jvp tracer is its value there too, and an escaped vmap tracer an error.
+pub(crate) fn live_trees(trees: Vec<Tree>, op: &'static str) -> Result<Vec<Tree>> {
+    trees.into_iter().map(|t| live_tree(t, op)).collect()
+}
+
+/// [`live_trees`] for one tree.
+pub(crate) fn live_tree(tree: Tree, op: &'static str) -> Result<Tree> {
+    if tree.leaves().iter().any(|t| t.is_dead()) {
+        tree.map(&mut |t| t.passthrough(op))
+    } else {
+        Ok(tree)
+    }
+}
+
 /// A tree with every tracer of `level` replaced by its inner value (for `aux` outputs, which
 /// come back undifferentiated).
 pub(crate) fn unwrap_at(level: &Level, tree: &Tree) -> Tree {

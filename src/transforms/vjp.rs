@@ -1,7 +1,7 @@
 //! Reverse mode: `vjp` (the output and a pullback), `grad` and `grad_and_value`.
 
 use super::options::{Opts, option_setters};
-use super::{Function, callable, convert, split_aux, unwrap_at};
+use super::{Function, callable, convert, live_tree, live_trees, split_aux, unwrap_at};
 use crate::array::{DType, Shape};
 use crate::core::grad::{TapeNode, tracked};
 use crate::core::{LevelGuard, LevelKind, Tape, Tensor, TracerKind};
@@ -14,10 +14,11 @@ use std::sync::Arc;
 /// output, its pullback and the aux output.
 pub(crate) fn vjp_impl(
     f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
-    mut args: Vec<Tree>,
+    args: Vec<Tree>,
     diff: Option<&[usize]>,
     o: &Opts,
 ) -> Result<(Tree, Pullback, Option<Tree>)> {
+    let mut args = live_trees(args, o.name)?;
     let diff: Vec<usize> = diff
         .map(|d| d.to_vec())
         .unwrap_or_else(|| (0..args.len()).collect());
@@ -47,7 +48,7 @@ pub(crate) fn vjp_impl(
         in_trees.push(args[i].clone());
         args[i] = wrapped;
     }
-    let out = f(args)?;
+    let out = live_tree(f(args)?, o.name)?;
     let (out, aux) = split_aux(out, o)?;
     let mut out_nodes = Vec::new();
     let value = out.map(&mut |t| {
@@ -194,11 +195,19 @@ pub fn vjp<F>(f: F) -> Vjp<F> {
 option_setters!(Vjp: has_aux);
 
 impl<F> Vjp<F> {
-    /// `(output, pullback)`.
+    /// `(output, pullback)`. With `has_aux(true)` this is an error (the aux would be lost):
+    /// use [`call_aux`](Vjp::call_aux), which returns `(output, pullback, aux)` as torch.func's
+    /// `vjp(f, *primals, has_aux=True)` does.
     pub fn call<A: Args, R: Pytree>(&self, primals: &A) -> Result<(R, Pullback)>
     where
         F: Function<A>,
     {
+        if self.o.has_aux {
+            return Err(Error::transform(
+                self.o.call(),
+                "has_aux=True, but call returns (output, pullback) and would drop the aux; use call_aux to get (output, pullback, aux)",
+            ));
+        }
         let (o, pb, _) = self.call_dyn(primals.to_args())?;
         Ok((convert(o, || self.o.call())?, pb))
     }

@@ -17,6 +17,7 @@ pub(crate) fn run(
     args: Vec<Tree>,
     o: &Opts,
 ) -> Result<Tree> {
+    let args = super::live_trees(args, o.name)?;
     let in_dims = o.in_dims.as_ref().expect("vmap options have in_dims");
     let out_dims = o.out_dims.as_ref().expect("vmap options have out_dims");
     let refs: Vec<&Tree> = args.iter().collect();
@@ -24,7 +25,10 @@ pub(crate) fn run(
     in_dims.per_leaf(&refs, &mut dims).map_err(|e| match e {
         Error::Structure(m) => Error::transform(
             o.call(),
-            format!("in_dims is not compatible with the structure of the inputs: {m}"),
+            format!(
+                "in_dims is not compatible with the structure of `inputs`. in_dims has structure {in_dims} but inputs has structure {} ({m})",
+                Tree::Tuple(args.clone()).describe()
+            ),
         ),
         e => e,
     })?;
@@ -79,7 +83,10 @@ pub(crate) fn run(
         let odims = out_dims_per_leaf(out_dims, out).map_err(|e| match e {
             Error::Structure(m) => Error::transform(
                 o.call(),
-                format!("out_dims is not compatible with the structure of the outputs: {m}"),
+                format!(
+                    "out_dims is not compatible with the structure of `outputs`. out_dims has structure {out_dims} but outputs has structure {} ({m})",
+                    out.describe()
+                ),
             ),
             e => e,
         })?;
@@ -91,30 +98,38 @@ pub(crate) fn run(
     chunk::run(f, size, &inputs, &fates, o)
 }
 
-/// The out_dim of every leaf of `out`. As in torch.func, a tuple of out_dims is matched
-/// against the elements of a tuple (list, map, struct) output, one entry per element; it may
-/// also be matched against the output as a whole (a one-element tuple for a single tensor).
+/// The out_dim of every leaf of `out`, as torch.func matches them: a tuple of out_dims has one
+/// entry per element of a tuple (list, map, struct) output, nested as deep as needed; a single
+/// tensor output takes one dim, `None` or a one-element tuple of a dim. Anything else is a
+/// structure mismatch (`vmap(|x| (x, x)).out_dims((0,))` is refused, not broadcast).
 fn out_dims_per_leaf(dims: &Dims, out: &Tree) -> Result<Vec<Option<i64>>> {
-    let children: Option<Vec<&Tree>> = match out {
-        Tree::Tuple(v) | Tree::List(v) => Some(v.iter().collect()),
-        Tree::Dict(v) => Some(v.iter().map(|(_, c)| c).collect()),
-        Tree::Struct { fields, .. } => Some(fields.iter().map(|(_, c)| c).collect()),
-        Tree::Leaf(_) | Tree::None => None,
-    };
     let mut odims = Vec::new();
-    if let (Dims::Tuple(_), Some(children)) = (dims, children) {
-        match dims.per_leaf(&children, &mut odims) {
-            Ok(()) => return Ok(odims),
-            Err(e) => {
-                odims.clear();
-                return dims
-                    .per_leaf(&[out], &mut odims)
-                    .map(|_| odims)
-                    .map_err(|_| e);
+    match (dims, out) {
+        (Dims::Tuple(v), Tree::Leaf(_)) => match v.as_slice() {
+            [Dims::Dim(d)] => odims.push(*d),
+            _ => {
+                return Err(Error::Structure(format!(
+                    "{dims} has {} entries, but the output is a single tensor",
+                    v.len()
+                )));
             }
+        },
+        (Dims::Tuple(_), _) => {
+            let children: Vec<&Tree> = match out {
+                Tree::Tuple(v) | Tree::List(v) => v.iter().collect(),
+                Tree::Dict(v) => v.iter().map(|(_, c)| c).collect(),
+                Tree::Struct { fields, .. } => fields.iter().map(|(_, c)| c).collect(),
+                Tree::Leaf(_) | Tree::None => {
+                    return Err(Error::Structure(format!(
+                        "{dims} cannot be matched against {}",
+                        out.describe()
+                    )));
+                }
+            };
+            dims.per_leaf(&children, &mut odims)?;
         }
+        (Dims::Dim(_), _) => dims.per_leaf(&[out], &mut odims)?,
     }
-    dims.per_leaf(&[out], &mut odims)?;
     Ok(odims)
 }
 

@@ -398,6 +398,7 @@ pub fn ops() -> Vec<OpInfo> {
     v.extend(reduction_ops());
     v.extend(shape_ops());
     v.extend(index_ops());
+    v.extend(update_ops());
     v.extend(product_ops());
     v.extend(linalg_ops());
     v.extend(cast_ops());
@@ -1031,6 +1032,138 @@ fn index_ops() -> Vec<OpInfo> {
     ]
 }
 
+/// Functional updates (`src/ops/update.rs`): the tensor and the values are differentiable,
+/// the indices and masks are drawn at random (repeats included) and batched like any input.
+fn update_ops() -> Vec<OpInfo> {
+    use Family::Index as F;
+    let x = |s: &[usize]| f(s, ANY);
+    let rep = Arg::Custom("[1, -2, 1]", |_| fixed(&[1, -2, 1], &[3]));
+    vec![
+        op("masked_fill", F)
+            .s("[2, 3]", vec![x(&[2, 3]), mask(&[2, 3])], |x| {
+                x[0].masked_fill(&x[1], 0.5)
+            })
+            .s("broadcast_mask", vec![x(&[2, 3]), mask(&[3])], |x| {
+                x[0].masked_fill(&x[1], -1.0)
+            })
+            .s("0d", vec![x(&[]), mask(&[])], |x| {
+                x[0].masked_fill(&x[1], 2.0)
+            })
+            .s("of_square", vec![x(&[2, 3]), mask(&[2, 1])], |x| {
+                x[0].square()?.masked_fill(&x[1], 0.5)?.sin()
+            }),
+        op("masked_scatter", F)
+            .s("[2, 3]", vec![x(&[2, 3]), mask(&[2, 3]), x(&[6])], |x| {
+                x[0].masked_scatter(&x[1], &x[2])
+            })
+            .s(
+                "broadcast_mask",
+                vec![x(&[2, 3]), mask(&[3]), x(&[2, 4])],
+                |x| x[0].masked_scatter(&x[1], &x[2]),
+            )
+            .s("of_square", vec![x(&[3, 2]), mask(&[3, 2]), x(&[7])], |x| {
+                x[0].square()?.masked_scatter(&x[1], &x[2].sin()?)?.sin()
+            }),
+        op("slice_scatter", F)
+            .s("[1]1:3", vec![x(&[2, 4]), x(&[2, 2])], |x| {
+                x[0].slice_scatter(&x[1], 1, 1, 3, 1)
+            })
+            .s("[0]step2", vec![x(&[5, 2]), x(&[3, 2])], |x| {
+                x[0].slice_scatter(&x[1], 0, 0, i64::MAX, 2)
+            })
+            .s("[-1]negative", vec![x(&[2, 4]), x(&[2, 1])], |x| {
+                x[0].slice_scatter(&x[1], -1, -1, i64::MAX, 1)
+            })
+            .s("of_square", vec![x(&[3, 4]), x(&[3, 2])], |x| {
+                x[0].square()?
+                    .slice_scatter(&x[1].sin()?, 1, 0, 4, 2)?
+                    .sin()
+            }),
+        op("select_scatter", F)
+            .s("[0]", vec![x(&[3, 2]), x(&[2])], |x| {
+                x[0].select_scatter(&x[1], 0, 1)
+            })
+            .s("[1]-1", vec![x(&[2, 3]), x(&[2])], |x| {
+                x[0].select_scatter(&x[1], 1, -1)
+            })
+            .s("of_square", vec![x(&[2, 3]), x(&[3])], |x| {
+                x[0].square()?.select_scatter(&x[1].sin()?, 0, 0)?.sin()
+            }),
+        op("index_put", F)
+            .s("repeats", vec![x(&[3, 2]), rep.clone(), x(&[3, 2])], |x| {
+                x[0].index_put(&[x[1].clone()], &x[2], false)
+            })
+            .s(
+                "repeats_accumulate",
+                vec![x(&[3, 2]), rep, x(&[3, 2])],
+                |x| x[0].index_put(&[x[1].clone()], &x[2], true),
+            )
+            .s(
+                "two_indices",
+                vec![x(&[3, 2, 2]), index(&[4], 3), index(&[4], 2), x(&[4, 2])],
+                |x| x[0].index_put(&[x[1].clone(), x[2].clone()], &x[3], false),
+            )
+            .s(
+                "broadcast",
+                vec![x(&[3, 2]), index(&[2, 1], 3), index(&[2], 2), x(&[])],
+                |x| x[0].index_put(&[x[1].clone(), x[2].clone()], &x[3], true),
+            )
+            .s(
+                "of_square",
+                vec![x(&[3, 2]), index(&[4], 3), x(&[4, 2])],
+                |x| {
+                    x[0].square()?
+                        .index_put(&[x[1].clone()], &x[2].sin()?, false)?
+                        .sin()
+                },
+            ),
+        op("index", F)
+            .s("one", vec![x(&[3, 2]), index(&[4], 3)], |x| {
+                x[0].index(&[x[1].clone()])
+            })
+            .s(
+                "two",
+                vec![x(&[3, 2, 2]), index(&[2, 2], 3), index(&[2], 2)],
+                |x| x[0].index(&[x[1].clone(), x[2].clone()]),
+            ),
+        op("at_slice", F)
+            .s("set", vec![x(&[2, 4]), x(&[2, 1])], |x| {
+                x[0].at_slice(1, 1, 3, 1).set(&x[1])
+            })
+            .s("add_step2", vec![x(&[5, 2]), x(&[2])], |x| {
+                x[0].at_slice(0, 1, 5, 2).add(&x[1])
+            })
+            .s("get", vec![x(&[5, 2])], |x| x[0].at_slice(0, 1, 5, 2).get()),
+        op("at_select", F)
+            .s("set", vec![x(&[2, 3]), x(&[])], |x| {
+                x[0].at_select(1, 2).set(&x[1])
+            })
+            .s("add", vec![x(&[3, 2]), x(&[2])], |x| {
+                x[0].at_select(0, -1).add(&x[1])
+            })
+            .s("get", vec![x(&[3, 2])], |x| x[0].at_select(0, 1).get()),
+        op("at_index", F)
+            .s("set", vec![x(&[3, 2]), index(&[4], 3), x(&[2])], |x| {
+                x[0].at_index(&[x[1].clone()]).set(&x[2])
+            })
+            .s(
+                "add",
+                vec![x(&[3, 2]), index(&[4], 3), index(&[4], 2), x(&[4])],
+                |x| x[0].at_index(&[x[1].clone(), x[2].clone()]).add(&x[3]),
+            )
+            .s("get", vec![x(&[3, 2]), index(&[4], 3)], |x| {
+                x[0].at_index(&[x[1].clone()]).get()
+            }),
+        op("at_mask", F)
+            .s("set", vec![x(&[2, 3]), mask(&[2, 3]), x(&[3])], |x| {
+                x[0].at_mask(&x[1]).set(&x[2])
+            })
+            .s("add", vec![x(&[2, 3]), mask(&[3]), x(&[2, 1])], |x| {
+                x[0].at_mask(&x[1]).add(&x[2])
+            }),
+    ]
+}
+
 fn product_ops() -> Vec<OpInfo> {
     use Family::Product as F;
     let x2 = |a: &[usize], b: &[usize]| vec![f(a, ANY), f(b, ANY)];
@@ -1255,5 +1388,20 @@ fn random_ops() -> Vec<OpInfo> {
             .float_only()
             .grad(Grad::Elsewhere("gradcheck_dropout"))
             .s("", vec![f(&[3, 4], ANY)], |x| x[0].dropout(0.4)),
+        r("randint")
+            .out(Out::I64)
+            .s("", vec![], |_| Tensor::randint(-3, 5, &[2, 3])),
+        r("randint_like").s("", vec![f(&[2, 3], ANY)], |x| x[0].randint_like(0, 10)),
+        r("randperm")
+            .out(Out::I64)
+            .s("", vec![], |_| Tensor::randperm(6)),
+        r("normal")
+            .float_only()
+            .s("", vec![f(&[2, 3], ANY), f(&[3], POS)], |x| {
+                Tensor::normal(&x[0], &x[1])
+            }),
+        r("bernoulli")
+            .float_only()
+            .s("", vec![f(&[2, 3], Dom::U(0.0, 1.0))], |x| x[0].bernoulli()),
     ]
 }

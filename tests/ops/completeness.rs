@@ -24,15 +24,43 @@ const NOT_OPS: &[(&str, &str)] = &[
     ("to_scalar", "conversion to a Rust scalar"),
     ("item", "conversion to an f64"),
     ("to_ndarray", "conversion to an ndarray"),
-    ("to_dvector", "conversion to nalgebra (feature nalgebra; tests/interop_nalgebra.rs)"),
-    ("to_dmatrix", "conversion to nalgebra (feature nalgebra; tests/interop_nalgebra.rs)"),
-    ("to_faer", "conversion to faer (feature faer; tests/interop_faer.rs)"),
-    ("to_faer_col", "conversion to faer (feature faer; tests/interop_faer.rs)"),
-    ("i", "range indexing, a composition of slice/narrow/select (tests/slicing.rs)"),
+    (
+        "to_dvector",
+        "conversion to nalgebra (feature nalgebra; tests/interop_nalgebra.rs)",
+    ),
+    (
+        "to_dmatrix",
+        "conversion to nalgebra (feature nalgebra; tests/interop_nalgebra.rs)",
+    ),
+    (
+        "to_faer",
+        "conversion to faer (feature faer; tests/interop_faer.rs)",
+    ),
+    (
+        "to_faer_col",
+        "conversion to faer (feature faer; tests/interop_faer.rs)",
+    ),
+    (
+        "i",
+        "range indexing, a composition of slice/narrow/select (tests/slicing.rs)",
+    ),
     ("slice_range", "range form of slice (tests/slicing.rs)"),
-    ("index_pairs", "an index_select on the flattened dims (tests/slicing.rs)"),
-    ("triu_indices", "index constructor from concrete sizes (tests/slicing.rs)"),
-    ("tril_indices", "index constructor from concrete sizes (tests/slicing.rs)"),
+    (
+        "index_pairs",
+        "an index_select on the flattened dims (tests/slicing.rs)",
+    ),
+    (
+        "triu_indices",
+        "index constructor from concrete sizes (tests/slicing.rs)",
+    ),
+    (
+        "tril_indices",
+        "index constructor from concrete sizes (tests/slicing.rs)",
+    ),
+    (
+        "debug_unwrap",
+        "debugging (the value under every tracer, for printing)",
+    ),
 ];
 
 /// Rust source with comments and char literals blanked out, and string literals reduced to
