@@ -75,4 +75,7 @@ pub use transforms::{
     Linearize, Linearized, Pullback, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian, hvp,
     jacfwd, jacrev, jvp, linearize, vhp, vjp, vmap,
 };
+pub use transforms::{
+    Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp, implicit_root,
+};
 pub use tree::{Args, Pytree, Tree};
