@@ -4,6 +4,8 @@
 //! [`jacrev`], [`jacfwd`], [`hessian`], [`hvp`], [`jvp`], [`vjp`], [`linearize`] and [`vmap`],
 //! nested in any order and to any depth, with torch.func's options (`argnums`, `has_aux`,
 //! `chunk_size`, `in_dims`, `out_dims`, `randomness`).
+//! Users give their own derivative rules with [`custom_jvp`] and [`custom_vjp`], trade compute
+//! for memory with [`checkpoint`], and differentiate solvers implicitly with [`implicit_root`].
 //!
 //! ```
 //! use functorch::{Tensor, grad, hessian, jacrev, vmap};
@@ -76,6 +78,7 @@ pub use transforms::{
     jacfwd, jacrev, jvp, linearize, vhp, vjp, vmap,
 };
 pub use transforms::{
-    Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp, implicit_root,
+    Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
+    implicit_root,
 };
 pub use tree::{Args, Pytree, Tree};

@@ -6,15 +6,15 @@
 //! tracer. The kernels (`kernels`) compute on arrays; the array layer itself only describes
 //! layouts.
 
-mod layout;
 mod element;
+mod layout;
 pub mod pool;
 mod shape;
 mod storage;
 
 pub use crate::dtype::DType;
-pub use layout::{Array, View};
 pub use element::{Element, Float};
+pub use layout::{Array, View};
 pub use shape::{Shape, broadcast_shapes, broadcasts_to, contiguous_strides, numel};
 pub(crate) use shape::{infer_reshape, normalize_dim, normalize_dims, reshape_strides};
 pub use storage::Buffer;

@@ -108,7 +108,10 @@ fn check_captured<'a>(
     for t in inputs {
         levels_of(t, &mut have);
     }
-    match got.iter().find(|(id, _)| !have.iter().any(|(h, _)| h == id)) {
+    match got
+        .iter()
+        .find(|(id, _)| !have.iter().any(|(h, _)| h == id))
+    {
         None => Ok(()),
         Some((_, kind)) => Err(Error::transform(
             call,
@@ -128,7 +131,11 @@ fn placeholder(tree: &Tree) -> Tree {
 
 /// A tree's structure with the dtypes of its leaves, for messages.
 fn describe(tree: &Tree) -> String {
-    let mut dtypes: Vec<String> = tree.leaves().iter().map(|t| t.dtype().to_string()).collect();
+    let mut dtypes: Vec<String> = tree
+        .leaves()
+        .iter()
+        .map(|t| t.dtype().to_string())
+        .collect();
     dtypes.dedup();
     format!("{} of dtype {}", tree.describe(), dtypes.join("/"))
 }
@@ -188,9 +195,8 @@ impl Packer {
                         .zip(shapes)
                         .all(|(l, s)| l.shape() == &s[..] && l.dtype() == *dtype);
                 if !fits {
-                    let want = tmpl.with_leaves(
-                        &mut shapes.iter().map(|s| Tensor::zeros(s, *dtype)),
-                    );
+                    let want =
+                        tmpl.with_leaves(&mut shapes.iter().map(|s| Tensor::zeros(s, *dtype)));
                     return Err(Error::transform(
                         &self.call,
                         format!(
@@ -221,7 +227,10 @@ impl Packer {
                         ),
                     ));
                 }
-                let shapes = leaves.iter().map(|l| Shape::from_slice(l.shape())).collect();
+                let shapes = leaves
+                    .iter()
+                    .map(|l| Shape::from_slice(l.shape()))
+                    .collect();
                 let _ = self.spec.set((placeholder(out), shapes, d));
             }
         }
@@ -310,7 +319,13 @@ fn looped(
         let one = xs
             .iter()
             .zip(batched)
-            .map(|(x, &b)| if b { x.select(0, i as i64) } else { Ok(x.clone()) })
+            .map(|(x, &b)| {
+                if b {
+                    x.select(0, i as i64)
+                } else {
+                    Ok(x.clone())
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
         outs.push(f(&one)?);
     }
@@ -487,10 +502,7 @@ impl CustomRules for VjpRules {
         };
         bind_flat(Arc::new(rules), xs)
     }
-    fn forward_for_reverse(
-        &self,
-        xs: &[Tensor],
-    ) -> Option<Result<(Tensor, Arc<dyn CustomRules>)>> {
+    fn forward_for_reverse(&self, xs: &[Tensor]) -> Option<Result<(Tensor, Arc<dyn CustomRules>)>> {
         Some((self.fwd)(xs).map(|(out, res)| {
             let lin = VjpBackward {
                 call: self.call.clone(),
@@ -514,10 +526,16 @@ impl CustomRules for VjpBackward {
         &self.call
     }
     fn eval(&self, _: &[Tensor]) -> Result<Tensor> {
-        Err(internal(&self.call, "a recorded backward is never evaluated"))
+        Err(internal(
+            &self.call,
+            "a recorded backward is never evaluated",
+        ))
     }
     fn jvp(&self, _: &[Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Err(internal(&self.call, "a recorded backward is never evaluated"))
+        Err(internal(
+            &self.call,
+            "a recorded backward is never evaluated",
+        ))
     }
     fn vjp(&self, xs: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
         let gs = (self.bwd)(&self.res, ct)?;
@@ -534,7 +552,10 @@ impl CustomRules for VjpBackward {
             .collect())
     }
     fn batch(&self, _: &[Tensor], _: &[bool], _: usize) -> Result<Tensor> {
-        Err(internal(&self.call, "a recorded backward is never evaluated"))
+        Err(internal(
+            &self.call,
+            "a recorded backward is never evaluated",
+        ))
     }
 }
 
@@ -863,7 +884,12 @@ where
                         shapes(sp.leaves.iter().map(|(s, d)| (s.to_vec(), *d)).collect()),
                         sp.describe(),
                         leaves.len(),
-                        shapes(leaves.iter().map(|l| (l.shape().to_vec(), l.dtype())).collect()),
+                        shapes(
+                            leaves
+                                .iter()
+                                .map(|l| (l.shape().to_vec(), l.dtype()))
+                                .collect()
+                        ),
                         g.describe()
                     ),
                 ));
@@ -1070,7 +1096,12 @@ where
                 .reshape(&[n, n])?
                 .solve(&b.reshape(&[n])?.neg()?)?
                 .reshape(&dims)?;
-            check_captured(&call, "the optimality function", xs.iter().chain(ts).chain([x]), &[&tx])?;
+            check_captured(
+                &call,
+                "the optimality function",
+                xs.iter().chain(ts).chain([x]),
+                &[&tx],
+            )?;
             Ok(tx)
         });
         let rules = JvpRules {

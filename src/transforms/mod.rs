@@ -21,7 +21,8 @@ use options::Opts;
 pub use options::{Argnums, Dims};
 
 pub use custom::{
-    Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp, implicit_root,
+    Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
+    implicit_root,
 };
 pub use hessian::{Hessian, Hvp, Vhp, hessian, hvp, vhp};
 pub use jacobian::{Jacfwd, Jacrev, jacfwd, jacrev};
