@@ -6,12 +6,15 @@
 //! cargo run --release --example bench                      # all workloads
 //! cargo run --release --example bench -- small_hessian_x1000 hessian_mlp_W1
 //! python3 ../shared/bench/compare.py -- cargo run --release --example bench
+//! cargo run --release --example bench -- --jit      # the same workloads through `jit`
 //! cargo run --release --example bench -- --ops      # per-op costs (tiny add, 256×256 matmul)
 //! cargo run --release --example bench -- --floors   # this machine's bandwidth and GEMM rate,
 //!                                                   # and each workload's floor
 //! ```
 
-use functorch::{DType, Result, Tensor, grad, hessian, jacfwd, jacrev, jvp, manual_seed, vmap};
+use functorch::{
+    Args, DType, Pytree, Result, Tensor, grad, hessian, jacfwd, jacrev, jit, jvp, manual_seed, vmap,
+};
 use std::time::{Duration, Instant};
 
 fn randn(shape: &[usize], scale: f64) -> Tensor {
@@ -213,15 +216,56 @@ fn floors() {
     }
 }
 
+/// Time `g` on `args` (`reps` calls per timed repetition), eagerly or, with `--jit`, through
+/// `jit(g)`, whose first call (trace and compile) is reported apart as `first_call_s`.
+fn go<A: Args, R: Pytree>(
+    name: &str,
+    jit_mode: bool,
+    reps: usize,
+    g: impl Fn(&A) -> Result<R>,
+    args: &A,
+) {
+    if !jit_mode {
+        return emit(
+            name,
+            time(|| {
+                for _ in 0..reps {
+                    drop(g(args)?);
+                }
+                Ok(())
+            }),
+        );
+    }
+    let j = jit(g);
+    let t0 = Instant::now();
+    drop(j.call::<A, R>(args).expect("first call"));
+    let first = t0.elapsed().as_secs_f64();
+    let r = time(|| {
+        for _ in 0..reps {
+            drop(j.call::<A, R>(args)?);
+        }
+        Ok(())
+    });
+    println!(
+        r#"{{"workload": "{name}", "system": "functorch.jit", "median_s": {:e}, "min_s": {:e}, "reps": {}, "first_call_s": {first:e}, "traces": {}}}"#,
+        r.0,
+        r.1,
+        r.2,
+        j.traces()
+    );
+}
+
 fn main() {
-    let only: Vec<String> = std::env::args().skip(1).collect();
-    if only.iter().any(|a| a == "--ops") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--ops") {
         return ops();
     }
-    if only.iter().any(|a| a == "--floors") {
+    if args.iter().any(|a| a == "--floors") {
         return floors();
     }
-    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let jit_mode = args.iter().any(|a| a == "--jit");
+    let only: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| *o == name);
     manual_seed(7);
 
     for n in [10usize, 100, 1000] {
@@ -229,13 +273,13 @@ fn main() {
         if want(&name) {
             let x = randn(&[n], 1.0);
             let h = hessian(|x: &Tensor| x.sin()?.sum());
-            emit(&name, time(|| h.call::<_, Tensor>(&x).map(drop)));
+            go(&name, jit_mode, 1, |x: &Tensor| h.call::<_, Tensor>(x), &x);
         }
         let name = format!("hessian_rosenbrock_n{n}");
         if want(&name) {
             let x = randn(&[n], 1.0);
             let h = hessian(rosenbrock);
-            emit(&name, time(|| h.call::<_, Tensor>(&x).map(drop)));
+            go(&name, jit_mode, 1, |x: &Tensor| h.call::<_, Tensor>(x), &x);
         }
     }
 
@@ -249,9 +293,12 @@ fn main() {
             randn(&[64, 1], 1.0),
         );
         let h = hessian(mlp_loss);
-        emit(
+        go(
             "hessian_mlp_W1",
-            time(|| h.call::<_, Tensor>(&args).map(drop)),
+            jit_mode,
+            1,
+            |a: &(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)| h.call::<_, Tensor>(a),
+            &args,
         );
     }
 
@@ -262,18 +309,25 @@ fn main() {
         randn(&[16], 1.0),
         randn(&[128, 32], 1.0),
     );
+    type Mlp = (Tensor, Tensor, Tensor, Tensor, Tensor);
     if want("vmap_jacrev_mlp_input") {
         let g = vmap(jacrev(mlp_out).argnums(4)).in_dims([None, None, None, None, Some(0)]);
-        emit(
+        go(
             "vmap_jacrev_mlp_input",
-            time(|| g.call::<_, Tensor>(&mlp_args).map(drop)),
+            jit_mode,
+            1,
+            |a: &Mlp| g.call::<_, Tensor>(a),
+            &mlp_args,
         );
     }
     if want("vmap_jacfwd_mlp_input") {
         let g = vmap(jacfwd(mlp_out).argnums(4)).in_dims([None, None, None, None, Some(0)]);
-        emit(
+        go(
             "vmap_jacfwd_mlp_input",
-            time(|| g.call::<_, Tensor>(&mlp_args).map(drop)),
+            jit_mode,
+            1,
+            |a: &Mlp| g.call::<_, Tensor>(a),
+            &mlp_args,
         );
     }
 
@@ -305,12 +359,12 @@ fn main() {
             Some(0),
             Some(0),
         ]);
-        emit(
+        go(
             "per_sample_grad_mlp_f32",
-            time(|| {
-                g.call::<_, (Tensor, Tensor, Tensor, Tensor)>(&args)
-                    .map(drop)
-            }),
+            jit_mode,
+            1,
+            |a: &(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)| g.call::<_, Params>(a),
+            &args,
         );
     }
 
@@ -318,9 +372,12 @@ fn main() {
         let a = randn(&[2000, 2000], 1.0 / 2000f64.sqrt());
         let x = randn(&[2000], 1.0);
         let g = jacrev(|x: &Tensor| a.matmul(x)?.tanh()).chunk_size(100);
-        emit(
+        go(
             "jacrev_tanh_layer_n2000_chunk100",
-            time(|| g.call::<_, Tensor>(&x).map(drop)),
+            jit_mode,
+            1,
+            |x: &Tensor| g.call::<_, Tensor>(x),
+            &x,
         );
     }
 
@@ -334,14 +391,12 @@ fn main() {
                 .add(&x0.mul(&x2)?.exp()?)
         };
         let h = hessian(f);
-        emit(
+        go(
             "small_hessian_x1000",
-            time(|| {
-                for _ in 0..1000 {
-                    h.call::<_, Tensor>(&x)?;
-                }
-                Ok(())
-            }),
+            jit_mode,
+            1000,
+            |x: &Tensor| h.call::<_, Tensor>(x),
+            &x,
         );
     }
 
@@ -364,13 +419,15 @@ fn main() {
             out.sub(&y)?.square()?.mean()
         };
         let f = jvp(grad(loss).argnums((0, 1, 2, 3)));
-        emit(
+        go(
             "hvp_mlp_params",
-            time(|| {
-                let (_, t): (Params, Params) = f.call(&params, &tangents)?;
-                drop(t);
-                Ok(())
-            }),
+            jit_mode,
+            1,
+            |(p, t): &(Params, Params)| -> Result<Params> {
+                let (_, t): (Params, Params) = f.call(p, t)?;
+                Ok(t)
+            },
+            &(params, tangents),
         );
     }
 }

@@ -59,6 +59,7 @@ mod array;
 mod core;
 mod dtype;
 mod error;
+mod jit;
 pub mod kernels;
 mod ops;
 mod prims;
@@ -73,9 +74,9 @@ pub use error::{Error, Result};
 pub use functorch_derive::Pytree;
 pub use ops::manual_seed;
 pub use transforms::{
-    Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jvp,
-    Linearize, Linearized, Pullback, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian, hvp,
-    jacfwd, jacrev, jvp, linearize, vhp, vjp, vmap,
+    Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jit, Jvp,
+    Linearize, Linearized, Pullback, Trace, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian,
+    hvp, jacfwd, jacrev, jit, jvp, linearize, vhp, vjp, vmap,
 };
 pub use transforms::{
     Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,

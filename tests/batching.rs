@@ -1,9 +1,11 @@
 //! Every batching rule against a plain loop over slices.
 //!
-//! For each op (the differentiable ones of `gradcheck.rs` and the non-differentiable ones:
-//! comparisons, logic, argmax/argmin, where, one_hot, casts, index ops with a batched index), a
-//! case draws `B` independent per-example inputs and compares `vmap(op)` with stacking the op
-//! applied to each example:
+//! The cases are the samples of the op database (`tests/common/opinfo.rs`): every sample of
+//! every op flagged `Batch::Checked`, differentiable or not (comparisons, logic, argmax/argmin,
+//! where, one_hot, casts, index ops with a batched index); an op left out (and not flagged with
+//! the test here that checks it) fails `every_op_is_batched_or_says_why`. Each case draws `B`
+//! independent per-example inputs from the sample's input domains and compares `vmap(op)` with
+//! stacking the op applied to each example:
 //!
 //! - the batch dim of each input at **every** position (`in_dims` 0, 1, …, rank and -1) while
 //!   the other inputs are batched at 0, and all inputs at -1;
@@ -34,18 +36,14 @@ use functorch::{
 };
 
 mod common;
-use common::{ANY, AWAY, Dom, POS, Rng, UNIT, spd, t, well_conditioned};
+use common::opinfo::{self, Batch, Family, OpInfo, ops};
+use common::{ANY, Dom, Rng, t, well_conditioned};
 
 type Fun<'a> = dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + 'a;
 type Gen = Rc<dyn Fn(&mut Rng) -> Vec<Tensor>>;
 type Res<T> = std::result::Result<T, String>;
 
 // ------------------------------------------------------------------------------- generator
-
-fn mask(r: &mut Rng, shape: &[usize]) -> Tensor {
-    let n = shape.iter().product();
-    Tensor::from_vec((0..n).map(|_| r.unif() < 0.5).collect::<Vec<_>>(), shape).unwrap()
-}
 
 /// Random i64 indices in `0..below`.
 fn index(r: &mut Rng, shape: &[usize], below: usize) -> Tensor {
@@ -554,10 +552,9 @@ fn run(family: &str, cases: Vec<Case>) {
     );
 }
 
-// ------------------------------------------------------------------------------- the table
+// ------------------------------------------------------------------------------- the cases: the op database
 
 type UnaryFn = fn(&Tensor) -> Result<Tensor>;
-type BinaryFn = fn(&Tensor, &Tensor) -> Result<Tensor>;
 
 fn g1(shape: &'static [usize], dom: Dom) -> impl Fn(&mut Rng) -> Vec<Tensor> {
     move |r| vec![t(r, shape, dom)]
@@ -567,509 +564,115 @@ fn gs(shapes: &'static [&'static [usize]], dom: Dom) -> impl Fn(&mut Rng) -> Vec
     move |r| shapes.iter().map(|s| t(r, s, dom)).collect()
 }
 
+/// The ops whose batching `batching.rs` checks in a test of its own (the op database flags
+/// them `Batch::Elsewhere`): random draws, which a loop cannot reproduce.
+const CHECKED_HERE: [(&str, &str); 5] = [
+    ("randn", "randomness_different_same_and_error"),
+    ("rand", "randomness_different_same_and_error"),
+    ("randn_like", "randomness_different_same_and_error"),
+    ("rand_like", "randomness_different_same_and_error"),
+    ("dropout", "randomness_different_same_and_error"),
+];
+
+/// The cases of one op of the database flagged `Batch::Checked`: its samples with f32 inputs
+/// (`f32`) or the others.
+fn op_cases(o: &OpInfo, f32: bool) -> Vec<Case> {
+    if o.batch != Batch::Checked {
+        return Vec::new();
+    }
+    o.samples
+        .iter()
+        .filter(|s| s.has_f32_input() == f32 && !s.args.is_empty())
+        .map(|s| {
+            let sample = s.clone();
+            Case {
+                name: if s.name.is_empty() {
+                    o.name.to_string()
+                } else {
+                    format!("{}({})", o.name, s.name)
+                },
+                draw: Rc::new(move |r| sample.draw(r)),
+                f: s.f.clone(),
+            }
+        })
+        .collect()
+}
+
+fn family_cases(families: &[Family]) -> Vec<Case> {
+    ops()
+        .iter()
+        .filter(|o| families.contains(&o.family))
+        .flat_map(|o| op_cases(o, false))
+        .collect()
+}
+
+/// Every op of the database is batched here, by a test of its own, or takes no tensor:
+/// leaving one out fails.
+#[test]
+fn every_op_is_batched_or_says_why() {
+    for o in ops() {
+        match o.batch {
+            Batch::Checked => assert!(
+                !op_cases(&o, false).is_empty() || !op_cases(&o, true).is_empty(),
+                "{}: flagged Batch::Checked, but has no sample with a tensor input",
+                o.name
+            ),
+            Batch::Elsewhere(test) => assert!(
+                CHECKED_HERE.contains(&(o.name, test)),
+                "{}: batched by {test}, which CHECKED_HERE in batching.rs does not list",
+                o.name
+            ),
+            Batch::NoTensorInput => {}
+        }
+    }
+    for (name, test) in CHECKED_HERE {
+        assert_eq!(
+            opinfo::find(name).batch,
+            Batch::Elsewhere(test),
+            "{name}: the op database should say it is batched by {test}"
+        );
+    }
+}
+
 #[test]
 fn batching_unary() {
-    let table: Vec<(&str, Dom, UnaryFn)> = vec![
-        ("neg", ANY, Tensor::neg),
-        ("abs", AWAY, Tensor::abs),
-        ("sign", AWAY, Tensor::sign),
-        ("exp", ANY, Tensor::exp),
-        ("expm1", ANY, Tensor::expm1),
-        ("log", POS, Tensor::log),
-        ("log1p", Dom::U(-0.5, 2.0), Tensor::log1p),
-        ("sqrt", POS, Tensor::sqrt),
-        ("rsqrt", POS, Tensor::rsqrt),
-        ("square", ANY, Tensor::square),
-        ("reciprocal", AWAY, Tensor::reciprocal),
-        ("sin", ANY, Tensor::sin),
-        ("cos", ANY, Tensor::cos),
-        ("tan", Dom::U(-1.0, 1.0), Tensor::tan),
-        ("asin", UNIT, Tensor::asin),
-        ("acos", UNIT, Tensor::acos),
-        ("atan", ANY, Tensor::atan),
-        ("sinh", ANY, Tensor::sinh),
-        ("cosh", ANY, Tensor::cosh),
-        ("tanh", ANY, Tensor::tanh),
-        ("sigmoid", ANY, Tensor::sigmoid),
-        ("relu", AWAY, Tensor::relu),
-        ("softplus", Dom::U(-4.0, 25.0), Tensor::softplus),
-        ("erf", ANY, Tensor::erf),
-        ("add_scalar", ANY, |x| x.add_scalar(0.7)),
-        ("mul_scalar", ANY, |x| x.mul_scalar(-1.3)),
-        ("pow_scalar", POS, |x| x.pow_scalar(2.5)),
-        ("rdiv_scalar", AWAY, |x| x.rdiv_scalar(1.7)),
-        ("clamp", ANY, |x| x.clamp(-0.5, 0.5)),
-        ("detach", ANY, Tensor::detach),
-        ("to_dtype_f32", ANY, |x| x.to_dtype(DType::F32)),
-        ("to_dtype_i64", Dom::Ints, |x| x.to_dtype(DType::I64)),
-        ("to_dtype_roundtrip_i64", Dom::Ints, |x| {
-            x.to_dtype(DType::I64)?.to_dtype(DType::F64)
-        }),
-        ("gt_scalar", Dom::Ints, |x| x.gt_scalar(0.0)),
-        ("eq_scalar", Dom::Ints, |x| x.eq_scalar(0.0)),
-        ("logical_not", Dom::Ints, |x| {
-            x.gt_scalar(0.0)?.logical_not()
-        }),
-        ("mask_to_f64", Dom::Ints, |x| {
-            x.le_scalar(0.0)?.to_dtype(DType::F64)
-        }),
-    ];
-    let mut cases = Vec::new();
-    for (name, dom, op) in table {
-        cases.push(case(name, g1(&[2, 3], dom), move |x| op(&x[0])));
-        cases.push(case(
-            &format!("{name}_0d"),
-            g1(&[], dom),
-            move |x| op(&x[0]),
-        ));
-    }
-    run("unary", cases);
+    run("unary", family_cases(&[Family::Unary]));
 }
 
 #[test]
 fn batching_binary() {
-    let table: Vec<(&str, Dom, Dom, BinaryFn)> = vec![
-        ("add", ANY, ANY, Tensor::add),
-        ("sub", ANY, ANY, Tensor::sub),
-        ("mul", ANY, ANY, Tensor::mul),
-        ("div", ANY, AWAY, Tensor::div),
-        ("pow", POS, ANY, Tensor::pow),
-        ("maximum", Dom::Ints, Dom::Ints, Tensor::maximum),
-        ("minimum", Dom::Ints, Dom::Ints, Tensor::minimum),
-        ("atan2", ANY, ANY, Tensor::atan2),
-        ("gt", Dom::Ints, Dom::Ints, Tensor::gt),
-        ("ge", Dom::Ints, Dom::Ints, Tensor::ge),
-        ("lt", Dom::Ints, Dom::Ints, Tensor::lt),
-        ("le", Dom::Ints, Dom::Ints, Tensor::le),
-        ("eq", Dom::Ints, Dom::Ints, Tensor::eq),
-        ("ne", Dom::Ints, Dom::Ints, Tensor::ne),
-        ("logical_and", Dom::Ints, Dom::Ints, |a, b| {
-            a.gt_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)
-        }),
-        ("logical_or", Dom::Ints, Dom::Ints, |a, b| {
-            a.gt_scalar(0.0)?.logical_or(&b.ge_scalar(0.0)?)
-        }),
-        ("logical_xor", Dom::Ints, Dom::Ints, |a, b| {
-            a.gt_scalar(0.0)?.logical_xor(&b.ge_scalar(0.0)?)
-        }),
-        ("add_i64", Dom::Ints, Dom::Ints, |a, b| {
-            a.to_dtype(DType::I64)?.add(&b.to_dtype(DType::I64)?)
-        }),
-        ("maximum_i64", Dom::Ints, Dom::Ints, |a, b| {
-            a.to_dtype(DType::I64)?.maximum(&b.to_dtype(DType::I64)?)
-        }),
-    ];
-    let shapes: [(&'static [usize], &'static [usize]); 5] = [
-        (&[2, 3], &[2, 3]),
-        (&[2, 3], &[3]),
-        (&[2, 1], &[1, 3]),
-        (&[], &[2, 3]),
-        (&[2, 1, 3], &[2, 1]),
-    ];
-    let mut cases = Vec::new();
-    for (name, da, db, op) in table {
-        for (sa, sb) in shapes {
-            cases.push(case(
-                &format!("{name}{sa:?}{sb:?}"),
-                move |r| vec![t(r, sa, da), t(r, sb, db)],
-                move |x| op(&x[0], &x[1]),
-            ));
-        }
-    }
-    // bool inputs directly (masks as batched inputs)
-    cases.push(case(
-        "logical_and_masks",
-        |r| vec![mask(r, &[2, 3]), mask(r, &[3])],
-        |x| x[0].logical_and(&x[1]),
-    ));
-    cases.push(case(
-        "logical_or_masks",
-        |r| vec![mask(r, &[2, 1]), mask(r, &[1, 3])],
-        |x| x[0].logical_or(&x[1]),
-    ));
-    cases.push(case(
-        "logical_not_mask",
-        |r| vec![mask(r, &[2, 3])],
-        |x| x[0].logical_not(),
-    ));
-    // where: the mask batched or not, all three broadcasting
-    cases.push(case(
-        "where[2,3][2,3][3]",
-        |r| vec![mask(r, &[2, 3]), t(r, &[2, 3], ANY), t(r, &[3], ANY)],
-        |x| Tensor::where_(&x[0], &x[1], &x[2]),
-    ));
-    cases.push(case(
-        "where[3][2,1][]",
-        |r| vec![mask(r, &[3]), t(r, &[2, 1], ANY), t(r, &[], ANY)],
-        |x| Tensor::where_(&x[0], &x[1], &x[2]),
-    ));
-    cases.push(case("where_data_dependent", g1(&[2, 3], ANY), |x| {
-        Tensor::where_(&x[0].gt_scalar(0.0)?, &x[0].sin()?, &x[0].square()?)
-    }));
-    cases.push(case("operators", gs(&[&[2, 3], &[3]], AWAY), |x| {
-        Ok(&(&x[0] + &x[1]) * &(&x[0] - &x[1]) / &x[1] + 1.0)
-    }));
-    run("binary", cases);
+    run("binary", family_cases(&[Family::Binary]));
 }
 
 #[test]
 fn batching_reductions() {
-    let x23 = || g1(&[2, 3], ANY);
-    let x232 = || g1(&[2, 3, 2], ANY);
-    let d23 = || g1(&[2, 3], Dom::Distinct);
-    let d232 = || g1(&[2, 3, 2], Dom::Distinct);
-    let cases = vec![
-        case("sum", x23(), |x| x[0].sum()),
-        case("sum_0d", g1(&[], ANY), |x| x[0].sum()),
-        case("sum_dims[0]", x23(), |x| x[0].sum_dims(&[0], false)),
-        case("sum_dims[-1]keep", x23(), |x| x[0].sum_dims(&[-1], true)),
-        case("sum_dims[0,2]", x232(), |x| x[0].sum_dims(&[0, 2], false)),
-        case("sum_bool", g1(&[2, 3], Dom::Ints), |x| {
-            x[0].gt_scalar(0.0)?.sum_dims(&[1], false)
-        }),
-        case("sum_i64", g1(&[2, 3], Dom::Ints), |x| {
-            x[0].to_dtype(DType::I64)?.sum()
-        }),
-        case("mean", x23(), |x| x[0].mean()),
-        case("mean_dims[1]keep", x232(), |x| x[0].mean_dims(&[1], true)),
-        case("prod", x23(), |x| x[0].prod()),
-        case("prod_dim[1]", x232(), |x| x[0].prod_dim(1, false)),
-        case("prod_dim[0]keep", x23(), |x| x[0].prod_dim(0, true)),
-        case("amax", d23(), |x| x[0].amax(&[], false)),
-        case("amax[1]", d232(), |x| x[0].amax(&[1], false)),
-        case("amax[0,2]keep", d232(), |x| x[0].amax(&[0, 2], true)),
-        case("amin[0]keep", d23(), |x| x[0].amin(&[0], true)),
-        case("amin[-1]", d232(), |x| x[0].amin(&[-1], false)),
-        case("amax_i64", g1(&[2, 3], Dom::Ints), |x| {
-            x[0].to_dtype(DType::I64)?.amax(&[1], false)
-        }),
-        case("max", d23(), |x| x[0].max()),
-        case("min", d23(), |x| x[0].min()),
-        case("argmax", d23(), |x| x[0].argmax(None, false)),
-        case("argmax_keep", d23(), |x| x[0].argmax(None, true)),
-        case("argmax[1]", d232(), |x| x[0].argmax(Some(1), false)),
-        case("argmax[0]keep", d23(), |x| x[0].argmax(Some(0), true)),
-        case("argmin", d232(), |x| x[0].argmin(None, false)),
-        case("argmin[-1]", d23(), |x| x[0].argmin(Some(-1), false)),
-        case("argmin[1]keep", d232(), |x| x[0].argmin(Some(1), true)),
-        case("logsumexp", x23(), |x| x[0].logsumexp(&[], false)),
-        case("logsumexp[1]", x232(), |x| x[0].logsumexp(&[1], false)),
-        case("logsumexp[0]keep", x23(), |x| x[0].logsumexp(&[0], true)),
-        case("var", x23(), |x| x[0].var()),
-        case("var_dims[1]c0keep", x232(), |x| {
-            x[0].var_dims(&[1], 0, true)
-        }),
-        case("std", x23(), |x| x[0].std()),
-        case("std_dims[0,2]", x232(), |x| {
-            x[0].std_dims(&[0, 2], 1, false)
-        }),
-        case("norm", x23(), |x| x[0].norm()),
-        case("norm_dims_p3[1]", x232(), |x| {
-            x[0].norm_dims(3.0, &[1], false)
-        }),
-        case("norm_dims_p1", x23(), |x| x[0].norm_dims(1.0, &[], false)),
-        case("norm_dims_pinf[0]", x23(), |x| {
-            x[0].norm_dims(f64::INFINITY, &[0], true)
-        }),
-        case("softmax[1]", x23(), |x| x[0].softmax(1)),
-        case("softmax[0]", x232(), |x| x[0].softmax(0)),
-        case("log_softmax[-1]", x23(), |x| x[0].log_softmax(-1)),
-        case("sum_to_size", x232(), |x| x[0].sum_to_size(&[3, 1])),
-    ];
-    run("reduction", cases);
+    run("reduction", family_cases(&[Family::Reduction]));
 }
 
 #[test]
 fn batching_shape() {
-    let cases = vec![
-        case("reshape", g1(&[2, 3], ANY), |x| x[0].reshape(&[3, 2])),
-        case("reshape_infer", g1(&[6], ANY), |x| {
-            x[0].reshape(&[2, -1, 1])
-        }),
-        case("reshape_to_0d", g1(&[1, 1], ANY), |x| x[0].reshape(&[])),
-        case("reshape_of_transpose", g1(&[2, 3], ANY), |x| {
-            x[0].t()?.reshape(&[6])
-        }),
-        case("flatten", g1(&[2, 3, 2], ANY), |x| x[0].flatten()),
-        case("flatten_dims", g1(&[2, 3, 2], ANY), |x| {
-            x[0].flatten_dims(0, 1)
-        }),
-        case("permute", g1(&[2, 3, 4], ANY), |x| x[0].permute(&[2, 0, 1])),
-        case("transpose", g1(&[2, 3, 4], ANY), |x| x[0].transpose(0, 2)),
-        case("t", g1(&[2, 3], ANY), |x| x[0].t()),
-        case("mt", g1(&[2, 3, 4], ANY), |x| x[0].mt()),
-        case("movedim", g1(&[2, 3, 4], ANY), |x| x[0].movedim(0, -1)),
-        case("squeeze", g1(&[2, 1, 3], ANY), |x| x[0].squeeze(1)),
-        case("squeeze_dims", g1(&[1, 2, 1], ANY), |x| {
-            x[0].squeeze_dims(&[0, 2])
-        }),
-        case("squeeze_all", g1(&[1, 2, 1, 3], ANY), |x| {
-            x[0].squeeze_all()
-        }),
-        case("unsqueeze", g1(&[2, 3], ANY), |x| x[0].unsqueeze(0)),
-        case("unsqueeze_last", g1(&[2, 3], ANY), |x| x[0].unsqueeze(-1)),
-        case("expand", g1(&[3, 1], ANY), |x| x[0].expand(&[2, -1, 4])),
-        case("broadcast_to", g1(&[3], ANY), |x| {
-            x[0].broadcast_to(&[2, 3])
-        }),
-        case("broadcast_to_inner", g1(&[2, 1, 3], ANY), |x| {
-            x[0].broadcast_to(&[2, 2, 4, 3])
-        }),
-        case("broadcast_to_from_0d", g1(&[], ANY), |x| {
-            x[0].broadcast_to(&[2, 3])
-        }),
-        case("slice", g1(&[2, 6], ANY), |x| x[0].slice(1, 1, 5, 1)),
-        case("slice_step", g1(&[2, 7], ANY), |x| x[0].slice(1, 1, 7, 2)),
-        case("slice_step3_neg_start", g1(&[8, 2], ANY), |x| {
-            x[0].slice(0, -7, i64::MAX, 3)
-        }),
-        case("narrow", g1(&[2, 5], ANY), |x| x[0].narrow(1, 2, 2)),
-        case("select", g1(&[2, 3, 2], ANY), |x| x[0].select(1, -1)),
-        case("get", g1(&[3, 2], ANY), |x| x[0].get(1)),
-        case("flip", g1(&[2, 3], ANY), |x| x[0].flip(&[0, 1])),
-        case("flip_last", g1(&[2, 3, 2], ANY), |x| x[0].flip(&[-1])),
-        case("cat", gs(&[&[2, 1], &[2, 3], &[2, 2]], ANY), |x| {
-            Tensor::cat(x, 1)
-        }),
-        case("cat_dim0", gs(&[&[1, 3], &[2, 3]], ANY), |x| {
-            Tensor::cat(x, 0)
-        }),
-        case("stack", gs(&[&[2, 3], &[2, 3]], ANY), |x| {
-            Tensor::stack(x, 1)
-        }),
-        case("stack_last", gs(&[&[3], &[3], &[3]], ANY), |x| {
-            Tensor::stack(x, -1)
-        }),
-        case_n("split", g1(&[2, 5], ANY), |x| x[0].split(2, 1)),
-        case_n("chunk", g1(&[5, 2], ANY), |x| x[0].chunk(2, 0)),
-        case("diagonal", g1(&[3, 3], ANY), |x| x[0].diagonal(0, 0, 1)),
-        case("diagonal_offset", g1(&[2, 3, 4], ANY), |x| {
-            x[0].diagonal(1, 1, 2)
-        }),
-        case("diagonal_negative_offset", g1(&[3, 4], ANY), |x| {
-            x[0].diagonal(-1, 0, 1)
-        }),
-        case("diagonal_swapped_dims", g1(&[3, 2, 3], ANY), |x| {
-            x[0].diagonal(0, 2, 0)
-        }),
-        case("diag_1d", g1(&[3], ANY), |x| x[0].diag()),
-        case("diag_2d", g1(&[3, 3], ANY), |x| x[0].diag()),
-        case("trace", g1(&[3, 3], ANY), |x| x[0].trace()),
-        case("tril", g1(&[3, 4], ANY), |x| x[0].tril(0)),
-        case("tril_-1", g1(&[2, 3, 3], ANY), |x| x[0].tril(-1)),
-        case("triu_1", g1(&[3, 4], ANY), |x| x[0].triu(1)),
-        case("triu_bool", g1(&[3, 3], Dom::Ints), |x| {
-            x[0].gt_scalar(0.0)?.to_dtype(DType::F64)?.triu(0)
-        }),
-    ];
-    run("shape", cases);
+    run("shape", family_cases(&[Family::Shape]));
 }
 
 #[test]
 fn batching_indexing() {
-    let cases = vec![
-        case(
-            "index_select[1]",
-            |r| vec![t(r, &[2, 3], ANY), index(r, &[4], 3)],
-            |x| x[0].index_select(1, &x[1]),
-        ),
-        case(
-            "index_select[0]",
-            |r| vec![t(r, &[3, 2], ANY), index(r, &[2], 3)],
-            |x| x[0].index_select(0, &x[1]),
-        ),
-        case(
-            "index_select_1d",
-            |r| vec![t(r, &[4], ANY), index(r, &[5], 4)],
-            |x| x[0].index_select(0, &x[1]),
-        ),
-        case(
-            "index_select_i64_source",
-            |r| vec![index(r, &[2, 3], 9), index(r, &[2], 3)],
-            |x| x[0].index_select(1, &x[1]),
-        ),
-        case(
-            "gather[1]",
-            |r| vec![t(r, &[2, 3], ANY), index(r, &[2, 4], 3)],
-            |x| x[0].gather(1, &x[1]),
-        ),
-        case(
-            "gather[0]",
-            |r| vec![t(r, &[3, 3], ANY), index(r, &[2, 3], 3)],
-            |x| x[0].gather(0, &x[1]),
-        ),
-        case(
-            "gather_smaller_index",
-            |r| vec![t(r, &[3, 4], ANY), index(r, &[2, 2], 3)],
-            |x| x[0].gather(0, &x[1]),
-        ),
-        case(
-            "scatter_add[1]",
-            |r| vec![t(r, &[2, 4], ANY), index(r, &[2, 3], 4), t(r, &[2, 3], ANY)],
-            |x| x[0].scatter_add(1, &x[1], &x[2]),
-        ),
-        case(
-            "scatter_add[0]",
-            |r| vec![t(r, &[3, 2], ANY), index(r, &[4, 2], 3), t(r, &[4, 2], ANY)],
-            |x| x[0].scatter_add(0, &x[1], &x[2]),
-        ),
-        case(
-            "scatter_add_smaller_index",
-            |r| vec![t(r, &[3, 4], ANY), index(r, &[2, 2], 4), t(r, &[2, 2], ANY)],
-            |x| x[0].scatter_add(1, &x[1], &x[2]),
-        ),
-        case(
-            "index_add[0]",
-            |r| vec![t(r, &[3, 2], ANY), index(r, &[4], 3), t(r, &[4, 2], ANY)],
-            |x| x[0].index_add(0, &x[1], &x[2]),
-        ),
-        case(
-            "index_add[1]",
-            |r| vec![t(r, &[2, 3], ANY), index(r, &[2], 3), t(r, &[2, 2], ANY)],
-            |x| x[0].index_add(1, &x[1], &x[2]),
-        ),
-        case("one_hot", |r| vec![index(r, &[3], 4)], |x| x[0].one_hot(4)),
-        case(
-            "one_hot_2d",
-            |r| vec![index(r, &[2, 2], 3)],
-            |x| x[0].one_hot(3),
-        ),
-        case(
-            "one_hot_0d",
-            |r| vec![index(r, &[], 3)],
-            |x| x[0].one_hot(3),
-        ),
-        case(
-            "argmax_then_gather",
-            |r| vec![t(r, &[2, 3], Dom::Distinct)],
-            |x| x[0].gather(1, &x[0].argmax(Some(1), true)?),
-        ),
-    ];
-    run("indexing", cases);
+    run("indexing", family_cases(&[Family::Index]));
 }
 
 #[test]
 fn batching_products() {
-    let cases = vec![
-        case("matmul_1d_1d", gs(&[&[3], &[3]], ANY), |x| {
-            x[0].matmul(&x[1])
-        }),
-        case("matmul_2d_1d", gs(&[&[2, 3], &[3]], ANY), |x| {
-            x[0].matmul(&x[1])
-        }),
-        case("matmul_1d_2d", gs(&[&[3], &[3, 2]], ANY), |x| {
-            x[0].matmul(&x[1])
-        }),
-        case("matmul_2d_2d", gs(&[&[2, 3], &[3, 4]], ANY), |x| {
-            x[0].matmul(&x[1])
-        }),
-        case(
-            "matmul_batched_broadcast",
-            gs(&[&[2, 1, 2, 3], &[3, 3, 2]], ANY),
-            |x| x[0].matmul(&x[1]),
-        ),
-        case("matmul_batched_1d", gs(&[&[2, 2, 3], &[3]], ANY), |x| {
-            x[0].matmul(&x[1])
-        }),
-        case("matmul_1d_batched", gs(&[&[3], &[2, 3, 2]], ANY), |x| {
-            x[0].matmul(&x[1])
-        }),
-        case("dot", gs(&[&[4], &[4]], ANY), |x| x[0].dot(&x[1])),
-        case("mv", gs(&[&[2, 3], &[3]], ANY), |x| x[0].mv(&x[1])),
-        case("outer", gs(&[&[3], &[2]], ANY), |x| x[0].outer(&x[1])),
-        case("einsum_ij,jk->ik", gs(&[&[2, 3], &[3, 2]], ANY), |x| {
-            Tensor::einsum("ij,jk->ik", &[&x[0], &x[1]])
-        }),
-        case(
-            "einsum_bij,bjk->bik",
-            gs(&[&[2, 2, 3], &[2, 3, 2]], ANY),
-            |x| Tensor::einsum("bij,bjk->bik", &[&x[0], &x[1]]),
-        ),
-        case("einsum_ij,ij->i", gs(&[&[2, 3], &[2, 3]], ANY), |x| {
-            Tensor::einsum("ij,ij->i", &[&x[0], &x[1]])
-        }),
-        case("einsum_i,j->ij", gs(&[&[2], &[3]], ANY), |x| {
-            Tensor::einsum("i,j->ij", &[&x[0], &x[1]])
-        }),
-        case("einsum_ii->i", g1(&[3, 3], ANY), |x| {
-            Tensor::einsum("ii->i", &[&x[0]])
-        }),
-        case("einsum_ii->", g1(&[3, 3], ANY), |x| {
-            Tensor::einsum("ii->", &[&x[0]])
-        }),
-        case("einsum_ijk->kji", g1(&[2, 3, 2], ANY), |x| {
-            Tensor::einsum("ijk->kji", &[&x[0]])
-        }),
-        case(
-            "einsum_ijk,ikl->jl",
-            gs(&[&[2, 3, 2], &[2, 2, 3]], ANY),
-            |x| Tensor::einsum("ijk,ikl->jl", &[&x[0], &x[1]]),
-        ),
-    ];
-    run("product", cases);
+    run("product", family_cases(&[Family::Product]));
 }
 
 #[test]
 fn batching_linalg() {
-    let slogdet = |x: &[Tensor]| -> Result<Vec<Tensor>> {
-        let (s, l) = x[0].slogdet()?;
-        Ok(vec![s, l])
-    };
-    let cases = vec![
-        case("det", |r| vec![well_conditioned(r, &[], 3)], |x| x[0].det()),
-        case(
-            "det_batched",
-            |r| vec![well_conditioned(r, &[2], 2)],
-            |x| x[0].det(),
-        ),
-        case_n("slogdet", |r| vec![well_conditioned(r, &[], 3)], slogdet),
-        case_n(
-            "slogdet_negative",
-            |r| {
-                let a = well_conditioned(r, &[], 3);
-                vec![a.neg().unwrap()]
-            },
-            slogdet,
-        ),
-        case(
-            "logdet",
-            |r| vec![well_conditioned(r, &[], 3)],
-            |x| x[0].logdet(),
-        ),
-        case("inv", |r| vec![well_conditioned(r, &[], 3)], |x| x[0].inv()),
-        case(
-            "inv_batched",
-            |r| vec![well_conditioned(r, &[2], 2)],
-            |x| x[0].inv(),
-        ),
-        case(
-            "solve_vector",
-            |r| vec![well_conditioned(r, &[], 3), t(r, &[3], ANY)],
-            |x| x[0].solve(&x[1]),
-        ),
-        case(
-            "solve_matrix",
-            |r| vec![well_conditioned(r, &[], 3), t(r, &[3, 2], ANY)],
-            |x| x[0].solve(&x[1]),
-        ),
-        case(
-            "solve_batched_vector",
-            |r| vec![well_conditioned(r, &[2], 3), t(r, &[2, 3], ANY)],
-            |x| x[0].solve(&x[1]),
-        ),
-        case(
-            "solve_broadcast_batch",
-            |r| vec![well_conditioned(r, &[], 3), t(r, &[2, 3, 2], ANY)],
-            |x| x[0].solve(&x[1]),
-        ),
-        case("cholesky", |r| vec![spd(r, &[], 3)], |x| x[0].cholesky()),
-        case(
-            "cholesky_batched",
-            |r| vec![spd(r, &[2], 2)],
-            |x| x[0].cholesky(),
-        ),
-    ];
-    run("linalg", cases);
+    run("linalg", family_cases(&[Family::Linalg]));
+}
+
+/// Casts, `detach` and the `*_like` constructors.
+#[test]
+fn batching_casts() {
+    run("cast", family_cases(&[Family::Cast, Family::Creation]));
 }
 
 #[test]
@@ -1135,66 +738,12 @@ fn batching_edge_cases() {
     run("edge-case", cases);
 }
 
-/// f32 operands through the batch rules and kernels.
+/// f32 operands through the batch rules and kernels: the samples of the op database with f32
+/// inputs.
 #[test]
 fn batching_f32() {
-    fn g32(shapes: &'static [&'static [usize]]) -> impl Fn(&mut Rng) -> Vec<Tensor> {
-        move |r| {
-            shapes
-                .iter()
-                .map(|s| t(r, s, ANY).to_dtype(DType::F32).unwrap())
-                .collect()
-        }
-    }
-    let cases = vec![
-        case("exp_f32", g32(&[&[2, 3]]), |x| x[0].exp()),
-        case("mul_f32", g32(&[&[2, 3], &[3]]), |x| x[0].mul(&x[1])),
-        case("matmul_f32", g32(&[&[2, 3], &[3, 4]]), |x| {
-            x[0].matmul(&x[1])
-        }),
-        case("sum_dims_f32", g32(&[&[2, 3]]), |x| {
-            x[0].sum_dims(&[1], false)
-        }),
-        case("softmax_f32", g32(&[&[2, 3]]), |x| x[0].softmax(-1)),
-        case("amax_f32", g32(&[&[2, 3]]), |x| x[0].amax(&[0], false)),
-        case("argmax_f32", g32(&[&[2, 3]]), |x| {
-            x[0].argmax(Some(1), false)
-        }),
-        case("gt_f32", g32(&[&[2, 3], &[3]]), |x| x[0].gt(&x[1])),
-        case(
-            "index_select_f32",
-            |r| {
-                vec![
-                    t(r, &[2, 3], ANY).to_dtype(DType::F32).unwrap(),
-                    index(r, &[4], 3),
-                ]
-            },
-            |x| x[0].index_select(1, &x[1]),
-        ),
-        case(
-            "solve_f32",
-            |r| {
-                vec![
-                    well_conditioned(r, &[], 3).to_dtype(DType::F32).unwrap(),
-                    t(r, &[3], ANY).to_dtype(DType::F32).unwrap(),
-                ]
-            },
-            |x| x[0].solve(&x[1]),
-        ),
-        case(
-            "det_f32",
-            |r| vec![well_conditioned(r, &[], 3).to_dtype(DType::F32).unwrap()],
-            |x| x[0].det(),
-        ),
-        case("to_f64", g32(&[&[2, 3]]), |x| {
-            x[0].to_dtype(DType::F64)?.sin()
-        }),
-        case(
-            "where_i64_branches",
-            |r| vec![mask(r, &[2, 3]), index(r, &[2, 3], 5), index(r, &[3], 5)],
-            |x| Tensor::where_(&x[0], &x[1], &x[2]),
-        ),
-    ];
+    let cases: Vec<Case> = ops().iter().flat_map(|o| op_cases(o, true)).collect();
+    assert!(cases.len() >= 10, "only {} f32 samples", cases.len());
     run("f32", cases);
 }
 
@@ -1556,6 +1105,12 @@ fn randomness_different_same_and_error() {
             x.add_scalar(1.0)?.dropout(0.5)?.add(&x.rand_like()?)
         }),
     ];
+    // every random op of the op database, and only those
+    let mut random: Vec<&str> = ops().iter().filter(|o| o.random).map(|o| o.name).collect();
+    let mut here: Vec<&str> = draws.iter().map(|d| d.0).collect();
+    random.sort();
+    here.sort();
+    assert_eq!(here, random, "the random ops of the op database");
     for (name, f) in draws {
         functorch::manual_seed(7);
         let d: Tensor = vmap(f).randomness(Randomness::Different).call(&xs).unwrap();

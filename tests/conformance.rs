@@ -6,13 +6,12 @@
 #[path = "../examples/conformance/runner.rs"]
 mod runner;
 
-#[test]
-fn all_conformance_cases_pass() {
+fn all_pass(mode: runner::Mode) {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/conformance_cases.json"
     );
-    let (passed, failures) = runner::run_file(path).expect("conformance file readable");
+    let (passed, failures) = runner::run_file(path, mode).expect("conformance file readable");
     assert!(
         failures.is_empty(),
         "{} failed:\n{}",
@@ -20,4 +19,21 @@ fn all_conformance_cases_pass() {
         failures.join("\n")
     );
     assert_eq!(passed, 300, "expected 300 cases");
+}
+
+#[test]
+fn all_conformance_cases_pass() {
+    all_pass(runner::Mode::Eager);
+}
+
+/// Each chain of transforms inside `jit`, traced and then replayed.
+#[test]
+fn all_conformance_cases_pass_under_jit() {
+    all_pass(runner::Mode::JitOutermost);
+}
+
+/// `jit` around each program, under its chain of transforms.
+#[test]
+fn all_conformance_cases_pass_with_jit_innermost() {
+    all_pass(runner::Mode::JitInnermost);
 }

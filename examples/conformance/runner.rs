@@ -3,7 +3,9 @@
 //! `../shared/conformance/README.md`) with the library's public ops, applies each case's chain
 //! of transforms, and compares with the expected results (torch.func's).
 
-use functorch::{Dims, Error, Result, Tensor, Tree, dynamic, grad, hessian, jacfwd, jacrev, vmap};
+use functorch::{
+    Dims, Error, Result, Tensor, Tree, dynamic, grad, hessian, jacfwd, jacrev, jit, vmap,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -250,11 +252,32 @@ fn compare(got: &Tree, want: &Value, path: &str) -> Option<String> {
     })
 }
 
-fn run_case(case: &Value) -> Result<Option<String>> {
+/// How the cases run: eagerly, or with `jit` around the whole transform chain (outermost) or
+/// around the program under it (innermost). Under `jit` every case runs twice, so the second
+/// call replays the compiled graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Eager,
+    JitOutermost,
+    JitInnermost,
+}
+
+fn jitted(f: DynF) -> DynF {
+    let j = jit(dynamic(move |a: &[Tree]| f(a.to_vec())));
+    Rc::new(move |a| j.call_dyn(a))
+}
+
+fn run_case(case: &Value, mode: Mode) -> Result<Option<String>> {
     let mut f = program(case)?;
+    if mode == Mode::JitInnermost {
+        f = jitted(f);
+    }
     let calls = case["call"].as_array().cloned().unwrap_or_default();
     for t in calls.iter().rev() {
         f = transform(t, f)?;
+    }
+    if mode == Mode::JitOutermost {
+        f = jitted(f);
     }
     let inputs: Vec<Tree> = case["inputs"]
         .as_array()
@@ -262,12 +285,22 @@ fn run_case(case: &Value) -> Result<Option<String>> {
         .iter()
         .map(|v| Ok(Tree::Leaf(tensor(v)?)))
         .collect::<Result<_>>()?;
-    let got = f(inputs)?;
-    Ok(compare(&got, &case["expected"], "result"))
+    let runs = if mode == Mode::Eager { 1 } else { 2 };
+    for k in 0..runs {
+        let got = f(inputs.clone())?;
+        if let Some(diff) = compare(&got, &case["expected"], "result") {
+            return Ok(Some(if k == 0 {
+                diff
+            } else {
+                format!("replay: {diff}")
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Run every case of a conformance file; returns (passed, one line per failing case).
-pub fn run_file(path: &str) -> std::result::Result<(usize, Vec<String>), String> {
+pub fn run_file(path: &str, mode: Mode) -> std::result::Result<(usize, Vec<String>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let doc: Value =
         serde_json::from_str(&text).map_err(|e| format!("{path} is not valid JSON: {e}"))?;
@@ -276,7 +309,8 @@ pub fn run_file(path: &str) -> std::result::Result<(usize, Vec<String>), String>
     let mut failures = Vec::new();
     for case in &cases {
         let name = case["name"].as_str().unwrap_or("?");
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(case)));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(case, mode)));
         let problem = match outcome {
             Ok(Ok(None)) => None,
             Ok(Ok(Some(diff))) => Some(diff),

@@ -22,20 +22,42 @@
 // Every rule (jvp, vjp, batch) is written with the crate's public ops on `Tensor`s, never with
 // kernels. So a rule run under an outer transform is itself traced by that transform: this is
 // what makes `jacfwd(jacrev(f))`, `vmap(hessian(f))` and `grad(grad(grad(f)))` work by
-// construction, to any depth.
+// construction, to any depth. The one exception binds a primitive directly, which is traced
+// just the same (`bind` is what the public ops call): the rules of the linear primitives in
+// `prims::shape`, `prims::index`, `prims::reduce` (sum), `prims::matmul`, `prims::cast` and
+// `prims::linalg` (solve), and every batch rule. They do so because (a) a transpose may need a
+// primitive no public op exposes with those parameters (pad into a given size, index_add,
+// scatter_add into a shape), (b) a batch rule re-binds the primitive with physical parameters
+// (dims shifted past the batch dim) on operands the public op already validated, and (c) a
+// linear primitive's jvp is the primitive itself applied to the tangents (`linear_jvp`). The
+// dependency loop this makes (ops → core → prims → ops) runs through methods on `Tensor` and
+// through `bind`, and is the only one between modules.
+
+// NOTE: [nullary]
+// A primitive without operands (a random draw) has no tracer to say at which level it runs, so
+// `bind` applies it at the top of the running level stack, and that level decides: a batch level
+// applies its `randomness` ("error" refuses; "different" asks the primitive's batch rule for one
+// draw per batch element and wraps the result as batched at this level; "same" draws once,
+// below, and the unbatched result is a constant of this level), while jvp and grad levels pass it
+// down (a constant to them: zero tangent, untracked). "Below" is enforced by a ceiling: while a
+// level handles a nullary primitive, nullary binds inside it only see the levels under it (as
+// functorch's dynamic-layer stack pops its top while the top's rule runs). So with nested
+// vmaps the outermost "different" level's batch dim comes first, and the draw happens once, at
+// the bottom, with the full batched shape.
 
 mod batch;
 mod display;
 pub(crate) mod grad;
 mod jvp;
 mod primitive;
+pub(crate) mod stage;
 mod tensor;
 
 use crate::array::{Array, Shape};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use smallvec::SmallVec;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,7 +66,7 @@ pub use batch::Randomness;
 pub(crate) use batch::batched;
 pub(crate) use grad::Tape;
 pub(crate) use jvp::dual;
-pub(crate) use primitive::{Grads, Primitive};
+pub(crate) use primitive::{Grads, PrimKind, Primitive, linear_jvp};
 pub(crate) use tensor::Repr;
 pub use tensor::Tensor;
 
@@ -56,6 +78,8 @@ pub(crate) enum LevelKind {
     Jvp,
     /// reverse mode: tracers hold a value and a node of this level's tape.
     Grad { tape: Tape },
+    /// staging (`jit`): tracers hold a value and an atom of the graph being recorded.
+    Stage { rec: stage::Recorder },
 }
 
 /// One running transform. See `NOTE: [levels]`.
@@ -69,6 +93,8 @@ static NEXT_LEVEL: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     static STACK: RefCell<Vec<Arc<Level>>> = const { RefCell::new(Vec::new()) };
+    /// Nullary primitives only see the levels below this id (`NOTE: [nullary]`).
+    static CEILING: Cell<u64> = const { Cell::new(u64::MAX) };
 }
 
 impl Level {
@@ -81,6 +107,7 @@ impl Level {
             LevelKind::Batch { .. } => "vmap",
             LevelKind::Jvp => "jvp",
             LevelKind::Grad { .. } => "vjp/grad",
+            LevelKind::Stage { .. } => "jit",
         }
     }
 }
@@ -115,17 +142,6 @@ impl Drop for LevelGuard {
     }
 }
 
-/// The batch levels now running on this thread, outermost first, with their size and randomness.
-pub(crate) fn active_batch_levels() -> Vec<Arc<Level>> {
-    STACK.with(|s| {
-        s.borrow()
-            .iter()
-            .filter(|l| matches!(l.kind, LevelKind::Batch { .. }))
-            .cloned()
-            .collect()
-    })
-}
-
 /// A tensor being traced by some level.
 pub(crate) struct Tracer {
     pub(crate) level: Arc<Level>,
@@ -144,6 +160,8 @@ pub(crate) enum TracerKind {
     },
     /// A value tracked by node `node` of the level's tape.
     Grad { value: Tensor, node: usize },
+    /// A value recorded as `atom` of the level's graph.
+    Staged { value: Tensor, atom: stage::Atom },
 }
 
 impl Tracer {
@@ -177,6 +195,11 @@ impl fmt::Display for Tracer {
                 "GradTrackingTensor(lvl={}, node={node}, value={value})",
                 self.level.id
             ),
+            TracerKind::Staged { value, atom } => write!(
+                f,
+                "StagedTensor(lvl={}, {atom:?}, value={value})",
+                self.level.id
+            ),
         }
     }
 }
@@ -206,8 +229,11 @@ impl Tensor {
 }
 
 /// Apply a primitive: at the highest level among the operands, or by evaluation if all are
-/// concrete. See `NOTE: [levels]`.
+/// concrete. See `NOTE: [levels]`; a primitive without operands: `NOTE: [nullary]`.
 pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
+    if inputs.is_empty() {
+        return bind_nullary(prim);
+    }
     let mut top: Option<&Arc<Level>> = None;
     for t in inputs {
         if let Some(tr) = t.tracer() {
@@ -231,5 +257,55 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
         LevelKind::Batch { size, .. } => batch::process(&level, *size, prim, inputs),
         LevelKind::Jvp => jvp::process(&level, prim, inputs),
         LevelKind::Grad { tape } => grad::process(&level, tape, prim, inputs),
+        LevelKind::Stage { rec } => stage::process(&level, rec, prim, inputs),
+    }
+}
+
+/// Lowers the nullary ceiling to a level's id while that level handles a nullary primitive,
+/// and restores it on drop (panics included).
+struct CeilingGuard(u64);
+
+impl CeilingGuard {
+    fn lower_to(id: u64) -> CeilingGuard {
+        CeilingGuard(CEILING.replace(id))
+    }
+}
+
+impl Drop for CeilingGuard {
+    fn drop(&mut self) {
+        CEILING.set(self.0);
+    }
+}
+
+/// `bind` for a primitive without operands: at the top of the running stack, under the
+/// ceiling. See `NOTE: [nullary]`.
+fn bind_nullary(prim: &dyn Primitive) -> Result<Tensor> {
+    let ceiling = CEILING.get();
+    let level = STACK.with(|s| s.borrow().iter().rev().find(|l| l.id < ceiling).cloned());
+    let Some(level) = level else {
+        return Ok(Tensor::from_array(prim.eval(&[])?));
+    };
+    let _below = CeilingGuard::lower_to(level.id);
+    match &level.kind {
+        LevelKind::Batch { size, randomness } if prim.kind() == PrimKind::Random => {
+            match randomness {
+                Randomness::Error => Err(Error::Randomness { op: prim.name() }),
+                Randomness::Same => bind_nullary(prim),
+                Randomness::Different => {
+                    let out = prim.batch(&[], &[], *size)?;
+                    debug_assert_eq!(
+                        out.shape().first(),
+                        Some(size),
+                        "batch rule of {} lost the batch dim",
+                        prim.name()
+                    );
+                    Ok(batched(&level, out))
+                }
+            }
+        }
+        // a constant of this level: unbatched, zero tangent, untracked
+        LevelKind::Batch { .. } | LevelKind::Jvp | LevelKind::Grad { .. } => bind_nullary(prim),
+        // recorded, so a compiled program draws afresh on every replay
+        LevelKind::Stage { rec } => stage::process(&level, rec, prim, &[]),
     }
 }

@@ -169,23 +169,6 @@ pub(crate) fn build<U: Element>(
     out
 }
 
-/// Fill a fresh contiguous vector of `n` elements, element `i` computed by `f` from the K
-/// operand offsets of position `i`; in parallel when `n` is large.
-pub fn fill<U: Element, const K: usize>(
-    shape: &[usize],
-    strides: [&[isize]; K],
-    offsets: [usize; K],
-    f: impl Fn([usize; K]) -> U + Sync + Send,
-) -> Vec<U> {
-    let plan = Plan::new(shape, strides);
-    build(numel(shape), |start, dst| {
-        let mut it = dst.iter_mut();
-        plan.run(offsets, start, it.len(), |o| {
-            it.next().unwrap().write(f(o));
-        });
-    })
-}
-
 #[inline(always)]
 fn map_chunk<T: Copy, U>(x: &[T], out: &mut [MaybeUninit<U>], f: &impl Fn(T) -> U) {
     for (o, &i) in out.iter_mut().zip(x) {

@@ -1,30 +1,32 @@
 //! Elementwise ops: unary math, binary arithmetic with broadcasting (tensor–tensor and
 //! tensor–scalar), comparisons, logic, `where`, `clamp`, casts, and the `+ - * /` operators.
 
-use super::{require_dtype, require_float, require_same_dtype};
+use super::{require_dtype, require_same_dtype};
 use crate::array::{DType, broadcast_shapes};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::Result;
+use crate::prims::Bits;
 use crate::prims::binary::{Binary, BinaryOp};
+use crate::prims::cast::{Cast, Detach};
 use crate::prims::compare::{CmpOp, Compare, LogicOp, Logical, Where};
-use crate::prims::misc::{Cast, Detach};
 use crate::prims::unary::{Unary, UnaryOp};
 
 fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
-    let p = Unary(op);
-    require_float(crate::prims::Primitive::name(&p), x)?;
-    bind(&p, &[x])
+    if !op.accepts(x.dtype()) {
+        return Err(crate::Error::DType {
+            op: op.name(),
+            expected: "a float tensor",
+            got: x.dtype(),
+        });
+    }
+    bind(&Unary(op), &[x])
 }
 
 fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let p = Binary(op);
-    let name = crate::prims::Primitive::name(&p);
+    let name = op.name();
     require_same_dtype(name, a, b)?;
-    if a.dtype() == DType::Bool
-        || (a.dtype() == DType::I64
-            && matches!(op, BinaryOp::Div | BinaryOp::Pow | BinaryOp::Atan2))
-    {
+    if !op.accepts(a.dtype()) {
         return Err(crate::Error::DType {
             op: name,
             expected: "float tensors",
@@ -34,7 +36,7 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.shape() != b.shape() {
         broadcast_shapes(name, a.shape(), b.shape())?;
     }
-    bind(&p, &[a, b])
+    bind(&Binary(op), &[a, b])
 }
 
 fn compare(op: CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -165,11 +167,11 @@ compare_methods! {
 impl Tensor {
     /// `self + value`.
     pub fn add_scalar(&self, value: f64) -> Result<Tensor> {
-        unary(UnaryOp::AddScalar(value), self)
+        unary(UnaryOp::AddScalar(Bits(value)), self)
     }
     /// `self − value`.
     pub fn sub_scalar(&self, value: f64) -> Result<Tensor> {
-        unary(UnaryOp::AddScalar(-value), self)
+        unary(UnaryOp::AddScalar(Bits(-value)), self)
     }
     /// `value − self`.
     pub fn rsub_scalar(&self, value: f64) -> Result<Tensor> {
@@ -177,24 +179,24 @@ impl Tensor {
     }
     /// `self · value`.
     pub fn mul_scalar(&self, value: f64) -> Result<Tensor> {
-        unary(UnaryOp::MulScalar(value), self)
+        unary(UnaryOp::MulScalar(Bits(value)), self)
     }
     /// `self / value`.
     pub fn div_scalar(&self, value: f64) -> Result<Tensor> {
-        unary(UnaryOp::MulScalar(1.0 / value), self)
+        unary(UnaryOp::MulScalar(Bits(1.0 / value)), self)
     }
     /// `value / self`.
     pub fn rdiv_scalar(&self, value: f64) -> Result<Tensor> {
-        unary(UnaryOp::RDivScalar(value), self)
+        unary(UnaryOp::RDivScalar(Bits(value)), self)
     }
     /// `selfᵖ` for a constant exponent.
     pub fn pow_scalar(&self, exponent: f64) -> Result<Tensor> {
-        unary(UnaryOp::PowScalar(exponent), self)
+        unary(UnaryOp::PowScalar(Bits(exponent)), self)
     }
     /// `min(max(self, min), max)`. The derivative is 1 strictly between the bounds and 0
     /// elsewhere, at the bounds too (as torch 2.15 computes it).
     pub fn clamp(&self, min: f64, max: f64) -> Result<Tensor> {
-        unary(UnaryOp::Clamp(min, max), self)
+        unary(UnaryOp::Clamp(Bits(min), Bits(max)), self)
     }
     /// `max(self, min)`.
     pub fn clamp_min(&self, min: f64) -> Result<Tensor> {

@@ -5,17 +5,19 @@
 
 mod basis;
 mod create;
+mod einsum;
 mod elementwise;
+mod index;
 mod linalg;
 mod matmul;
 mod ndarray;
-mod random;
+pub(crate) mod random;
 mod reduce;
 mod shape;
 
 pub(crate) use basis::{RowBuffer, standard_basis_rows};
 pub use random::manual_seed;
-pub(crate) use random::{random_state, set_random_state};
+pub(crate) use random::{set_state as set_random_state, state as random_state};
 
 use crate::array::DType;
 use crate::core::Tensor;

@@ -1,30 +1,47 @@
-//! Random tensors. Inside `vmap` they follow its `randomness` option (see `prims::random`).
+//! Random tensors, drawn by the `Draw` primitive. Inside `vmap` they follow its `randomness`
+//! option (see `NOTE: [nullary]`).
 
 use crate::array::DType;
-use crate::core::Tensor;
-use crate::error::Result;
-use crate::prims::random::{Dist, sample, seed};
-
-/// A saved state of this thread's generator (see [`random_state`]).
-pub(crate) type RngState = crate::prims::random::State;
-
-/// This thread's generator state, to replay the same draws later (vmap's "same" randomness
-/// across chunks).
-pub(crate) fn random_state() -> RngState {
-    crate::prims::random::state()
-}
-
-/// Restore a state taken by [`random_state`].
-pub(crate) fn set_random_state(s: RngState) {
-    crate::prims::random::set_state(s)
-}
+use crate::core::{Tensor, bind};
+use crate::error::{Error, Result};
+use crate::prims::random::{Dist, Draw, GeneratorState, Source};
 
 /// Reseed this thread's random generator (every thread starts from the same fixed seed, so
 /// runs are reproducible).
 pub fn manual_seed(s: u64) {
-    seed(s)
+    crate::prims::random::seed(s)
 }
 
+/// A copy of this thread's generator state (vmap's "same" randomness replays it for each chunk).
+pub(crate) fn state() -> GeneratorState {
+    crate::prims::random::state()
+}
+
+/// Restore a state taken by [`state`].
+pub(crate) fn set_state(s: GeneratorState) {
+    crate::prims::random::set_state(s)
+}
+
+/// A random tensor of `shape` (the per-example shape inside vmap); errors name `op`.
+fn sample(op: &'static str, shape: &[usize], dtype: DType, dist: Dist) -> Result<Tensor> {
+    if !dtype.is_float() {
+        return Err(Error::DType {
+            op,
+            expected: "a float dtype",
+            got: dtype,
+        });
+    }
+    let draw = Draw {
+        dist,
+        shape: shape.into(),
+        dtype,
+        source: Source::ThreadLocal,
+    };
+    bind(&draw, &[]).map_err(|e| match e {
+        Error::Randomness { .. } => Error::Randomness { op },
+        e => e,
+    })
+}
 impl Tensor {
     /// Standard normal samples of `shape`.
     ///

@@ -1,10 +1,10 @@
-//! Elementwise binary ops with NumPy broadcasting. Each op is one row of the tables below: its
-//! scalar function and its two partial derivatives (with public ops). The jvp, vjp and batch
-//! rules are shared by the family: the jvp sums `tangent_i * partial_i`, the vjp reduces
-//! `cotangent * partial_i` back to each operand's shape, the batch rule aligns ranks and
-//! broadcasts.
+//! Elementwise binary ops with NumPy broadcasting. Each op is one row of the table below: its
+//! name, its float kernel, its i64 kernel (none: the op is float-only) and its two partial
+//! derivatives (with public ops). The jvp, vjp and batch rules are shared by the family: the
+//! jvp sums `tangent_i * partial_i`, the vjp reduces `cotangent * partial_i` back to each
+//! operand's shape, the batch rule aligns ranks and broadcasts.
 
-use super::{Grads, Primitive, align_for_broadcast};
+use super::{Grads, PrimKind, Primitive, align_for_broadcast};
 use crate::array::{Array, DType, Float, Shape, View, broadcast_shapes};
 use crate::core::Tensor;
 use crate::core::bind;
@@ -13,7 +13,7 @@ use crate::kernels::strided::map2;
 use smallvec::smallvec;
 
 /// Which binary function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum BinaryOp {
     Add,
     Sub,
@@ -25,72 +25,113 @@ pub(crate) enum BinaryOp {
     Atan2,
 }
 
-/// A partial derivative.
+/// A partial derivative. Table rows give a number or a tensor and `From` wraps it.
 enum Partial {
     Const(f64),
-    T(Tensor),
+    Tensor(Tensor),
 }
 
-fn eval_float<T: Float>(op: BinaryOp, a: View<'_, T>, b: View<'_, T>) -> Vec<T> {
-    use BinaryOp::*;
-    match op {
-        Add => map2(a, b, |x, y| x + y),
-        Sub => map2(a, b, |x, y| x - y),
-        Mul => map2(a, b, |x, y| x * y),
-        Div => map2(a, b, |x, y| x / y),
-        Pow => map2(a, b, |x, y| x.powf(y)),
-        // NaN propagates, as in PyTorch
-        Maximum => map2(a, b, |x, y| if x.is_nan() || x > y { x } else { y }),
-        Minimum => map2(a, b, |x, y| if x.is_nan() || x < y { x } else { y }),
-        Atan2 => map2(a, b, |x, y| x.atan2(y)),
+impl From<f64> for Partial {
+    fn from(c: f64) -> Partial {
+        Partial::Const(c)
     }
 }
 
-fn eval_int(op: BinaryOp, a: View<'_, i64>, b: View<'_, i64>) -> Option<Vec<i64>> {
-    use BinaryOp::*;
-    Some(match op {
-        Add => map2(a, b, |x, y| x.wrapping_add(y)),
-        Sub => map2(a, b, |x, y| x.wrapping_sub(y)),
-        Mul => map2(a, b, |x, y| x.wrapping_mul(y)),
-        Maximum => map2(a, b, |x, y| x.max(y)),
-        Minimum => map2(a, b, |x, y| x.min(y)),
-        Div | Pow | Atan2 => return None,
-    })
+impl From<Tensor> for Partial {
+    fn from(t: Tensor) -> Partial {
+        Partial::Tensor(t)
+    }
 }
 
-/// ∂(a op b)/∂a (`i == 0`) or ∂/∂b (`i == 1`), given y = a op b.
-fn partial(op: BinaryOp, i: usize, a: &Tensor, b: &Tensor, y: &Tensor) -> Result<Partial> {
-    use BinaryOp::*;
-    use Partial::*;
-    Ok(match (op, i) {
-        (Add, _) => Const(1.0),
-        (Sub, 0) => Const(1.0),
-        (Sub, _) => Const(-1.0),
-        (Mul, 0) => T(b.clone()),
-        (Mul, _) => T(a.clone()),
-        (Div, 0) => T(b.reciprocal()?),
-        (Div, _) => T(y.div(b)?.neg()?),
-        // b · a^(b-1), with PyTorch's 0 where b = 0 (also at a = 0, where it is 0 · ∞)
-        (Pow, 0) => T(Tensor::where_(
+macro_rules! binary_family {
+    ($( $op:ident => $name:literal,
+        kernel |$x:ident, $y:ident| $k:expr,
+        int ($(|$ix:ident, $iy:ident| $ik:expr)?),
+        da |$a:ident, $b:ident, $out:ident| $da:expr,
+        db $db:expr; )*) => {
+        impl BinaryOp {
+            /// The op's name (the public method's).
+            pub(crate) fn name(self) -> &'static str {
+                match self { $( BinaryOp::$op => $name, )* }
+            }
+            /// Whether the op has no i64 kernel (it takes float operands only).
+            pub(crate) fn float_only(self) -> bool {
+                match self { $( BinaryOp::$op => binary_family!(@none $($ik)?), )* }
+            }
+        }
+        fn eval_float<T: Float>(op: BinaryOp, a: View<'_, T>, b: View<'_, T>) -> Vec<T> {
+            match op { $( BinaryOp::$op => map2(a, b, |$x: T, $y: T| $k), )* }
+        }
+        /// `None` for a float-only op.
+        fn eval_int(op: BinaryOp, a: View<'_, i64>, b: View<'_, i64>) -> Option<Vec<i64>> {
+            match op { $( BinaryOp::$op => binary_family!(@int a, b $(, |$ix, $iy| $ik)?), )* }
+        }
+        /// ∂(a op b)/∂a (`i == 0`) or ∂/∂b (`i == 1`), given y = a op b.
+        fn partial(op: BinaryOp, i: usize, a: &Tensor, b: &Tensor, y: &Tensor) -> Result<Partial> {
+            Ok(match op {
+                $( BinaryOp::$op => {
+                    #[allow(unused_variables)]
+                    let ($a, $b, $out) = (a, b, y);
+                    if i == 0 { Partial::from($da) } else { Partial::from($db) }
+                } )*
+            })
+        }
+    };
+    (@none) => { true };
+    (@none $ik:expr) => { false };
+    (@int $a:ident, $b:ident) => { None };
+    (@int $a:ident, $b:ident, |$ix:ident, $iy:ident| $ik:expr) => {
+        Some(map2($a, $b, |$ix: i64, $iy: i64| $ik))
+    };
+}
+
+binary_family! {
+    Add => "add", kernel |x, y| x + y, int(|x, y| x.wrapping_add(y)),
+        da |a, b, y| 1.0, db 1.0;
+    Sub => "sub", kernel |x, y| x - y, int(|x, y| x.wrapping_sub(y)),
+        da |a, b, y| 1.0, db -1.0;
+    Mul => "mul", kernel |x, y| x * y, int(|x, y| x.wrapping_mul(y)),
+        da |a, b, y| b.clone(), db a.clone();
+    Div => "div", kernel |x, y| x / y, int(),
+        da |a, b, y| b.reciprocal()?, db y.div(b)?.neg()?;
+    // ∂a: b · a^(b-1), with PyTorch's 0 where b = 0 (also at a = 0, where it is 0 · ∞);
+    // ∂b: y · ln a, with PyTorch's 0 where a = 0 and b ≥ 0
+    Pow => "pow", kernel |x, y| x.powf(y), int(),
+        da |a, b, y| Tensor::where_(
             &b.eq_scalar(0.0)?,
             &Tensor::zeros(&[], y.dtype()),
             &b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?,
-        )?),
-        // y · ln a, with PyTorch's 0 where a = 0 and b ≥ 0
-        (Pow, _) => T(Tensor::where_(
+        )?,
+        db Tensor::where_(
             &a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?,
             &Tensor::zeros(&[], y.dtype()),
             &y.mul(&a.log()?)?,
-        )?),
-        // ties give each operand half, as in PyTorch
-        (Maximum, 0) => T(tie_mask(a.gt(b)?, a, b)?),
-        (Maximum, _) => T(tie_mask(b.gt(a)?, a, b)?),
-        (Minimum, 0) => T(tie_mask(a.lt(b)?, a, b)?),
-        (Minimum, _) => T(tie_mask(b.lt(a)?, a, b)?),
-        // atan2(a, b): ∂a = b / (a² + b²), ∂b = -a / (a² + b²)
-        (Atan2, 0) => T(b.div(&a.square()?.add(&b.square()?)?)?),
-        (Atan2, _) => T(a.neg()?.div(&a.square()?.add(&b.square()?)?)?),
-    })
+        )?;
+    // NaN propagates, as in PyTorch; ties give each operand half of the derivative
+    Maximum => "maximum", kernel |x, y| if x.is_nan() || x > y { x } else { y }, int(|x, y| x.max(y)),
+        da |a, b, y| tie_mask(a.gt(b)?, a, b)?, db tie_mask(b.gt(a)?, a, b)?;
+    Minimum => "minimum", kernel |x, y| if x.is_nan() || x < y { x } else { y }, int(|x, y| x.min(y)),
+        da |a, b, y| tie_mask(a.lt(b)?, a, b)?, db tie_mask(b.lt(a)?, a, b)?;
+    // atan2(a, b): ∂a = b / (a² + b²), ∂b = -a / (a² + b²)
+    Atan2 => "atan2", kernel |x, y| x.atan2(y), int(),
+        da |a, b, y| b.div(&a.square()?.add(&b.square()?)?)?,
+        db a.neg()?.div(&a.square()?.add(&b.square()?)?)?;
+}
+
+impl BinaryOp {
+    /// Whether the op's kernels take operands of `dtype` (floats always, i64 unless the op is
+    /// float-only, bool never).
+    pub(crate) fn accepts(self, dtype: DType) -> bool {
+        match dtype {
+            DType::F32 | DType::F64 => true,
+            DType::I64 => !self.float_only(),
+            DType::Bool => false,
+        }
+    }
+    /// Whether the op is linear in (a, b) jointly.
+    fn linear(self) -> bool {
+        matches!(self, BinaryOp::Add | BinaryOp::Sub)
+    }
 }
 
 /// 1 where `wins`, 0.5 where a == b, 0 elsewhere.
@@ -115,7 +156,7 @@ fn is_broadcast_one(x: &Array) -> bool {
 }
 
 /// An elementwise binary function with broadcasting.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Binary(pub(crate) BinaryOp);
 
 impl Binary {
@@ -134,7 +175,7 @@ impl Binary {
                     g.broadcast_to(y.shape())
                 }
             }
-            Partial::T(d) => {
+            Partial::Tensor(d) => {
                 let t = g.mul(&d)?;
                 if t.shape() == y.shape() {
                     Ok(t)
@@ -148,17 +189,13 @@ impl Binary {
 
 impl Primitive for Binary {
     fn name(&self) -> &'static str {
-        use BinaryOp::*;
-        match self.0 {
-            Add => "add",
-            Sub => "sub",
-            Mul => "mul",
-            Div => "div",
-            Pow => "pow",
-            Maximum => "maximum",
-            Minimum => "minimum",
-            Atan2 => "atan2",
-        }
+        self.0.name()
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Elementwise
+    }
+    fn linear(&self) -> bool {
+        self.0.linear()
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let (a, b) = (inputs[0], inputs[1]);

@@ -1,7 +1,7 @@
 //! Comparisons (giving bool masks), logic on masks, and `where` (select). Masks carry no
-//! derivative; `where` passes each branch's tangent through the mask.
+//! derivative; `where` is linear in its branches (the mask held fixed).
 
-use super::{Grads, Primitive, align_for_broadcast};
+use super::{Grads, PrimKind, Primitive, align_for_broadcast};
 use crate::array::{Array, DType, Element, View, broadcast_shapes};
 use crate::core::Tensor;
 use crate::core::bind;
@@ -10,7 +10,7 @@ use crate::kernels::strided::{map1, map2, map3};
 use smallvec::smallvec;
 
 /// Which comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum CmpOp {
     Gt,
     Ge,
@@ -33,7 +33,7 @@ fn compare<T: Element>(op: CmpOp, a: View<'_, T>, b: View<'_, T>) -> Vec<bool> {
 }
 
 /// `a op b` elementwise, with broadcasting; a bool mask.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Compare(pub(crate) CmpOp);
 
 impl Primitive for Compare {
@@ -46,6 +46,9 @@ impl Primitive for Compare {
             CmpOp::Eq => "eq",
             CmpOp::Ne => "ne",
         }
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Elementwise
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         super::expect_same_dtype(self.name(), inputs)?;
@@ -62,12 +65,6 @@ impl Primitive for Compare {
         };
         Ok(Array::from_vec(v, &shape))
     }
-    fn jvp(&self, _: &[&Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(None)
-    }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(smallvec![None, None])
-    }
     fn batch(&self, inputs: &[&Tensor], batched: &[bool], _: usize) -> Result<Tensor> {
         let v = align_for_broadcast(inputs, batched)?;
         bind(self, &[&v[0], &v[1]])
@@ -78,7 +75,7 @@ impl Primitive for Compare {
 }
 
 /// Which logical operation on masks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum LogicOp {
     And,
     Or,
@@ -87,7 +84,7 @@ pub(crate) enum LogicOp {
 }
 
 /// Logic on bool masks (`Not` is unary).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Logical(pub(crate) LogicOp);
 
 impl Primitive for Logical {
@@ -98,6 +95,9 @@ impl Primitive for Logical {
             LogicOp::Xor => "logical_xor",
             LogicOp::Not => "logical_not",
         }
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Elementwise
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         for a in inputs {
@@ -129,12 +129,6 @@ impl Primitive for Logical {
         };
         Ok(Array::from_vec(v, &shape))
     }
-    fn jvp(&self, _: &[&Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(None)
-    }
-    fn vjp(&self, inputs: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(inputs.iter().map(|_| None).collect())
-    }
     fn batch(&self, inputs: &[&Tensor], batched: &[bool], _: usize) -> Result<Tensor> {
         let v = align_for_broadcast(inputs, batched)?;
         let refs: Vec<&Tensor> = v.iter().collect();
@@ -146,7 +140,7 @@ impl Primitive for Logical {
 }
 
 /// `where(cond, a, b)`: `a` where the mask is true, `b` elsewhere, all three broadcast.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Where;
 
 fn select<T: Element>(c: View<'_, bool>, a: View<'_, T>, b: View<'_, T>) -> Vec<T> {
@@ -156,6 +150,13 @@ fn select<T: Element>(c: View<'_, bool>, a: View<'_, T>, b: View<'_, T>) -> Vec<
 impl Primitive for Where {
     fn name(&self) -> &'static str {
         "where"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Elementwise
+    }
+    /// Linear in the two branches, with the mask held fixed.
+    fn linear(&self) -> bool {
+        true
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let (c, a, b) = (inputs[0], inputs[1], inputs[2]);
@@ -174,17 +175,6 @@ impl Primitive for Where {
             DType::I64 => Array::from_vec(select(c, a.v::<i64>(), b.v::<i64>()), &shape),
             DType::Bool => Array::from_vec(select(c, a.v::<bool>(), b.v::<bool>()), &shape),
         })
-    }
-    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], out: &Tensor) -> Result<Option<Tensor>> {
-        let zero = Tensor::zeros(&[], out.dtype());
-        let ta = t[1].unwrap_or(&zero);
-        let tb = t[2].unwrap_or(&zero);
-        let r = Tensor::where_(p[0], ta, tb)?;
-        Ok(Some(if r.shape() == out.shape() {
-            r
-        } else {
-            r.broadcast_to(out.shape())?
-        }))
     }
     fn vjp(&self, inputs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
         let zero = Tensor::zeros(&[], out.dtype());

@@ -1,8 +1,8 @@
 //! Indexing primitives and their transposes: index_select ↔ index_add (a 1-d index along one
 //! dim), gather ↔ scatter_add (an index of the operand's rank). The index operand is i64 and
-//! carries no derivative; it may itself be batched.
+//! carries no derivative; it may itself be batched. All four are linear in the value operand.
 
-use super::{Grads, Primitive, phys, with_batch};
+use super::{Grads, PrimKind, Primitive, physical_dim, with_batch};
 use crate::array::{Array, Shape};
 use crate::core::Tensor;
 use crate::core::bind;
@@ -16,14 +16,14 @@ fn gather_index(idx: &Tensor, x_phys_shape: &[usize], dim: usize) -> Result<Tens
     let (b, k) = (idx.shape()[0], idx.shape()[1]);
     let mut s = vec![1i64; x_phys_shape.len()];
     s[0] = b as i64;
-    s[phys(dim)] = k as i64;
+    s[physical_dim(dim)] = k as i64;
     let mut to = x_phys_shape.to_vec();
-    to[phys(dim)] = k;
+    to[physical_dim(dim)] = k;
     idx.reshape(&s)?.broadcast_to(&to)
 }
 
 /// `x` restricted to the positions `idx` lists along `dim`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct IndexSelect {
     pub(crate) dim: usize,
 }
@@ -32,11 +32,14 @@ impl Primitive for IndexSelect {
     fn name(&self) -> &'static str {
         "index_select"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Gather
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         index::index_select(inputs[0], self.dim, inputs[1])
-    }
-    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         let add = IndexAdd {
@@ -49,7 +52,7 @@ impl Primitive for IndexSelect {
         if !batched[1] {
             return bind(
                 &IndexSelect {
-                    dim: phys(self.dim),
+                    dim: physical_dim(self.dim),
                 },
                 inputs,
             );
@@ -58,7 +61,7 @@ impl Primitive for IndexSelect {
         let idx = gather_index(inputs[1], x.shape(), self.dim)?;
         bind(
             &Gather {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
             },
             &[&x, &idx],
         )
@@ -67,7 +70,7 @@ impl Primitive for IndexSelect {
 
 /// Zeros with `dim` of size `size`, plus the operand's slices added at the positions `idx`
 /// lists: the transpose of [`IndexSelect`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct IndexAdd {
     pub(crate) dim: usize,
     pub(crate) size: usize,
@@ -77,11 +80,14 @@ impl Primitive for IndexAdd {
     fn name(&self) -> &'static str {
         "index_add"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Scatter
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         index::index_add(inputs[0], self.dim, inputs[1], self.size)
-    }
-    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         Ok(smallvec![
@@ -94,7 +100,7 @@ impl Primitive for IndexAdd {
         if !batched[1] {
             return bind(
                 &IndexAdd {
-                    dim: phys(self.dim),
+                    dim: physical_dim(self.dim),
                     size: self.size,
                 },
                 &[&src, inputs[1]],
@@ -102,10 +108,10 @@ impl Primitive for IndexAdd {
         }
         let idx = gather_index(inputs[1], src.shape(), self.dim)?;
         let mut shape: Shape = src.shape().into();
-        shape[phys(self.dim)] = self.size;
+        shape[physical_dim(self.dim)] = self.size;
         bind(
             &ScatterAdd {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
                 shape,
             },
             &[&src, &idx],
@@ -114,7 +120,7 @@ impl Primitive for IndexAdd {
 }
 
 /// `out[p] = x[p with p[dim] = idx[p]]` (torch.gather).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Gather {
     pub(crate) dim: usize,
 }
@@ -123,11 +129,14 @@ impl Primitive for Gather {
     fn name(&self) -> &'static str {
         "gather"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Gather
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         index::gather(inputs[0], self.dim, inputs[1])
-    }
-    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         let s = ScatterAdd {
@@ -141,7 +150,7 @@ impl Primitive for Gather {
         let idx = with_batch(inputs[1], batched[1], size)?;
         bind(
             &Gather {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
             },
             &[&x, &idx],
         )
@@ -149,7 +158,7 @@ impl Primitive for Gather {
 }
 
 /// Zeros of `shape`, plus `src[p]` added at `p with p[dim] = idx[p]`: the transpose of [`Gather`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ScatterAdd {
     pub(crate) dim: usize,
     pub(crate) shape: Shape,
@@ -159,11 +168,14 @@ impl Primitive for ScatterAdd {
     fn name(&self) -> &'static str {
         "scatter_add"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Scatter
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         index::scatter_add(inputs[0], self.dim, inputs[1], &self.shape)
-    }
-    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap(), p[1]])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         let g = bind(&Gather { dim: self.dim }, &[ct, &inputs[1]])?;
@@ -178,7 +190,7 @@ impl Primitive for ScatterAdd {
         shape.extend_from_slice(&self.shape);
         bind(
             &ScatterAdd {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
                 shape,
             },
             &[&src, &idx],

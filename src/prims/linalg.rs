@@ -2,7 +2,7 @@
 //! cholesky. The kernels factorize through faer; the rules are the standard matrix-calculus
 //! identities, written with public ops.
 
-use super::{Grads, Primitive, with_batch};
+use super::{Grads, PrimKind, Primitive, with_batch};
 use crate::array::Array;
 use crate::core::Tensor;
 use crate::core::bind;
@@ -28,12 +28,15 @@ fn per_matrix(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Matrix inverse.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Inv;
 
 impl Primitive for Inv {
     fn name(&self) -> &'static str {
         "inv"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         float("inv", inputs[0])?;
@@ -52,12 +55,15 @@ impl Primitive for Inv {
 }
 
 /// `A⁻¹ B` for `A: [..., n, n]`, `B: [..., n, k]` with equal batch dims.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Solve;
 
 impl Primitive for Solve {
     fn name(&self) -> &'static str {
         "solve"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         float("solve", inputs[0])?;
@@ -87,12 +93,15 @@ impl Primitive for Solve {
 }
 
 /// Determinant.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Det;
 
 impl Primitive for Det {
     fn name(&self) -> &'static str {
         "det"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         float("det", inputs[0])?;
@@ -118,7 +127,7 @@ impl Primitive for Det {
 }
 
 /// `log|det A|` (`sign: false`) or the sign of `det A` (`sign: true`, no derivative).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Slogdet {
     pub(crate) sign: bool,
 }
@@ -126,6 +135,9 @@ pub(crate) struct Slogdet {
 impl Primitive for Slogdet {
     fn name(&self) -> &'static str {
         "slogdet"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         float("slogdet", inputs[0])?;
@@ -160,7 +172,7 @@ impl Primitive for Slogdet {
 }
 
 /// Lower Cholesky factor of a symmetric positive definite matrix.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Cholesky;
 
 /// Φ(X): the lower triangle of X with its diagonal halved.
@@ -179,6 +191,9 @@ fn phi(x: &Tensor) -> Result<Tensor> {
 impl Primitive for Cholesky {
     fn name(&self) -> &'static str {
         "cholesky"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         float("cholesky", inputs[0])?;

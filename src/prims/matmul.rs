@@ -1,7 +1,7 @@
 //! Batched matrix product of operands of rank ≥ 2 with broadcast batch dims. (torch.matmul's
 //! 1-d promotion rules are a decomposition in `ops::matmul`.)
 
-use super::{Grads, Primitive, align_for_broadcast};
+use super::{Grads, PrimKind, Primitive, align_for_broadcast};
 use crate::array::{Array, DType};
 use crate::core::Tensor;
 use crate::core::bind;
@@ -10,12 +10,15 @@ use crate::kernels::matmul::matmul;
 use smallvec::smallvec;
 
 /// `a[..., m, k] @ b[..., k, n]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct MatMul;
 
 impl Primitive for MatMul {
     fn name(&self) -> &'static str {
         "matmul"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Contraction
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         super::expect_same_dtype("matmul", inputs)?;

@@ -1,15 +1,17 @@
-//! Random draws. They have no operands, so `bind` never sees them: a draw consults the running
-//! vmap levels itself and applies each level's `randomness` (`NOTE: [levels]`): "error" refuses,
-//! "different" draws one sample per batch element (the draw is batched at that level), "same"
-//! draws one sample for the whole batch.
+//! Random draws: the [`Draw`] primitive, and the thread-local generator it advances. A draw has
+//! no operands, so `bind` applies it at the top of the running level stack, where each vmap
+//! level applies its `randomness` ("error" refuses, "different" draws one sample per batch
+//! element, "same" one sample for the whole batch) and jvp and grad levels see a constant; see
+//! `NOTE: [nullary]`.
 
-use crate::array::{Array, DType};
-use crate::core::Tensor;
-use crate::core::{LevelKind, Randomness, active_batch_levels};
-use crate::error::{Error, Result};
+use super::{PrimKind, Primitive};
+use crate::array::{Array, DType, Shape};
+use crate::core::{Tensor, bind};
+use crate::error::Result;
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
+use smallvec::smallvec;
 use std::cell::RefCell;
 
 /// The default seed of every thread's generator (so runs are reproducible unless seeded).
@@ -19,8 +21,27 @@ thread_local! {
     static RNG: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(DEFAULT_SEED));
 }
 
+/// Reseed this thread's generator.
+pub(crate) fn seed(s: u64) {
+    RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(s));
+}
+
+/// A saved state of this thread's generator.
+#[derive(Clone)]
+pub(crate) struct GeneratorState(StdRng);
+
+/// A copy of this thread's generator state.
+pub(crate) fn state() -> GeneratorState {
+    RNG.with(|r| GeneratorState(r.borrow().clone()))
+}
+
+/// Restore a state taken by [`state`].
+pub(crate) fn set_state(s: GeneratorState) {
+    RNG.with(|r| *r.borrow_mut() = s.0);
+}
+
 /// Which distribution.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Dist {
     /// N(0, 1).
     Normal,
@@ -28,22 +49,23 @@ pub(crate) enum Dist {
     Uniform,
 }
 
-/// Reseed this thread's generator.
-pub(crate) fn seed(s: u64) {
-    RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(s));
+/// Which generator a draw advances. Part of the primitive's data, so a recorded program says
+/// where its randomness comes from (an explicit generator object would be a second variant).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Source {
+    /// This thread's generator, reseeded by `manual_seed`.
+    ThreadLocal,
 }
 
-/// A saved generator state.
-pub(crate) type State = StdRng;
-
-/// A copy of this thread's generator state.
-pub(crate) fn state() -> StdRng {
-    RNG.with(|r| r.borrow().clone())
-}
-
-/// Restore a state taken by [`state`].
-pub(crate) fn set_state(s: StdRng) {
-    RNG.with(|r| *r.borrow_mut() = s);
+/// Samples of `dist` of `shape` (the per-example shape inside vmap) and a float `dtype`, drawn
+/// from `source`. Equal draws compare equal (they are the same program), but each evaluation
+/// advances the generator: see [`PrimKind::Random`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Draw {
+    pub(crate) dist: Dist,
+    pub(crate) shape: Shape,
+    pub(crate) dtype: DType,
+    pub(crate) source: Source,
 }
 
 fn draw(shape: &[usize], dtype: DType, dist: Dist) -> Array {
@@ -70,42 +92,28 @@ fn draw(shape: &[usize], dtype: DType, dist: Dist) -> Array {
     })
 }
 
-/// A random tensor of `shape` (the per-example shape inside vmap).
-pub(crate) fn sample(
-    op: &'static str,
-    shape: &[usize],
-    dtype: DType,
-    dist: Dist,
-) -> Result<Tensor> {
-    if !dtype.is_float() {
-        return Err(Error::DType {
-            op,
-            expected: "a float dtype",
-            got: dtype,
-        });
-    }
-    let levels = active_batch_levels();
-    let mut phys = Vec::new();
-    for l in &levels {
-        if let LevelKind::Batch { size, randomness } = &l.kind {
-            match randomness {
-                Randomness::Error => return Err(Error::Randomness { op }),
-                Randomness::Different => phys.push(*size),
-                Randomness::Same => {}
-            }
+impl Primitive for Draw {
+    fn name(&self) -> &'static str {
+        match self.dist {
+            Dist::Normal => "randn",
+            Dist::Uniform => "rand",
         }
     }
-    phys.extend_from_slice(shape);
-    let mut t = Tensor::from_array(draw(&phys, dtype, dist));
-    // the outermost level wraps first: its batch is the leading dim
-    for l in &levels {
-        if let LevelKind::Batch {
-            randomness: Randomness::Different,
-            ..
-        } = &l.kind
-        {
-            t = crate::core::batched(l, t);
-        }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Random
     }
-    Ok(t)
+    fn eval(&self, _: &[&Array]) -> Result<Array> {
+        let Source::ThreadLocal = self.source;
+        Ok(draw(&self.shape, self.dtype, self.dist))
+    }
+    /// One independent draw per batch element: a single draw with the batch as its leading dim.
+    fn batch(&self, _: &[&Tensor], _: &[bool], size: usize) -> Result<Tensor> {
+        let mut shape: Shape = smallvec![size];
+        shape.extend_from_slice(&self.shape);
+        bind(&Draw { shape, ..*self }, &[])
+    }
+    /// The result depends on no operand: nothing to differentiate.
+    fn differentiable(&self) -> bool {
+        false
+    }
 }

@@ -1,7 +1,7 @@
 //! Reductions: sum, amax/amin (ties share the derivative equally, as in PyTorch), argmax/argmin.
 //! Everything else (mean, prod, logsumexp, var, norm, softmax, ...) is a decomposition in `ops`.
 
-use super::{Grads, Primitive, phys};
+use super::{Grads, PrimKind, Primitive, physical_dim};
 use crate::array::{Array, DType, Element, Float, Shape};
 use crate::core::Tensor;
 use crate::core::bind;
@@ -39,11 +39,11 @@ fn expand_back(t: &Tensor, in_shape: &[usize], dims: &[usize], keepdim: bool) ->
 }
 
 fn shifted(dims: &[usize]) -> SmallVec<[usize; 4]> {
-    dims.iter().map(|&d| phys(d)).collect()
+    dims.iter().map(|&d| physical_dim(d)).collect()
 }
 
 /// Sum over `dims` (normalized, sorted, non-empty unless the input is 0-d).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Sum {
     pub(crate) dims: SmallVec<[usize; 4]>,
     pub(crate) keepdim: bool,
@@ -67,6 +67,12 @@ fn sum_typed<T: Float>(x: &Array, dims: &[usize]) -> Vec<T> {
 impl Primitive for Sum {
     fn name(&self) -> &'static str {
         "sum"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Reduce
+    }
+    fn linear(&self) -> bool {
+        true
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let x = inputs[0];
@@ -96,9 +102,6 @@ impl Primitive for Sum {
             ),
         })
     }
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap()])?))
-    }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         Ok(smallvec![Some(expand_back(
             ct,
@@ -119,7 +122,7 @@ impl Primitive for Sum {
 }
 
 /// Maximum (`max: true`) or minimum over `dims`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Extreme {
     pub(crate) dims: SmallVec<[usize; 4]>,
     pub(crate) keepdim: bool,
@@ -156,6 +159,9 @@ impl Extreme {
 impl Primitive for Extreme {
     fn name(&self) -> &'static str {
         if self.max { "amax" } else { "amin" }
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Reduce
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let x = inputs[0];
@@ -212,7 +218,7 @@ impl Primitive for Extreme {
 }
 
 /// Index of the maximum (`max: true`) or minimum along one dim; i64, no derivative.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ArgExtreme {
     pub(crate) dim: usize,
     pub(crate) keepdim: bool,
@@ -222,6 +228,9 @@ pub(crate) struct ArgExtreme {
 impl Primitive for ArgExtreme {
     fn name(&self) -> &'static str {
         if self.max { "argmax" } else { "argmin" }
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Reduce
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let x = inputs[0];
@@ -240,16 +249,10 @@ impl Primitive for ArgExtreme {
         };
         Ok(Array::from_vec(v, &shape))
     }
-    fn jvp(&self, _: &[&Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(None)
-    }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(smallvec![None])
-    }
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         bind(
             &ArgExtreme {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
                 keepdim: self.keepdim,
                 max: self.max,
             },

@@ -1,8 +1,9 @@
 //! Shape primitives: reshape, permute, broadcast, strided slice and its transpose (pad),
-//! concatenation, flip. All are linear: the jvp applies the op to the tangent, the vjp applies
-//! the transpose. Most evaluate as views (no copy).
+//! concatenation, flip. All are linear: the jvp is the op applied to the tangent (declared by
+//! `linear`, derived in `core`), the vjp applies the transpose. Most evaluate as views (no
+//! copy).
 
-use super::{Grads, Primitive, phys, with_batch};
+use super::{Grads, PrimKind, Primitive, physical_dim, with_batch};
 use crate::array::{Array, Shape};
 use crate::core::Tensor;
 use crate::core::bind;
@@ -17,7 +18,7 @@ fn batched_shape(size: usize, shape: &[usize]) -> Shape {
 }
 
 /// View (or copy) with a new shape of the same number of elements.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Reshape {
     pub(crate) shape: Shape,
 }
@@ -26,11 +27,14 @@ impl Primitive for Reshape {
     fn name(&self) -> &'static str {
         "reshape"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::View
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         Ok(inputs[0].reshape(&self.shape))
-    }
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap()])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         Ok(smallvec![Some(bind(
@@ -51,7 +55,7 @@ impl Primitive for Reshape {
 }
 
 /// Reorder all dims (a view).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Permute {
     pub(crate) perm: SmallVec<[usize; 4]>,
 }
@@ -60,11 +64,14 @@ impl Primitive for Permute {
     fn name(&self) -> &'static str {
         "permute"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::View
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         Ok(inputs[0].permute(&self.perm))
-    }
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap()])?))
     }
     fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         let mut inv: SmallVec<[usize; 4]> = smallvec![0; self.perm.len()];
@@ -75,14 +82,14 @@ impl Primitive for Permute {
     }
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         let perm = std::iter::once(0)
-            .chain(self.perm.iter().map(|&p| phys(p)))
+            .chain(self.perm.iter().map(|&p| physical_dim(p)))
             .collect();
         bind(&Permute { perm }, inputs)
     }
 }
 
 /// Broadcast to a shape (a view with zero strides; new leading dims allowed).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct BroadcastTo {
     pub(crate) shape: Shape,
 }
@@ -91,11 +98,14 @@ impl Primitive for BroadcastTo {
     fn name(&self) -> &'static str {
         "broadcast_to"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::View
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         Ok(inputs[0].broadcast_to(&self.shape))
-    }
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap()])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         Ok(smallvec![Some(ct.sum_to_size(inputs[0].shape())?)])
@@ -121,7 +131,7 @@ impl Primitive for BroadcastTo {
 }
 
 /// `x[start : start + len*step : step]` along `dim` (a view).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Slice {
     pub(crate) dim: usize,
     pub(crate) start: usize,
@@ -133,11 +143,14 @@ impl Primitive for Slice {
     fn name(&self) -> &'static str {
         "slice"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::View
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         Ok(inputs[0].slice(self.dim, self.start, self.len, self.step))
-    }
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap()])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         let pad = Pad {
@@ -151,7 +164,7 @@ impl Primitive for Slice {
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         bind(
             &Slice {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
                 ..self.clone()
             },
             inputs,
@@ -161,7 +174,7 @@ impl Primitive for Slice {
 
 /// Zeros with `dim` of size `size`, and the operand written at `start, start + step, ...`: the
 /// transpose of [`Slice`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Pad {
     pub(crate) dim: usize,
     pub(crate) start: usize,
@@ -173,13 +186,16 @@ impl Primitive for Pad {
     fn name(&self) -> &'static str {
         "pad"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Scatter
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         Ok(pad_strided(
             inputs[0], self.dim, self.start, self.step, self.size,
         ))
-    }
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap()])?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         let s = Slice {
@@ -193,7 +209,7 @@ impl Primitive for Pad {
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         bind(
             &Pad {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
                 ..self.clone()
             },
             inputs,
@@ -202,7 +218,7 @@ impl Primitive for Pad {
 }
 
 /// Concatenation along an existing dim.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Concat {
     pub(crate) dim: usize,
 }
@@ -211,18 +227,15 @@ impl Primitive for Concat {
     fn name(&self) -> &'static str {
         "cat"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Scatter
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         super::expect_same_dtype("cat", inputs)?;
         Ok(concat(inputs, self.dim))
-    }
-    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        let ts: Vec<Tensor> = p
-            .iter()
-            .zip(t)
-            .map(|(p, t)| t.cloned().unwrap_or_else(|| p.zeros_like()))
-            .collect();
-        let refs: Vec<&Tensor> = ts.iter().collect();
-        Ok(Some(bind(self, &refs)?))
     }
     fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
         let mut at = 0;
@@ -256,7 +269,7 @@ impl Primitive for Concat {
         let refs: Vec<&Tensor> = vs.iter().collect();
         bind(
             &Concat {
-                dim: phys(self.dim),
+                dim: physical_dim(self.dim),
             },
             &refs,
         )
@@ -264,7 +277,7 @@ impl Primitive for Concat {
 }
 
 /// Reverse the listed dims (a view with negative strides).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Flip {
     pub(crate) dims: SmallVec<[usize; 4]>,
 }
@@ -273,11 +286,14 @@ impl Primitive for Flip {
     fn name(&self) -> &'static str {
         "flip"
     }
+    fn kind(&self) -> PrimKind {
+        PrimKind::View
+    }
+    fn linear(&self) -> bool {
+        true
+    }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         Ok(inputs[0].flip(&self.dims))
-    }
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(bind(self, &[t[0].unwrap()])?))
     }
     fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
         Ok(smallvec![Some(bind(self, &[ct])?)])
@@ -285,7 +301,7 @@ impl Primitive for Flip {
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         bind(
             &Flip {
-                dims: self.dims.iter().map(|&d| phys(d)).collect(),
+                dims: self.dims.iter().map(|&d| physical_dim(d)).collect(),
             },
             inputs,
         )

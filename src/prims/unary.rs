@@ -1,27 +1,49 @@
-//! Elementwise unary float ops. Each op is one row of the table below: its scalar function and
-//! its derivative, written once (the derivative with public ops, so it differentiates and
-//! batches again). The jvp, vjp and batch rules are shared by the whole family.
+//! Elementwise unary float ops. Each op is one row of the table below: its name, its scalar
+//! function and its derivative, written once (the derivative with public ops, so it
+//! differentiates and batches again). The jvp, vjp and batch rules are shared by the whole
+//! family. Every op of the family is float-only: its kernels are written for [`Float`].
 
-use super::{Grads, Primitive};
+use super::{Bits, Grads, PrimKind, Primitive};
 use crate::array::{Array, DType, Float, View};
-use crate::core::Tensor;
+use crate::core::{Tensor, linear_jvp};
 use crate::error::Result;
 use crate::kernels::math;
 use crate::kernels::strided::{build, map1};
 use smallvec::smallvec;
 
-/// The derivative of a unary op at x (y = f(x)).
+/// The derivative of a unary op at x (y = f(x)). Table rows give a number or a tensor and
+/// `From` wraps it.
 enum Deriv {
     /// A constant factor.
     Const(f64),
     /// Zero everywhere (where defined).
     Zero,
     /// A tensor of the input's shape.
-    T(Tensor),
+    Tensor(Tensor),
+}
+
+impl From<f64> for Deriv {
+    fn from(c: f64) -> Deriv {
+        Deriv::Const(c)
+    }
+}
+
+impl From<Tensor> for Deriv {
+    fn from(t: Tensor) -> Deriv {
+        Deriv::Tensor(t)
+    }
 }
 
 macro_rules! unary_family {
-    ($( $(#[$doc:meta])* $pat:pat => kernel |$x:ident| $k:expr, deriv |$dx:ident, $dy:ident| $d:expr; )*) => {
+    ($( $pat:pat => $name:literal, kernel |$x:ident| $k:expr, deriv |$dx:ident, $dy:ident| $d:expr; )*) => {
+        impl UnaryOp {
+            /// The op's name (the public method's).
+            #[allow(unused_variables)]
+            pub(crate) fn name(self) -> &'static str {
+                use UnaryOp::*;
+                match self { $( $pat => $name, )* }
+            }
+        }
         fn eval_typed<T: Float>(op: UnaryOp, v: View<'_, T>) -> Vec<T> {
             use UnaryOp::*;
             match op { $( $pat => map1(v, |$x: T| $k), )* }
@@ -29,13 +51,14 @@ macro_rules! unary_family {
         fn derivative(op: UnaryOp, x_: &Tensor, y_: &Tensor) -> Result<Deriv> {
             use UnaryOp::*;
             #[allow(unused_variables)]
-            match op { $( $pat => { let $dx = x_; let $dy = y_; $d } )* }
+            match op { $( $pat => { let $dx = x_; let $dy = y_; Ok(Deriv::from($d)) } )* }
         }
     };
 }
 
-/// Which elementwise function.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Which elementwise function. Scalar parameters are [`Bits`], so the op compares and hashes
+/// by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum UnaryOp {
     Neg,
     Abs,
@@ -61,52 +84,63 @@ pub(crate) enum UnaryOp {
     Relu,
     Softplus,
     Erf,
-    AddScalar(f64),
-    MulScalar(f64),
+    AddScalar(Bits),
+    MulScalar(Bits),
     /// x^p for a constant p.
-    PowScalar(f64),
+    PowScalar(Bits),
     /// c / x.
-    RDivScalar(f64),
+    RDivScalar(Bits),
     /// min(max(x, lo), hi).
-    Clamp(f64, f64),
+    Clamp(Bits, Bits),
+}
+
+impl UnaryOp {
+    /// Whether the op's kernels take `dtype`: the float dtypes, for every op of the family.
+    pub(crate) fn accepts(self, dtype: DType) -> bool {
+        dtype.is_float()
+    }
+    /// Whether the op is linear in x (so its jvp is the op applied to the tangent).
+    fn linear(self) -> bool {
+        matches!(self, UnaryOp::Neg | UnaryOp::MulScalar(_))
+    }
 }
 
 const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 
 unary_family! {
-    Neg => kernel |x| -x, deriv |x, y| Ok(Deriv::Const(-1.0));
+    Neg => "neg", kernel |x| -x, deriv |x, y| -1.0;
     // PyTorch: abs'(0) = sign(0) = 0
-    Abs => kernel |x| x.abs(), deriv |x, y| Ok(Deriv::T(x.sign()?));
-    Sign => kernel |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO }, deriv |x, y| Ok(Deriv::Zero);
-    Exp => kernel |x| T::from_f64(math::exp(x.to_f64())), deriv |x, y| Ok(Deriv::T(y.clone()));
-    Expm1 => kernel |x| x.exp_m1(), deriv |x, y| Ok(Deriv::T(y.add_scalar(1.0)?));
-    Log => kernel |x| x.ln(), deriv |x, y| Ok(Deriv::T(x.reciprocal()?));
-    Log1p => kernel |x| x.ln_1p(), deriv |x, y| Ok(Deriv::T(x.add_scalar(1.0)?.reciprocal()?));
-    Sqrt => kernel |x| x.sqrt(), deriv |x, y| Ok(Deriv::T(y.rdiv_scalar(0.5)?));
-    Rsqrt => kernel |x| x.sqrt().recip(), deriv |x, y| Ok(Deriv::T(y.pow_scalar(3.0)?.mul_scalar(-0.5)?));
-    Square => kernel |x| x * x, deriv |x, y| Ok(Deriv::T(x.mul_scalar(2.0)?));
-    Reciprocal => kernel |x| x.recip(), deriv |x, y| Ok(Deriv::T(y.square()?.neg()?));
-    Sin => kernel |x| x.sin(), deriv |x, y| Ok(Deriv::T(x.cos()?));
-    Cos => kernel |x| x.cos(), deriv |x, y| Ok(Deriv::T(x.sin()?.neg()?));
-    Tan => kernel |x| x.tan(), deriv |x, y| Ok(Deriv::T(y.square()?.add_scalar(1.0)?));
-    Asin => kernel |x| x.asin(), deriv |x, y| Ok(Deriv::T(x.square()?.neg()?.add_scalar(1.0)?.rsqrt()?));
-    Acos => kernel |x| x.acos(), deriv |x, y| Ok(Deriv::T(x.square()?.neg()?.add_scalar(1.0)?.rsqrt()?.neg()?));
-    Atan => kernel |x| x.atan(), deriv |x, y| Ok(Deriv::T(x.square()?.add_scalar(1.0)?.reciprocal()?));
-    Sinh => kernel |x| x.sinh(), deriv |x, y| Ok(Deriv::T(x.cosh()?));
-    Cosh => kernel |x| x.cosh(), deriv |x, y| Ok(Deriv::T(x.sinh()?));
-    Tanh => kernel |x| T::from_f64(math::tanh(x.to_f64())), deriv |x, y| Ok(Deriv::T(y.square()?.neg()?.add_scalar(1.0)?));
-    Sigmoid => kernel |x| T::from_f64(math::sigmoid(x.to_f64())), deriv |x, y| Ok(Deriv::T(y.mul(&y.neg()?.add_scalar(1.0)?)?));
+    Abs => "abs", kernel |x| x.abs(), deriv |x, y| x.sign()?;
+    Sign => "sign", kernel |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO }, deriv |x, y| Deriv::Zero;
+    Exp => "exp", kernel |x| T::from_f64(math::exp(x.to_f64())), deriv |x, y| y.clone();
+    Expm1 => "expm1", kernel |x| x.exp_m1(), deriv |x, y| y.add_scalar(1.0)?;
+    Log => "log", kernel |x| x.ln(), deriv |x, y| x.reciprocal()?;
+    Log1p => "log1p", kernel |x| x.ln_1p(), deriv |x, y| x.add_scalar(1.0)?.reciprocal()?;
+    Sqrt => "sqrt", kernel |x| x.sqrt(), deriv |x, y| y.rdiv_scalar(0.5)?;
+    Rsqrt => "rsqrt", kernel |x| x.sqrt().recip(), deriv |x, y| y.pow_scalar(3.0)?.mul_scalar(-0.5)?;
+    Square => "square", kernel |x| x * x, deriv |x, y| x.mul_scalar(2.0)?;
+    Reciprocal => "reciprocal", kernel |x| x.recip(), deriv |x, y| y.square()?.neg()?;
+    Sin => "sin", kernel |x| x.sin(), deriv |x, y| x.cos()?;
+    Cos => "cos", kernel |x| x.cos(), deriv |x, y| x.sin()?.neg()?;
+    Tan => "tan", kernel |x| x.tan(), deriv |x, y| y.square()?.add_scalar(1.0)?;
+    Asin => "asin", kernel |x| x.asin(), deriv |x, y| x.square()?.neg()?.add_scalar(1.0)?.rsqrt()?;
+    Acos => "acos", kernel |x| x.acos(), deriv |x, y| x.square()?.neg()?.add_scalar(1.0)?.rsqrt()?.neg()?;
+    Atan => "atan", kernel |x| x.atan(), deriv |x, y| x.square()?.add_scalar(1.0)?.reciprocal()?;
+    Sinh => "sinh", kernel |x| x.sinh(), deriv |x, y| x.cosh()?;
+    Cosh => "cosh", kernel |x| x.cosh(), deriv |x, y| x.sinh()?;
+    Tanh => "tanh", kernel |x| T::from_f64(math::tanh(x.to_f64())), deriv |x, y| y.square()?.neg()?.add_scalar(1.0)?;
+    Sigmoid => "sigmoid", kernel |x| T::from_f64(math::sigmoid(x.to_f64())), deriv |x, y| y.mul(&y.neg()?.add_scalar(1.0)?)?;
     // PyTorch: relu'(0) = 0; NaN propagates
-    Relu => kernel |x| if x > T::ZERO || x.is_nan() { x } else { T::ZERO }, deriv |x, y| Ok(Deriv::T(x.gt_scalar(0.0)?.to_dtype(x.dtype())?));
+    Relu => "relu", kernel |x| if x > T::ZERO || x.is_nan() { x } else { T::ZERO }, deriv |x, y| x.gt_scalar(0.0)?.to_dtype(x.dtype())?;
     // log(1 + e^x), computed stably; PyTorch returns x itself above 20 (beta = 1)
-    Softplus => kernel |x| softplus(x), deriv |x, y| Ok(Deriv::T(softplus_deriv(x)?));
-    Erf => kernel |x| x.erf(), deriv |x, y| Ok(Deriv::T(x.square()?.neg()?.exp()?.mul_scalar(FRAC_2_SQRT_PI)?));
-    AddScalar(c) => kernel |x| x + T::from_f64(c), deriv |x, y| Ok(Deriv::Const(1.0));
-    MulScalar(c) => kernel |x| x * T::from_f64(c), deriv |x, y| Ok(Deriv::Const(c));
-    PowScalar(p) => kernel |x| pow_scalar(x, p), deriv |x, y| pow_scalar_deriv(x, p);
-    RDivScalar(c) => kernel |x| T::from_f64(c) / x, deriv |x, y| Ok(Deriv::T(y.div(x)?.neg()?));
+    Softplus => "softplus", kernel |x| softplus(x), deriv |x, y| softplus_deriv(x)?;
+    Erf => "erf", kernel |x| x.erf(), deriv |x, y| x.square()?.neg()?.exp()?.mul_scalar(FRAC_2_SQRT_PI)?;
+    AddScalar(Bits(c)) => "add_scalar", kernel |x| x + T::from_f64(c), deriv |x, y| 1.0;
+    MulScalar(Bits(c)) => "mul_scalar", kernel |x| x * T::from_f64(c), deriv |x, y| c;
+    PowScalar(Bits(p)) => "pow_scalar", kernel |x| pow_scalar(x, p), deriv |x, y| pow_scalar_deriv(x, p)?;
+    RDivScalar(Bits(c)) => "rdiv_scalar", kernel |x| T::from_f64(c) / x, deriv |x, y| y.div(x)?.neg()?;
     // as torch 2.15: derivative 1 strictly inside (lo, hi), 0 outside and at the bounds
-    Clamp(lo, hi) => kernel |x| clamp(x, T::from_f64(lo), T::from_f64(hi)), deriv |x, y| Ok(Deriv::T(x.gt_scalar(lo)?.logical_and(&x.lt_scalar(hi)?)?.to_dtype(x.dtype())?));
+    Clamp(Bits(lo), Bits(hi)) => "clamp", kernel |x| clamp(x, T::from_f64(lo), T::from_f64(hi)), deriv |x, y| x.gt_scalar(lo)?.logical_and(&x.lt_scalar(hi)?)?.to_dtype(x.dtype())?;
 }
 
 #[inline(always)]
@@ -150,9 +184,9 @@ fn pow_scalar_deriv(x: &Tensor, p: f64) -> Result<Deriv> {
     } else if p == 1.0 {
         Deriv::Const(1.0)
     } else if p == 2.0 {
-        Deriv::T(x.mul_scalar(2.0)?)
+        Deriv::Tensor(x.mul_scalar(2.0)?)
     } else {
-        Deriv::T(x.pow_scalar(p - 1.0)?.mul_scalar(p)?)
+        Deriv::Tensor(x.pow_scalar(p - 1.0)?.mul_scalar(p)?)
     })
 }
 
@@ -179,7 +213,7 @@ fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
 }
 
 /// An elementwise float function.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Unary(pub(crate) UnaryOp);
 
 impl Unary {
@@ -188,45 +222,20 @@ impl Unary {
             Deriv::Zero => None,
             Deriv::Const(1.0) => Some(g.clone()),
             Deriv::Const(c) => Some(g.mul_scalar(c)?),
-            Deriv::T(d) => Some(g.mul(&d)?),
+            Deriv::Tensor(d) => Some(g.mul(&d)?),
         })
     }
 }
 
 impl Primitive for Unary {
     fn name(&self) -> &'static str {
-        use UnaryOp::*;
-        match self.0 {
-            Neg => "neg",
-            Abs => "abs",
-            Sign => "sign",
-            Exp => "exp",
-            Expm1 => "expm1",
-            Log => "log",
-            Log1p => "log1p",
-            Sqrt => "sqrt",
-            Rsqrt => "rsqrt",
-            Square => "square",
-            Reciprocal => "reciprocal",
-            Sin => "sin",
-            Cos => "cos",
-            Tan => "tan",
-            Asin => "asin",
-            Acos => "acos",
-            Atan => "atan",
-            Sinh => "sinh",
-            Cosh => "cosh",
-            Tanh => "tanh",
-            Sigmoid => "sigmoid",
-            Relu => "relu",
-            Softplus => "softplus",
-            Erf => "erf",
-            AddScalar(_) => "add_scalar",
-            MulScalar(_) => "mul_scalar",
-            PowScalar(_) => "pow_scalar",
-            RDivScalar(_) => "rdiv_scalar",
-            Clamp(..) => "clamp",
-        }
+        self.0.name()
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Elementwise
+    }
+    fn linear(&self) -> bool {
+        self.0.linear()
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let x = inputs[0];
@@ -256,6 +265,9 @@ impl Primitive for Unary {
         tangents: &[Option<&Tensor>],
         out: &Tensor,
     ) -> Result<Option<Tensor>> {
+        if self.0.linear() {
+            return linear_jvp(self, primals, tangents);
+        }
         self.apply(tangents[0].unwrap(), primals[0], out)
     }
     fn vjp(&self, inputs: &[Tensor], out: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {

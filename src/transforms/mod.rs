@@ -11,6 +11,7 @@ mod chunk;
 mod custom;
 mod hessian;
 mod jacobian;
+mod jit;
 mod jvp;
 mod linearize;
 pub(crate) mod options;
@@ -26,6 +27,7 @@ pub use custom::{
 };
 pub use hessian::{Hessian, Hvp, Vhp, hessian, hvp, vhp};
 pub use jacobian::{Jacfwd, Jacrev, jacfwd, jacrev};
+pub use jit::{Jit, Trace, jit};
 pub use jvp::{Jvp, jvp};
 pub use linearize::{Linearize, Linearized, linearize};
 pub use vjp::{Grad, GradAndValue, Pullback, Vjp, grad, grad_and_value, vjp};
@@ -109,6 +111,7 @@ pub(crate) fn unwrap_at(level: &Level, tree: &Tree) -> Tree {
             Some(TracerKind::Batch { value }) => value.clone(),
             Some(TracerKind::Dual { primal, .. }) => primal.clone(),
             Some(TracerKind::Grad { value, .. }) => value.clone(),
+            Some(TracerKind::Staged { value, .. }) => value.clone(),
             None => t.clone(),
         })
     })

@@ -47,6 +47,7 @@ impl Opts {
     pub(crate) fn new(name: &'static str) -> Opts {
         let (sig, argnums, dims) = match name {
             "vmap" => ("", None, true),
+            "jit" => ("", None, false),
             "vjp" | "linearize" => ("*primals", None, false),
             "jvp" => ("primals, tangents", None, false),
             _ => ("", Some(Argnums::default()), false),

@@ -1,10 +1,13 @@
 //! Helpers shared by the integration tests: tensor shorthands, the tolerance assertions, a
-//! seedable generator, and random well-conditioned and SPD matrices.
+//! seedable generator, input domains, random well-conditioned and SPD matrices, and the op
+//! database ([`opinfo`]) that the value, gradient-check and batching suites read.
 //!
 //! Each test file is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
 use functorch::Tensor;
+
+pub mod opinfo;
 
 /// A 1-D f64 tensor.
 pub fn vec1(v: &[f64]) -> Tensor {

@@ -1,0 +1,112 @@
+//! A graph printed like a jaxpr: the inputs with their types, one equation a line, the outputs.
+//!
+//! ```text
+//! { lambda a:f64[3]; consts c0:f64[3]. let
+//!     b:f64[3] = sin a
+//!     c:f64[] = sum[dims=[0], keepdim=false] b
+//!   in (c) }
+//! ```
+
+use crate::core::stage::{Atom, Graph};
+use crate::dtype::DType;
+use std::fmt;
+
+fn short(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "f32",
+        DType::F64 => "f64",
+        DType::I64 => "i64",
+        DType::Bool => "bool",
+    }
+}
+
+fn ty(shape: &[usize], d: DType) -> String {
+    let dims: Vec<String> = shape.iter().map(|s| s.to_string()).collect();
+    format!("{}[{}]", short(d), dims.join(","))
+}
+
+/// Variable names as a jaxpr has them: a, b, ..., z, ba, bb, ...
+fn letters(mut i: usize) -> String {
+    let mut s = Vec::new();
+    loop {
+        s.push(b'a' + (i % 26) as u8);
+        i /= 26;
+        if i == 0 {
+            break;
+        }
+    }
+    s.reverse();
+    String::from_utf8(s).expect("ascii")
+}
+
+struct Names<'a>(&'a Graph);
+
+impl Names<'_> {
+    fn of(&self, a: Atom) -> String {
+        match a {
+            Atom::In(i) => letters(i),
+            Atom::Var(i) => letters(self.0.inputs.len() + i),
+            Atom::Const(i) => format!("c{i}"),
+        }
+    }
+}
+
+/// The primitive and its parameters, from its `Debug` form: `Unary(Sin)` prints as `sin`,
+/// `Sum { dims: [0], keepdim: false }` as `sum { dims: [0], keepdim: false }`.
+fn op(p: &dyn crate::core::Primitive) -> String {
+    let dbg = format!("{p:?}");
+    let params = match (dbg.find('{'), dbg.find('(')) {
+        (Some(b), _) => dbg[b..].to_string(),
+        (None, Some(b)) => {
+            let inner = &dbg[b + 1..dbg.len() - 1];
+            // the op's own name already says what a bare enum variant says
+            if inner.contains('(') || inner.contains(',') {
+                format!("[{inner}]")
+            } else {
+                String::new()
+            }
+        }
+        _ => String::new(),
+    };
+    if params.is_empty() {
+        p.name().to_string()
+    } else {
+        format!("{} {params}", p.name())
+    }
+}
+
+impl fmt::Display for Graph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = Names(self);
+        let ins: Vec<String> = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, (s, d))| format!("{}:{}", n.of(Atom::In(i)), ty(s, *d)))
+            .collect();
+        write!(f, "{{ lambda {}", ins.join(" "))?;
+        if !self.consts.is_empty() {
+            let cs: Vec<String> = self
+                .consts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("c{i}:{}", ty(c.shape(), c.dtype())))
+                .collect();
+            write!(f, "; consts {}", cs.join(" "))?;
+        }
+        writeln!(f, ". let")?;
+        for (i, e) in self.eqns.iter().enumerate() {
+            let args: Vec<String> = e.ins.iter().map(|a| n.of(*a)).collect();
+            writeln!(
+                f,
+                "    {}:{} = {} {}",
+                n.of(Atom::Var(i)),
+                ty(&e.shape, e.dtype),
+                op(&*e.prim),
+                args.join(" ")
+            )?;
+        }
+        let outs: Vec<String> = self.outs.iter().map(|a| n.of(*a)).collect();
+        write!(f, "  in ({}) }}", outs.join(", "))
+    }
+}
