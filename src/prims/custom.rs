@@ -10,15 +10,17 @@
 //! themselves traced by the levels below (`NOTE: [rules-use-ops]`).
 //!
 //! This is the one primitive that is **not plain data**: it holds the user's closures (behind
-//! [`CustomRules`], which `transforms::custom` implements). A staging compiler must treat it
-//! as an opaque call of those closures (or trace through its function), never compare or hash
-//! it by value.
+//! [`CustomRules`], which `transforms::custom` implements). It is compared and hashed by
+//! identity (two calls are equal only if they are the same call), its kind is
+//! [`PrimKind::Opaque`], and a staged graph replays it by calling the closures again.
 
 use super::{Grads, Primitive};
 use crate::array::Array;
+use crate::core::PrimKind;
 use crate::core::Tensor;
 use crate::error::Result;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// What a [`CustomCall`] does under each interpreter. Operands come as owned handles (cheap
@@ -60,6 +62,20 @@ impl fmt::Debug for CustomCall {
     }
 }
 
+impl PartialEq for CustomCall {
+    fn eq(&self, other: &CustomCall) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CustomCall {}
+
+impl Hash for CustomCall {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as *const () as usize).hash(state)
+    }
+}
+
 fn owned(inputs: &[&Tensor]) -> Vec<Tensor> {
     inputs.iter().map(|t| (*t).clone()).collect()
 }
@@ -67,6 +83,9 @@ fn owned(inputs: &[&Tensor]) -> Vec<Tensor> {
 impl Primitive for CustomCall {
     fn name(&self) -> &'static str {
         "custom_call"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         let xs: Vec<Tensor> = inputs

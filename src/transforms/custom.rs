@@ -79,7 +79,9 @@ fn levels_of(t: &Tensor, out: &mut Vec<(u64, &'static str)>) {
             out.push((tr.level.id, tr.kind_name()));
         }
         match &tr.kind {
-            TracerKind::Batch { value } | TracerKind::Grad { value, .. } => levels_of(value, out),
+            TracerKind::Batch { value }
+            | TracerKind::Grad { value, .. }
+            | TracerKind::Staged { value, .. } => levels_of(value, out),
             TracerKind::Dual { primal, tangent } => {
                 levels_of(primal, out);
                 if let Some(t) = tangent {
