@@ -216,6 +216,8 @@ fn custom_jvp_with_several_arguments_and_outputs() -> Result<()> {
 type Res = (Tensor, Tensor, Tensor);
 
 /// sin(x w) with the residuals (cos(x w), x, w) and its backward.
+// the closures' types can only be named as `impl Fn`, which no type alias can hold
+#[allow(clippy::type_complexity)]
 fn sin_mul() -> CustomVjp<
     impl Fn(&(Tensor, Tensor)) -> Result<(Tensor, Res)> + Send + Sync + 'static,
     impl Fn(&Res, &Tensor) -> Result<(Tensor, Tensor)> + Send + Sync + 'static,
@@ -458,6 +460,8 @@ fn implicit_root_matches_closed_forms() -> Result<()> {
 }
 
 /// F(x, (b, s)) = A x + s x³ − b for a fixed SPD A: solved by Newton's method on concrete values.
+// the closures' types can only be named as `impl Fn`, which no type alias can hold
+#[allow(clippy::type_complexity)]
 fn cubic_system(
     a: Tensor,
 ) -> ImplicitRoot<
@@ -553,7 +557,7 @@ fn implicit_root_matches_finite_differences() -> Result<()> {
     for i in 0..2 {
         close(
             &gs.select(0, i)?,
-            &grad(loss).call(&bs.select(0, i as i64)?)?,
+            &grad(loss).call(&bs.select(0, i)?)?,
             "vmap(grad)",
         );
     }
