@@ -4,6 +4,7 @@
 use crate::core::stage::{Atom, Eqn, Graph};
 use crate::core::{PrimKind, Primitive};
 use crate::prims::Bits;
+use crate::prims::binary::{Binary, BinaryOp};
 use crate::prims::shape::{BroadcastTo, Permute, Reshape};
 use crate::prims::unary::{Unary, UnaryOp};
 use smallvec::SmallVec;
@@ -32,6 +33,21 @@ fn identity_of(e: &Eqn, g: &Graph, eqns: &[Eqn]) -> Option<Atom> {
     {
         return Some(x);
     }
+    // x · 1 where the 1s are a constant broadcast over x (a reverse-mode seed)
+    if let Some(Binary(BinaryOp::Mul)) = p.downcast_ref::<Binary>()
+        && let [a, b] = e.ins[..]
+    {
+        for (x, one) in [(a, b), (b, a)] {
+            let (shape, dtype) = aval(g, eqns, x);
+            if let Atom::Const(c) = one
+                && shape == e.shape.as_slice()
+                && dtype == e.dtype
+                && all_ones(&g.consts[c])
+            {
+                return Some(x);
+            }
+        }
+    }
     match p.downcast_ref::<Unary>() {
         // bit for bit, NaN and -0 included
         Some(Unary(UnaryOp::MulScalar(Bits(c)) | UnaryOp::PowScalar(Bits(c)))) if *c == 1.0 => {
@@ -46,6 +62,11 @@ fn identity_of(e: &Eqn, g: &Graph, eqns: &[Eqn]) -> Option<Atom> {
         },
         _ => None,
     }
+}
+
+/// Whether a constant is concrete and every element is exactly 1.
+fn all_ones(t: &crate::core::Tensor) -> bool {
+    t.is_concrete() && t.numel() <= 64 && t.to_vec_f64().is_ok_and(|v| v.iter().all(|&x| x == 1.0))
 }
 
 /// Shape and dtype of an atom.
