@@ -4,6 +4,8 @@
 //! [`jacrev`], [`jacfwd`], [`hessian`], [`hvp`], [`jvp`], [`vjp`], [`linearize`] and [`vmap`],
 //! nested in any order and to any depth, with torch.func's options (`argnums`, `has_aux`,
 //! `chunk_size`, `in_dims`, `out_dims`, `randomness`).
+//! Users give their own derivative rules with [`custom_jvp`] and [`custom_vjp`], trade compute
+//! for memory with [`checkpoint`], and differentiate solvers implicitly with [`implicit_root`].
 //!
 //! ```
 //! use functorch::{Tensor, grad, hessian, jacrev, vmap};
@@ -82,5 +84,9 @@ pub use transforms::{
     Argnums, Dims, Dynamic, Function, Grad, GradAndValue, Hessian, Hvp, Jacfwd, Jacrev, Jit, Jvp,
     Linearize, Linearized, Pullback, Trace, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian,
     hvp, jacfwd, jacrev, jit, jvp, linearize, vhp, vjp, vmap,
+};
+pub use transforms::{
+    Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
+    implicit_root,
 };
 pub use tree::{Args, Pytree, Tree};

@@ -66,12 +66,18 @@ pub(super) fn process(
             }
         })
         .collect();
-    let out = bind(prim, &values)?;
+    let (out, recorded) = match prim.forward_for_reverse(&values) {
+        Some(r) => {
+            let (out, p) = r?;
+            (out, Some(p))
+        }
+        None => (bind(prim, &values)?, None),
+    };
     if !out.dtype().is_float() || !prim.differentiable() {
         return Ok(out);
     }
     let node = tape.push(TapeNode::Op {
-        prim: prim.clone_arc(),
+        prim: recorded.unwrap_or_else(|| prim.clone_arc()),
         inputs: values.iter().map(|t| (*t).clone()).collect(),
         out: out.clone(),
         parents,

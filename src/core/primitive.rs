@@ -152,6 +152,17 @@ pub(crate) trait Primitive: PrimData + Debug + Send + Sync + 'static {
     fn differentiable(&self) -> bool {
         true
     }
+    /// For a primitive whose reverse rule needs values from its own forward pass (a user's
+    /// `custom_vjp`, whose backward reads the forward's residuals): run the forward on operands
+    /// already unwrapped by a reverse-mode level, so the residuals are traced by the levels
+    /// below, and return the output with the primitive to record on the tape in its place.
+    /// `None` (the default): the level binds the primitive one level down and records it.
+    fn forward_for_reverse(
+        &self,
+        _inputs: &[&Tensor],
+    ) -> Option<Result<(Tensor, Arc<dyn Primitive>)>> {
+        None
+    }
 }
 
 /// The jvp of a linear primitive: the primitive itself applied to the tangents. A missing

@@ -18,6 +18,7 @@
 pub(crate) mod binary;
 pub(crate) mod cast;
 pub(crate) mod compare;
+pub(crate) mod custom;
 pub(crate) mod index;
 pub(crate) mod linalg;
 pub(crate) mod matmul;

@@ -1,5 +1,6 @@
 //! The transforms: [`vmap`], [`jvp`], [`vjp`], [`grad`], [`grad_and_value`], [`linearize`],
-//! [`jacrev`], [`jacfwd`], [`hessian`], [`hvp`], [`vhp`].
+//! [`jacrev`], [`jacfwd`], [`hessian`], [`hvp`], [`vhp`]; users' own rules with [`custom_jvp`],
+//! [`custom_vjp`], [`checkpoint`] and [`implicit_root`].
 //!
 //! Each is a small builder holding the function and its options (torch.func's keyword
 //! arguments); `.call(&args)` runs it, converting the result into the type you ask for, and every
@@ -7,6 +8,7 @@
 //! `vmap(grad(loss))`. The cores work on positional [`Tree`] lists (see [`crate::tree`]).
 
 mod chunk;
+mod custom;
 mod hessian;
 mod jacobian;
 mod jit;
@@ -19,6 +21,10 @@ mod vmap;
 use options::Opts;
 pub use options::{Argnums, Dims};
 
+pub use custom::{
+    Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
+    implicit_root,
+};
 pub use hessian::{Hessian, Hvp, Vhp, hessian, hvp, vhp};
 pub use jacobian::{Jacfwd, Jacrev, jacfwd, jacrev};
 pub use jit::{Jit, Trace, jit};
