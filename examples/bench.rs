@@ -7,7 +7,7 @@
 //! cargo run --release --example bench -- small_hessian_x1000 hessian_mlp_W1
 //! python3 ../shared/bench/compare.py -- cargo run --release --example bench
 //! cargo run --release --example bench -- --jit      # the same workloads through `jit`
-//! cargo run --release --example bench -- --ops      # per-op costs (tiny add, 256×256 matmul)
+//! cargo run --release --example bench -- --ops      # the kernel workloads (op_*), tiny-op costs
 //! cargo run --release --example bench -- --floors   # this machine's bandwidth and GEMM rate,
 //!                                                   # and each workload's floor
 //! ```
@@ -102,29 +102,40 @@ fn per_call(mut f: impl FnMut()) -> f64 {
     runs[2]
 }
 
+/// The kernel-level workloads of WORKLOADS.md (plain ops, no transform) as JSON lines, then
+/// the per-op overhead of tiny ops as text.
 fn ops() {
+    manual_seed(7);
+    for n in [256usize, 1024] {
+        let (a, b) = (randn(&[n, n], 1.0), randn(&[n, n], 1.0));
+        emit(
+            &format!("op_matmul_f64_{n}"),
+            time(|| a.matmul(&b).map(drop)),
+        );
+    }
+    let (a, b) = (randn32(&[1024, 1024], 1.0), randn32(&[1024, 1024], 1.0));
+    emit("op_matmul_f32_1024", time(|| a.matmul(&b).map(drop)));
+    // |N(0, 1)| + 0.1, inside every function's domain
+    let x = randn(&[1_000_000], 1.0)
+        .abs()
+        .unwrap()
+        .add_scalar(0.1)
+        .unwrap();
+    emit("op_exp_f64_1e6", time(|| x.exp().map(drop)));
+    emit("op_log_f64_1e6", time(|| x.log().map(drop)));
+    emit("op_sin_f64_1e6", time(|| x.sin().map(drop)));
+    emit("op_tanh_f64_1e6", time(|| x.tanh().map(drop)));
+    let x32 = randn32(&[1_000_000], 1.0);
+    emit("op_tanh_f32_1e6", time(|| x32.tanh().map(drop)));
+    let x = randn(&[10_000_000], 1.0);
+    emit("op_sum_f64_1e7", time(|| x.sum().map(drop)));
+
     let a = Tensor::from_slice(&[1.0, 2.0, 3.0]);
     let b = Tensor::from_slice(&[4.0, 5.0, 6.0]);
     let t = per_call(|| drop(a.add(&b).unwrap()));
     println!("add of two 3-element f64 tensors: {:.0} ns per op", t * 1e9);
     let t = per_call(|| drop(a.sin().unwrap()));
     println!("sin of a 3-element f64 tensor:    {:.0} ns per op", t * 1e9);
-    let x = randn(&[256, 256], 1.0);
-    let y = randn(&[256, 256], 1.0);
-    let t = per_call(|| drop(x.matmul(&y).unwrap()));
-    println!(
-        "256×256 f64 matmul:               {:.1} µs per op ({:.1} GFLOP/s)",
-        t * 1e6,
-        2.0 * 256f64.powi(3) / t / 1e9
-    );
-    let x = randn32(&[256, 256], 1.0);
-    let y = randn32(&[256, 256], 1.0);
-    let t = per_call(|| drop(x.matmul(&y).unwrap()));
-    println!(
-        "256×256 f32 matmul:               {:.1} µs per op ({:.1} GFLOP/s)",
-        t * 1e6,
-        2.0 * 256f64.powi(3) / t / 1e9
-    );
 }
 
 /// The machine's memory bandwidth (bytes/s, a large copy counted as read + write) and GEMM rate

@@ -17,6 +17,10 @@ use rayon::prelude::*;
 const SMALL: usize = 4096;
 /// Above this many multiply-adds one GEMM uses all cores.
 const PARALLEL: usize = 1 << 18;
+/// The AVX micro-kernels run products whose output has at least this many rows and columns
+/// and whose inner dimension is at least `AVX_MIN_DEPTH`; smaller ones go to the `gemm` crate.
+const AVX_MIN_SIDE: usize = 32;
+const AVX_MIN_DEPTH: usize = 16;
 
 /// The nonzeros `(row, col, value)` of a strided matrix, if there are at most `limit`.
 ///
@@ -87,98 +91,253 @@ unsafe fn nonzeros<T: Float>(
     Some(nz)
 }
 
-/// Zero an m×n output, walking it in memory order.
-fn zero<T: Float>(
-    m: usize,
-    n: usize,
-    at: &impl Fn(usize, usize) -> *mut T,
-    o_rs: isize,
-    o_cs: isize,
-) {
-    if o_rs.abs() <= o_cs.abs() {
-        (0..n).for_each(|j| (0..m).for_each(|i| unsafe { *at(i, j) = T::ZERO }));
-    } else {
-        (0..m).for_each(|i| (0..n).for_each(|j| unsafe { *at(i, j) = T::ZERO }));
-    }
-}
-
 /// Whether the left (`a`) or right (`b`) operand of a product is all finite.
 type Finite<'a> = &'a (dyn Fn() -> bool + Sync);
 
-/// `out[m, n] = a[m, k] @ b[k, n]` for raw strided operands, `out` with strides (`o_rs`, `o_cs`).
-///
-/// # Safety
-/// The pointers must address matrices of the given sizes and strides.
-#[allow(clippy::too_many_arguments)]
-unsafe fn one<T: Float>(
+/// Which dense GEMM runs the products that are neither sparse, matrix-vector nor thin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// AVX-512 micro-kernels (`private-gemm-x86`, assembly generated at build time).
+    Avx512,
+    /// The same crate's AVX2 + FMA micro-kernels.
+    Avx2,
+    /// The `gemm` crate (runs on any CPU; its own AVX2 kernels where the CPU has them).
+    Portable,
+}
+
+impl Backend {
+    /// The fastest backend this CPU runs.
+    pub(crate) fn best() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") && super::simd() {
+                return Backend::Avx512;
+            }
+            if super::simd() {
+                return Backend::Avx2;
+            }
+        }
+        Backend::Portable
+    }
+
+    /// `self` if this CPU runs it, else the best backend below it.
+    fn or_below(self) -> Self {
+        match (self, Backend::best()) {
+            (_, Backend::Portable) | (Backend::Portable, _) => Backend::Portable,
+            (Backend::Avx512, best) => best,
+            (Backend::Avx2, _) => Backend::Avx2,
+        }
+    }
+}
+
+/// A strided matrix operand.
+#[derive(Clone, Copy)]
+struct Operand<T> {
+    ptr: *const T,
+    rs: isize,
+    cs: isize,
+}
+
+impl<T: Copy> Operand<T> {
+    /// Element (i, j).
+    ///
+    /// # Safety
+    /// (i, j) must lie inside the matrix the operand addresses.
+    #[inline(always)]
+    unsafe fn at(&self, i: usize, j: usize) -> T {
+        // SAFETY: the caller keeps (i, j) inside the matrix
+        unsafe { *self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
+    }
+
+    /// `len` elements from (i, j) along a unit stride, as a slice.
+    ///
+    /// # Safety
+    /// The elements must lie inside the matrix and be contiguous.
+    #[inline(always)]
+    unsafe fn line(&self, i: usize, j: usize, len: usize) -> &[T] {
+        // SAFETY: the caller guarantees the range is inside the matrix and contiguous
+        unsafe {
+            std::slice::from_raw_parts(
+                self.ptr.offset(i as isize * self.rs + j as isize * self.cs),
+                len,
+            )
+        }
+    }
+}
+
+/// One matrix product `out[m, n] = a[m, k] @ b[k, n]` over raw strided operands, and the
+/// routes it can take.
+struct Product<'f, T> {
     m: usize,
     n: usize,
     k: usize,
     out: *mut T,
     o_rs: isize,
     o_cs: isize,
-    a: *const T,
-    a_rs: isize,
-    a_cs: isize,
-    b: *const T,
-    b_rs: isize,
-    b_cs: isize,
+    a: Operand<T>,
+    b: Operand<T>,
+    /// Whether the product may use all cores.
     par: bool,
-    fin: (Finite<'_>, Finite<'_>),
-) {
-    let at = |i: usize, j: usize| unsafe { out.offset(i as isize * o_rs + j as isize * o_cs) };
-    if m * n * k > SMALL && (m >= 16 || n >= 16) {
-        let sparse_b = if m >= 16 {
-            unsafe { nonzeros(b, k, n, b_rs, b_cs, k * n / 50) }
-        } else {
-            None
-        };
-        if let Some(nz) = sparse_b.filter(|_| (fin.0)()) {
-            zero(m, n, &at, o_rs, o_cs);
-            for (l, j, v) in nz {
-                if o_rs == 1 && a_rs == 1 {
-                    // column j of out += v · column l of a, both contiguous
-                    let o = unsafe { std::slice::from_raw_parts_mut(at(0, j), m) };
-                    let c = unsafe { std::slice::from_raw_parts(a.offset(l as isize * a_cs), m) };
-                    o.iter_mut().zip(c).for_each(|(o, &c)| *o += c * v);
-                    continue;
-                }
-                for i in 0..m {
-                    unsafe { *at(i, j) += *a.offset(i as isize * a_rs + l as isize * a_cs) * v };
-                }
+    fin: (Finite<'f>, Finite<'f>),
+    backend: Backend,
+}
+
+// SAFETY: a Product is a description of disjoint-output work on buffers that outlive it; it is
+// shared across threads only by the parallel loops below, which write disjoint rows.
+unsafe impl<T: Sync> Sync for Product<'_, T> {}
+
+impl<T: Float> Product<'_, T> {
+    /// Compute the product by the cheapest route: over the nonzeros of a sparse operand, as dot
+    /// products for a matrix-vector product, as scaled rows for a tiny or thin product, or a
+    /// dense GEMM.
+    ///
+    /// # Safety
+    /// The pointers must address matrices of the given sizes and strides; `out` must not
+    /// overlap the operands.
+    unsafe fn run(&self) {
+        // SAFETY (all calls below): the caller's guarantee is each route's precondition
+        unsafe {
+            if self.worth_sparsity_scan() && (self.sparse_right() || self.sparse_left()) {
+                return;
             }
-            return;
-        }
-        let sparse_a = if n >= 16 {
-            unsafe { nonzeros(a, m, k, a_rs, a_cs, m * k / 50) }
-        } else {
-            None
-        };
-        if let Some(nz) = sparse_a.filter(|_| (fin.1)()) {
-            zero(m, n, &at, o_rs, o_cs);
-            for (i, l, v) in nz {
-                if o_cs == 1 && b_cs == 1 {
-                    // row i of out += v · row l of b, both contiguous
-                    let o = unsafe { std::slice::from_raw_parts_mut(at(i, 0), n) };
-                    let r = unsafe { std::slice::from_raw_parts(b.offset(l as isize * b_rs), n) };
-                    o.iter_mut().zip(r).for_each(|(o, &r)| *o += v * r);
-                    continue;
-                }
-                for j in 0..n {
-                    unsafe { *at(i, j) += v * *b.offset(l as isize * b_rs + j as isize * b_cs) };
-                }
+            if self.is_matrix_vector() {
+                self.matrix_vector()
+            } else if self.is_tiny_or_thin() {
+                self.scaled_rows()
+            } else {
+                self.dense()
             }
-            return;
         }
     }
-    if n == 1 && a_cs == 1 && b_rs == 1 && m * k > SMALL {
-        // matrix-vector: one dot product per row, reading `a` once (no packing)
-        let x = unsafe { std::slice::from_raw_parts(b, k) };
-        let ap = SendPtr(a as *mut T);
-        let row = |i: usize| {
-            let _ = &ap;
-            unsafe { std::slice::from_raw_parts(ap.0.offset(i as isize * a_rs), k) }
+
+    /// Large enough, and long enough in one dimension, that scanning an operand for sparsity
+    /// costs little next to the product.
+    fn worth_sparsity_scan(&self) -> bool {
+        self.m * self.n * self.k > SMALL && (self.m >= 16 || self.n >= 16)
+    }
+
+    fn is_matrix_vector(&self) -> bool {
+        self.n == 1 && self.a.cs == 1 && self.b.rs == 1 && self.m * self.k > SMALL
+    }
+
+    /// Too small for a GEMM call to pay off, or an inner dimension of at most 4 (outer
+    /// products), where a GEMM would pack its operands for almost no arithmetic.
+    fn is_tiny_or_thin(&self) -> bool {
+        self.m * self.n * self.k <= SMALL || self.k <= 4
+    }
+
+    /// The address of `out[i, j]`.
+    #[inline(always)]
+    fn out_at(&self, i: usize, j: usize) -> *mut T {
+        self.out
+            .wrapping_offset(i as isize * self.o_rs + j as isize * self.o_cs)
+    }
+
+    /// `len` elements of `out` from (i, j) along a unit stride.
+    ///
+    /// # Safety
+    /// The elements must lie inside `out` and be contiguous, with no other live reference.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn out_run(&self, i: usize, j: usize, len: usize) -> &mut [T] {
+        // SAFETY: the caller guarantees the range is inside `out`, contiguous and unaliased
+        unsafe { std::slice::from_raw_parts_mut(self.out_at(i, j), len) }
+    }
+
+    /// Zero `out`, walking it in memory order.
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run).
+    unsafe fn zero_out(&self) {
+        let z = |i: usize, j: usize| unsafe { *self.out_at(i, j) = T::ZERO };
+        if self.o_rs.abs() <= self.o_cs.abs() {
+            (0..self.n).for_each(|j| (0..self.m).for_each(|i| z(i, j)));
+        } else {
+            (0..self.m).for_each(|i| (0..self.n).for_each(|j| z(i, j)));
+        }
+    }
+
+    /// If `b` has at most 2% nonzeros (and `a` is all finite, so that skipping `0 · a` changes
+    /// nothing), add `v · column l of a` into column j of `out` for each nonzero `b[l, j] = v`.
+    /// Returns whether it did.
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run).
+    unsafe fn sparse_right(&self) -> bool {
+        if self.m < 16 {
+            return false;
+        }
+        let (k, n, b) = (self.k, self.n, self.b);
+        // SAFETY: b addresses a k × n matrix
+        let Some(nz) = (unsafe { nonzeros(b.ptr, k, n, b.rs, b.cs, k * n / 50) }) else {
+            return false;
         };
+        if !(self.fin.0)() {
+            return false;
+        }
+        // SAFETY: every (i, j) below is inside the m × n output and the m × k operand
+        unsafe {
+            self.zero_out();
+            for (l, j, v) in nz {
+                if self.o_rs == 1 && self.a.rs == 1 {
+                    // both columns contiguous: a loop that vectorizes
+                    let o = self.out_run(0, j, self.m);
+                    let c = self.a.line(0, l, self.m);
+                    o.iter_mut().zip(c).for_each(|(o, &c)| *o += c * v);
+                } else {
+                    for i in 0..self.m {
+                        *self.out_at(i, j) += self.a.at(i, l) * v;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// If `a` has at most 2% nonzeros (and `b` is all finite), add `v · row l of b` into row i
+    /// of `out` for each nonzero `a[i, l] = v`. Returns whether it did.
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run).
+    unsafe fn sparse_left(&self) -> bool {
+        if self.n < 16 {
+            return false;
+        }
+        let (m, k, a) = (self.m, self.k, self.a);
+        // SAFETY: a addresses an m × k matrix
+        let Some(nz) = (unsafe { nonzeros(a.ptr, m, k, a.rs, a.cs, m * k / 50) }) else {
+            return false;
+        };
+        if !(self.fin.1)() {
+            return false;
+        }
+        // SAFETY: every (i, j) below is inside the m × n output and the k × n operand
+        unsafe {
+            self.zero_out();
+            for (i, l, v) in nz {
+                if self.o_cs == 1 && self.b.cs == 1 {
+                    let o = self.out_run(i, 0, self.n);
+                    let r = self.b.line(l, 0, self.n);
+                    o.iter_mut().zip(r).for_each(|(o, &r)| *o += v * r);
+                } else {
+                    for j in 0..self.n {
+                        *self.out_at(i, j) += v * self.b.at(l, j);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// `out[i] = a[i, :] · b` for a single column `b`: one dot product per row, reading `a`
+    /// once (no packing), rows split over the cores when large.
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run), with `a`'s rows and `b` contiguous.
+    unsafe fn matrix_vector(&self) {
+        let k = self.k;
+        // SAFETY: b is a contiguous column of k elements
+        let x = unsafe { self.b.line(0, 0, k) };
         let dot = |r: &[T]| {
             let mut acc = [T::ZERO; 4];
             let (c4, rest) = r.as_chunks::<4>();
@@ -194,74 +353,143 @@ unsafe fn one<T: Float>(
             }
             s
         };
-        let o = SendPtr(out);
-        let write = |i: usize| {
-            let _ = &o;
-            unsafe { *o.0.offset(i as isize * o_rs) = dot(row(i)) }
-        };
-        if par && m >= 64 {
-            (0..m).into_par_iter().with_min_len(16).for_each(write);
+        // SAFETY: row i of a is contiguous and inside the matrix; out[i] is written once
+        let write = |i: usize| unsafe { *self.out_at(i, 0) = dot(self.a.line(i, 0, k)) };
+        if self.par && self.m >= 64 {
+            (0..self.m).into_par_iter().with_min_len(16).for_each(write);
         } else {
-            (0..m).for_each(write);
+            (0..self.m).for_each(write);
         }
-        return;
     }
-    if m * n * k <= SMALL || k <= 4 {
-        // rows of `out` as sums of k scaled rows of `b` (vectorizes when both are contiguous)
-        for i in 0..m {
-            for l in 0..k {
-                let av = unsafe { *a.offset(i as isize * a_rs + l as isize * a_cs) };
-                let brow = unsafe { b.offset(l as isize * b_rs) };
-                if o_cs == 1 && b_cs == 1 {
-                    let o = unsafe { std::slice::from_raw_parts_mut(at(i, 0), n) };
-                    let r = unsafe { std::slice::from_raw_parts(brow, n) };
-                    if l == 0 {
-                        o.iter_mut().zip(r).for_each(|(o, &r)| *o = av * r);
+
+    /// Each row of `out` as the sum of k rows of `b` scaled by the row of `a` (vectorizes when
+    /// `out` and `b` have contiguous rows); the first term writes, so `out` needs no zeroing.
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run).
+    unsafe fn scaled_rows(&self) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let rows_contiguous = self.o_cs == 1 && self.b.cs == 1;
+        // SAFETY: every index below is inside its matrix; the output rows are written in turn
+        unsafe {
+            for i in 0..m {
+                for l in 0..k {
+                    let av = self.a.at(i, l);
+                    if rows_contiguous {
+                        let o = self.out_run(i, 0, n);
+                        let r = self.b.line(l, 0, n);
+                        if l == 0 {
+                            o.iter_mut().zip(r).for_each(|(o, &r)| *o = av * r);
+                        } else {
+                            o.iter_mut().zip(r).for_each(|(o, &r)| *o += av * r);
+                        }
                     } else {
-                        o.iter_mut().zip(r).for_each(|(o, &r)| *o += av * r);
-                    }
-                } else {
-                    for j in 0..n {
-                        let bv = unsafe { *brow.offset(j as isize * b_cs) };
-                        unsafe {
-                            if l == 0 {
-                                *at(i, j) = av * bv;
-                            } else {
-                                *at(i, j) += av * bv;
-                            }
+                        for j in 0..n {
+                            let p = self.out_at(i, j);
+                            let t = av * self.b.at(l, j);
+                            *p = if l == 0 { t } else { *p + t };
                         }
                     }
                 }
             }
         }
-        return;
     }
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out,
-            o_cs,
-            o_rs,
-            false,
-            a,
-            a_cs,
-            a_rs,
-            b,
-            b_cs,
-            b_rs,
-            T::ZERO,
-            T::ONE,
-            false,
-            false,
-            false,
-            if par {
-                Parallelism::Rayon(0)
+
+    /// A dense GEMM through the backend. The AVX micro-kernels need rows and columns of some
+    /// length to fill their 24–96 × 4–8 register tiles; skinnier products go to the `gemm`
+    /// crate, whose kernels have smaller tiles.
+    ///
+    /// # Safety
+    /// As for [`run`](Self::run).
+    unsafe fn dense(&self) {
+        let threads = if self.par {
+            rayon::current_num_threads()
+        } else {
+            1
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            let instr = match self.backend.or_below() {
+                Backend::Avx512 => Some(private_gemm_x86::InstrSet::Avx512),
+                Backend::Avx2 => Some(private_gemm_x86::InstrSet::Avx256),
+                Backend::Portable => None,
+            };
+            let dtype = if size_of::<T>() == 8 {
+                private_gemm_x86::DType::F64
             } else {
-                Parallelism::None
-            },
-        )
+                private_gemm_x86::DType::F32
+            };
+            if let Some(instr) = instr.filter(|_| self.suits_avx_kernels()) {
+                let one = T::ONE;
+                // SAFETY: the operands and output are valid for these sizes and strides (the
+                // caller's guarantee), T is the f32 or f64 named by `dtype`, no index lists or
+                // diagonal are passed, and `alpha` points at a T that outlives the call
+                unsafe {
+                    private_gemm_x86::gemm(
+                        dtype,
+                        private_gemm_x86::IType::U64,
+                        instr,
+                        self.m,
+                        self.n,
+                        self.k,
+                        self.out as *mut (),
+                        self.o_rs,
+                        self.o_cs,
+                        std::ptr::null(),
+                        std::ptr::null(),
+                        private_gemm_x86::DstKind::Full,
+                        private_gemm_x86::Accum::Replace,
+                        self.a.ptr as *const (),
+                        self.a.rs,
+                        self.a.cs,
+                        false,
+                        std::ptr::null(),
+                        0,
+                        self.b.ptr as *const (),
+                        self.b.rs,
+                        self.b.cs,
+                        false,
+                        &raw const one as *const (),
+                        threads,
+                    )
+                };
+                return;
+            }
+        }
+        // SAFETY: as above; `gemm` takes column-major strides, hence the swapped pairs
+        unsafe {
+            gemm::gemm(
+                self.m,
+                self.n,
+                self.k,
+                self.out,
+                self.o_cs,
+                self.o_rs,
+                false,
+                self.a.ptr,
+                self.a.cs,
+                self.a.rs,
+                self.b.ptr,
+                self.b.cs,
+                self.b.rs,
+                T::ZERO,
+                T::ONE,
+                false,
+                false,
+                false,
+                if threads > 1 {
+                    Parallelism::Rayon(0)
+                } else {
+                    Parallelism::None
+                },
+            )
+        }
+    }
+
+    /// Whether the product is large and square enough for the AVX micro-kernels to beat the
+    /// `gemm` crate (measured: see BENCHMARKS.md).
+    fn suits_avx_kernels(&self) -> bool {
+        self.m.min(self.n) >= AVX_MIN_SIDE && self.k >= AVX_MIN_DEPTH
     }
 }
 
@@ -271,6 +499,11 @@ unsafe impl<T> Sync for SendPtr<T> {}
 
 /// `a[..., m, k] @ b[..., k, n]` with broadcast batch dims (shapes already validated).
 pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
+    matmul_on::<T>(Backend::best(), a, b)
+}
+
+/// [`matmul`] with dense products through `backend` (or the best one below it on this CPU).
+pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Array {
     let (ar, br) = (a.shape().len(), b.shape().len());
     let (m, k, n) = (a.shape()[ar - 2], a.shape()[ar - 1], b.shape()[br - 1]);
     let batch =
@@ -293,14 +526,24 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
     }
     let (av, bv) = (a.v::<T>(), b.v::<T>());
     let nd = batch.len();
-    let (a_rs, a_cs) = (a.strides()[nd], a.strides()[nd + 1]);
-    let (b_rs, b_cs) = (b.strides()[nd], b.strides()[nd + 1]);
     let work = m * n * k;
     let (fa, fb) = (|| a.all_finite(), || b.all_finite());
     let fin: (Finite<'_>, Finite<'_>) = (&fa, &fb);
     if nb == 0 || work == 0 {
         return Array::from_vec(out, &out_shape);
     }
+    let (a_rs, a_cs) = (a.strides()[nd], a.strides()[nd + 1]);
+    let (b_rs, b_cs) = (b.strides()[nd], b.strides()[nd + 1]);
+    let a_op = Operand {
+        ptr: av.data[a.offset..].as_ptr(),
+        rs: a_rs,
+        cs: a_cs,
+    };
+    let b_op = Operand {
+        ptr: bv.data[b.offset..].as_ptr(),
+        rs: b_rs,
+        cs: b_cs,
+    };
 
     // A shared right operand: fold the batch into the rows of one GEMM when the left operand's
     // (batch, row) dims form one strided dim.
@@ -308,24 +551,22 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
         let mut rows_shape = batch.to_vec();
         rows_shape.push(m);
         if let Some(rs) = reshape_strides(&rows_shape, &a.strides()[..nd + 1], &[nb * m]) {
-            unsafe {
-                one(
-                    nb * m,
-                    n,
-                    k,
-                    out.as_mut_ptr(),
-                    n as isize,
-                    1,
-                    av.data.as_ptr().add(a.offset),
-                    rs[0],
-                    a_cs,
-                    bv.data.as_ptr().add(b.offset),
-                    b_rs,
-                    b_cs,
-                    nb * work >= PARALLEL,
-                    fin,
-                );
-            }
+            let p = Product {
+                m: nb * m,
+                n,
+                k,
+                out: out.as_mut_ptr(),
+                o_rs: n as isize,
+                o_cs: 1,
+                a: Operand { rs: rs[0], ..a_op },
+                b: b_op,
+                par: nb * work >= PARALLEL,
+                fin,
+                backend,
+            };
+            // SAFETY: the operands address the broadcast views' data with their strides (the
+            // batch folded into a's rows), `out` holds nb·m·n fresh elements
+            unsafe { p.run() };
             return Array::from_vec(out, &out_shape);
         }
     }
@@ -337,24 +578,21 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
         && a.strides()[..nd].iter().all(|&s| s == 0)
         && let Some(bs) = reshape_strides(&batch, &b.strides()[..nd], &[nb])
     {
-        unsafe {
-            one(
-                m,
-                nb,
-                k,
-                out.as_mut_ptr(),
-                1,
-                m as isize,
-                av.data.as_ptr().add(a.offset),
-                a_rs,
-                a_cs,
-                bv.data.as_ptr().add(b.offset),
-                b_rs,
-                bs[0],
-                nb * work >= PARALLEL,
-                fin,
-            );
-        }
+        let p = Product {
+            m,
+            n: nb,
+            k,
+            out: out.as_mut_ptr(),
+            o_rs: 1,
+            o_cs: m as isize,
+            a: a_op,
+            b: Operand { cs: bs[0], ..b_op },
+            par: nb * work >= PARALLEL,
+            fin,
+            backend,
+        };
+        // SAFETY: as above, the batch of vectors folded into b's columns
+        unsafe { p.run() };
         return Array::from_vec(out, &out_shape);
     }
 
@@ -374,24 +612,30 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
     let run = |i: usize| {
         let [oa, ob] = offs[i];
         let _ = (&dst, &ap, &bp);
-        unsafe {
-            one(
-                m,
-                n,
-                k,
-                dst.0.add(i * m * n),
-                n as isize,
-                1,
-                ap.0.add(oa),
-                a_rs,
-                a_cs,
-                bp.0.add(ob),
-                b_rs,
-                b_cs,
-                work >= PARALLEL,
-                fin,
-            )
-        }
+        let p = Product {
+            m,
+            n,
+            k,
+            out: dst.0.wrapping_add(i * m * n),
+            o_rs: n as isize,
+            o_cs: 1,
+            a: Operand {
+                ptr: ap.0.wrapping_add(oa),
+                rs: a_rs,
+                cs: a_cs,
+            },
+            b: Operand {
+                ptr: bp.0.wrapping_add(ob),
+                rs: b_rs,
+                cs: b_cs,
+            },
+            par: work >= PARALLEL,
+            fin,
+            backend,
+        };
+        // SAFETY: batch element i's operands start at the offsets the plan gave, and its
+        // output is the i-th m × n block, disjoint from the others
+        unsafe { p.run() }
     };
     if nb * work >= PARALLEL && work < PARALLEL && rayon::current_num_threads() > 1 {
         (0..nb).into_par_iter().for_each(run);
@@ -404,6 +648,8 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::copy::cast;
+    use crate::tensor::DType;
 
     fn dense(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
         let mut out = vec![0.0; m * n];
@@ -476,6 +722,111 @@ mod tests {
             .unwrap();
         let b_rm: Vec<f64> = (0..k * n).map(|i| bt[(i % n) * k + i / n]).collect();
         assert_eq!(got, dense(&a, &b_rm, m, k, n));
+    }
+
+    /// A strided random matrix view of shape `[rows, cols]`: row-major, or the transpose of a
+    /// row-major `[cols, rows]` buffer.
+    fn random(rows: usize, cols: usize, seed: u64, transposed: bool) -> Array {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let data: Vec<f64> = (0..rows * cols)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect();
+        if transposed {
+            Array::from_vec(data, &[cols, rows]).permute(&[1, 0])
+        } else {
+            Array::from_vec(data, &[rows, cols])
+        }
+    }
+
+    /// Row-major values of an f64 array (any strides).
+    fn values(a: &Array) -> Vec<f64> {
+        a.to_vec::<f64>().unwrap()
+    }
+
+    #[test]
+    fn every_backend_matches_the_naive_product() {
+        // square, tall-skinny, wide, inner dimension ≤ 4, matrix-vector, and sizes around the
+        // micro-kernels' tiles; each with plain and transposed operands
+        let shapes = [
+            (64, 64, 64),
+            (97, 130, 61),
+            (200, 33, 150),
+            (1000, 32, 64),
+            (256, 128, 10),
+            (40, 300, 50),
+            (300, 4, 200),
+            (500, 300, 1),
+            (48, 17, 96),
+        ];
+        for (i, &(m, k, n)) in shapes.iter().enumerate() {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = random(m, k, 2 * i as u64 + 1, ta);
+                let b = random(k, n, 2 * i as u64 + 2, tb);
+                let want = dense(&values(&a), &values(&b), m, k, n);
+                let (a32, b32) = (cast(&a, DType::F32), cast(&b, DType::F32));
+                for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+                    let got = matmul_on::<f64>(backend, &a, &b).to_vec::<f64>().unwrap();
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= 1e-13 * k as f64,
+                            "{m}×{k}×{n} ({ta}, {tb}) on {backend:?}: {g} vs {w}"
+                        );
+                    }
+                    let got = matmul_on::<f32>(backend, &a32, &b32);
+                    let got = cast(&got, DType::F64).to_vec::<f64>().unwrap();
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!(
+                            (g - w).abs() <= 1e-5 * k as f64,
+                            "f32 {m}×{k}×{n} ({ta}, {tb}) on {backend:?}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batched_and_broadcast_products_on_every_backend() {
+        // a batch of 3 against a shared right operand (folded into one GEMM), a shared left
+        // operand against a batch of vectors, and a broadcast (stride-0) batch of left operands
+        let (m, k, n) = (40, 48, 36);
+        let a = random(3 * m, k, 11, false).reshape(&[3, m, k]);
+        let b = random(k, n, 12, true);
+        let x = random(3, k, 13, false).reshape(&[3, k, 1]);
+        let a1 = random(m, k, 14, false);
+        for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+            let got = matmul_on::<f64>(backend, &a, &b).to_vec::<f64>().unwrap();
+            let bv = values(&b);
+            for t in 0..3 {
+                let at = values(&a.slice(0, t, 1, 1));
+                let want = dense(&at, &bv, m, k, n);
+                for (g, w) in got[t * m * n..(t + 1) * m * n].iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-12, "{backend:?}: {g} vs {w}");
+                }
+            }
+            let got = matmul_on::<f64>(backend, &a1, &x).to_vec::<f64>().unwrap();
+            let av = values(&a1);
+            for t in 0..3 {
+                let xt = values(&x.slice(0, t, 1, 1));
+                let want = dense(&av, &xt, m, k, 1);
+                for (g, w) in got[t * m..(t + 1) * m].iter().zip(&want) {
+                    assert!((g - w).abs() <= 1e-12, "{backend:?}: {g} vs {w}");
+                }
+            }
+            let abig = a1.broadcast_to(&[2, m, k]);
+            let got = matmul_on::<f64>(backend, &abig, &b)
+                .to_vec::<f64>()
+                .unwrap();
+            let want = dense(&av, &bv, m, k, n);
+            for (g, w) in got.iter().zip(want.iter().chain(&want)) {
+                assert!((g - w).abs() <= 1e-12, "{backend:?}: {g} vs {w}");
+            }
+        }
     }
 
     #[test]

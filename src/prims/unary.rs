@@ -197,13 +197,29 @@ fn clamp<T: Float>(x: T, lo: T, hi: T) -> T {
     if y > hi { hi } else { y }
 }
 
-/// The ops with vectorized slice kernels (`kernels::math`), on contiguous input.
+/// The ops with vectorized slice kernels (`kernels::math`), on contiguous input (the
+/// transcendental functions; each is within a few ulp of libm).
 fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
     type K<T> = fn(&[T], &mut [std::mem::MaybeUninit<T>]);
     let k: K<T> = match op {
         UnaryOp::Exp => math::exp_slice::<T>,
+        UnaryOp::Expm1 => math::expm1_slice::<T>,
+        UnaryOp::Log => math::log_slice::<T>,
+        UnaryOp::Log1p => math::log1p_slice::<T>,
+        UnaryOp::Sin => math::sin_slice::<T>,
+        UnaryOp::Cos => math::cos_slice::<T>,
+        UnaryOp::Tan => math::tan_slice::<T>,
+        UnaryOp::Asin => math::asin_slice::<T>,
+        UnaryOp::Acos => math::acos_slice::<T>,
+        UnaryOp::Atan => math::atan_slice::<T>,
+        UnaryOp::Sinh => math::sinh_slice::<T>,
+        UnaryOp::Cosh => math::cosh_slice::<T>,
         UnaryOp::Tanh => math::tanh_slice::<T>,
         UnaryOp::Sigmoid => math::sigmoid_slice::<T>,
+        UnaryOp::Softplus => math::softplus_slice::<T>,
+        UnaryOp::Erf => math::erf_slice::<T>,
+        // the rest (sqrt, rsqrt, abs, square, scalar arithmetic, ...) are plain arithmetic,
+        // which `map1` already runs in its AVX2 copy of the contiguous loop
         _ => return None,
     };
     let s = x.contiguous()?;
