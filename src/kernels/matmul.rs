@@ -649,7 +649,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
 mod tests {
     use super::*;
     use crate::kernels::copy::cast;
-    use crate::tensor::DType;
+    use crate::array::DType;
 
     fn dense(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
         let mut out = vec![0.0; m * n];

@@ -127,7 +127,7 @@ pub fn arg_extreme<T: Element>(x: View<'_, T>, dim: usize, greater: bool) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::Array;
+    use crate::array::Array;
 
     #[test]
     fn sums_are_as_accurate_as_pairwise_summation() {
