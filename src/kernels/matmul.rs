@@ -648,8 +648,8 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::copy::cast;
     use crate::array::DType;
+    use crate::kernels::copy::cast;
 
     fn dense(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
         let mut out = vec![0.0; m * n];

@@ -222,7 +222,16 @@ fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
         // which `map1` already runs in its AVX2 copy of the contiguous loop
         _ => return None,
     };
-    let s = x.contiguous()?;
+    // a strided input runs the same kernel on a contiguous copy, so that a result never
+    // depends on its input's layout (the table's scalar functions round differently)
+    let copy;
+    let s = match x.contiguous() {
+        Some(s) => s,
+        None => {
+            copy = crate::kernels::strided::collect(x);
+            &copy[..]
+        }
+    };
     Some(build(s.len(), |start, dst| {
         k(&s[start..start + dst.len()], dst)
     }))
