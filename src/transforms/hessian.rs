@@ -90,6 +90,24 @@ fn grad_of_selected<'a>(
     }
 }
 
+/// What hvp and vhp share: `g = grad(f)` over the arguments `o.argnums` selects, the selected
+/// primals and the vectors (one tree per selected argument); `product(g, primals, vectors)`
+/// applies g's derivative to the vectors (forward for `H v`, reverse for `vᵀ H`) and returns one
+/// tree per selected argument, as a tuple.
+fn hessian_product(
+    o: &Opts,
+    f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
+    args: Vec<Tree>,
+    v: Tree,
+    product: impl FnOnce(&dyn Fn(Vec<Tree>) -> Result<Tree>, Vec<Tree>, Vec<Tree>) -> Result<Tree>,
+) -> Result<Tree> {
+    let idx = o.argnums().resolve(args.len(), o)?;
+    let sel: Vec<Tree> = idx.iter().map(|&i| args[i].clone()).collect();
+    let vs = per_arg(o, v, idx.len())?;
+    let g = grad_of_selected(f, &args, &idx, o);
+    Ok(o.argnums().select(product(&g, sel, vs)?.into_tuple()?))
+}
+
 /// The Hessian–vector product `H v` of a scalar function, forward-over-reverse
 /// (`jvp(grad(f), primals, v)`), without building `H`.
 #[derive(Clone)]
@@ -135,13 +153,9 @@ impl<F> Hvp<F> {
         F: Function<A>,
     {
         let o = &self.o;
-        let idx = o.argnums().resolve(args.len(), o)?;
-        let sel: Vec<Tree> = idx.iter().map(|&i| args[i].clone()).collect();
-        let tangents = per_arg(o, v, idx.len())?;
-        let f = |a: Vec<Tree>| self.f.apply(a);
-        let g = grad_of_selected(&f, &args, &idx, o);
-        let (_, t, _) = jvp_impl(&g, sel, tangents, o)?;
-        Ok(o.argnums().select(t.into_tuple()?))
+        hessian_product(o, &|a| self.f.apply(a), args, v, |g, sel, vs| {
+            Ok(jvp_impl(g, sel, vs, o)?.1)
+        })
     }
 }
 
@@ -189,13 +203,9 @@ impl<F> Vhp<F> {
         F: Function<A>,
     {
         let o = &self.o;
-        let idx = o.argnums().resolve(args.len(), o)?;
-        let sel: Vec<Tree> = idx.iter().map(|&i| args[i].clone()).collect();
-        let cts = per_arg(o, v, idx.len())?;
-        let f = |a: Vec<Tree>| self.f.apply(a);
-        let g = grad_of_selected(&f, &args, &idx, o);
-        let (_, pb, _) = vjp_impl(&g, sel, None, o)?;
-        Ok(o.argnums()
-            .select(pb.apply_for(Tree::Tuple(cts), &|| o.call())?.into_tuple()?))
+        hessian_product(o, &|a| self.f.apply(a), args, v, |g, sel, vs| {
+            let (_, pb, _) = vjp_impl(g, sel, None, o)?;
+            pb.apply_for(Tree::Tuple(vs), &|| o.call())
+        })
     }
 }
