@@ -144,3 +144,46 @@ fn progress_is_reported_once_per_chunk() -> Result<()> {
     assert_eq!(*seen.lock().unwrap(), vec![(1, 2), (2, 2)]);
     Ok(())
 }
+
+/// Replaying chunks under `randomness("same")` rewinds only the generators this computation
+/// drew from: draws another thread makes meanwhile from a shared generator are not undone.
+#[test]
+fn same_randomness_does_not_rewind_other_threads_draws() -> Result<()> {
+    let shared = functorch::Generator::new(7);
+    let own = functorch::Generator::new(9);
+    let xs = Tensor::zeros(&[3, 2], DType::F64);
+    let out: Tensor = vmap(|x: &Tensor| {
+        // another thread draws from `shared` while this chunk runs
+        std::thread::scope(|s| {
+            s.spawn(|| shared.randn(&[1], DType::F64).map(|_| ()))
+                .join()
+                .expect("the drawing thread finished")
+        })?;
+        x.add(&own.randn(&[2], DType::F64)?)
+    })
+    .randomness(Randomness::Same)
+    .chunk_size(1)
+    .call(&xs)?;
+    // all three chunks drew the same sample from `own`
+    let rows: Vec<Vec<f64>> = (0..3)
+        .map(|i| out.select(0, i as i64)?.to_vec::<f64>())
+        .collect::<Result<_>>()?;
+    assert_eq!(rows[0], rows[1]);
+    assert_eq!(rows[0], rows[2]);
+    // `shared` moved on by three draws, `own` by one
+    let fresh = functorch::Generator::new(7);
+    for _ in 0..3 {
+        fresh.randn(&[1], DType::F64)?;
+    }
+    assert_eq!(
+        shared.randn(&[1], DType::F64)?.to_vec::<f64>()?,
+        fresh.randn(&[1], DType::F64)?.to_vec::<f64>()?
+    );
+    let fresh = functorch::Generator::new(9);
+    fresh.randn(&[2], DType::F64)?;
+    assert_eq!(
+        own.randn(&[2], DType::F64)?.to_vec::<f64>()?,
+        fresh.randn(&[2], DType::F64)?.to_vec::<f64>()?
+    );
+    Ok(())
+}

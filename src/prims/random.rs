@@ -14,6 +14,7 @@ use rand_distr::StandardNormal;
 use smallvec::smallvec;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
@@ -29,19 +30,63 @@ pub(crate) fn seed(s: u64) {
     RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(s));
 }
 
-/// A saved state of this thread's generator and of every explicit generator.
+/// A saved state of this thread's generator, and a journal of the explicit generators this
+/// thread draws from while the state is alive.
+///
+/// NOTE: [generator-journal] Explicit generators are shared by every thread, so a snapshot of
+/// all of them, restored later, would rewind draws that other threads made in between. A
+/// snapshot instead opens a journal: the first time this thread draws from an explicit
+/// generator while the snapshot lives, the generator's state before the draw is written into
+/// it, and [`set_state`] restores exactly those. Replaying a computation (vmap's
+/// `randomness("same")` over chunks) thus rewinds only what that computation consumed.
 #[derive(Clone)]
-pub(crate) struct GeneratorState(StdRng, HashMap<u64, StdRng>);
+pub(crate) struct GeneratorState(StdRng, Rc<Journal>);
 
-/// A copy of this thread's generator state (and of the explicit generators').
-pub(crate) fn state() -> GeneratorState {
-    RNG.with(|r| GeneratorState(r.borrow().clone(), generators().clone()))
+/// The states of explicit generators before this thread first drew from them, by id.
+type Journal = RefCell<HashMap<u64, StdRng>>;
+
+thread_local! {
+    /// The journals of this thread's live snapshots (see `NOTE: [generator-journal]`).
+    static JOURNALS: RefCell<Vec<Weak<Journal>>> =
+        const { RefCell::new(Vec::new()) };
 }
 
-/// Restore a state taken by [`state`] (explicit generators made since keep their state).
+/// A copy of this thread's generator state, journaling the explicit generators it draws from.
+pub(crate) fn state() -> GeneratorState {
+    let journal = Rc::new(RefCell::new(HashMap::new()));
+    JOURNALS.with(|j| {
+        let mut j = j.borrow_mut();
+        j.retain(|w| w.strong_count() > 0);
+        j.push(Rc::downgrade(&journal));
+    });
+    RNG.with(|r| GeneratorState(r.borrow().clone(), journal))
+}
+
+/// Restore a state taken by [`state`]: this thread's generator, and the explicit generators
+/// this thread has drawn from since (`NOTE: [generator-journal]`).
 pub(crate) fn set_state(s: GeneratorState) {
     RNG.with(|r| *r.borrow_mut() = s.0);
-    generators().extend(s.1);
+    let mut all = generators();
+    for (id, rng) in s.1.borrow().iter() {
+        if let Some(g) = all.get_mut(id) {
+            *g = rng.clone();
+        }
+    }
+}
+
+/// Write `rng`'s state (generator `id`, about to be drawn from) into every live journal of
+/// this thread that has not seen `id` yet.
+fn journal(id: u64, rng: &StdRng) {
+    JOURNALS.with(|j| {
+        for w in j.borrow().iter() {
+            if let Some(journal) = w.upgrade() {
+                journal
+                    .borrow_mut()
+                    .entry(id)
+                    .or_insert_with(|| rng.clone());
+            }
+        }
+    });
 }
 
 /// The explicit generators (`functorch::Generator`), by id.
@@ -109,7 +154,10 @@ fn with_rng<T>(source: Source, f: impl FnOnce(&mut StdRng) -> T) -> Result<T> {
     match source {
         Source::ThreadLocal => Ok(RNG.with(|r| f(&mut r.borrow_mut()))),
         Source::Generator(id) => match generators().get_mut(&id) {
-            Some(r) => Ok(f(r)),
+            Some(r) => {
+                journal(id, r);
+                Ok(f(r))
+            }
             None => Err(Error::invalid(
                 "random",
                 "the generator this draw was recorded with has been dropped",
