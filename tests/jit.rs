@@ -302,3 +302,215 @@ fn common_subexpressions_and_identities_are_removed() -> Result<()> {
     assert_eq!(g.trace(&x)?.to_string().matches("randn").count(), 2);
     Ok(())
 }
+
+/// Bit-for-bit equality (NaNs equal to NaNs).
+fn same_bits(a: &Tensor, b: &Tensor, what: &str) {
+    assert_eq!(a.shape(), b.shape(), "{what}: shapes");
+    assert_eq!(a.dtype(), b.dtype(), "{what}: dtypes");
+    for (i, (x, y)) in vals(a).iter().zip(vals(b)).enumerate() {
+        assert!(
+            x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+            "{what}: element {i}: {x:e} vs {y:e}"
+        );
+    }
+}
+
+type Chain = fn(&Tensor, &Tensor) -> Result<Tensor>;
+
+/// Elementwise chains of two operands (x: [m, n], y: broadcast against it), which `jit` fuses.
+fn chains() -> Vec<(&'static str, Chain)> {
+    vec![
+        ("sin·y + 1", |x, y| x.sin()?.mul(y)?.add_scalar(1.0)),
+        ("exp(tanh x) / (1 + y²)", |x, y| {
+            x.tanh()?.exp()?.div(&y.square()?.add_scalar(1.0)?)
+        }),
+        ("sigmoid, softplus, erf", |x, y| {
+            x.sigmoid()?
+                .add(&y.softplus()?)?
+                .mul(&x.erf()?)?
+                .sub(&y.mul_scalar(0.5)?)
+        }),
+        ("log, sqrt, abs (NaN where x < 0)", |x, y| {
+            x.log()?.add(&x.abs()?.sqrt()?)?.mul(&y.cos()?)
+        }),
+        ("max, min, atan2, pow", |x, y| {
+            x.maximum(y)?
+                .minimum(&x.mul_scalar(2.0)?)?
+                .atan2(&y.add_scalar(0.5)?)?
+                .add(&x.abs()?.pow(&y.abs()?)?)
+        }),
+        ("rosenbrock terms", |x, y| {
+            x.sub(&y.square()?)?
+                .square()?
+                .mul_scalar(100.0)?
+                .add(&y.rsub_scalar(1.0)?.square()?)
+        }),
+        ("clamp, relu, reciprocal, rsqrt, expm1, log1p", |x, y| {
+            x.clamp(-0.5, 0.75)?
+                .relu()?
+                .add(&y.abs()?.add_scalar(1.0)?.rsqrt()?)?
+                .mul(&x.expm1()?.reciprocal()?)?
+                .add(&y.abs()?.log1p()?)
+        }),
+        ("trig, hyperbolic, shared subexpressions", |x, y| {
+            let s = x.sin()?;
+            s.mul(&s)?
+                .add(&x.cos()?.square()?)?
+                .add(&y.tan()?.atan()?)?
+                .mul(
+                    &x.mul_scalar(0.3)?
+                        .sinh()?
+                        .add(&x.mul_scalar(0.2)?.cosh()?)?,
+                )?
+                .add(&x.mul_scalar(0.9)?.clamp(-1.0, 1.0)?.asin()?)
+        }),
+    ]
+}
+
+fn grid(m: usize, n: usize, dtype: DType, specials: bool) -> Result<Tensor> {
+    let mut v: Vec<f64> = (0..m * n)
+        .map(|i| ((i * 37 % 101) as f64 - 50.0) / 23.0)
+        .collect();
+    if specials {
+        let sp = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, 1e300];
+        for (k, s) in sp.iter().enumerate() {
+            v[(k * 7) % (m * n)] = *s;
+        }
+    }
+    Tensor::from_vec(v, &[m, n])?.to_dtype(dtype)
+}
+
+#[test]
+fn fused_chains_equal_eager_bit_for_bit() -> Result<()> {
+    for dtype in [DType::F64, DType::F32] {
+        for specials in [false, true] {
+            let x = grid(5, 7, dtype, specials)?;
+            let xt = grid(7, 5, dtype, specials)?.t()?; // a strided input
+            let row = grid(1, 7, dtype, false)?.reshape(&[7])?; // broadcast along rows
+            let col = grid(5, 1, dtype, specials)?; // broadcast along columns
+            let one = Tensor::from_slice(&[0.625]).to_dtype(dtype)?.reshape(&[])?;
+            for (name, f) in chains() {
+                let j = jit(move |(x, y): &(Tensor, Tensor)| f(x, y));
+                for (xx, y, what) in [
+                    (&x, &x, "same shape"),
+                    (&x, &row, "row broadcast"),
+                    (&x, &col, "column broadcast"),
+                    (&x, &one, "scalar"),
+                    (&xt, &x, "transposed"),
+                    (&xt, &xt, "both transposed"),
+                ] {
+                    let want = f(xx, y)?;
+                    for call in 0..2 {
+                        let got: Tensor = j.call(&(xx.clone(), y.clone()))?;
+                        same_bits(
+                            &got,
+                            &want,
+                            &format!("{name}, {dtype:?}, {what}, specials {specials}, call {call}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn fused_chains_over_many_tiles_and_both_cores() -> Result<()> {
+    // 300 x 150 = 45000 elements: several tiles, and split over threads
+    let x = grid(300, 150, DType::F64, true)?;
+    let y = grid(1, 150, DType::F64, false)?;
+    let yt = grid(150, 300, DType::F64, false)?.t()?;
+    for (name, f) in chains() {
+        let j = jit(move |(x, y): &(Tensor, Tensor)| f(x, y));
+        for y in [&y, &yt] {
+            let got: Tensor = j.call(&(x.clone(), y.clone()))?;
+            same_bits(&got, &f(&x, y)?, name);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn fused_groups_with_several_outputs_and_outside_readers() -> Result<()> {
+    // `a` is read by a reduction and by the chain after it; `b` and `c` are both outputs
+    let f = |x: &Tensor, y: &Tensor| -> Result<(Tensor, Tensor, Tensor)> {
+        let a = x.sin()?.mul(y)?;
+        let s = a.sum()?;
+        let b = a.exp()?.add(&x.cos()?)?;
+        let c = b.mul(&a)?.sub(&s)?.tanh()?;
+        Ok((b, c, s))
+    };
+    let j = jit(|(x, y): &(Tensor, Tensor)| f(x, y));
+    let x = grid(6, 4, DType::F64, true)?;
+    let y = grid(6, 1, DType::F64, false)?;
+    for _ in 0..2 {
+        let (b, c, s): (Tensor, Tensor, Tensor) = j.call(&(x.clone(), y.clone()))?;
+        let (wb, wc, ws) = f(&x, &y)?;
+        same_bits(&b, &wb, "b");
+        same_bits(&c, &wc, "c");
+        same_bits(&s, &ws, "s");
+    }
+    // an output that is an input, and one that is a constant
+    let k = Tensor::from_slice(&[1.5, 2.5, 3.5, 4.5]);
+    let g = jit(|x: &Tensor| -> Result<(Tensor, Tensor, Tensor)> {
+        Ok((x.clone(), k.clone(), x.exp()?.mul(&k)?.log()?))
+    });
+    let x = Tensor::from_slice(&[0.1, 0.2, 0.3, 0.4]);
+    for _ in 0..2 {
+        let (a, b, c): (Tensor, Tensor, Tensor) = g.call(&x)?;
+        same_bits(&a, &x, "input");
+        same_bits(&b, &k, "constant");
+        same_bits(&c, &x.exp()?.mul(&k)?.log()?, "chain");
+    }
+    Ok(())
+}
+
+#[test]
+fn fused_programs_compose_with_outer_transforms() -> Result<()> {
+    let f = |x: &Tensor| -> Result<Tensor> {
+        let y = x.narrow(0, 0, 3)?;
+        x.sin()?
+            .mul(&x.exp()?)?
+            .add(&y.square()?.sum()?)?
+            .tanh()?
+            .sum()
+    };
+    let x = Tensor::from_slice(&[0.3, -0.7, 1.1, 0.4, -1.9]);
+    let xs = grid(3, 5, DType::F64, false)?.mul_scalar(0.3)?;
+    let j = jit(f);
+    let _: Tensor = j.call(&x)?; // compiled, fused
+    close(&grad(j.clone()).call(&x)?, &grad(f).call(&x)?, "grad(jit)");
+    close(
+        &vmap(j.clone()).call(&xs)?,
+        &vmap(f).call(&xs)?,
+        "vmap(jit)",
+    );
+    close(
+        &hessian(j.clone()).call(&x)?,
+        &hessian(f).call(&x)?,
+        "hessian(jit)",
+    );
+    close(
+        &jacfwd(jit(grad(f))).call(&x)?,
+        &hessian(f).call(&x)?,
+        "jacfwd(jit(grad))",
+    );
+    // the compiled Hessian itself runs fused, and equals eager's bit for bit
+    let h = jit(hessian(rosen));
+    let x = grid(1, 40, DType::F64, false)?.reshape(&[40])?;
+    for _ in 0..2 {
+        same_bits(
+            &h.call(&x)?,
+            &hessian(rosen).call(&x)?,
+            "jit(hessian(rosen))",
+        );
+    }
+    let x32 = x.to_dtype(DType::F32)?;
+    same_bits(
+        &h.call(&x32)?,
+        &hessian(rosen).call(&x32)?,
+        "jit(hessian(rosen)) f32",
+    );
+    Ok(())
+}

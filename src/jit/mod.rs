@@ -14,14 +14,17 @@
 //! (`x · 1 = x`, `x + 0`-free, `-(-x) = x`, a reshape to the same shape).
 
 mod display;
+mod fuse;
 mod passes;
+mod tile;
 
 pub(crate) use passes::optimize;
 
-use crate::core::Tensor;
-use crate::core::bind;
+use crate::array::Array;
 use crate::core::stage::{Atom, Graph};
+use crate::core::{PrimKind, Tensor, bind};
 use crate::error::Result;
+use fuse::Step;
 use smallvec::SmallVec;
 
 /// A graph ready to replay.
@@ -30,39 +33,104 @@ pub(crate) struct Program {
     /// For each equation, the equations whose values are read for the last time by it (their
     /// buffers are released right after it runs, so replay holds only live values).
     free_after: Vec<SmallVec<[usize; 2]>>,
+    /// The steps that run the graph on concrete arrays (elementwise runs fused), if the graph
+    /// can run that way: it has no random draw (which must go through `bind`, where a running
+    /// transform decides how it draws) and its constants are concrete.
+    steps: Option<Vec<Step>>,
+    /// For each step, the values read for the last time by it.
+    step_free: Vec<SmallVec<[usize; 2]>>,
+}
+
+/// For each of `reads` (the atoms each step reads, in order), the variables (of `n`) read for
+/// the last time by it; a variable never read is freed by the step that writes it (`writes`).
+fn last_reads<'a>(
+    n: usize,
+    outs: &[Atom],
+    reads: impl Iterator<Item = &'a [Atom]>,
+    writes: impl Iterator<Item = SmallVec<[usize; 2]>>,
+) -> Vec<SmallVec<[usize; 2]>> {
+    let mut last: Vec<Option<usize>> = vec![None; n];
+    let mut count = 0;
+    for (i, ins) in reads.enumerate() {
+        for a in ins {
+            if let Atom::Var(v) = a {
+                last[*v] = Some(i);
+            }
+        }
+        count = i + 1;
+    }
+    for a in outs {
+        if let Atom::Var(v) = a {
+            last[*v] = Some(usize::MAX);
+        }
+    }
+    let mut free: Vec<SmallVec<[usize; 2]>> = vec![SmallVec::new(); count];
+    for (i, ws) in writes.enumerate() {
+        for v in ws {
+            if last[v].is_none() {
+                // never read: free at once
+                free[i].push(v);
+            }
+        }
+    }
+    for (v, l) in last.iter().enumerate() {
+        if let Some(i) = *l
+            && i != usize::MAX
+        {
+            free[i].push(v);
+        }
+    }
+    free
 }
 
 impl Program {
     /// Prepare `graph` (already optimized) for replay.
     pub(crate) fn new(graph: Graph) -> Program {
         let n = graph.eqns.len();
-        let mut last: Vec<Option<usize>> = vec![None; n];
-        for (i, e) in graph.eqns.iter().enumerate() {
-            for a in &e.ins {
-                if let Atom::Var(v) = a {
-                    last[*v] = Some(i);
-                }
-            }
+        let free_after = last_reads(
+            n,
+            &graph.outs,
+            graph.eqns.iter().map(|e| &e.ins[..]),
+            (0..n).map(|i| SmallVec::from_elem(i, 1)),
+        );
+        let concrete = graph.consts.iter().all(|c| c.tracer().is_none())
+            && graph.eqns.iter().all(|e| e.prim.kind() != PrimKind::Random);
+        let (steps, step_free) = if concrete {
+            let steps = fuse::steps(&graph);
+            let free = last_reads(
+                n,
+                &graph.outs,
+                steps.iter().map(|s| s.ins()),
+                steps.iter().map(|s| match s {
+                    Step::Eval { out, .. } => SmallVec::from_elem(*out, 1),
+                    Step::Fused { outs, .. } => outs.clone(),
+                }),
+            );
+            (Some(steps), free)
+        } else {
+            (None, Vec::new())
+        };
+        Program {
+            graph,
+            free_after,
+            steps,
+            step_free,
         }
-        for a in &graph.outs {
-            if let Atom::Var(v) = a {
-                last[*v] = Some(usize::MAX);
-            }
-        }
-        let mut free_after: Vec<SmallVec<[usize; 2]>> = vec![SmallVec::new(); n];
-        for (v, l) in last.iter().enumerate() {
-            match l {
-                Some(i) if *i != usize::MAX => free_after[*i].push(v),
-                // never read: free at once
-                None => free_after[v].push(v),
-                _ => {}
-            }
-        }
-        Program { graph, free_after }
     }
 
     /// Run on `inputs` (one tensor per graph input, concrete or tracers of running transforms).
     pub(crate) fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        if let Some(steps) = &self.steps
+            && inputs.iter().all(|t| t.tracer().is_none())
+        {
+            return self.run_concrete(steps, inputs);
+        }
+        self.run_bind(inputs)
+    }
+
+    /// Replay through `bind`: under running transforms, each equation goes through their
+    /// rules as it would eagerly (the unfused equations: fused kernels have no rules).
+    fn run_bind(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let g = &self.graph;
         let mut vars: Vec<Option<Tensor>> = vec![None; g.eqns.len()];
         for (i, e) in g.eqns.iter().enumerate() {
@@ -83,6 +151,63 @@ impl Program {
             .iter()
             .map(|a| value(*a, inputs, &g.consts, &vars).clone())
             .collect())
+    }
+
+    /// Run the steps on concrete inputs: each primitive's kernel (what `bind` would call on
+    /// concrete operands) and the fused kernels, on arrays, without tensor handles.
+    fn run_concrete(&self, steps: &[Step], inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let g = &self.graph;
+        let mut vars: Vec<Option<Array>> = vec![None; g.eqns.len()];
+        for (i, s) in steps.iter().enumerate() {
+            let args: SmallVec<[&Array; 4]> = s
+                .ins()
+                .iter()
+                .map(|a| array(*a, inputs, &g.consts, &vars))
+                .collect();
+            match s {
+                Step::Eval { prim, out, .. } => {
+                    let y = prim.eval(&args)?;
+                    drop(args);
+                    vars[*out] = Some(y);
+                }
+                Step::Fused { kernel, outs, .. } => {
+                    let ys = kernel.run(&args);
+                    drop(args);
+                    for (o, y) in outs.iter().zip(ys) {
+                        vars[*o] = Some(y);
+                    }
+                }
+            }
+            for &v in &self.step_free[i] {
+                vars[v] = None;
+            }
+        }
+        Ok(g.outs
+            .iter()
+            .map(|a| match *a {
+                Atom::In(i) => inputs[i].clone(),
+                Atom::Const(i) => g.consts[i].clone(),
+                Atom::Var(i) => {
+                    Tensor::from_array(vars[i].clone().expect("an output is never freed"))
+                }
+            })
+            .collect())
+    }
+}
+
+#[inline]
+fn array<'a>(
+    a: Atom,
+    inputs: &'a [Tensor],
+    consts: &'a [Tensor],
+    vars: &'a [Option<Array>],
+) -> &'a Array {
+    match a {
+        Atom::In(i) => inputs[i].array().expect("a concrete input"),
+        Atom::Const(i) => consts[i].array().expect("a concrete constant"),
+        Atom::Var(i) => vars[i]
+            .as_ref()
+            .expect("a value is read before it is freed"),
     }
 }
 

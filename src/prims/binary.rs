@@ -25,6 +25,15 @@ pub(crate) enum BinaryOp {
     Atan2,
 }
 
+/// Something that takes a binary op's float function: a loop written elsewhere (the fused
+/// loops of `jit`), monomorphized for each op.
+pub(crate) trait ScalarFn2<T> {
+    /// What the visit returns.
+    type Out;
+    /// Run with `f`, the op's function.
+    fn visit(self, f: impl Fn(T, T) -> T + Copy) -> Self::Out;
+}
+
 /// A partial derivative. Table rows give a number or a tensor and `From` wraps it.
 enum Partial {
     Const(f64),
@@ -61,6 +70,13 @@ macro_rules! binary_family {
         }
         fn eval_float<T: Float>(op: BinaryOp, a: View<'_, T>, b: View<'_, T>) -> Vec<T> {
             match op { $( BinaryOp::$op => map2(a, b, |$x: T, $y: T| $k), )* }
+        }
+        impl BinaryOp {
+            /// Hand the op's float function (the table's kernel, which eager evaluation runs)
+            /// to `v`, as a closure loops can inline.
+            pub(crate) fn visit<T: Float, V: ScalarFn2<T>>(self, v: V) -> V::Out {
+                match self { $( BinaryOp::$op => v.visit(|$x: T, $y: T| $k), )* }
+            }
         }
         /// `None` for a float-only op.
         fn eval_int(op: BinaryOp, a: View<'_, i64>, b: View<'_, i64>) -> Option<Vec<i64>> {

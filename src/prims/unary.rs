@@ -48,6 +48,15 @@ macro_rules! unary_family {
             use UnaryOp::*;
             match op { $( $pat => map1(v, |$x: T| $k), )* }
         }
+        impl UnaryOp {
+            /// Hand the op's scalar function (the table's kernel) to `v`, as a closure loops can
+            /// inline. Ops with a slice kernel ([`slice_kernel`]) run that instead when eager.
+            #[allow(unused_variables)]
+            pub(crate) fn visit<T: Float, V: ScalarFn<T>>(self, v: V) -> V::Out {
+                use UnaryOp::*;
+                match self { $( $pat => v.visit(|$x: T| $k), )* }
+            }
+        }
         fn derivative(op: UnaryOp, x_: &Tensor, y_: &Tensor) -> Result<Deriv> {
             use UnaryOp::*;
             #[allow(unused_variables)]
@@ -197,11 +206,23 @@ fn clamp<T: Float>(x: T, lo: T, hi: T) -> T {
     if y > hi { hi } else { y }
 }
 
-/// The ops with vectorized slice kernels (`kernels::math`), on contiguous input (the
-/// transcendental functions; each is within a few ulp of libm).
-fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
-    type K<T> = fn(&[T], &mut [std::mem::MaybeUninit<T>]);
-    let k: K<T> = match op {
+/// Something that takes an op's scalar function: a loop written elsewhere (the fused loops of
+/// `jit`), monomorphized for each op.
+pub(crate) trait ScalarFn<T> {
+    /// What the visit returns.
+    type Out;
+    /// Run with `f`, the op's scalar function.
+    fn visit(self, f: impl Fn(T) -> T + Copy) -> Self::Out;
+}
+
+/// A slice-in, slice-out kernel.
+pub(crate) type SliceKernel<T> = fn(&[T], &mut [std::mem::MaybeUninit<T>]);
+
+/// The vectorized slice kernel (`kernels::math`) eager evaluation runs for `op`, if it has one
+/// (the transcendental functions; each is within a few ulp of libm). The other ops run their
+/// scalar function ([`UnaryOp::visit`]).
+pub(crate) fn slice_kernel<T: Float>(op: UnaryOp) -> Option<SliceKernel<T>> {
+    Some(match op {
         UnaryOp::Exp => math::exp_slice::<T>,
         UnaryOp::Expm1 => math::expm1_slice::<T>,
         UnaryOp::Log => math::log_slice::<T>,
@@ -221,7 +242,12 @@ fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
         // the rest (sqrt, rsqrt, abs, square, scalar arithmetic, ...) are plain arithmetic,
         // which `map1` already runs in its AVX2 copy of the contiguous loop
         _ => return None,
-    };
+    })
+}
+
+/// The ops with vectorized slice kernels ([`slice_kernel`]), on any layout.
+fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
+    let k = slice_kernel::<T>(op)?;
     // a strided input runs the same kernel on a contiguous copy, so that a result never
     // depends on its input's layout (the table's scalar functions round differently)
     let copy;

@@ -1,0 +1,338 @@
+//! Elementwise fusion: the pass that turns an optimized graph into the steps the executor runs
+//! on concrete arrays, with maximal runs of elementwise float equations of one output shape
+//! merged into fused kernels (`tile`).
+//!
+//! Grouping walks the equations in order. A unary or binary float equation joins the groups of
+//! its operands that have its shape and dtype and are still *open* (merging them if there are
+//! several), or starts a group. A group closes as soon as an equation outside it reads one of
+//! its values; from then on nothing joins it. So every reader from outside comes after the
+//! group's last member, and the fused step can run at that member's place: its inputs are all
+//! computed by then, and its outputs (the members read outside the group or by the graph's
+//! outputs) before anything reads them. The other members are never materialized. Operands
+//! from outside the group (inputs, constants, other equations' values) may have any shape that
+//! broadcasts to the group's: the kernel reads them through their strides.
+
+use super::tile::{Code, Instr, Kernel, Src};
+use crate::core::Primitive;
+use crate::core::stage::{Atom, Eqn, Graph};
+use crate::dtype::DType;
+use crate::prims::binary::Binary;
+use crate::prims::unary::Unary;
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// One step of a compiled program.
+pub(crate) enum Step {
+    /// `vars[out] = prim(ins)`, by the primitive's kernel.
+    Eval {
+        prim: Arc<dyn Primitive>,
+        ins: SmallVec<[Atom; 3]>,
+        out: usize,
+    },
+    /// `vars[outs] = kernel(ins)`: a fused group.
+    Fused {
+        kernel: Kernel,
+        ins: SmallVec<[Atom; 4]>,
+        outs: SmallVec<[usize; 2]>,
+        /// The group's equations, in order (for display).
+        members: Vec<usize>,
+    },
+}
+
+impl Step {
+    pub(crate) fn ins(&self) -> &[Atom] {
+        match self {
+            Step::Eval { ins, .. } => ins,
+            Step::Fused { ins, .. } => ins,
+        }
+    }
+}
+
+/// The instruction an equation becomes in a fused kernel, if it can be fused.
+fn code(e: &Eqn) -> Option<Code> {
+    if !matches!(e.dtype, DType::F32 | DType::F64) {
+        return None;
+    }
+    let p = e.prim.as_any();
+    if let Some(Unary(op)) = p.downcast_ref::<Unary>() {
+        return (e.ins.len() == 1).then_some(Code::Un(*op));
+    }
+    if let Some(Binary(op)) = p.downcast_ref::<Binary>() {
+        return (e.ins.len() == 2).then_some(Code::Bin(*op));
+    }
+    None
+}
+
+/// Dtype of an atom.
+fn dtype(g: &Graph, a: Atom) -> DType {
+    match a {
+        Atom::In(i) => g.inputs[i].1,
+        Atom::Var(i) => g.eqns[i].dtype,
+        Atom::Const(i) => g.consts[i].dtype(),
+    }
+}
+
+struct Group {
+    members: Vec<usize>,
+    open: bool,
+}
+
+/// The steps that compute `g`, with its elementwise runs fused (see the module docs).
+pub(crate) fn steps(g: &Graph) -> Vec<Step> {
+    let n = g.eqns.len();
+    let codes: Vec<Option<Code>> = g
+        .eqns
+        .iter()
+        .map(|e| code(e).filter(|_| e.ins.iter().all(|&a| dtype(g, a) == e.dtype)))
+        .collect();
+    let mut gid: Vec<Option<usize>> = vec![None; n];
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, e) in g.eqns.iter().enumerate() {
+        let mut join: SmallVec<[usize; 4]> = SmallVec::new();
+        if codes[i].is_some() {
+            for a in &e.ins {
+                if let Atom::Var(v) = *a
+                    && let Some(k) = gid[v]
+                    && groups[k].open
+                    && g.eqns[v].shape == e.shape
+                    && g.eqns[v].dtype == e.dtype
+                    && !join.contains(&k)
+                {
+                    join.push(k);
+                }
+            }
+        }
+        // a group read by an equation that does not join it is closed
+        for a in &e.ins {
+            if let Atom::Var(v) = *a
+                && let Some(k) = gid[v]
+                && !join.contains(&k)
+            {
+                groups[k].open = false;
+            }
+        }
+        if codes[i].is_none() {
+            continue;
+        }
+        let k = match join.first() {
+            None => {
+                groups.push(Group {
+                    members: Vec::new(),
+                    open: true,
+                });
+                groups.len() - 1
+            }
+            Some(&k) => {
+                for &other in &join[1..] {
+                    let moved = std::mem::take(&mut groups[other].members);
+                    for &m in &moved {
+                        gid[m] = Some(k);
+                    }
+                    groups[k].members.extend(moved);
+                    groups[other].open = false;
+                }
+                groups[k].members.sort_unstable();
+                k
+            }
+        };
+        groups[k].members.push(i);
+        gid[i] = Some(k);
+    }
+    // which values are read outside their group (by another equation or as an output)
+    let mut escapes = vec![false; n];
+    for (i, e) in g.eqns.iter().enumerate() {
+        for a in &e.ins {
+            if let Atom::Var(v) = *a
+                && (gid[v].is_none() || gid[v] != gid[i])
+            {
+                escapes[v] = true;
+            }
+        }
+    }
+    for a in &g.outs {
+        if let Atom::Var(v) = *a {
+            escapes[v] = true;
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, e) in g.eqns.iter().enumerate() {
+        match gid[i].map(|k| &groups[k].members) {
+            Some(ms) if ms.len() > 1 => {
+                if *ms.last().expect("a member") == i {
+                    out.push(fused(g, ms, &escapes));
+                }
+            }
+            _ => out.push(Step::Eval {
+                prim: e.prim.clone(),
+                ins: e.ins.clone(),
+                out: i,
+            }),
+        }
+    }
+    out
+}
+
+/// The fused step of a group (members in order).
+fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
+    let at = |v: usize| members.binary_search(&v).ok();
+    let outs: SmallVec<[usize; 2]> = members.iter().copied().filter(|&m| escapes[m]).collect();
+    let n_out = outs.len();
+    // the last instruction reading each member's value
+    let mut last = vec![0; members.len()];
+    for (j, &m) in members.iter().enumerate() {
+        for a in &g.eqns[m].ins {
+            if let Atom::Var(v) = *a
+                && let Some(p) = at(v)
+            {
+                last[p] = j;
+            }
+        }
+    }
+    let mut ins: SmallVec<[Atom; 4]> = SmallVec::new();
+    let mut instrs = Vec::with_capacity(members.len());
+    let mut free: Vec<usize> = Vec::new();
+    let mut n_reg = 0;
+    let mut reg_of: Vec<Option<usize>> = vec![None; members.len()];
+    for (j, &m) in members.iter().enumerate() {
+        let e = &g.eqns[m];
+        let code = code(e).expect("a fusable equation");
+        let mut args = [Src::In(0); 2];
+        for (k, a) in e.ins.iter().take(code.arity()).enumerate() {
+            args[k] = match a {
+                Atom::Var(v) if at(*v).is_some() => Src::Val(at(*v).expect("a member")),
+                a => Src::In(match ins.iter().position(|x| x == a) {
+                    Some(p) => p,
+                    None => {
+                        ins.push(*a);
+                        ins.len() - 1
+                    }
+                }),
+            };
+        }
+        // the destination is chosen before the operands' registers are freed, so an
+        // instruction never writes a register it reads
+        let dst = match outs.iter().position(|&o| o == m) {
+            Some(k) => k,
+            None => {
+                let r = free.pop().unwrap_or_else(|| {
+                    n_reg += 1;
+                    n_reg - 1
+                });
+                reg_of[j] = Some(r);
+                n_out + r
+            }
+        };
+        for (k, s) in args.iter().take(code.arity()).enumerate() {
+            if let Src::Val(p) = *s
+                && last[p] == j
+                && !args[..k].contains(s)
+                && let Some(r) = reg_of[p]
+            {
+                free.push(r);
+            }
+        }
+        instrs.push(Instr { code, args, dst });
+    }
+    let e = &g.eqns[*members.last().expect("a member")];
+    Step::Fused {
+        kernel: Kernel {
+            shape: e.shape.clone(),
+            dtype: e.dtype,
+            n_in: ins.len(),
+            n_out,
+            n_reg,
+            instrs,
+        },
+        ins,
+        outs,
+        members: members.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::Shape;
+    use crate::core::Tensor;
+    use crate::jit::Program;
+    use crate::prims::binary::BinaryOp;
+    use crate::prims::reduce::Sum;
+    use crate::prims::unary::UnaryOp;
+
+    fn eqn(prim: Arc<dyn Primitive>, ins: &[Atom], shape: &[usize]) -> Eqn {
+        Eqn {
+            prim,
+            ins: ins.iter().copied().collect(),
+            shape: Shape::from_slice(shape),
+            dtype: DType::F64,
+        }
+    }
+
+    #[test]
+    fn groups_close_when_read_outside_and_run_as_eager() {
+        use Atom::*;
+        let un = |op| -> Arc<dyn Primitive> { Arc::new(Unary(op)) };
+        let bin = |op| -> Arc<dyn Primitive> { Arc::new(Binary(op)) };
+        let sum: Arc<dyn Primitive> = Arc::new(Sum {
+            dims: smallvec::smallvec![0, 1],
+            keepdim: false,
+        });
+        let g = Graph {
+            inputs: vec![
+                (Shape::from_slice(&[40, 30]), DType::F64),
+                (Shape::from_slice(&[30]), DType::F64),
+            ],
+            consts: vec![],
+            eqns: vec![
+                eqn(un(UnaryOp::Sin), &[In(0)], &[40, 30]), // 0: group A
+                eqn(bin(BinaryOp::Mul), &[Var(0), In(1)], &[40, 30]), // 1: A
+                eqn(sum, &[Var(1)], &[]),                   // 2: reads A: closes it
+                eqn(un(UnaryOp::Exp), &[Var(1)], &[40, 30]), // 3: group B
+                eqn(bin(BinaryOp::Add), &[Var(3), Var(0)], &[40, 30]), // 4: B
+                eqn(un(UnaryOp::Cos), &[In(1)], &[30]),     // 5: another shape
+                eqn(bin(BinaryOp::Mul), &[Var(4), Var(5)], &[40, 30]), // 6: B
+                eqn(bin(BinaryOp::Sub), &[Var(6), Var(2)], &[40, 30]), // 7: B
+            ],
+            outs: vec![Var(7), Var(4), Var(2)],
+            reusable: true,
+        };
+        let steps = steps(&g);
+        let shape: Vec<String> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Eval { out, .. } => format!("eval {out}"),
+                Step::Fused {
+                    members,
+                    outs,
+                    kernel,
+                    ..
+                } => format!("fused {members:?} -> {outs:?} ({} registers)", kernel.n_reg),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "fused [0, 1] -> [0, 1] (0 registers)",
+                "eval 2",
+                "eval 5",
+                "fused [3, 4, 6, 7] -> [4, 7] (1 registers)",
+            ]
+        );
+        // the fused program gives the bits of the equations run one by one
+        let x: Vec<f64> = (0..1200).map(|i| (i as f64 * 0.37).sin() * 3.0).collect();
+        let y: Vec<f64> = (0..30).map(|i| i as f64 * 0.1 - 1.0).collect();
+        let inputs = [
+            Tensor::from_vec(x, &[40, 30]).unwrap(),
+            Tensor::from_vec(y, &[30]).unwrap(),
+        ];
+        let p = Program::new(g);
+        assert!(p.steps.is_some());
+        let fused = p.run(&inputs).unwrap();
+        let plain = p.run_bind(&inputs).unwrap();
+        for (a, b) in fused.iter().zip(&plain) {
+            assert_eq!(a.shape(), b.shape());
+            let (a, b) = (a.to_vec::<f64>().unwrap(), b.to_vec::<f64>().unwrap());
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+    }
+}

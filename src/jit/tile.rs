@@ -1,0 +1,410 @@
+//! Fused elementwise kernels: a chain of unary and binary float ops over one output shape,
+//! evaluated in one pass over tiles of [`TILE`] positions, without intermediate arrays.
+//!
+//! A [`Kernel`] is a small register bytecode (as numexpr's): each instruction applies one op to
+//! operands that are the kernel's inputs (arrays of any layout that broadcasts to the output
+//! shape) or earlier instructions' values, and writes its value into a tile-sized register or
+//! straight into the tile of one of the kernel's outputs. Per tile, an input that is contiguous
+//! is read in place, a broadcast scalar stays a scalar (an instruction whose operands are all
+//! scalars computes one value), and any other layout is gathered into a register first. The
+//! ops run the loops eager evaluation runs: the vectorized slice kernels of `kernels::math` for
+//! the transcendental functions, and the table's scalar function in the AVX2 + FMA copy of a
+//! plain loop for the rest, so a fused chain gives the same bits as the chain run op by op.
+//! Large outputs are split into chunks filled on all cores (as the eager kernels' `build`).
+
+use crate::array::{Array, DType, Float, Shape, alloc, numel};
+use crate::kernels::strided::{PAR_MIN, Plan};
+use crate::prims::binary::{BinaryOp, ScalarFn2};
+use crate::prims::unary::{ScalarFn, UnaryOp, slice_kernel};
+use rayon::prelude::*;
+use smallvec::SmallVec;
+use std::mem::MaybeUninit;
+
+/// Positions per tile: 8 KiB of f64 a register, so a kernel's registers stay in L1/L2.
+pub(crate) const TILE: usize = 1024;
+
+/// What an instruction computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Code {
+    Un(UnaryOp),
+    Bin(BinaryOp),
+}
+
+impl Code {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Code::Un(op) => op.name(),
+            Code::Bin(op) => op.name(),
+        }
+    }
+    pub(crate) fn arity(self) -> usize {
+        match self {
+            Code::Un(_) => 1,
+            Code::Bin(_) => 2,
+        }
+    }
+}
+
+/// An instruction's operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Src {
+    /// The kernel's `i`-th input.
+    In(usize),
+    /// The value of instruction `j` (an earlier one).
+    Val(usize),
+}
+
+/// One instruction: `slot[dst] = code(args)`. Slots `0..n_out` are the tiles of the outputs,
+/// the next `n_reg` are registers.
+#[derive(Clone, Debug)]
+pub(crate) struct Instr {
+    pub(crate) code: Code,
+    pub(crate) args: [Src; 2],
+    pub(crate) dst: usize,
+}
+
+/// A fused elementwise kernel (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct Kernel {
+    /// The output shape, which every instruction's value has.
+    pub(crate) shape: Shape,
+    /// F32 or F64: every operand and value.
+    pub(crate) dtype: DType,
+    pub(crate) n_in: usize,
+    pub(crate) n_out: usize,
+    pub(crate) n_reg: usize,
+    pub(crate) instrs: Vec<Instr>,
+}
+
+/// An operand over one tile: a slice of its values, or one value seen at every position.
+#[derive(Clone, Copy)]
+enum Arg<'a, T> {
+    S(&'a [T]),
+    C(T),
+}
+
+/// A kernel input, classified once per call by its layout (broadcast to the output shape).
+enum Input<'a, T> {
+    /// Row-major contiguous: a tile is a subslice.
+    Slice(&'a [T]),
+    /// Every stride zero: one value.
+    Scalar(T),
+    /// Anything else: gathered into register `slot` tile by tile.
+    Strided {
+        data: &'a [T],
+        offset: usize,
+        plan: Plan<1>,
+        slot: usize,
+    },
+}
+
+impl Kernel {
+    /// Evaluate on `inputs` (one array per kernel input, each broadcastable to the output
+    /// shape, of the kernel's dtype): the outputs, freshly allocated.
+    pub(crate) fn run(&self, inputs: &[&Array]) -> Vec<Array> {
+        match self.dtype {
+            DType::F32 => self.run_typed::<f32>(inputs),
+            DType::F64 => self.run_typed::<f64>(inputs),
+            d => unreachable!("a fused kernel over {d:?}"),
+        }
+    }
+
+    fn run_typed<T: Float>(&self, inputs: &[&Array]) -> Vec<Array> {
+        debug_assert_eq!(inputs.len(), self.n_in);
+        let n = numel(&self.shape);
+        let views: SmallVec<[Array; 8]> = inputs
+            .iter()
+            .map(|a| {
+                if a.shape() == self.shape.as_slice() {
+                    (*a).clone()
+                } else {
+                    a.broadcast_to(&self.shape)
+                }
+            })
+            .collect();
+        let mut gathered = 0;
+        let ins: SmallVec<[Input<'_, T>; 8]> = views
+            .iter()
+            .map(|a| {
+                let v = a.v::<T>();
+                if let Some(s) = v.contiguous() {
+                    Input::Slice(s)
+                } else if v.strides.iter().all(|&s| s == 0) {
+                    Input::Scalar(v.data[v.offset])
+                } else {
+                    gathered += 1;
+                    Input::Strided {
+                        data: v.data,
+                        offset: v.offset,
+                        plan: Plan::new(v.shape, [v.strides]),
+                        slot: self.n_out + self.n_reg + gathered - 1,
+                    }
+                }
+            })
+            .collect();
+        let mut outs: SmallVec<[Vec<T>; 2]> = (0..self.n_out).map(|_| alloc::<T>(n)).collect();
+        {
+            let mut spare: SmallVec<[&mut [MaybeUninit<T>]; 2]> = outs
+                .iter_mut()
+                .map(|v| &mut v.spare_capacity_mut()[..n])
+                .collect();
+            let threads = rayon::current_num_threads();
+            if n >= PAR_MIN && threads > 1 {
+                let chunk = n.div_ceil(threads * 4).max(4096);
+                let mut per: Vec<SmallVec<[&mut [MaybeUninit<T>]; 2]>> =
+                    (0..n.div_ceil(chunk)).map(|_| SmallVec::new()).collect();
+                for s in spare {
+                    for (c, piece) in s.chunks_mut(chunk).enumerate() {
+                        per[c].push(piece);
+                    }
+                }
+                per.into_par_iter()
+                    .enumerate()
+                    .for_each(|(c, mut o)| self.run_range(&ins, gathered, c * chunk, &mut o));
+            } else {
+                self.run_range(&ins, gathered, 0, &mut spare);
+            }
+        }
+        outs.into_iter()
+            .map(|mut v| {
+                // SAFETY: `run_range` wrote every position of every output: each instruction
+                // writing an output slot writes the whole tile, and the tiles cover 0..n.
+                unsafe { v.set_len(n) };
+                Array::from_vec(v, &self.shape)
+            })
+            .collect()
+    }
+
+    /// Fill positions `start..start + outs[k].len()` of every output.
+    fn run_range<T: Float>(
+        &self,
+        ins: &[Input<'_, T>],
+        gathered: usize,
+        start: usize,
+        outs: &mut [&mut [MaybeUninit<T>]],
+    ) {
+        let len = outs.first().map_or(0, |o| o.len());
+        if len == 0 {
+            return;
+        }
+        let tile = TILE.min(len);
+        let mut scratch: Vec<MaybeUninit<T>> =
+            vec![MaybeUninit::uninit(); (self.n_reg + gathered) * tile];
+        // the value of each instruction in the current tile: a scalar, or the slot it wrote
+        let mut vals: SmallVec<[Result<T, usize>; 16]> =
+            SmallVec::from_elem(Err(0), self.instrs.len());
+        let mut t0 = 0;
+        while t0 < len {
+            let m = tile.min(len - t0);
+            let pos = start + t0;
+            let mut slots: SmallVec<[&mut [MaybeUninit<T>]; 16]> = SmallVec::new();
+            for o in outs.iter_mut() {
+                slots.push(&mut o[t0..t0 + m]);
+            }
+            for r in scratch.chunks_mut(tile) {
+                slots.push(&mut r[..m]);
+            }
+            for inp in ins {
+                if let Input::Strided {
+                    data,
+                    offset,
+                    plan,
+                    slot,
+                } = inp
+                {
+                    gather(data, *offset, plan, pos, slots[*slot]);
+                }
+            }
+            for (j, ins_j) in self.instrs.iter().enumerate() {
+                let dst = std::mem::take(&mut slots[ins_j.dst]);
+                let arg = |s: Src| {
+                    match s {
+                        Src::In(i) => match &ins[i] {
+                            Input::Slice(s) => Arg::S(&s[pos..pos + m]),
+                            Input::Scalar(c) => Arg::C(*c),
+                            // SAFETY: gathered above, for this tile
+                            Input::Strided { slot, .. } => Arg::S(unsafe { init(&slots[*slot]) }),
+                        },
+                        Src::Val(v) => match vals[v] {
+                            Ok(c) => Arg::C(c),
+                            // SAFETY: instruction `v` (an earlier one) wrote this slot in this
+                            // tile, and the slot is not reused while `v`'s value is live
+                            Err(slot) => Arg::S(unsafe { init(&slots[slot]) }),
+                        },
+                    }
+                };
+                let a = arg(ins_j.args[0]);
+                let scalar = match ins_j.code {
+                    Code::Un(op) => unary(op, a, &mut *dst),
+                    Code::Bin(op) => op.visit(Zip {
+                        a,
+                        b: arg(ins_j.args[1]),
+                        out: &mut *dst,
+                    }),
+                };
+                vals[j] = match scalar {
+                    Some(c) => {
+                        if ins_j.dst < self.n_out {
+                            // an output that is one value: written out in full
+                            for o in dst.iter_mut() {
+                                o.write(c);
+                            }
+                        }
+                        Ok(c)
+                    }
+                    None => Err(ins_j.dst),
+                };
+                slots[ins_j.dst] = dst;
+            }
+            t0 += m;
+        }
+    }
+}
+
+/// `s` as initialized values.
+///
+/// # Safety
+/// Every element of `s` has been written.
+unsafe fn init<T>(s: &[MaybeUninit<T>]) -> &[T] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and the caller guarantees initialization
+    unsafe { &*(s as *const [MaybeUninit<T>] as *const [T]) }
+}
+
+/// Copy positions `pos..pos + dst.len()` of a strided input into `dst`.
+fn gather<T: Copy>(
+    data: &[T],
+    offset: usize,
+    plan: &Plan<1>,
+    pos: usize,
+    dst: &mut [MaybeUninit<T>],
+) {
+    let [inner] = plan.inner();
+    let mut at = 0;
+    plan.rows([offset], pos, dst.len(), |[o], l| {
+        let d = &mut dst[at..at + l];
+        match inner {
+            1 => {
+                for (x, &v) in d.iter_mut().zip(&data[o..o + l]) {
+                    x.write(v);
+                }
+            }
+            0 => {
+                let v = data[o];
+                for x in d.iter_mut() {
+                    x.write(v);
+                }
+            }
+            s => {
+                for (t, x) in d.iter_mut().enumerate() {
+                    x.write(data[(o as isize + t as isize * s) as usize]);
+                }
+            }
+        }
+        at += l;
+    });
+}
+
+/// Apply a unary op to a tile (into `out`, returning `None`) or to a scalar (returning it).
+fn unary<T: Float>(op: UnaryOp, x: Arg<'_, T>, out: &mut [MaybeUninit<T>]) -> Option<T> {
+    match x {
+        Arg::S(s) => {
+            match slice_kernel::<T>(op) {
+                Some(k) => k(s, out),
+                None => op.visit(Map { x: s, out }),
+            }
+            None
+        }
+        Arg::C(c) => {
+            let mut o = [MaybeUninit::uninit()];
+            unary(op, Arg::S(&[c]), &mut o);
+            // SAFETY: written by the call above
+            Some(unsafe { o[0].assume_init() })
+        }
+    }
+}
+
+/// `out[t] = f(x[t])`.
+struct Map<'a, 'b, T> {
+    x: &'a [T],
+    out: &'b mut [MaybeUninit<T>],
+}
+
+impl<T: Float> ScalarFn<T> for Map<'_, '_, T> {
+    type Out = ();
+    fn visit(self, f: impl Fn(T) -> T + Copy) {
+        map_run(self.x, self.out, &f)
+    }
+}
+
+/// `out[t] = f(a[t], b[t])`, either operand possibly a scalar; `Some` if both are.
+struct Zip<'a, 'b, T> {
+    a: Arg<'a, T>,
+    b: Arg<'a, T>,
+    out: &'b mut [MaybeUninit<T>],
+}
+
+impl<T: Float> ScalarFn2<T> for Zip<'_, '_, T> {
+    type Out = Option<T>;
+    fn visit(self, f: impl Fn(T, T) -> T + Copy) -> Option<T> {
+        match (self.a, self.b) {
+            (Arg::C(x), Arg::C(y)) => return Some(f(x, y)),
+            (Arg::S(x), Arg::S(y)) => zip_run(x, y, self.out, &f),
+            (Arg::S(x), Arg::C(y)) => map_run(x, self.out, &move |v| f(v, y)),
+            (Arg::C(x), Arg::S(y)) => map_run(y, self.out, &move |v| f(x, v)),
+        }
+        None
+    }
+}
+
+#[inline(always)]
+fn map_chunk<T: Copy>(x: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T) -> T) {
+    for (o, &i) in out.iter_mut().zip(x) {
+        o.write(f(i));
+    }
+}
+
+#[inline(always)]
+fn zip_chunk<T: Copy>(a: &[T], b: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T, T) -> T) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        o.write(f(x, y));
+    }
+}
+
+// The loops compiled for AVX2 + FMA, as eager's (`kernels::strided`): the same IEEE operations
+// in wider registers, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn map_chunk_avx2<T: Copy>(x: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T) -> T) {
+    map_chunk(x, out, f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn zip_chunk_avx2<T: Copy>(
+    a: &[T],
+    b: &[T],
+    out: &mut [MaybeUninit<T>],
+    f: &impl Fn(T, T) -> T,
+) {
+    zip_chunk(a, b, out, f)
+}
+
+#[inline(always)]
+fn map_run<T: Copy>(x: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T) -> T) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::simd() {
+        // SAFETY: the features were detected
+        return unsafe { map_chunk_avx2(x, out, f) };
+    }
+    map_chunk(x, out, f)
+}
+
+#[inline(always)]
+fn zip_run<T: Copy>(a: &[T], b: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T, T) -> T) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::simd() {
+        // SAFETY: the features were detected
+        return unsafe { zip_chunk_avx2(a, b, out, f) };
+    }
+    zip_chunk(a, b, out, f)
+}
