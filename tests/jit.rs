@@ -417,15 +417,19 @@ fn fused_chains_equal_eager_bit_for_bit() -> Result<()> {
 
 #[test]
 fn fused_chains_over_many_tiles_and_both_cores() -> Result<()> {
-    // 300 x 150 = 45000 elements: several tiles, and split over threads
-    let x = grid(300, 150, DType::F64, true)?;
-    let y = grid(1, 150, DType::F64, false)?;
-    let yt = grid(150, 300, DType::F64, false)?.t()?;
-    for (name, f) in chains() {
-        let j = jit(move |(x, y): &(Tensor, Tensor)| f(x, y));
-        for y in [&y, &yt] {
-            let got: Tensor = j.call(&(x.clone(), y.clone()))?;
-            same_bits(&got, &f(&x, y)?, name);
+    // 45000 elements: several tiles, split over threads; rows of 150 (tiles span rows) and of
+    // 300 (tiles stay within a row)
+    for (m, n) in [(300, 150), (150, 300)] {
+        let x = grid(m, n, DType::F64, true)?;
+        let row = grid(1, n, DType::F64, false)?;
+        let col = grid(m, 1, DType::F64, false)?;
+        let xt = grid(n, m, DType::F64, false)?.t()?;
+        for (name, f) in chains() {
+            let j = jit(move |(x, y): &(Tensor, Tensor)| f(x, y));
+            for (xx, y) in [(&x, &row), (&x, &col), (&x, &xt), (&xt, &row), (&xt, &col)] {
+                let got: Tensor = j.call(&(xx.clone(), y.clone()))?;
+                same_bits(&got, &f(xx, y)?, &format!("{name}, {m}x{n}"));
+            }
         }
     }
     Ok(())
@@ -512,5 +516,28 @@ fn fused_programs_compose_with_outer_transforms() -> Result<()> {
         &hessian(rosen).call(&x32)?,
         "jit(hessian(rosen)) f32",
     );
+    Ok(())
+}
+
+#[test]
+fn the_compiled_program_shows_its_fused_groups() -> Result<()> {
+    let f = jit(|x: &Tensor| x.sin()?.mul_scalar(2.0)?.exp()?.sum());
+    let t = f.trace(&Tensor::from_slice(&[1.0, 2.0, 3.0]))?;
+    let text = t.compiled().to_string();
+    println!("{text}");
+    assert!(text.contains("= fused a {"), "{text}");
+    assert!(text.contains("        b:f64[3] = sin a"), "{text}");
+    assert!(text.contains("sum"), "{text}");
+    Ok(())
+}
+
+#[test]
+#[ignore = "prints the programs of the n = 1000 Hessians; run by hand"]
+fn print_large_hessian_programs() -> Result<()> {
+    let x = grid(1, 1000, DType::F64, false)?.reshape(&[1000])?;
+    let t = jit(hessian(rosen)).trace(&x)?;
+    println!("{}\n", t.compiled());
+    let t = jit(hessian(|x: &Tensor| x.sin()?.sum())).trace(&x)?;
+    println!("{}", t.compiled());
     Ok(())
 }

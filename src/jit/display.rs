@@ -7,7 +7,9 @@
 //!   in (c) }
 //! ```
 
-use crate::core::stage::{Atom, Graph};
+use super::Program;
+use super::fuse::Step;
+use crate::core::stage::{Atom, Eqn, Graph};
 use crate::dtype::DType;
 use std::fmt;
 
@@ -77,36 +79,92 @@ fn op(p: &dyn crate::core::Primitive) -> String {
 
 impl fmt::Display for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        header(self, f)?;
         let n = Names(self);
-        let ins: Vec<String> = self
-            .inputs
+        for (i, e) in self.eqns.iter().enumerate() {
+            eqn(&n, i, e, "    ", f)?;
+        }
+        footer(self, f)
+    }
+}
+
+/// One equation's line.
+fn eqn(n: &Names<'_>, i: usize, e: &Eqn, indent: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let args: Vec<String> = e.ins.iter().map(|a| n.of(*a)).collect();
+    writeln!(
+        f,
+        "{indent}{}:{} = {} {}",
+        n.of(Atom::Var(i)),
+        ty(&e.shape, e.dtype),
+        op(&*e.prim),
+        args.join(" ")
+    )
+}
+
+/// A compiled program: the graph's equations, with each fused group printed as one `fused`
+/// equation (its outputs, its inputs, and the equations it runs in one pass, in braces).
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = &self.graph;
+        let Some(steps) = &self.steps else {
+            return g.fmt(f);
+        };
+        header(g, f)?;
+        let n = Names(g);
+        for s in steps {
+            match s {
+                Step::Eval { out, .. } => eqn(&n, *out, &g.eqns[*out], "    ", f)?,
+                Step::Fused {
+                    ins, outs, members, ..
+                } => {
+                    let outs: Vec<String> = outs
+                        .iter()
+                        .map(|&o| {
+                            format!(
+                                "{}:{}",
+                                n.of(Atom::Var(o)),
+                                ty(&g.eqns[o].shape, g.eqns[o].dtype)
+                            )
+                        })
+                        .collect();
+                    let ins: Vec<String> = ins.iter().map(|a| n.of(*a)).collect();
+                    writeln!(f, "    {} = fused {} {{", outs.join(" "), ins.join(" "))?;
+                    for &m in members {
+                        eqn(&n, m, &g.eqns[m], "        ", f)?;
+                    }
+                    writeln!(f, "      }}")?;
+                }
+            }
+        }
+        footer(g, f)
+    }
+}
+
+/// `{ lambda` with the inputs and constants, up to `let`.
+fn header(g: &Graph, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let n = Names(g);
+    let ins: Vec<String> = g
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (s, d))| format!("{}:{}", n.of(Atom::In(i)), ty(s, *d)))
+        .collect();
+    write!(f, "{{ lambda {}", ins.join(" "))?;
+    if !g.consts.is_empty() {
+        let cs: Vec<String> = g
+            .consts
             .iter()
             .enumerate()
-            .map(|(i, (s, d))| format!("{}:{}", n.of(Atom::In(i)), ty(s, *d)))
+            .map(|(i, c)| format!("c{i}:{}", ty(c.shape(), c.dtype())))
             .collect();
-        write!(f, "{{ lambda {}", ins.join(" "))?;
-        if !self.consts.is_empty() {
-            let cs: Vec<String> = self
-                .consts
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("c{i}:{}", ty(c.shape(), c.dtype())))
-                .collect();
-            write!(f, "; consts {}", cs.join(" "))?;
-        }
-        writeln!(f, ". let")?;
-        for (i, e) in self.eqns.iter().enumerate() {
-            let args: Vec<String> = e.ins.iter().map(|a| n.of(*a)).collect();
-            writeln!(
-                f,
-                "    {}:{} = {} {}",
-                n.of(Atom::Var(i)),
-                ty(&e.shape, e.dtype),
-                op(&*e.prim),
-                args.join(" ")
-            )?;
-        }
-        let outs: Vec<String> = self.outs.iter().map(|a| n.of(*a)).collect();
-        write!(f, "  in ({}) }}", outs.join(", "))
+        write!(f, "; consts {}", cs.join(" "))?;
     }
+    writeln!(f, ". let")
+}
+
+/// `in (outputs) }`.
+fn footer(g: &Graph, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let n = Names(g);
+    let outs: Vec<String> = g.outs.iter().map(|a| n.of(*a)).collect();
+    write!(f, "  in ({}) }}", outs.join(", "))
 }

@@ -64,9 +64,26 @@ fn identity_of(e: &Eqn, g: &Graph, eqns: &[Eqn]) -> Option<Atom> {
     }
 }
 
-/// Whether a constant is concrete and every element is exactly 1.
+/// Whether a constant is concrete and every element is exactly 1: a small array of ones, or
+/// one 1 broadcast to any shape (a reverse-mode seed), whose product with `x` eager evaluation
+/// already returns as `x` itself.
 fn all_ones(t: &crate::core::Tensor) -> bool {
-    t.is_concrete() && t.numel() <= 64 && t.to_vec_f64().is_ok_and(|v| v.iter().all(|&x| x == 1.0))
+    let Some(a) = t.array() else {
+        return false;
+    };
+    let one_value = a
+        .strides()
+        .iter()
+        .zip(a.shape())
+        .all(|(&s, &n)| s == 0 || n == 1);
+    if one_value && a.numel() > 0 {
+        return match a.dtype() {
+            crate::dtype::DType::F64 => a.v::<f64>().data[a.offset] == 1.0,
+            crate::dtype::DType::F32 => a.v::<f32>().data[a.offset] == 1.0,
+            _ => false,
+        };
+    }
+    t.numel() <= 64 && t.to_vec_f64().is_ok_and(|v| v.iter().all(|&x| x == 1.0))
 }
 
 /// Shape and dtype of an atom.

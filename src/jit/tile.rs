@@ -89,14 +89,29 @@ enum Input<'a, T> {
     Slice(&'a [T]),
     /// Every stride zero: one value.
     Scalar(T),
-    /// Anything else: gathered into register `slot` tile by tile.
+    /// Anything else. Tiles that lie within one row of the output's last dim read it in place
+    /// when its stride along that dim is 1, as one value when it is 0, and otherwise (or when
+    /// tiles span rows) gather it into register `slot` first.
     Strided {
         data: &'a [T],
         offset: usize,
+        strides: &'a [isize],
         plan: Plan<1>,
         slot: usize,
     },
 }
+
+/// An input over one tile: a slice, one value, or a gathered register.
+#[derive(Clone, Copy)]
+enum At<'a, T> {
+    S(&'a [T]),
+    C(T),
+    Slot(usize),
+}
+
+/// Outputs whose last dim has at least this many positions run in row mode: tiles never span
+/// two rows, so inputs broadcast along rows or columns are read in place (no gather).
+const ROW_MIN: usize = 256;
 
 impl Kernel {
     /// Evaluate on `inputs` (one array per kernel input, each broadcastable to the output
@@ -136,12 +151,17 @@ impl Kernel {
                     Input::Strided {
                         data: v.data,
                         offset: v.offset,
+                        strides: v.strides,
                         plan: Plan::new(v.shape, [v.strides]),
                         slot: self.n_out + self.n_reg + gathered - 1,
                     }
                 }
             })
             .collect();
+        let row = match self.shape.last() {
+            Some(&l) if l >= ROW_MIN && gathered > 0 => l,
+            _ => 0,
+        };
         let mut outs: SmallVec<[Vec<T>; 2]> = (0..self.n_out).map(|_| alloc::<T>(n)).collect();
         {
             let mut spare: SmallVec<[&mut [MaybeUninit<T>]; 2]> = outs
@@ -160,9 +180,9 @@ impl Kernel {
                 }
                 per.into_par_iter()
                     .enumerate()
-                    .for_each(|(c, mut o)| self.run_range(&ins, gathered, c * chunk, &mut o));
+                    .for_each(|(c, mut o)| self.run_range(&ins, gathered, row, c * chunk, &mut o));
             } else {
-                self.run_range(&ins, gathered, 0, &mut spare);
+                self.run_range(&ins, gathered, row, 0, &mut spare);
             }
         }
         outs.into_iter()
@@ -175,11 +195,13 @@ impl Kernel {
             .collect()
     }
 
-    /// Fill positions `start..start + outs[k].len()` of every output.
+    /// Fill positions `start..start + outs[k].len()` of every output; `row`: the length of the
+    /// output's rows in row mode, 0 otherwise.
     fn run_range<T: Float>(
         &self,
         ins: &[Input<'_, T>],
         gathered: usize,
+        row: usize,
         start: usize,
         outs: &mut [&mut [MaybeUninit<T>]],
     ) {
@@ -193,10 +215,15 @@ impl Kernel {
         // the value of each instruction in the current tile: a scalar, or the slot it wrote
         let mut vals: SmallVec<[Result<T, usize>; 16]> =
             SmallVec::from_elem(Err(0), self.instrs.len());
+        let mut at: SmallVec<[At<'_, T>; 8]> = SmallVec::from_elem(At::Slot(0), ins.len());
         let mut t0 = 0;
         while t0 < len {
-            let m = tile.min(len - t0);
             let pos = start + t0;
+            let m = if row > 0 {
+                tile.min(len - t0).min(row - pos % row)
+            } else {
+                tile.min(len - t0)
+            };
             let mut slots: SmallVec<[&mut [MaybeUninit<T>]; 16]> = SmallVec::new();
             for o in outs.iter_mut() {
                 slots.push(&mut o[t0..t0 + m]);
@@ -204,34 +231,60 @@ impl Kernel {
             for r in scratch.chunks_mut(tile) {
                 slots.push(&mut r[..m]);
             }
-            for inp in ins {
-                if let Input::Strided {
-                    data,
-                    offset,
-                    plan,
-                    slot,
-                } = inp
-                {
-                    gather(data, *offset, plan, pos, slots[*slot]);
-                }
+            for (inp, at) in ins.iter().zip(at.iter_mut()) {
+                *at = match inp {
+                    Input::Slice(s) => At::S(&s[pos..pos + m]),
+                    Input::Scalar(c) => At::C(*c),
+                    Input::Strided {
+                        data,
+                        offset,
+                        strides,
+                        plan,
+                        slot,
+                    } => {
+                        if row > 0 {
+                            // the row's first element, then along the last dim
+                            let last = self.shape.len() - 1;
+                            let mut base = *offset as isize;
+                            let mut r = pos / row;
+                            for d in (0..last).rev() {
+                                base += (r % self.shape[d]) as isize * strides[d];
+                                r /= self.shape[d];
+                            }
+                            let inner = strides[last];
+                            let first = (base + (pos % row) as isize * inner) as usize;
+                            match inner {
+                                1 => At::S(&data[first..first + m]),
+                                0 => At::C(data[first]),
+                                s => {
+                                    for (t, x) in slots[*slot].iter_mut().enumerate() {
+                                        x.write(data[(first as isize + t as isize * s) as usize]);
+                                    }
+                                    At::Slot(*slot)
+                                }
+                            }
+                        } else {
+                            gather(data, *offset, plan, pos, slots[*slot]);
+                            At::Slot(*slot)
+                        }
+                    }
+                };
             }
             for (j, ins_j) in self.instrs.iter().enumerate() {
                 let dst = std::mem::take(&mut slots[ins_j.dst]);
-                let arg = |s: Src| {
-                    match s {
-                        Src::In(i) => match &ins[i] {
-                            Input::Slice(s) => Arg::S(&s[pos..pos + m]),
-                            Input::Scalar(c) => Arg::C(*c),
-                            // SAFETY: gathered above, for this tile
-                            Input::Strided { slot, .. } => Arg::S(unsafe { init(&slots[*slot]) }),
-                        },
-                        Src::Val(v) => match vals[v] {
-                            Ok(c) => Arg::C(c),
-                            // SAFETY: instruction `v` (an earlier one) wrote this slot in this
-                            // tile, and the slot is not reused while `v`'s value is live
-                            Err(slot) => Arg::S(unsafe { init(&slots[slot]) }),
-                        },
-                    }
+                let arg = |s: Src| match s {
+                    Src::In(i) => match at[i] {
+                        At::S(s) => Arg::S(s),
+                        At::C(c) => Arg::C(c),
+                        // SAFETY: gathered above, for this tile
+                        At::Slot(k) => Arg::S(unsafe { init(&slots[k]) }),
+                    },
+                    Src::Val(v) => match vals[v] {
+                        Ok(c) => Arg::C(c),
+                        // SAFETY: instruction `v` (an earlier one) wrote this slot in this
+                        // tile, and the slot is not reused while `v`'s value is live
+                        Err(slot) => Arg::S(unsafe { init(&slots[slot]) }),
+                    },
                 };
                 let a = arg(ins_j.args[0]);
                 let scalar = match ins_j.code {

@@ -135,12 +135,18 @@ pub fn jit<F>(f: F) -> Jit<F> {
 pub struct Trace {
     recorded: Graph,
     optimized: Graph,
+    compiled: Program,
 }
 
 impl Trace {
     /// The graph as recorded, before optimization.
     pub fn unoptimized(&self) -> impl fmt::Display + '_ {
         &self.recorded
+    }
+    /// The program a replay on concrete arguments runs: the optimized graph with each run of
+    /// elementwise equations fused into one `fused` equation (one pass over tiles).
+    pub fn compiled(&self) -> impl fmt::Display + '_ {
+        &self.compiled
     }
     /// The number of equations (primitive applications) before and after optimization.
     pub fn equations(&self) -> (usize, usize) {
@@ -178,8 +184,10 @@ impl<F> Jit<F> {
         let args = args.to_args();
         let leaves: Vec<Tensor> = args.iter().flat_map(|a| a.leaves()).cloned().collect();
         let (_, recorded) = record(&|a| self.f.apply(a), &args, &leaves)?;
+        let optimized = optimize(recorded.clone());
         Ok(Trace {
-            optimized: optimize(recorded.clone()),
+            compiled: Program::new(optimized.clone()),
+            optimized,
             recorded,
         })
     }
