@@ -541,3 +541,55 @@ fn print_large_hessian_programs() -> Result<()> {
     println!("{}", t.compiled());
     Ok(())
 }
+
+#[test]
+fn basis_constants_run_in_sparse_form_with_eager_bits() -> Result<()> {
+    // captured constants with one nonzero a row (an identity, a slice of one, a multiple of
+    // one, one with an empty row), against inputs with NaN and infinities
+    let n = 300;
+    let eye: Vec<f64> = (0..n * n)
+        .map(|i| if i / n == i % n { 1.0 } else { 0.0 })
+        .collect();
+    let eye = Tensor::from_vec(eye, &[n, n])?;
+    let mut e2 = vec![0.0; n * (n - 1)];
+    for i in 0..n - 1 {
+        e2[i * (n - 1) + i] = if i % 3 == 0 { -2.5 } else { f64::INFINITY };
+    }
+    let e2 = Tensor::from_vec(e2, &[n, n - 1])?;
+    let x = grid(n, n, DType::F64, true)?;
+    let f = |x: &Tensor, eye: &Tensor, e2: &Tensor| -> Result<(Tensor, Tensor)> {
+        let a = x.sin()?.mul(eye)?.add(&x.mul_scalar(0.5)?)?;
+        let e3 = eye.narrow(1, 0, n - 1)?.mul_scalar(3.0)?;
+        let b = x
+            .narrow(1, 1, n - 1)?
+            .exp()?
+            .mul(e2)?
+            .sub(&e2.neg()?.mul(&e3)?)?;
+        Ok((a, b))
+    };
+    let (e, e2c) = (eye.clone(), e2.clone());
+    let j = jit(move |x: &Tensor| f(x, &e, &e2c));
+    let text = j.trace(&x)?.compiled().to_string();
+    // the identity and `e2`; not `-e2 · e3`, whose zeros are -0.0 (kept as they are)
+    assert_eq!(text.matches("(sparse)").count(), 2, "{text}");
+    for _ in 0..2 {
+        let (a, b): (Tensor, Tensor) = j.call(&x)?;
+        let (wa, wb) = f(&x, &eye, &e2)?;
+        same_bits(&a, &wa, "a");
+        same_bits(&b, &wb, "b");
+    }
+    // the Hessians whose standard basis takes this form
+    let x = grid(1, n, DType::F64, false)?.reshape(&[n as i64])?;
+    let sin_sum = |x: &Tensor| x.sin()?.sum();
+    same_bits(
+        &jit(hessian(sin_sum)).call(&x)?,
+        &hessian(sin_sum).call(&x)?,
+        "sin_sum",
+    );
+    same_bits(
+        &jit(hessian(rosen)).call(&x)?,
+        &hessian(rosen).call(&x)?,
+        "rosen",
+    );
+    Ok(())
+}

@@ -102,7 +102,9 @@ fn eqn(n: &Names<'_>, i: usize, e: &Eqn, indent: &str, f: &mut fmt::Formatter<'_
 }
 
 /// A compiled program: the graph's equations, with each fused group printed as one `fused`
-/// equation (its outputs, its inputs, and the equations it runs in one pass, in braces).
+/// equation (its outputs, its inputs, and the equations it runs in one pass, in braces). An
+/// input marked `(sparse)` is a constant with at most one nonzero a row, which the kernel
+/// generates from those nonzeros instead of reading.
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = &self.graph;
@@ -115,7 +117,10 @@ impl fmt::Display for Program {
             match s {
                 Step::Eval { out, .. } => eqn(&n, *out, &g.eqns[*out], "    ", f)?,
                 Step::Fused {
-                    ins, outs, members, ..
+                    ins,
+                    outs,
+                    members,
+                    kernel,
                 } => {
                     let outs: Vec<String> = outs
                         .iter()
@@ -127,7 +132,15 @@ impl fmt::Display for Program {
                             )
                         })
                         .collect();
-                    let ins: Vec<String> = ins.iter().map(|a| n.of(*a)).collect();
+                    // a constant generated from its nonzeros marked `(sparse)`
+                    let ins: Vec<String> = ins
+                        .iter()
+                        .zip(&kernel.sparse)
+                        .map(|(a, sp)| match sp {
+                            Some(_) => format!("{}(sparse)", n.of(*a)),
+                            None => n.of(*a),
+                        })
+                        .collect();
                     writeln!(f, "    {} = fused {} {{", outs.join(" "), ins.join(" "))?;
                     for &m in members {
                         eqn(&n, m, &g.eqns[m], "        ", f)?;

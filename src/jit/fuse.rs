@@ -12,7 +12,7 @@
 //! from outside the group (inputs, constants, other equations' values) may have any shape that
 //! broadcasts to the group's: the kernel reads them through their strides.
 
-use super::tile::{Code, Instr, Kernel, Src};
+use super::tile::{Code, Instr, Kernel, SparseRows, Src};
 use crate::core::Primitive;
 use crate::core::stage::{Atom, Eqn, Graph};
 use crate::dtype::DType;
@@ -162,6 +162,15 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
                     out.push(fused(g, ms, &escapes));
                 }
             }
+            // one equation alone runs its own kernel, unless it reads a sparse constant
+            Some(ms)
+                if e.ins.iter().any(|a| {
+                    matches!(a, Atom::Const(c)
+                        if g.consts[*c].array().and_then(|x| SparseRows::of(x, &e.shape)).is_some())
+                }) =>
+            {
+                out.push(fused(g, ms, &escapes))
+            }
             _ => out.push(Step::Eval {
                 prim: e.prim.clone(),
                 ins: e.ins.clone(),
@@ -234,8 +243,16 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
         instrs.push(Instr { code, args, dst });
     }
     let e = &g.eqns[*members.last().expect("a member")];
+    let sparse = ins
+        .iter()
+        .map(|a| match a {
+            Atom::Const(c) => SparseRows::of(g.consts[*c].array()?, &e.shape),
+            _ => None,
+        })
+        .collect();
     Step::Fused {
         kernel: Kernel {
+            sparse,
             shape: e.shape.clone(),
             dtype: e.dtype,
             n_in: ins.len(),

@@ -74,6 +74,49 @@ pub(crate) struct Kernel {
     pub(crate) n_out: usize,
     pub(crate) n_reg: usize,
     pub(crate) instrs: Vec<Instr>,
+    /// For each input that is a constant with at most one nonzero per row (a standard basis, a
+    /// slice of one, a multiple of one), those nonzeros: row mode generates its tiles instead
+    /// of reading the array.
+    pub(crate) sparse: Vec<Option<SparseRows>>,
+}
+
+/// A constant with at most one nonzero in each row (of its last dim), every other element
+/// +0.0: the column of each row's nonzero (`usize::MAX`: none) and its value.
+#[derive(Clone, Debug)]
+pub(crate) struct SparseRows {
+    cols: Vec<usize>,
+    vals: Vec<f64>,
+}
+
+impl SparseRows {
+    /// The sparse form of `a`, if it has the output shape `shape`, is large enough for row mode
+    /// to pay, and has at most one nonzero (anything but +0.0) per row.
+    pub(crate) fn of(a: &Array, shape: &[usize]) -> Option<SparseRows> {
+        let row = *shape.last()?;
+        if a.shape() != shape || shape.len() < 2 || row < ROW_MIN || a.numel() < 1 << 14 {
+            return None;
+        }
+        let v: Vec<f64> = match a.dtype() {
+            DType::F64 => a.to_vec::<f64>()?,
+            DType::F32 => a.to_vec::<f32>()?.into_iter().map(f64::from).collect(),
+            _ => return None,
+        };
+        let rows = v.len() / row;
+        let mut cols = vec![usize::MAX; rows];
+        let mut vals = vec![0.0; rows];
+        for (r, xs) in v.chunks_exact(row).enumerate() {
+            for (j, &x) in xs.iter().enumerate() {
+                if x.to_bits() != 0 {
+                    if cols[r] != usize::MAX {
+                        return None;
+                    }
+                    cols[r] = j;
+                    vals[r] = x;
+                }
+            }
+        }
+        Some(SparseRows { cols, vals })
+    }
 }
 
 /// An operand over one tile: a slice of its values, or one value seen at every position.
@@ -99,6 +142,8 @@ enum Input<'a, T> {
         plan: Plan<1>,
         slot: usize,
     },
+    /// A constant in sparse form (row mode only): a tile holds its row's nonzero, or is zero.
+    Sparse { rows: &'a SparseRows, slot: usize },
 }
 
 /// An input over one tile: a slice, one value, or a gathered register.
@@ -138,11 +183,19 @@ impl Kernel {
             })
             .collect();
         let mut gathered = 0;
+        let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
         let ins: SmallVec<[Input<'_, T>; 8]> = views
             .iter()
-            .map(|a| {
+            .zip(&self.sparse)
+            .map(|(a, sp)| {
                 let v = a.v::<T>();
-                if let Some(s) = v.contiguous() {
+                if let (Some(rows), true) = (sp, sparse_mode) {
+                    gathered += 1;
+                    Input::Sparse {
+                        rows,
+                        slot: self.n_out + self.n_reg + gathered - 1,
+                    }
+                } else if let Some(s) = v.contiguous() {
                     Input::Slice(s)
                 } else if v.strides.iter().all(|&s| s == 0) {
                     Input::Scalar(v.data[v.offset])
@@ -235,6 +288,20 @@ impl Kernel {
                 *at = match inp {
                     Input::Slice(s) => At::S(&s[pos..pos + m]),
                     Input::Scalar(c) => At::C(*c),
+                    Input::Sparse { rows, slot } => {
+                        let (r, j) = (pos / row, pos % row);
+                        let c = rows.cols[r];
+                        if c >= j && c < j + m {
+                            let dst = &mut slots[*slot];
+                            for x in dst.iter_mut() {
+                                x.write(T::ZERO);
+                            }
+                            dst[c - j].write(T::from_f64(rows.vals[r]));
+                            At::Slot(*slot)
+                        } else {
+                            At::C(T::ZERO)
+                        }
+                    }
                     Input::Strided {
                         data,
                         offset,
