@@ -593,3 +593,34 @@ fn basis_constants_run_in_sparse_form_with_eager_bits() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn pads_fuse_into_their_readers_as_guarded_loads() -> Result<()> {
+    // gradients of slices are pads; here their readers are elementwise, so the pads are read
+    // through guarded loads (the rows are long enough for row mode)
+    type Slicer = fn(&Tensor) -> Result<Tensor>;
+    let slicers: [(&str, Slicer); 4] = [
+        ("last dim, step 1", |x| x.narrow(1, 5, 200)),
+        ("last dim, step 3", |x| x.slice(1, 2, 290, 3)),
+        ("first dim, step 2", |x| x.slice(0, 1, 30, 2)),
+        ("first dim, step 1", |x| x.narrow(0, 3, 10)),
+    ];
+    let x = grid(40, 300, DType::F64, true)?;
+    let xt = grid(300, 40, DType::F64, true)?.t()?;
+    for (name, sl) in slicers {
+        let f = move |x: &Tensor| -> Result<Tensor> {
+            let g: Tensor = grad(move |x: &Tensor| sl(x)?.sin()?.sum()).call(x)?;
+            let h: Tensor = grad(move |x: &Tensor| sl(x)?.square()?.sum()).call(x)?;
+            g.mul(&x.exp()?)?.add(&h)?.sub(&g.square()?)
+        };
+        let j = jit(f);
+        let text = j.trace(&x)?.compiled().to_string();
+        assert!(text.contains("pad[dim="), "{name}: {text}");
+        for x in [&x, &xt] {
+            for _ in 0..2 {
+                same_bits(&j.call(x)?, &f(x)?, name);
+            }
+        }
+    }
+    Ok(())
+}

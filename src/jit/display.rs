@@ -104,7 +104,8 @@ fn eqn(n: &Names<'_>, i: usize, e: &Eqn, indent: &str, f: &mut fmt::Formatter<'_
 /// A compiled program: the graph's equations, with each fused group printed as one `fused`
 /// equation (its outputs, its inputs, and the equations it runs in one pass, in braces). An
 /// input marked `(sparse)` is a constant with at most one nonzero a row, which the kernel
-/// generates from those nonzeros instead of reading.
+/// generates from those nonzeros instead of reading; `pad[...](x)` is `x` read through a pad
+/// (the pad itself is not materialized unless something else reads it).
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = &self.graph;
@@ -135,10 +136,17 @@ impl fmt::Display for Program {
                     // a constant generated from its nonzeros marked `(sparse)`
                     let ins: Vec<String> = ins
                         .iter()
-                        .zip(&kernel.sparse)
+                        .zip(kernel.sparse.iter().zip(&kernel.pads))
                         .map(|(a, sp)| match sp {
-                            Some(_) => format!("{}(sparse)", n.of(*a)),
-                            None => n.of(*a),
+                            (Some(_), _) => format!("{}(sparse)", n.of(*a)),
+                            (_, Some(p)) => format!(
+                                "pad[dim={},start={},step={}]({})",
+                                p.dim,
+                                p.start,
+                                p.step,
+                                n.of(*a)
+                            ),
+                            _ => n.of(*a),
                         })
                         .collect();
                     writeln!(f, "    {} = fused {} {{", outs.join(" "), ins.join(" "))?;

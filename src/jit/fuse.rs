@@ -12,11 +12,12 @@
 //! from outside the group (inputs, constants, other equations' values) may have any shape that
 //! broadcasts to the group's: the kernel reads them through their strides.
 
-use super::tile::{Code, Instr, Kernel, SparseRows, Src};
+use super::tile::{Code, Instr, Kernel, PadSpec, ROW_MIN, SparseRows, Src};
 use crate::core::Primitive;
 use crate::core::stage::{Atom, Eqn, Graph};
 use crate::dtype::DType;
 use crate::prims::binary::Binary;
+use crate::prims::shape::Pad;
 use crate::prims::unary::Unary;
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -162,10 +163,12 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
                     out.push(fused(g, ms, &escapes));
                 }
             }
-            // one equation alone runs its own kernel, unless it reads a sparse constant
+            // one equation alone runs its own kernel, unless it reads a sparse constant or a
+            // pad
             Some(ms)
                 if e.ins.iter().any(|a| {
-                    matches!(a, Atom::Const(c)
+                    padded(g, *a, &e.shape).is_some()
+                        || matches!(a, Atom::Const(c)
                         if g.consts[*c].array().and_then(|x| SparseRows::of(x, &e.shape)).is_some())
                 }) =>
             {
@@ -178,7 +181,39 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
             }),
         }
     }
+    // a pad read only through guarded loads is not materialized
+    let mut read = vec![false; n];
+    for a in out.iter().flat_map(|s| s.ins()).chain(&g.outs) {
+        if let Atom::Var(v) = *a {
+            read[v] = true;
+        }
+    }
+    out.retain(|s| match s {
+        Step::Eval { prim, out, .. } => read[*out] || !prim.as_any().is::<Pad>(),
+        Step::Fused { .. } => true,
+    });
     out
+}
+
+/// If `a` is the value of a pad of shape `shape` (a group's) whose rows are long enough for row
+/// mode, the pad's operand and where the pad puts it: the group reads the operand through a
+/// guarded load instead of the padded array.
+fn padded(g: &Graph, a: Atom, shape: &[usize]) -> Option<(Atom, Option<PadSpec>)> {
+    let Atom::Var(v) = a else { return None };
+    let e = &g.eqns[v];
+    let p = e.prim.as_any().downcast_ref::<Pad>()?;
+    (e.shape.as_slice() == shape
+        && shape.last().is_some_and(|&l| l >= ROW_MIN)
+        && matches!(e.dtype, DType::F32 | DType::F64)
+        && p.step > 0)
+        .then(|| {
+            let spec = PadSpec {
+                dim: p.dim,
+                start: p.start,
+                step: p.step,
+            };
+            (e.ins[0], Some(spec))
+        })
 }
 
 /// The fused step of a group (members in order).
@@ -197,7 +232,7 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
             }
         }
     }
-    let mut ins: SmallVec<[Atom; 4]> = SmallVec::new();
+    let mut ins: SmallVec<[(Atom, Option<PadSpec>); 4]> = SmallVec::new();
     let mut instrs = Vec::with_capacity(members.len());
     let mut free: Vec<usize> = Vec::new();
     let mut n_reg = 0;
@@ -209,13 +244,16 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
         for (k, a) in e.ins.iter().take(code.arity()).enumerate() {
             args[k] = match a {
                 Atom::Var(v) if at(*v).is_some() => Src::Val(at(*v).expect("a member")),
-                a => Src::In(match ins.iter().position(|x| x == a) {
-                    Some(p) => p,
-                    None => {
-                        ins.push(*a);
-                        ins.len() - 1
-                    }
-                }),
+                a => {
+                    let key = padded(g, *a, &e.shape).unwrap_or((*a, None));
+                    Src::In(match ins.iter().position(|x| *x == key) {
+                        Some(p) => p,
+                        None => {
+                            ins.push(key);
+                            ins.len() - 1
+                        }
+                    })
+                }
             };
         }
         // the destination is chosen before the operands' registers are freed, so an
@@ -246,13 +284,16 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
     let sparse = ins
         .iter()
         .map(|a| match a {
-            Atom::Const(c) => SparseRows::of(g.consts[*c].array()?, &e.shape),
+            (Atom::Const(c), None) => SparseRows::of(g.consts[*c].array()?, &e.shape),
             _ => None,
         })
         .collect();
+    let pads = ins.iter().map(|a| a.1).collect();
+    let ins: SmallVec<[Atom; 4]> = ins.iter().map(|a| a.0).collect();
     Step::Fused {
         kernel: Kernel {
             sparse,
+            pads,
             shape: e.shape.clone(),
             dtype: e.dtype,
             n_in: ins.len(),

@@ -78,6 +78,27 @@ pub(crate) struct Kernel {
     /// slice of one, a multiple of one), those nonzeros: row mode generates its tiles instead
     /// of reading the array.
     pub(crate) sparse: Vec<Option<SparseRows>>,
+    /// For each input read through a pad (the pad equation fused as a guarded load), where its
+    /// elements go. Only in kernels whose rows are long enough for row mode.
+    pub(crate) pads: Vec<Option<PadSpec>>,
+}
+
+/// A pad fused into its reader: along `dim`, output position `start + k·step` reads the
+/// input's position `k`, and every other position is +0.0 (as `pad` writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PadSpec {
+    pub(crate) dim: usize,
+    pub(crate) start: usize,
+    pub(crate) step: usize,
+}
+
+impl PadSpec {
+    /// The input position of output position `i` along `dim`, if it is not padding.
+    #[inline]
+    fn source(&self, i: usize, len: usize) -> Option<usize> {
+        let k = i.checked_sub(self.start)?;
+        (k % self.step == 0 && k / self.step < len).then_some(k / self.step)
+    }
 }
 
 /// A constant with at most one nonzero in each row (of its last dim), every other element
@@ -144,6 +165,15 @@ enum Input<'a, T> {
     },
     /// A constant in sparse form (row mode only): a tile holds its row's nonzero, or is zero.
     Sparse { rows: &'a SparseRows, slot: usize },
+    /// An array read through a pad (row mode only).
+    Padded {
+        data: &'a [T],
+        offset: usize,
+        shape: &'a [usize],
+        strides: &'a [isize],
+        pad: PadSpec,
+        slot: usize,
+    },
 }
 
 /// An input over one tile: a slice, one value, or a gathered register.
@@ -156,7 +186,7 @@ enum At<'a, T> {
 
 /// Outputs whose last dim has at least this many positions run in row mode: tiles never span
 /// two rows, so inputs broadcast along rows or columns are read in place (no gather).
-const ROW_MIN: usize = 256;
+pub(crate) const ROW_MIN: usize = 256;
 
 impl Kernel {
     /// Evaluate on `inputs` (one array per kernel input, each broadcastable to the output
@@ -174,8 +204,9 @@ impl Kernel {
         let n = numel(&self.shape);
         let views: SmallVec<[Array; 8]> = inputs
             .iter()
-            .map(|a| {
-                if a.shape() == self.shape.as_slice() {
+            .zip(&self.pads)
+            .map(|(a, pad)| {
+                if a.shape() == self.shape.as_slice() || pad.is_some() {
                     (*a).clone()
                 } else {
                     a.broadcast_to(&self.shape)
@@ -186,10 +217,20 @@ impl Kernel {
         let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
         let ins: SmallVec<[Input<'_, T>; 8]> = views
             .iter()
-            .zip(&self.sparse)
-            .map(|(a, sp)| {
+            .zip(self.sparse.iter().zip(&self.pads))
+            .map(|(a, (sp, pad))| {
                 let v = a.v::<T>();
-                if let (Some(rows), true) = (sp, sparse_mode) {
+                if let Some(pad) = pad {
+                    gathered += 1;
+                    Input::Padded {
+                        data: v.data,
+                        offset: v.offset,
+                        shape: v.shape,
+                        strides: v.strides,
+                        pad: *pad,
+                        slot: self.n_out + self.n_reg + gathered - 1,
+                    }
+                } else if let (Some(rows), true) = (sp, sparse_mode) {
                     gathered += 1;
                     Input::Sparse {
                         rows,
@@ -288,6 +329,23 @@ impl Kernel {
                 *at = match inp {
                     Input::Slice(s) => At::S(&s[pos..pos + m]),
                     Input::Scalar(c) => At::C(*c),
+                    Input::Padded {
+                        data,
+                        offset,
+                        shape,
+                        strides,
+                        pad,
+                        slot,
+                    } => match padded(
+                        &self.shape,
+                        (data, *offset, shape, strides),
+                        pad,
+                        (pos, m, row),
+                        &mut slots[*slot],
+                    ) {
+                        At::Slot(_) => At::Slot(*slot),
+                        a => a,
+                    },
                     Input::Sparse { rows, slot } => {
                         let (r, j) = (pos / row, pos % row);
                         let c = rows.cols[r];
@@ -379,6 +437,67 @@ impl Kernel {
             t0 += m;
         }
     }
+}
+
+/// A padded input over the tile of `m` positions from `pos` (within one row of length `row`):
+/// a slice of the input's row, zero, or (where the tile straddles the padding or the input is
+/// strided along the row) gathered into `slot` (returned as `At::Slot(0)`: the caller knows
+/// which slot).
+fn padded<'a, T: Float>(
+    out_shape: &[usize],
+    (data, offset, shape, strides): (&'a [T], usize, &[usize], &[isize]),
+    pad: &PadSpec,
+    (pos, m, row): (usize, usize, usize),
+    slot: &mut [MaybeUninit<T>],
+) -> At<'a, T> {
+    let last = out_shape.len() - 1;
+    let (mut r, j) = (pos / row, pos % row);
+    let mut base = offset as isize;
+    for d in (0..last).rev() {
+        let i = r % out_shape[d];
+        r /= out_shape[d];
+        let i = if d == pad.dim {
+            match pad.source(i, shape[d]) {
+                Some(k) => k,
+                None => return At::C(T::ZERO),
+            }
+        } else {
+            i
+        };
+        base += i as isize * strides[d];
+    }
+    let inner = strides[last];
+    if pad.dim != last {
+        let first = (base + j as isize * inner) as usize;
+        return match inner {
+            1 => At::S(&data[first..first + m]),
+            0 => At::C(data[first]),
+            _ => {
+                for (t, x) in slot.iter_mut().enumerate() {
+                    x.write(data[(first as isize + t as isize * inner) as usize]);
+                }
+                At::Slot(0)
+            }
+        };
+    }
+    let len = shape[last];
+    if pad.step == 1 && inner == 1 {
+        let (lo, hi) = (pad.start, pad.start + len);
+        if j >= lo && j + m <= hi {
+            let first = base as usize + (j - lo);
+            return At::S(&data[first..first + m]);
+        }
+        if j + m <= lo || j >= hi {
+            return At::C(T::ZERO);
+        }
+    }
+    for (t, x) in slot.iter_mut().enumerate() {
+        x.write(match pad.source(j + t, len) {
+            Some(k) => data[(base + k as isize * inner) as usize],
+            None => T::ZERO,
+        });
+    }
+    At::Slot(0)
 }
 
 /// `s` as initialized values.
