@@ -31,12 +31,6 @@ pub(crate) enum Code {
 }
 
 impl Code {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Code::Un(op) => op.name(),
-            Code::Bin(op) => op.name(),
-        }
-    }
     pub(crate) fn arity(self) -> usize {
         match self {
             Code::Un(_) => 1,
@@ -313,11 +307,27 @@ impl Kernel {
         let mut t0 = 0;
         while t0 < len {
             let pos = start + t0;
-            let m = if row > 0 {
+            let mut m = if row > 0 {
                 tile.min(len - t0).min(row - pos % row)
             } else {
                 tile.min(len - t0)
             };
+            // tiles end where a pad along the rows starts or stops, so that each tile of a
+            // padded input is all padding or all input (read in place)
+            for inp in ins {
+                if let Input::Padded { shape, pad, .. } = inp
+                    && pad.step == 1
+                    && pad.dim + 1 == self.shape.len()
+                {
+                    let j = pos % row;
+                    let (lo, hi) = (pad.start, pad.start + shape[pad.dim]);
+                    if j < lo {
+                        m = m.min(lo - j);
+                    } else if j < hi {
+                        m = m.min(hi - j);
+                    }
+                }
+            }
             let mut slots: SmallVec<[&mut [MaybeUninit<T>]; 16]> = SmallVec::new();
             for o in outs.iter_mut() {
                 slots.push(&mut o[t0..t0 + m]);
@@ -491,11 +501,16 @@ fn padded<'a, T: Float>(
             return At::C(T::ZERO);
         }
     }
-    for (t, x) in slot.iter_mut().enumerate() {
-        x.write(match pad.source(j + t, len) {
-            Some(k) => data[(base + k as isize * inner) as usize],
-            None => T::ZERO,
-        });
+    for x in slot.iter_mut() {
+        x.write(T::ZERO);
+    }
+    // the input positions k whose column start + k·step falls in j..j + m
+    let mut k = j.saturating_sub(pad.start).div_ceil(pad.step);
+    let mut col = pad.start + k * pad.step;
+    while col < j + m && k < len {
+        slot[col - j].write(data[(base + k as isize * inner) as usize]);
+        k += 1;
+        col += pad.step;
     }
     At::Slot(0)
 }
