@@ -539,6 +539,15 @@ fn print_large_hessian_programs() -> Result<()> {
     println!("{}\n", t.compiled());
     let t = jit(hessian(|x: &Tensor| x.sin()?.sum())).trace(&x)?;
     println!("{}", t.compiled());
+    let f = |x: &Tensor| -> Result<Tensor> {
+        let (x0, x1, x2) = (x.get(0)?, x.get(1)?, x.get(2)?);
+        x0.square()?
+            .mul(&x1)?
+            .add(&x1.mul(&x2)?.sin()?)?
+            .add(&x0.mul(&x2)?.exp()?)
+    };
+    let t = jit(hessian(f)).trace(&Tensor::from_slice(&[0.5, -1.0, 0.25]))?;
+    println!("{}", t.compiled());
     Ok(())
 }
 

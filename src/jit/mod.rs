@@ -37,8 +37,12 @@ pub(crate) struct Program {
     /// can run that way: it has no random draw (which must go through `bind`, where a running
     /// transform decides how it draws) and its constants are concrete.
     steps: Option<Vec<Step>>,
-    /// For each step, the values read for the last time by it.
+    /// For each step, the slots of the values read for the last time by it.
     step_free: Vec<SmallVec<[usize; 2]>>,
+    /// The slot of each variable the steps write (values fused away have none), and the
+    /// number of slots: a replay holds its values in a vector of that size.
+    slot: Vec<usize>,
+    n_slots: usize,
 }
 
 /// For each of `reads` (the atoms each step reads, in order), the variables (of `n`) read for
@@ -110,11 +114,29 @@ impl Program {
         } else {
             (None, Vec::new())
         };
+        let mut slot = vec![usize::MAX; n];
+        let mut n_slots = 0;
+        for s in steps.iter().flatten() {
+            let outs = match s {
+                Step::Eval { out, .. } => std::slice::from_ref(out),
+                Step::Fused { outs, .. } => &outs[..],
+            };
+            for &o in outs {
+                slot[o] = n_slots;
+                n_slots += 1;
+            }
+        }
+        let step_free = step_free
+            .into_iter()
+            .map(|vs| vs.into_iter().map(|v| slot[v]).collect())
+            .collect();
         Program {
             graph,
             free_after,
             steps,
             step_free,
+            slot,
+            n_slots,
         }
     }
 
@@ -157,24 +179,24 @@ impl Program {
     /// concrete operands) and the fused kernels, on arrays, without tensor handles.
     fn run_concrete(&self, steps: &[Step], inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         let g = &self.graph;
-        let mut vars: Vec<Option<Array>> = vec![None; g.eqns.len()];
+        let mut vars: Vec<Option<Array>> = vec![None; self.n_slots];
         for (i, s) in steps.iter().enumerate() {
             let args: SmallVec<[&Array; 4]> = s
                 .ins()
                 .iter()
-                .map(|a| array(*a, inputs, &g.consts, &vars))
+                .map(|a| array(*a, inputs, &g.consts, &vars, &self.slot))
                 .collect();
             match s {
                 Step::Eval { prim, out, .. } => {
                     let y = prim.eval(&args)?;
                     drop(args);
-                    vars[*out] = Some(y);
+                    vars[self.slot[*out]] = Some(y);
                 }
                 Step::Fused { kernel, outs, .. } => {
                     let ys = kernel.run(&args);
                     drop(args);
                     for (o, y) in outs.iter().zip(ys) {
-                        vars[*o] = Some(y);
+                        vars[self.slot[*o]] = Some(y);
                     }
                 }
             }
@@ -187,9 +209,11 @@ impl Program {
             .map(|a| match *a {
                 Atom::In(i) => inputs[i].clone(),
                 Atom::Const(i) => g.consts[i].clone(),
-                Atom::Var(i) => {
-                    Tensor::from_array(vars[i].clone().expect("an output is never freed"))
-                }
+                Atom::Var(i) => Tensor::from_array(
+                    vars[self.slot[i]]
+                        .clone()
+                        .expect("an output is never freed"),
+                ),
             })
             .collect())
     }
@@ -201,11 +225,12 @@ fn array<'a>(
     inputs: &'a [Tensor],
     consts: &'a [Tensor],
     vars: &'a [Option<Array>],
+    slot: &[usize],
 ) -> &'a Array {
     match a {
         Atom::In(i) => inputs[i].array().expect("a concrete input"),
         Atom::Const(i) => consts[i].array().expect("a concrete constant"),
-        Atom::Var(i) => vars[i]
+        Atom::Var(i) => vars[slot[i]]
             .as_ref()
             .expect("a value is read before it is freed"),
     }

@@ -298,8 +298,9 @@ impl Kernel {
             return;
         }
         let tile = TILE.min(len);
-        let mut scratch: Vec<MaybeUninit<T>> =
-            vec![MaybeUninit::uninit(); (self.n_reg + gathered) * tile];
+        // registers on the stack for small kernels (no allocation per call)
+        let mut scratch: SmallVec<[MaybeUninit<T>; 128]> =
+            SmallVec::from_elem(MaybeUninit::uninit(), (self.n_reg + gathered) * tile);
         // the value of each instruction in the current tile: a scalar, or the slot it wrote
         let mut vals: SmallVec<[Result<T, usize>; 16]> =
             SmallVec::from_elem(Err(0), self.instrs.len());
