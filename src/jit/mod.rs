@@ -1,17 +1,36 @@
 //! Compiled mode: the graphs the staging interpreter records (`core::stage`, `NOTE: [staging]`),
 //! the passes that simplify them, and the executor that replays them.
 //!
-//! A [`Program`] is an optimized graph plus what replaying it needs (when each value dies).
-//! Replaying binds each equation's primitive on the values of its inputs: on concrete tensors
-//! that is the kernel call and nothing else (no public-op validation, no rules, no tracers), and
-//! under running transforms each equation goes through their rules as it would eagerly, so a
-//! compiled function composes with every transform.
+//! A [`Program`] is an optimized graph plus two ways to replay it:
 //!
-//! Which rewrites can change results: none of the passes here do. Dead-code elimination drops
-//! equations whose values nothing reads (but never a random draw, whose generator state later
-//! draws depend on), common-subexpression elimination merges equations that apply an equal
-//! primitive to the same inputs (random draws excepted), and the algebraic rewrites are exact
-//! (`x · 1 = x`, `x + 0`-free, `-(-x) = x`, a reshape to the same shape).
+//! - **On concrete inputs** (the usual case: `jit(hessian(f))` called on tensors), it runs a
+//!   list of steps (`fuse`) on arrays directly: each primitive's kernel (what `bind` would call
+//!   on concrete operands, without tensor handles, validation, rules or tracers), and *fused
+//!   kernels* (`tile`) for the runs of elementwise float equations of one shape, which make
+//!   one pass over tiles of the output, with no intermediate arrays, on all cores for large
+//!   outputs. A replay holds only the values the steps materialize, each freed after its last
+//!   reader.
+//! - **Under running transforms** (`grad(jit(f))`, `vmap(jit(f))`, a jit inside another's
+//!   trace), or when the graph has a random draw (which must reach the running levels through
+//!   `bind`), it binds each equation of the (unfused) optimized graph, so each goes through the
+//!   transforms' rules as it would eagerly: a compiled function composes with every transform.
+//!
+//! Which rewrites can change results: **none**, bit for bit (except for the payload of a
+//! signaling NaN, which arithmetic quiets). Dead-code elimination drops equations whose values
+//! nothing reads (but never a random draw, whose generator state later draws depend on);
+//! common-subexpression elimination merges equations that apply an equal primitive to the same
+//! inputs (random draws excepted); the algebraic rewrites are exact (`x · 1 = x` against a
+//! constant of ones, as eager's `mul` already returns `x` itself against a broadcast one; no
+//! `x + 0`, which would turn -0 into +0; `-(-x) = x`; a view to the shape its input has).
+//! Fusion changes no arithmetic: each fused instruction runs the kernel eager evaluation runs
+//! for that op (the same vectorized `kernels::math` functions for the transcendental ops, the
+//! same scalar function for the rest), element by element in the same order of operations, so
+//! a fused chain equals the chain run op by op. Its other rewrites only change where operands
+//! are read from: a broadcast operand is read through zero strides, a pad read by elementwise
+//! equations is a guarded load that gives +0.0 where the pad writes it, and a constant with at
+//! most one nonzero a row (a standard basis and its slices and multiples; zeros that are -0.0
+//! disqualify it) is generated tile by tile from its nonzeros instead of read. No fused
+//! reduction reassociates a sum: reductions are not fused.
 
 mod display;
 mod fuse;

@@ -352,7 +352,7 @@ impl Kernel {
                         (data, *offset, shape, strides),
                         pad,
                         (pos, m, row),
-                        &mut slots[*slot],
+                        slots[*slot],
                     ) {
                         At::Slot(_) => At::Slot(*slot),
                         a => a,
@@ -378,11 +378,10 @@ impl Kernel {
                         plan,
                         slot,
                     } => {
-                        if row > 0 {
+                        if let Some(mut r) = pos.checked_div(row) {
                             // the row's first element, then along the last dim
                             let last = self.shape.len() - 1;
                             let mut base = *offset as isize;
-                            let mut r = pos / row;
                             for d in (0..last).rev() {
                                 base += (r % self.shape[d]) as isize * strides[d];
                                 r /= self.shape[d];
@@ -413,13 +412,13 @@ impl Kernel {
                         At::S(s) => Arg::S(s),
                         At::C(c) => Arg::C(c),
                         // SAFETY: gathered above, for this tile
-                        At::Slot(k) => Arg::S(unsafe { init(&slots[k]) }),
+                        At::Slot(k) => Arg::S(unsafe { init(slots[k]) }),
                     },
                     Src::Val(v) => match vals[v] {
                         Ok(c) => Arg::C(c),
                         // SAFETY: instruction `v` (an earlier one) wrote this slot in this
                         // tile, and the slot is not reused while `v`'s value is live
-                        Err(slot) => Arg::S(unsafe { init(&slots[slot]) }),
+                        Err(slot) => Arg::S(unsafe { init(slots[slot]) }),
                     },
                 };
                 let a = arg(ins_j.args[0]);
