@@ -145,6 +145,15 @@ impl Trace {
     }
     /// The program a replay on concrete arguments runs: the optimized graph with each run of
     /// elementwise equations fused into one `fused` equation (one pass over tiles).
+    ///
+    /// ```
+    /// use functorch::{Tensor, jit};
+    /// let f = jit(|x: &Tensor| x.sin()?.mul_scalar(2.0)?.exp()?.sum());
+    /// let t = f.trace(&Tensor::from_slice(&[1.0, 2.0]))?;
+    /// // sin, mul_scalar and exp run as one pass, then the sum
+    /// assert!(t.compiled().to_string().contains("= fused a {"));
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
     pub fn compiled(&self) -> impl fmt::Display + '_ {
         &self.compiled
     }
