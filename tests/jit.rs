@@ -417,9 +417,9 @@ fn fused_chains_equal_eager_bit_for_bit() -> Result<()> {
 
 #[test]
 fn fused_chains_over_many_tiles_and_both_cores() -> Result<()> {
-    // 45000 elements: several tiles, split over threads; rows of 150 (tiles span rows) and of
-    // 300 (tiles stay within a row)
-    for (m, n) in [(300, 150), (150, 300)] {
+    // 45000 elements: several tiles, split over threads; rows of 30 (tiles span rows, strided
+    // operands gathered) and of 300 (tiles stay within a row)
+    for (m, n) in [(1500, 30), (150, 300)] {
         let x = grid(m, n, DType::F64, true)?;
         let row = grid(1, n, DType::F64, false)?;
         let col = grid(m, 1, DType::F64, false)?;

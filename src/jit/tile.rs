@@ -180,7 +180,7 @@ enum At<'a, T> {
 
 /// Outputs whose last dim has at least this many positions run in row mode: tiles never span
 /// two rows, so inputs broadcast along rows or columns are read in place (no gather).
-pub(crate) const ROW_MIN: usize = 256;
+pub(crate) const ROW_MIN: usize = 64;
 
 impl Kernel {
     /// Evaluate on `inputs` (one array per kernel input, each broadcastable to the output
