@@ -217,6 +217,14 @@ pub fn jacrev<F>(f: F) -> Jacrev<F> {
 
 option_setters!(Jacrev: argnums, has_aux, chunk_size, preallocate, progress);
 
+impl<F> Jacrev<F> {
+    /// The Jacobian as a [`SparseMatrix`](crate::SparseMatrix), its pattern detected and its
+    /// rows colored, one vjp per color (see [`Sparse`](crate::Sparse)).
+    pub fn sparse(self) -> super::sparse::Sparse<F> {
+        super::sparse::Sparse::new(self.f, self.o, super::sparse::Mode::Reverse)
+    }
+}
+
 impl<A, F: Function<A>> Function<A> for Jacrev<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
         jacrev_impl(&|a| self.f.apply(a), args, &self.o)
@@ -253,6 +261,14 @@ pub fn jacfwd<F>(f: F) -> Jacfwd<F> {
 }
 
 option_setters!(Jacfwd: argnums, has_aux, chunk_size, randomness, progress);
+
+impl<F> Jacfwd<F> {
+    /// The Jacobian as a [`SparseMatrix`](crate::SparseMatrix), its pattern detected and its
+    /// columns colored, one jvp per color (see [`Sparse`](crate::Sparse)).
+    pub fn sparse(self) -> super::sparse::Sparse<F> {
+        super::sparse::Sparse::new(self.f, self.o, super::sparse::Mode::Forward)
+    }
+}
 
 impl<A, F: Function<A>> Function<A> for Jacfwd<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {

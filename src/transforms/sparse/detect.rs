@@ -1,0 +1,690 @@
+//! Sparsity detection: one pass over the traced graph of `f` that propagates, for every element
+//! of every value, the set of input elements it depends on (its gradient pattern) and, for
+//! Hessians, the set of input pairs that interact nonlinearly in it (`NOTE: [sparsity]`).
+
+// NOTE: [sparsity]
+// The pattern is global (valid at every point, not only where `f` was traced) and found
+// without computing a derivative, as SparseConnectivityTracer.jl does, but on the traced graph
+// (`jit`'s recorder) rather than by overloading: the graph is recorded once, then each equation
+// maps its operands' per-element sets to its output's. The rules, by what a primitive does:
+// - elementwise (after broadcasting): the union of the operands' sets at the same position.
+//   For Hessians, a linear or piecewise-linear op (add, neg, where, abs, relu, clamp, maximum)
+//   unions the operands' pair sets; a nonlinear unary op adds g×g; a product adds g_a×g_b; a
+//   quotient adds g_a×g_b and g_b×g_b; pow and atan2 add (g_a ∪ g_b)²;
+// - element moves (reshape, permute, broadcast, slice, flip, pad, cat, index_select, gather):
+//   the primitive itself is evaluated on arrays of element ids, which says which operand
+//   element each output element reads; an index operand must be a constant of the trace
+//   (a data-dependent index makes the rule conservative: every output element reads every
+//   operand element);
+// - sums and scatters (sum, amax/amin, index_add, scatter_add): each operand element goes to
+//   one output element, found by evaluating the transposed move (broadcast, index_select,
+//   gather) on output ids; an output element unions its sources;
+// - matmul: out[i, j] unions a[i, k] and b[k, j] over k, skipping the k where a constant
+//   operand holds a zero (so a product with a constant sparse matrix stays exact), with
+//   g_a[i, k] × g_b[k, j] added for Hessians;
+// - anything else (factorizations, users' custom rules): conservative, every output element
+//   depends on every element of every operand (and, for Hessians, every pair of them);
+// - integer or bool outputs, `detach`, `sign` and other zero-derivative ops: empty sets.
+// Sets are sorted vectors in one CSR buffer per value (element i's set is a slice), freed
+// after the value's last use, so a banded function of 10⁶ inputs costs a few bytes per
+// element and equation. Pairs (i, j), i ≤ j, of n inputs are the u64 i·n + j.
+
+use crate::array::{Array, numel};
+use crate::core::Tensor;
+use crate::core::stage::{Atom, Graph};
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::prims::Primitive;
+use crate::prims::binary::{Binary, BinaryOp};
+use crate::prims::cast::Cast;
+use crate::prims::compare::Where;
+use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd};
+use crate::prims::matmul::MatMul;
+use crate::prims::reduce::{Extreme, Sum};
+use crate::prims::shape::{BroadcastTo, Concat, Flip, Pad, Permute, Reshape, Slice};
+use crate::prims::unary::{Unary, UnaryOp};
+
+/// Per-element sorted sets of one value, in CSR form.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sets<T> {
+    ptr: Vec<usize>,
+    idx: Vec<T>,
+}
+
+impl<T: Copy + Ord> Sets<T> {
+    fn with_capacity(len: usize) -> Self {
+        let mut ptr = Vec::with_capacity(len + 1);
+        ptr.push(0);
+        Sets {
+            ptr,
+            idx: Vec::new(),
+        }
+    }
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> &[T] {
+        &self.idx[self.ptr[i]..self.ptr[i + 1]]
+    }
+    fn is_empty_sets(&self) -> bool {
+        self.idx.is_empty()
+    }
+    /// Append one set: the union of `scratch` (any order, repeats allowed); clears it.
+    #[inline]
+    fn push_unsorted(&mut self, scratch: &mut Vec<T>) {
+        if scratch.len() > 1 {
+            scratch.sort_unstable();
+            scratch.dedup();
+        }
+        self.idx.extend_from_slice(scratch);
+        self.ptr.push(self.idx.len());
+        scratch.clear();
+    }
+    /// Append a copy of a sorted set.
+    #[inline]
+    fn push_sorted(&mut self, s: &[T]) {
+        self.idx.extend_from_slice(s);
+        self.ptr.push(self.idx.len());
+    }
+}
+
+/// The sets of one value: its gradient pattern and (for Hessians) its pair pattern.
+#[derive(Clone, Debug)]
+pub(crate) struct Val {
+    pub(crate) g: Sets<u32>,
+    pub(crate) h: Option<Sets<u64>>,
+}
+
+/// Add the pairs of `a × b` (as `i ≤ j` codes) to `out`.
+#[inline]
+fn cross(a: &[u32], b: &[u32], n: u64, out: &mut Vec<u64>) {
+    for &i in a {
+        for &j in b {
+            let (lo, hi) = if i <= j { (i, j) } else { (j, i) };
+            out.push(lo as u64 * n + hi as u64);
+        }
+    }
+}
+
+/// Add the pairs of `a × a` to `out`.
+#[inline]
+fn square(a: &[u32], n: u64, out: &mut Vec<u64>) {
+    for (k, &i) in a.iter().enumerate() {
+        for &j in &a[k..] {
+            out.push(i as u64 * n + j as u64);
+        }
+    }
+}
+
+/// For each element of `out_shape`, the element of an operand of shape `in_shape` that
+/// broadcasting reads.
+fn broadcast_map(in_shape: &[usize], out_shape: &[usize]) -> Vec<usize> {
+    let r = out_shape.len();
+    let k = r - in_shape.len();
+    let mut strides = vec![0usize; r];
+    let mut s = 1;
+    for d in (0..in_shape.len()).rev() {
+        strides[k + d] = if in_shape[d] == 1 { 0 } else { s };
+        s *= in_shape[d];
+    }
+    let n = numel(out_shape);
+    let mut out = Vec::with_capacity(n);
+    let mut idx = vec![0usize; r];
+    let mut pos = 0usize;
+    for _ in 0..n {
+        out.push(pos);
+        for d in (0..r).rev() {
+            idx[d] += 1;
+            pos += strides[d];
+            if idx[d] < out_shape[d] {
+                break;
+            }
+            pos -= strides[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+    out
+}
+
+/// What an elementwise op does to pair sets.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Second {
+    /// Linear or piecewise linear: the union of the operands' pair sets.
+    Linear,
+    /// A nonlinear function of one operand: adds g₀ × g₀.
+    Unary,
+    /// a · b: adds g_a × g_b.
+    Product,
+    /// a / b: adds g_a × g_b and g_b × g_b.
+    Quotient,
+    /// Every pair of the output's gradient set.
+    All,
+}
+
+/// How an equation maps its operands' sets.
+enum Rule {
+    /// The output carries no derivative.
+    Zero,
+    Elementwise(Second),
+    /// Each output element reads at most one operand element.
+    Move,
+    /// Each operand element goes to at most one output element (the `Atom`-free description
+    /// of where comes from [`destinations`]).
+    Reduce,
+    MatMul,
+    Conservative,
+}
+
+fn rule(p: &dyn Primitive, out_dtype: DType) -> Rule {
+    if !out_dtype.is_float() || !p.differentiable() {
+        return Rule::Zero;
+    }
+    let a = p.as_any();
+    if let Some(Unary(op)) = a.downcast_ref::<Unary>() {
+        use UnaryOp::*;
+        return match *op {
+            MulScalar(c) if c.0 == 0.0 => Rule::Zero,
+            PowScalar(c) if c.0 == 0.0 => Rule::Zero,
+            RDivScalar(c) if c.0 == 0.0 => Rule::Zero,
+            PowScalar(c) if c.0 == 1.0 => Rule::Elementwise(Second::Linear),
+            Sign => Rule::Zero,
+            Neg | AddScalar(_) | MulScalar(_) | Abs | Relu | Clamp(..) => {
+                Rule::Elementwise(Second::Linear)
+            }
+            _ => Rule::Elementwise(Second::Unary),
+        };
+    }
+    if let Some(Binary(op)) = a.downcast_ref::<Binary>() {
+        use BinaryOp::*;
+        return Rule::Elementwise(match op {
+            Add | Sub | Maximum | Minimum => Second::Linear,
+            Mul => Second::Product,
+            Div => Second::Quotient,
+            Pow | Atan2 => Second::All,
+        });
+    }
+    if a.is::<Where>() || a.is::<Cast>() {
+        return Rule::Elementwise(Second::Linear);
+    }
+    if a.is::<Reshape>()
+        || a.is::<Permute>()
+        || a.is::<BroadcastTo>()
+        || a.is::<Slice>()
+        || a.is::<Flip>()
+        || a.is::<Pad>()
+        || a.is::<Concat>()
+        || a.is::<IndexSelect>()
+        || a.is::<Gather>()
+    {
+        return Rule::Move;
+    }
+    if a.is::<Sum>() || a.is::<Extreme>() || a.is::<IndexAdd>() || a.is::<ScatterAdd>() {
+        return Rule::Reduce;
+    }
+    if a.is::<MatMul>() {
+        return Rule::MatMul;
+    }
+    Rule::Conservative
+}
+
+/// Shape, dtype and (for a constant) the tensor of an operand.
+struct Operand<'g> {
+    shape: &'g [usize],
+    dtype: DType,
+    constant: Option<&'g Tensor>,
+}
+
+fn operand<'g>(g: &'g Graph, a: Atom) -> Operand<'g> {
+    match a {
+        Atom::In(i) => Operand {
+            shape: &g.inputs[i].0,
+            dtype: g.inputs[i].1,
+            constant: None,
+        },
+        Atom::Var(i) => Operand {
+            shape: &g.eqns[i].shape,
+            dtype: g.eqns[i].dtype,
+            constant: None,
+        },
+        Atom::Const(i) => Operand {
+            shape: g.consts[i].shape(),
+            dtype: g.consts[i].dtype(),
+            constant: Some(&g.consts[i]),
+        },
+    }
+}
+
+fn f64_values(a: &Array, op: &'static str) -> Result<Vec<f64>> {
+    a.to_vec::<f64>()
+        .ok_or_else(|| Error::invalid(op, "an id array did not evaluate to f64"))
+}
+
+fn ids(base: usize, shape: &[usize]) -> Array {
+    let n = numel(shape);
+    Array::from_vec((0..n).map(|e| (base + e + 1) as f64).collect(), shape)
+}
+
+/// For a move primitive, the operand element each output element reads: `(operand, element)`
+/// or `None` (a padded zero). `None` overall when an index operand is not a constant.
+fn move_sources(
+    p: &dyn Primitive,
+    ops: &[Operand<'_>],
+) -> Result<Option<Vec<Option<(usize, usize)>>>> {
+    let mut bases = Vec::new();
+    let mut arrays = Vec::new();
+    let mut base = 0;
+    for o in ops {
+        if o.dtype.is_float() {
+            bases.push(Some(base));
+            arrays.push(ids(base, o.shape));
+            base += numel(o.shape);
+        } else {
+            bases.push(None);
+            match o.constant.and_then(|t| t.array()) {
+                Some(a) => arrays.push(a.clone()),
+                None => return Ok(None),
+            }
+        }
+    }
+    let refs: Vec<&Array> = arrays.iter().collect();
+    let out = f64_values(&p.eval(&refs)?, p.name())?;
+    Ok(Some(
+        out.into_iter()
+            .map(|v| {
+                if v == 0.0 {
+                    return None;
+                }
+                let id = v as usize - 1;
+                // the operand whose range holds id
+                let k = bases
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, b)| b.filter(|&b| b <= id).map(|b| (k, b)))
+                    .max_by_key(|&(_, b)| b)?;
+                Some((k.0, id - k.1))
+            })
+            .collect(),
+    ))
+}
+
+/// For a reduce or scatter primitive, the output element each element of its value operand
+/// (operand 0) goes to. `None` when an index operand is not a constant.
+fn destinations(
+    p: &dyn Primitive,
+    ops: &[Operand<'_>],
+    out_shape: &[usize],
+) -> Result<Option<Vec<usize>>> {
+    let a = p.as_any();
+    let in_shape = ops[0].shape;
+    let out_ids = ids(0, out_shape);
+    let index = || ops.get(1).and_then(|o| o.constant).and_then(|t| t.array());
+    let d = if let Some(s) = a.downcast_ref::<Sum>() {
+        keep_dims(&out_ids, in_shape, &s.dims)
+    } else if let Some(s) = a.downcast_ref::<Extreme>() {
+        keep_dims(&out_ids, in_shape, &s.dims)
+    } else if let Some(s) = a.downcast_ref::<IndexAdd>() {
+        let Some(i) = index() else { return Ok(None) };
+        IndexSelect { dim: s.dim }.eval(&[&out_ids, i])?
+    } else if let Some(s) = a.downcast_ref::<ScatterAdd>() {
+        let Some(i) = index() else { return Ok(None) };
+        Gather { dim: s.dim }.eval(&[&out_ids, i])?
+    } else {
+        return Ok(None);
+    };
+    let v = f64_values(&d, p.name())?;
+    if v.len() != numel(in_shape) {
+        return Ok(None);
+    }
+    Ok(Some(v.into_iter().map(|v| v as usize - 1).collect()))
+}
+
+/// Output ids (of the reduced shape) broadcast back over the reduced dims of `in_shape`.
+fn keep_dims(out_ids: &Array, in_shape: &[usize], dims: &[usize]) -> Array {
+    let mut keep = in_shape.to_vec();
+    for &d in dims {
+        if d < keep.len() {
+            keep[d] = 1;
+        }
+    }
+    out_ids.reshape(&keep).broadcast_to(in_shape)
+}
+
+/// The detection pass over one graph.
+pub(crate) struct Detector<'g> {
+    g: &'g Graph,
+    /// The number of input elements that are differentiated (the pattern's columns).
+    n: usize,
+    hessian: bool,
+    vals: Vec<Option<Val>>,
+}
+
+impl<'g> Detector<'g> {
+    /// `offsets[i]`: the first column of graph input `i`, `None` if it is not differentiated.
+    pub(crate) fn new(g: &'g Graph, offsets: &[Option<usize>], n: usize, hessian: bool) -> Self {
+        let mut vals: Vec<Option<Val>> = vec![None; g.inputs.len() + g.eqns.len()];
+        for (i, off) in offsets.iter().enumerate() {
+            let Some(off) = *off else { continue };
+            let len = numel(&g.inputs[i].0);
+            if len == 0 {
+                continue;
+            }
+            let mut s = Sets::with_capacity(len);
+            for e in 0..len {
+                s.push_sorted(&[(off + e) as u32]);
+            }
+            vals[i] = Some(Val {
+                g: s,
+                h: hessian.then(|| {
+                    let mut h = Sets::with_capacity(len);
+                    for _ in 0..len {
+                        h.push_sorted(&[]);
+                    }
+                    h
+                }),
+            });
+        }
+        Detector {
+            g,
+            n,
+            hessian,
+            vals,
+        }
+    }
+
+    fn slot(&self, a: Atom) -> Option<usize> {
+        match a {
+            Atom::In(i) => Some(i),
+            Atom::Var(i) => Some(self.g.inputs.len() + i),
+            Atom::Const(_) => None,
+        }
+    }
+
+    fn val(&self, a: Atom) -> Option<&Val> {
+        self.slot(a).and_then(|s| self.vals[s].as_ref())
+    }
+
+    /// Run the pass; the sets of the graph's outputs.
+    pub(crate) fn run(mut self) -> Result<Vec<Option<Val>>> {
+        let g = self.g;
+        // last use of each slot, so values are freed as soon as possible
+        let mut last = vec![usize::MAX; self.vals.len()];
+        for (k, e) in g.eqns.iter().enumerate() {
+            for &a in &e.ins {
+                if let Some(s) = self.slot(a) {
+                    last[s] = k;
+                }
+            }
+        }
+        for &a in &g.outs {
+            if let Some(s) = self.slot(a) {
+                last[s] = usize::MAX;
+            }
+        }
+        for (k, e) in g.eqns.iter().enumerate() {
+            let v = self.eqn(k)?;
+            let s = g.inputs.len() + k;
+            self.vals[s] = v.filter(|v| {
+                !v.g.is_empty_sets() || v.h.as_ref().is_some_and(|h| !h.is_empty_sets())
+            });
+            for &a in &e.ins {
+                if let Some(s) = self.slot(a)
+                    && last[s] == k
+                {
+                    self.vals[s] = None;
+                }
+            }
+        }
+        Ok(g.outs.iter().map(|&a| self.val(a).cloned()).collect())
+    }
+
+    fn eqn(&mut self, k: usize) -> Result<Option<Val>> {
+        let g = self.g;
+        let e = &g.eqns[k];
+        if e.ins.iter().all(|&a| self.val(a).is_none()) {
+            return Ok(None);
+        }
+        let ops: Vec<Operand<'_>> = e.ins.iter().map(|&a| operand(g, a)).collect();
+        let out_len = numel(&e.shape);
+        match rule(&*e.prim, e.dtype) {
+            Rule::Zero => Ok(None),
+            Rule::Elementwise(second) => Ok(Some(self.elementwise(k, &ops, second))),
+            Rule::Move => match move_sources(&*e.prim, &ops)? {
+                Some(src) => Ok(Some(self.moved(k, &src))),
+                None => Ok(Some(self.conservative(k, out_len))),
+            },
+            Rule::Reduce => match destinations(&*e.prim, &ops, &e.shape)? {
+                Some(dst) => Ok(Some(self.reduced(k, &dst, out_len))),
+                None => Ok(Some(self.conservative(k, out_len))),
+            },
+            Rule::MatMul => Ok(Some(self.matmul(k, &ops))),
+            Rule::Conservative => Ok(Some(self.conservative(k, out_len))),
+        }
+    }
+
+    fn new_val(&self, len: usize) -> Val {
+        Val {
+            g: Sets::with_capacity(len),
+            h: self.hessian.then(|| Sets::with_capacity(len)),
+        }
+    }
+
+    fn elementwise(&mut self, k: usize, ops: &[Operand<'_>], second: Second) -> Val {
+        let e = &self.g.eqns[k];
+        let n = self.n as u64;
+        let out_len = numel(&e.shape);
+        // operand values and their broadcast maps (None: same shape)
+        let srcs: Vec<Option<(&Val, Option<Vec<usize>>)>> = e
+            .ins
+            .iter()
+            .zip(ops)
+            .map(|(&a, o)| {
+                self.val(a).map(|v| {
+                    let m =
+                        (o.shape != &e.shape[..]).then(|| broadcast_map(o.shape, &e.shape));
+                    (v, m)
+                })
+            })
+            .collect();
+        let at = |s: &(&Val, Option<Vec<usize>>), i: usize| match &s.1 {
+            Some(m) => m[i],
+            None => i,
+        };
+        let mut out = self.new_val(out_len);
+        let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
+        let present: Vec<&(&Val, Option<Vec<usize>>)> = srcs.iter().flatten().collect();
+        for i in 0..out_len {
+            if present.len() == 1 {
+                out.g.push_sorted(present[0].0.g.get(at(present[0], i)));
+            } else {
+                for s in &present {
+                    sg.extend_from_slice(s.0.g.get(at(s, i)));
+                }
+                out.g.push_unsorted(sg);
+            }
+            let Some(h) = out.h.as_mut() else { continue };
+            for s in &present {
+                if let Some(hs) = &s.0.h {
+                    sh.extend_from_slice(hs.get(at(s, i)));
+                }
+            }
+            let gi = |j: usize| -> &[u32] {
+                match &srcs.get(j) {
+                    Some(Some(s)) => s.0.g.get(at(s, i)),
+                    _ => &[],
+                }
+            };
+            match second {
+                Second::Linear => {}
+                Second::Unary => square(gi(0), n, sh),
+                Second::Product => cross(gi(0), gi(1), n, sh),
+                Second::Quotient => {
+                    cross(gi(0), gi(1), n, sh);
+                    square(gi(1), n, sh);
+                }
+                Second::All => square(out.g.get(i), n, sh),
+            }
+            h.push_unsorted(sh);
+        }
+        out
+    }
+
+    fn moved(&mut self, k: usize, src: &[Option<(usize, usize)>]) -> Val {
+        let e = &self.g.eqns[k];
+        let vals: Vec<Option<&Val>> = e.ins.iter().map(|&a| self.val(a)).collect();
+        let mut out = self.new_val(src.len());
+        for s in src {
+            let v = s.and_then(|(op, el)| vals[op].map(|v| (v, el)));
+            match v {
+                Some((v, el)) => {
+                    out.g.push_sorted(v.g.get(el));
+                    if let (Some(h), Some(vh)) = (out.h.as_mut(), &v.h) {
+                        h.push_sorted(vh.get(el));
+                    }
+                }
+                None => {
+                    out.g.push_sorted(&[]);
+                    if let Some(h) = out.h.as_mut() {
+                        h.push_sorted(&[]);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn reduced(&mut self, k: usize, dst: &[usize], out_len: usize) -> Val {
+        let e = &self.g.eqns[k];
+        let mut out = self.new_val(out_len);
+        let Some(v) = self.val(e.ins[0]) else {
+            for _ in 0..out_len {
+                out.g.push_sorted(&[]);
+                if let Some(h) = out.h.as_mut() {
+                    h.push_sorted(&[]);
+                }
+            }
+            return out;
+        };
+        // bucket the operand elements by destination (counting sort)
+        let mut start = vec![0usize; out_len + 1];
+        for &d in dst {
+            start[d + 1] += 1;
+        }
+        for o in 0..out_len {
+            start[o + 1] += start[o];
+        }
+        let mut next = start.clone();
+        let mut order = vec![0usize; dst.len()];
+        for (el, &d) in dst.iter().enumerate() {
+            order[next[d]] = el;
+            next[d] += 1;
+        }
+        let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
+        for o in 0..out_len {
+            let members = &order[start[o]..start[o + 1]];
+            for &el in members {
+                sg.extend_from_slice(v.g.get(el));
+            }
+            out.g.push_unsorted(sg);
+            if let (Some(h), Some(vh)) = (out.h.as_mut(), &v.h) {
+                for &el in members {
+                    sh.extend_from_slice(vh.get(el));
+                }
+                h.push_unsorted(sh);
+            }
+        }
+        out
+    }
+
+    /// Every output element depends on every operand element (and every pair of them).
+    fn conservative(&mut self, k: usize, out_len: usize) -> Val {
+        let e = &self.g.eqns[k];
+        let n = self.n as u64;
+        let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
+        for &a in &e.ins {
+            if let Some(v) = self.vals[match a {
+                Atom::In(i) => i,
+                Atom::Var(i) => self.g.inputs.len() + i,
+                Atom::Const(_) => continue,
+            }]
+            .as_ref()
+            {
+                sg.extend_from_slice(&v.g.idx);
+                if let Some(h) = &v.h {
+                    sh.extend_from_slice(&h.idx);
+                }
+            }
+        }
+        sg.sort_unstable();
+        sg.dedup();
+        let all_g = std::mem::take(sg);
+        let mut out = self.new_val(out_len);
+        let all_h = if self.hessian {
+            square(&all_g, n, sh);
+            sh.sort_unstable();
+            sh.dedup();
+            std::mem::take(sh)
+        } else {
+            Vec::new()
+        };
+        for _ in 0..out_len {
+            out.g.push_sorted(&all_g);
+            if let Some(h) = out.h.as_mut() {
+                h.push_sorted(&all_h);
+            }
+        }
+        out
+    }
+
+    fn matmul(&mut self, k: usize, ops: &[Operand<'_>]) -> Val {
+        let e = &self.g.eqns[k];
+        let nn = self.n as u64;
+        let (sa, sb) = (ops[0].shape, ops[1].shape);
+        let r = e.shape.len();
+        let (m, n) = (e.shape[r - 2], e.shape[r - 1]);
+        let kk = sa[sa.len() - 1];
+        let batch = &e.shape[..r - 2];
+        let nb = numel(batch);
+        let map_a = broadcast_map(&sa[..sa.len() - 2], batch);
+        let map_b = broadcast_map(&sb[..sb.len() - 2], batch);
+        let va = self.val(e.ins[0]);
+        let vb = self.val(e.ins[1]);
+        // a constant operand's zeros: a product with them contributes nothing
+        let nonzero = |o: &Operand<'_>| -> Option<Vec<bool>> {
+            o.constant
+                .and_then(|t| t.to_vec_f64().ok())
+                .map(|v| v.into_iter().map(|x| x != 0.0).collect())
+        };
+        let (nza, nzb) = (nonzero(&ops[0]), nonzero(&ops[1]));
+        let mut out = self.new_val(nb * m * n);
+        let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
+        for bi in 0..nb {
+            let (ba, bb) = (map_a[bi], map_b[bi]);
+            for i in 0..m {
+                for j in 0..n {
+                    for q in 0..kk {
+                        let ia = (ba * m + i) * kk + q;
+                        let ib = (bb * kk + q) * n + j;
+                        let a_nz = nza.as_ref().is_none_or(|z| z[ia]);
+                        let b_nz = nzb.as_ref().is_none_or(|z| z[ib]);
+                        let ga = va.filter(|_| b_nz).map(|v| v.g.get(ia)).unwrap_or(&[]);
+                        let gb = vb.filter(|_| a_nz).map(|v| v.g.get(ib)).unwrap_or(&[]);
+                        sg.extend_from_slice(ga);
+                        sg.extend_from_slice(gb);
+                        if self.hessian {
+                            if let Some(h) = va.filter(|_| b_nz).and_then(|v| v.h.as_ref()) {
+                                sh.extend_from_slice(h.get(ia));
+                            }
+                            if let Some(h) = vb.filter(|_| a_nz).and_then(|v| v.h.as_ref()) {
+                                sh.extend_from_slice(h.get(ib));
+                            }
+                            cross(ga, gb, nn, sh);
+                        }
+                    }
+                    out.g.push_unsorted(sg);
+                    if let Some(h) = out.h.as_mut() {
+                        h.push_unsorted(sh);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
