@@ -30,7 +30,6 @@
 // element and equation. Pairs (i, j), i ≤ j, of n inputs are the u64 i·n + j.
 
 use crate::array::{Array, numel};
-use crate::core::Tensor;
 use crate::core::stage::{Atom, Graph};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -39,6 +38,8 @@ use crate::prims::binary::{Binary, BinaryOp};
 use crate::prims::cast::Cast;
 use crate::prims::compare::Where;
 use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd};
+use crate::prims::linalg::{Cholesky, Det, Inv, Slogdet, Solve};
+use crate::prims::PrimKind;
 use crate::prims::matmul::MatMul;
 use crate::prims::reduce::{Extreme, Sum};
 use crate::prims::shape::{BroadcastTo, Concat, Flip, Pad, Permute, Reshape, Slice};
@@ -225,30 +226,56 @@ fn rule(p: &dyn Primitive, out_dtype: DType) -> Rule {
     Rule::Conservative
 }
 
-/// Shape, dtype and (for a constant) the tensor of an operand.
+/// Shape, dtype and (for a constant, or a value computed from constants only) the value of an
+/// operand.
 struct Operand<'g> {
     shape: &'g [usize],
     dtype: DType,
-    constant: Option<&'g Tensor>,
+    value: Option<&'g Array>,
 }
 
-fn operand<'g>(g: &'g Graph, a: Atom) -> Operand<'g> {
+fn operand<'g>(g: &'g Graph, known: &'g [Option<Array>], a: Atom) -> Operand<'g> {
     match a {
         Atom::In(i) => Operand {
             shape: &g.inputs[i].0,
             dtype: g.inputs[i].1,
-            constant: None,
+            value: None,
         },
         Atom::Var(i) => Operand {
             shape: &g.eqns[i].shape,
             dtype: g.eqns[i].dtype,
-            constant: None,
+            value: known[i].as_ref(),
         },
         Atom::Const(i) => Operand {
             shape: g.consts[i].shape(),
             dtype: g.consts[i].dtype(),
-            constant: Some(&g.consts[i]),
+            value: g.consts[i].array(),
         },
+    }
+}
+
+/// Whether each element of a known value is nonzero (true for a bool).
+fn nonzero(a: &Array) -> Option<Vec<bool>> {
+    Some(match a.dtype() {
+        DType::F64 => a.to_vec::<f64>()?.into_iter().map(|x| x != 0.0).collect(),
+        DType::F32 => a.to_vec::<f32>()?.into_iter().map(|x| x != 0.0).collect(),
+        DType::I64 => a.to_vec::<i64>()?.into_iter().map(|x| x != 0).collect(),
+        DType::Bool => a.to_vec::<bool>()?,
+    })
+}
+
+/// The batch dims of a linear-algebra primitive: per operand and for the output, the number
+/// of trailing (matrix) dims; `None` for a primitive without a batched rule here.
+fn linalg_cores(p: &dyn Primitive) -> Option<(&'static [usize], usize)> {
+    let a = p.as_any();
+    if a.is::<Inv>() || a.is::<Cholesky>() {
+        Some((&[2], 2))
+    } else if a.is::<Det>() || a.is::<Slogdet>() {
+        Some((&[2], 0))
+    } else if a.is::<Solve>() {
+        Some((&[2, 2], 2))
+    } else {
+        None
     }
 }
 
@@ -278,7 +305,7 @@ fn move_sources(
             base += numel(o.shape);
         } else {
             bases.push(None);
-            match o.constant.and_then(|t| t.array()) {
+            match o.value {
                 Some(a) => arrays.push(a.clone()),
                 None => return Ok(None),
             }
@@ -315,7 +342,7 @@ fn destinations(
     let a = p.as_any();
     let in_shape = ops[0].shape;
     let out_ids = ids(0, out_shape);
-    let index = || ops.get(1).and_then(|o| o.constant).and_then(|t| t.array());
+    let index = || ops.get(1).and_then(|o| o.value);
     let d = if let Some(s) = a.downcast_ref::<Sum>() {
         keep_dims(&out_ids, in_shape, &s.dims)
     } else if let Some(s) = a.downcast_ref::<Extreme>() {
@@ -354,6 +381,9 @@ pub(crate) struct Detector<'g> {
     n: usize,
     hessian: bool,
     vals: Vec<Option<Val>>,
+    /// The values of the equations computed from constants only (masks and indices built
+    /// inside `f`), so that rules can read them as they read constants.
+    known: Vec<Option<Array>>,
 }
 
 impl<'g> Detector<'g> {
@@ -386,6 +416,7 @@ impl<'g> Detector<'g> {
             n,
             hessian,
             vals,
+            known: vec![None; g.eqns.len()],
         }
     }
 
@@ -419,6 +450,7 @@ impl<'g> Detector<'g> {
             }
         }
         for (k, e) in g.eqns.iter().enumerate() {
+            self.fold(k);
             let v = self.eqn(k)?;
             let s = g.inputs.len() + k;
             self.vals[s] = v.filter(|v| {
@@ -435,13 +467,43 @@ impl<'g> Detector<'g> {
         Ok(g.outs.iter().map(|&a| self.val(a).cloned()).collect())
     }
 
+    /// Evaluate equation `k` if its operands are all known (not a random draw, and not huge).
+    fn fold(&mut self, k: usize) {
+        let g = self.g;
+        let e = &g.eqns[k];
+        if e.prim.kind() == PrimKind::Random || numel(&e.shape) > 1 << 22 {
+            return;
+        }
+        let vals: Option<Vec<&Array>> = e
+            .ins
+            .iter()
+            .map(|&a| match a {
+                Atom::In(_) => None,
+                Atom::Var(i) => self.known[i].as_ref(),
+                Atom::Const(i) => g.consts[i].array(),
+            })
+            .collect();
+        if let Some(v) = vals {
+            self.known[k] = e.prim.eval(&v).ok();
+        }
+    }
+
     fn eqn(&mut self, k: usize) -> Result<Option<Val>> {
         let g = self.g;
         let e = &g.eqns[k];
         if e.ins.iter().all(|&a| self.val(a).is_none()) {
             return Ok(None);
         }
-        let ops: Vec<Operand<'_>> = e.ins.iter().map(|&a| operand(g, a)).collect();
+        let known = std::mem::take(&mut self.known);
+        let r = self.eqn_with(k, &known);
+        self.known = known;
+        r
+    }
+
+    fn eqn_with(&mut self, k: usize, known: &[Option<Array>]) -> Result<Option<Val>> {
+        let g = self.g;
+        let e = &g.eqns[k];
+        let ops: Vec<Operand<'_>> = e.ins.iter().map(|&a| operand(g, known, a)).collect();
         let out_len = numel(&e.shape);
         match rule(&*e.prim, e.dtype) {
             Rule::Zero => Ok(None),
@@ -455,7 +517,10 @@ impl<'g> Detector<'g> {
                 None => Ok(Some(self.conservative(k, out_len))),
             },
             Rule::MatMul => Ok(Some(self.matmul(k, &ops))),
-            Rule::Conservative => Ok(Some(self.conservative(k, out_len))),
+            Rule::Conservative => match linalg_cores(&*e.prim) {
+                Some(cores) => Ok(Some(self.batched(k, &ops, cores))),
+                None => Ok(Some(self.conservative(k, out_len))),
+            },
         }
     }
 
@@ -487,20 +552,67 @@ impl<'g> Detector<'g> {
             Some(m) => m[i],
             None => i,
         };
+        // which operands an element reads, where a known operand decides it: a known mask
+        // selects one branch of `where`; a known zero in a product (or a quotient's numerator)
+        // makes the element a constant zero
+        let known_nz = |j: usize| {
+            ops.get(j)
+                .and_then(|o| o.value)
+                .and_then(nonzero)
+                .map(|nz| {
+                    let m = (ops[j].shape != &e.shape[..])
+                        .then(|| broadcast_map(ops[j].shape, &e.shape));
+                    (nz, m)
+                })
+        };
+        let nz_at = |z: &(Vec<bool>, Option<Vec<usize>>), i: usize| match &z.1 {
+            Some(m) => z.0[m[i]],
+            None => z.0[i],
+        };
+        let is_where = self.g.eqns[k].prim.as_any().is::<Where>();
+        let mask = if is_where { known_nz(0) } else { None };
+        let zeros: Vec<(Vec<bool>, Option<Vec<usize>>)> = match second {
+            Second::Product => [0, 1].into_iter().filter_map(known_nz).collect(),
+            Second::Quotient => known_nz(0).into_iter().collect(),
+            _ => Vec::new(),
+        };
         let mut out = self.new_val(out_len);
         let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
-        let present: Vec<&(&Val, Option<Vec<usize>>)> = srcs.iter().flatten().collect();
+        let all: Vec<(usize, &(&Val, Option<Vec<usize>>))> = srcs
+            .iter()
+            .enumerate()
+            .filter_map(|(j, s)| s.as_ref().map(|s| (j, s)))
+            .collect();
+        let mut chosen: Vec<&(&Val, Option<Vec<usize>>)> = Vec::new();
         for i in 0..out_len {
-            if present.len() == 1 {
+            chosen.clear();
+            let zero = zeros.iter().any(|z| !nz_at(z, i));
+            if !zero {
+                for &(j, s) in &all {
+                    match &mask {
+                        Some(m) if j == 1 && !nz_at(m, i) => {}
+                        Some(m) if j == 2 && nz_at(m, i) => {}
+                        _ => chosen.push(s),
+                    }
+                }
+            }
+            let present = &chosen;
+            if present.is_empty() {
+                out.g.push_sorted(&[]);
+            } else if present.len() == 1 {
                 out.g.push_sorted(present[0].0.g.get(at(present[0], i)));
             } else {
-                for s in &present {
+                for s in present {
                     sg.extend_from_slice(s.0.g.get(at(s, i)));
                 }
                 out.g.push_unsorted(sg);
             }
             let Some(h) = out.h.as_mut() else { continue };
-            for s in &present {
+            if zero {
+                h.push_sorted(&[]);
+                continue;
+            }
+            for s in present {
                 if let Some(hs) = &s.0.h {
                     sh.extend_from_slice(hs.get(at(s, i)));
                 }
@@ -633,6 +745,62 @@ impl<'g> Detector<'g> {
         out
     }
 
+    /// A batched linear-algebra primitive: an output element depends on every element of its
+    /// own batch entry of each operand (for `solve`, on the whole matrix and on its own column
+    /// of the right-hand side), and on nothing of the other batch entries.
+    fn batched(&mut self, k: usize, ops: &[Operand<'_>], cores: (&[usize], usize)) -> Val {
+        let e = &self.g.eqns[k];
+        let n = self.n as u64;
+        let (in_cores, out_core) = cores;
+        let r = e.shape.len();
+        if in_cores.len() != ops.len()
+            || r < out_core
+            || ops.iter().zip(in_cores).any(|(o, &c)| o.shape.len() < c)
+        {
+            return self.conservative(k, numel(&e.shape));
+        }
+        let batch = &e.shape[..r - out_core];
+        let out_inner = numel(&e.shape[r - out_core..]);
+        let solve = ops.len() == 2;
+        let maps: Vec<Vec<usize>> = ops
+            .iter()
+            .zip(in_cores)
+            .map(|(o, &c)| broadcast_map(&o.shape[..o.shape.len() - c], batch))
+            .collect();
+        let vals: Vec<Option<&Val>> = e.ins.iter().map(|&a| self.val(a)).collect();
+        let mut out = self.new_val(numel(batch) * out_inner);
+        let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
+        for b in 0..numel(batch) {
+            for i in 0..out_inner {
+                for (j, o) in ops.iter().enumerate() {
+                    let Some(v) = vals[j] else { continue };
+                    let c = in_cores[j];
+                    let inner = numel(&o.shape[o.shape.len() - c..]);
+                    let base = maps[j][b] * inner;
+                    // solve's right-hand side: only the output's column
+                    let cols = o.shape[o.shape.len() - 1];
+                    for el in 0..inner {
+                        if solve && j == 1 && el % cols != i % cols {
+                            continue;
+                        }
+                        sg.extend_from_slice(v.g.get(base + el));
+                        if let Some(h) = &v.h {
+                            sh.extend_from_slice(h.get(base + el));
+                        }
+                    }
+                }
+                sg.sort_unstable();
+                sg.dedup();
+                if let Some(h) = out.h.as_mut() {
+                    square(sg, n, sh);
+                    h.push_unsorted(sh);
+                }
+                out.g.push_unsorted(sg);
+            }
+        }
+        out
+    }
+
     fn matmul(&mut self, k: usize, ops: &[Operand<'_>]) -> Val {
         let e = &self.g.eqns[k];
         let nn = self.n as u64;
@@ -647,12 +815,10 @@ impl<'g> Detector<'g> {
         let va = self.val(e.ins[0]);
         let vb = self.val(e.ins[1]);
         // a constant operand's zeros: a product with them contributes nothing
-        let nonzero = |o: &Operand<'_>| -> Option<Vec<bool>> {
-            o.constant
-                .and_then(|t| t.to_vec_f64().ok())
-                .map(|v| v.into_iter().map(|x| x != 0.0).collect())
-        };
-        let (nza, nzb) = (nonzero(&ops[0]), nonzero(&ops[1]));
+        let (nza, nzb) = (
+            ops[0].value.and_then(nonzero),
+            ops[1].value.and_then(nonzero),
+        );
         let mut out = self.new_val(nb * m * n);
         let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
         for bi in 0..nb {

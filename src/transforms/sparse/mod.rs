@@ -70,7 +70,10 @@ pub(crate) enum Mode {
 /// ```
 /// use functorch::{Tensor, jacfwd, hessian};
 /// // a tridiagonal Jacobian: r_i = x_i² - x_{i-1} (x_{-1} = 0)
-/// let r = |x: &Tensor| x.square()?.sub(&x.narrow(0, 0, 4)?.pad(&[(1, 0)], 0.0)?);
+/// let r = |x: &Tensor| {
+///     let prev = Tensor::cat(&[Tensor::from_vec(vec![0.0], &[1])?, x.narrow(0, 0, 4)?], 0)?;
+///     x.square()?.sub(&prev)
+/// };
 /// let x = Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0]);
 /// let j = jacfwd(r).sparse().call(&x)?;
 /// assert_eq!(j.nnz(), 9);
@@ -134,7 +137,8 @@ impl<F> Sparse<F> {
     /// use functorch::{SparsityPattern, Tensor, jacfwd};
     /// // a wrong pattern: the Jacobian of a cumulative sum is lower triangular, not diagonal
     /// let p = SparsityPattern::from_entries(2, 2, &[(0, 0), (1, 1)])?;
-    /// let f = |x: &Tensor| x.cumsum(0);
+    /// let lower = Tensor::from_vec(vec![1.0, 0.0, 1.0, 1.0], &[2, 2])?;
+    /// let f = |x: &Tensor| lower.matmul(x);
     /// let r = jacfwd(f).sparse().with_pattern(p).check(true).call(&Tensor::from_slice(&[1.0, 2.0]));
     /// assert!(r.is_err());
     /// # Ok::<(), functorch::Error>(())
@@ -200,6 +204,33 @@ impl<F> Sparse<F> {
             sparse: self.clone(),
             state: std::sync::Arc::new(self.state(&f, &args)?),
         })
+    }
+
+    /// As [`detect`](Sparse::detect), on positional trees (for programs built at run time).
+    ///
+    /// # Errors
+    /// As [`detect`](Sparse::detect).
+    pub fn detect_dyn(&self, args: Vec<Tree>) -> Result<SparsityPattern>
+    where
+        F: Function<Tree>,
+    {
+        let args = live_trees(args, self.o.name)?;
+        let sig = self.signature(&args)?;
+        self.pattern_at(&|a| self.f.apply(a), &args, &sig)
+    }
+
+    /// As [`call`](Sparse::call), on positional trees (for programs built at run time).
+    ///
+    /// # Errors
+    /// As [`call`](Sparse::call).
+    pub fn call_dyn(&self, args: Vec<Tree>) -> Result<SparseMatrix>
+    where
+        F: Function<Tree>,
+    {
+        let f = |a: Vec<Tree>| self.f.apply(a);
+        let args = live_trees(args, self.o.name)?;
+        let state = self.state(&f, &args)?;
+        self.run(&f, args, &state)
     }
 
     fn err(&self, msg: impl Into<String>) -> Error {
