@@ -44,6 +44,7 @@ use crate::prims::matmul::MatMul;
 use crate::prims::reduce::{Extreme, Sum};
 use crate::prims::shape::{BroadcastTo, Concat, Flip, Pad, Permute, Reshape, Slice};
 use crate::prims::unary::{Unary, UnaryOp};
+use std::rc::Rc;
 
 /// Per-element sorted sets of one value, in CSR form.
 #[derive(Clone, Debug, Default)]
@@ -82,16 +83,44 @@ impl<T: Copy + Ord> Sets<T> {
     /// Append a copy of a sorted set.
     #[inline]
     fn push_sorted(&mut self, s: &[T]) {
-        self.idx.extend_from_slice(s);
+        extend(&mut self.idx, s);
         self.ptr.push(self.idx.len());
     }
 }
 
-/// The sets of one value: its gradient pattern and (for Hessians) its pair pattern.
+/// `v.extend_from_slice(s)`, faster for the few elements of most sets.
+#[inline(always)]
+fn extend<T: Copy>(v: &mut Vec<T>, s: &[T]) {
+    if s.len() <= 8 {
+        for &x in s {
+            v.push(x);
+        }
+    } else {
+        v.extend_from_slice(s);
+    }
+}
+
+/// The sets of one value: its gradient pattern and (for Hessians) its pair pattern, shared
+/// between values an op leaves unchanged (a reshape, a scaling).
 #[derive(Clone, Debug)]
 pub(crate) struct Val {
-    pub(crate) g: Sets<u32>,
-    pub(crate) h: Option<Sets<u64>>,
+    pub(crate) g: Rc<Sets<u32>>,
+    pub(crate) h: Option<Rc<Sets<u64>>>,
+}
+
+/// A value's sets while they are built.
+struct NewVal {
+    g: Sets<u32>,
+    h: Option<Sets<u64>>,
+}
+
+impl NewVal {
+    fn done(self) -> Val {
+        Val {
+            g: Rc::new(self.g),
+            h: self.h.map(Rc::new),
+        }
+    }
 }
 
 /// Add the pairs of `a × b` (as `i ≤ j` codes) to `out`.
@@ -401,13 +430,12 @@ impl<'g> Detector<'g> {
                 s.push_sorted(&[(off + e) as u32]);
             }
             vals[i] = Some(Val {
-                g: s,
+                g: Rc::new(s),
                 h: hessian.then(|| {
-                    let mut h = Sets::with_capacity(len);
-                    for _ in 0..len {
-                        h.push_sorted(&[]);
-                    }
-                    h
+                    Rc::new(Sets {
+                        ptr: vec![0; len + 1],
+                        idx: Vec::new(),
+                    })
                 }),
             });
         }
@@ -524,8 +552,8 @@ impl<'g> Detector<'g> {
         }
     }
 
-    fn new_val(&self, len: usize) -> Val {
-        Val {
+    fn new_val(&self, len: usize) -> NewVal {
+        NewVal {
             g: Sets::with_capacity(len),
             h: self.hessian.then(|| Sets::with_capacity(len)),
         }
@@ -576,6 +604,35 @@ impl<'g> Detector<'g> {
             Second::Quotient => known_nz(0).into_iter().collect(),
             _ => Vec::new(),
         };
+        // one operand of the output's shape, nothing known: its sets, shared (and its pairs,
+        // unless the op adds some)
+        let live: Vec<usize> = (0..srcs.len()).filter(|&j| srcs[j].is_some()).collect();
+        if live.len() == 1 && mask.is_none() && zeros.is_empty() {
+            let j = live[0];
+            let (v, m) = srcs[j].as_ref().expect("a live operand");
+            if m.is_none() {
+                let adds_pairs = match second {
+                    Second::Linear | Second::Product => false,
+                    Second::Quotient => j == 1,
+                    Second::Unary | Second::All => true,
+                };
+                if !self.hessian || !adds_pairs {
+                    return (*v).clone();
+                }
+                let vh = v.h.as_ref().expect("pairs in Hessian mode");
+                let mut h = Sets::with_capacity(out_len);
+                let sh: &mut Vec<u64> = &mut Vec::new();
+                for i in 0..out_len {
+                    extend(sh, vh.get(i));
+                    square(v.g.get(i), n, sh);
+                    h.push_unsorted(sh);
+                }
+                return Val {
+                    g: v.g.clone(),
+                    h: Some(Rc::new(h)),
+                };
+            }
+        }
         let mut out = self.new_val(out_len);
         let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
         let all: Vec<(usize, &(&Val, Option<Vec<usize>>))> = srcs
@@ -603,7 +660,7 @@ impl<'g> Detector<'g> {
                 out.g.push_sorted(present[0].0.g.get(at(present[0], i)));
             } else {
                 for s in present {
-                    sg.extend_from_slice(s.0.g.get(at(s, i)));
+                    extend(sg, s.0.g.get(at(s, i)));
                 }
                 out.g.push_unsorted(sg);
             }
@@ -614,7 +671,7 @@ impl<'g> Detector<'g> {
             }
             for s in present {
                 if let Some(hs) = &s.0.h {
-                    sh.extend_from_slice(hs.get(at(s, i)));
+                    extend(sh, hs.get(at(s, i)));
                 }
             }
             let gi = |j: usize| -> &[u32] {
@@ -635,12 +692,19 @@ impl<'g> Detector<'g> {
             }
             h.push_unsorted(sh);
         }
-        out
+        out.done()
     }
 
     fn moved(&mut self, k: usize, src: &[Option<(usize, usize)>]) -> Val {
         let e = &self.g.eqns[k];
         let vals: Vec<Option<&Val>> = e.ins.iter().map(|&a| self.val(a)).collect();
+        // a reshape (or any identity move): the operand's sets, shared
+        if let Some(v) = vals[0]
+            && v.g.ptr.len() == src.len() + 1
+            && src.iter().enumerate().all(|(i, s)| *s == Some((0, i)))
+        {
+            return v.clone();
+        }
         let mut out = self.new_val(src.len());
         for s in src {
             let v = s.and_then(|(op, el)| vals[op].map(|v| (v, el)));
@@ -659,7 +723,7 @@ impl<'g> Detector<'g> {
                 }
             }
         }
-        out
+        out.done()
     }
 
     fn reduced(&mut self, k: usize, dst: &[usize], out_len: usize) -> Val {
@@ -672,7 +736,7 @@ impl<'g> Detector<'g> {
                     h.push_sorted(&[]);
                 }
             }
-            return out;
+            return out.done();
         };
         // bucket the operand elements by destination (counting sort)
         let mut start = vec![0usize; out_len + 1];
@@ -692,17 +756,17 @@ impl<'g> Detector<'g> {
         for o in 0..out_len {
             let members = &order[start[o]..start[o + 1]];
             for &el in members {
-                sg.extend_from_slice(v.g.get(el));
+                extend(sg, v.g.get(el));
             }
             out.g.push_unsorted(sg);
             if let (Some(h), Some(vh)) = (out.h.as_mut(), &v.h) {
                 for &el in members {
-                    sh.extend_from_slice(vh.get(el));
+                    extend(sh, vh.get(el));
                 }
                 h.push_unsorted(sh);
             }
         }
-        out
+        out.done()
     }
 
     /// Every output element depends on every operand element (and every pair of them).
@@ -718,9 +782,9 @@ impl<'g> Detector<'g> {
             }]
             .as_ref()
             {
-                sg.extend_from_slice(&v.g.idx);
+                extend(sg, &v.g.idx);
                 if let Some(h) = &v.h {
-                    sh.extend_from_slice(&h.idx);
+                    extend(sh, &h.idx);
                 }
             }
         }
@@ -742,7 +806,7 @@ impl<'g> Detector<'g> {
                 h.push_sorted(&all_h);
             }
         }
-        out
+        out.done()
     }
 
     /// A batched linear-algebra primitive: an output element depends on every element of its
@@ -783,9 +847,9 @@ impl<'g> Detector<'g> {
                         if solve && j == 1 && el % cols != i % cols {
                             continue;
                         }
-                        sg.extend_from_slice(v.g.get(base + el));
+                        extend(sg, v.g.get(base + el));
                         if let Some(h) = &v.h {
-                            sh.extend_from_slice(h.get(base + el));
+                            extend(sh, h.get(base + el));
                         }
                     }
                 }
@@ -798,7 +862,7 @@ impl<'g> Detector<'g> {
                 out.g.push_unsorted(sg);
             }
         }
-        out
+        out.done()
     }
 
     fn matmul(&mut self, k: usize, ops: &[Operand<'_>]) -> Val {
@@ -832,14 +896,14 @@ impl<'g> Detector<'g> {
                         let b_nz = nzb.as_ref().is_none_or(|z| z[ib]);
                         let ga = va.filter(|_| b_nz).map(|v| v.g.get(ia)).unwrap_or(&[]);
                         let gb = vb.filter(|_| a_nz).map(|v| v.g.get(ib)).unwrap_or(&[]);
-                        sg.extend_from_slice(ga);
-                        sg.extend_from_slice(gb);
+                        extend(sg, ga);
+                        extend(sg, gb);
                         if self.hessian {
                             if let Some(h) = va.filter(|_| b_nz).and_then(|v| v.h.as_ref()) {
-                                sh.extend_from_slice(h.get(ia));
+                                extend(sh, h.get(ia));
                             }
                             if let Some(h) = vb.filter(|_| a_nz).and_then(|v| v.h.as_ref()) {
-                                sh.extend_from_slice(h.get(ib));
+                                extend(sh, h.get(ib));
                             }
                             cross(ga, gb, nn, sh);
                         }
@@ -851,6 +915,6 @@ impl<'g> Detector<'g> {
                 }
             }
         }
-        out
+        out.done()
     }
 }
