@@ -283,7 +283,8 @@ fn main() {
     manual_seed(7);
     let sparse_flag = args.iter().any(|a| a == "--sparse");
     sparse_workloads(&|name: &str| {
-        only.iter().any(|o| *o == name) || (sparse_flag && !name.ends_with("n1000000") && !name.ends_with("pde2d_n1000"))
+        only.iter().any(|o| *o == name)
+            || (sparse_flag && !name.ends_with("n1000000") && !name.ends_with("pde2d_n1000"))
     });
     if sparse_flag {
         return;

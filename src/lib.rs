@@ -85,9 +85,9 @@ pub use transforms::{
     Linearize, Linearized, Pullback, Trace, Vhp, Vjp, Vmap, dynamic, grad, grad_and_value, hessian,
     hvp, jacfwd, jacrev, jit, jvp, linearize, vhp, vjp, vmap,
 };
-pub use transforms::{Prepared, Sparse, SparseMatrix, SparsityPattern};
 pub use transforms::{
     Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
     implicit_root,
 };
+pub use transforms::{Prepared, Sparse, SparseMatrix, SparsityPattern};
 pub use tree::{Args, Pytree, Tree};

@@ -80,6 +80,11 @@ fn dense_hessian(f: &DynFn, xs: &[Tensor]) -> (Vec<f64>, usize) {
     (d, n)
 }
 
+/// `n` values from `start`, 0.1 apart.
+fn ramp(start: f64, n: usize) -> Tensor {
+    Tensor::from_vec((0..n).map(|i| start + 0.1 * i as f64).collect(), &[n]).unwrap()
+}
+
 fn nonzeros(d: &[f64], ncols: usize) -> BTreeSet<(usize, usize)> {
     d.iter()
         .enumerate()
@@ -160,7 +165,13 @@ fn check_hessian(name: &str, f: &DynFn, xs: &[Tensor]) -> Fit {
     let p = s.detect_dyn(args.clone()).unwrap();
     let fit = fit(&p, &d, n);
     assert!(!matches!(fit, Fit::Misses(_)), "{name}: {fit:?}");
-    let got = s.call_dyn(args).unwrap().to_dense().unwrap().to_vec_f64().unwrap();
+    let got = s
+        .call_dyn(args)
+        .unwrap()
+        .to_dense()
+        .unwrap()
+        .to_vec_f64()
+        .unwrap();
     for (k, (a, b)) in got.iter().zip(&d).enumerate() {
         assert!(
             (a - b).abs() <= 1e-8 * (1.0 + b.abs()),
@@ -239,25 +250,64 @@ fn op_cases() -> Vec<(String, DynFn, Vec<Tensor>)> {
 const JACOBIAN_SUPERSETS: &[(&str, &str)] = &[
     ("relu*", "the derivative is zero for negative inputs"),
     ("clamp*", "the derivative is zero on the clamped side"),
-    ("maximum*", "the derivative is zero for the operand that loses"),
-    ("minimum*", "the derivative is zero for the operand that loses"),
-    ("amax*", "a max reads one element of each group, which one depends on x"),
-    ("amin*", "a min reads one element of each group, which one depends on x"),
+    (
+        "maximum*",
+        "the derivative is zero for the operand that loses",
+    ),
+    (
+        "minimum*",
+        "the derivative is zero for the operand that loses",
+    ),
+    (
+        "amax*",
+        "a max reads one element of each group, which one depends on x",
+    ),
+    (
+        "amin*",
+        "a min reads one element of each group, which one depends on x",
+    ),
     ("max*", "a max reads one element, which one depends on x"),
     ("min*", "a min reads one element, which one depends on x"),
-    ("norm_dimspinf*", "a max reads one element of each row, which one depends on x"),
-    ("prod*", "a zero factor zeroes the other factors' derivatives"),
-    ("gatherat_argmax", "an index computed from x: conservative by design"),
-    ("cholesky*", "a factorization is conservative within each matrix (its upper triangle is zero)"),
+    (
+        "norm_dimspinf*",
+        "a max reads one element of each row, which one depends on x",
+    ),
+    (
+        "prod*",
+        "a zero factor zeroes the other factors' derivatives",
+    ),
+    (
+        "gatherat_argmax",
+        "an index computed from x: conservative by design",
+    ),
+    (
+        "cholesky*",
+        "a factorization is conservative within each matrix (its upper triangle is zero)",
+    ),
 ];
 
 const HESSIAN_SUPERSETS: &[(&str, &str)] = &[
     ("softpluslinear_region*", "softplus is linear above 20"),
-    ("prod*", "a zero factor zeroes the other factors' derivatives"),
-    ("std_dims[-1]", "the std of two elements, |a - b|/√2, is piecewise linear"),
-    ("gatherat_argmax", "an index computed from x: conservative by design"),
-    ("det*", "det is linear in each row and column: conservative within each matrix"),
-    ("solve*", "solve is linear in the right-hand side: conservative within each matrix"),
+    (
+        "prod*",
+        "a zero factor zeroes the other factors' derivatives",
+    ),
+    (
+        "std_dims[-1]",
+        "the std of two elements, |a - b|/√2, is piecewise linear",
+    ),
+    (
+        "gatherat_argmax",
+        "an index computed from x: conservative by design",
+    ),
+    (
+        "det*",
+        "det is linear in each row and column: conservative within each matrix",
+    ),
+    (
+        "solve*",
+        "solve is linear in the right-hand side: conservative within each matrix",
+    ),
 ];
 
 fn allowed(list: &[(&str, &str)], name: &str) -> bool {
@@ -280,8 +330,15 @@ fn jacobian_patterns_hold_every_nonzero_of_every_op() {
             other => loose.push(format!("{name}: {other:?}")),
         }
     }
-    assert!(loose.is_empty(), "patterns larger than the nonzeros: {loose:#?}");
-    assert!(exact * 10 > cases.len() * 7, "{exact} exact of {}", cases.len());
+    assert!(
+        loose.is_empty(),
+        "patterns larger than the nonzeros: {loose:#?}"
+    );
+    assert!(
+        exact * 10 > cases.len() * 7,
+        "{exact} exact of {}",
+        cases.len()
+    );
 }
 
 #[test]
@@ -299,7 +356,7 @@ fn hessian_patterns_hold_every_nonzero_of_every_op() {
             let mut total = Tensor::scalar(0.0);
             for (k, o) in outs.leaves().into_iter().enumerate() {
                 let o = o.to_dtype(DType::F64)?;
-                let w = Tensor::linspace(0.5 + k as f64, 1.5 + k as f64, o.numel(), DType::F64)
+                let w = ramp(0.5 + k as f64, o.numel())
                     .reshape(&o.shape().iter().map(|&s| s as i64).collect::<Vec<_>>())?;
                 total = total.add(&o.mul(&w)?.sum()?)?;
             }
@@ -312,7 +369,10 @@ fn hessian_patterns_hold_every_nonzero_of_every_op() {
             other => loose.push(format!("{name}: {other:?}")),
         }
     }
-    assert!(loose.is_empty(), "patterns larger than the nonzeros: {loose:#?}");
+    assert!(
+        loose.is_empty(),
+        "patterns larger than the nonzeros: {loose:#?}"
+    );
     assert!(exact * 10 > n * 7, "{exact} exact of {n}");
 }
 
@@ -351,7 +411,11 @@ impl PadFront for Tensor {
 }
 
 fn dynf(f: fn(&Tensor) -> Result<Tensor>) -> DynFn {
-    Box::new(move |a: &[Tree]| Ok(Tree::Tuple(vec![Tree::Leaf(f(&a[0].clone().into_tensor()?)?)])))
+    Box::new(move |a: &[Tree]| {
+        Ok(Tree::Tuple(vec![Tree::Leaf(f(&a[0]
+            .clone()
+            .into_tensor()?)?)]))
+    })
 }
 
 #[test]
@@ -367,7 +431,17 @@ fn rosenbrock_hessian_is_tridiagonal_and_three_colored() {
     let y = t(&mut r, &[12], ANY);
     let dense: Tensor = hessian(rosenbrock).call(&y).unwrap();
     let got = h.call(&y).unwrap().to_dense().unwrap();
-    assert!(got.sub(&dense).unwrap().abs().unwrap().max().unwrap().item().unwrap() < 1e-9);
+    assert!(
+        got.sub(&dense)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max()
+            .unwrap()
+            .item()
+            .unwrap()
+            < 1e-9
+    );
 }
 
 #[test]
@@ -407,28 +481,55 @@ fn hand_written_functions_give_exact_patterns() {
     let get = |a: &[Tree], i: usize| a[i].clone().into_tensor();
     let _ = (tup, get);
     let cases: Vec<(&str, F, Vec<Tensor>)> = vec![
-        ("product of two arguments", |a| {
-            let (x, y) = (a[0].clone().into_tensor()?, a[1].clone().into_tensor()?);
-            Ok(Tree::Tuple(vec![Tree::Leaf(x.mul(&y)?.sin()?), Tree::Leaf(x.div(&y.exp()?)?.sum()?)]))
-        }, vec![x.clone(), y.clone()]),
-        ("flip, cat and cumsum", |a| {
-            let x = a[0].clone().into_tensor()?;
-            let c = Tensor::cat(&[x.flip(&[0])?, x.narrow(0, 2, 3)?.tanh()?], 0)?;
-            Ok(Tree::Tuple(vec![Tree::Leaf(c.mul(&c.narrow(0, 0, 9)?.pad_front()?.cos()?)?)]))
-        }, vec![x.clone()]),
-        ("broadcast outer product", |a| {
-            let x = a[0].clone().into_tensor()?;
-            let o = x.unsqueeze(1)?.mul(&x.narrow(0, 0, 3)?.unsqueeze(0)?)?;
-            Ok(Tree::Tuple(vec![Tree::Leaf(o)]))
-        }, vec![x.clone()]),
-        ("matmul with a variable matrix", |a| {
-            let (m, x) = (a[0].clone().into_tensor()?, a[1].clone().into_tensor()?);
-            Ok(Tree::Tuple(vec![Tree::Leaf(m.matmul(&x.sigmoid()?)?)]))
-        }, vec![m.clone(), x.clone()]),
-        ("row sums of a 2-d argument", |a| {
-            let m = a[0].clone().into_tensor()?;
-            Ok(Tree::Tuple(vec![Tree::Leaf(m.square()?.sum_dims(&[1], false)?)]))
-        }, vec![m.clone()]),
+        (
+            "product of two arguments",
+            |a| {
+                let (x, y) = (a[0].clone().into_tensor()?, a[1].clone().into_tensor()?);
+                Ok(Tree::Tuple(vec![
+                    Tree::Leaf(x.mul(&y)?.sin()?),
+                    Tree::Leaf(x.div(&y.exp()?)?.sum()?),
+                ]))
+            },
+            vec![x.clone(), y.clone()],
+        ),
+        (
+            "flip, cat and cumsum",
+            |a| {
+                let x = a[0].clone().into_tensor()?;
+                let c = Tensor::cat(&[x.flip(&[0])?, x.narrow(0, 2, 3)?.tanh()?], 0)?;
+                Ok(Tree::Tuple(vec![Tree::Leaf(
+                    c.mul(&c.narrow(0, 0, 9)?.pad_front()?.cos()?)?,
+                )]))
+            },
+            vec![x.clone()],
+        ),
+        (
+            "broadcast outer product",
+            |a| {
+                let x = a[0].clone().into_tensor()?;
+                let o = x.unsqueeze(1)?.mul(&x.narrow(0, 0, 3)?.unsqueeze(0)?)?;
+                Ok(Tree::Tuple(vec![Tree::Leaf(o)]))
+            },
+            vec![x.clone()],
+        ),
+        (
+            "matmul with a variable matrix",
+            |a| {
+                let (m, x) = (a[0].clone().into_tensor()?, a[1].clone().into_tensor()?);
+                Ok(Tree::Tuple(vec![Tree::Leaf(m.matmul(&x.sigmoid()?)?)]))
+            },
+            vec![m.clone(), x.clone()],
+        ),
+        (
+            "row sums of a 2-d argument",
+            |a| {
+                let m = a[0].clone().into_tensor()?;
+                Ok(Tree::Tuple(vec![Tree::Leaf(
+                    m.square()?.sum_dims(&[1], false)?,
+                )]))
+            },
+            vec![m.clone()],
+        ),
     ];
     for (name, f, xs) in cases {
         let f: DynFn = Box::new(f);
@@ -458,14 +559,14 @@ fn a_product_with_a_constant_sparse_matrix_stays_exact() {
     }
     let a = Tensor::from_vec(a, &[n, n]).unwrap();
     let f = |x: &Tensor| a.matmul(&x.square()?);
-    let p = jacfwd(f).sparse().detect(&Tensor::linspace(0.5, 1.5, n, DType::F64)).unwrap();
+    let p = jacfwd(f).sparse().detect(&ramp(0.5, n)).unwrap();
     assert_eq!(p.nnz(), 3 * n - 2);
     // a data-dependent index mixes everything: conservative
     let g = |x: &Tensor| {
         let i = x.argmax(Some(0), false)?.unsqueeze(0)?;
         x.index_select(0, &i)
     };
-    let p = jacfwd(g).sparse().detect(&Tensor::linspace(0.5, 1.5, n, DType::F64)).unwrap();
+    let p = jacfwd(g).sparse().detect(&ramp(0.5, n)).unwrap();
     assert_eq!(p.nnz(), n);
 }
 
@@ -496,7 +597,11 @@ fn structured_and_several_arguments() {
         assert!((j.get(i, 3 + i) - d).abs() < 1e-12);
     }
     // argnums (0, 1): x's columns follow the struct's
-    let j2 = jacrev(f).argnums((0, 1)).sparse().call(&(p.clone(), x.clone())).unwrap();
+    let j2 = jacrev(f)
+        .argnums((0, 1))
+        .sparse()
+        .call(&(p.clone(), x.clone()))
+        .unwrap();
     assert_eq!((j2.nrows(), j2.ncols(), j2.nnz()), (3, 9, 9));
     let h = hessian(|a: &(Params, Tensor)| f(a)?.sum())
         .argnums(1)
@@ -512,10 +617,19 @@ fn chunking_and_prepared_calls_give_the_same_values() {
     let u = t(&mut r, &[5, 5], ANY);
     let a = jacfwd(pde).sparse().call(&u).unwrap();
     let b = jacfwd(pde).chunk_size(2).sparse().call(&u).unwrap();
-    let c = jacfwd(pde).sparse().chunk_size(1).prepare(&u).unwrap().call(&u).unwrap();
+    let c = jacfwd(pde)
+        .sparse()
+        .chunk_size(1)
+        .prepare(&u)
+        .unwrap()
+        .call(&u)
+        .unwrap();
     assert_eq!(a, b);
     assert_eq!(a, c);
-    let h1 = hessian(rosenbrock).sparse().call(&t(&mut r, &[9], ANY)).unwrap();
+    let h1 = hessian(rosenbrock)
+        .sparse()
+        .call(&t(&mut r, &[9], ANY))
+        .unwrap();
     assert_eq!(h1.nnz(), 25);
 }
 
@@ -531,24 +645,52 @@ fn f32_inputs_keep_their_dtype() {
 #[test]
 fn given_patterns_are_used_and_checked() {
     let x = Tensor::from_slice(&[1.0, 2.0, 3.0]);
-    let lower = Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], &[3, 3]).unwrap();
+    let lower =
+        Tensor::from_vec(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], &[3, 3]).unwrap();
     let cumsum = |x: &Tensor| lower.matmul(x);
-    let tri = SparsityPattern::from_entries(3, 3, &[(0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)]).unwrap();
-    let j = jacfwd(cumsum).sparse().with_pattern(tri.clone()).check(true).call(&x).unwrap();
+    let tri =
+        SparsityPattern::from_entries(3, 3, &[(0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)])
+            .unwrap();
+    let j = jacfwd(cumsum)
+        .sparse()
+        .with_pattern(tri.clone())
+        .check(true)
+        .call(&x)
+        .unwrap();
     assert_eq!(j.values(), &[1.0; 6]);
     assert_eq!(jacfwd(cumsum).sparse().detect(&x).unwrap(), tri);
     // a pattern that misses entries gives wrong values silently, and check finds it
     let diag = SparsityPattern::from_entries(3, 3, &[(0, 0), (1, 1), (2, 2)]).unwrap();
-    let wrong = jacfwd(cumsum).sparse().with_pattern(diag.clone()).call(&x).unwrap();
+    let wrong = jacfwd(cumsum)
+        .sparse()
+        .with_pattern(diag.clone())
+        .call(&x)
+        .unwrap();
     assert_eq!(wrong.values(), &[1.0, 2.0, 3.0]);
-    let e = jacfwd(cumsum).sparse().with_pattern(diag).check(true).call(&x).unwrap_err();
-    assert!(e.to_string().contains("outside the sparsity pattern"), "{e}");
+    let e = jacfwd(cumsum)
+        .sparse()
+        .with_pattern(diag)
+        .check(true)
+        .call(&x)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("outside the sparsity pattern"),
+        "{e}"
+    );
     // a pattern of the wrong shape
     let small = SparsityPattern::from_entries(2, 3, &[(0, 0)]).unwrap();
-    let e = jacrev(cumsum).sparse().with_pattern(small).call(&x).unwrap_err();
+    let e = jacrev(cumsum)
+        .sparse()
+        .with_pattern(small)
+        .call(&x)
+        .unwrap_err();
     assert!(e.to_string().contains("2×3"), "{e}");
     // hessian with check
-    let h = hessian(rosenbrock).sparse().check(true).call(&Tensor::from_slice(&[0.5, 1.0, -1.0, 2.0])).unwrap();
+    let h = hessian(rosenbrock)
+        .sparse()
+        .check(true)
+        .call(&Tensor::from_slice(&[0.5, 1.0, -1.0, 2.0]))
+        .unwrap();
     assert_eq!(h.nnz(), 10);
 }
 
@@ -560,9 +702,20 @@ fn bad_inputs_are_errors() {
     assert!(e.to_string().contains("one scalar"), "{e}");
     // integer inputs
     let i = Tensor::from_slice(&[1i64, 2]);
-    assert!(jacfwd(|x: &Tensor| x.add_scalar(1.0)).sparse().call(&i).is_err());
+    assert!(
+        jacfwd(|x: &Tensor| x.add_scalar(1.0))
+            .sparse()
+            .call(&i)
+            .is_err()
+    );
     // argnums out of range
-    assert!(jacfwd(|x: &Tensor| x.sin()).argnums(3).sparse().call(&x).is_err());
+    assert!(
+        jacfwd(|x: &Tensor| x.sin())
+            .argnums(3)
+            .sparse()
+            .call(&x)
+            .is_err()
+    );
     // has_aux
     let e = jacfwd(|x: &Tensor| Ok((x.sin()?, x.cos()?)))
         .has_aux(true)
@@ -575,10 +728,22 @@ fn bad_inputs_are_errors() {
     let e = p.call(&Tensor::from_slice(&[1.0, 2.0, 3.0])).unwrap_err();
     assert!(e.to_string().contains("prepared for"), "{e}");
     // chunk_size 0
-    assert!(jacfwd(|x: &Tensor| x.sin()).sparse().chunk_size(0).call(&x).is_err());
+    assert!(
+        jacfwd(|x: &Tensor| x.sin())
+            .sparse()
+            .chunk_size(0)
+            .call(&x)
+            .is_err()
+    );
     // bad patterns
     assert!(SparsityPattern::from_entries(2, 2, &[(2, 0)]).is_err());
     assert!(SparsityPattern::new(2, 2, vec![0, 1], vec![0]).is_err());
     assert!(SparsityPattern::new(2, 2, vec![0, 2, 2], vec![1, 0]).is_err());
-    assert!(functorch::SparseMatrix::new(SparsityPattern::from_entries(1, 1, &[(0, 0)]).unwrap(), vec![]).is_err());
+    assert!(
+        functorch::SparseMatrix::new(
+            SparsityPattern::from_entries(1, 1, &[(0, 0)]).unwrap(),
+            vec![]
+        )
+        .is_err()
+    );
 }

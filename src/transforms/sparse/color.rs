@@ -122,7 +122,10 @@ pub(crate) fn symmetric_source(p: &SparsityPattern, c: &Coloring) -> Option<Symm
     let mut other = vec![0u32; c.count];
     for i in 0..n {
         counts_of(i, &mut count);
-        if p.row(i).iter().any(|&j| j != i && c.colors[j] == c.colors[i]) {
+        if p.row(i)
+            .iter()
+            .any(|&j| j != i && c.colors[j] == c.colors[i])
+        {
             return None;
         }
         for &j in p.row(i) {

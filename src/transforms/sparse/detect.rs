@@ -33,13 +33,13 @@ use crate::array::{Array, numel};
 use crate::core::stage::{Atom, Graph};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::prims::PrimKind;
 use crate::prims::Primitive;
 use crate::prims::binary::{Binary, BinaryOp};
 use crate::prims::cast::Cast;
 use crate::prims::compare::Where;
 use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd};
 use crate::prims::linalg::{Cholesky, Det, Inv, Slogdet, Solve};
-use crate::prims::PrimKind;
 use crate::prims::matmul::MatMul;
 use crate::prims::reduce::{Extreme, Sum};
 use crate::prims::shape::{BroadcastTo, Concat, Flip, Pad, Permute, Reshape, Slice};
@@ -570,8 +570,7 @@ impl<'g> Detector<'g> {
             .zip(ops)
             .map(|(&a, o)| {
                 self.val(a).map(|v| {
-                    let m =
-                        (o.shape != &e.shape[..]).then(|| broadcast_map(o.shape, &e.shape));
+                    let m = (o.shape != &e.shape[..]).then(|| broadcast_map(o.shape, &e.shape));
                     (v, m)
                 })
             })

@@ -308,7 +308,11 @@ impl<F> Sparse<F> {
         }
         let nrows: usize = outs.iter().map(|t| t.numel()).sum();
         if let Some(p) = &self.pattern {
-            let want = if hessian { (sig.n, sig.n) } else { (nrows, sig.n) };
+            let want = if hessian {
+                (sig.n, sig.n)
+            } else {
+                (nrows, sig.n)
+            };
             if (p.nrows(), p.ncols()) != want {
                 return Err(self.err(format!(
                     "the given pattern is {}×{}, but the derivative is {}×{}",
@@ -418,27 +422,32 @@ impl<F> Sparse<F> {
         let dtype = sel_specs[0].1;
         // seeds for colors start..start+len, one tensor [len, shape] per leaf; `first`: the
         // row or column index of the leaf's element 0
-        let seeds = |specs: &[(Vec<usize>, DType)], start: usize, len: usize| -> Result<Vec<Tensor>> {
-            let mut first = 0;
-            specs
-                .iter()
-                .map(|(shape, dt)| {
-                    let k = numel(shape);
-                    let mut v = vec![0.0f64; len * k];
-                    for e in 0..k {
-                        let c = colors[first + e] as usize;
-                        if c >= start && c < start + len {
-                            v[(c - start) * k + e] = 1.0;
+        let seeds =
+            |specs: &[(Vec<usize>, DType)], start: usize, len: usize| -> Result<Vec<Tensor>> {
+                let mut first = 0;
+                specs
+                    .iter()
+                    .map(|(shape, dt)| {
+                        let k = numel(shape);
+                        let mut v = vec![0.0f64; len * k];
+                        for e in 0..k {
+                            let c = colors[first + e] as usize;
+                            if c >= start && c < start + len {
+                                v[(c - start) * k + e] = 1.0;
+                            }
                         }
-                    }
-                    first += k;
-                    let mut s = vec![len];
-                    s.extend_from_slice(shape);
-                    let t = Tensor::from_vec(v, &s)?;
-                    if *dt == DType::F64 { Ok(t) } else { t.to_dtype(*dt) }
-                })
-                .collect()
-        };
+                        first += k;
+                        let mut s = vec![len];
+                        s.extend_from_slice(shape);
+                        let t = Tensor::from_vec(v, &s)?;
+                        if *dt == DType::F64 {
+                            Ok(t)
+                        } else {
+                            t.to_dtype(*dt)
+                        }
+                    })
+                    .collect()
+            };
         let g = |sel_args: Vec<Tree>| -> Result<Tree> {
             let mut full = args.clone();
             for (k, &i) in sig.idx.iter().enumerate() {
@@ -461,7 +470,10 @@ impl<F> Sparse<F> {
                 };
                 let fates = |r: &Tree| Ok(vec![OutDim::Stack(0); r.num_leaves()]);
                 let t = chunk::run(&push, count, &sel_basis, &fates, o)?;
-                t.leaves().iter().map(|t| t.to_vec_f64()).collect::<Result<_>>()?
+                t.leaves()
+                    .iter()
+                    .map(|t| t.to_vec_f64())
+                    .collect::<Result<_>>()?
             }
             Mode::Reverse => {
                 let (out, pb, _) = vjp_impl(f, args.clone(), Some(&sig.idx), o)?;
@@ -479,7 +491,10 @@ impl<F> Sparse<F> {
                 };
                 let fates = |r: &Tree| Ok(vec![OutDim::Stack(0); r.num_leaves()]);
                 let t = chunk::run(&|a| pb.apply_args(a), count, &basis, &fates, o)?;
-                t.leaves().iter().map(|t| t.to_vec_f64()).collect::<Result<_>>()?
+                t.leaves()
+                    .iter()
+                    .map(|t| t.to_vec_f64())
+                    .collect::<Result<_>>()?
             }
             Mode::Hessian => {
                 let many = Opts {
@@ -498,7 +513,10 @@ impl<F> Sparse<F> {
                 };
                 let fates = |r: &Tree| Ok(vec![OutDim::Stack(0); r.num_leaves()]);
                 let t = chunk::run(&push, count, &sel_basis, &fates, o)?;
-                t.leaves().iter().map(|t| t.to_vec_f64()).collect::<Result<_>>()?
+                t.leaves()
+                    .iter()
+                    .map(|t| t.to_vec_f64())
+                    .collect::<Result<_>>()?
             }
         };
         // decompress: (leaf, local index) of a flat row (forward) or column (reverse, Hessian)
@@ -549,7 +567,11 @@ impl<F> Sparse<F> {
             .flat_map(|i| (0..ncols).map(move |j| (i, j)))
             .collect();
         let dense_pattern = SparsityPattern::from_entries(nrows, ncols, &full)?;
-        let n_colors = if self.mode == Mode::Reverse { nrows } else { ncols };
+        let n_colors = if self.mode == Mode::Reverse {
+            nrows
+        } else {
+            ncols
+        };
         let identity = Coloring {
             colors: (0..n_colors as u32).collect(),
             count: n_colors,
