@@ -3,9 +3,11 @@
 //! sparse by `jacfwd(r).sparse()` and solved by faer's sparse Cholesky factorization (the
 //! Jacobian, a Laplacian plus a positive diagonal, is symmetric positive definite).
 //!
-//! At the default m = 300 the Jacobian is 90 000 × 90 000: 65 GB dense, 3.6 MB sparse (450 000
-//! nonzeros). The pattern and its 5-coloring are found once (`prepare`); each Newton step then
-//! costs 5 vectorized jvps of the residual, one factorization and one solve.
+//! At the default m = 300 the Jacobian is 90 000 × 90 000: 65 GB dense, 7 MB sparse (448 800
+//! nonzeros in CSR). The pattern and its coloring (7 colors) are found once (`prepare`); each
+//! Newton step then costs 7 vectorized jvps of the residual, one factorization and one solve.
+//! On the benchmark machine: pattern and coloring 0.03 s, each Jacobian 0.02 s, each
+//! factorization and solve 0.2 s, |r| from 7.5e4 to 4e-8 in 8 steps.
 //!
 //! ```text
 //! cargo run --release --features faer --example sparse_newton        # m = 300
@@ -47,11 +49,11 @@ fn main() -> Result<()> {
         .unwrap_or(300);
     let n = m * m;
     let h = 1.0 / (m + 1) as f64;
-    // a strong source: the cubic term matters (u reaches about 3)
+    // a source strong enough that the cubic term matters
     let fv: Vec<f64> = (0..n)
         .map(|k| {
             let (i, j) = ((k / m + 1) as f64 * h, (k % m + 1) as f64 * h);
-            2000.0 * (std::f64::consts::PI * i).sin() * (std::f64::consts::PI * j).sin()
+            500.0 * (std::f64::consts::PI * i).sin() * (std::f64::consts::PI * j).sin()
         })
         .collect();
     let f = Tensor::from_vec(fv, &[m, m])?;

@@ -31,7 +31,7 @@ pub use jacobian::{Jacfwd, Jacrev, jacfwd, jacrev};
 pub use jit::{Jit, Trace, jit};
 pub use jvp::{Jvp, jvp};
 pub use linearize::{Linearize, Linearized, linearize};
-pub use sparse::{Prepared, Sparse, SparseMatrix, SparsityPattern};
+pub use sparse::{PreparedSparse, Sparse, SparseMatrix, SparsityPattern};
 pub use vjp::{Grad, GradAndValue, Pullback, Vjp, grad, grad_and_value, vjp};
 pub use vmap::{Vmap, vmap};
 

@@ -9,7 +9,7 @@
 //! 3. **compressed evaluation**: the existing vmapped jvp / vjp / Hessian-vector product over
 //!    one seed per color (with `chunk_size`), then decompression into a [`SparseMatrix`].
 //!
-//! A [`Prepared`] form ([`Sparse::prepare`]) keeps the pattern and the coloring for repeated
+//! A [`PreparedSparse`] form ([`Sparse::prepare`]) keeps the pattern and the coloring for repeated
 //! calls at new points (a Newton loop): each call is then only the compressed evaluation.
 
 mod color;
@@ -179,7 +179,7 @@ impl<F> Sparse<F> {
     }
 
     /// Detect the pattern and color it once at `args`, for calls at other points of the same
-    /// shapes ([`Prepared::call`]).
+    /// shapes ([`PreparedSparse::call`]).
     ///
     /// ```
     /// use functorch::{Tensor, jacfwd};
@@ -194,13 +194,13 @@ impl<F> Sparse<F> {
     ///
     /// # Errors
     /// As [`call`](Sparse::call).
-    pub fn prepare<A: Args>(&self, args: &A) -> Result<Prepared<F>>
+    pub fn prepare<A: Args>(&self, args: &A) -> Result<PreparedSparse<F>>
     where
         F: Function<A> + Clone,
     {
         let f = |a: Vec<Tree>| self.f.apply(a);
         let args = live_trees(args.to_args(), self.o.name)?;
-        Ok(Prepared {
+        Ok(PreparedSparse {
             sparse: self.clone(),
             state: std::sync::Arc::new(self.state(&f, &args)?),
         })
@@ -632,12 +632,12 @@ struct Signature {
 /// A [`Sparse`] derivative prepared at one point: the pattern and its coloring, kept for calls
 /// at other points with the same argument shapes (see [`Sparse::prepare`]).
 #[derive(Clone)]
-pub struct Prepared<F> {
+pub struct PreparedSparse<F> {
     sparse: Sparse<F>,
     state: std::sync::Arc<State>,
 }
 
-impl<F> Prepared<F> {
+impl<F> PreparedSparse<F> {
     /// The derivative at `args`: only the compressed products (one per color) and the
     /// decompression.
     ///
