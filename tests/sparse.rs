@@ -423,7 +423,10 @@ fn rosenbrock_hessian_is_tridiagonal_and_three_colored() {
     let mut r = Rng::new(3);
     let x = t(&mut r, &[12], ANY);
     let f: DynFn = Box::new(|a: &[Tree]| Ok(Tree::Leaf(rosenbrock(&a[0].clone().into_tensor()?)?)));
-    assert_eq!(check_hessian("rosenbrock", &f, &[x.clone()]), Fit::Exact);
+    assert_eq!(
+        check_hessian("rosenbrock", &f, std::slice::from_ref(&x)),
+        Fit::Exact
+    );
     let h = hessian(rosenbrock).sparse().prepare(&x).unwrap();
     assert_eq!(h.pattern().nnz(), 12 + 2 * 11);
     assert_eq!(h.colors(), 3);
@@ -448,7 +451,10 @@ fn rosenbrock_hessian_is_tridiagonal_and_three_colored() {
 fn pde_jacobian_has_five_nonzeros_a_row_and_few_colors() {
     let mut r = Rng::new(4);
     let u = t(&mut r, &[6, 6], ANY);
-    assert_eq!(check_jacobian("pde", &dynf(pde), &[u.clone()]), Fit::Exact);
+    assert_eq!(
+        check_jacobian("pde", &dynf(pde), std::slice::from_ref(&u)),
+        Fit::Exact
+    );
     let j = jacfwd(pde).sparse().prepare(&u).unwrap();
     // 36 rows, five a row less the 4·6 missing neighbours at the border
     assert_eq!(j.pattern().nnz(), 5 * 36 - 4 * 6);

@@ -318,12 +318,15 @@ fn ids(base: usize, shape: &[usize]) -> Array {
     Array::from_vec((0..n).map(|e| (base + e + 1) as f64).collect(), shape)
 }
 
+/// Per output element of a move: `(operand, element)` it reads, or `None`.
+type Sources = Vec<Option<(usize, usize)>>;
+
+/// An operand's sets and its broadcast map (`None`: same shape as the output).
+type Src<'a> = (&'a Val, Option<Vec<usize>>);
+
 /// For a move primitive, the operand element each output element reads: `(operand, element)`
 /// or `None` (a padded zero). `None` overall when an index operand is not a constant.
-fn move_sources(
-    p: &dyn Primitive,
-    ops: &[Operand<'_>],
-) -> Result<Option<Vec<Option<(usize, usize)>>>> {
+fn move_sources(p: &dyn Primitive, ops: &[Operand<'_>]) -> Result<Option<Sources>> {
     let mut bases = Vec::new();
     let mut arrays = Vec::new();
     let mut base = 0;
@@ -564,7 +567,7 @@ impl<'g> Detector<'g> {
         let n = self.n as u64;
         let out_len = numel(&e.shape);
         // operand values and their broadcast maps (None: same shape)
-        let srcs: Vec<Option<(&Val, Option<Vec<usize>>)>> = e
+        let srcs: Vec<Option<Src<'_>>> = e
             .ins
             .iter()
             .zip(ops)
@@ -634,7 +637,7 @@ impl<'g> Detector<'g> {
         }
         let mut out = self.new_val(out_len);
         let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
-        let all: Vec<(usize, &(&Val, Option<Vec<usize>>))> = srcs
+        let all: Vec<(usize, &Src<'_>)> = srcs
             .iter()
             .enumerate()
             .filter_map(|(j, s)| s.as_ref().map(|s| (j, s)))
@@ -811,6 +814,7 @@ impl<'g> Detector<'g> {
     /// A batched linear-algebra primitive: an output element depends on every element of its
     /// own batch entry of each operand (for `solve`, on the whole matrix and on its own column
     /// of the right-hand side), and on nothing of the other batch entries.
+    #[allow(clippy::needless_range_loop)] // b indexes each operand's batch map
     fn batched(&mut self, k: usize, ops: &[Operand<'_>], cores: (&[usize], usize)) -> Val {
         let e = &self.g.eqns[k];
         let n = self.n as u64;
