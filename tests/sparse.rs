@@ -753,3 +753,22 @@ fn bad_inputs_are_errors() {
         .is_err()
     );
 }
+
+#[test]
+fn a_dense_derivative_is_an_error_not_an_exhausted_memory() {
+    // the inverse of a 128×128 matrix: each of its 2¹⁴ elements depends on all 2¹⁴ inputs,
+    // 2²⁸ entries, over the limit (found before anything is allocated)
+    let n = 128;
+    let a: Vec<f64> = (0..n * n)
+        .map(|k| if k / n == k % n { 4.0 } else { 0.01 })
+        .collect();
+    let a = Tensor::from_vec(a, &[n, n]).unwrap();
+    let e = jacfwd(|a: &Tensor| a.inv())
+        .sparse()
+        .detect(&a)
+        .unwrap_err();
+    assert!(e.to_string().contains("too dense"), "{e}");
+    // a smaller dense derivative is fine
+    let f = |x: &Tensor| x.mul(&x.sum()?);
+    assert_eq!(jacfwd(f).sparse().detect(&ramp(0.0, 4)).unwrap().nnz(), 16);
+}

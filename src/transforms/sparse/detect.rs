@@ -114,7 +114,28 @@ struct NewVal {
     h: Option<Sets<u64>>,
 }
 
+fn too_dense(op: &'static str) -> Error {
+    Error::invalid(
+        op,
+        format!(
+            "sparsity detection: the pattern of this op's output holds more than {MAX_ENTRIES} entries; the derivative is too dense for a sparse result (use the dense transform)"
+        ),
+    )
+}
+
+/// The most set entries detection builds for one value (2²⁷: 512 MiB of column ids): a larger
+/// pattern is a dense derivative, for the dense transforms.
+const MAX_ENTRIES: usize = 1 << 27;
+
 impl NewVal {
+    /// An error if the sets built so far are too large for a sparse result.
+    fn check(&self, op: &'static str) -> Result<()> {
+        let n = self.g.idx.len() + self.h.as_ref().map_or(0, |h| h.idx.len());
+        if n > MAX_ENTRIES {
+            return Err(too_dense(op));
+        }
+        Ok(())
+    }
     fn done(self) -> Val {
         Val {
             g: Rc::new(self.g),
@@ -538,19 +559,19 @@ impl<'g> Detector<'g> {
         let out_len = numel(&e.shape);
         match rule(&*e.prim, e.dtype) {
             Rule::Zero => Ok(None),
-            Rule::Elementwise(second) => Ok(Some(self.elementwise(k, &ops, second))),
+            Rule::Elementwise(second) => self.elementwise(k, &ops, second).map(Some),
             Rule::Move => match move_sources(&*e.prim, &ops)? {
                 Some(src) => Ok(Some(self.moved(k, &src))),
-                None => Ok(Some(self.conservative(k, out_len))),
+                None => self.conservative(k, out_len).map(Some),
             },
             Rule::Reduce => match destinations(&*e.prim, &ops, &e.shape)? {
-                Some(dst) => Ok(Some(self.reduced(k, &dst, out_len))),
-                None => Ok(Some(self.conservative(k, out_len))),
+                Some(dst) => self.reduced(k, &dst, out_len).map(Some),
+                None => self.conservative(k, out_len).map(Some),
             },
-            Rule::MatMul => Ok(Some(self.matmul(k, &ops))),
+            Rule::MatMul => self.matmul(k, &ops).map(Some),
             Rule::Conservative => match linalg_cores(&*e.prim) {
-                Some(cores) => Ok(Some(self.batched(k, &ops, cores))),
-                None => Ok(Some(self.conservative(k, out_len))),
+                Some(cores) => self.batched(k, &ops, cores).map(Some),
+                None => self.conservative(k, out_len).map(Some),
             },
         }
     }
@@ -562,7 +583,7 @@ impl<'g> Detector<'g> {
         }
     }
 
-    fn elementwise(&mut self, k: usize, ops: &[Operand<'_>], second: Second) -> Val {
+    fn elementwise(&mut self, k: usize, ops: &[Operand<'_>], second: Second) -> Result<Val> {
         let e = &self.g.eqns[k];
         let n = self.n as u64;
         let out_len = numel(&e.shape);
@@ -619,7 +640,7 @@ impl<'g> Detector<'g> {
                     Second::Unary | Second::All => true,
                 };
                 if !self.hessian || !adds_pairs {
-                    return (*v).clone();
+                    return Ok((*v).clone());
                 }
                 let vh = v.h.as_ref().expect("pairs in Hessian mode");
                 let mut h = Sets::with_capacity(out_len);
@@ -629,10 +650,10 @@ impl<'g> Detector<'g> {
                     square(v.g.get(i), n, sh);
                     h.push_unsorted(sh);
                 }
-                return Val {
+                return Ok(Val {
                     g: v.g.clone(),
                     h: Some(Rc::new(h)),
-                };
+                });
             }
         }
         let mut out = self.new_val(out_len);
@@ -644,6 +665,9 @@ impl<'g> Detector<'g> {
             .collect();
         let mut chosen: Vec<&(&Val, Option<Vec<usize>>)> = Vec::new();
         for i in 0..out_len {
+            if i % 4096 == 4095 {
+                out.check(e.prim.name())?;
+            }
             chosen.clear();
             let zero = zeros.iter().any(|z| !nz_at(z, i));
             if !zero {
@@ -694,7 +718,7 @@ impl<'g> Detector<'g> {
             }
             h.push_unsorted(sh);
         }
-        out.done()
+        Ok(out.done())
     }
 
     fn moved(&mut self, k: usize, src: &[Option<(usize, usize)>]) -> Val {
@@ -728,7 +752,7 @@ impl<'g> Detector<'g> {
         out.done()
     }
 
-    fn reduced(&mut self, k: usize, dst: &[usize], out_len: usize) -> Val {
+    fn reduced(&mut self, k: usize, dst: &[usize], out_len: usize) -> Result<Val> {
         let e = &self.g.eqns[k];
         let mut out = self.new_val(out_len);
         let Some(v) = self.val(e.ins[0]) else {
@@ -738,7 +762,7 @@ impl<'g> Detector<'g> {
                     h.push_sorted(&[]);
                 }
             }
-            return out.done();
+            return Ok(out.done());
         };
         // bucket the operand elements by destination (counting sort)
         let mut start = vec![0usize; out_len + 1];
@@ -767,12 +791,15 @@ impl<'g> Detector<'g> {
                 }
                 h.push_unsorted(sh);
             }
+            if o % 4096 == 4095 {
+                out.check(e.prim.name())?;
+            }
         }
-        out.done()
+        Ok(out.done())
     }
 
     /// Every output element depends on every operand element (and every pair of them).
-    fn conservative(&mut self, k: usize, out_len: usize) -> Val {
+    fn conservative(&mut self, k: usize, out_len: usize) -> Result<Val> {
         let e = &self.g.eqns[k];
         let n = self.n as u64;
         let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
@@ -793,6 +820,14 @@ impl<'g> Detector<'g> {
         sg.sort_unstable();
         sg.dedup();
         let all_g = std::mem::take(sg);
+        let pairs = if self.hessian {
+            all_g.len() * (all_g.len() + 1) / 2 + sh.len()
+        } else {
+            0
+        };
+        if out_len.saturating_mul(all_g.len() + pairs) > MAX_ENTRIES {
+            return Err(too_dense(e.prim.name()));
+        }
         let mut out = self.new_val(out_len);
         let all_h = if self.hessian {
             square(&all_g, n, sh);
@@ -808,14 +843,14 @@ impl<'g> Detector<'g> {
                 h.push_sorted(&all_h);
             }
         }
-        out.done()
+        Ok(out.done())
     }
 
     /// A batched linear-algebra primitive: an output element depends on every element of its
     /// own batch entry of each operand (for `solve`, on the whole matrix and on its own column
     /// of the right-hand side), and on nothing of the other batch entries.
     #[allow(clippy::needless_range_loop)] // b indexes each operand's batch map
-    fn batched(&mut self, k: usize, ops: &[Operand<'_>], cores: (&[usize], usize)) -> Val {
+    fn batched(&mut self, k: usize, ops: &[Operand<'_>], cores: (&[usize], usize)) -> Result<Val> {
         let e = &self.g.eqns[k];
         let n = self.n as u64;
         let (in_cores, out_core) = cores;
@@ -826,6 +861,7 @@ impl<'g> Detector<'g> {
         {
             return self.conservative(k, numel(&e.shape));
         }
+        let name = e.prim.name();
         let batch = &e.shape[..r - out_core];
         let out_inner = numel(&e.shape[r - out_core..]);
         let solve = ops.len() == 2;
@@ -863,12 +899,13 @@ impl<'g> Detector<'g> {
                     h.push_unsorted(sh);
                 }
                 out.g.push_unsorted(sg);
+                out.check(name)?;
             }
         }
-        out.done()
+        Ok(out.done())
     }
 
-    fn matmul(&mut self, k: usize, ops: &[Operand<'_>]) -> Val {
+    fn matmul(&mut self, k: usize, ops: &[Operand<'_>]) -> Result<Val> {
         let e = &self.g.eqns[k];
         let nn = self.n as u64;
         let (sa, sb) = (ops[0].shape, ops[1].shape);
@@ -888,6 +925,39 @@ impl<'g> Detector<'g> {
         );
         let mut out = self.new_val(nb * m * n);
         let (sg, sh): (&mut Vec<u32>, &mut Vec<u64>) = (&mut Vec::new(), &mut Vec::new());
+        if nb.saturating_mul(m * n).saturating_mul(kk) > 1 << 26 {
+            // too many products to look at one by one: out[i, j] unions row i of a and column
+            // j of b (exact unless an operand is known to hold zeros)
+            let rows: Vec<(Vec<u32>, Vec<u64>)> = (0..numel(&sa[..sa.len() - 2]) * m)
+                .map(|r| union(va, (0..kk).map(|q| r * kk + q)))
+                .collect();
+            let cols: Vec<(Vec<u32>, Vec<u64>)> = (0..numel(&sb[..sb.len() - 2]) * n)
+                .map(|c| {
+                    let (b, j) = (c / n, c % n);
+                    union(vb, (0..kk).map(|q| (b * kk + q) * n + j))
+                })
+                .collect();
+            for bi in 0..nb {
+                let (ba, bb) = (map_a[bi], map_b[bi]);
+                for i in 0..m {
+                    let ra = &rows[ba * m + i];
+                    for j in 0..n {
+                        let cb = &cols[bb * n + j];
+                        extend(sg, &ra.0);
+                        extend(sg, &cb.0);
+                        out.g.push_unsorted(sg);
+                        if let Some(h) = out.h.as_mut() {
+                            extend(sh, &ra.1);
+                            extend(sh, &cb.1);
+                            cross(&ra.0, &cb.0, nn, sh);
+                            h.push_unsorted(sh);
+                        }
+                    }
+                    out.check("matmul")?;
+                }
+            }
+            return Ok(out.done());
+        }
         for bi in 0..nb {
             let (ba, bb) = (map_a[bi], map_b[bi]);
             for i in 0..m {
@@ -916,8 +986,27 @@ impl<'g> Detector<'g> {
                         h.push_unsorted(sh);
                     }
                 }
+                out.check("matmul")?;
             }
         }
-        out.done()
+        Ok(out.done())
     }
+}
+
+/// The union of the sets (and pairs) of some elements of a value.
+fn union(v: Option<&Val>, els: impl Iterator<Item = usize>) -> (Vec<u32>, Vec<u64>) {
+    let (mut g, mut h) = (Vec::new(), Vec::new());
+    if let Some(v) = v {
+        for el in els {
+            extend(&mut g, v.g.get(el));
+            if let Some(vh) = &v.h {
+                extend(&mut h, vh.get(el));
+            }
+        }
+    }
+    g.sort_unstable();
+    g.dedup();
+    h.sort_unstable();
+    h.dedup();
+    (g, h)
 }
