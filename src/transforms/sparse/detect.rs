@@ -21,13 +21,21 @@
 //   gather) on output ids; an output element unions its sources;
 // - matmul: out[i, j] unions a[i, k] and b[k, j] over k, skipping the k where a constant
 //   operand holds a zero (so a product with a constant sparse matrix stays exact), with
-//   g_a[i, k] × g_b[k, j] added for Hessians;
-// - anything else (factorizations, users' custom rules): conservative, every output element
-//   depends on every element of every operand (and, for Hessians, every pair of them);
+//   g_a[i, k] × g_b[k, j] added for Hessians; past 2²⁶ products, the union of row i of a and
+//   column j of b (the same for dense operands);
+// - factorizations (inv, det, slogdet, cholesky, solve): every element of a batch entry of the
+//   output depends on every element of its own batch entry of the operands;
+// - anything else (users' custom rules): conservative, every output element depends on every
+//   element of every operand (and, for Hessians, every pair of them);
+// - values computed from constants only (a mask or an index built inside `f`) are evaluated,
+//   so the rules above read them as constants: `where` with a known mask takes one branch, a
+//   product with a known zero is zero;
 // - integer or bool outputs, `detach`, `sign` and other zero-derivative ops: empty sets.
-// Sets are sorted vectors in one CSR buffer per value (element i's set is a slice), freed
-// after the value's last use, so a banded function of 10⁶ inputs costs a few bytes per
-// element and equation. Pairs (i, j), i ≤ j, of n inputs are the u64 i·n + j.
+// Sets are sorted vectors in one CSR buffer per value (element i's set is a slice), shared
+// between values an op leaves unchanged (reshapes, scalings) and freed after the value's last
+// use, so a banded function of 10⁶ inputs costs a few bytes per element and equation. Pairs
+// (i, j), i ≤ j, of n inputs are the u64 i·n + j. A value whose sets would exceed 2²⁷ entries
+// is an error: such a derivative is dense, and the dense transforms are the right tool.
 
 use crate::array::{Array, numel};
 use crate::core::stage::{Atom, Graph};

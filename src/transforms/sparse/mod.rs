@@ -152,7 +152,8 @@ impl<F> Sparse<F> {
     ///
     /// # Errors
     /// As the dense transform for bad arguments (argnums, non-float inputs); for a Hessian, if
-    /// `f` does not return one scalar; errors of `f` itself, which is traced once.
+    /// `f` does not return one scalar; if a value's pattern would exceed 2²⁷ entries (a dense
+    /// derivative); errors of `f` itself, which is traced once.
     pub fn detect<A: Args>(&self, args: &A) -> Result<SparsityPattern>
     where
         F: Function<A>,
