@@ -772,3 +772,32 @@ fn a_dense_derivative_is_an_error_not_an_exhausted_memory() {
     let f = |x: &Tensor| x.mul(&x.sum()?);
     assert_eq!(jacfwd(f).sparse().detect(&ramp(0.0, 4)).unwrap().nnz(), 16);
 }
+
+#[test]
+fn auto_mode_picks_the_direction_with_fewer_products() {
+    let x = ramp(0.5, 12);
+    // a dense row (the sum): reverse mode, 2 colors instead of 12
+    let row = |x: &Tensor| Tensor::cat(&[x.sin()?, x.sum()?.unsqueeze(0)?], 0);
+    let p = jacrev(row).sparse().auto_mode(true).prepare(&x).unwrap();
+    assert_eq!((p.mode(), p.colors()), ("reverse", 2));
+    let p = jacfwd(row).sparse().auto_mode(true).prepare(&x).unwrap();
+    assert_eq!((p.mode(), p.colors()), ("reverse", 2));
+    assert_eq!(jacfwd(row).sparse().prepare(&x).unwrap().colors(), 12);
+    // a dense column (every output reads x[0]): forward mode, 2 colors instead of 12
+    let col = |x: &Tensor| x.mul(&x.narrow(0, 0, 1)?);
+    let p = jacrev(col).sparse().auto_mode(true).prepare(&x).unwrap();
+    assert_eq!((p.mode(), p.colors()), ("forward", 2));
+    assert_eq!(jacrev(col).sparse().prepare(&x).unwrap().colors(), 12);
+    // the same values in every mode, against the dense Jacobian
+    for f in [&row as &dyn Fn(&Tensor) -> Result<Tensor>, &col] {
+        let dense: Tensor = jacfwd(f).call(&x).unwrap();
+        let a = jacfwd(f).sparse().auto_mode(true).call(&x).unwrap();
+        let b = jacrev(f).sparse().call(&x).unwrap();
+        let d = dense.to_vec_f64().unwrap();
+        for m in [a, b] {
+            for (u, v) in m.to_dense().unwrap().to_vec_f64().unwrap().iter().zip(&d) {
+                assert!((u - v).abs() < 1e-12);
+            }
+        }
+    }
+}

@@ -98,6 +98,7 @@ pub struct Sparse<F> {
     mode: Mode,
     pattern: Option<SparsityPattern>,
     check: bool,
+    auto: bool,
 }
 
 option_setters!(Sparse: chunk_size, progress);
@@ -110,6 +111,7 @@ impl<F> Sparse<F> {
             mode,
             pattern: None,
             check: false,
+            auto: false,
         }
     }
 
@@ -126,6 +128,28 @@ impl<F> Sparse<F> {
     /// ```
     pub fn with_pattern(mut self, pattern: SparsityPattern) -> Self {
         self.pattern = Some(pattern);
+        self
+    }
+
+    /// For a Jacobian: choose forward or reverse mode from the pattern, whichever needs fewer
+    /// products (a reverse product costs about one forward pass more, so reverse mode is
+    /// chosen when it needs at least two colors fewer). A pattern with a dense row (an output
+    /// that reads every input) needs as many column colors as inputs but few row colors, and
+    /// a dense column the other way round. No effect on Hessians.
+    ///
+    /// ```
+    /// use functorch::{Tensor, jacfwd};
+    /// // elementwise squares and their sum: one dense row
+    /// let f = |x: &Tensor| Tensor::cat(&[x.square()?, x.sum()?.unsqueeze(0)?], 0);
+    /// let x = Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    /// let fwd = jacfwd(f).sparse().prepare(&x)?;
+    /// let auto = jacfwd(f).sparse().auto_mode(true).prepare(&x)?;
+    /// assert_eq!((fwd.colors(), auto.colors(), auto.mode()), (6, 2, "reverse"));
+    /// assert_eq!(auto.call(&x)?, fwd.call(&x)?);
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn auto_mode(mut self, on: bool) -> Self {
+        self.auto = on;
         self
     }
 
@@ -360,7 +384,19 @@ impl<F> Sparse<F> {
     fn state(&self, f: &dyn Fn(Vec<Tree>) -> Result<Tree>, args: &[Tree]) -> Result<State> {
         let sig = self.signature(args)?;
         let pattern = self.pattern_at(f, args, &sig)?;
+        let mut mode = self.mode;
         let (coloring, sources) = match self.mode {
+            Mode::Forward | Mode::Reverse if self.auto => {
+                // a reverse product costs about one forward pass more than a forward one
+                let (c, r) = (color::columns(&pattern), color::rows(&pattern));
+                if r.count + 1 < c.count {
+                    mode = Mode::Reverse;
+                    (r, None)
+                } else {
+                    mode = Mode::Forward;
+                    (c, None)
+                }
+            }
             Mode::Forward => (color::columns(&pattern), None),
             Mode::Reverse => (color::rows(&pattern), None),
             Mode::Hessian => {
@@ -382,6 +418,7 @@ impl<F> Sparse<F> {
             coloring,
             sources,
             sig,
+            mode,
         })
     }
 
@@ -464,7 +501,7 @@ impl<F> Sparse<F> {
             })
         };
         // the compressed products, one flat buffer [count, len] per leaf of the result
-        let compressed: Vec<Vec<f64>> = match self.mode {
+        let compressed: Vec<Vec<f64>> = match st.mode {
             Mode::Forward => {
                 let push = |tangents: Vec<Tree>| -> Result<Tree> {
                     Ok(jvp_impl(&g, sel.clone(), tangents, o)?.1)
@@ -534,7 +571,7 @@ impl<F> Sparse<F> {
             compressed[leaf][c * lens[leaf] + local]
         };
         let mut values = Vec::with_capacity(p.nnz());
-        match self.mode {
+        match st.mode {
             Mode::Forward => {
                 for (i, j) in p.entries() {
                     values.push(read(colors[j] as usize, i));
@@ -568,7 +605,7 @@ impl<F> Sparse<F> {
             .flat_map(|i| (0..ncols).map(move |j| (i, j)))
             .collect();
         let dense_pattern = SparsityPattern::from_entries(nrows, ncols, &full)?;
-        let n_colors = if self.mode == Mode::Reverse {
+        let n_colors = if st.mode == Mode::Reverse {
             nrows
         } else {
             ncols
@@ -577,7 +614,7 @@ impl<F> Sparse<F> {
             colors: (0..n_colors as u32).collect(),
             count: n_colors,
         };
-        let sources = match self.mode {
+        let sources = match st.mode {
             Mode::Hessian => Some(
                 color::symmetric_source(&dense_pattern, &identity)
                     .ok_or_else(|| self.err("no decompression plan for the dense check"))?,
@@ -589,6 +626,7 @@ impl<F> Sparse<F> {
             coloring: identity.clone(),
             sources: None,
             sig: st.sig.clone(),
+            mode: st.mode,
         };
         let d = self.evaluate(f, args, &dense_state, &identity, sources.as_ref())?;
         let tol = if m.dtype() == DType::F64 { 1e-8 } else { 1e-3 };
@@ -618,6 +656,8 @@ struct State {
     coloring: Coloring,
     sources: Option<SymmetricSources>,
     sig: Signature,
+    /// The mode used (the builder's, or the one [`Sparse::auto_mode`] chose).
+    mode: Mode,
 }
 
 /// The layout of the arguments at one call.
@@ -671,5 +711,14 @@ impl<F> PreparedSparse<F> {
     /// The number of colors: products (jvps, vjps or Hessian-vector products) per call.
     pub fn colors(&self) -> usize {
         self.state.coloring.count
+    }
+    /// The mode the products run in: `"forward"`, `"reverse"` or `"hessian"`
+    /// (forward-over-reverse).
+    pub fn mode(&self) -> &'static str {
+        match self.state.mode {
+            Mode::Forward => "forward",
+            Mode::Reverse => "reverse",
+            Mode::Hessian => "hessian",
+        }
     }
 }
