@@ -377,7 +377,7 @@ fn move_sources(p: &dyn Primitive, ops: &[Operand<'_>]) -> Result<Option<Sources
     Ok(Some(
         out.into_iter()
             .map(|v| {
-                if v == 0.0 {
+                if v.is_nan() || v < 1.0 {
                     return None;
                 }
                 let id = v as usize - 1;
@@ -418,7 +418,7 @@ fn destinations(
         return Ok(None);
     };
     let v = f64_values(&d, p.name())?;
-    if v.len() != numel(in_shape) {
+    if v.len() != numel(in_shape) || v.iter().any(|&x| x.is_nan() || x < 1.0) {
         return Ok(None);
     }
     Ok(Some(v.into_iter().map(|v| v as usize - 1).collect()))
