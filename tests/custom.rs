@@ -570,6 +570,144 @@ fn implicit_root_matches_finite_differences() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn implicit_root_matrix_free_matches_the_dense_solve() -> Result<()> {
+    // a nonsymmetric, diagonally dominant A: ∂F/∂x and its transpose differ, so the forward
+    // (jvp-operator) and reverse (vjp-operator) GMRES solves are both exercised
+    let mut r = Rng::for_name("implicit_matrix_free");
+    let a = common::well_conditioned(&mut r, &[], 4);
+    let dense = cubic_system(a.clone());
+    let free = cubic_system(a).matrix_free().tol(1e-13);
+    let b = vec1(&r.vec(4, -2.0, 2.0));
+    let s = Tensor::scalar(0.7);
+    let (s1, s2) = (s.clone(), s.clone());
+    let x_dense = move |b: &Tensor| dense.call::<_, Tensor>(&(b.clone(), s1.clone()));
+    let x_free = move |b: &Tensor| free.call::<_, Tensor>(&(b.clone(), s2.clone()));
+    close(&x_free(&b)?, &x_dense(&b)?, "value");
+    let fd = fd_jacobian(&x_free, &b, 1e-6)?;
+    let j_dense: Tensor = jacrev(x_dense.clone()).call(&b)?;
+    close_to(&j_dense, &fd, 1e-7, "dense vs finite differences");
+    for (name, j) in [
+        ("jacrev", jacrev(x_free.clone()).call::<_, Tensor>(&b)?),
+        ("jacfwd", jacfwd(x_free.clone()).call(&b)?),
+        (
+            "jacrev(chunk_size=3)",
+            jacrev(x_free.clone()).chunk_size(3).call(&b)?,
+        ),
+    ] {
+        close(&j, &j_dense, name);
+        close_to(&j, &fd, 1e-7, name);
+    }
+    // grad of a loss, second order (the solve's own derivatives in x* and θ) and vmap
+    let loss = |x_of_b: &dyn Fn(&Tensor) -> T, b: &Tensor| -> T {
+        x_of_b(b)?
+            .sub(&vec1(&[0.1, 0.2, -0.3, 0.4]))?
+            .square()?
+            .sum()
+    };
+    let l_dense = |b: &Tensor| loss(&x_dense, b);
+    let l_free = |b: &Tensor| loss(&x_free, b);
+    let g: Tensor = grad(l_free).call(&b)?;
+    close(&g, &grad(l_dense).call(&b)?, "grad");
+    let fd_g = fd_jacobian(&|b: &Tensor| l_free(b)?.reshape(&[1]), &b, 1e-6)?.squeeze(0)?;
+    close_to(&g, &fd_g, 1e-7, "grad vs finite differences");
+    let h_dense: Tensor = hessian(l_dense).call(&b)?;
+    close_to(&hessian(l_free).call(&b)?, &h_dense, 1e-9, "hessian");
+    close_to(
+        &jacrev(grad(l_free)).call(&b)?,
+        &h_dense,
+        1e-9,
+        "jacrev(grad)",
+    );
+    let fd_h = fd_jacobian(&|b: &Tensor| grad(l_dense).call::<_, Tensor>(b), &b, 1e-5)?;
+    close_to(&h_dense, &fd_h, 1e-6, "hessian vs finite differences");
+    let bs = mat(r.vec(8, -2.0, 2.0), &[2, 4]);
+    close(
+        &vmap(x_free.clone()).call(&bs)?,
+        &vmap(x_dense.clone()).call(&bs)?,
+        "vmap",
+    );
+    close(
+        &vmap(grad(l_free)).call(&bs)?,
+        &vmap(grad(l_dense)).call(&bs)?,
+        "vmap(grad)",
+    );
+    close(
+        &vmap(jacfwd(x_free.clone())).call(&bs)?,
+        &vmap(jacrev(x_dense.clone())).call(&bs)?,
+        "vmap(jacfwd)",
+    );
+    let gv = |b: &Tensor| vmap(l_free).call::<_, Tensor>(b)?.sum();
+    let gv_dense = |b: &Tensor| vmap(l_dense).call::<_, Tensor>(b)?.sum();
+    close(
+        &grad(gv).call(&bs)?,
+        &grad(gv_dense).call(&bs)?,
+        "grad(vmap)",
+    );
+    // with respect to the scalar parameter too
+    let a = common::well_conditioned(&mut Rng::for_name("implicit_matrix_free"), &[], 4);
+    let free = cubic_system(a).matrix_free().tol(1e-13);
+    let js: (Tensor, Tensor) = jacrev(|a: &(Tensor, Tensor)| free.call::<_, Tensor>(a))
+        .argnums((0, 1))
+        .call(&(b.clone(), s.clone()))?;
+    close(&js.0, &j_dense, "jacrev(argnums=(0, 1)) b");
+    let fd_s = fd_jacobian(
+        &|s: &Tensor| free.call::<_, Tensor>(&(b.clone(), s.reshape(&[])?)),
+        &s.reshape(&[1])?,
+        1e-6,
+    )?;
+    close_to(
+        &js.1,
+        &fd_s.squeeze(-1)?,
+        1e-7,
+        "d/ds vs finite differences",
+    );
+    Ok(())
+}
+
+#[test]
+fn implicit_root_matrix_free_errors() -> Result<()> {
+    let mut r = Rng::for_name("implicit_matrix_free_errors");
+    let a = common::well_conditioned(&mut r, &[], 6);
+    let b = vec1(&r.vec(6, -2.0, 2.0));
+    let s = Tensor::scalar(0.7);
+    // too few iterations for the tolerance: a clear error, not a wrong answer
+    let short = cubic_system(a.clone()).max_iter(2).tol(1e-13);
+    assert_err(
+        jacrev(|b: &Tensor| short.call::<_, Tensor>(&(b.clone(), s.clone()))).call::<_, Tensor>(&b),
+        &[
+            "implicit_root(cubic)",
+            "did not converge",
+            "6-unknown",
+            "(∂F/∂x)ᵀ w = g",
+            "after 2 iterations (max_iter = 2)",
+        ],
+    );
+    assert_err(
+        jacfwd(|b: &Tensor| short.call::<_, Tensor>(&(b.clone(), s.clone()))).call::<_, Tensor>(&b),
+        &["implicit_root(cubic)", "did not converge", "(∂F/∂x) u = b"],
+    );
+    let bad_tol = cubic_system(a.clone()).tol(0.0);
+    assert_err(
+        grad(|b: &Tensor| bad_tol.call::<_, Tensor>(&(b.clone(), s.clone()))?.sum())
+            .call::<_, Tensor>(&b),
+        &[
+            "implicit_root(cubic)",
+            "tol must be positive and finite, got 0",
+        ],
+    );
+    let no_iter = cubic_system(a).max_iter(0);
+    assert_err(
+        grad(|b: &Tensor| no_iter.call::<_, Tensor>(&(b.clone(), s.clone()))?.sum())
+            .call::<_, Tensor>(&b),
+        &[
+            "implicit_root(cubic)",
+            "max_iter must be a positive integer",
+        ],
+    );
+    Ok(())
+}
+
 // ------------------------------------------------------------------------------ errors
 
 #[track_caller]

@@ -996,6 +996,8 @@ pub struct ImplicitRoot<S, F> {
     solver: Arc<S>,
     optimality: Arc<F>,
     name: Arc<str>,
+    /// `Some`: solve the linear systems by GMRES with these settings (`matrix_free`).
+    krylov: Option<Krylov>,
 }
 
 impl<S, F> Clone for ImplicitRoot<S, F> {
@@ -1004,6 +1006,7 @@ impl<S, F> Clone for ImplicitRoot<S, F> {
             solver: self.solver.clone(),
             optimality: self.optimality.clone(),
             name: self.name.clone(),
+            krylov: self.krylov,
         }
     }
 }
@@ -1048,12 +1051,63 @@ pub fn implicit_root<S, F>(solver: S, optimality: F) -> ImplicitRoot<S, F> {
         solver: Arc::new(solver),
         optimality: Arc::new(optimality),
         name: Arc::from("f"),
+        krylov: None,
     }
 }
 
 impl<S, F> ImplicitRoot<S, F> {
     fn call_name(&self) -> String {
         format!("implicit_root({})", self.name)
+    }
+
+    /// Solve the implicit function theorem's linear systems matrix-free: by restarted GMRES
+    /// whose operator is `u ↦ ∂F/∂x · u` (a `jvp` of `F`) in forward mode and
+    /// `w ↦ (∂F/∂x)ᵀ w` (a `vjp` of `F`) in reverse mode, instead of building the dense
+    /// `n × n` Jacobian and factorizing it. Each derivative then costs some products with `F`'s
+    /// Jacobian (at most `n` in exact arithmetic) and `O(n · restart)` memory, not `n²`:
+    /// the choice for large `x` (a discretized field, a network's weights).
+    ///
+    /// The iteration stops once `‖b − (∂F/∂x) u‖ ≤ tol · ‖b‖` (relative residual; default
+    /// `1e-10` for f64 roots, `1e-5` for f32; [`tol`](Self::tol)) and fails with an
+    /// [`Error::Transform`] naming the call, the residual reached and the iteration count if
+    /// that takes more than [`max_iter`](Self::max_iter) products (default 1000). GMRES
+    /// restarts every 64 iterations (or every `n`, if smaller). Every transform works as with
+    /// the dense solve (the solve is one primitive whose derivatives are further solves, as
+    /// JAX's `custom_linear_solve`); under `vmap` each batch element is solved in turn.
+    ///
+    /// ```
+    /// use functorch::{Tensor, grad, implicit_root};
+    /// // x*(θ) = θ^(1/3) elementwise, by Newton on F(x, θ) = x³ − θ (θ > 0)
+    /// let cbrt = implicit_root(
+    ///     |theta: &Tensor| theta.pow_scalar(1.0 / 3.0),
+    ///     |x: &Tensor, theta: &Tensor| x.pow_scalar(3.0)?.sub(theta),
+    /// )
+    /// .matrix_free()
+    /// .tol(1e-12);
+    /// let theta = Tensor::from_slice(&[1.0, 8.0, 27.0]);
+    /// let g: Tensor = grad(|t: &Tensor| cbrt.call::<_, Tensor>(t)?.sum()).call(&theta)?;
+    /// // d θ^(1/3) / dθ = 1 / (3 x²)
+    /// let want = [1.0 / 3.0, 1.0 / 12.0, 1.0 / 27.0];
+    /// assert!(g.to_vec::<f64>()?.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-10));
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn matrix_free(mut self) -> Self {
+        self.krylov.get_or_insert_with(Krylov::default);
+        self
+    }
+
+    /// The matrix-free solve's relative residual tolerance (see
+    /// [`matrix_free`](Self::matrix_free), which this turns on). Must be positive and finite.
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.krylov.get_or_insert_with(Krylov::default).tol = Some(tol);
+        self
+    }
+
+    /// The matrix-free solve's limit on products with the Jacobian (see
+    /// [`matrix_free`](Self::matrix_free), which this turns on). Must be positive.
+    pub fn max_iter(mut self, max_iter: usize) -> Self {
+        self.krylov.get_or_insert_with(Krylov::default).max_iter = max_iter;
+        self
     }
 }
 custom_callable!(ImplicitRoot<S, F>);
@@ -1069,6 +1123,8 @@ where
         let packer = Arc::new(Packer::new(self.call_name()));
         let f = adapt_fn(self.solver.clone(), spec.clone(), packer.clone());
         let (opt, sp, call) = (self.optimality.clone(), spec, self.call_name());
+        let krylov = self.krylov;
+        let matvec = implicit_matvec(self.optimality.clone(), sp.clone());
         let rule: FlatRule = Arc::new(move |xs, ts, x| {
             let theta = sp.rebuild(xs);
             // ∂F/∂θ · v
@@ -1089,6 +1145,19 @@ where
                         fx.dtype()
                     ),
                 ));
+            }
+            if let Some(krylov) = krylov {
+                // (∂F/∂x) u = −b by GMRES, one primitive (see `LinSolve`)
+                krylov.check(&call)?;
+                let mut ops = vec![b.neg()?, x.clone()];
+                ops.extend(xs.iter().cloned());
+                let solve = LinSolve {
+                    call: call.clone(),
+                    matvec: matvec.clone(),
+                    transpose: false,
+                    krylov,
+                };
+                return bind_flat(Arc::new(solve), &ops);
             }
             // ∂F/∂x, as an n × n matrix
             let th = A::from_args(theta)?;
@@ -1114,5 +1183,395 @@ where
             loop_batch: true,
         };
         run_call(Arc::new(rules), &args, &packer)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matrix-free linear solves (implicit_root(..).matrix_free())
+
+/// `M(p) u` for the operands `p = [x*, θ leaves…]` of a [`LinSolve`]: `∂F/∂x · u` (a jvp of
+/// `F` in `x`) or, with `transpose`, `(∂F/∂x)ᵀ u` (a vjp), at `(x*, θ)`.
+type FlatMatvec = Arc<dyn Fn(&[Tensor], &Tensor, bool) -> Result<Tensor> + Send + Sync>;
+
+/// The matrix-free solve's stopping rule.
+#[derive(Clone, Copy, Debug)]
+struct Krylov {
+    /// Relative residual; `None`: by the dtype (1e-10 for f64, 1e-5 for f32).
+    tol: Option<f64>,
+    /// Products with the operator, in all restarts.
+    max_iter: usize,
+}
+
+impl Default for Krylov {
+    fn default() -> Self {
+        Krylov {
+            tol: None,
+            max_iter: 1000,
+        }
+    }
+}
+
+/// GMRES's restart length (the Krylov basis kept), or `n` if smaller.
+const RESTART: usize = 64;
+
+impl Krylov {
+    fn check(&self, call: &str) -> Result<()> {
+        if let Some(t) = self.tol
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(Error::transform(
+                call,
+                format!("matrix_free: tol must be positive and finite, got {t}"),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(Error::transform(
+                call,
+                "matrix_free: max_iter must be a positive integer, got 0",
+            ));
+        }
+        Ok(())
+    }
+    fn tol(&self, dtype: DType) -> f64 {
+        self.tol
+            .unwrap_or(if dtype == DType::F32 { 1e-5 } else { 1e-10 })
+    }
+}
+
+/// The products with `∂F/∂x` and its transpose that the matrix-free solve needs, from the
+/// user's optimality function.
+fn implicit_matvec<A, F>(opt: Arc<F>, spec: Arc<ArgSpec>) -> FlatMatvec
+where
+    A: Args + 'static,
+    F: Fn(&Tensor, &A) -> Result<Tensor> + Send + Sync + 'static,
+{
+    Arc::new(move |p, u, transpose| {
+        let th = A::from_args(spec.rebuild(&p[1..]))?;
+        let fx = |a: Vec<Tree>| -> Result<Tree> {
+            let x = a.into_iter().next().expect("one argument").into_tensor()?;
+            Ok(Tree::Leaf(opt(&x, &th)?))
+        };
+        let x = vec![Tree::Leaf(p[0].clone())];
+        if transpose {
+            let (_, pb, _) = vjp_impl(&fx, x, None, &Opts::new("vjp"))?;
+            let mut g = pb.apply(Tree::Leaf(u.clone()))?.into_tuple()?;
+            g.remove(0).into_tensor()
+        } else {
+            let (_, t, _) = jvp_impl(&fx, x, vec![Tree::Leaf(u.clone())], &Opts::new("jvp"))?;
+            t.into_tensor()
+        }
+    })
+}
+
+/// `u = M(p)⁻¹ b` as one primitive with operands `[b, p…]`, `M` given only by its products
+/// (JAX's `custom_linear_solve`). Its value is GMRES on concrete values; its derivatives are
+/// further solves, so every transform composes with it:
+///
+/// - jvp: `du = M⁻¹ (db − ∂ₚ(M(p) u) · dp)`, the same solve on a new right-hand side;
+/// - vjp: `w = M⁻ᵀ ū` (the transposed solve, whose operator is the vjp of `F`), `b̄ = w`,
+///   `p̄ = −(∂ₚ(M(p) u))ᵀ w`;
+/// - batch: once per batch element ([`Looped`]), the rules vmapped.
+///
+/// An iterative solve is not differentiated through its iterations: a Krylov method's result
+/// is not even linear in `b` before it converges.
+#[derive(Clone)]
+struct LinSolve {
+    call: String,
+    matvec: FlatMatvec,
+    transpose: bool,
+    krylov: Krylov,
+}
+
+impl LinSolve {
+    /// `M(p) u` as a function of the `p` operands, for the derivatives with respect to them.
+    fn product_in_p<'a>(&'a self, u: &'a Tensor) -> impl Fn(Vec<Tree>) -> Result<Tree> + 'a {
+        move |a: Vec<Tree>| {
+            let p = a
+                .into_iter()
+                .map(Tree::into_tensor)
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Tree::Leaf((self.matvec)(&p, u, self.transpose)?))
+        }
+    }
+}
+
+impl CustomRules for LinSolve {
+    fn call(&self) -> &str {
+        &self.call
+    }
+    fn eval(&self, xs: &[Tensor]) -> Result<Tensor> {
+        let p = &xs[1..];
+        let what = if self.transpose {
+            "(∂F/∂x)ᵀ w = g"
+        } else {
+            "(∂F/∂x) u = b"
+        };
+        gmres(&self.call, what, &xs[0], self.krylov, &|v| {
+            let mv = (self.matvec)(p, v, self.transpose)?;
+            check_captured(&self.call, "the optimality function", p, &[&mv])?;
+            Ok(mv)
+        })
+    }
+    fn jvp(&self, xs: &[Tensor], ts: &[Option<&Tensor>], out: &Tensor) -> Result<Option<Tensor>> {
+        let p = &xs[1..];
+        let mut rhs = ts[0].cloned();
+        if ts[1..].iter().any(Option::is_some) {
+            let tp = p
+                .iter()
+                .zip(&ts[1..])
+                .map(|(x, t)| Tree::Leaf(t.cloned().unwrap_or_else(|| x.zeros_like())))
+                .collect();
+            let g = self.product_in_p(out);
+            let (_, dm, _) = jvp_impl(&g, leaves_of(p), tp, &Opts::new("jvp"))?;
+            let dm = dm.into_tensor()?;
+            rhs = Some(match rhs {
+                Some(db) => db.sub(&dm)?,
+                None => dm.neg()?,
+            });
+        }
+        let Some(rhs) = rhs else { return Ok(None) };
+        let mut ops = vec![rhs];
+        ops.extend_from_slice(p);
+        Ok(Some(bind_flat(Arc::new(self.clone()), &ops)?))
+    }
+    fn vjp(&self, xs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
+        let mut grads: Grads = (0..xs.len()).map(|_| None).collect();
+        let diff = wanted(xs, needs);
+        if diff.is_empty() {
+            return Ok(grads);
+        }
+        let p = &xs[1..];
+        let mut ops = vec![ct.clone()];
+        ops.extend_from_slice(p);
+        let transposed = LinSolve {
+            transpose: !self.transpose,
+            ..self.clone()
+        };
+        let w = bind_flat(Arc::new(transposed), &ops)?;
+        let in_p: Vec<usize> = diff.iter().filter(|&&i| i > 0).map(|&i| i - 1).collect();
+        if !in_p.is_empty() {
+            let g = self.product_in_p(out);
+            let (_, pb, _) = vjp_impl(&g, leaves_of(p), Some(&in_p), &Opts::new("vjp"))?;
+            for (&i, gi) in in_p
+                .iter()
+                .zip(pb.apply(Tree::Leaf(w.clone()))?.into_tuple()?)
+            {
+                grads[i + 1] = Some(gi.into_tensor()?.neg()?);
+            }
+        }
+        if diff.first() == Some(&0) {
+            grads[0] = Some(w);
+        }
+        Ok(grads)
+    }
+    fn batch(&self, xs: &[Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let looped = Looped {
+            inner: Arc::new(self.clone()),
+            flags: batched.to_vec(),
+            size,
+        };
+        bind_flat(Arc::new(looped), xs)
+    }
+}
+
+/// A call batched by running it once per batch element (its value may depend on data, as an
+/// iterative solve's does), with its rules vmapped. Operands are batched at dim 0 where
+/// `flags` says so.
+#[derive(Clone)]
+struct Looped {
+    inner: Arc<dyn CustomRules>,
+    flags: Vec<bool>,
+    size: usize,
+}
+
+impl CustomRules for Looped {
+    fn call(&self) -> &str {
+        self.inner.call()
+    }
+    fn eval(&self, xs: &[Tensor]) -> Result<Tensor> {
+        looped(self.inner.call(), &self.flags, self.size, xs, &|one| {
+            self.inner.eval(one)
+        })
+    }
+    fn jvp(&self, xs: &[Tensor], ts: &[Option<&Tensor>], out: &Tensor) -> Result<Option<Tensor>> {
+        if ts.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let n = xs.len();
+        let present: Vec<bool> = ts.iter().map(Option::is_some).collect();
+        let mut all = xs.to_vec();
+        all.extend(
+            xs.iter()
+                .zip(ts)
+                .map(|(x, t)| t.cloned().unwrap_or_else(|| x.zeros_like())),
+        );
+        all.push(out.clone());
+        let mut flags = self.flags.clone();
+        flags.extend_from_slice(&self.flags);
+        flags.push(true);
+        let inner = &self.inner;
+        let r = vmapped(&flags, &all, &|a| {
+            let ts: Vec<Option<&Tensor>> = a[n..2 * n]
+                .iter()
+                .zip(&present)
+                .map(|(t, &p)| p.then_some(t))
+                .collect();
+            let t = inner.jvp(&a[..n], &ts, &a[2 * n])?;
+            Ok(vec![t.unwrap_or_else(|| a[2 * n].zeros_like())])
+        })?;
+        Ok(r.into_iter().next())
+    }
+    fn vjp(&self, xs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
+        let diff = wanted(xs, needs);
+        if diff.is_empty() {
+            return Ok((0..xs.len()).map(|_| None).collect());
+        }
+        let n = xs.len();
+        let mut all = xs.to_vec();
+        all.push(out.clone());
+        all.push(ct.clone());
+        let mut flags = self.flags.clone();
+        flags.extend([true, true]);
+        let inner = &self.inner;
+        let gs = vmapped(&flags, &all, &|a| {
+            let g = inner.vjp(&a[..n], &a[n], &a[n + 1], needs)?;
+            Ok(diff
+                .iter()
+                .map(|&i| g[i].clone().unwrap_or_else(|| a[i].zeros_like()))
+                .collect())
+        })?;
+        let mut out: Grads = (0..n).map(|_| None).collect();
+        for (&i, g) in diff.iter().zip(gs) {
+            // an unbatched operand's cotangent is the sum of its per-element cotangents
+            out[i] = Some(if self.flags[i] {
+                g
+            } else {
+                g.sum_dims(&[0], false)?
+            });
+        }
+        Ok(out)
+    }
+    fn batch(&self, xs: &[Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let looped = Looped {
+            inner: Arc::new(self.clone()),
+            flags: batched.to_vec(),
+            size,
+        };
+        bind_flat(Arc::new(looped), xs)
+    }
+}
+
+/// Restarted GMRES (modified Gram–Schmidt Arnoldi, Givens rotations) for `A u = b`, `A` given
+/// by `matvec` on tensors shaped like `b`, on concrete values: stops at
+/// `‖b − A u‖ ≤ tol · ‖b‖`, fails after `max_iter` products.
+fn gmres(
+    call: &str,
+    system: &str,
+    b: &Tensor,
+    k: Krylov,
+    matvec: &dyn Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let shape: Vec<i64> = b.shape().iter().map(|&d| d as i64).collect();
+    let n = b.numel();
+    let bf = b.reshape(&[-1])?;
+    let mv = |v: &Tensor| -> Result<Tensor> { matvec(&v.reshape(&shape)?)?.reshape(&[-1]) };
+    let bnorm = bf.norm()?.item()?;
+    if bnorm == 0.0 {
+        return Ok(b.zeros_like());
+    }
+    let tol = k.tol(b.dtype());
+    let not_finite = || {
+        Error::transform(
+            call,
+            format!(
+                "matrix_free: the GMRES solve of {system} met a non-finite value (the right-hand side or a product with ∂F/∂x at the root is NaN or infinite)"
+            ),
+        )
+    };
+    if !bnorm.is_finite() {
+        return Err(not_finite());
+    }
+    let m = RESTART.min(n).max(1);
+    let mut x = bf.zeros_like();
+    let mut r = bf.clone();
+    let mut beta = bnorm;
+    let mut iters = 0;
+    loop {
+        if !beta.is_finite() {
+            return Err(not_finite());
+        }
+        if beta <= tol * bnorm {
+            return x.reshape(&shape);
+        }
+        if iters >= k.max_iter {
+            return Err(Error::transform(
+                call,
+                format!(
+                    "matrix_free: GMRES did not converge on the {n}-unknown system {system}: relative residual {:.2e} > tol {tol:.1e} after {iters} iterations (max_iter = {}); raise max_iter, loosen tol, or check that ∂F/∂x is invertible and well conditioned at the root",
+                    beta / bnorm,
+                    k.max_iter
+                ),
+            ));
+        }
+        // one cycle of at most m Arnoldi steps from v₀ = r / β
+        let mut v = vec![r.div_scalar(beta)?];
+        let mut h = vec![vec![0.0f64; m]; m + 1];
+        let (mut cs, mut sn) = (vec![0.0f64; m], vec![0.0f64; m]);
+        let mut g = vec![0.0f64; m + 1];
+        g[0] = beta;
+        let mut j = 0;
+        while j < m && iters < k.max_iter {
+            let mut w = mv(&v[j])?;
+            iters += 1;
+            for (i, vi) in v.iter().enumerate() {
+                h[i][j] = w.dot(vi)?.item()?;
+                w = w.sub(&vi.mul_scalar(h[i][j])?)?;
+            }
+            let hn = w.norm()?.item()?;
+            if !hn.is_finite() {
+                return Err(not_finite());
+            }
+            h[j + 1][j] = hn;
+            for i in 0..j {
+                let t = cs[i] * h[i][j] + sn[i] * h[i + 1][j];
+                h[i + 1][j] = -sn[i] * h[i][j] + cs[i] * h[i + 1][j];
+                h[i][j] = t;
+            }
+            let d = h[j][j].hypot(h[j + 1][j]);
+            if d == 0.0 {
+                // A v_j = 0: singular on the Krylov space; solve with the columns so far
+                break;
+            }
+            cs[j] = h[j][j] / d;
+            sn[j] = h[j + 1][j] / d;
+            h[j][j] = d;
+            h[j + 1][j] = 0.0;
+            g[j + 1] = -sn[j] * g[j];
+            g[j] *= cs[j];
+            j += 1;
+            // the residual estimate, or an invariant subspace reached (the solution is in it)
+            if g[j].abs() <= tol * bnorm || hn <= f64::EPSILON * d {
+                break;
+            }
+            if j < m {
+                v.push(w.div_scalar(hn)?);
+            }
+        }
+        // y = H⁻¹ g on the triangle, u += V y
+        let mut y = vec![0.0f64; j];
+        for i in (0..j).rev() {
+            let s: f64 = (i + 1..j).map(|l| h[i][l] * y[l]).sum();
+            y[i] = (g[i] - s) / h[i][i];
+        }
+        for (vi, yi) in v.iter().zip(&y) {
+            x = x.add(&vi.mul_scalar(*yi)?)?;
+        }
+        // the true residual (the estimate drifts in floating point)
+        r = bf.sub(&mv(&x)?)?;
+        beta = r.norm()?.item()?;
+        if j == 0 && beta > tol * bnorm {
+            // no progress possible from here: A r = 0
+            iters = iters.max(k.max_iter);
+        }
     }
 }
