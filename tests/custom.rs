@@ -4,8 +4,8 @@
 //! forms and finite differences), and the errors a user's mistakes get.
 
 use functorch::{
-    CustomJvp, CustomVjp, DType, ImplicitRoot, Result, Tensor, checkpoint, custom_jvp, custom_vjp,
-    grad, hessian, implicit_root, jacfwd, jacrev, jvp, vjp, vmap,
+    CustomJvp, CustomVjp, DType, ImplicitRoot, Randomness, Result, Tensor, checkpoint, custom_jvp,
+    custom_vjp, grad, hessian, implicit_root, jacfwd, jacrev, jit, jvp, vjp, vmap,
 };
 
 mod common;
@@ -825,5 +825,237 @@ fn errors_name_the_function_and_what_was_expected() -> Result<()> {
         grad(|t: &Tensor| bad_f.call::<_, Tensor>(t)?.sum()).call::<_, Tensor>(&x),
         &["implicit_root(bad_f)", "shaped like x"],
     );
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ jit, randomness
+
+#[test]
+fn custom_calls_under_jit_outermost_and_innermost() -> Result<()> {
+    let x = vec1(&[-3.0, 0.0, 2.0, 1000.0]);
+    // custom_jvp
+    let f = log1pexp();
+    let total = move |x: &Tensor| f.call::<_, Tensor>(x)?.sum();
+    let g: Tensor = grad(total.clone()).call(&x)?;
+    let h: Tensor = hessian(total.clone()).call(&x)?;
+    let outer = jit(grad(total.clone()));
+    let inner = grad(jit(total.clone()));
+    for k in 0..2 {
+        close(
+            &outer.call(&x)?,
+            &g,
+            &format!("custom_jvp: jit(grad) call {k}"),
+        );
+        close(
+            &inner.call(&x)?,
+            &g,
+            &format!("custom_jvp: grad(jit) call {k}"),
+        );
+    }
+    assert_eq!(outer.traces(), 1, "replayed, not retraced");
+    close(
+        &jit(hessian(total.clone())).call(&x)?,
+        &h,
+        "custom_jvp: jit(hessian)",
+    );
+    close(
+        &hessian(jit(total.clone())).call(&x)?,
+        &h,
+        "custom_jvp: hessian(jit)",
+    );
+    close(
+        &jit(vmap(grad(total.clone()))).call(&x.unsqueeze(1)?)?,
+        &vmap(grad(total.clone())).call(&x.unsqueeze(1)?)?,
+        "custom_jvp: jit(vmap(grad))",
+    );
+    // custom_vjp
+    let cv = sin_mul();
+    let w = vec1(&[0.3, -0.2, 0.5, 0.1]);
+    let (wa, wb) = (w.clone(), w.clone());
+    let cv_total = move |x: &Tensor| cv.call::<_, Tensor>(&(x.clone(), wa.clone()))?.sum();
+    let naive_total = move |x: &Tensor| x.mul(&wb)?.sin()?.sum();
+    let xs = vec1(&[0.1, 0.7, -0.4, 2.0]);
+    let g: Tensor = grad(naive_total.clone()).call(&xs)?;
+    let h: Tensor = hessian(naive_total).call(&xs)?;
+    let outer = jit(grad(cv_total.clone()));
+    for k in 0..2 {
+        close(
+            &outer.call(&xs)?,
+            &g,
+            &format!("custom_vjp: jit(grad) call {k}"),
+        );
+    }
+    close(
+        &grad(jit(cv_total.clone())).call(&xs)?,
+        &g,
+        "custom_vjp: grad(jit)",
+    );
+    close(
+        &jit(hessian(cv_total.clone())).call(&xs)?,
+        &h,
+        "custom_vjp: jit(hessian)",
+    );
+    close(
+        &hessian(jit(cv_total.clone())).call(&xs)?,
+        &h,
+        "custom_vjp: hessian(jit)",
+    );
+    // checkpoint
+    let block = checkpoint(|x: &Tensor| x.sin()?.mul_scalar(2.0)?.tanh());
+    let ck_total = move |x: &Tensor| block.call::<_, Tensor>(&block.call::<_, Tensor>(x)?)?.sum();
+    let plain = |x: &Tensor| {
+        let b = |x: &Tensor| x.sin()?.mul_scalar(2.0)?.tanh();
+        b(&b(x)?)?.sum()
+    };
+    let g: Tensor = grad(plain).call(&xs)?;
+    let h: Tensor = hessian(plain).call(&xs)?;
+    let outer = jit(grad(ck_total.clone()));
+    for k in 0..2 {
+        close(
+            &outer.call(&xs)?,
+            &g,
+            &format!("checkpoint: jit(grad) call {k}"),
+        );
+    }
+    close(
+        &grad(jit(ck_total.clone())).call(&xs)?,
+        &g,
+        "checkpoint: grad(jit)",
+    );
+    close(
+        &jit(hessian(ck_total.clone())).call(&xs)?,
+        &h,
+        "checkpoint: jit(hessian)",
+    );
+    close(
+        &hessian(jit(ck_total)).call(&xs)?,
+        &h,
+        "checkpoint: hessian(jit)",
+    );
+    // implicit_root, dense and matrix-free: the solver runs on concrete values at every replay
+    let t = Tensor::scalar(4.0);
+    let ts = vec1(&[1.0, 4.0, 9.0]);
+    for free in [false, true] {
+        let s = if free {
+            implicit_sqrt().matrix_free().tol(1e-13)
+        } else {
+            implicit_sqrt()
+        };
+        let what = if free { "matrix-free" } else { "dense" };
+        let f = move |t: &Tensor| s.call::<_, Tensor>(t);
+        let outer = jit(grad(f.clone()));
+        close(
+            &outer.call(&t)?,
+            &Tensor::scalar(0.25),
+            &format!("{what}: jit(grad)"),
+        );
+        close(
+            &outer.call(&Tensor::scalar(9.0))?,
+            &Tensor::scalar(1.0 / 6.0),
+            &format!("{what}: jit(grad) replayed at another value"),
+        );
+        assert_eq!(outer.traces(), 1);
+        close(
+            &grad(jit(f.clone())).call(&t)?,
+            &Tensor::scalar(0.25),
+            &format!("{what}: grad(jit)"),
+        );
+        close(
+            &jit(jacfwd(f.clone())).call(&t)?,
+            &Tensor::scalar(0.25),
+            &format!("{what}: jit(jacfwd)"),
+        );
+        close(
+            &jit(hessian(f.clone())).call(&t)?,
+            &Tensor::scalar(-1.0 / 32.0),
+            &format!("{what}: jit(hessian)"),
+        );
+        close(
+            &hessian(jit(f.clone())).call(&t)?,
+            &Tensor::scalar(-1.0 / 32.0),
+            &format!("{what}: hessian(jit)"),
+        );
+        close(
+            &jit(vmap(grad(f.clone()))).call(&ts)?,
+            &vec1(&[0.5, 0.25, 1.0 / 6.0]),
+            &format!("{what}: jit(vmap(grad))"),
+        );
+        close(
+            &vmap(jit(grad(f))).call(&ts)?,
+            &vec1(&[0.5, 0.25, 1.0 / 6.0]),
+            &format!("{what}: vmap(jit(grad))"),
+        );
+    }
+    Ok(())
+}
+
+fn rows_of(x: &Tensor) -> Result<Vec<Vec<f64>>> {
+    (0..x.shape()[0])
+        .map(|i| Ok(vals(&x.select(0, i as i64)?)))
+        .collect()
+}
+
+#[test]
+fn random_draws_inside_custom_calls_follow_vmaps_randomness() -> Result<()> {
+    let noisy_vjp = custom_vjp(
+        |x: &Tensor| Ok((x.add(&x.randn_like()?)?, ())),
+        |_: &(), g: &Tensor| Ok(g.clone()),
+    )
+    .name("noisy");
+    let noisy_jvp = custom_jvp(
+        |x: &Tensor| x.add(&x.randn_like()?),
+        |_: &Tensor, t: &Tensor, _: &Tensor| Ok(t.clone()),
+    )
+    .name("noisy");
+    let noisy_ck = checkpoint(|x: &Tensor| x.add(&x.randn_like()?)).name("noisy");
+    let plain = |x: &Tensor| x.add(&x.randn_like()?);
+    let xs = Tensor::zeros(&[4, 3], DType::F64);
+    let run = |f: &dyn Fn(&Tensor) -> T, r: Randomness| -> T {
+        functorch::manual_seed(3);
+        vmap(f).randomness(r).call(&xs)
+    };
+    let chunked = |f: &dyn Fn(&Tensor) -> T, r: Randomness| -> T {
+        functorch::manual_seed(3);
+        vmap(f).randomness(r).chunk_size(2).call(&xs)
+    };
+    type Named<'a> = (&'a str, &'a dyn Fn(&Tensor) -> T);
+    let fs: [Named; 3] = [
+        ("custom_vjp", &|x| noisy_vjp.call(x)),
+        ("custom_jvp", &|x| noisy_jvp.call(x)),
+        ("checkpoint", &|x| noisy_ck.call(x)),
+    ];
+    for (name, f) in fs {
+        // the same numbers as the same draws outside a custom call
+        let d = run(f, Randomness::Different)?;
+        assert_eq!(
+            vals(&d),
+            vals(&run(&plain, Randomness::Different)?),
+            "{name}"
+        );
+        let r = rows_of(&d)?;
+        assert!(
+            r[0] != r[1] && r[1] != r[2],
+            "{name}: 'different' gave equal rows {d}"
+        );
+        let s = run(f, Randomness::Same)?;
+        assert_eq!(vals(&s), vals(&run(&plain, Randomness::Same)?), "{name}");
+        let r = rows_of(&s)?;
+        assert!(
+            r.iter().all(|v| *v == r[0]),
+            "{name}: 'same' gave different rows {s}"
+        );
+        for r in [Randomness::Different, Randomness::Same] {
+            assert_eq!(
+                vals(&chunked(f, r)?),
+                vals(&chunked(&plain, r)?),
+                "{name}: chunk_size=2, {r:?}"
+            );
+        }
+        let e = run(f, Randomness::Error);
+        assert!(
+            matches!(e, Err(functorch::Error::Randomness { .. })),
+            "{name}: expected a randomness error, got {e:?}"
+        );
+    }
     Ok(())
 }

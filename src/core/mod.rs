@@ -97,6 +97,26 @@ thread_local! {
     static STACK: RefCell<Vec<Arc<Level>>> = const { RefCell::new(Vec::new()) };
     /// Nullary primitives only see the levels below this id (`NOTE: [nullary]`).
     static CEILING: Cell<u64> = const { Cell::new(u64::MAX) };
+    /// Batch levels that nullary primitives skip (see [`SkipForDraws`]).
+    static SKIPPED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// While alive, nullary primitives skip batch level `id`: a custom call's batch rule runs the
+/// user's function under a vmap of its own with that level's `randomness`, which stands in for
+/// it (`transforms::custom`), so a draw there is batched once, not again by the level itself.
+pub(crate) struct SkipForDraws;
+
+impl SkipForDraws {
+    pub(crate) fn new(id: u64) -> SkipForDraws {
+        SKIPPED.with(|s| s.borrow_mut().push(id));
+        SkipForDraws
+    }
+}
+
+impl Drop for SkipForDraws {
+    fn drop(&mut self) {
+        SKIPPED.with(|s| s.borrow_mut().pop());
+    }
 }
 
 impl Level {
@@ -288,7 +308,14 @@ impl Drop for CeilingGuard {
 /// ceiling. See `NOTE: [nullary]`.
 fn bind_nullary(prim: &dyn Primitive) -> Result<Tensor> {
     let ceiling = CEILING.get();
-    let level = STACK.with(|s| s.borrow().iter().rev().find(|l| l.id < ceiling).cloned());
+    let skipped = |id: u64| SKIPPED.with(|s| s.borrow().contains(&id));
+    let level = STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .rev()
+            .find(|l| l.id < ceiling && !skipped(l.id))
+            .cloned()
+    });
     let Some(level) = level else {
         return Ok(Tensor::from_array(prim.eval(&[])?));
     };

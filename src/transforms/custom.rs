@@ -36,7 +36,26 @@
 //!   the implicit function theorem. The solver always runs on concrete values (it may branch on
 //!   them, iterate to convergence, call `item()`), is never differentiated, and under `vmap`
 //!   runs once per batch element (a loop: solvers are data-dependent); the rule is batched as
-//!   usual.
+//!   usual. With `.matrix_free()` the rule's linear solve is itself a primitive (`LinSolve`,
+//!   JAX's `custom_linear_solve`): GMRES on concrete values with a jvp (or, transposed, a vjp)
+//!   of `F` as the operator, whose jvp is another solve and whose vjp is the transposed solve,
+//!   so no transform differentiates through the iterations; under `vmap` it runs once per
+//!   batch element (`Looped`).
+//!
+//! `jit`: a staged graph records the call as one opaque node and replays it by calling the
+//! closures again, so solvers and GMRES run on concrete values at every replay, and `jit`
+//! composes outside or inside every transform of these calls.
+//!
+//! Random draws inside the function under `vmap`: the batched call runs the function under a
+//! vmap of its own with the `randomness` of the vmap level that batches the call, and draws
+//! skip that level while it does (`core::SkipForDraws`), so they give what they give outside
+//! the call (the same numbers for a seed): one per element under `Different`, one shared
+//! under `Same`, an error under `Error`. Two cases differ from outside: a call none of whose
+//! operands the vmap batches (a constant argument, or a vmap chunk of one element, whose
+//! inputs `chunk_size` passes unbatched) runs unbatched, so a draw there under `Different`
+//! is refused as a captured tracer; and `checkpoint` draws again when it recomputes the
+//! function for the backward pass (PyTorch's `preserve_rng_state` is not implemented), so a
+//! checkpointed dropout's gradient uses another mask: keep draws outside `checkpoint`.
 //!
 //! Several outputs: the primitive has one output, so a function returning a tree of tensors has
 //! its leaves flattened and concatenated into one float tensor (one leaf is used as it is), and
@@ -57,7 +76,7 @@ use super::options::Opts;
 use super::vjp::vjp_impl;
 use super::{Dims, Function, convert, vmap};
 use crate::array::{DType, Shape, numel};
-use crate::core::{Tensor, TracerKind, bind};
+use crate::core::{Level, LevelKind, Randomness, SkipForDraws, Tensor, TracerKind, bind};
 use crate::error::{Error, Result};
 use crate::prims::Grads;
 use crate::prims::custom::{CustomCall, CustomRules};
@@ -72,24 +91,66 @@ type FlatBwd = Arc<dyn Fn(&[Tensor], &Tensor) -> Result<Vec<Tensor>> + Send + Sy
 // ---------------------------------------------------------------------------------------------
 // shared machinery
 
-/// The ids and kinds of every level whose tracers `t` holds, at any depth.
-fn levels_of(t: &Tensor, out: &mut Vec<(u64, &'static str)>) {
+/// Every level whose tracers `t` holds, at any depth (a level may be visited more than once).
+fn each_level(t: &Tensor, visit: &mut dyn FnMut(&Level, &'static str)) {
     if let Some(tr) = t.tracer() {
-        if !out.iter().any(|(id, _)| *id == tr.level.id) {
-            out.push((tr.level.id, tr.kind_name()));
-        }
+        visit(&tr.level, tr.kind_name());
         match &tr.kind {
             TracerKind::Batch { value }
             | TracerKind::Grad { value, .. }
-            | TracerKind::Staged { value, .. } => levels_of(value, out),
+            | TracerKind::Staged { value, .. } => each_level(value, visit),
             TracerKind::Dual { primal, tangent } => {
-                levels_of(primal, out);
+                each_level(primal, visit);
                 if let Some(t) = tangent {
-                    levels_of(t, out);
+                    each_level(t, visit);
                 }
             }
         }
     }
+}
+
+/// The ids and kinds of every level whose tracers `t` holds, at any depth.
+fn levels_of(t: &Tensor, out: &mut Vec<(u64, &'static str)>) {
+    each_level(t, &mut |level, kind| {
+        if !out.iter().any(|(id, _)| *id == level.id) {
+            out.push((level.id, kind));
+        }
+    });
+}
+
+/// The vmap level that will batch a call, and its `randomness`, for the random draws in the
+/// call's function: see [`batch_draws`].
+#[derive(Clone, Copy)]
+struct Draws {
+    /// The level's id (0: none).
+    level: u64,
+    randomness: Randomness,
+}
+
+/// The vmap level that will batch a call on `xs`: the innermost batch level among the levels
+/// they hold (the levels above it bind the same call one level down, so it is the first batch
+/// level to meet it). The batched call runs the function under a vmap of its own with that
+/// level's randomness, and random draws skip the level itself while it does (`SkipForDraws`),
+/// so a draw inside the call is what it would be outside: one per batch element under
+/// `Different`, one for all under `Same`, an error under `Error`.
+fn batch_draws<'a>(xs: impl IntoIterator<Item = &'a Tensor>) -> Draws {
+    let mut best = Draws {
+        level: 0,
+        randomness: Randomness::Error,
+    };
+    for x in xs {
+        each_level(x, &mut |level, _| {
+            if let LevelKind::Batch { randomness, .. } = &level.kind
+                && level.id > best.level
+            {
+                best = Draws {
+                    level: level.id,
+                    randomness: *randomness,
+                };
+            }
+        });
+    }
+    best
 }
 
 /// Refuse results that hold a level none of the operands hold: a captured tracer.
@@ -275,14 +336,24 @@ fn bind_flat(rules: Arc<dyn CustomRules>, xs: &[Tensor]) -> Result<Tensor> {
     bind(&CustomCall(rules), &refs)
 }
 
+/// For calls whose functions draw no random numbers (a draw is an error, as in a vmap's
+/// default).
+const NO_DRAWS: Draws = Draws {
+    level: 0,
+    randomness: Randomness::Error,
+};
+
 /// `f` vmapped over dim 0 of the operands flagged in `batched` (the others passed whole);
 /// every output carries the batch at dim 0.
 fn vmapped(
     batched: &[bool],
     xs: &[Tensor],
+    draws: Draws,
     f: &dyn Fn(&[Tensor]) -> Result<Vec<Tensor>>,
 ) -> Result<Vec<Tensor>> {
     let mut o = Opts::new("vmap");
+    o.randomness = draws.randomness;
+    let _skip = SkipForDraws::new(draws.level);
     o.in_dims = Some(Dims::Tuple(
         batched.iter().map(|&b| Dims::Dim(b.then_some(0))).collect(),
     ));
@@ -378,6 +449,8 @@ struct JvpRules {
     rule: FlatRule,
     /// Batch the function by a loop over the batch instead of vmap (solvers).
     loop_batch: bool,
+    /// The vmap level that batches the call (see [`batch_draws`]).
+    draws: Draws,
 }
 
 impl CustomRules for JvpRules {
@@ -418,10 +491,11 @@ impl CustomRules for JvpRules {
         let flags = batched.to_vec();
         let f = self.f.clone();
         let call = self.call.clone();
+        let r = self.draws;
         let bf: FlatFn = if self.loop_batch {
             Arc::new(move |x| looped(&call, &flags, size, x, &*f))
         } else {
-            Arc::new(move |x| Ok(vmapped(&flags, x, &|a| Ok(vec![f(a)?]))?.remove(0)))
+            Arc::new(move |x| Ok(vmapped(&flags, x, r, &|a| Ok(vec![f(a)?]))?.remove(0)))
         };
         let rule = self.rule.clone();
         let mut rflags = batched.to_vec();
@@ -431,16 +505,17 @@ impl CustomRules for JvpRules {
             let mut all = x.to_vec();
             all.extend_from_slice(t);
             all.push(y.clone());
-            let r = vmapped(&rflags, &all, &|a| {
+            let out = vmapped(&rflags, &all, r, &|a| {
                 Ok(vec![rule(&a[..n], &a[n..2 * n], &a[2 * n])?])
             })?;
-            Ok(r.into_iter().next().expect("one output"))
+            Ok(out.into_iter().next().expect("one output"))
         });
         let rules = JvpRules {
             call: self.call.clone(),
             f: bf,
             rule: brule,
             loop_batch: self.loop_batch,
+            draws: batch_draws(xs),
         };
         bind_flat(Arc::new(rules), xs)
     }
@@ -451,6 +526,8 @@ struct VjpRules {
     call: String,
     fwd: FlatFwd,
     bwd: FlatBwd,
+    /// The vmap level that batches the call (see [`batch_draws`]).
+    draws: Draws,
 }
 
 impl CustomRules for VjpRules {
@@ -475,8 +552,9 @@ impl CustomRules for VjpRules {
     fn batch(&self, xs: &[Tensor], batched: &[bool], _size: usize) -> Result<Tensor> {
         let flags = batched.to_vec();
         let fwd = self.fwd.clone();
+        let r = self.draws;
         let bfwd: FlatFwd = Arc::new(move |x| {
-            let mut outs = vmapped(&flags, x, &|a| {
+            let mut outs = vmapped(&flags, x, r, &|a| {
                 let (o, mut r) = fwd(a)?;
                 r.insert(0, o);
                 Ok(r)
@@ -490,7 +568,7 @@ impl CustomRules for VjpRules {
             let m = res.len();
             let mut all = res.to_vec();
             all.push(ct.clone());
-            let gs = vmapped(&vec![true; m + 1], &all, &|a| bwd(&a[..m], &a[m]))?;
+            let gs = vmapped(&vec![true; m + 1], &all, r, &|a| bwd(&a[..m], &a[m]))?;
             // an unbatched operand's cotangent is the sum of its per-element cotangents
             gs.into_iter()
                 .zip(&flags)
@@ -501,6 +579,7 @@ impl CustomRules for VjpRules {
             call: self.call.clone(),
             fwd: bfwd,
             bwd: bbwd,
+            draws: batch_draws(xs),
         };
         bind_flat(Arc::new(rules), xs)
     }
@@ -565,6 +644,8 @@ impl CustomRules for VjpBackward {
 struct CheckpointRules {
     call: String,
     f: FlatFn,
+    /// The vmap level that batches the call (see [`batch_draws`]).
+    draws: Draws,
 }
 
 impl CustomRules for CheckpointRules {
@@ -599,9 +680,11 @@ impl CustomRules for CheckpointRules {
     fn batch(&self, xs: &[Tensor], batched: &[bool], _size: usize) -> Result<Tensor> {
         let flags = batched.to_vec();
         let f = self.f.clone();
+        let r = self.draws;
         let rules = CheckpointRules {
             call: self.call.clone(),
-            f: Arc::new(move |x| Ok(vmapped(&flags, x, &|a| Ok(vec![f(a)?]))?.remove(0))),
+            f: Arc::new(move |x| Ok(vmapped(&flags, x, r, &|a| Ok(vec![f(a)?]))?.remove(0))),
+            draws: batch_draws(xs),
         };
         bind_flat(Arc::new(rules), xs)
     }
@@ -747,6 +830,7 @@ where
             f,
             rule,
             loop_batch: false,
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
@@ -905,6 +989,7 @@ where
             call: self.call_name(),
             fwd,
             bwd,
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
@@ -982,6 +1067,7 @@ where
         let rules = CheckpointRules {
             call: self.call_name(),
             f: adapt_fn(self.f.clone(), spec, packer.clone()),
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
@@ -1026,7 +1112,9 @@ impl<S, F> Clone for ImplicitRoot<S, F> {
 ///
 /// The solver always sees concrete values (it may iterate to a tolerance and branch on
 /// `item()`), is never differentiated, and under `vmap` runs once per batch element. The
-/// answer is as accurate as the solver's root, and needs `∂F/∂x` invertible there.
+/// answer is as accurate as the solver's root, and needs `∂F/∂x` invertible there. For a large
+/// `x`, [`matrix_free`](ImplicitRoot::matrix_free) solves with GMRES on products with `∂F/∂x`
+/// instead of building it.
 ///
 /// ```
 /// use functorch::{Tensor, grad, implicit_root};
@@ -1181,6 +1269,7 @@ where
             f,
             rule,
             loop_batch: true,
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
@@ -1410,7 +1499,7 @@ impl CustomRules for Looped {
         flags.extend_from_slice(&self.flags);
         flags.push(true);
         let inner = &self.inner;
-        let r = vmapped(&flags, &all, &|a| {
+        let r = vmapped(&flags, &all, NO_DRAWS, &|a| {
             let ts: Vec<Option<&Tensor>> = a[n..2 * n]
                 .iter()
                 .zip(&present)
@@ -1433,7 +1522,7 @@ impl CustomRules for Looped {
         let mut flags = self.flags.clone();
         flags.extend([true, true]);
         let inner = &self.inner;
-        let gs = vmapped(&flags, &all, &|a| {
+        let gs = vmapped(&flags, &all, NO_DRAWS, &|a| {
             let g = inner.vjp(&a[..n], &a[n], &a[n + 1], needs)?;
             Ok(diff
                 .iter()
