@@ -12,10 +12,9 @@
 //! respect to `b` three ways and time each:
 //!
 //! 1. `implicit_root`: the solver runs once, untouched; the gradient comes from the implicit
-//!    function theorem (one Jacobian `∂F/∂x` and one linear solve);
-//! 1'. `implicit_root(..).matrix_free()`: the same, but the linear system is solved by GMRES
-//!    on products with `∂F/∂x` (a vjp of `F` per iteration), never building the `n × n`
-//!    Jacobian;
+//!    function theorem (one Jacobian `∂F/∂x` and one linear solve); and again with
+//!    `implicit_root(..).matrix_free()`, which solves the linear system by GMRES on products
+//!    with `∂F/∂x` (a vjp of `F` per iteration), never building the `n × n` Jacobian;
 //! 2. unrolled: the same Newton iterations written with tensor ops, a fixed number of them, and
 //!    `grad` differentiates through every iteration;
 //! 3. central finite differences of the solver (2n solves).
