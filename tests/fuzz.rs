@@ -2,8 +2,8 @@
 //!
 //! 1. Random programs built from the ops of the conformance table (`../shared/conformance`),
 //!    each checked for internal consistency: `vmap` equals a loop at every batch dim, chunked
-//!    equals unchunked, `jacrev` equals `jacfwd`, the Hessian is symmetric, and the gradient
-//!    matches central differences.
+//!    equals unchunked, `jacrev` equals `jacfwd`, the Hessian is symmetric, the gradient
+//!    matches central differences, and `jit` (outermost and innermost) equals eager.
 //! 2. Every public op called with random, mostly invalid, parameters and operands (negative,
 //!    out-of-range and huge dims and sizes, empty tensors, mixed dtypes, index values out of
 //!    range), eagerly and under `vmap` and `grad`: each call must return `Ok` or `Err`, never
@@ -13,7 +13,7 @@
 //! `FUNCTORCH_FUZZ_ITERS` (a multiplier, default 1) for longer runs, and `FUNCTORCH_FUZZ_SEED`
 //! for another seed. A failure prints the seed and the iteration to reproduce it.
 
-use functorch::{DType, Result, Tensor, grad, hessian, jacfwd, jacrev, vmap};
+use functorch::{DType, Result, Tensor, grad, hessian, jacfwd, jacrev, jit, vmap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 // ----------------------------------------------------------------------------- setup
@@ -381,6 +381,17 @@ fn check_derivatives(prog: &[Op], r: &mut Rng, shape: &[usize], what: &str) {
         "{what}: grad·v = {ad}, central differences {fd}"
     );
     let hm: Tensor = hessian(g_fn).call(&x).unwrap();
+    // jit, outermost and innermost, equals eager
+    let hj: Tensor = jit(hessian(g_fn))
+        .call(&x)
+        .unwrap_or_else(|e| panic!("{what}: jit(hessian): {e}"));
+    assert_close(&hj, &hm, 1e-12, &format!("{what}: jit(hessian) vs eager"));
+    let hj: Tensor = hessian(jit(g_fn))
+        .call(&x)
+        .unwrap_or_else(|e| panic!("{what}: hessian(jit): {e}"));
+    assert_close(&hj, &hm, 1e-10, &format!("{what}: hessian(jit) vs eager"));
+    let jj: Tensor = jit(jacrev(f)).call(&x).unwrap();
+    assert_close(&jj, &jr, 1e-12, &format!("{what}: jit(jacrev) vs eager"));
     let n = x.numel() as i64;
     let hm = hm.reshape(&[n, n]).unwrap();
     assert_close(
