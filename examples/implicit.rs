@@ -86,7 +86,7 @@ fn main() -> Result<()> {
     // the solver: Newton's method to a tolerance, on concrete values
     let a1 = a.clone();
     let solver = move |b: &Tensor| -> Result<Tensor> {
-        let mut x = b.zeros_like();
+        let mut x = b.zeros_like()?;
         for _ in 0..100 {
             let fx = a1.mv(&x)?.add(&x.pow_scalar(3.0)?.mul_scalar(s)?)?.sub(b)?;
             if fx.abs()?.max()?.item()? < 1e-14 {
@@ -118,7 +118,7 @@ fn main() -> Result<()> {
     let loss_implicit = |b: &Tensor| root.call::<_, Tensor>(b)?.sub(&c)?.square()?.sum();
     let loss_mf = |b: &Tensor| root_mf.call::<_, Tensor>(b)?.sub(&c)?.square()?.sum();
     let unrolled = |b: &Tensor| -> Result<Tensor> {
-        let mut x = b.zeros_like();
+        let mut x = b.zeros_like()?;
         for _ in 0..ITERS {
             x = newton_step(&a, s, b, &x)?;
         }

@@ -277,7 +277,8 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     let Some(level) = top else {
         let arrays: SmallVec<[&Array; 4]> = inputs.iter().map(|t| t.array().unwrap()).collect();
-        return Ok(Tensor::from_array(prim.eval(&arrays)?));
+        let eval = || prim.eval(&arrays);
+        return crate::array::pool::fallible(prim.name(), eval).map(Tensor::from_array);
     };
     let level = level.clone();
     match &level.kind {
@@ -317,7 +318,8 @@ fn bind_nullary(prim: &dyn Primitive) -> Result<Tensor> {
             .cloned()
     });
     let Some(level) = level else {
-        return Ok(Tensor::from_array(prim.eval(&[])?));
+        let eval = || prim.eval(&[]);
+        return crate::array::pool::fallible(prim.name(), eval).map(Tensor::from_array);
     };
     let _below = CeilingGuard::lower_to(level.id);
     match &level.kind {

@@ -185,10 +185,17 @@ fn check_captured<'a>(
     }
 }
 
+/// Zeros of `shape` and `dtype` as a broadcast view of one element (for messages: no memory).
+fn zeros_view(shape: &[usize], dtype: DType) -> Tensor {
+    Tensor::zeros(&[], dtype)
+        .and_then(|z| z.broadcast_to(shape))
+        .expect("the shape of an existing tensor")
+}
+
 /// The structure of a tree, with its leaves replaced by one shared placeholder (the template
 /// must not keep the user's tensors, or tracers, alive).
 fn placeholder(tree: &Tree) -> Tree {
-    let p = Tensor::zeros(&[], DType::F64);
+    let p = Tensor::zeros(&[], DType::F64).expect("a 0-d tensor fits in memory");
     tree.map(&mut |_| Ok(p.clone())).expect("infallible")
 }
 
@@ -258,8 +265,7 @@ impl Packer {
                         .zip(shapes)
                         .all(|(l, s)| l.shape() == &s[..] && l.dtype() == *dtype);
                 if !fits {
-                    let want =
-                        tmpl.with_leaves(&mut shapes.iter().map(|s| Tensor::zeros(s, *dtype)));
+                    let want = tmpl.with_leaves(&mut shapes.iter().map(|s| zeros_view(s, *dtype)));
                     return Err(Error::transform(
                         &self.call,
                         format!(
@@ -464,8 +470,8 @@ impl CustomRules for JvpRules {
         let ts: Vec<Tensor> = xs
             .iter()
             .zip(ts)
-            .map(|(x, t)| t.cloned().unwrap_or_else(|| x.zeros_like()))
-            .collect();
+            .map(|(x, t)| t.cloned().map_or_else(|| x.zeros_like(), Ok))
+            .collect::<Result<_>>()?;
         Ok(Some((self.rule)(xs, &ts, out)?))
     }
     fn vjp(&self, xs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
@@ -482,7 +488,10 @@ impl CustomRules for JvpRules {
                 .collect::<Result<Vec<_>>>()?;
             Ok(Tree::Leaf(rule(xs, &ts, out)?))
         };
-        let zeros = xs.iter().map(|x| Tree::Leaf(x.zeros_like())).collect();
+        let zeros = xs
+            .iter()
+            .map(|x| Ok(Tree::Leaf(x.zeros_like()?)))
+            .collect::<Result<_>>()?;
         let (_, pb, _) = vjp_impl(&g, zeros, Some(&diff), &Opts::new("vjp"))?;
         scatter_grads(xs.len(), &diff, pb.apply(Tree::Leaf(ct.clone()))?)
     }
@@ -659,8 +668,8 @@ impl CustomRules for CheckpointRules {
         let ts: Vec<Tree> = xs
             .iter()
             .zip(ts)
-            .map(|(x, t)| Tree::Leaf(t.cloned().unwrap_or_else(|| x.zeros_like())))
-            .collect();
+            .map(|(x, t)| Ok(Tree::Leaf(t.cloned().map_or_else(|| x.zeros_like(), Ok)?)))
+            .collect::<Result<_>>()?;
         let (_, t, _) = jvp_impl(&flat_fn(&self.f), leaves_of(xs), ts, &Opts::new("jvp"))?;
         Ok(Some(t.into_tensor()?))
     }
