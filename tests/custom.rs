@@ -1009,7 +1009,7 @@ fn random_draws_inside_custom_calls_follow_vmaps_randomness() -> Result<()> {
     .name("noisy");
     let noisy_ck = checkpoint(|x: &Tensor| x.add(&x.randn_like()?)).name("noisy");
     let plain = |x: &Tensor| x.add(&x.randn_like()?);
-    let xs = Tensor::zeros(&[4, 3], DType::F64);
+    let xs = Tensor::zeros(&[4, 3], DType::F64)?;
     let run = |f: &dyn Fn(&Tensor) -> T, r: Randomness| -> T {
         functorch::manual_seed(3);
         vmap(f).randomness(r).call(&xs)

@@ -1417,8 +1417,8 @@ impl CustomRules for LinSolve {
             let tp = p
                 .iter()
                 .zip(&ts[1..])
-                .map(|(x, t)| Tree::Leaf(t.cloned().unwrap_or_else(|| x.zeros_like())))
-                .collect();
+                .map(|(x, t)| Ok(Tree::Leaf(t.cloned().map_or_else(|| x.zeros_like(), Ok)?)))
+                .collect::<Result<_>>()?;
             let g = self.product_in_p(out);
             let (_, dm, _) = jvp_impl(&g, leaves_of(p), tp, &Opts::new("jvp"))?;
             let dm = dm.into_tensor()?;
@@ -1498,11 +1498,9 @@ impl CustomRules for Looped {
         let n = xs.len();
         let present: Vec<bool> = ts.iter().map(Option::is_some).collect();
         let mut all = xs.to_vec();
-        all.extend(
-            xs.iter()
-                .zip(ts)
-                .map(|(x, t)| t.cloned().unwrap_or_else(|| x.zeros_like())),
-        );
+        for (x, t) in xs.iter().zip(ts) {
+            all.push(t.cloned().map_or_else(|| x.zeros_like(), Ok)?);
+        }
         all.push(out.clone());
         let mut flags = self.flags.clone();
         flags.extend_from_slice(&self.flags);
@@ -1515,7 +1513,7 @@ impl CustomRules for Looped {
                 .map(|(t, &p)| p.then_some(t))
                 .collect();
             let t = inner.jvp(&a[..n], &ts, &a[2 * n])?;
-            Ok(vec![t.unwrap_or_else(|| a[2 * n].zeros_like())])
+            Ok(vec![t.map_or_else(|| a[2 * n].zeros_like(), Ok)?])
         })?;
         Ok(r.into_iter().next())
     }
@@ -1533,10 +1531,9 @@ impl CustomRules for Looped {
         let inner = &self.inner;
         let gs = vmapped(&flags, &all, NO_DRAWS, &|a| {
             let g = inner.vjp(&a[..n], &a[n], &a[n + 1], needs)?;
-            Ok(diff
-                .iter()
-                .map(|&i| g[i].clone().unwrap_or_else(|| a[i].zeros_like()))
-                .collect())
+            diff.iter()
+                .map(|&i| g[i].clone().map_or_else(|| a[i].zeros_like(), Ok))
+                .collect()
         })?;
         let mut out: Grads = (0..n).map(|_| None).collect();
         for (&i, g) in diff.iter().zip(gs) {
@@ -1575,7 +1572,7 @@ fn gmres(
     let mv = |v: &Tensor| -> Result<Tensor> { matvec(&v.reshape(&shape)?)?.reshape(&[-1]) };
     let bnorm = bf.norm()?.item()?;
     if bnorm == 0.0 {
-        return Ok(b.zeros_like());
+        return b.zeros_like();
     }
     let tol = k.tol(b.dtype());
     let not_finite = || {
@@ -1590,7 +1587,7 @@ fn gmres(
         return Err(not_finite());
     }
     let m = RESTART.min(n).max(1);
-    let mut x = bf.zeros_like();
+    let mut x = bf.zeros_like()?;
     let mut r = bf.clone();
     let mut beta = bnorm;
     let mut iters = 0;
