@@ -29,20 +29,33 @@ pub fn numel(shape: &[usize]) -> usize {
 /// The number of elements of `shape`, or an [`Error::Shape`] naming `op` if it exceeds
 /// [`MAX_NUMEL`] (or overflows `usize`). The product of the nonzero sizes is held to the same
 /// bound even when some size is zero, so that the strides of any shape fit in an `isize`.
+#[inline]
 pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
-    shape
-        .iter()
-        .try_fold(1usize, |acc, &s| acc.checked_mul(s.max(1)))
-        .filter(|&n| n <= MAX_NUMEL)
-        .map(|n| if shape.contains(&0) { 0 } else { n })
-        .ok_or_else(|| {
-            Error::shape(
-                op,
-                format!(
-                    "the size of shape {shape:?} is too large (more than {MAX_NUMEL} elements)"
-                ),
-            )
-        })
+    let (mut n, mut empty) = (1usize, false);
+    for &d in shape {
+        if d == 0 {
+            empty = true;
+        } else {
+            match n.checked_mul(d) {
+                Some(m) => n = m,
+                None => return Err(too_large(op, shape)),
+            }
+        }
+    }
+    if n > MAX_NUMEL {
+        return Err(too_large(op, shape));
+    }
+    Ok(if empty { 0 } else { n })
+}
+
+/// The error of [`checked_numel`] (out of line: the check runs on every new array).
+#[cold]
+#[inline(never)]
+fn too_large(op: &'static str, shape: &[usize]) -> Error {
+    Error::shape(
+        op,
+        format!("the size of shape {shape:?} is too large (more than {MAX_NUMEL} elements)"),
+    )
 }
 
 /// Row-major strides of a contiguous array of this shape.

@@ -60,6 +60,10 @@ pub(crate) fn result_type(a: &Tensor, b: &Tensor) -> DType {
 /// Both operands in their common dtype (see [`result_type`]); the casts carry the derivatives,
 /// so each input's gradient comes back in its own dtype.
 fn promoted(a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+    if a.dtype() == b.dtype() {
+        // nothing to promote (the op's own `bind` applies the rule for escaped tracers)
+        return Ok((a.clone(), b.clone()));
+    }
     let r = result_type(a, b);
     Ok((a.to_dtype(r)?, b.to_dtype(r)?))
 }
