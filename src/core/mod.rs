@@ -97,6 +97,26 @@ thread_local! {
     static STACK: RefCell<Vec<Arc<Level>>> = const { RefCell::new(Vec::new()) };
     /// Nullary primitives only see the levels below this id (`NOTE: [nullary]`).
     static CEILING: Cell<u64> = const { Cell::new(u64::MAX) };
+    /// Batch levels that nullary primitives skip (see [`SkipForDraws`]).
+    static SKIPPED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// While alive, nullary primitives skip batch level `id`: a custom call's batch rule runs the
+/// user's function under a vmap of its own with that level's `randomness`, which stands in for
+/// it (`transforms::custom`), so a draw there is batched once, not again by the level itself.
+pub(crate) struct SkipForDraws;
+
+impl SkipForDraws {
+    pub(crate) fn new(id: u64) -> SkipForDraws {
+        SKIPPED.with(|s| s.borrow_mut().push(id));
+        SkipForDraws
+    }
+}
+
+impl Drop for SkipForDraws {
+    fn drop(&mut self) {
+        SKIPPED.with(|s| s.borrow_mut().pop());
+    }
 }
 
 impl Level {
@@ -257,7 +277,8 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     let Some(level) = top else {
         let arrays: SmallVec<[&Array; 4]> = inputs.iter().map(|t| t.array().unwrap()).collect();
-        return Ok(Tensor::from_array(prim.eval(&arrays)?));
+        let eval = || prim.eval(&arrays);
+        return crate::array::pool::fallible(prim.name(), eval).map(Tensor::from_array);
     };
     let level = level.clone();
     match &level.kind {
@@ -288,9 +309,17 @@ impl Drop for CeilingGuard {
 /// ceiling. See `NOTE: [nullary]`.
 fn bind_nullary(prim: &dyn Primitive) -> Result<Tensor> {
     let ceiling = CEILING.get();
-    let level = STACK.with(|s| s.borrow().iter().rev().find(|l| l.id < ceiling).cloned());
+    let skipped = |id: u64| SKIPPED.with(|s| s.borrow().contains(&id));
+    let level = STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .rev()
+            .find(|l| l.id < ceiling && !skipped(l.id))
+            .cloned()
+    });
     let Some(level) = level else {
-        return Ok(Tensor::from_array(prim.eval(&[])?));
+        let eval = || prim.eval(&[]);
+        return crate::array::pool::fallible(prim.name(), eval).map(Tensor::from_array);
     };
     let _below = CeilingGuard::lower_to(level.id);
     match &level.kind {

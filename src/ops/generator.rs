@@ -10,7 +10,9 @@ use super::{require_float, require_same_dtype};
 use crate::array::{DType, broadcast_shapes};
 use crate::core::{Tensor, bind};
 use crate::error::{Error, Result};
-use crate::prims::random::{Dist, Draw, Source, drop_generator, new_generator, seed_generator};
+use crate::prims::random::{
+    CheckParam, Dist, Draw, ParamRange, Source, drop_generator, new_generator, seed_generator,
+};
 use std::sync::Arc;
 
 /// A draw of `dist` from `source`; errors name `op`.
@@ -75,20 +77,13 @@ fn normal(source: Source, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
     require_float(OP, mean)?;
     require_same_dtype(OP, mean, std)?;
     let shape = broadcast_shapes(OP, mean.shape(), std.shape())?;
-    if let Some(a) = std.array()
-        && let Some(bad) = a
-            .to_vec::<f64>()
-            .or_else(|| {
-                a.to_vec::<f32>()
-                    .map(|v| v.into_iter().map(f64::from).collect())
-            })
-            .and_then(|v| v.into_iter().find(|s| s.is_nan() || *s < 0.0))
-    {
-        return Err(Error::invalid(
-            OP,
-            format!("expected every element of std to be >= 0, got {bad}"),
-        ));
-    }
+    let std = &bind(
+        &CheckParam {
+            op: OP,
+            range: ParamRange::NonNegative,
+        },
+        &[std],
+    )?;
     let noise = draw(OP, source, &shape, mean.dtype(), Dist::Normal)?;
     mean.add(&std.mul(&noise)?)
 }
@@ -96,20 +91,13 @@ fn normal(source: Source, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
 fn bernoulli(source: Source, p: &Tensor) -> Result<Tensor> {
     const OP: &str = "bernoulli";
     require_float(OP, p)?;
-    if let Some(a) = p.array()
-        && let Some(bad) = a
-            .to_vec::<f64>()
-            .or_else(|| {
-                a.to_vec::<f32>()
-                    .map(|v| v.into_iter().map(f64::from).collect())
-            })
-            .and_then(|v| v.into_iter().find(|q| !(0.0..=1.0).contains(q)))
-    {
-        return Err(Error::invalid(
-            OP,
-            format!("expected every probability to be in [0, 1], got {bad}"),
-        ));
-    }
+    let p = &bind(
+        &CheckParam {
+            op: OP,
+            range: ParamRange::Probability,
+        },
+        &[p],
+    )?;
     let u = draw(OP, source, p.shape(), p.dtype(), Dist::Uniform)?;
     u.lt(p)?.to_dtype(p.dtype())
 }

@@ -81,7 +81,7 @@ impl Tensor {
         Tensor::where_(
             &keep,
             &self.div_scalar(1.0 - p)?,
-            &Tensor::zeros(&[], self.dtype()),
+            &Tensor::zeros(&[], self.dtype())?,
         )
     }
 }

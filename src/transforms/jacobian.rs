@@ -76,7 +76,7 @@ pub(crate) fn jacrev_impl(
     let in_specs: Vec<(Shape, DType)> = sel.iter().flat_map(|s| specs(&s.leaves())).collect();
     let total: usize = out_specs.iter().map(|(s, _)| numel(s)).sum();
     let basis = |start: usize, len: usize| -> Result<ChunkArgs> {
-        let rows = standard_basis_rows(&out_specs, start, len);
+        let rows = standard_basis_rows(&out_specs, start, len)?;
         Ok(ChunkArgs {
             args: vec![out.with_leaves(&mut rows.into_iter())],
             dims: vec![Some(0); out_specs.len()],
@@ -134,7 +134,7 @@ pub(crate) fn jacfwd_impl(
         Ok(Tree::Tuple(vec![t, out, aux.unwrap_or(Tree::None)]))
     };
     let basis = |start: usize, len: usize| -> Result<ChunkArgs> {
-        let mut rows = standard_basis_rows(&in_specs, start, len).into_iter();
+        let mut rows = standard_basis_rows(&in_specs, start, len)?.into_iter();
         Ok(ChunkArgs {
             args: sel.iter().map(|s| s.with_leaves(&mut rows)).collect(),
             dims: vec![Some(0); in_specs.len()],
