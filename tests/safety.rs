@@ -522,8 +522,8 @@ fn errors_inside_transforms_speak_of_what_the_user_wrote() -> Result<()> {
 }
 
 /// The stack of running transforms is per thread (README, "Threads"): an op on a tracer sent to
-/// another thread follows its operand's transforms, but a random op there with no operand
-/// draws one unbatched sample.
+/// another thread follows its operand's transforms, random ops derived from an operand
+/// included, but a random op there with no operand draws one unbatched sample.
 #[test]
 fn other_threads_run_outside_the_transforms() -> Result<()> {
     let xs = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;
@@ -548,6 +548,22 @@ fn other_threads_run_outside_the_transforms() -> Result<()> {
             "one sample for the whole batch: {v:?}"
         );
     }
+    // a random op derived from an operand follows the operand's transforms on any thread
+    let ones = Tensor::from_vec(vec![1.0; 4 * 64], &[4, 64])?;
+    let dropped: Tensor = vmap(|x: &Tensor| {
+        std::thread::scope(|s| s.spawn(|| x.dropout(0.5)).join().expect("joined"))
+    })
+    .randomness(functorch::Randomness::Different)
+    .call(&ones)?;
+    let rows: Vec<Vec<f64>> = (0..4)
+        .map(|i| dropped.select(0, i)?.to_vec::<f64>())
+        .collect::<Result<_>>()?;
+    assert!(rows[1..].iter().any(|r| *r != rows[0]), "one mask per row");
+    let r: Result<Tensor> = vmap(|x: &Tensor| {
+        std::thread::scope(|s| s.spawn(|| x.randn_like()).join().expect("joined"))
+    })
+    .call(&ones);
+    assert!(matches!(r, Err(Error::Randomness { .. })), "{r:?}");
     still_works();
     Ok(())
 }

@@ -252,6 +252,46 @@ impl Tensor {
     }
 }
 
+/// Run `f` with the running levels that `t` is traced by on this thread's stack: a tensor sent
+/// to another thread is still traced by its transforms (an op with operands finds its levels
+/// through them), but an op without operands finds levels only on the stack (`NOTE:
+/// [nullary]`). The random ops derived from an operand (`randn_like`, `dropout`, `bernoulli`,
+/// ...) draw inside this, so on any thread they follow the operand's `vmap` randomness.
+pub(crate) fn with_levels_of<R>(t: &Tensor, f: impl FnOnce() -> R) -> R {
+    let mut missing: Vec<Arc<Level>> = Vec::new();
+    let mut cur = t.clone();
+    while let Some(tr) = cur.tracer() {
+        let on_stack = STACK.with(|s| s.borrow().iter().any(|l| l.id == tr.level.id));
+        if tr.level.is_alive() && !on_stack {
+            missing.push(tr.level.clone());
+        }
+        let inner = match &tr.kind {
+            TracerKind::Batch { value }
+            | TracerKind::Grad { value, .. }
+            | TracerKind::Staged { value, .. } => value.clone(),
+            TracerKind::Dual { primal, .. } => primal.clone(),
+        };
+        cur = inner;
+    }
+    if missing.is_empty() {
+        return f();
+    }
+    /// Puts the thread's own stack back, panics included.
+    struct Restore(Vec<Arc<Level>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STACK.with(|s| *s.borrow_mut() = std::mem::take(&mut self.0));
+        }
+    }
+    let saved = STACK.with(|s| s.borrow().clone());
+    let mut merged = saved.clone();
+    merged.extend(missing);
+    merged.sort_by_key(|l| l.id);
+    STACK.with(|s| *s.borrow_mut() = merged);
+    let _restore = Restore(saved);
+    f()
+}
+
 /// Apply a primitive: at the highest level among the operands, or by evaluation if all are
 /// concrete. See `NOTE: [levels]`; a primitive without operands: `NOTE: [nullary]`.
 pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {

@@ -8,7 +8,7 @@
 
 use super::{require_float, require_same_dtype};
 use crate::array::{DType, broadcast_shapes};
-use crate::core::{Tensor, bind};
+use crate::core::{Tensor, bind, with_levels_of};
 use crate::error::{Error, Result};
 use crate::prims::random::{
     CheckParam, Dist, Draw, ParamRange, Source, drop_generator, new_generator, seed_generator,
@@ -84,7 +84,9 @@ fn normal(source: Source, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
         },
         &[std],
     )?;
-    let noise = draw(OP, source, &shape, mean.dtype(), Dist::Normal)?;
+    let noise = with_levels_of(mean, || {
+        with_levels_of(std, || draw(OP, source, &shape, mean.dtype(), Dist::Normal))
+    })?;
     mean.add(&std.mul(&noise)?)
 }
 
@@ -98,7 +100,7 @@ fn bernoulli(source: Source, p: &Tensor) -> Result<Tensor> {
         },
         &[p],
     )?;
-    let u = draw(OP, source, p.shape(), p.dtype(), Dist::Uniform)?;
+    let u = with_levels_of(p, || draw(OP, source, p.shape(), p.dtype(), Dist::Uniform))?;
     u.lt(p)?.to_dtype(p.dtype())
 }
 
@@ -216,23 +218,27 @@ impl Generator {
     }
     /// Standard normal samples of `x`'s shape and dtype.
     pub fn randn_like(&self, x: &Tensor) -> Result<Tensor> {
-        float_draw(
-            "randn_like",
-            self.source(),
-            x.shape(),
-            x.dtype(),
-            Dist::Normal,
-        )
+        with_levels_of(x, || {
+            float_draw(
+                "randn_like",
+                self.source(),
+                x.shape(),
+                x.dtype(),
+                Dist::Normal,
+            )
+        })
     }
     /// Uniform samples in `[0, 1)` of `x`'s shape and dtype.
     pub fn rand_like(&self, x: &Tensor) -> Result<Tensor> {
-        float_draw(
-            "rand_like",
-            self.source(),
-            x.shape(),
-            x.dtype(),
-            Dist::Uniform,
-        )
+        with_levels_of(x, || {
+            float_draw(
+                "rand_like",
+                self.source(),
+                x.shape(),
+                x.dtype(),
+                Dist::Uniform,
+            )
+        })
     }
     /// Integers uniform in `low..high` (i64) ([`Tensor::randint`] from this generator).
     pub fn randint(&self, low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
