@@ -265,7 +265,7 @@ fn main() -> std::result::Result<(), Error> {
     manual_seed(3);
     let (samples, features) = (400, 12);
     let xs = Tensor::randn(&[samples, features], DType::F64)?;
-    let w_true = Tensor::linspace(-1.5, 1.5, features, DType::F64);
+    let w_true = Tensor::linspace(-1.5, 1.5, features, DType::F64)?;
     let noise = Tensor::randn(&[samples], DType::F64)?;
     let labels = xs
         .matmul(&w_true)?
@@ -364,7 +364,7 @@ fn main() -> std::result::Result<(), Error> {
 
     // Curve fit: 200 samples of a damped oscillation with deterministic pseudo-noise.
     let truth = DVector::from_vec(vec![2.0, 0.3, 2.5, 0.5]);
-    let t = Tensor::linspace(0.0, 10.0, 200, DType::F64);
+    let t = Tensor::linspace(0.0, 10.0, 200, DType::F64)?;
     let noise: Vec<f64> = (0..200)
         .map(|k| 0.01 * ((k as f64) * 12.9898).sin())
         .collect();

@@ -10,6 +10,9 @@
 //! cargo run --release --example bench -- --ops      # the kernel workloads (op_*), tiny-op costs
 //! cargo run --release --example bench -- --floors   # this machine's bandwidth and GEMM rate,
 //!                                                   # and each workload's floor
+//! cargo run --release --example bench -- --sparse   # the sparse Jacobian and Hessian workloads
+//!                                                   # (only these; also printed when named, as
+//!                                                   # are their n = 10⁶ sizes)
 //! ```
 
 use functorch::{
@@ -278,6 +281,14 @@ fn main() {
     let only: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let want = |name: &str| only.is_empty() || only.iter().any(|o| *o == name);
     manual_seed(7);
+    let sparse_flag = args.iter().any(|a| a == "--sparse");
+    sparse_workloads(&|name: &str| {
+        only.iter().any(|o| *o == name)
+            || (sparse_flag && !name.ends_with("n1000000") && !name.ends_with("pde2d_n1000"))
+    });
+    if sparse_flag {
+        return;
+    }
 
     for n in [10usize, 100, 1000] {
         let name = format!("hessian_sin_sum_n{n}");
@@ -440,5 +451,50 @@ fn main() {
             },
             &(params, tangents),
         );
+    }
+}
+
+/// r(u) = 4u − (the four neighbours, zero outside) + u³ − f on an m×m grid (5-point stencil).
+fn pde2d(u: &Tensor, f: &Tensor) -> Result<Tensor> {
+    let (m, k) = (u.shape()[0], u.shape()[1]);
+    let row = Tensor::from_vec(vec![0.0; k], &[1, k])?;
+    let col = Tensor::from_vec(vec![0.0; m], &[m, 1])?;
+    let up = Tensor::cat(&[u.narrow(0, 1, m - 1)?, row.clone()], 0)?;
+    let down = Tensor::cat(&[row, u.narrow(0, 0, m - 1)?], 0)?;
+    let left = Tensor::cat(&[u.narrow(1, 1, k - 1)?, col.clone()], 1)?;
+    let right = Tensor::cat(&[col, u.narrow(1, 0, k - 1)?], 1)?;
+    u.mul_scalar(4.0)?
+        .sub(&up)?
+        .sub(&down)?
+        .sub(&left)?
+        .sub(&right)?
+        .add(&u.pow_scalar(3.0)?)?
+        .sub(f)
+}
+
+/// The large sparse derivatives (opt-in): the whole one-off job (pattern detection, coloring,
+/// compressed products) and, as `NAME_reuse`, a call of the prepared form, which keeps pattern
+/// and coloring. The n = 10⁶ sizes (which the dense peers cannot run) print only when named.
+fn sparse_workloads(want: &dyn Fn(&str) -> bool) {
+    for n in [10_000usize, 1_000_000] {
+        let name = format!("sparse_hessian_rosenbrock_n{n}");
+        if want(&name) {
+            let x = randn(&[n], 1.0);
+            let h = hessian(rosenbrock).sparse();
+            emit(&name, time(|| h.call(&x).map(drop)));
+            let p = h.prepare(&x).expect("prepare");
+            emit(&format!("{name}_reuse"), time(|| p.call(&x).map(drop)));
+        }
+    }
+    for m in [100usize, 1000] {
+        let name = format!("sparse_jacobian_pde2d_n{m}");
+        if want(&name) {
+            let (u, f) = (randn(&[m, m], 0.1), randn(&[m, m], 1.0));
+            let r = |u: &Tensor| pde2d(u, &f);
+            let j = jacfwd(r).sparse();
+            emit(&name, time(|| j.call(&u).map(drop)));
+            let p = j.prepare(&u).expect("prepare");
+            emit(&format!("{name}_reuse"), time(|| p.call(&u).map(drop)));
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example implicit          # n = 8
 //! cargo run --release --example implicit -- 64    # a larger system
+//! cargo run --release --example implicit -- 1000  # n > 128: the implicit gradients only
 //! ```
 //!
 //! The solution `x*(b)` of the nonlinear system `F(x, b) = A x + s x³ − b = 0` (A symmetric
@@ -11,13 +12,16 @@
 //! respect to `b` three ways and time each:
 //!
 //! 1. `implicit_root`: the solver runs once, untouched; the gradient comes from the implicit
-//!    function theorem (one Jacobian `∂F/∂x` and one linear solve);
+//!    function theorem (one Jacobian `∂F/∂x` and one linear solve); and again with
+//!    `implicit_root(..).matrix_free()`, which solves the linear system by GMRES on products
+//!    with `∂F/∂x` (a vjp of `F` per iteration), never building the `n × n` Jacobian;
 //! 2. unrolled: the same Newton iterations written with tensor ops, a fixed number of them, and
 //!    `grad` differentiates through every iteration;
 //! 3. central finite differences of the solver (2n solves).
 //!
 //! It also compares the Jacobian `∂x*/∂b` from `jacrev` and `jacfwd` of the implicit solution
-//! with the unrolled one.
+//! (dense and matrix-free) with the unrolled one. Each time is the best of three calls after
+//! a warm-up call (finite differences: one run).
 
 use functorch::{Result, Tensor, grad, implicit_root, jacfwd, jacrev};
 use std::time::Instant;
@@ -58,6 +62,18 @@ fn newton_step(a: &Tensor, s: f64, b: &Tensor, x: &Tensor) -> Result<Tensor> {
     x.sub(&jac.solve(&fx)?)
 }
 
+/// `f`'s result and the best time of three calls, after a warm-up call.
+fn timed<R>(f: impl Fn() -> Result<R>) -> Result<(R, std::time::Duration)> {
+    let mut r = f()?;
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        r = f()?;
+        best = best.min(t0.elapsed());
+    }
+    Ok((r, best))
+}
+
 fn max_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
     a.sub(b)?.abs()?.max()?.item()
 }
@@ -70,7 +86,7 @@ fn main() -> Result<()> {
     // the solver: Newton's method to a tolerance, on concrete values
     let a1 = a.clone();
     let solver = move |b: &Tensor| -> Result<Tensor> {
-        let mut x = b.zeros_like();
+        let mut x = b.zeros_like()?;
         for _ in 0..100 {
             let fx = a1.mv(&x)?.add(&x.pow_scalar(3.0)?.mul_scalar(s)?)?.sub(b)?;
             if fx.abs()?.max()?.item()? < 1e-14 {
@@ -83,7 +99,11 @@ fn main() -> Result<()> {
     let a2 = a.clone();
     let optimality =
         move |x: &Tensor, b: &Tensor| a2.mv(x)?.add(&x.pow_scalar(3.0)?.mul_scalar(s)?)?.sub(b);
-    let root = implicit_root(solver.clone(), optimality).name("cubic");
+    let root = implicit_root(solver.clone(), optimality.clone()).name("cubic");
+    let root_mf = implicit_root(solver.clone(), optimality)
+        .name("cubic")
+        .matrix_free()
+        .tol(1e-12);
 
     let x_star: Tensor = root.call(&b)?;
     let residual = a
@@ -96,8 +116,9 @@ fn main() -> Result<()> {
     );
 
     let loss_implicit = |b: &Tensor| root.call::<_, Tensor>(b)?.sub(&c)?.square()?.sum();
+    let loss_mf = |b: &Tensor| root_mf.call::<_, Tensor>(b)?.sub(&c)?.square()?.sum();
     let unrolled = |b: &Tensor| -> Result<Tensor> {
-        let mut x = b.zeros_like();
+        let mut x = b.zeros_like()?;
         for _ in 0..ITERS {
             x = newton_step(&a, s, b, &x)?;
         }
@@ -105,13 +126,35 @@ fn main() -> Result<()> {
     };
     let loss_unrolled = |b: &Tensor| unrolled(b)?.sub(&c)?.square()?.sum();
 
-    let t0 = Instant::now();
-    let g_implicit: Tensor = grad(loss_implicit).call(&b)?;
-    let t_implicit = t0.elapsed();
-
-    let t0 = Instant::now();
-    let g_unrolled: Tensor = grad(loss_unrolled).call(&b)?;
-    let t_unrolled = t0.elapsed();
+    let (g_implicit, t_implicit) = timed(|| grad(loss_implicit).call::<_, Tensor>(&b))?;
+    let (g_mf, t_mf) = timed(|| grad(loss_mf).call::<_, Tensor>(&b))?;
+    // the solver alone: what every gradient above includes
+    let (_, t_solve) = timed(|| loss_implicit(&b))?;
+    let solve_row = || {
+        println!(
+            "| (the loss alone: the Newton solve, no derivative) | {:.3} ms | — |",
+            t_solve.as_secs_f64() * 1e3
+        )
+    };
+    if n > 128 {
+        // at this size the baselines take minutes: the two implicit gradients only
+        println!("gradient of ‖x*(b) − c‖² with respect to b (n > 128: baselines skipped):\n");
+        println!("| method | time | max |difference| from implicit |");
+        println!("|---|---:|---:|");
+        solve_row();
+        println!(
+            "| implicit_root (IFT: one Jacobian, one solve) | {:.3} ms | — |",
+            t_implicit.as_secs_f64() * 1e3
+        );
+        println!(
+            "| implicit_root, matrix_free (GMRES on vjps of F) | {:.3} ms | {:.1e} |",
+            t_mf.as_secs_f64() * 1e3,
+            max_diff(&g_mf, &g_implicit)?
+        );
+        assert!(max_diff(&g_mf, &g_implicit)? < 1e-9);
+        return Ok(());
+    }
+    let (g_unrolled, t_unrolled) = timed(|| grad(loss_unrolled).call::<_, Tensor>(&b))?;
 
     let t0 = Instant::now();
     let eps = 1e-6;
@@ -139,9 +182,15 @@ fn main() -> Result<()> {
     println!("gradient of ‖x*(b) − c‖² with respect to b:\n");
     println!("| method | time | max |difference| from implicit |");
     println!("|---|---:|---:|");
+    solve_row();
     println!(
         "| implicit_root (IFT: one Jacobian, one solve) | {:.3} ms | — |",
         t_implicit.as_secs_f64() * 1e3
+    );
+    println!(
+        "| implicit_root, matrix_free (GMRES on vjps of F) | {:.3} ms | {:.1e} |",
+        t_mf.as_secs_f64() * 1e3,
+        max_diff(&g_mf, &g_implicit)?
     );
     println!(
         "| unrolled Newton ({ITERS} steps through grad) | {:.3} ms | {:.1e} |",
@@ -156,15 +205,12 @@ fn main() -> Result<()> {
     );
 
     let x_of_b = |b: &Tensor| root.call::<_, Tensor>(b);
-    let t0 = Instant::now();
-    let j_rev: Tensor = jacrev(x_of_b).call(&b)?;
-    let t_rev = t0.elapsed();
-    let t0 = Instant::now();
-    let j_fwd: Tensor = jacfwd(x_of_b).call(&b)?;
-    let t_fwd = t0.elapsed();
-    let t0 = Instant::now();
-    let j_unrolled: Tensor = jacrev(unrolled).call(&b)?;
-    let t_jun = t0.elapsed();
+    let x_of_b_mf = |b: &Tensor| root_mf.call::<_, Tensor>(b);
+    let (j_rev, t_rev) = timed(|| jacrev(x_of_b).call::<_, Tensor>(&b))?;
+    let (j_fwd, t_fwd) = timed(|| jacfwd(x_of_b).call::<_, Tensor>(&b))?;
+    let (j_rev_mf, t_rev_mf) = timed(|| jacrev(x_of_b_mf).call::<_, Tensor>(&b))?;
+    let (j_fwd_mf, t_fwd_mf) = timed(|| jacfwd(x_of_b_mf).call::<_, Tensor>(&b))?;
+    let (j_unrolled, t_jun) = timed(|| jacrev(unrolled).call::<_, Tensor>(&b))?;
     println!("\nJacobian ∂x*/∂b ({n} × {n}):\n");
     println!("| method | time | max |difference| from jacrev(implicit) |");
     println!("|---|---:|---:|");
@@ -178,6 +224,16 @@ fn main() -> Result<()> {
         max_diff(&j_fwd, &j_rev)?
     );
     println!(
+        "| jacrev(implicit_root, matrix_free): {n} GMRES solves on vjps | {:.3} ms | {:.1e} |",
+        t_rev_mf.as_secs_f64() * 1e3,
+        max_diff(&j_rev_mf, &j_rev)?
+    );
+    println!(
+        "| jacfwd(implicit_root, matrix_free): {n} GMRES solves on jvps | {:.3} ms | {:.1e} |",
+        t_fwd_mf.as_secs_f64() * 1e3,
+        max_diff(&j_fwd_mf, &j_rev)?
+    );
+    println!(
         "| jacrev(unrolled Newton) | {:.3} ms | {:.1e} |",
         t_jun.as_secs_f64() * 1e3,
         max_diff(&j_unrolled, &j_rev)?
@@ -185,5 +241,8 @@ fn main() -> Result<()> {
     assert!(max_diff(&g_unrolled, &g_implicit)? < 1e-8);
     assert!(max_diff(&g_fd, &g_implicit)? < 1e-6);
     assert!(max_diff(&j_fwd, &j_rev)? < 1e-10);
+    assert!(max_diff(&g_mf, &g_implicit)? < 1e-9);
+    assert!(max_diff(&j_rev_mf, &j_rev)? < 1e-9);
+    assert!(max_diff(&j_fwd_mf, &j_rev)? < 1e-9);
     Ok(())
 }

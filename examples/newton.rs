@@ -41,7 +41,7 @@ fn rosenbrock(x: &Tensor) -> Result<Tensor> {
 /// definite, and that matrix.
 fn shift_to_positive_definite(h: &Tensor) -> Result<(f64, Tensor)> {
     let n = h.shape()[0];
-    let eye = Tensor::eye(n, DType::F64);
+    let eye = Tensor::eye(n, DType::F64)?;
     let scale = h.abs()?.max()?.item()?.max(1.0);
     let mut mu = 0.0;
     loop {

@@ -41,9 +41,9 @@ impl Mlp {
             |shape: &[usize], scale: f64| Tensor::randn(shape, DType::F64)?.mul_scalar(scale);
         Ok(Mlp {
             w1: randn(&[INPUTS, HIDDEN], (1.0 / INPUTS as f64).sqrt())?,
-            b1: Tensor::zeros(&[HIDDEN], DType::F64),
+            b1: Tensor::zeros(&[HIDDEN], DType::F64)?,
             w2: randn(&[HIDDEN, CLASSES], (1.0 / HIDDEN as f64).sqrt())?,
-            b2: Tensor::zeros(&[CLASSES], DType::F64),
+            b2: Tensor::zeros(&[CLASSES], DType::F64)?,
         })
     }
 

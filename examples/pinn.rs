@@ -55,7 +55,7 @@ impl Net {
             w2: randn(&[HIDDEN, HIDDEN], 1.0 / h.sqrt())?,
             b2: randn(&[HIDDEN], 0.1)?,
             w3: randn(&[HIDDEN], 1.0 / h.sqrt())?,
-            b3: Tensor::zeros(&[], DType::F64),
+            b3: Tensor::zeros(&[], DType::F64)?,
         })
     }
 }
@@ -94,7 +94,11 @@ impl Adam {
         let (b1, b2) = self.betas;
         let (tree, grads) = (params.to_tree(), grads.to_tree());
         if self.step == 0 {
-            self.m = tree.leaves().iter().map(|p| p.zeros_like()).collect();
+            self.m = tree
+                .leaves()
+                .iter()
+                .map(|p| p.zeros_like())
+                .collect::<Result<_>>()?;
             self.v = self.m.clone();
         }
         self.step += 1;
@@ -124,8 +128,8 @@ fn main() -> Result<()> {
     let u_at = vmap(u).in_dims([None, Some(0)]);
     let d2u_at = vmap(d2u).in_dims([None, Some(0)]);
 
-    let ts = Tensor::linspace(0.0, 2.0 * PI, POINTS, DType::F64);
-    let zero = Tensor::zeros(&[], DType::F64);
+    let ts = Tensor::linspace(0.0, 2.0 * PI, POINTS, DType::F64)?;
+    let zero = Tensor::zeros(&[], DType::F64)?;
 
     let loss = |p: &Net| -> Result<Tensor> {
         let args = (p.clone(), ts.clone());
@@ -165,7 +169,7 @@ fn main() -> Result<()> {
         "\n{:>8}  {:>10}  {:>10}  {:>10}",
         "t", "u(t)", "sin t", "error"
     );
-    let table = Tensor::linspace(0.0, 2.0 * PI, 9, DType::F64);
+    let table = Tensor::linspace(0.0, 2.0 * PI, 9, DType::F64)?;
     let u_table: Tensor = u_at.call(&(params.clone(), table.clone()))?;
     for (t, v) in table
         .to_vec::<f64>()?
@@ -179,7 +183,7 @@ fn main() -> Result<()> {
         );
     }
 
-    let fine = Tensor::linspace(0.0, 2.0 * PI, 1001, DType::F64);
+    let fine = Tensor::linspace(0.0, 2.0 * PI, 1001, DType::F64)?;
     let u_fine: Tensor = u_at.call(&(params, fine.clone()))?;
     let max_err = u_fine.sub(&fine.sin()?)?.abs()?.max()?.item()?;
     println!("\nmax |u(t) - sin t| on 1001 points of [0, 2π]: {max_err:.3e}");

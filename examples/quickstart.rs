@@ -45,12 +45,12 @@ fn main() -> Result<()> {
 
     section("hvp: H v without building H (f = sum x³, H = diag(6x))");
     let hv: Tensor =
-        hvp(|x: &Tensor| x.pow_scalar(3.0)?.sum()).call(&x, &Tensor::ones(&[3], DType::F64))?;
+        hvp(|x: &Tensor| x.pow_scalar(3.0)?.sum()).call(&x, &Tensor::ones(&[3], DType::F64)?)?;
     println!("H·1       = {hv}  (6x = {})", x.mul_scalar(6.0)?);
 
     section("jvp: forward mode, (f(x), J v)");
     let (y, t): (Tensor, Tensor) =
-        jvp(|x: &Tensor| x.exp()).call(&x, &Tensor::ones(&[3], DType::F64))?;
+        jvp(|x: &Tensor| x.exp()).call(&x, &Tensor::ones(&[3], DType::F64)?)?;
     println!("exp x     = {y}\nJ·1       = {t}  (equal: exp' = exp)");
 
     section("argnums: gradients of x·y with respect to both arguments are (y, x)");
@@ -102,13 +102,13 @@ fn main() -> Result<()> {
     section("randomness inside vmap is explicit");
     let noisy = |x: &Tensor| x.add(&x.randn_like()?);
     let err = vmap(noisy)
-        .call::<_, Tensor>(&Tensor::zeros(&[2, 2], DType::F64))
+        .call::<_, Tensor>(&Tensor::zeros(&[2, 2], DType::F64)?)
         .err()
         .unwrap();
     println!("default   : {err}");
     let same: Tensor = vmap(noisy)
         .randomness(Randomness::Same)
-        .call(&Tensor::zeros(&[2, 2], DType::F64))?;
+        .call(&Tensor::zeros(&[2, 2], DType::F64)?)?;
     println!("\"same\"    : {same}  (both rows equal)");
     Ok(())
 }

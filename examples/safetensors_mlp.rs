@@ -25,8 +25,8 @@ struct Linear {
 impl Linear {
     fn zeros(inp: usize, out: usize, dtype: DType) -> Linear {
         Linear {
-            weight: Tensor::zeros(&[out, inp], dtype),
-            bias: Tensor::zeros(&[out], dtype),
+            weight: Tensor::zeros(&[out, inp], dtype).unwrap(),
+            bias: Tensor::zeros(&[out], dtype).unwrap(),
         }
     }
     fn random(inp: usize, out: usize) -> Result<Linear> {

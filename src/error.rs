@@ -107,6 +107,19 @@ pub enum Error {
         /// The transform tracing it.
         kind: &'static str,
     },
+    /// An allocation the system refused (or one too large for an allocation to be): the
+    /// tensor the op needed does not fit in memory. Nothing else is affected; the library stays
+    /// usable. See the README's "Errors" section for when this can still abort instead.
+    #[error(
+        "{op}: out of memory: could not allocate {bytes} bytes ({gib:.1} GiB)",
+        gib = *bytes as f64 / (1u64 << 30) as f64
+    )]
+    OutOfMemory {
+        /// The op (or constructor) that needed the memory.
+        op: &'static str,
+        /// The bytes it asked for.
+        bytes: usize,
+    },
     /// Anything else a user passed that makes no sense for the op (e.g. a negative size).
     #[error("{op}: {msg}")]
     Invalid {

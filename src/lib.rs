@@ -66,14 +66,14 @@ mod dtype;
 mod error;
 pub mod interop;
 mod jit;
-pub mod kernels;
+pub(crate) mod kernels;
 mod ops;
 mod prims;
 mod transforms;
 pub mod tree;
 
 pub use array::pool::{pooled_bytes, release_pooled_memory};
-pub use array::{Array, Buffer, Element, Float, View, broadcast_shapes};
+pub use array::{Array, Buffer, Element, Float, MAX_NUMEL, View, broadcast_shapes};
 pub use core::{Randomness, Tensor};
 pub use dtype::DType;
 pub use error::{Error, Result};
@@ -89,4 +89,5 @@ pub use transforms::{
     Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
     implicit_root,
 };
+pub use transforms::{PreparedSparse, Sparse, SparseMatrix, SparsityPattern};
 pub use tree::{Args, Pytree, Tree};

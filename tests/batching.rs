@@ -511,7 +511,7 @@ fn derivatives(c: &Case) -> Option<Case> {
                 if isf {
                     uit.next().unwrap().clone()
                 } else {
-                    y.zeros_like()
+                    y.zeros_like().unwrap()
                 }
             })
             .collect();
@@ -706,7 +706,7 @@ fn batching_edge_cases() {
         ),
         // outputs that do not depend on the mapped inputs, identity, unused inputs
         case_n("constant_and_batched_outputs", g1(&[3], ANY), |x| {
-            Ok(vec![Tensor::ones(&[2], DType::F64), x[0].sum()?])
+            Ok(vec![Tensor::ones(&[2], DType::F64)?, x[0].sum()?])
         }),
         case("identity", g1(&[2, 3], ANY), |x| Ok(x[0].clone())),
         case("unused_input", gs(&[&[2], &[3]], ANY), |x| x[0].sin()),
@@ -1100,7 +1100,7 @@ fn equal_rows(x: &Tensor) -> bool {
 
 #[test]
 fn randomness_different_same_and_error() {
-    let xs = Tensor::zeros(&[4, 3], DType::F64);
+    let xs = Tensor::zeros(&[4, 3], DType::F64).unwrap();
     let draws: Vec<(&str, UnaryFn)> = vec![
         ("randn", |x| x.add(&Tensor::randn(&[3], DType::F64)?)),
         ("rand", |x| x.add(&Tensor::rand(&[3], DType::F64)?)),
@@ -1120,7 +1120,7 @@ fn randomness_different_same_and_error() {
                     .to_dtype(DType::F64)?,
             )
         }),
-        ("normal", |x| Tensor::normal(x, &x.ones_like())),
+        ("normal", |x| Tensor::normal(x, &x.ones_like()?)),
         // 30 coin flips per element, read as the bits of a number (so rows rarely repeat)
         ("bernoulli", |x| {
             let bits: Vec<f64> = (0..30).map(|k| 2f64.powi(k)).collect();
@@ -1181,7 +1181,7 @@ fn randomness_different_same_and_error() {
     assert_eq!(raw(&a), raw(&b));
     // nested: different at both levels gives distinct draws everywhere; "same" inside
     // "different" repeats the draw along the inner batch only
-    let x3 = Tensor::zeros(&[2, 3, 2], DType::F64);
+    let x3 = Tensor::zeros(&[2, 3, 2], DType::F64).unwrap();
     let dd: Tensor = vmap(vmap(f).randomness(Randomness::Different))
         .randomness(Randomness::Different)
         .call(&x3)

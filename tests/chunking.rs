@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 #[test]
 fn jacobians_of_empty_inputs_have_empty_shapes() -> Result<()> {
-    let x = Tensor::zeros(&[0], DType::F64);
+    let x = Tensor::zeros(&[0], DType::F64)?;
     let j: Tensor = jacfwd(|x: &Tensor| x.sin()).call(&x)?;
     assert_eq!(j.shape(), &[0, 0]);
     let j: Tensor = jacfwd(|x: &Tensor| x.sum()).call(&x)?;
@@ -38,14 +38,14 @@ fn jacobian_of_an_empty_output_has_an_empty_shape() -> Result<()> {
 
 #[test]
 fn vmap_over_an_empty_batch() -> Result<()> {
-    let xs = Tensor::zeros(&[0, 3], DType::F64);
+    let xs = Tensor::zeros(&[0, 3], DType::F64)?;
     let y: Tensor = vmap(|x: &Tensor| x.sin()).call(&xs)?;
     assert_eq!(y.shape(), &[0, 3]);
     let s: Tensor = vmap(|x: &Tensor| x.sum()).call(&xs)?;
     assert_eq!(s.shape(), &[0]);
     let m: Tensor = vmap(|x: &Tensor| x.sum())
         .in_dims(1)
-        .call(&Tensor::zeros(&[3, 0], DType::F64))?;
+        .call(&Tensor::zeros(&[3, 0], DType::F64)?)?;
     assert_eq!(m.shape(), &[0]);
     Ok(())
 }
@@ -73,7 +73,7 @@ fn same_randomness_does_not_depend_on_the_chunk_size() -> Result<()> {
     let draw = x.randn_like()?;
     assert_eq!(whole.to_vec::<f64>()?, draw.diag()?.to_vec::<f64>()?);
     // vmap: every row gets the same draw, whatever the chunking
-    let xs = Tensor::ones(&[5, 2], DType::F64);
+    let xs = Tensor::ones(&[5, 2], DType::F64)?;
     manual_seed(3);
     let all: Tensor = vmap(noisy).randomness(Randomness::Same).call(&xs)?;
     manual_seed(3);
@@ -98,7 +98,7 @@ fn error_randomness_refuses_under_every_chunk_size() {
         );
         let r: Result<Tensor> = vmap(noisy)
             .chunk_size(c)
-            .call(&Tensor::ones(&[3, 2], DType::F64));
+            .call(&Tensor::ones(&[3, 2], DType::F64).unwrap());
         assert!(
             matches!(r, Err(Error::Randomness { .. })),
             "vmap chunk_size {c:?}: {r:?}"
@@ -108,7 +108,7 @@ fn error_randomness_refuses_under_every_chunk_size() {
 
 #[test]
 fn different_randomness_draws_per_element_under_every_chunk_size() -> Result<()> {
-    let xs = Tensor::ones(&[4, 3], DType::F64);
+    let xs = Tensor::ones(&[4, 3], DType::F64)?;
     for c in [None, Some(1), Some(3)] {
         let y: Tensor = vmap(noisy)
             .randomness(Randomness::Different)
@@ -151,7 +151,7 @@ fn progress_is_reported_once_per_chunk() -> Result<()> {
 fn same_randomness_does_not_rewind_other_threads_draws() -> Result<()> {
     let shared = functorch::Generator::new(7);
     let own = functorch::Generator::new(9);
-    let xs = Tensor::zeros(&[3, 2], DType::F64);
+    let xs = Tensor::zeros(&[3, 2], DType::F64)?;
     let out: Tensor = vmap(|x: &Tensor| {
         // another thread draws from `shared` while this chunk runs
         std::thread::scope(|s| {

@@ -850,7 +850,7 @@ fn linearize_matches_jvp() -> Result<()> {
     let lab: Tensor = lin.call(&a.mul_scalar(2.0)?.sub(&b)?)?;
     close(&lab, &la.mul_scalar(2.0)?.sub(&lb)?, 1e-12, "linearity");
     // a linearized function batches: vmap over the identity gives Jᵀ (rows = columns of J)
-    let cols: Tensor = vmap(lin).call(&Tensor::eye(VN, DType::F64))?;
+    let cols: Tensor = vmap(lin).call(&Tensor::eye(VN, DType::F64)?)?;
     close_vals(
         &vals(&cols),
         &transpose(&j, VM, VN),
@@ -898,11 +898,11 @@ fn pullback_is_reusable_and_transformable() -> Result<()> {
     };
 
     // under vmap: the whole Jacobian at once
-    let (rows,): (Tensor,) = vmap(pb.clone()).call(&Tensor::eye(VM, DType::F64))?;
+    let (rows,): (Tensor,) = vmap(pb.clone()).call(&Tensor::eye(VM, DType::F64)?)?;
     close_vals(&vals(&rows), &j, 1e-12, "vmap(pullback)");
     let (rows,): (Tensor,) = vmap(pb.clone())
         .chunk_size(3)
-        .call(&Tensor::eye(VM, DType::F64))?;
+        .call(&Tensor::eye(VM, DType::F64)?)?;
     close_vals(&vals(&rows), &j, 1e-12, "vmap(pullback), chunked");
     // vmap over dim 1 of the cotangents, result at dim 1: Jᵀ U for a matrix U
     let ucols = mat(rng.vec(VM * 3, -1.0, 1.0), &[VM, 3]);

@@ -4,8 +4,8 @@
 //! forms and finite differences), and the errors a user's mistakes get.
 
 use functorch::{
-    CustomJvp, CustomVjp, DType, ImplicitRoot, Result, Tensor, checkpoint, custom_jvp, custom_vjp,
-    grad, hessian, implicit_root, jacfwd, jacrev, jvp, vjp, vmap,
+    CustomJvp, CustomVjp, DType, ImplicitRoot, Randomness, Result, Tensor, checkpoint, custom_jvp,
+    custom_vjp, grad, hessian, implicit_root, jacfwd, jacrev, jit, jvp, vjp, vmap,
 };
 
 mod common;
@@ -82,7 +82,7 @@ fn safe_norm() -> CustomJvp<
         |x: &Tensor| x.square()?.sum()?.sqrt(),
         |x: &Tensor, t: &Tensor, y: &Tensor| {
             let zero = y.eq_scalar(0.0)?;
-            let denom = Tensor::where_(&zero, &y.ones_like(), y)?;
+            let denom = Tensor::where_(&zero, &y.ones_like()?, y)?;
             x.div(&denom)?.mul(t)?.sum()
         },
     )
@@ -94,7 +94,7 @@ fn norm_at_zero_has_the_rules_derivative() -> Result<()> {
     let f = safe_norm();
     let norm = |x: &Tensor| f.call::<_, Tensor>(x);
     let naive = |x: &Tensor| x.square()?.sum()?.sqrt();
-    let zero = Tensor::zeros(&[3], DType::F64);
+    let zero = Tensor::zeros(&[3], DType::F64)?;
     assert!(
         vals(&grad(naive).call::<_, Tensor>(&zero)?)
             .iter()
@@ -106,7 +106,7 @@ fn norm_at_zero_has_the_rules_derivative() -> Result<()> {
     // the rule's own derivative at 0 (x / 1 there): the identity, finite
     close(
         &hessian(norm).call(&zero)?,
-        &Tensor::eye(3, DType::F64),
+        &Tensor::eye(3, DType::F64)?,
         "hessian at 0",
     );
     // away from 0 every transform agrees with plain autodiff
@@ -324,7 +324,7 @@ fn custom_vjp_rule_replaces_autodiff() -> Result<()> {
     close(&grad(f).call(&x)?, &vec1(&[4.0, -8.0]), "grad");
     close(
         &hessian(f).call(&x)?,
-        &Tensor::eye(2, DType::F64).mul_scalar(4.0)?,
+        &Tensor::eye(2, DType::F64)?.mul_scalar(4.0)?,
         "hessian",
     );
     close(
@@ -471,7 +471,7 @@ fn cubic_system(
     let a2 = a.clone();
     implicit_root(
         move |(b, s): &(Tensor, Tensor)| {
-            let mut x = b.zeros_like();
+            let mut x = b.zeros_like()?;
             for _ in 0..100 {
                 let fx = a.mv(&x)?.add(&x.pow_scalar(3.0)?.mul(s)?)?.sub(b)?;
                 if fx.abs()?.max()?.item()? < 1e-14 {
@@ -566,6 +566,144 @@ fn implicit_root_matches_finite_differences() -> Result<()> {
         &js.select(0, 1)?,
         &jacfwd(x_of_b).call(&bs.select(0, 1)?)?,
         "vmap(jacrev)",
+    );
+    Ok(())
+}
+
+#[test]
+fn implicit_root_matrix_free_matches_the_dense_solve() -> Result<()> {
+    // a nonsymmetric, diagonally dominant A: ∂F/∂x and its transpose differ, so the forward
+    // (jvp-operator) and reverse (vjp-operator) GMRES solves are both exercised
+    let mut r = Rng::for_name("implicit_matrix_free");
+    let a = common::well_conditioned(&mut r, &[], 4);
+    let dense = cubic_system(a.clone());
+    let free = cubic_system(a).matrix_free().tol(1e-13);
+    let b = vec1(&r.vec(4, -2.0, 2.0));
+    let s = Tensor::scalar(0.7);
+    let (s1, s2) = (s.clone(), s.clone());
+    let x_dense = move |b: &Tensor| dense.call::<_, Tensor>(&(b.clone(), s1.clone()));
+    let x_free = move |b: &Tensor| free.call::<_, Tensor>(&(b.clone(), s2.clone()));
+    close(&x_free(&b)?, &x_dense(&b)?, "value");
+    let fd = fd_jacobian(&x_free, &b, 1e-6)?;
+    let j_dense: Tensor = jacrev(x_dense.clone()).call(&b)?;
+    close_to(&j_dense, &fd, 1e-7, "dense vs finite differences");
+    for (name, j) in [
+        ("jacrev", jacrev(x_free.clone()).call::<_, Tensor>(&b)?),
+        ("jacfwd", jacfwd(x_free.clone()).call(&b)?),
+        (
+            "jacrev(chunk_size=3)",
+            jacrev(x_free.clone()).chunk_size(3).call(&b)?,
+        ),
+    ] {
+        close(&j, &j_dense, name);
+        close_to(&j, &fd, 1e-7, name);
+    }
+    // grad of a loss, second order (the solve's own derivatives in x* and θ) and vmap
+    let loss = |x_of_b: &dyn Fn(&Tensor) -> T, b: &Tensor| -> T {
+        x_of_b(b)?
+            .sub(&vec1(&[0.1, 0.2, -0.3, 0.4]))?
+            .square()?
+            .sum()
+    };
+    let l_dense = |b: &Tensor| loss(&x_dense, b);
+    let l_free = |b: &Tensor| loss(&x_free, b);
+    let g: Tensor = grad(l_free).call(&b)?;
+    close(&g, &grad(l_dense).call(&b)?, "grad");
+    let fd_g = fd_jacobian(&|b: &Tensor| l_free(b)?.reshape(&[1]), &b, 1e-6)?.squeeze(0)?;
+    close_to(&g, &fd_g, 1e-7, "grad vs finite differences");
+    let h_dense: Tensor = hessian(l_dense).call(&b)?;
+    close_to(&hessian(l_free).call(&b)?, &h_dense, 1e-9, "hessian");
+    close_to(
+        &jacrev(grad(l_free)).call(&b)?,
+        &h_dense,
+        1e-9,
+        "jacrev(grad)",
+    );
+    let fd_h = fd_jacobian(&|b: &Tensor| grad(l_dense).call::<_, Tensor>(b), &b, 1e-5)?;
+    close_to(&h_dense, &fd_h, 1e-6, "hessian vs finite differences");
+    let bs = mat(r.vec(8, -2.0, 2.0), &[2, 4]);
+    close(
+        &vmap(x_free.clone()).call(&bs)?,
+        &vmap(x_dense.clone()).call(&bs)?,
+        "vmap",
+    );
+    close(
+        &vmap(grad(l_free)).call(&bs)?,
+        &vmap(grad(l_dense)).call(&bs)?,
+        "vmap(grad)",
+    );
+    close(
+        &vmap(jacfwd(x_free.clone())).call(&bs)?,
+        &vmap(jacrev(x_dense.clone())).call(&bs)?,
+        "vmap(jacfwd)",
+    );
+    let gv = |b: &Tensor| vmap(l_free).call::<_, Tensor>(b)?.sum();
+    let gv_dense = |b: &Tensor| vmap(l_dense).call::<_, Tensor>(b)?.sum();
+    close(
+        &grad(gv).call(&bs)?,
+        &grad(gv_dense).call(&bs)?,
+        "grad(vmap)",
+    );
+    // with respect to the scalar parameter too
+    let a = common::well_conditioned(&mut Rng::for_name("implicit_matrix_free"), &[], 4);
+    let free = cubic_system(a).matrix_free().tol(1e-13);
+    let js: (Tensor, Tensor) = jacrev(|a: &(Tensor, Tensor)| free.call::<_, Tensor>(a))
+        .argnums((0, 1))
+        .call(&(b.clone(), s.clone()))?;
+    close(&js.0, &j_dense, "jacrev(argnums=(0, 1)) b");
+    let fd_s = fd_jacobian(
+        &|s: &Tensor| free.call::<_, Tensor>(&(b.clone(), s.reshape(&[])?)),
+        &s.reshape(&[1])?,
+        1e-6,
+    )?;
+    close_to(
+        &js.1,
+        &fd_s.squeeze(-1)?,
+        1e-7,
+        "d/ds vs finite differences",
+    );
+    Ok(())
+}
+
+#[test]
+fn implicit_root_matrix_free_errors() -> Result<()> {
+    let mut r = Rng::for_name("implicit_matrix_free_errors");
+    let a = common::well_conditioned(&mut r, &[], 6);
+    let b = vec1(&r.vec(6, -2.0, 2.0));
+    let s = Tensor::scalar(0.7);
+    // too few iterations for the tolerance: a clear error, not a wrong answer
+    let short = cubic_system(a.clone()).max_iter(2).tol(1e-13);
+    assert_err(
+        jacrev(|b: &Tensor| short.call::<_, Tensor>(&(b.clone(), s.clone()))).call::<_, Tensor>(&b),
+        &[
+            "implicit_root(cubic)",
+            "did not converge",
+            "6-unknown",
+            "(∂F/∂x)ᵀ w = g",
+            "after 2 iterations (max_iter = 2)",
+        ],
+    );
+    assert_err(
+        jacfwd(|b: &Tensor| short.call::<_, Tensor>(&(b.clone(), s.clone()))).call::<_, Tensor>(&b),
+        &["implicit_root(cubic)", "did not converge", "(∂F/∂x) u = b"],
+    );
+    let bad_tol = cubic_system(a.clone()).tol(0.0);
+    assert_err(
+        grad(|b: &Tensor| bad_tol.call::<_, Tensor>(&(b.clone(), s.clone()))?.sum())
+            .call::<_, Tensor>(&b),
+        &[
+            "implicit_root(cubic)",
+            "tol must be positive and finite, got 0",
+        ],
+    );
+    let no_iter = cubic_system(a).max_iter(0);
+    assert_err(
+        grad(|b: &Tensor| no_iter.call::<_, Tensor>(&(b.clone(), s.clone()))?.sum())
+            .call::<_, Tensor>(&b),
+        &[
+            "implicit_root(cubic)",
+            "max_iter must be a positive integer",
+        ],
     );
     Ok(())
 }
@@ -687,5 +825,237 @@ fn errors_name_the_function_and_what_was_expected() -> Result<()> {
         grad(|t: &Tensor| bad_f.call::<_, Tensor>(t)?.sum()).call::<_, Tensor>(&x),
         &["implicit_root(bad_f)", "shaped like x"],
     );
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ jit, randomness
+
+#[test]
+fn custom_calls_under_jit_outermost_and_innermost() -> Result<()> {
+    let x = vec1(&[-3.0, 0.0, 2.0, 1000.0]);
+    // custom_jvp
+    let f = log1pexp();
+    let total = move |x: &Tensor| f.call::<_, Tensor>(x)?.sum();
+    let g: Tensor = grad(total.clone()).call(&x)?;
+    let h: Tensor = hessian(total.clone()).call(&x)?;
+    let outer = jit(grad(total.clone()));
+    let inner = grad(jit(total.clone()));
+    for k in 0..2 {
+        close(
+            &outer.call(&x)?,
+            &g,
+            &format!("custom_jvp: jit(grad) call {k}"),
+        );
+        close(
+            &inner.call(&x)?,
+            &g,
+            &format!("custom_jvp: grad(jit) call {k}"),
+        );
+    }
+    assert_eq!(outer.traces(), 1, "replayed, not retraced");
+    close(
+        &jit(hessian(total.clone())).call(&x)?,
+        &h,
+        "custom_jvp: jit(hessian)",
+    );
+    close(
+        &hessian(jit(total.clone())).call(&x)?,
+        &h,
+        "custom_jvp: hessian(jit)",
+    );
+    close(
+        &jit(vmap(grad(total.clone()))).call(&x.unsqueeze(1)?)?,
+        &vmap(grad(total.clone())).call(&x.unsqueeze(1)?)?,
+        "custom_jvp: jit(vmap(grad))",
+    );
+    // custom_vjp
+    let cv = sin_mul();
+    let w = vec1(&[0.3, -0.2, 0.5, 0.1]);
+    let (wa, wb) = (w.clone(), w.clone());
+    let cv_total = move |x: &Tensor| cv.call::<_, Tensor>(&(x.clone(), wa.clone()))?.sum();
+    let naive_total = move |x: &Tensor| x.mul(&wb)?.sin()?.sum();
+    let xs = vec1(&[0.1, 0.7, -0.4, 2.0]);
+    let g: Tensor = grad(naive_total.clone()).call(&xs)?;
+    let h: Tensor = hessian(naive_total).call(&xs)?;
+    let outer = jit(grad(cv_total.clone()));
+    for k in 0..2 {
+        close(
+            &outer.call(&xs)?,
+            &g,
+            &format!("custom_vjp: jit(grad) call {k}"),
+        );
+    }
+    close(
+        &grad(jit(cv_total.clone())).call(&xs)?,
+        &g,
+        "custom_vjp: grad(jit)",
+    );
+    close(
+        &jit(hessian(cv_total.clone())).call(&xs)?,
+        &h,
+        "custom_vjp: jit(hessian)",
+    );
+    close(
+        &hessian(jit(cv_total.clone())).call(&xs)?,
+        &h,
+        "custom_vjp: hessian(jit)",
+    );
+    // checkpoint
+    let block = checkpoint(|x: &Tensor| x.sin()?.mul_scalar(2.0)?.tanh());
+    let ck_total = move |x: &Tensor| block.call::<_, Tensor>(&block.call::<_, Tensor>(x)?)?.sum();
+    let plain = |x: &Tensor| {
+        let b = |x: &Tensor| x.sin()?.mul_scalar(2.0)?.tanh();
+        b(&b(x)?)?.sum()
+    };
+    let g: Tensor = grad(plain).call(&xs)?;
+    let h: Tensor = hessian(plain).call(&xs)?;
+    let outer = jit(grad(ck_total.clone()));
+    for k in 0..2 {
+        close(
+            &outer.call(&xs)?,
+            &g,
+            &format!("checkpoint: jit(grad) call {k}"),
+        );
+    }
+    close(
+        &grad(jit(ck_total.clone())).call(&xs)?,
+        &g,
+        "checkpoint: grad(jit)",
+    );
+    close(
+        &jit(hessian(ck_total.clone())).call(&xs)?,
+        &h,
+        "checkpoint: jit(hessian)",
+    );
+    close(
+        &hessian(jit(ck_total)).call(&xs)?,
+        &h,
+        "checkpoint: hessian(jit)",
+    );
+    // implicit_root, dense and matrix-free: the solver runs on concrete values at every replay
+    let t = Tensor::scalar(4.0);
+    let ts = vec1(&[1.0, 4.0, 9.0]);
+    for free in [false, true] {
+        let s = if free {
+            implicit_sqrt().matrix_free().tol(1e-13)
+        } else {
+            implicit_sqrt()
+        };
+        let what = if free { "matrix-free" } else { "dense" };
+        let f = move |t: &Tensor| s.call::<_, Tensor>(t);
+        let outer = jit(grad(f.clone()));
+        close(
+            &outer.call(&t)?,
+            &Tensor::scalar(0.25),
+            &format!("{what}: jit(grad)"),
+        );
+        close(
+            &outer.call(&Tensor::scalar(9.0))?,
+            &Tensor::scalar(1.0 / 6.0),
+            &format!("{what}: jit(grad) replayed at another value"),
+        );
+        assert_eq!(outer.traces(), 1);
+        close(
+            &grad(jit(f.clone())).call(&t)?,
+            &Tensor::scalar(0.25),
+            &format!("{what}: grad(jit)"),
+        );
+        close(
+            &jit(jacfwd(f.clone())).call(&t)?,
+            &Tensor::scalar(0.25),
+            &format!("{what}: jit(jacfwd)"),
+        );
+        close(
+            &jit(hessian(f.clone())).call(&t)?,
+            &Tensor::scalar(-1.0 / 32.0),
+            &format!("{what}: jit(hessian)"),
+        );
+        close(
+            &hessian(jit(f.clone())).call(&t)?,
+            &Tensor::scalar(-1.0 / 32.0),
+            &format!("{what}: hessian(jit)"),
+        );
+        close(
+            &jit(vmap(grad(f.clone()))).call(&ts)?,
+            &vec1(&[0.5, 0.25, 1.0 / 6.0]),
+            &format!("{what}: jit(vmap(grad))"),
+        );
+        close(
+            &vmap(jit(grad(f))).call(&ts)?,
+            &vec1(&[0.5, 0.25, 1.0 / 6.0]),
+            &format!("{what}: vmap(jit(grad))"),
+        );
+    }
+    Ok(())
+}
+
+fn rows_of(x: &Tensor) -> Result<Vec<Vec<f64>>> {
+    (0..x.shape()[0])
+        .map(|i| Ok(vals(&x.select(0, i as i64)?)))
+        .collect()
+}
+
+#[test]
+fn random_draws_inside_custom_calls_follow_vmaps_randomness() -> Result<()> {
+    let noisy_vjp = custom_vjp(
+        |x: &Tensor| Ok((x.add(&x.randn_like()?)?, ())),
+        |_: &(), g: &Tensor| Ok(g.clone()),
+    )
+    .name("noisy");
+    let noisy_jvp = custom_jvp(
+        |x: &Tensor| x.add(&x.randn_like()?),
+        |_: &Tensor, t: &Tensor, _: &Tensor| Ok(t.clone()),
+    )
+    .name("noisy");
+    let noisy_ck = checkpoint(|x: &Tensor| x.add(&x.randn_like()?)).name("noisy");
+    let plain = |x: &Tensor| x.add(&x.randn_like()?);
+    let xs = Tensor::zeros(&[4, 3], DType::F64)?;
+    let run = |f: &dyn Fn(&Tensor) -> T, r: Randomness| -> T {
+        functorch::manual_seed(3);
+        vmap(f).randomness(r).call(&xs)
+    };
+    let chunked = |f: &dyn Fn(&Tensor) -> T, r: Randomness| -> T {
+        functorch::manual_seed(3);
+        vmap(f).randomness(r).chunk_size(2).call(&xs)
+    };
+    type Named<'a> = (&'a str, &'a dyn Fn(&Tensor) -> T);
+    let fs: [Named; 3] = [
+        ("custom_vjp", &|x| noisy_vjp.call(x)),
+        ("custom_jvp", &|x| noisy_jvp.call(x)),
+        ("checkpoint", &|x| noisy_ck.call(x)),
+    ];
+    for (name, f) in fs {
+        // the same numbers as the same draws outside a custom call
+        let d = run(f, Randomness::Different)?;
+        assert_eq!(
+            vals(&d),
+            vals(&run(&plain, Randomness::Different)?),
+            "{name}"
+        );
+        let r = rows_of(&d)?;
+        assert!(
+            r[0] != r[1] && r[1] != r[2],
+            "{name}: 'different' gave equal rows {d}"
+        );
+        let s = run(f, Randomness::Same)?;
+        assert_eq!(vals(&s), vals(&run(&plain, Randomness::Same)?), "{name}");
+        let r = rows_of(&s)?;
+        assert!(
+            r.iter().all(|v| *v == r[0]),
+            "{name}: 'same' gave different rows {s}"
+        );
+        for r in [Randomness::Different, Randomness::Same] {
+            assert_eq!(
+                vals(&chunked(f, r)?),
+                vals(&chunked(&plain, r)?),
+                "{name}: chunk_size=2, {r:?}"
+            );
+        }
+        let e = run(f, Randomness::Error);
+        assert!(
+            matches!(e, Err(functorch::Error::Randomness { .. })),
+            "{name}: expected a randomness error, got {e:?}"
+        );
+    }
     Ok(())
 }

@@ -97,7 +97,7 @@ fn newton_trust_region_and_lbfgs_reach_the_minimum() {
 
 fn model_data() -> (Tensor, Tensor) {
     // y = 2 exp(-0.5 t) + 0.3, sampled exactly
-    let t = Tensor::linspace(0.0, 5.0, 25, DType::F64);
+    let t = Tensor::linspace(0.0, 5.0, 25, DType::F64).unwrap();
     let y = t
         .mul_scalar(-0.5)
         .unwrap()

@@ -35,7 +35,9 @@ fn a_hessian_solves_in_faer() {
     let a = Tensor::from_vec(vec![4.0, 1.0, 0.0, 1.0, 3.0, 1.0, 0.0, 1.0, 2.0], &[3, 3]).unwrap();
     let b = Tensor::from_slice(&[1.0, 2.0, 3.0]);
     let f = |x: &Tensor| x.matmul(&a)?.dot(x)?.mul_scalar(0.5)?.sub(&b.dot(x)?);
-    let h: Tensor = hessian(f).call(&Tensor::zeros(&[3], DType::F64)).unwrap();
+    let h: Tensor = hessian(f)
+        .call(&Tensor::zeros(&[3], DType::F64).unwrap())
+        .unwrap();
     let hm = h.to_faer::<f64>().unwrap();
     use faer::linalg::solvers::Solve;
     let x = hm.partial_piv_lu().solve(b.to_faer_col::<f64>().unwrap());
@@ -52,7 +54,7 @@ fn shape_dtype_and_tracer_errors() {
         v.to_faer::<f64>().unwrap_err(),
         Error::Shape { op: "to_faer", .. }
     ));
-    let m = Tensor::zeros(&[2, 2], DType::F64);
+    let m = Tensor::zeros(&[2, 2], DType::F64).unwrap();
     assert!(matches!(
         m.to_faer_col::<f64>().unwrap_err(),
         Error::Shape {

@@ -57,8 +57,8 @@ fn products_agree_with_nalgebra() {
 
 #[test]
 fn shape_dtype_and_tracer_errors() {
-    let m = Tensor::zeros(&[2, 2], DType::F64);
-    let v = Tensor::zeros(&[2], DType::F64);
+    let m = Tensor::zeros(&[2, 2], DType::F64).unwrap();
+    let v = Tensor::zeros(&[2], DType::F64).unwrap();
     assert!(matches!(
         m.to_dvector::<f64>().unwrap_err(),
         Error::Shape {

@@ -105,7 +105,7 @@ fn loading_converts_to_the_structure_dtype() {
     let w32 = Tensor::from_slice(&[0.5f32, 0.25]);
     let bytes = safetensors::to_bytes(&(w32,)).unwrap();
     let (w,): (Tensor,) =
-        safetensors::from_bytes(&bytes, &(Tensor::zeros(&[2], DType::F64),)).unwrap();
+        safetensors::from_bytes(&bytes, &(Tensor::zeros(&[2], DType::F64).unwrap(),)).unwrap();
     assert_eq!(
         (w.dtype(), w.to_vec::<f64>().unwrap()),
         (DType::F64, vec![0.5, 0.25])
@@ -125,8 +125,8 @@ fn a_file_in_the_format_written_by_hand_reads() {
         bytes.extend(v.to_le_bytes());
     }
     let mut like = BTreeMap::new();
-    like.insert("b".to_string(), Tensor::zeros(&[2], DType::F64));
-    like.insert("w".to_string(), Tensor::zeros(&[1, 2], DType::F32));
+    like.insert("b".to_string(), Tensor::zeros(&[2], DType::F64).unwrap());
+    like.insert("w".to_string(), Tensor::zeros(&[1, 2], DType::F32).unwrap());
     let got: BTreeMap<String, Tensor> = safetensors::from_bytes(&bytes, &like).unwrap();
     assert_eq!(got["b"].to_vec::<f64>().unwrap(), vec![1.0, -2.0]);
     assert_eq!(got["w"].to_vec::<f32>().unwrap(), vec![3.0, 4.0]);
@@ -156,7 +156,7 @@ fn mismatches_are_errors() {
     );
     // a shape mismatch names the tensor and both shapes
     let mut wrong = mlp(1.0);
-    wrong.layers[0].b = Tensor::zeros(&[4], DType::F64);
+    wrong.layers[0].b = Tensor::zeros(&[4], DType::F64).unwrap();
     match safetensors::from_bytes(&bytes, &wrong).unwrap_err() {
         Error::Shape { msg, .. } => assert!(
             msg.contains("`layers.0.b`") && msg.contains("[3]") && msg.contains("[4]"),

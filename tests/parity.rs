@@ -64,7 +64,7 @@ fn escaped_grad_tracer_is_its_value() -> Result<()> {
         vjp(|_: &Tensor| -> Result<Tensor> { Ok(esc.clone()) }).call(&x)?;
     assert!(out.is_concrete());
     assert_eq!(vals(&out), vals(&x));
-    let (g,): (Tensor,) = pb.call(&x.ones_like())?;
+    let (g,): (Tensor,) = pb.call(&x.ones_like()?)?;
     assert_eq!(vals(&g), vec![0.0; 3]);
     let (o, t): (Tensor, Tensor) =
         jvp(|_: &Tensor| -> Result<Tensor> { Ok(esc0.clone()) }).call(&x, &x)?;
@@ -87,7 +87,7 @@ fn escaped_jvp_tracer_is_its_value() -> Result<()> {
         *saved.borrow_mut() = Some(x.exp()?);
         x.sin()
     };
-    let _: (Tensor, Tensor) = jvp(f).call(&x, &x.ones_like())?;
+    let _: (Tensor, Tensor) = jvp(f).call(&x, &x.ones_like()?)?;
     let esc = saved.borrow_mut().take().unwrap();
     close(&esc.log()?, &x, "log(esc)");
     close(&esc.reshape(&[2])?, &x.exp()?, "reshape to the same shape");
@@ -120,7 +120,7 @@ fn escaped_inner_tracer_keeps_outer_derivative() -> Result<()> {
             *saved.borrow_mut() = Some(y.square()?);
             Ok(y.clone())
         })
-        .call(x, &x.ones_like())?;
+        .call(x, &x.ones_like()?)?;
         let s = saved.borrow_mut().take().unwrap();
         // a no-op on the dead tracer, returned as the output
         s.sum()
@@ -335,7 +335,7 @@ fn has_aux_is_never_dropped() -> Result<()> {
     let (y, pb, aux): (Tensor, _, Tensor) = vjp(f).has_aux(true).call_aux(&x)?;
     close(&y, &x.square()?, "vjp output");
     assert_eq!(aux.item()?, 3.0);
-    let (g,): (Tensor,) = pb.call(&x.ones_like())?;
+    let (g,): (Tensor,) = pb.call(&x.ones_like()?)?;
     close(&g, &x.mul_scalar(2.0)?, "vjp pullback with aux");
     // call_aux without has_aux is an error too
     assert!(
@@ -418,7 +418,7 @@ fn random_api_values() -> Result<()> {
     let like = vec1(&[0.5; 4]).randint_like(0, 2)?;
     assert_eq!(like.dtype(), DType::F64);
     // bernoulli: the mean of many draws is near p; p outside [0, 1] is an error
-    let b = Tensor::full(&[4000], 0.25, DType::F64).bernoulli()?;
+    let b = Tensor::full(&[4000], 0.25, DType::F64)?.bernoulli()?;
     assert!((b.mean()?.item()? - 0.25).abs() < 0.03);
     assert!(vec1(&[1.5]).bernoulli().is_err());
     // normal(mean, std) is mean + std·ε: differentiable in both (the reparameterization)
@@ -433,7 +433,7 @@ fn random_api_values() -> Result<()> {
     let (gm, gs): (Tensor, Tensor) = grad(|(m, s): &(Tensor, Tensor)| Tensor::normal(m, s)?.sum())
         .argnums((0, 1))
         .call(&(mean.clone(), std.clone()))?;
-    close(&gm, &mean.ones_like(), "d normal / d mean");
+    close(&gm, &mean.ones_like()?, "d normal / d mean");
     close(&gs, &eps, "d normal / d std");
     assert!(Tensor::normal(&mean, &vec1(&[-1.0])).is_err());
     Ok(())
@@ -490,7 +490,7 @@ type Draw<'a> = Box<dyn Fn(&Tensor) -> Result<Tensor> + 'a>;
 fn generator_draws_follow_vmap_randomness() -> Result<()> {
     use functorch::Randomness;
     let g = Generator::new(9);
-    let xs = Tensor::zeros(&[4, 3], DType::F64);
+    let xs = Tensor::zeros(&[4, 3], DType::F64)?;
     let fs: Vec<(&str, Draw<'_>)> = vec![
         (
             "randn",
@@ -504,7 +504,10 @@ fn generator_draws_follow_vmap_randomness() -> Result<()> {
             "randperm",
             Box::new(|x: &Tensor| x.add(&g.randperm(1000)?.narrow(0, 0, 3)?.to_dtype(DType::F64)?)),
         ),
-        ("normal", Box::new(|x: &Tensor| g.normal(x, &x.ones_like()))),
+        (
+            "normal",
+            Box::new(|x: &Tensor| g.normal(x, &x.ones_like()?)),
+        ),
     ];
     for (name, f) in &fs {
         let f = |x: &Tensor| f(x);

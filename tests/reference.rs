@@ -193,7 +193,7 @@ fn gather_fn(a: &[Tensor]) -> Result<Tensor> {
 fn logdet_fn(a: &[Tensor]) -> Result<Tensor> {
     let m0 = &a[0];
     let n = m0.dim(0)?;
-    let m = m0.matmul(&m0.t()?)?.add(&Tensor::eye(n, DType::F64))?;
+    let m = m0.matmul(&m0.t()?)?.add(&Tensor::eye(n, DType::F64)?)?;
     let rhs = m0.sum_dims(&[1], false)?;
     m.logdet()?
         .add(&m.solve(&rhs)?.sum()?)?

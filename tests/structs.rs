@@ -245,7 +245,7 @@ fn jacobians_and_hessians_of_std_containers() -> Result<()> {
     close(&h["x"]["x"], &b.mul_scalar(2.0)?.diag()?, "H_xx");
     close(&h["x"]["y"], &a.mul_scalar(2.0)?.diag()?, "H_xy");
     close(&h["y"]["x"], &a.mul_scalar(2.0)?.diag()?, "H_yx");
-    close(&h["y"]["y"], &Tensor::zeros(&[2, 2], DType::F64), "H_yy");
+    close(&h["y"]["y"], &Tensor::zeros(&[2, 2], DType::F64)?, "H_yy");
     Ok(())
 }
 
@@ -603,7 +603,7 @@ fn struct_outputs() -> Result<()> {
     // vjp of a struct-valued function takes a struct cotangent
     let (_, pb): (Lin, Pullback) = vjp(make).call(&x)?;
     let ct = Linear {
-        w: Tensor::eye(3, DType::F64),
+        w: Tensor::eye(3, DType::F64)?,
         b: vec1(&[1.0, 1.0, 1.0]),
     };
     let (g,): (Tensor,) = pb.call(&ct)?;
@@ -656,7 +656,7 @@ fn struct_inputs_through_vjp_jvp_and_hessian() -> Result<()> {
         }
     }
     close_vals(&vals(&j.w), &jw, 1e-12, "jacrev d(Wx+b)/dW");
-    close(&j.b, &Tensor::eye(2, DType::F64), "jacrev d(Wx+b)/db");
+    close(&j.b, &Tensor::eye(2, DType::F64)?, "jacrev d(Wx+b)/db");
     let jf: Lin = jacfwd(apply).call(&(l.clone(), x.clone()))?;
     close(&jf.w, &j.w, "jacfwd d/dW");
     close(&jf.b, &j.b, "jacfwd d/db");
@@ -686,7 +686,11 @@ fn struct_inputs_through_vjp_jvp_and_hessian() -> Result<()> {
         .map(|(k, i, j)| if i == k { 2.0 * xv[j] } else { 0.0 })
         .collect();
     close_vals(&vals(&h.b.w), &hbw, 1e-12, "H_bw");
-    close(&h.b.b, &Tensor::eye(2, DType::F64).mul_scalar(2.0)?, "H_bb");
+    close(
+        &h.b.b,
+        &Tensor::eye(2, DType::F64)?.mul_scalar(2.0)?,
+        "H_bb",
+    );
     // the same through jacrev(jacrev) and chunked
     let h2: Linear<Lin> = jacrev(jacrev(sq)).call(&(l.clone(), x.clone()))?;
     let h3: Linear<Lin> = hessian(sq).chunk_size(1).call(&(l.clone(), x.clone()))?;

@@ -277,7 +277,7 @@ fn has_aux_returns_aux_undifferentiated() -> Result<()> {
     check_aux(&aux, &x, "jacfwd chunked");
 
     let (h, aux): (Tensor, (Tensor, Tensor)) = hessian(with_aux).has_aux(true).call(&x)?;
-    close(&h, &Tensor::eye(3, DType::F64).mul_scalar(2.0)?, "hessian");
+    close(&h, &Tensor::eye(3, DType::F64)?.mul_scalar(2.0)?, "hessian");
     check_aux(&aux, &x, "hessian");
 
     // a vector output with a tensor aux
@@ -463,7 +463,7 @@ fn pullback_checks_its_cotangent() {
         &["shape", "[2]", "[3]"],
     );
     transform_err(
-        pb.call::<_, (Tensor,)>(&Tensor::ones(&[3], DType::F32)),
+        pb.call::<_, (Tensor,)>(&Tensor::ones(&[3], DType::F32).unwrap()),
         "pullback",
         &["dtype"],
     );
@@ -525,8 +525,8 @@ fn chunk_size_zero_is_an_error() {
 
 #[test]
 fn vmap_errors() {
-    let a = Tensor::zeros(&[3, 2], DType::F64);
-    let b = Tensor::zeros(&[4, 2], DType::F64);
+    let a = Tensor::zeros(&[3, 2], DType::F64).unwrap();
+    let b = Tensor::zeros(&[4, 2], DType::F64).unwrap();
     let add = |(x, y): &(Tensor, Tensor)| x.add(y);
     // mismatched batch sizes: the message lists the sizes
     let e = transform_err(
@@ -538,7 +538,7 @@ fn vmap_errors() {
     // the same sizes, mapped at different dims, are fine; different ones are not
     let ok: Tensor = vmap(add)
         .in_dims([Some(0), Some(1)])
-        .call(&(a.clone(), Tensor::zeros(&[2, 3], DType::F64)))
+        .call(&(a.clone(), Tensor::zeros(&[2, 3], DType::F64).unwrap()))
         .unwrap();
     assert_eq!(ok.shape(), &[3, 2]);
     transform_err(
@@ -715,7 +715,7 @@ fn vmap_in_dims_and_out_dims() -> Result<()> {
 
 #[test]
 fn vmap_randomness() -> Result<()> {
-    let x = Tensor::zeros(&[4, 3], DType::F64);
+    let x = Tensor::zeros(&[4, 3], DType::F64)?;
     let noise = |x: &Tensor| x.add(&x.randn_like()?);
     let same: Tensor = vmap(noise).randomness(Randomness::Same).call(&x)?;
     let rows: Vec<Vec<f64>> = vals(&same).chunks(3).map(|r| r.to_vec()).collect();

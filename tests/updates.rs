@@ -310,7 +310,7 @@ fn values_follow_torch() -> Result<()> {
 
 #[test]
 fn errors_name_the_op_and_the_values() {
-    let x = Tensor::zeros(&[2, 3], DType::F64);
+    let x = Tensor::zeros(&[2, 3], DType::F64).unwrap();
     let e = x.masked_fill(&mask(&[true, false], &[2]), 1.0).unwrap_err();
     assert!(
         matches!(
@@ -323,7 +323,7 @@ fn errors_name_the_op_and_the_values() {
         "{e:?}"
     );
     let e = x
-        .masked_fill(&Tensor::zeros(&[3], DType::F64), 1.0)
+        .masked_fill(&Tensor::zeros(&[3], DType::F64).unwrap(), 1.0)
         .unwrap_err();
     assert!(
         matches!(
@@ -336,11 +336,14 @@ fn errors_name_the_op_and_the_values() {
         "{e:?}"
     );
     let e = x
-        .masked_scatter(&mask(&[true; 6], &[2, 3]), &Tensor::zeros(&[5], DType::F64))
+        .masked_scatter(
+            &mask(&[true; 6], &[2, 3]),
+            &Tensor::zeros(&[5], DType::F64).unwrap(),
+        )
         .unwrap_err();
     assert!(e.to_string().contains("selects 6 elements"), "{e}");
     let e = x
-        .slice_scatter(&Tensor::zeros(&[2, 2], DType::F64), 1, 0, 3, 1)
+        .slice_scatter(&Tensor::zeros(&[2, 2], DType::F64).unwrap(), 1, 0, 3, 1)
         .unwrap_err();
     assert!(
         matches!(
@@ -353,7 +356,7 @@ fn errors_name_the_op_and_the_values() {
         "{e:?}"
     );
     let e = x
-        .select_scatter(&Tensor::zeros(&[2], DType::F64), 1, 3)
+        .select_scatter(&Tensor::zeros(&[2], DType::F64).unwrap(), 1, 3)
         .unwrap_err();
     assert!(
         matches!(
@@ -384,7 +387,7 @@ fn errors_name_the_op_and_the_values() {
     let e = x
         .index_put(
             &[idx(&[0, 1], &[2])],
-            &Tensor::zeros(&[3, 3], DType::F64),
+            &Tensor::zeros(&[3, 3], DType::F64).unwrap(),
             false,
         )
         .unwrap_err();
@@ -422,7 +425,7 @@ fn errors_name_the_op_and_the_values() {
     assert!(x.at_mask(&mask(&[true; 3], &[3])).get().is_err());
     let e = x
         .at_slice(0, 0, 2, 1)
-        .set(&Tensor::zeros(&[4], DType::F64))
+        .set(&Tensor::zeros(&[4], DType::F64).unwrap())
         .unwrap_err();
     assert!(e.to_string().contains("does not broadcast"), "{e}");
 }

@@ -5,8 +5,21 @@ use super::storage::Buffer;
 use crate::dtype::DType;
 use std::fmt::Debug;
 
-/// A Rust type a tensor can hold: `f32`, `f64`, `i64` or `bool`.
-pub trait Element: Copy + Send + Sync + Debug + PartialEq + PartialOrd + Default + 'static {
+/// Implemented for exactly the four element types, and sealed: the arrays trust an element
+/// type's buffer conversions, so no other crate may implement [`Element`].
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for i64 {}
+    impl Sealed for bool {}
+}
+
+/// A Rust type a tensor can hold: `f32`, `f64`, `i64` or `bool` (sealed: it cannot be
+/// implemented outside this crate).
+pub trait Element:
+    sealed::Sealed + Copy + Send + Sync + Debug + PartialEq + PartialOrd + Default + 'static
+{
     /// The dtype tag of this type.
     const DTYPE: DType;
     #[doc(hidden)]

@@ -4,7 +4,9 @@
 //! cost O(rank); everything else writes a fresh contiguous buffer.
 
 use super::Element;
-use super::shape::{Shape, Strides, contiguous_strides, is_contiguous, numel, reshape_strides};
+use super::shape::{
+    Shape, Strides, checked_numel, contiguous_strides, is_contiguous, numel, reshape_strides,
+};
 use super::storage::{Buffer, Storage};
 use crate::dtype::DType;
 use smallvec::SmallVec;
@@ -53,10 +55,38 @@ impl<'a, T: Copy> View<'a, T> {
     }
 }
 
+/// The number of elements of `shape`, or `usize::MAX` if it is larger than `MAX_NUMEL`.
+fn numel_checked(shape: &[usize]) -> usize {
+    checked_numel("array", shape).unwrap_or(usize::MAX)
+}
+
+/// Panic unless `len` elements exactly fill `shape` and `shape` is within `MAX_NUMEL`. Public
+/// ops refuse such shapes with an error first; this guards the kernels' unchecked loops against
+/// a bug in that checking.
+#[inline]
+#[track_caller]
+fn check_len(len: usize, shape: &[usize]) {
+    let n = numel_checked(shape);
+    if n == usize::MAX {
+        // reachable from user input: under vmap, a batched shape can exceed the limit that each
+        // example's shape was checked against; the op's boundary turns this into an error
+        super::pool::refuse_shape(shape);
+    }
+    assert!(
+        n == len,
+        "internal error: {len} elements for an array of shape {shape:?}"
+    );
+}
+
 impl Array {
     /// A contiguous array owning `data`.
-    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Array {
-        debug_assert_eq!(data.len(), numel(shape));
+    ///
+    /// # Panics
+    /// If `data` does not have exactly the elements of `shape` (an internal invariant: public
+    /// ops check their shapes first; the check is kept in release builds because the kernels'
+    /// unchecked loops rely on it).
+    pub(crate) fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Array {
+        check_len(data.len(), shape);
         Array {
             buf: Arc::new(Storage::new(T::into_buffer(data))),
             shape: SmallVec::from_slice(shape),
@@ -66,20 +96,11 @@ impl Array {
     }
     /// A contiguous array owning `buf`.
     pub(crate) fn from_buffer(buf: Buffer, shape: &[usize]) -> Array {
-        debug_assert_eq!(buf.len(), numel(shape));
+        check_len(buf.len(), shape);
         Array {
             buf: Arc::new(Storage::new(buf)),
             shape: SmallVec::from_slice(shape),
             strides: contiguous_strides(shape),
-            offset: 0,
-        }
-    }
-    /// A 0-stride array: one value seen at every position of `shape`.
-    pub fn full<T: Element>(value: T, shape: &[usize]) -> Array {
-        Array {
-            buf: Arc::new(Storage::new(T::into_buffer(vec![value]))),
-            shape: SmallVec::from_slice(shape),
-            strides: SmallVec::from_elem(0, shape.len()),
             offset: 0,
         }
     }
@@ -129,7 +150,7 @@ impl Array {
             .expect("kernel called with an array of another dtype")
     }
     /// Reorder the dims (a view).
-    pub fn permute(&self, perm: &[usize]) -> Array {
+    pub(crate) fn permute(&self, perm: &[usize]) -> Array {
         Array {
             buf: self.buf.clone(),
             shape: perm.iter().map(|&p| self.shape[p]).collect(),
@@ -138,7 +159,8 @@ impl Array {
         }
     }
     /// Broadcast to `shape` (a view with zero strides); the caller has checked compatibility.
-    pub fn broadcast_to(&self, shape: &[usize]) -> Array {
+    pub(crate) fn broadcast_to(&self, shape: &[usize]) -> Array {
+        check_len(numel_checked(shape), shape);
         let k = shape.len() - self.shape.len();
         let mut strides: Strides = SmallVec::from_elem(0, shape.len());
         for i in 0..self.shape.len() {
@@ -156,15 +178,18 @@ impl Array {
         }
     }
     /// `x[start:start+len*step:step]` along `dim` (a view); the caller has checked bounds.
-    pub fn slice(&self, dim: usize, start: usize, len: usize, step: usize) -> Array {
+    pub(crate) fn slice(&self, dim: usize, start: usize, len: usize, step: usize) -> Array {
         let mut a = self.clone();
         a.offset = (a.offset as isize + start as isize * a.strides[dim]) as usize;
         a.shape[dim] = len;
-        a.strides[dim] *= step as isize;
+        // with fewer than two elements along `dim` the step is never taken (and may be huge)
+        if len > 1 {
+            a.strides[dim] *= step as isize;
+        }
         a
     }
     /// Reverse the listed dims (a view with negative strides).
-    pub fn flip(&self, dims: &[usize]) -> Array {
+    pub(crate) fn flip(&self, dims: &[usize]) -> Array {
         let mut a = self.clone();
         for &d in dims {
             if a.shape[d] > 0 {
@@ -175,8 +200,8 @@ impl Array {
         a
     }
     /// View with a new shape of the same number of elements, copying only if the layout demands.
-    pub fn reshape(&self, shape: &[usize]) -> Array {
-        debug_assert_eq!(numel(shape), self.numel());
+    pub(crate) fn reshape(&self, shape: &[usize]) -> Array {
+        check_len(self.numel(), shape);
         match reshape_strides(&self.shape, &self.strides, shape) {
             Some(strides) => Array {
                 buf: self.buf.clone(),

@@ -15,20 +15,26 @@ mod storage;
 pub use crate::dtype::DType;
 pub use element::{Element, Float};
 pub use layout::{Array, View};
-pub use shape::{Shape, broadcast_shapes, broadcasts_to, contiguous_strides, numel};
-pub(crate) use shape::{infer_reshape, normalize_dim, normalize_dims, reshape_strides};
+pub use shape::{
+    MAX_NUMEL, Shape, broadcast_shapes, broadcasts_to, checked_numel, contiguous_strides, numel,
+};
+pub(crate) use shape::{
+    infer_reshape, matmul_shape, normalize_dim, normalize_dims, normalize_new_dim, reshape_strides,
+};
 pub use storage::Buffer;
 
 /// An empty vector with room for `n` elements, recycled from the buffer pool when possible
-/// (see [`pool`]).
+/// (see [`pool`]). If the memory cannot be had, the failure unwinds to the nearest
+/// `pool::fallible` boundary (every primitive's evaluation, every constructor), which returns
+/// `Error::OutOfMemory`.
 #[inline]
-pub fn alloc<T: Element>(n: usize) -> Vec<T> {
+pub(crate) fn alloc<T: Element>(n: usize) -> Vec<T> {
     T::pool().take(n)
 }
 
-/// `n` copies of `value`, in a recycled buffer when possible.
+/// `n` copies of `value`, in a recycled buffer when possible (fails as [`alloc`] does).
 #[inline]
-pub fn alloc_filled<T: Element>(n: usize, value: T) -> Vec<T> {
+pub(crate) fn alloc_filled<T: Element>(n: usize, value: T) -> Vec<T> {
     let mut v = alloc(n);
     v.resize(n, value);
     v

@@ -6,8 +6,103 @@
 //! touch; on the benchmark workloads that was up to half of the run time. Freed buffers of at
 //! least [`MIN_BYTES`] are kept here instead (at most [`MAX_BYTES`] in all, oldest dropped
 //! first) and handed out again for requests of a similar size.
+//!
+//! # Running out of memory
+//!
+//! Every tensor buffer is allocated here, with [`Vec::try_reserve_exact`]. When the allocator
+//! refuses (or the request is beyond what an allocation may be), the failure unwinds, without
+//! running the panic hook, to the op or constructor that asked for the memory, which returns
+//! [`Error::OutOfMemory`] naming itself and the bytes it asked for:
+//! every primitive's evaluation, every tensor constructor, and the Jacobians' standard basis and
+//! row buffer are such boundaries (outside any, a failure aborts as a failed `Vec` allocation
+//! does). Two more limits remain: with `panic = "abort"` the failure aborts the process, as any failed
+//! allocation does; and where the operating system over-commits memory, an allocation can
+//! succeed and the process still be killed when the memory is first touched (Linux's default
+//! for requests smaller than the free memory and swap).
 
+use crate::error::{Error, Result};
+use std::cell::Cell;
 use std::sync::Mutex;
+
+/// The payload that carries a failed allocation, or a shape too large for any tensor, to the
+/// nearest [`fallible`] boundary.
+enum Failure {
+    Alloc { bytes: usize },
+    TooLarge { shape: Vec<usize> },
+}
+
+/// Whether a failure can unwind to a [`fallible`] boundary: one is active on this thread, or
+/// this is a rayon worker (rayon carries the panic back to the thread that waits for it).
+fn can_unwind() -> bool {
+    BOUNDARIES.with(|b| b.get()) > 0 || rayon::current_thread_index().is_some()
+}
+
+/// Refuse an array of a shape with more than `MAX_NUMEL` elements: an `Error::Shape` at the
+/// nearest [`fallible`] boundary, a panic outside any.
+pub(crate) fn refuse_shape(shape: &[usize]) -> ! {
+    if can_unwind() {
+        std::panic::resume_unwind(Box::new(Failure::TooLarge {
+            shape: shape.to_vec(),
+        }));
+    }
+    panic!("internal error: an array of shape {shape:?} is too large");
+}
+
+thread_local! {
+    /// How many [`fallible`] boundaries are active on this thread.
+    static BOUNDARIES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Run `f`; an allocation that fails inside it (on this thread, or on a worker thread whose
+/// panic rayon carries back) becomes `Error::OutOfMemory { op, bytes }`, and an array shape too
+/// large for any tensor (see [`refuse_shape`]) an `Error::Shape`. Other panics pass through
+/// unchanged.
+pub(crate) fn fallible<R>(op: &'static str, f: impl FnOnce() -> Result<R>) -> Result<R> {
+    struct Depth;
+    impl Drop for Depth {
+        fn drop(&mut self) {
+            BOUNDARIES.with(|b| b.set(b.get() - 1));
+        }
+    }
+    BOUNDARIES.with(|b| b.set(b.get() + 1));
+    let _depth = Depth;
+    // The closure only reads shared data; after a caught failure nothing it built is observed
+    // (partial buffers are dropped during the unwind), so it is unwind safe in effect.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => match payload.downcast::<Failure>() {
+            Ok(fail) => Err(match *fail {
+                Failure::Alloc { bytes } => Error::OutOfMemory { op, bytes },
+                Failure::TooLarge { shape } => Error::shape(
+                    op,
+                    format!(
+                        "the size of shape {shape:?} is too large (more than {} elements)",
+                        super::MAX_NUMEL
+                    ),
+                ),
+            }),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    }
+}
+
+/// An empty vector with capacity for exactly `n` elements, or the allocation failure carried
+/// to the nearest [`fallible`] boundary (outside any, on a thread that is not one of rayon's
+/// workers, the process aborts as a failed `Vec` allocation does).
+fn reserve<T>(n: usize) -> Vec<T> {
+    let mut v = Vec::new();
+    if v.try_reserve_exact(n).is_err() {
+        let bytes = n.saturating_mul(std::mem::size_of::<T>());
+        if can_unwind() {
+            std::panic::resume_unwind(Box::new(Failure::Alloc { bytes }));
+        }
+        match std::alloc::Layout::array::<T>(n) {
+            Ok(layout) => std::alloc::handle_alloc_error(layout),
+            Err(_) => panic!("capacity overflow: {n} elements of {bytes} bytes in all"),
+        }
+    }
+    v
+}
 
 /// Buffers smaller than this go straight to the system allocator.
 pub const MIN_BYTES: usize = 1 << 16;
@@ -31,7 +126,7 @@ impl<T: Copy> Pool<T> {
     /// one of a similar size).
     pub fn take(&self, n: usize) -> Vec<T> {
         let size = std::mem::size_of::<T>();
-        if n * size < MIN_BYTES {
+        if n.saturating_mul(size) < MIN_BYTES {
             return Vec::with_capacity(n);
         }
         let mut g = self.free.lock().unwrap_or_else(|e| e.into_inner());
@@ -49,7 +144,7 @@ impl<T: Copy> Pool<T> {
             return v;
         }
         drop(g);
-        Vec::with_capacity(n)
+        reserve(n)
     }
 
     /// Keep `v`'s memory for reuse (if it is large enough to be worth it).

@@ -8,10 +8,54 @@ pub type Shape = SmallVec<[usize; 4]>;
 /// Strides in elements (negative for flipped views, zero for broadcast views).
 pub type Strides = SmallVec<[isize; 4]>;
 
+/// The most elements a tensor may have: 2⁶⁰ − 1, so that its bytes (at most 8 an element) and
+/// every stride and offset into it fit in an `isize`, as Rust's allocations and pointer
+/// arithmetic require. Every shape a tensor can have is checked against it when it is built.
+pub const MAX_NUMEL: usize = (isize::MAX as usize) / 8;
+
 /// The number of elements of a shape (1 for a 0-d scalar).
+///
+/// For the shape of an existing tensor this cannot overflow (every shape is checked against
+/// [`MAX_NUMEL`] when the tensor is built); for a shape from elsewhere use [`checked_numel`].
+///
+/// It saturates instead of overflowing: a count that does not fit (a batched shape under `vmap`
+/// can exceed what each example's shape was checked for) becomes `usize::MAX`, which no
+/// allocation can satisfy, so it ends as an error rather than a wrapped count.
 #[inline]
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    shape.iter().fold(1usize, |acc, &s| acc.saturating_mul(s))
+}
+
+/// The number of elements of `shape`, or an [`Error::Shape`] naming `op` if it exceeds
+/// [`MAX_NUMEL`] (or overflows `usize`). The product of the nonzero sizes is held to the same
+/// bound even when some size is zero, so that the strides of any shape fit in an `isize`.
+#[inline]
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    let (mut n, mut empty) = (1usize, false);
+    for &d in shape {
+        if d == 0 {
+            empty = true;
+        } else {
+            match n.checked_mul(d) {
+                Some(m) => n = m,
+                None => return Err(too_large(op, shape)),
+            }
+        }
+    }
+    if n > MAX_NUMEL {
+        return Err(too_large(op, shape));
+    }
+    Ok(if empty { 0 } else { n })
+}
+
+/// The error of [`checked_numel`] (out of line: the check runs on every new array).
+#[cold]
+#[inline(never)]
+fn too_large(op: &'static str, shape: &[usize]) -> Error {
+    Error::shape(
+        op,
+        format!("the size of shape {shape:?} is too large (more than {MAX_NUMEL} elements)"),
+    )
 }
 
 /// Row-major strides of a contiguous array of this shape.
@@ -65,6 +109,31 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
             ));
         });
     }
+    checked_numel(op, &out)?;
+    Ok(out)
+}
+
+/// The shape of `a[..., m, k] @ b[..., k, n]` (both of rank ≥ 2, batch dims broadcast), checked
+/// in full: ranks, inner sizes, batch broadcasting and the number of elements.
+pub(crate) fn matmul_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    let (ar, br) = (a.len(), b.len());
+    if ar < 2 || br < 2 || a[ar - 1] != b[br - 2] {
+        return Err(Error::shape(
+            op,
+            format!("shapes {a:?} and {b:?} cannot be multiplied"),
+        ));
+    }
+    let mut out = broadcast_shapes(op, &a[..ar - 2], &b[..br - 2])?;
+    out.extend([a[ar - 2], b[br - 1]]);
+    let n = checked_numel(op, &out)?;
+    if n.checked_mul(a[ar - 1]).is_none() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "the product of shapes {a:?} and {b:?} is too large (more than 2^64 multiply-adds)"
+            ),
+        ));
+    }
     Ok(out)
 }
 
@@ -89,6 +158,20 @@ pub fn normalize_dim(op: &'static str, dim: i64, ndim: usize) -> Result<usize> {
         return Err(Error::Dim { op, dim, ndim });
     }
     Ok(d as usize)
+}
+
+/// The position of a new dim inserted into a tensor of rank `ndim` (`unsqueeze`, `stack`):
+/// `-(ndim + 1)..=ndim`, negative counting from the end; the error states the tensor's rank.
+pub(crate) fn normalize_new_dim(op: &'static str, dim: i64, ndim: usize) -> Result<usize> {
+    normalize_dim(op, dim, ndim + 1).map_err(|_| {
+        Error::invalid(
+            op,
+            format!(
+                "dimension {dim} is out of range for inserting a dim into a tensor of rank {ndim} (valid: {}..={ndim})",
+                -(ndim as i64) - 1
+            ),
+        )
+    })
 }
 
 /// Normalize a list of dims, rejecting repeats.
@@ -149,6 +232,7 @@ pub fn infer_reshape(op: &'static str, from: &[usize], spec: &[i64]) -> Result<S
             format!("shape {spec:?} is invalid for input of shape {from:?} ({total} elements)"),
         ));
     }
+    checked_numel(op, &out)?;
     Ok(out)
 }
 

@@ -97,6 +97,26 @@ thread_local! {
     static STACK: RefCell<Vec<Arc<Level>>> = const { RefCell::new(Vec::new()) };
     /// Nullary primitives only see the levels below this id (`NOTE: [nullary]`).
     static CEILING: Cell<u64> = const { Cell::new(u64::MAX) };
+    /// Batch levels that nullary primitives skip (see [`SkipForDraws`]).
+    static SKIPPED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// While alive, nullary primitives skip batch level `id`: a custom call's batch rule runs the
+/// user's function under a vmap of its own with that level's `randomness`, which stands in for
+/// it (`transforms::custom`), so a draw there is batched once, not again by the level itself.
+pub(crate) struct SkipForDraws;
+
+impl SkipForDraws {
+    pub(crate) fn new(id: u64) -> SkipForDraws {
+        SKIPPED.with(|s| s.borrow_mut().push(id));
+        SkipForDraws
+    }
+}
+
+impl Drop for SkipForDraws {
+    fn drop(&mut self) {
+        SKIPPED.with(|s| s.borrow_mut().pop());
+    }
 }
 
 impl Level {
@@ -232,6 +252,46 @@ impl Tensor {
     }
 }
 
+/// Run `f` with the running levels that `t` is traced by on this thread's stack: a tensor sent
+/// to another thread is still traced by its transforms (an op with operands finds its levels
+/// through them), but an op without operands finds levels only on the stack (`NOTE:
+/// [nullary]`). The random ops derived from an operand (`randn_like`, `dropout`, `bernoulli`,
+/// ...) draw inside this, so on any thread they follow the operand's `vmap` randomness.
+pub(crate) fn with_levels_of<R>(t: &Tensor, f: impl FnOnce() -> R) -> R {
+    let mut missing: Vec<Arc<Level>> = Vec::new();
+    let mut cur = t.clone();
+    while let Some(tr) = cur.tracer() {
+        let on_stack = STACK.with(|s| s.borrow().iter().any(|l| l.id == tr.level.id));
+        if tr.level.is_alive() && !on_stack {
+            missing.push(tr.level.clone());
+        }
+        let inner = match &tr.kind {
+            TracerKind::Batch { value }
+            | TracerKind::Grad { value, .. }
+            | TracerKind::Staged { value, .. } => value.clone(),
+            TracerKind::Dual { primal, .. } => primal.clone(),
+        };
+        cur = inner;
+    }
+    if missing.is_empty() {
+        return f();
+    }
+    /// Puts the thread's own stack back, panics included.
+    struct Restore(Vec<Arc<Level>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STACK.with(|s| *s.borrow_mut() = std::mem::take(&mut self.0));
+        }
+    }
+    let saved = STACK.with(|s| s.borrow().clone());
+    let mut merged = saved.clone();
+    merged.extend(missing);
+    merged.sort_by_key(|l| l.id);
+    STACK.with(|s| *s.borrow_mut() = merged);
+    let _restore = Restore(saved);
+    f()
+}
+
 /// Apply a primitive: at the highest level among the operands, or by evaluation if all are
 /// concrete. See `NOTE: [levels]`; a primitive without operands: `NOTE: [nullary]`.
 pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
@@ -257,7 +317,8 @@ pub(crate) fn bind(prim: &dyn Primitive, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     let Some(level) = top else {
         let arrays: SmallVec<[&Array; 4]> = inputs.iter().map(|t| t.array().unwrap()).collect();
-        return Ok(Tensor::from_array(prim.eval(&arrays)?));
+        let eval = || prim.eval(&arrays);
+        return crate::array::pool::fallible(prim.name(), eval).map(Tensor::from_array);
     };
     let level = level.clone();
     match &level.kind {
@@ -288,9 +349,17 @@ impl Drop for CeilingGuard {
 /// ceiling. See `NOTE: [nullary]`.
 fn bind_nullary(prim: &dyn Primitive) -> Result<Tensor> {
     let ceiling = CEILING.get();
-    let level = STACK.with(|s| s.borrow().iter().rev().find(|l| l.id < ceiling).cloned());
+    let skipped = |id: u64| SKIPPED.with(|s| s.borrow().contains(&id));
+    let level = STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .rev()
+            .find(|l| l.id < ceiling && !skipped(l.id))
+            .cloned()
+    });
     let Some(level) = level else {
-        return Ok(Tensor::from_array(prim.eval(&[])?));
+        let eval = || prim.eval(&[]);
+        return crate::array::pool::fallible(prim.name(), eval).map(Tensor::from_array);
     };
     let _below = CeilingGuard::lower_to(level.id);
     match &level.kind {

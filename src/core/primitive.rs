@@ -178,7 +178,7 @@ pub(crate) fn linear_jvp(
         .zip(tangents)
         .map(|(p, t)| match t {
             Some(t) => Ok((*t).clone()),
-            None if p.dtype().is_float() => Tensor::zeros(&[], p.dtype()).broadcast_to(p.shape()),
+            None if p.dtype().is_float() => Tensor::zeros(&[], p.dtype())?.broadcast_to(p.shape()),
             None => Ok((*p).clone()),
         })
         .collect::<Result<_>>()?;

@@ -13,6 +13,20 @@ use std::sync::Arc;
 /// may be a *tracer* (a batched value, a primal with its tangent, a value tracked for reverse
 /// mode); user code never needs to tell the difference: every op works on both.
 ///
+/// # Threads
+///
+/// `Tensor` is `Send` and `Sync`. A concrete tensor is immutable once built (no op writes into
+/// an existing tensor; views share a buffer that is never written again), so any number of
+/// threads may share and read it at once, and an op gives the same result on any thread. Each
+/// thread has its own stack of running transforms and its own random generator
+/// ([`manual_seed`](crate::manual_seed) seeds the calling thread's); the buffer pool is shared
+/// behind a lock. A tracer (a tensor inside a transform) carries its transform with it: an op on
+/// it on another thread, while the transform runs, is traced as on the calling thread (the
+/// reverse-mode tape is locked). Ops with no traced operand only see the transforms of their own
+/// thread, so a random draw (`randn`, `rand`) on another thread inside `vmap` does not follow
+/// its `randomness` option. Once its transform has returned, a tracer is refused on every
+/// thread with [`Error::EscapedTracer`].
+///
 /// ```
 /// use functorch::Tensor;
 /// let x = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2])?;

@@ -94,7 +94,7 @@ impl Tensor {
     ///     rows.borrow_mut().push(x.debug_unwrap().shape().to_vec());
     ///     x.sum()
     /// };
-    /// let _: Tensor = vmap(h).call(&Tensor::zeros(&[3, 2], functorch::DType::F64))?;
+    /// let _: Tensor = vmap(h).call(&Tensor::zeros(&[3, 2], functorch::DType::F64)?)?;
     /// assert_eq!(rows.borrow()[0], vec![3, 2]);
     /// # Ok::<(), functorch::Error>(())
     /// ```

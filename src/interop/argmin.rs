@@ -117,7 +117,7 @@ impl<F: Fn(&Tensor) -> Result<Tensor>> Hessian for Objective<F> {
 /// use nalgebra::DVector;
 ///
 /// // fit y = a exp(b t) to exact data from a = 2, b = -0.5
-/// let t = Tensor::linspace(0.0, 4.0, 20, functorch::DType::F64);
+/// let t = Tensor::linspace(0.0, 4.0, 20, functorch::DType::F64)?;
 /// let y = t.mul_scalar(-0.5)?.exp()?.mul_scalar(2.0)?;
 /// let residuals = |p: &Tensor| {
 ///     let (a, b) = (p.narrow(0, 0, 1)?, p.narrow(0, 1, 1)?);

@@ -27,14 +27,14 @@
 //!
 //! let bytes = safetensors::to_bytes(&mlp)?; // or safetensors::save(&mlp, "mlp.safetensors")
 //! let like = Mlp { layers: vec![
-//!     Layer { w: Tensor::zeros(&[2, 2], DType::F64), b: Tensor::zeros(&[2], DType::F64) },
-//!     Layer { w: Tensor::zeros(&[1, 2], DType::F64), b: Tensor::zeros(&[1], DType::F64) },
+//!     Layer { w: Tensor::zeros(&[2, 2], DType::F64)?, b: Tensor::zeros(&[2], DType::F64)? },
+//!     Layer { w: Tensor::zeros(&[1, 2], DType::F64)?, b: Tensor::zeros(&[1], DType::F64)? },
 //! ] };
 //! let back: Mlp = safetensors::from_bytes(&bytes, &like)?;
 //! assert_eq!(back.layers[0].w.to_vec::<f64>()?, vec![1.0, 2.0, 3.0, 4.0]);
 //!
 //! // a structure the file does not hold is refused, naming what is missing
-//! let err = safetensors::from_bytes(&bytes, &(Tensor::zeros(&[2], DType::F64),)).unwrap_err();
+//! let err = safetensors::from_bytes(&bytes, &(Tensor::zeros(&[2], DType::F64)?,)).unwrap_err();
 //! assert!(err.to_string().contains("`0`"));
 //! # Ok::<(), functorch::Error>(())
 //! ```

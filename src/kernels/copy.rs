@@ -3,11 +3,12 @@
 use super::strided::Plan;
 use super::with_dtype;
 use crate::array::{
-    Array, Buffer, DType, Element, View, alloc, alloc_filled, contiguous_strides, numel,
+    Array, Buffer, DType, Element, View, alloc, alloc_filled, checked_numel, contiguous_strides,
+    numel,
 };
 
 /// Copy `src` into `dst` seen through `dst_strides` from `dst_offset` (same shape as `src`).
-pub fn copy_into<T: Element>(
+pub(crate) fn copy_into<T: Element>(
     dst: &mut [T],
     dst_strides: &[isize],
     dst_offset: usize,
@@ -21,15 +22,39 @@ pub fn copy_into<T: Element>(
 }
 
 /// Concatenate arrays (same dtype, same shape but along `dim`) along `dim`.
-pub fn concat(arrays: &[&Array], dim: usize) -> Array {
-    let mut shape = arrays[0].shape().to_vec();
-    shape[dim] = arrays.iter().map(|a| a.shape()[dim]).sum();
+///
+/// # Panics
+/// If the arrays do not have one dtype and equal shapes but along `dim`, or the result would be
+/// too large (the public op checks all of this first; the check is repeated here because the
+/// result is written without being zero-filled first).
+pub(crate) fn concat(arrays: &[&Array], dim: usize) -> Array {
+    let first = arrays[0];
+    let mut shape = first.shape().to_vec();
+    let fits = |a: &&Array| {
+        a.dtype() == first.dtype()
+            && a.shape().len() == shape.len()
+            && (a.shape().iter().zip(&shape))
+                .enumerate()
+                .all(|(i, (x, y))| i == dim || x == y)
+    };
+    assert!(
+        arrays.iter().all(fits),
+        "internal error: concat of mismatched arrays"
+    );
+    let total = arrays
+        .iter()
+        .try_fold(0usize, |s, a| s.checked_add(a.shape()[dim]));
+    shape[dim] = total.expect("internal error: concat result too large");
+    checked_numel("cat", &shape).expect("internal error: concat result too large");
     let strides = contiguous_strides(&shape);
     with_dtype!(arrays[0].dtype(), T => {
         let n = numel(&shape);
         let mut out: Vec<T> = alloc(n);
-        // SAFETY: the pieces tile the result along `dim`, so every element is written below
-        // before the vector is read; T is a plain value type.
+        // SAFETY: `alloc` reserved room for `n` elements. The pieces have the result's shape but
+        // along `dim`, where their sizes add up to the result's (checked above), so the copies
+        // below write every one of the `n` elements before the vector is read (or dropped:
+        // T is `Copy`, with no destructor to run on the others); the copies themselves index
+        // through bounds-checked slices.
         unsafe { out.set_len(n) };
         let mut at = 0usize;
         for a in arrays {
@@ -42,7 +67,7 @@ pub fn concat(arrays: &[&Array], dim: usize) -> Array {
 
 /// Zeros of `x`'s shape with `dim` of size `size`, with `x` written at positions
 /// `start, start + step, ...` along `dim` (the transpose of a strided slice).
-pub fn pad_strided(x: &Array, dim: usize, start: usize, step: usize, size: usize) -> Array {
+pub(crate) fn pad_strided(x: &Array, dim: usize, start: usize, step: usize, size: usize) -> Array {
     let mut shape = x.shape().to_vec();
     shape[dim] = size;
     let strides = contiguous_strides(&shape);
@@ -56,7 +81,7 @@ pub fn pad_strided(x: &Array, dim: usize, start: usize, step: usize, size: usize
 }
 
 /// Convert elements to another dtype.
-pub fn cast(x: &Array, to: DType) -> Array {
+pub(crate) fn cast(x: &Array, to: DType) -> Array {
     use super::strided::map1;
     if x.dtype() == to {
         return x.clone();

@@ -4,7 +4,7 @@
 
 use super::strided::Plan;
 use super::with_dtype;
-use crate::array::{Array, Element, alloc, alloc_filled, contiguous_strides, numel};
+use crate::array::{Array, Element, alloc, alloc_filled, checked_numel, contiguous_strides, numel};
 use crate::error::{Error, Result};
 
 fn check(op: &'static str, idx: &[i64], dim: usize, size: usize) -> Result<()> {
@@ -21,12 +21,33 @@ fn check(op: &'static str, idx: &[i64], dim: usize, size: usize) -> Result<()> {
     Ok(())
 }
 
+/// Check that every element of the i64 array `x` lies in `0..size` (errors report `dim`).
+pub(crate) fn check_range(op: &'static str, x: &Array, dim: usize, size: usize) -> Result<()> {
+    let (mut bad, data) = (None, x.v::<i64>().data);
+    Plan::new(x.shape(), [x.strides()]).run([x.offset], 0, x.numel(), |[i]| {
+        let v = data[i];
+        if bad.is_none() && (v < 0 || v as u64 >= size as u64) {
+            bad = Some(v);
+        }
+    });
+    match bad {
+        Some(index) => Err(Error::Index {
+            op,
+            index,
+            dim,
+            size,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// `x` with `dim` replaced by the positions listed in `idx` (1-d).
 pub fn index_select(x: &Array, dim: usize, idx: &Array) -> Result<Array> {
+    let mut shape = x.shape().to_vec();
+    shape[dim] = idx.numel();
+    checked_numel("index_select", &shape)?;
     let iv = idx.to_vec::<i64>().expect("i64 index");
     check("index_select", &iv, dim, x.shape()[dim])?;
-    let mut shape = x.shape().to_vec();
-    shape[dim] = iv.len();
     let mut xs = x.strides().to_vec();
     let sd = xs[dim];
     xs[dim] = 0;

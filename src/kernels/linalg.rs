@@ -39,7 +39,9 @@ fn lu(
     require_regular: bool,
 ) -> Result<PartialPivLu<f64>> {
     let lu = PartialPivLu::new(MatRef::from_row_major_slice(m, n, n));
-    if require_regular && (0..n).any(|i| lu.U()[(i, i)] == 0.0 || !lu.U()[(i, i)].is_finite()) {
+    // only an exact zero pivot is singular: NaN and infinite entries propagate into the result,
+    // as in PyTorch (LAPACK's getrf reports exact zeros only)
+    if require_regular && (0..n).any(|i| lu.U()[(i, i)] == 0.0) {
         return Err(Error::Singular {
             op,
             shape: shape.to_vec(),
@@ -124,6 +126,60 @@ fn row_major(m: faer::MatRef<'_, f64>, out: &mut Vec<f64>) {
             out.push(m[(i, j)]);
         }
     }
+}
+
+/// The sign (±1) of the determinant of an orthogonal matrix.
+fn orthogonal_sign(q: MatRef<'_, f64>) -> f64 {
+    let n = q.nrows();
+    let mut m = Vec::with_capacity(n * n);
+    row_major(q, &mut m);
+    let lu = PartialPivLu::new(MatRef::from_row_major_slice(&m, n, n));
+    sign_logabs(&lu, n).0.signum()
+}
+
+/// Adjugates (transposed cofactor matrices) of `[..., n, n]`: `det(A) A⁻¹` where `A` is
+/// regular, and through the SVD where it is singular (`adj(U S Vᵀ) = det(U) det(V) V adj(S) Uᵀ`,
+/// `adj(S)_ii = Π_{j≠i} s_j`), so it is defined for every matrix, as the gradient of det is.
+pub(crate) fn adjugate(a: &Array) -> Result<Array> {
+    let (v, nb, n, _) = blocks(a);
+    let mut out = Vec::with_capacity(nb * n * n);
+    for b in 0..nb {
+        let m = &v[b * n * n..(b + 1) * n * n];
+        let lu = lu("det", m, n, a.shape(), false)?;
+        let regular = (0..n).all(|i| lu.U()[(i, i)] != 0.0);
+        if regular || n <= 1 {
+            if n == 1 {
+                out.push(1.0);
+                continue;
+            }
+            let (s, l) = sign_logabs(&lu, n);
+            let d = s * l.exp();
+            let start = out.len();
+            row_major(lu.inverse().as_ref(), &mut out);
+            out[start..].iter_mut().for_each(|x| *x *= d);
+            continue;
+        }
+        let svd = faer::linalg::solvers::Svd::new(MatRef::from_row_major_slice(m, n, n)).map_err(
+            |_| Error::Singular {
+                op: "det",
+                shape: a.shape().to_vec(),
+                what: "not decomposable (the SVD did not converge)",
+            },
+        )?;
+        let (u, s, vm) = (svd.U(), svd.S().column_vector(), svd.V());
+        let sign = orthogonal_sign(u) * orthogonal_sign(vm);
+        // adj(S)_ii = product of the other singular values
+        let others: Vec<f64> = (0..n)
+            .map(|i| (0..n).filter(|&j| j != i).map(|j| s[j]).product())
+            .collect();
+        for i in 0..n {
+            for j in 0..n {
+                let x: f64 = (0..n).map(|k| vm[(i, k)] * others[k] * u[(j, k)]).sum();
+                out.push(sign * x);
+            }
+        }
+    }
+    Ok(to_array(out, a.shape(), a.dtype()))
 }
 
 /// Inverses of `[..., n, n]`; an error if any is singular.

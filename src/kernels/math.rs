@@ -334,6 +334,7 @@ pub fn tan_reduced(x: f64) -> f64 {
 
 /// sin x.
 #[inline]
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn sin(x: f64) -> f64 {
     if x.abs() <= TRIG_MAX {
         sin_reduced(x)
@@ -344,6 +345,7 @@ pub fn sin(x: f64) -> f64 {
 
 /// cos x.
 #[inline]
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn cos(x: f64) -> f64 {
     if x.abs() <= TRIG_MAX {
         cos_reduced(x)
@@ -354,6 +356,7 @@ pub fn cos(x: f64) -> f64 {
 
 /// tan x.
 #[inline]
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn tan(x: f64) -> f64 {
     if x.abs() <= TRIG_MAX {
         tan_reduced(x)

@@ -9,7 +9,7 @@
 //! dense operand is all finite (checked once per buffer), so `0 · ∞` cannot differ.
 
 use super::strided::Plan;
-use crate::array::{Array, Float, alloc, broadcast_shapes, numel, reshape_strides};
+use crate::array::{Array, Float, alloc, broadcast_shapes, matmul_shape, numel, reshape_strides};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -504,6 +504,10 @@ pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
 
 /// [`matmul`] with dense products through `backend` (or the best one below it on this CPU).
 pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Array {
+    // The raw-pointer loops below rely on these shapes: check them whatever the caller did.
+    if let Err(e) = matmul_shape("matmul", a.shape(), b.shape()) {
+        panic!("internal error: {e}");
+    }
     let (ar, br) = (a.shape().len(), b.shape().len());
     let (m, k, n) = (a.shape()[ar - 2], a.shape()[ar - 1], b.shape()[br - 1]);
     let batch =

@@ -14,7 +14,12 @@ pub(crate) fn standard_basis_rows(
     specs: &[(Shape, DType)],
     start: usize,
     len: usize,
-) -> Vec<Tensor> {
+) -> Result<Vec<Tensor>> {
+    // memory that cannot be had is an error, not an abort (see `array::pool::fallible`)
+    crate::array::pool::fallible("jacobian basis", || Ok(basis_rows(specs, start, len)))
+}
+
+fn basis_rows(specs: &[(Shape, DType)], start: usize, len: usize) -> Vec<Tensor> {
     let mut off = 0;
     specs
         .iter()
@@ -22,6 +27,9 @@ pub(crate) fn standard_basis_rows(
             let n = numel(shape);
             let mut full: Shape = Shape::from_slice(&[len]);
             full.extend_from_slice(shape);
+            if crate::array::checked_numel("jacobian basis", &full).is_err() {
+                crate::array::pool::refuse_shape(&full);
+            }
             let ones = |r: usize| -> Option<usize> {
                 let g = start + r;
                 (g >= off && g < off + n).then(|| r * n + (g - off))
@@ -66,8 +74,14 @@ impl RowBuffer {
             preallocate: preallocate && dim == 0,
         }
     }
-    /// Add the next chunk of rows.
-    pub(crate) fn push(&mut self, t: Tensor) {
+    /// Add the next chunk of rows (an error if the preallocated result cannot be had).
+    pub(crate) fn push(&mut self, t: Tensor) -> Result<()> {
+        crate::array::pool::fallible("jacobian preallocate", || {
+            self.push_rows(t);
+            Ok(())
+        })
+    }
+    fn push_rows(&mut self, t: Tensor) {
         // a chunk holding every row is the result itself: copying it would only add a buffer
         let concrete = t
             .array()
@@ -81,7 +95,7 @@ impl RowBuffer {
             shape[0] = self.total;
             let n = numel(&shape);
             let buf =
-                with_dtype!(a.dtype(), T => <T as Element>::into_buffer(vec![T::default(); n]));
+                with_dtype!(a.dtype(), T => <T as Element>::into_buffer(alloc_filled(n, T::default())));
             (buf, shape, 0)
         });
         let strides = contiguous_strides(shape);

@@ -1,9 +1,11 @@
 //! Creating concrete tensors. (Random tensors are ops, in `ops::random`, because `vmap`'s
 //! `randomness` option governs them.)
 
-use crate::array::{Array, DType, Element, alloc_filled, numel};
+use crate::array::pool::fallible;
+use crate::array::{Array, DType, Element, MAX_NUMEL, alloc, alloc_filled, checked_numel};
 use crate::core::Tensor;
 use crate::error::{Error, Result};
+use crate::kernels::with_dtype;
 
 impl Tensor {
     /// A tensor from row-major data and a shape.
@@ -14,13 +16,13 @@ impl Tensor {
     /// # Ok::<(), functorch::Error>(())
     /// ```
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        if data.len() != numel(shape) {
+        let n = checked_numel("from_vec", shape)?;
+        if data.len() != n {
             return Err(Error::shape(
                 "from_vec",
                 format!(
-                    "{} elements cannot fill shape {shape:?} ({} elements)",
-                    data.len(),
-                    numel(shape)
+                    "{} elements cannot fill shape {shape:?} ({n} elements)",
+                    data.len()
                 ),
             ));
         }
@@ -35,44 +37,85 @@ impl Tensor {
         Tensor::from_array(Array::from_vec(vec![value], &[]))
     }
     /// A tensor filled with `value` (converted to `dtype`).
-    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Tensor {
-        let n = numel(shape);
-        Tensor::from_array(match dtype {
-            DType::F32 => Array::from_vec(alloc_filled(n, value as f32), shape),
-            DType::F64 => Array::from_vec(alloc_filled(n, value), shape),
-            DType::I64 => Array::from_vec(alloc_filled(n, value as i64), shape),
-            DType::Bool => Array::from_vec(alloc_filled(n, value != 0.0), shape),
+    ///
+    /// Fails with `Error::Shape` if the shape has more than [`MAX_NUMEL`]
+    /// elements and with `Error::OutOfMemory` if its buffer cannot be allocated.
+    ///
+    /// ```
+    /// use functorch::{DType, Tensor};
+    /// let t = Tensor::full(&[2, 2], 0.5, DType::F32)?;
+    /// assert_eq!(t.to_vec::<f32>()?, vec![0.5; 4]);
+    /// assert!(Tensor::full(&[1 << 40, 1 << 40], 0.5, DType::F32).is_err());
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
+        Tensor::full_named("full", shape, value, dtype)
+    }
+    pub(crate) fn full_named(
+        op: &'static str,
+        shape: &[usize],
+        value: f64,
+        dtype: DType,
+    ) -> Result<Tensor> {
+        let n = checked_numel(op, shape)?;
+        fallible(op, || {
+            Ok(Tensor::from_array(match dtype {
+                DType::F32 => Array::from_vec(alloc_filled(n, value as f32), shape),
+                DType::F64 => Array::from_vec(alloc_filled(n, value), shape),
+                DType::I64 => Array::from_vec(alloc_filled(n, value as i64), shape),
+                DType::Bool => Array::from_vec(alloc_filled(n, value != 0.0), shape),
+            }))
         })
     }
-    /// A tensor of zeros.
-    pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-        Tensor::full(shape, 0.0, dtype)
+    /// A tensor of zeros (fails as [`full`](Tensor::full) does).
+    pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::full_named("zeros", shape, 0.0, dtype)
     }
-    /// A tensor of ones.
-    pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
-        Tensor::full(shape, 1.0, dtype)
+    /// A tensor of ones (fails as [`full`](Tensor::full) does).
+    pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::full_named("ones", shape, 1.0, dtype)
     }
     /// Zeros of this tensor's shape and dtype (a concrete tensor, even for a tracer).
-    pub fn zeros_like(&self) -> Tensor {
-        Tensor::zeros(self.shape(), self.dtype())
+    pub fn zeros_like(&self) -> Result<Tensor> {
+        Tensor::full_named("zeros_like", self.shape(), 0.0, self.dtype())
     }
     /// Ones of this tensor's shape and dtype (a concrete tensor, even for a tracer).
-    pub fn ones_like(&self) -> Tensor {
-        Tensor::ones(self.shape(), self.dtype())
+    pub fn ones_like(&self) -> Result<Tensor> {
+        Tensor::full_named("ones_like", self.shape(), 1.0, self.dtype())
     }
     /// `value` at every position of this tensor's shape, in its dtype.
-    pub fn full_like(&self, value: f64) -> Tensor {
-        Tensor::full(self.shape(), value, self.dtype())
+    pub fn full_like(&self, value: f64) -> Result<Tensor> {
+        Tensor::full_named("full_like", self.shape(), value, self.dtype())
     }
     /// The n×n identity matrix.
-    pub fn eye(n: usize, dtype: DType) -> Tensor {
-        let mut v = vec![0.0; n * n];
-        for i in 0..n {
-            v[i * n + i] = 1.0;
-        }
-        Tensor::from_vec(v, &[n, n]).unwrap().cast_concrete(dtype)
+    ///
+    /// ```
+    /// use functorch::{DType, Tensor};
+    /// assert_eq!(Tensor::eye(2, DType::F64)?.to_vec::<f64>()?, vec![1.0, 0.0, 0.0, 1.0]);
+    /// assert!(Tensor::eye(1 << 32, DType::F64).is_err()); // 2^64 elements
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn eye(n: usize, dtype: DType) -> Result<Tensor> {
+        let len = checked_numel("eye", &[n, n])?;
+        fallible("eye", || {
+            Ok(Tensor::from_array(with_dtype!(dtype, T => {
+                let mut v = alloc_filled(len, T::from_f64(0.0));
+                for i in 0..n {
+                    v[i * n + i] = T::from_f64(1.0);
+                }
+                Array::from_vec(v, &[n, n])
+            })))
+        })
     }
     /// `start, start + step, ...` up to but excluding `end`, as PyTorch's `arange`.
+    ///
+    /// ```
+    /// use functorch::{DType, Tensor};
+    /// let t = Tensor::arange(0.0, 1.0, 0.25, DType::F64)?;
+    /// assert_eq!(t.to_vec::<f64>()?, vec![0.0, 0.25, 0.5, 0.75]);
+    /// assert!(Tensor::arange(0.0, 1e30, 1.0, DType::F64).is_err()); // too many elements
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
         if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
             return Err(Error::invalid(
@@ -80,34 +123,49 @@ impl Tensor {
                 format!("invalid range {start}..{end} step {step}"),
             ));
         }
-        let n = ((end - start) / step).ceil().max(0.0) as usize;
-        let v: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
-        Ok(Tensor::from_vec(v, &[n])?.cast_concrete(dtype))
+        let len = ((end - start) / step).ceil().max(0.0);
+        if len.is_nan() || len > MAX_NUMEL as f64 {
+            return Err(Error::shape(
+                "arange",
+                format!(
+                    "the range {start}..{end} step {step} is too large ({len:e} elements, more \
+                     than {MAX_NUMEL})"
+                ),
+            ));
+        }
+        let n = len as usize;
+        Tensor::generate("arange", n, dtype, |i| start + i as f64 * step)
     }
     /// `steps` evenly spaced values from `start` to `end` inclusive.
-    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
-        let v: Vec<f64> = match steps {
-            0 => vec![],
-            1 => vec![start],
-            _ => (0..steps)
-                .map(|i| start + (end - start) * i as f64 / (steps - 1) as f64)
-                .collect(),
-        };
-        Tensor::from_vec(v, &[steps]).unwrap().cast_concrete(dtype)
+    ///
+    /// ```
+    /// use functorch::{DType, Tensor};
+    /// let t = Tensor::linspace(0.0, 1.0, 3, DType::F64)?;
+    /// assert_eq!(t.to_vec::<f64>()?, vec![0.0, 0.5, 1.0]);
+    /// assert!(Tensor::linspace(0.0, 1.0, usize::MAX, DType::F64).is_err());
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType) -> Result<Tensor> {
+        checked_numel("linspace", &[steps])?;
+        Tensor::generate("linspace", steps, dtype, |i| match steps {
+            1 => start,
+            _ => start + (end - start) * i as f64 / (steps - 1) as f64,
+        })
     }
 
-    /// Conversion of a concrete f64 tensor built here to another dtype.
-    pub(crate) fn cast_concrete(self, dtype: DType) -> Tensor {
-        if dtype == DType::F64 {
-            return self;
-        }
-        let v = self.to_vec::<f64>().expect("built as f64");
-        let shape = self.shape().to_vec();
-        Tensor::from_array(match dtype {
-            DType::F32 => Array::from_vec(v.into_iter().map(|x| x as f32).collect(), &shape),
-            DType::I64 => Array::from_vec(v.into_iter().map(|x| x as i64).collect(), &shape),
-            DType::Bool => Array::from_vec(v.into_iter().map(|x| x != 0.0).collect(), &shape),
-            DType::F64 => unreachable!(),
+    /// A 1-d tensor of `n` (already checked against `MAX_NUMEL`) values `f(i)` as `dtype`.
+    fn generate(
+        op: &'static str,
+        n: usize,
+        dtype: DType,
+        f: impl Fn(usize) -> f64,
+    ) -> Result<Tensor> {
+        fallible(op, || {
+            Ok(Tensor::from_array(with_dtype!(dtype, T => {
+                let mut v: Vec<T> = alloc(n);
+                v.extend((0..n).map(|i| T::from_f64(f(i))));
+                Array::from_vec(v, &[n])
+            })))
         })
     }
 }

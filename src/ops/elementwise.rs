@@ -1,7 +1,7 @@
 //! Elementwise ops: unary math, binary arithmetic with broadcasting (tensor–tensor and
 //! tensor–scalar), comparisons, logic, `where`, `clamp`, casts, and the `+ - * /` operators.
 
-use super::{require_dtype, require_same_dtype};
+use super::require_dtype;
 use crate::array::{DType, broadcast_shapes};
 use crate::core::Tensor;
 use crate::core::bind;
@@ -23,9 +23,67 @@ fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
     bind(&Unary(op), &[x])
 }
 
+/// PyTorch's type promotion of two operands (`torch.result_type`): bool < int64 < float32 <
+/// float64 within the operands that have dims; a 0-d operand only raises the result to a higher
+/// category (bool, integer, float), so `f32[3] + f64[]` is f32 but `i64[3] + f64[]` is f64.
+pub(crate) fn result_type(a: &Tensor, b: &Tensor) -> DType {
+    fn rank(d: DType) -> u8 {
+        match d {
+            DType::Bool => 0,
+            DType::I64 => 1,
+            DType::F32 => 2,
+            DType::F64 => 3,
+        }
+    }
+    let promote = |x: Option<DType>, y: DType| match x {
+        Some(x) if rank(x) >= rank(y) => Some(x),
+        _ => Some(y),
+    };
+    let (mut dim, mut zero) = (None, None);
+    for t in [a, b] {
+        if t.ndim() > 0 {
+            dim = promote(dim, t.dtype());
+        } else {
+            zero = promote(zero, t.dtype());
+        }
+    }
+    match (dim, zero) {
+        (Some(h), Some(l)) if !h.is_float() && (h == DType::Bool || l.is_float()) => {
+            promote(Some(h), l).unwrap()
+        }
+        (Some(h), _) => h,
+        (None, Some(l)) => l,
+        (None, None) => unreachable!("two operands"),
+    }
+}
+
+/// Both operands in their common dtype (see [`result_type`]); the casts carry the derivatives,
+/// so each input's gradient comes back in its own dtype.
+fn promoted(a: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+    if a.dtype() == b.dtype() {
+        // nothing to promote (the op's own `bind` applies the rule for escaped tracers)
+        return Ok((a.clone(), b.clone()));
+    }
+    let r = result_type(a, b);
+    Ok((a.to_dtype(r)?, b.to_dtype(r)?))
+}
+
+/// A scalar as a 0-d operand for `x`: in `x`'s dtype when that holds it exactly (always for a
+/// float tensor, as PyTorch keeps a float tensor's dtype against a Python scalar), else as f64,
+/// so that `int_tensor.eq_scalar(0.5)` compares with 0.5, not with a truncated 0.
+fn scalar_operand(x: &Tensor, value: f64) -> Result<Tensor> {
+    let exact = match x.dtype() {
+        DType::F32 | DType::F64 => true,
+        DType::I64 => value.fract() == 0.0 && value.abs() < 9.2e18,
+        DType::Bool => value == 0.0 || value == 1.0,
+    };
+    let dtype = if exact { x.dtype() } else { DType::F64 };
+    Tensor::full(&[], value, dtype)
+}
+
 fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let name = op.name();
-    require_same_dtype(name, a, b)?;
+    let (a, b) = &promoted(a, b)?;
     if !op.accepts(a.dtype()) {
         return Err(crate::Error::DType {
             op: name,
@@ -42,7 +100,7 @@ fn binary(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 fn compare(op: CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let p = Compare(op);
     let name = crate::prims::Primitive::name(&p);
-    require_same_dtype(name, a, b)?;
+    let (a, b) = &promoted(a, b)?;
     if a.shape() != b.shape() {
         broadcast_shapes(name, a.shape(), b.shape())?;
     }
@@ -140,9 +198,9 @@ macro_rules! compare_methods {
         impl Tensor {
             $(
                 $(#[$doc])* pub fn $name(&self, other: &Tensor) -> Result<Tensor> { compare(CmpOp::$op, self, other) }
-                $(#[$doc])* #[doc = "Against a scalar (converted to this tensor's dtype)."]
+                $(#[$doc])* #[doc = "Against a scalar (in this tensor's dtype if it holds the value exactly, else compared as f64)."]
                 pub fn $sname(&self, value: f64) -> Result<Tensor> {
-                    compare(CmpOp::$op, self, &Tensor::full(&[], value, self.dtype()))
+                    compare(CmpOp::$op, self, &scalar_operand(self, value)?)
                 }
             )*
         }
@@ -208,11 +266,11 @@ impl Tensor {
     }
     /// Elementwise maximum with a scalar.
     pub fn maximum_scalar(&self, value: f64) -> Result<Tensor> {
-        self.maximum(&Tensor::full(&[], value, self.dtype()))
+        self.maximum(&scalar_operand(self, value)?)
     }
     /// Elementwise minimum with a scalar.
     pub fn minimum_scalar(&self, value: f64) -> Result<Tensor> {
-        self.minimum(&Tensor::full(&[], value, self.dtype()))
+        self.minimum(&scalar_operand(self, value)?)
     }
 
     /// `a` where `cond` is true, `b` elsewhere; all three broadcast. No derivative flows to `cond`.
@@ -226,7 +284,7 @@ impl Tensor {
     /// ```
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         require_dtype("where", cond, DType::Bool, "a bool mask as condition")?;
-        require_same_dtype("where", a, b)?;
+        let (a, b) = &promoted(a, b)?;
         let s = broadcast_shapes("where", cond.shape(), a.shape())?;
         broadcast_shapes("where", &s, b.shape())?;
         bind(&Where, &[cond, a, b])
@@ -284,8 +342,8 @@ fn or_panic(r: Result<Tensor>) -> Tensor {
 macro_rules! operators {
     ($($tr:ident $m:ident => $method:ident, $smethod:ident, $rsmethod:ident;)*) => {$(
         /// # Panics
-        /// If the shapes do not broadcast or the dtypes differ; use the method of the same name
-        /// for a `Result`.
+        /// If the shapes do not broadcast or the dtypes cannot be combined (e.g. bool
+        /// arithmetic); use the method of the same name for a `Result`.
         impl std::ops::$tr<&Tensor> for &Tensor {
             type Output = Tensor;
             #[track_caller]

@@ -8,9 +8,11 @@
 
 use super::{require_float, require_same_dtype};
 use crate::array::{DType, broadcast_shapes};
-use crate::core::{Tensor, bind};
+use crate::core::{Tensor, bind, with_levels_of};
 use crate::error::{Error, Result};
-use crate::prims::random::{Dist, Draw, Source, drop_generator, new_generator, seed_generator};
+use crate::prims::random::{
+    CheckParam, Dist, Draw, ParamRange, Source, drop_generator, new_generator, seed_generator,
+};
 use std::sync::Arc;
 
 /// A draw of `dist` from `source`; errors name `op`.
@@ -75,42 +77,30 @@ fn normal(source: Source, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
     require_float(OP, mean)?;
     require_same_dtype(OP, mean, std)?;
     let shape = broadcast_shapes(OP, mean.shape(), std.shape())?;
-    if let Some(a) = std.array()
-        && let Some(bad) = a
-            .to_vec::<f64>()
-            .or_else(|| {
-                a.to_vec::<f32>()
-                    .map(|v| v.into_iter().map(f64::from).collect())
-            })
-            .and_then(|v| v.into_iter().find(|s| s.is_nan() || *s < 0.0))
-    {
-        return Err(Error::invalid(
-            OP,
-            format!("expected every element of std to be >= 0, got {bad}"),
-        ));
-    }
-    let noise = draw(OP, source, &shape, mean.dtype(), Dist::Normal)?;
+    let std = &bind(
+        &CheckParam {
+            op: OP,
+            range: ParamRange::NonNegative,
+        },
+        &[std],
+    )?;
+    let noise = with_levels_of(mean, || {
+        with_levels_of(std, || draw(OP, source, &shape, mean.dtype(), Dist::Normal))
+    })?;
     mean.add(&std.mul(&noise)?)
 }
 
 fn bernoulli(source: Source, p: &Tensor) -> Result<Tensor> {
     const OP: &str = "bernoulli";
     require_float(OP, p)?;
-    if let Some(a) = p.array()
-        && let Some(bad) = a
-            .to_vec::<f64>()
-            .or_else(|| {
-                a.to_vec::<f32>()
-                    .map(|v| v.into_iter().map(f64::from).collect())
-            })
-            .and_then(|v| v.into_iter().find(|q| !(0.0..=1.0).contains(q)))
-    {
-        return Err(Error::invalid(
-            OP,
-            format!("expected every probability to be in [0, 1], got {bad}"),
-        ));
-    }
-    let u = draw(OP, source, p.shape(), p.dtype(), Dist::Uniform)?;
+    let p = &bind(
+        &CheckParam {
+            op: OP,
+            range: ParamRange::Probability,
+        },
+        &[p],
+    )?;
+    let u = with_levels_of(p, || draw(OP, source, p.shape(), p.dtype(), Dist::Uniform))?;
     u.lt(p)?.to_dtype(p.dtype())
 }
 
@@ -228,23 +218,27 @@ impl Generator {
     }
     /// Standard normal samples of `x`'s shape and dtype.
     pub fn randn_like(&self, x: &Tensor) -> Result<Tensor> {
-        float_draw(
-            "randn_like",
-            self.source(),
-            x.shape(),
-            x.dtype(),
-            Dist::Normal,
-        )
+        with_levels_of(x, || {
+            float_draw(
+                "randn_like",
+                self.source(),
+                x.shape(),
+                x.dtype(),
+                Dist::Normal,
+            )
+        })
     }
     /// Uniform samples in `[0, 1)` of `x`'s shape and dtype.
     pub fn rand_like(&self, x: &Tensor) -> Result<Tensor> {
-        float_draw(
-            "rand_like",
-            self.source(),
-            x.shape(),
-            x.dtype(),
-            Dist::Uniform,
-        )
+        with_levels_of(x, || {
+            float_draw(
+                "rand_like",
+                self.source(),
+                x.shape(),
+                x.dtype(),
+                Dist::Uniform,
+            )
+        })
     }
     /// Integers uniform in `low..high` (i64) ([`Tensor::randint`] from this generator).
     pub fn randint(&self, low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {

@@ -2,11 +2,11 @@
 //! primitives of `prims::index`), and one_hot (a decomposition). Indices are i64 tensors.
 
 use super::{require_dtype, require_same_dtype};
-use crate::array::{DType, normalize_dim};
+use crate::array::{DType, checked_numel, normalize_dim};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd};
+use crate::prims::index::{CheckIndex, Gather, IndexAdd, IndexSelect, ScatterAdd, checked_index};
 
 impl Tensor {
     /// One-hot encoding of an i64 tensor: a new last dim of `num_classes`, i64.
@@ -17,22 +17,18 @@ impl Tensor {
             DType::I64,
             "an i64 tensor of class indices",
         )?;
-        if let Some(a) = self.array()
-            && let Some(&bad) = a
-                .to_vec::<i64>()
-                .unwrap()
-                .iter()
-                .find(|&&v| v < 0 || v as usize >= num_classes)
-        {
-            return Err(Error::Index {
-                op: "one_hot",
-                index: bad,
-                dim: self.ndim(),
-                size: num_classes,
-            });
-        }
+        let mut out_shape = self.shape().to_vec();
+        out_shape.push(num_classes);
+        checked_numel("one_hot", &out_shape)?;
+        // the range check runs in the kernel, where the values are known under any transform
+        let check = CheckIndex {
+            op: "one_hot",
+            dim: self.ndim(),
+            size: num_classes,
+        };
+        let x = bind(&check, &[self])?;
         let classes = Tensor::arange(0.0, num_classes as f64, 1.0, DType::I64)?;
-        self.unsqueeze(-1)?.eq(&classes)?.to_dtype(DType::I64)
+        x.unsqueeze(-1)?.eq(&classes)?.to_dtype(DType::I64)
     }
     /// The positions `index` (1-d, i64) lists along `dim`; repeats allowed.
     pub fn index_select(&self, dim: i64, index: &Tensor) -> Result<Tensor> {
@@ -47,6 +43,10 @@ impl Tensor {
         if self.ndim() == 0 {
             return self.reshape(&[1])?.index_select(0, index)?.reshape(&[-1]);
         }
+        let mut out = self.shape().to_vec();
+        out[d] = index.numel();
+        checked_numel("index_select", &out)?;
+        let index = &checked_index("index_select", index, d, self.shape()[d])?;
         bind(&IndexSelect { dim: d }, &[self, index])
     }
     /// `out[i][j] = x[i][index[i][j]]` for `dim = 1` (torch.gather): `index` has this tensor's
@@ -65,6 +65,7 @@ impl Tensor {
                 ),
             ));
         }
+        let index = &checked_index("gather", index, d, self.shape()[d])?;
         bind(&Gather { dim: d }, &[self, index])
     }
     /// This tensor plus `src[p]` added at `p with p[dim] = index[p]` (torch.scatter_add);
@@ -85,6 +86,7 @@ impl Tensor {
                 ),
             ));
         }
+        let index = &checked_index("scatter_add", index, d, self.shape()[d])?;
         self.add(&bind(
             &ScatterAdd {
                 dim: d,
@@ -113,6 +115,7 @@ impl Tensor {
                 format!("src has shape {:?}, expected {want:?}", src.shape()),
             ));
         }
+        let index = &checked_index("index_add", index, d, self.shape()[d])?;
         self.add(&bind(
             &IndexAdd {
                 dim: d,

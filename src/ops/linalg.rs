@@ -43,7 +43,7 @@ impl Tensor {
         let (s, l) = self.slogdet()?;
         Tensor::where_(
             &s.lt_scalar(0.0)?,
-            &Tensor::full(&[], f64::NAN, l.dtype()),
+            &Tensor::full(&[], f64::NAN, l.dtype())?,
             &l,
         )
     }

@@ -2,7 +2,6 @@
 //! primitive), `dot`, `outer`, `mv`. (`einsum` has a module of its own.)
 
 use super::{require_float, require_same_dtype};
-use crate::array::broadcast_shapes;
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
@@ -61,11 +60,7 @@ impl Tensor {
         } else {
             b.clone()
         };
-        broadcast_shapes(
-            "matmul",
-            &a2.shape()[..a2.ndim() - 2],
-            &b2.shape()[..b2.ndim() - 2],
-        )?;
+        crate::array::matmul_shape("matmul", a2.shape(), b2.shape())?;
         let mut r = bind(&MatMul, &[&a2, &b2])?;
         if b.ndim() == 1 {
             r = r.squeeze(-1)?;

@@ -2,7 +2,7 @@
 //! option (see `NOTE: [nullary]`).
 
 use crate::array::DType;
-use crate::core::{Tensor, bind};
+use crate::core::{Tensor, bind, with_levels_of};
 use crate::error::{Error, Result};
 use crate::prims::random::{Dist, Draw, GeneratorState, Source};
 
@@ -62,11 +62,15 @@ impl Tensor {
     }
     /// Standard normal samples of this tensor's (per-example) shape and dtype.
     pub fn randn_like(&self) -> Result<Tensor> {
-        sample("randn_like", self.shape(), self.dtype(), Dist::Normal)
+        with_levels_of(self, || {
+            sample("randn_like", self.shape(), self.dtype(), Dist::Normal)
+        })
     }
     /// Uniform samples in `[0, 1)` of this tensor's (per-example) shape and dtype.
     pub fn rand_like(&self) -> Result<Tensor> {
-        sample("rand_like", self.shape(), self.dtype(), Dist::Uniform)
+        with_levels_of(self, || {
+            sample("rand_like", self.shape(), self.dtype(), Dist::Uniform)
+        })
     }
     /// Inverted dropout: each element is zeroed with probability `p` and the rest scaled by
     /// `1/(1-p)`.
@@ -77,11 +81,14 @@ impl Tensor {
                 format!("p must be in [0, 1), got {p}"),
             ));
         }
-        let keep = sample("dropout", self.shape(), self.dtype(), Dist::Uniform)?.ge_scalar(p)?;
+        let keep = with_levels_of(self, || {
+            sample("dropout", self.shape(), self.dtype(), Dist::Uniform)
+        })?
+        .ge_scalar(p)?;
         Tensor::where_(
             &keep,
             &self.div_scalar(1.0 - p)?,
-            &Tensor::zeros(&[], self.dtype()),
+            &Tensor::zeros(&[], self.dtype())?,
         )
     }
 }

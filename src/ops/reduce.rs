@@ -24,17 +24,18 @@ fn reduce_dims(op: &'static str, x: &Tensor, dims: &[i64]) -> Result<SmallVec<[u
 }
 
 /// `s^(1/p)` (for `s ≥ 0`) with derivative 0 where `s = 0`, where the root's slope is infinite
-/// and would turn the zero derivative of `s` into NaN: PyTorch's `norm_backward` and
-/// `std_backward` give 0 there too (the "double where": the root never sees a zero).
+/// and would turn the zero derivative of `s` into NaN: PyTorch's `norm_backward` gives 0 there
+/// too (the "double where": the root never sees a zero). (`std` keeps the plain square root:
+/// PyTorch's `std_backward` gives NaN at a constant input.)
 fn root_zero_grad(s: &Tensor, p: f64) -> Result<Tensor> {
     let zero = s.eq_scalar(0.0)?;
-    let safe = Tensor::where_(&zero, &Tensor::ones(&[], s.dtype()), s)?;
+    let safe = Tensor::where_(&zero, &Tensor::ones(&[], s.dtype())?, s)?;
     let root = if p == 2.0 {
         safe.sqrt()?
     } else {
         safe.pow_scalar(1.0 / p)?
     };
-    Tensor::where_(&zero, &Tensor::zeros(&[], s.dtype()), &root)
+    Tensor::where_(&zero, &Tensor::zeros(&[], s.dtype())?, &root)
 }
 
 /// The shift that keeps `exp` from overflowing in logsumexp, softmax and log_softmax: the
@@ -43,13 +44,13 @@ fn root_zero_grad(s: &Tensor, p: f64) -> Result<Tensor> {
 /// PyTorch). The shift cancels in value and derivative; detaching it saves differentiating amax.
 fn max_shift(x: &Tensor, dims: &[i64]) -> Result<Tensor> {
     if x.numel() == 0 {
-        return Ok(Tensor::zeros(&[], x.dtype()));
+        return Tensor::zeros(&[], x.dtype());
     }
     let m = x.amax(dims, true)?.detach()?;
     Tensor::where_(
         &m.abs()?.lt_scalar(f64::INFINITY)?,
         &m,
-        &Tensor::zeros(&[], m.dtype()),
+        &Tensor::zeros(&[], m.dtype())?,
     )
 }
 
@@ -105,7 +106,7 @@ impl Tensor {
         if x.shape()[d] == 0 {
             let mut s = x.shape().to_vec();
             s[d] = 1;
-            x = Tensor::ones(&s, x.dtype());
+            x = Tensor::ones(&s, x.dtype())?;
         }
         while x.shape()[d] > 1 {
             let n = x.shape()[d];
@@ -206,7 +207,7 @@ impl Tensor {
                     },
                     &[self],
                 ),
-                None => Ok(Tensor::zeros(&[], crate::DType::I64)),
+                None => Tensor::zeros(&[], crate::DType::I64),
             },
         }
     }
@@ -225,6 +226,7 @@ impl Tensor {
     /// `exp(x) / Σ exp(x)` along `dim`.
     pub fn softmax(&self, dim: i64) -> Result<Tensor> {
         require_float("softmax", self)?;
+        one_dim("softmax", self, dim)?;
         let e = self.sub(&max_shift(self, &[dim])?)?.exp()?;
         e.div(&e.sum_dims(&[dim], true)?)
     }
@@ -232,6 +234,7 @@ impl Tensor {
     /// maximum, so large logits lose no precision (`x − logsumexp(x)` cancels catastrophically).
     pub fn log_softmax(&self, dim: i64) -> Result<Tensor> {
         require_float("log_softmax", self)?;
+        one_dim("log_softmax", self, dim)?;
         let s = self.sub(&max_shift(self, &[dim])?)?;
         s.sub(&s.exp()?.sum_dims(&[dim], true)?.log()?)
     }
@@ -250,12 +253,17 @@ impl Tensor {
             .div_scalar(n.saturating_sub(correction) as f64)
     }
     /// The standard deviation of all elements, with Bessel's correction.
+    ///
+    /// Its derivative at a constant input (zero deviation) is NaN, as in PyTorch.
     pub fn std(&self) -> Result<Tensor> {
-        root_zero_grad(&self.var()?, 2.0)
+        require_float("std", self)?;
+        self.var()?.sqrt()
     }
     /// The standard deviation over `dims`, dividing the variance by `N − correction`.
     pub fn std_dims(&self, dims: &[i64], correction: usize, keepdim: bool) -> Result<Tensor> {
-        root_zero_grad(&self.var_dims(dims, correction, keepdim)?, 2.0)
+        require_float("std", self)?;
+        reduce_dims("std", self, dims)?;
+        self.var_dims(dims, correction, keepdim)?.sqrt()
     }
     /// The Euclidean (Frobenius) norm of all elements.
     pub fn norm(&self) -> Result<Tensor> {

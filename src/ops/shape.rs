@@ -154,7 +154,7 @@ impl Tensor {
     }
     /// Insert a size-1 dim at `dim` (negative counts from the end of the result: -1 appends).
     pub fn unsqueeze(&self, dim: i64) -> Result<Tensor> {
-        let d = normalize_dim("unsqueeze", dim, self.ndim() + 1)?;
+        let d = crate::array::normalize_new_dim("unsqueeze", dim, self.ndim())?;
         let mut s: Vec<i64> = self.shape().iter().map(|&v| v as i64).collect();
         s.insert(d, 1);
         self.reshape(&s)
@@ -173,6 +173,7 @@ impl Tensor {
                 ),
             ));
         }
+        crate::array::checked_numel("broadcast_to", shape)?;
         bind(
             &BroadcastTo {
                 shape: Shape::from_slice(shape),
@@ -210,6 +211,7 @@ impl Tensor {
                 s as usize
             });
         }
+        crate::array::checked_numel("expand", &to)?;
         self.broadcast_to(&to).map_err(|_| {
             Error::shape(
                 "expand",
@@ -321,6 +323,12 @@ impl Tensor {
         if tensors.len() == 1 {
             return first.passthrough("cat");
         }
+        let mut shape = first.shape().to_vec();
+        shape[d] = tensors
+            .iter()
+            .map(|t| t.shape()[d])
+            .fold(0, usize::saturating_add);
+        crate::array::checked_numel("cat", &shape)?;
         let refs: Vec<&Tensor> = tensors.iter().collect();
         bind(&Concat { dim: d }, &refs)
     }
@@ -329,7 +337,7 @@ impl Tensor {
         let first = tensors
             .first()
             .ok_or_else(|| Error::invalid("stack", "expected a non-empty list of tensors"))?;
-        let d = normalize_dim("stack", dim, first.ndim() + 1)?;
+        let d = crate::array::normalize_new_dim("stack", dim, first.ndim())?;
         for t in &tensors[1..] {
             super::require_same_dtype("stack", first, t)?;
             if t.shape() != first.shape() {
@@ -409,7 +417,7 @@ impl Tensor {
     /// A 1-d tensor's diagonal matrix, or a 2-d tensor's main diagonal.
     pub fn diag(&self) -> Result<Tensor> {
         match self.ndim() {
-            1 => Tensor::eye(self.shape()[0], self.dtype()).mul(&self.unsqueeze(0)?),
+            1 => Tensor::eye(self.shape()[0], self.dtype())?.mul(&self.unsqueeze(0)?),
             2 => self.diagonal(0, 0, 1),
             _ => Err(Error::shape(
                 "diag",
@@ -453,6 +461,6 @@ impl Tensor {
             }
         }
         let mask = Tensor::from_vec(m, &[r, c])?;
-        Tensor::where_(&mask, self, &Tensor::zeros(&[], self.dtype()))
+        Tensor::where_(&mask, self, &Tensor::zeros(&[], self.dtype())?)
     }
 }

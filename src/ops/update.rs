@@ -40,7 +40,7 @@ fn slice_range(
 
 /// A scalar of `dtype`.
 fn scalar(value: f64, dtype: DType) -> Tensor {
-    Tensor::full(&[], value, dtype)
+    Tensor::full(&[], value, dtype).expect("a 0-d tensor fits in memory")
 }
 
 /// Shape `[n, 1, .., 1]` of rank `rank` (a per-row flag broadcast over the rest).
@@ -75,7 +75,7 @@ impl Tensor {
     ///
     /// ```
     /// use functorch::Tensor;
-    /// let x = Tensor::zeros(&[2, 2], functorch::DType::F64);
+    /// let x = Tensor::zeros(&[2, 2], functorch::DType::F64)?;
     /// let mask = Tensor::from_vec(vec![true, false, true, true], &[2, 2])?;
     /// let y = x.masked_scatter(&mask, &Tensor::from_slice(&[5.0, 6.0, 7.0, 8.0]))?;
     /// assert_eq!(y.to_vec::<f64>()?, vec![5.0, 0.0, 6.0, 7.0]);
@@ -110,7 +110,7 @@ impl Tensor {
         let mut src = source.reshape(&[-1])?;
         if src.numel() == 0 {
             // nothing is read (the mask selects nothing); one element keeps the gather in range
-            src = Tensor::zeros(&[1], self.dtype());
+            src = Tensor::zeros(&[1], self.dtype())?;
         }
         let picked = src.gather(0, &pos)?;
         let shape: Vec<i64> = self.shape().iter().map(|&s| s as i64).collect();
@@ -123,7 +123,7 @@ impl Tensor {
     ///
     /// ```
     /// use functorch::{DType, Tensor};
-    /// let x = Tensor::zeros(&[5], DType::F64);
+    /// let x = Tensor::zeros(&[5], DType::F64)?;
     /// let y = x.slice_scatter(&Tensor::from_slice(&[1.0, 2.0]), 0, 1, 5, 2)?;
     /// assert_eq!(y.to_vec::<f64>()?, vec![0.0, 1.0, 0.0, 2.0, 0.0]);
     /// # Ok::<(), functorch::Error>(())
@@ -160,7 +160,7 @@ impl Tensor {
     ///
     /// ```
     /// use functorch::{DType, Tensor};
-    /// let x = Tensor::zeros(&[2, 2], DType::F64);
+    /// let x = Tensor::zeros(&[2, 2], DType::F64)?;
     /// let y = x.select_scatter(&Tensor::from_slice(&[1.0, 2.0]), 1, -1)?;
     /// assert_eq!(y.to_vec::<f64>()?, vec![0.0, 1.0, 0.0, 2.0]);
     /// # Ok::<(), functorch::Error>(())
@@ -193,7 +193,7 @@ impl Tensor {
     ///
     /// ```
     /// use functorch::{DType, Tensor};
-    /// let x = Tensor::zeros(&[2, 3], DType::F64);
+    /// let x = Tensor::zeros(&[2, 3], DType::F64)?;
     /// let rows = Tensor::from_slice(&[0i64, 1]);
     /// let cols = Tensor::from_slice(&[2i64, 0]);
     /// let y = x.index_put(&[rows, cols], &Tensor::from_slice(&[5.0, 6.0]), false)?;
@@ -274,7 +274,7 @@ impl Tensor {
     ///
     /// ```
     /// use functorch::{DType, Tensor};
-    /// let x = Tensor::zeros(&[4], DType::F64);
+    /// let x = Tensor::zeros(&[4], DType::F64)?;
     /// let y = x.at_slice(0, 1, 3, 1).set(&Tensor::scalar(7.0))?; // broadcast over the slice
     /// assert_eq!(y.to_vec::<f64>()?, vec![0.0, 7.0, 7.0, 0.0]);
     /// let z = y.at_slice(0, 0, 4, 2).add(&Tensor::from_slice(&[1.0, 2.0]))?;
@@ -306,7 +306,7 @@ impl Tensor {
     ///
     /// ```
     /// use functorch::{DType, Tensor};
-    /// let x = Tensor::zeros(&[3], DType::F64);
+    /// let x = Tensor::zeros(&[3], DType::F64)?;
     /// let i = Tensor::from_slice(&[0i64, 2, 0]);
     /// // add accumulates repeated positions, as JAX's .at[i].add
     /// let y = x.at_index(&[i]).add(&Tensor::from_slice(&[1.0, 2.0, 3.0]))?;

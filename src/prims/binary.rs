@@ -115,12 +115,12 @@ binary_family! {
     Pow => "pow", kernel |x, y| x.powf(y), int(),
         da |a, b, y| Tensor::where_(
             &b.eq_scalar(0.0)?,
-            &Tensor::zeros(&[], y.dtype()),
+            &Tensor::zeros(&[], y.dtype())?,
             &b.mul(&a.pow(&b.add_scalar(-1.0)?)?)?,
         )?,
         db Tensor::where_(
             &a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?,
-            &Tensor::zeros(&[], y.dtype()),
+            &Tensor::zeros(&[], y.dtype())?,
             &y.mul(&a.log()?)?,
         )?;
     // NaN propagates, as in PyTorch; ties give each operand half of the derivative

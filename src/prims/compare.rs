@@ -177,7 +177,7 @@ impl Primitive for Where {
         })
     }
     fn vjp(&self, inputs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
-        let zero = Tensor::zeros(&[], out.dtype());
+        let zero = Tensor::zeros(&[], out.dtype())?;
         let ga = needs[1]
             .then(|| Tensor::where_(&inputs[0], ct, &zero)?.sum_to_size(inputs[1].shape()))
             .transpose()?;

@@ -197,3 +197,53 @@ impl Primitive for ScatterAdd {
         )
     }
 }
+
+/// The identity on an i64 tensor whose values must lie in `0..size`: an index range check
+/// that runs in the kernel, where the values are known under every transform (a decomposition
+/// such as `one_hot` would otherwise accept out-of-range values inside `vmap` or `grad`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CheckIndex {
+    /// The op the user called.
+    pub(crate) op: &'static str,
+    /// The dim reported in the error (in the user's terms).
+    pub(crate) dim: usize,
+    /// The exclusive upper bound.
+    pub(crate) size: usize,
+}
+
+impl Primitive for CheckIndex {
+    fn name(&self) -> &'static str {
+        self.op
+    }
+    fn kind(&self) -> PrimKind {
+        // an identity with a side condition: never folded away, never fused
+        PrimKind::Opaque
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        index::check_range(self.op, inputs[0], self.dim, self.size)?;
+        Ok(inputs[0].clone())
+    }
+    fn jvp(&self, _: &[&Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Grads> {
+        Ok(smallvec![None])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        bind(self, inputs)
+    }
+    fn differentiable(&self) -> bool {
+        false
+    }
+}
+
+/// `index` after checking (in a kernel, so under every transform) that its values lie in
+/// `0..size`; errors name `op` and the user's `dim`, whatever batch dims a transform added.
+pub(crate) fn checked_index(
+    op: &'static str,
+    index: &Tensor,
+    dim: usize,
+    size: usize,
+) -> Result<Tensor> {
+    bind(&CheckIndex { op, dim, size }, &[index])
+}

@@ -107,19 +107,67 @@ impl Primitive for Det {
         float("det", inputs[0])?;
         linalg::det(inputs[0])
     }
-    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], d: &Tensor) -> Result<Option<Tensor>> {
-        // d det = det · tr(A⁻¹ dA)
-        let tr = p[0]
-            .inv()?
-            .mt()?
-            .mul(t[0].unwrap())?
-            .sum_dims(&[-2, -1], false)?;
-        Ok(Some(d.mul(&tr)?))
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        // d det = tr(adj(A) dA): defined at singular matrices too (torch's rule)
+        let adj = bind(&Adjugate, &[p[0]])?;
+        Ok(Some(
+            adj.mt()?.mul(t[0].unwrap())?.sum_dims(&[-2, -1], false)?,
+        ))
     }
-    fn vjp(&self, inputs: &[Tensor], d: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(smallvec![Some(
-            per_matrix(&ct.mul(d)?)?.mul(&inputs[0].inv()?.mt()?)?
-        )])
+    fn vjp(&self, inputs: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        let adj = bind(&Adjugate, &[&inputs[0]])?;
+        Ok(smallvec![Some(per_matrix(ct)?.mul(&adj.mt()?)?)])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        bind(self, inputs)
+    }
+}
+
+/// The adjugate `adj(A)` (`det(A) A⁻¹` where `A` is regular): the transposed gradient of det.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Adjugate;
+
+/// `A⁻¹` for the derivatives of the adjugate; a singular matrix is reported as det's.
+fn inv_for_det(a: &Tensor) -> Result<Tensor> {
+    a.inv().map_err(|e| match e {
+        Error::Singular { shape, .. } => Error::Singular {
+            op: "det",
+            shape,
+            what: "singular, where the second derivative of det is not implemented",
+        },
+        e => e,
+    })
+}
+
+impl Primitive for Adjugate {
+    fn name(&self) -> &'static str {
+        "det"
+    }
+    fn kind(&self) -> PrimKind {
+        PrimKind::Opaque
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        float("det", inputs[0])?;
+        linalg::adjugate(inputs[0])
+    }
+    fn jvp(&self, p: &[&Tensor], t: &[Option<&Tensor>], adj: &Tensor) -> Result<Option<Tensor>> {
+        // adj = det · A⁻¹  ⇒  d adj = tr(A⁻¹ dA) adj − A⁻¹ dA adj
+        let ai = inv_for_det(p[0])?;
+        let da = t[0].unwrap();
+        let tr = ai.mt()?.mul(da)?.sum_dims(&[-2, -1], false)?;
+        let d = per_matrix(&tr)?
+            .mul(adj)?
+            .sub(&ai.matmul(da)?.matmul(adj)?)?;
+        Ok(Some(d))
+    }
+    fn vjp(&self, inputs: &[Tensor], adj: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        // the transpose of the jvp: Ā = ⟨C, adj⟩ A⁻ᵀ − A⁻ᵀ C adjᵀ
+        let ait = inv_for_det(&inputs[0])?.mt()?;
+        let dot = ct.mul(adj)?.sum_dims(&[-2, -1], false)?;
+        let g = per_matrix(&dot)?
+            .mul(&ait)?
+            .sub(&ait.matmul(ct)?.matmul(&adj.mt()?)?)?;
+        Ok(smallvec![Some(g)])
     }
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         bind(self, inputs)

@@ -22,6 +22,7 @@ impl Primitive for MatMul {
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
         super::expect_same_dtype("matmul", inputs)?;
+        crate::array::matmul_shape("matmul", inputs[0].shape(), inputs[1].shape())?;
         Ok(match inputs[0].dtype() {
             DType::F32 => matmul::<f32>(inputs[0], inputs[1]),
             DType::F64 => matmul::<f64>(inputs[0], inputs[1]),

@@ -4,8 +4,8 @@
 //! element, "same" one sample for the whole batch) and jvp and grad levels see a constant; see
 //! `NOTE: [nullary]`.
 
-use super::{PrimKind, Primitive};
-use crate::array::{Array, DType, Shape};
+use super::{Grads, PrimKind, Primitive};
+use crate::array::{Array, DType, Shape, alloc, checked_numel};
 use crate::core::{Tensor, bind};
 use crate::error::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
@@ -128,6 +128,18 @@ pub(crate) enum Dist {
     Permutation,
 }
 
+impl Dist {
+    /// The op that draws from this distribution.
+    fn op(self) -> &'static str {
+        match self {
+            Dist::Normal => "randn",
+            Dist::Uniform => "rand",
+            Dist::Randint { .. } => "randint",
+            Dist::Permutation => "randperm",
+        }
+    }
+}
+
 /// Which generator a draw advances. Part of the primitive's data, so a recorded program says
 /// where its randomness comes from (an explicit generator object would be a second variant).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -167,17 +179,16 @@ fn with_rng<T>(source: Source, f: impl FnOnce(&mut StdRng) -> T) -> Result<T> {
 }
 
 fn draw(shape: &[usize], dtype: DType, dist: Dist, source: Source) -> Result<Array> {
-    let n: usize = shape.iter().product();
+    let n = checked_numel(dist.op(), shape)?;
     with_rng(source, |r| match dist {
-        Dist::Randint { low, high } => Array::from_vec(
-            (0..n)
-                .map(|_| r.random_range(low..high))
-                .collect::<Vec<i64>>(),
-            shape,
-        ),
+        Dist::Randint { low, high } => {
+            let mut v: Vec<i64> = alloc(n);
+            v.extend((0..n).map(|_| r.random_range(low..high)));
+            Array::from_vec(v, shape)
+        }
         Dist::Permutation => {
             let m = shape.last().copied().unwrap_or(1);
-            let mut v: Vec<i64> = Vec::with_capacity(n);
+            let mut v: Vec<i64> = alloc(n);
             for _ in 0..n.checked_div(m).unwrap_or(0) {
                 let start = v.len();
                 v.extend(0..m as i64);
@@ -189,9 +200,10 @@ fn draw(shape: &[usize], dtype: DType, dist: Dist, source: Source) -> Result<Arr
             Array::from_vec(v, shape)
         }
         Dist::Normal | Dist::Uniform => {
-            let v: Vec<f64> = match dist {
-                Dist::Normal => (0..n).map(|_| r.sample::<f64, _>(StandardNormal)).collect(),
-                _ => (0..n).map(|_| r.random::<f64>()).collect(),
+            let mut v: Vec<f64> = alloc(n);
+            match dist {
+                Dist::Normal => v.extend((0..n).map(|_| r.sample::<f64, _>(StandardNormal))),
+                _ => v.extend((0..n).map(|_| r.random::<f64>())),
             };
             match dtype {
                 // rounding to f32 can carry a uniform draw just below 1 up to 1: keep [0, 1)
@@ -212,12 +224,7 @@ fn draw(shape: &[usize], dtype: DType, dist: Dist, source: Source) -> Result<Arr
 
 impl Primitive for Draw {
     fn name(&self) -> &'static str {
-        match self.dist {
-            Dist::Normal => "randn",
-            Dist::Uniform => "rand",
-            Dist::Randint { .. } => "randint",
-            Dist::Permutation => "randperm",
-        }
+        self.dist.op()
     }
     fn kind(&self) -> PrimKind {
         PrimKind::Random
@@ -234,5 +241,69 @@ impl Primitive for Draw {
     /// The result depends on no operand: nothing to differentiate.
     fn differentiable(&self) -> bool {
         false
+    }
+}
+
+/// Which values a random op's parameter tensor must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ParamRange {
+    /// Probabilities: `0 ≤ p ≤ 1` (bernoulli).
+    Probability,
+    /// Scales: `σ ≥ 0` (normal's std).
+    NonNegative,
+}
+
+/// The identity on a float tensor whose values must lie in a [`ParamRange`]: the check runs in
+/// the kernel, where the values are known under every transform (checking concrete tensors in
+/// the op would let a batched or differentiated parameter through unchecked).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CheckParam {
+    /// The op the user called.
+    pub(crate) op: &'static str,
+    /// What the values must be.
+    pub(crate) range: ParamRange,
+}
+
+impl Primitive for CheckParam {
+    fn name(&self) -> &'static str {
+        self.op
+    }
+    fn kind(&self) -> PrimKind {
+        // an identity with a side condition: never folded away, never fused
+        PrimKind::Opaque
+    }
+    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
+        let a = inputs[0];
+        let vals: Vec<f64> = match a.to_vec::<f64>() {
+            Some(v) => v,
+            None => a
+                .to_vec::<f32>()
+                .map(|v| v.into_iter().map(f64::from).collect())
+                .unwrap_or_default(),
+        };
+        let (ok, want): (fn(f64) -> bool, &str) = match self.range {
+            ParamRange::Probability => (
+                |p| (0.0..=1.0).contains(&p),
+                "every probability to be in [0, 1]",
+            ),
+            ParamRange::NonNegative => (|s| s >= 0.0, "every element of std to be >= 0"),
+        };
+        match vals.into_iter().find(|&v| !ok(v)) {
+            Some(bad) => Err(Error::invalid(
+                self.op,
+                format!("expected {want}, got {bad}"),
+            )),
+            None => Ok(a.clone()),
+        }
+    }
+    /// The identity's derivative: the tangent passes through.
+    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(t[0].cloned())
+    }
+    fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        Ok(smallvec![Some(ct.clone())])
+    }
+    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
+        bind(self, inputs)
     }
 }

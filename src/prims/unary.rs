@@ -165,7 +165,7 @@ fn softplus<T: Float>(x: T) -> T {
 fn softplus_deriv(x: &Tensor) -> Result<Tensor> {
     Tensor::where_(
         &x.gt_scalar(20.0)?,
-        &Tensor::ones(&[], x.dtype()),
+        &Tensor::ones(&[], x.dtype())?,
         &x.sigmoid()?,
     )
 }

@@ -89,7 +89,7 @@ pub(crate) fn run(
             if rows.len() == i {
                 rows.push(RowBuffer::new(size, d, o.preallocate));
             }
-            rows[i].push(leaf.clone());
+            rows[i].push(leaf.clone())?;
         }
         if first.is_none() {
             first = Some((out, dims));

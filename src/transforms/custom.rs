@@ -36,7 +36,26 @@
 //!   the implicit function theorem. The solver always runs on concrete values (it may branch on
 //!   them, iterate to convergence, call `item()`), is never differentiated, and under `vmap`
 //!   runs once per batch element (a loop: solvers are data-dependent); the rule is batched as
-//!   usual.
+//!   usual. With `.matrix_free()` the rule's linear solve is itself a primitive (`LinSolve`,
+//!   JAX's `custom_linear_solve`): GMRES on concrete values with a jvp (or, transposed, a vjp)
+//!   of `F` as the operator, whose jvp is another solve and whose vjp is the transposed solve,
+//!   so no transform differentiates through the iterations; under `vmap` it runs once per
+//!   batch element (`Looped`).
+//!
+//! `jit`: a staged graph records the call as one opaque node and replays it by calling the
+//! closures again, so solvers and GMRES run on concrete values at every replay, and `jit`
+//! composes outside or inside every transform of these calls.
+//!
+//! Random draws inside the function under `vmap`: the batched call runs the function under a
+//! vmap of its own with the `randomness` of the vmap level that batches the call, and draws
+//! skip that level while it does (`core::SkipForDraws`), so they give what they give outside
+//! the call (the same numbers for a seed): one per element under `Different`, one shared
+//! under `Same`, an error under `Error`. Two cases differ from outside: a call none of whose
+//! operands the vmap batches (a constant argument, or a vmap chunk of one element, whose
+//! inputs `chunk_size` passes unbatched) runs unbatched, so a draw there under `Different`
+//! is refused as a captured tracer; and `checkpoint` draws again when it recomputes the
+//! function for the backward pass (PyTorch's `preserve_rng_state` is not implemented), so a
+//! checkpointed dropout's gradient uses another mask: keep draws outside `checkpoint`.
 //!
 //! Several outputs: the primitive has one output, so a function returning a tree of tensors has
 //! its leaves flattened and concatenated into one float tensor (one leaf is used as it is), and
@@ -57,7 +76,7 @@ use super::options::Opts;
 use super::vjp::vjp_impl;
 use super::{Dims, Function, convert, vmap};
 use crate::array::{DType, Shape, numel};
-use crate::core::{Tensor, TracerKind, bind};
+use crate::core::{Level, LevelKind, Randomness, SkipForDraws, Tensor, TracerKind, bind};
 use crate::error::{Error, Result};
 use crate::prims::Grads;
 use crate::prims::custom::{CustomCall, CustomRules};
@@ -72,24 +91,66 @@ type FlatBwd = Arc<dyn Fn(&[Tensor], &Tensor) -> Result<Vec<Tensor>> + Send + Sy
 // ---------------------------------------------------------------------------------------------
 // shared machinery
 
-/// The ids and kinds of every level whose tracers `t` holds, at any depth.
-fn levels_of(t: &Tensor, out: &mut Vec<(u64, &'static str)>) {
+/// Every level whose tracers `t` holds, at any depth (a level may be visited more than once).
+fn each_level(t: &Tensor, visit: &mut dyn FnMut(&Level, &'static str)) {
     if let Some(tr) = t.tracer() {
-        if !out.iter().any(|(id, _)| *id == tr.level.id) {
-            out.push((tr.level.id, tr.kind_name()));
-        }
+        visit(&tr.level, tr.kind_name());
         match &tr.kind {
             TracerKind::Batch { value }
             | TracerKind::Grad { value, .. }
-            | TracerKind::Staged { value, .. } => levels_of(value, out),
+            | TracerKind::Staged { value, .. } => each_level(value, visit),
             TracerKind::Dual { primal, tangent } => {
-                levels_of(primal, out);
+                each_level(primal, visit);
                 if let Some(t) = tangent {
-                    levels_of(t, out);
+                    each_level(t, visit);
                 }
             }
         }
     }
+}
+
+/// The ids and kinds of every level whose tracers `t` holds, at any depth.
+fn levels_of(t: &Tensor, out: &mut Vec<(u64, &'static str)>) {
+    each_level(t, &mut |level, kind| {
+        if !out.iter().any(|(id, _)| *id == level.id) {
+            out.push((level.id, kind));
+        }
+    });
+}
+
+/// The vmap level that will batch a call, and its `randomness`, for the random draws in the
+/// call's function: see [`batch_draws`].
+#[derive(Clone, Copy)]
+struct Draws {
+    /// The level's id (0: none).
+    level: u64,
+    randomness: Randomness,
+}
+
+/// The vmap level that will batch a call on `xs`: the innermost batch level among the levels
+/// they hold (the levels above it bind the same call one level down, so it is the first batch
+/// level to meet it). The batched call runs the function under a vmap of its own with that
+/// level's randomness, and random draws skip the level itself while it does (`SkipForDraws`),
+/// so a draw inside the call is what it would be outside: one per batch element under
+/// `Different`, one for all under `Same`, an error under `Error`.
+fn batch_draws<'a>(xs: impl IntoIterator<Item = &'a Tensor>) -> Draws {
+    let mut best = Draws {
+        level: 0,
+        randomness: Randomness::Error,
+    };
+    for x in xs {
+        each_level(x, &mut |level, _| {
+            if let LevelKind::Batch { randomness, .. } = &level.kind
+                && level.id > best.level
+            {
+                best = Draws {
+                    level: level.id,
+                    randomness: *randomness,
+                };
+            }
+        });
+    }
+    best
 }
 
 /// Refuse results that hold a level none of the operands hold: a captured tracer.
@@ -124,10 +185,17 @@ fn check_captured<'a>(
     }
 }
 
+/// Zeros of `shape` and `dtype` as a broadcast view of one element (for messages: no memory).
+fn zeros_view(shape: &[usize], dtype: DType) -> Tensor {
+    Tensor::zeros(&[], dtype)
+        .and_then(|z| z.broadcast_to(shape))
+        .expect("the shape of an existing tensor")
+}
+
 /// The structure of a tree, with its leaves replaced by one shared placeholder (the template
 /// must not keep the user's tensors, or tracers, alive).
 fn placeholder(tree: &Tree) -> Tree {
-    let p = Tensor::zeros(&[], DType::F64);
+    let p = Tensor::zeros(&[], DType::F64).expect("a 0-d tensor fits in memory");
     tree.map(&mut |_| Ok(p.clone())).expect("infallible")
 }
 
@@ -197,8 +265,7 @@ impl Packer {
                         .zip(shapes)
                         .all(|(l, s)| l.shape() == &s[..] && l.dtype() == *dtype);
                 if !fits {
-                    let want =
-                        tmpl.with_leaves(&mut shapes.iter().map(|s| Tensor::zeros(s, *dtype)));
+                    let want = tmpl.with_leaves(&mut shapes.iter().map(|s| zeros_view(s, *dtype)));
                     return Err(Error::transform(
                         &self.call,
                         format!(
@@ -275,14 +342,24 @@ fn bind_flat(rules: Arc<dyn CustomRules>, xs: &[Tensor]) -> Result<Tensor> {
     bind(&CustomCall(rules), &refs)
 }
 
+/// For calls whose functions draw no random numbers (a draw is an error, as in a vmap's
+/// default).
+const NO_DRAWS: Draws = Draws {
+    level: 0,
+    randomness: Randomness::Error,
+};
+
 /// `f` vmapped over dim 0 of the operands flagged in `batched` (the others passed whole);
 /// every output carries the batch at dim 0.
 fn vmapped(
     batched: &[bool],
     xs: &[Tensor],
+    draws: Draws,
     f: &dyn Fn(&[Tensor]) -> Result<Vec<Tensor>>,
 ) -> Result<Vec<Tensor>> {
     let mut o = Opts::new("vmap");
+    o.randomness = draws.randomness;
+    let _skip = SkipForDraws::new(draws.level);
     o.in_dims = Some(Dims::Tuple(
         batched.iter().map(|&b| Dims::Dim(b.then_some(0))).collect(),
     ));
@@ -378,6 +455,8 @@ struct JvpRules {
     rule: FlatRule,
     /// Batch the function by a loop over the batch instead of vmap (solvers).
     loop_batch: bool,
+    /// The vmap level that batches the call (see [`batch_draws`]).
+    draws: Draws,
 }
 
 impl CustomRules for JvpRules {
@@ -391,8 +470,8 @@ impl CustomRules for JvpRules {
         let ts: Vec<Tensor> = xs
             .iter()
             .zip(ts)
-            .map(|(x, t)| t.cloned().unwrap_or_else(|| x.zeros_like()))
-            .collect();
+            .map(|(x, t)| t.cloned().map_or_else(|| x.zeros_like(), Ok))
+            .collect::<Result<_>>()?;
         Ok(Some((self.rule)(xs, &ts, out)?))
     }
     fn vjp(&self, xs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
@@ -409,7 +488,10 @@ impl CustomRules for JvpRules {
                 .collect::<Result<Vec<_>>>()?;
             Ok(Tree::Leaf(rule(xs, &ts, out)?))
         };
-        let zeros = xs.iter().map(|x| Tree::Leaf(x.zeros_like())).collect();
+        let zeros = xs
+            .iter()
+            .map(|x| Ok(Tree::Leaf(x.zeros_like()?)))
+            .collect::<Result<_>>()?;
         let (_, pb, _) = vjp_impl(&g, zeros, Some(&diff), &Opts::new("vjp"))?;
         scatter_grads(xs.len(), &diff, pb.apply(Tree::Leaf(ct.clone()))?)
     }
@@ -418,10 +500,11 @@ impl CustomRules for JvpRules {
         let flags = batched.to_vec();
         let f = self.f.clone();
         let call = self.call.clone();
+        let r = self.draws;
         let bf: FlatFn = if self.loop_batch {
             Arc::new(move |x| looped(&call, &flags, size, x, &*f))
         } else {
-            Arc::new(move |x| Ok(vmapped(&flags, x, &|a| Ok(vec![f(a)?]))?.remove(0)))
+            Arc::new(move |x| Ok(vmapped(&flags, x, r, &|a| Ok(vec![f(a)?]))?.remove(0)))
         };
         let rule = self.rule.clone();
         let mut rflags = batched.to_vec();
@@ -431,16 +514,17 @@ impl CustomRules for JvpRules {
             let mut all = x.to_vec();
             all.extend_from_slice(t);
             all.push(y.clone());
-            let r = vmapped(&rflags, &all, &|a| {
+            let out = vmapped(&rflags, &all, r, &|a| {
                 Ok(vec![rule(&a[..n], &a[n..2 * n], &a[2 * n])?])
             })?;
-            Ok(r.into_iter().next().expect("one output"))
+            Ok(out.into_iter().next().expect("one output"))
         });
         let rules = JvpRules {
             call: self.call.clone(),
             f: bf,
             rule: brule,
             loop_batch: self.loop_batch,
+            draws: batch_draws(xs),
         };
         bind_flat(Arc::new(rules), xs)
     }
@@ -451,6 +535,8 @@ struct VjpRules {
     call: String,
     fwd: FlatFwd,
     bwd: FlatBwd,
+    /// The vmap level that batches the call (see [`batch_draws`]).
+    draws: Draws,
 }
 
 impl CustomRules for VjpRules {
@@ -475,8 +561,9 @@ impl CustomRules for VjpRules {
     fn batch(&self, xs: &[Tensor], batched: &[bool], _size: usize) -> Result<Tensor> {
         let flags = batched.to_vec();
         let fwd = self.fwd.clone();
+        let r = self.draws;
         let bfwd: FlatFwd = Arc::new(move |x| {
-            let mut outs = vmapped(&flags, x, &|a| {
+            let mut outs = vmapped(&flags, x, r, &|a| {
                 let (o, mut r) = fwd(a)?;
                 r.insert(0, o);
                 Ok(r)
@@ -490,7 +577,7 @@ impl CustomRules for VjpRules {
             let m = res.len();
             let mut all = res.to_vec();
             all.push(ct.clone());
-            let gs = vmapped(&vec![true; m + 1], &all, &|a| bwd(&a[..m], &a[m]))?;
+            let gs = vmapped(&vec![true; m + 1], &all, r, &|a| bwd(&a[..m], &a[m]))?;
             // an unbatched operand's cotangent is the sum of its per-element cotangents
             gs.into_iter()
                 .zip(&flags)
@@ -501,6 +588,7 @@ impl CustomRules for VjpRules {
             call: self.call.clone(),
             fwd: bfwd,
             bwd: bbwd,
+            draws: batch_draws(xs),
         };
         bind_flat(Arc::new(rules), xs)
     }
@@ -565,6 +653,8 @@ impl CustomRules for VjpBackward {
 struct CheckpointRules {
     call: String,
     f: FlatFn,
+    /// The vmap level that batches the call (see [`batch_draws`]).
+    draws: Draws,
 }
 
 impl CustomRules for CheckpointRules {
@@ -578,8 +668,8 @@ impl CustomRules for CheckpointRules {
         let ts: Vec<Tree> = xs
             .iter()
             .zip(ts)
-            .map(|(x, t)| Tree::Leaf(t.cloned().unwrap_or_else(|| x.zeros_like())))
-            .collect();
+            .map(|(x, t)| Ok(Tree::Leaf(t.cloned().map_or_else(|| x.zeros_like(), Ok)?)))
+            .collect::<Result<_>>()?;
         let (_, t, _) = jvp_impl(&flat_fn(&self.f), leaves_of(xs), ts, &Opts::new("jvp"))?;
         Ok(Some(t.into_tensor()?))
     }
@@ -599,9 +689,11 @@ impl CustomRules for CheckpointRules {
     fn batch(&self, xs: &[Tensor], batched: &[bool], _size: usize) -> Result<Tensor> {
         let flags = batched.to_vec();
         let f = self.f.clone();
+        let r = self.draws;
         let rules = CheckpointRules {
             call: self.call.clone(),
-            f: Arc::new(move |x| Ok(vmapped(&flags, x, &|a| Ok(vec![f(a)?]))?.remove(0))),
+            f: Arc::new(move |x| Ok(vmapped(&flags, x, r, &|a| Ok(vec![f(a)?]))?.remove(0))),
+            draws: batch_draws(xs),
         };
         bind_flat(Arc::new(rules), xs)
     }
@@ -747,6 +839,7 @@ where
             f,
             rule,
             loop_batch: false,
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
@@ -905,6 +998,7 @@ where
             call: self.call_name(),
             fwd,
             bwd,
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
@@ -982,6 +1076,7 @@ where
         let rules = CheckpointRules {
             call: self.call_name(),
             f: adapt_fn(self.f.clone(), spec, packer.clone()),
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
@@ -996,6 +1091,8 @@ pub struct ImplicitRoot<S, F> {
     solver: Arc<S>,
     optimality: Arc<F>,
     name: Arc<str>,
+    /// `Some`: solve the linear systems by GMRES with these settings (`matrix_free`).
+    krylov: Option<Krylov>,
 }
 
 impl<S, F> Clone for ImplicitRoot<S, F> {
@@ -1004,6 +1101,7 @@ impl<S, F> Clone for ImplicitRoot<S, F> {
             solver: self.solver.clone(),
             optimality: self.optimality.clone(),
             name: self.name.clone(),
+            krylov: self.krylov,
         }
     }
 }
@@ -1023,7 +1121,9 @@ impl<S, F> Clone for ImplicitRoot<S, F> {
 ///
 /// The solver always sees concrete values (it may iterate to a tolerance and branch on
 /// `item()`), is never differentiated, and under `vmap` runs once per batch element. The
-/// answer is as accurate as the solver's root, and needs `∂F/∂x` invertible there.
+/// answer is as accurate as the solver's root, and needs `∂F/∂x` invertible there. For a large
+/// `x`, [`matrix_free`](ImplicitRoot::matrix_free) solves with GMRES on products with `∂F/∂x`
+/// instead of building it.
 ///
 /// ```
 /// use functorch::{Tensor, grad, implicit_root};
@@ -1048,12 +1148,63 @@ pub fn implicit_root<S, F>(solver: S, optimality: F) -> ImplicitRoot<S, F> {
         solver: Arc::new(solver),
         optimality: Arc::new(optimality),
         name: Arc::from("f"),
+        krylov: None,
     }
 }
 
 impl<S, F> ImplicitRoot<S, F> {
     fn call_name(&self) -> String {
         format!("implicit_root({})", self.name)
+    }
+
+    /// Solve the implicit function theorem's linear systems matrix-free: by restarted GMRES
+    /// whose operator is `u ↦ ∂F/∂x · u` (a `jvp` of `F`) in forward mode and
+    /// `w ↦ (∂F/∂x)ᵀ w` (a `vjp` of `F`) in reverse mode, instead of building the dense
+    /// `n × n` Jacobian and factorizing it. Each derivative then costs some products with `F`'s
+    /// Jacobian (at most `n` in exact arithmetic) and `O(n · restart)` memory, not `n²`:
+    /// the choice for large `x` (a discretized field, a network's weights).
+    ///
+    /// The iteration stops once `‖b − (∂F/∂x) u‖ ≤ tol · ‖b‖` (relative residual; default
+    /// `1e-10` for f64 roots, `1e-5` for f32; [`tol`](Self::tol)) and fails with an
+    /// [`Error::Transform`] naming the call, the residual reached and the iteration count if
+    /// that takes more than [`max_iter`](Self::max_iter) products (default 1000). GMRES
+    /// restarts every 64 iterations (or every `n`, if smaller). Every transform works as with
+    /// the dense solve (the solve is one primitive whose derivatives are further solves, as
+    /// JAX's `custom_linear_solve`); under `vmap` each batch element is solved in turn.
+    ///
+    /// ```
+    /// use functorch::{Tensor, grad, implicit_root};
+    /// // x*(θ) = θ^(1/3) elementwise, by Newton on F(x, θ) = x³ − θ (θ > 0)
+    /// let cbrt = implicit_root(
+    ///     |theta: &Tensor| theta.pow_scalar(1.0 / 3.0),
+    ///     |x: &Tensor, theta: &Tensor| x.pow_scalar(3.0)?.sub(theta),
+    /// )
+    /// .matrix_free()
+    /// .tol(1e-12);
+    /// let theta = Tensor::from_slice(&[1.0, 8.0, 27.0]);
+    /// let g: Tensor = grad(|t: &Tensor| cbrt.call::<_, Tensor>(t)?.sum()).call(&theta)?;
+    /// // d θ^(1/3) / dθ = 1 / (3 x²)
+    /// let want = [1.0 / 3.0, 1.0 / 12.0, 1.0 / 27.0];
+    /// assert!(g.to_vec::<f64>()?.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-10));
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn matrix_free(mut self) -> Self {
+        self.krylov.get_or_insert_with(Krylov::default);
+        self
+    }
+
+    /// The matrix-free solve's relative residual tolerance (see
+    /// [`matrix_free`](Self::matrix_free), which this turns on). Must be positive and finite.
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.krylov.get_or_insert_with(Krylov::default).tol = Some(tol);
+        self
+    }
+
+    /// The matrix-free solve's limit on products with the Jacobian (see
+    /// [`matrix_free`](Self::matrix_free), which this turns on). Must be positive.
+    pub fn max_iter(mut self, max_iter: usize) -> Self {
+        self.krylov.get_or_insert_with(Krylov::default).max_iter = max_iter;
+        self
     }
 }
 custom_callable!(ImplicitRoot<S, F>);
@@ -1069,6 +1220,8 @@ where
         let packer = Arc::new(Packer::new(self.call_name()));
         let f = adapt_fn(self.solver.clone(), spec.clone(), packer.clone());
         let (opt, sp, call) = (self.optimality.clone(), spec, self.call_name());
+        let krylov = self.krylov;
+        let matvec = implicit_matvec(self.optimality.clone(), sp.clone());
         let rule: FlatRule = Arc::new(move |xs, ts, x| {
             let theta = sp.rebuild(xs);
             // ∂F/∂θ · v
@@ -1089,6 +1242,19 @@ where
                         fx.dtype()
                     ),
                 ));
+            }
+            if let Some(krylov) = krylov {
+                // (∂F/∂x) u = −b by GMRES, one primitive (see `LinSolve`)
+                krylov.check(&call)?;
+                let mut ops = vec![b.neg()?, x.clone()];
+                ops.extend(xs.iter().cloned());
+                let solve = LinSolve {
+                    call: call.clone(),
+                    matvec: matvec.clone(),
+                    transpose: false,
+                    krylov,
+                };
+                return bind_flat(Arc::new(solve), &ops);
             }
             // ∂F/∂x, as an n × n matrix
             let th = A::from_args(theta)?;
@@ -1112,7 +1278,395 @@ where
             f,
             rule,
             loop_batch: true,
+            draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
         };
         run_call(Arc::new(rules), &args, &packer)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matrix-free linear solves (implicit_root(..).matrix_free())
+
+/// `M(p) u` for the operands `p = [x*, θ leaves…]` of a [`LinSolve`]: `∂F/∂x · u` (a jvp of
+/// `F` in `x`) or, with `transpose`, `(∂F/∂x)ᵀ u` (a vjp), at `(x*, θ)`.
+type FlatMatvec = Arc<dyn Fn(&[Tensor], &Tensor, bool) -> Result<Tensor> + Send + Sync>;
+
+/// The matrix-free solve's stopping rule.
+#[derive(Clone, Copy, Debug)]
+struct Krylov {
+    /// Relative residual; `None`: by the dtype (1e-10 for f64, 1e-5 for f32).
+    tol: Option<f64>,
+    /// Products with the operator, in all restarts.
+    max_iter: usize,
+}
+
+impl Default for Krylov {
+    fn default() -> Self {
+        Krylov {
+            tol: None,
+            max_iter: 1000,
+        }
+    }
+}
+
+/// GMRES's restart length (the Krylov basis kept), or `n` if smaller.
+const RESTART: usize = 64;
+
+impl Krylov {
+    fn check(&self, call: &str) -> Result<()> {
+        if let Some(t) = self.tol
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(Error::transform(
+                call,
+                format!("matrix_free: tol must be positive and finite, got {t}"),
+            ));
+        }
+        if self.max_iter == 0 {
+            return Err(Error::transform(
+                call,
+                "matrix_free: max_iter must be a positive integer, got 0",
+            ));
+        }
+        Ok(())
+    }
+    fn tol(&self, dtype: DType) -> f64 {
+        self.tol
+            .unwrap_or(if dtype == DType::F32 { 1e-5 } else { 1e-10 })
+    }
+}
+
+/// The products with `∂F/∂x` and its transpose that the matrix-free solve needs, from the
+/// user's optimality function.
+fn implicit_matvec<A, F>(opt: Arc<F>, spec: Arc<ArgSpec>) -> FlatMatvec
+where
+    A: Args + 'static,
+    F: Fn(&Tensor, &A) -> Result<Tensor> + Send + Sync + 'static,
+{
+    Arc::new(move |p, u, transpose| {
+        let th = A::from_args(spec.rebuild(&p[1..]))?;
+        let fx = |a: Vec<Tree>| -> Result<Tree> {
+            let x = a.into_iter().next().expect("one argument").into_tensor()?;
+            Ok(Tree::Leaf(opt(&x, &th)?))
+        };
+        let x = vec![Tree::Leaf(p[0].clone())];
+        if transpose {
+            let (_, pb, _) = vjp_impl(&fx, x, None, &Opts::new("vjp"))?;
+            let mut g = pb.apply(Tree::Leaf(u.clone()))?.into_tuple()?;
+            g.remove(0).into_tensor()
+        } else {
+            let (_, t, _) = jvp_impl(&fx, x, vec![Tree::Leaf(u.clone())], &Opts::new("jvp"))?;
+            t.into_tensor()
+        }
+    })
+}
+
+/// `u = M(p)⁻¹ b` as one primitive with operands `[b, p…]`, `M` given only by its products
+/// (JAX's `custom_linear_solve`). Its value is GMRES on concrete values; its derivatives are
+/// further solves, so every transform composes with it:
+///
+/// - jvp: `du = M⁻¹ (db − ∂ₚ(M(p) u) · dp)`, the same solve on a new right-hand side;
+/// - vjp: `w = M⁻ᵀ ū` (the transposed solve, whose operator is the vjp of `F`), `b̄ = w`,
+///   `p̄ = −(∂ₚ(M(p) u))ᵀ w`;
+/// - batch: once per batch element ([`Looped`]), the rules vmapped.
+///
+/// An iterative solve is not differentiated through its iterations: a Krylov method's result
+/// is not even linear in `b` before it converges.
+#[derive(Clone)]
+struct LinSolve {
+    call: String,
+    matvec: FlatMatvec,
+    transpose: bool,
+    krylov: Krylov,
+}
+
+impl LinSolve {
+    /// `M(p) u` as a function of the `p` operands, for the derivatives with respect to them.
+    fn product_in_p<'a>(&'a self, u: &'a Tensor) -> impl Fn(Vec<Tree>) -> Result<Tree> + 'a {
+        move |a: Vec<Tree>| {
+            let p = a
+                .into_iter()
+                .map(Tree::into_tensor)
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Tree::Leaf((self.matvec)(&p, u, self.transpose)?))
+        }
+    }
+}
+
+impl CustomRules for LinSolve {
+    fn call(&self) -> &str {
+        &self.call
+    }
+    fn eval(&self, xs: &[Tensor]) -> Result<Tensor> {
+        let p = &xs[1..];
+        let what = if self.transpose {
+            "(∂F/∂x)ᵀ w = g"
+        } else {
+            "(∂F/∂x) u = b"
+        };
+        gmres(&self.call, what, &xs[0], self.krylov, &|v| {
+            let mv = (self.matvec)(p, v, self.transpose)?;
+            check_captured(&self.call, "the optimality function", p, &[&mv])?;
+            Ok(mv)
+        })
+    }
+    fn jvp(&self, xs: &[Tensor], ts: &[Option<&Tensor>], out: &Tensor) -> Result<Option<Tensor>> {
+        let p = &xs[1..];
+        let mut rhs = ts[0].cloned();
+        if ts[1..].iter().any(Option::is_some) {
+            let tp = p
+                .iter()
+                .zip(&ts[1..])
+                .map(|(x, t)| Ok(Tree::Leaf(t.cloned().map_or_else(|| x.zeros_like(), Ok)?)))
+                .collect::<Result<_>>()?;
+            let g = self.product_in_p(out);
+            let (_, dm, _) = jvp_impl(&g, leaves_of(p), tp, &Opts::new("jvp"))?;
+            let dm = dm.into_tensor()?;
+            rhs = Some(match rhs {
+                Some(db) => db.sub(&dm)?,
+                None => dm.neg()?,
+            });
+        }
+        let Some(rhs) = rhs else { return Ok(None) };
+        let mut ops = vec![rhs];
+        ops.extend_from_slice(p);
+        Ok(Some(bind_flat(Arc::new(self.clone()), &ops)?))
+    }
+    fn vjp(&self, xs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
+        let mut grads: Grads = (0..xs.len()).map(|_| None).collect();
+        let diff = wanted(xs, needs);
+        if diff.is_empty() {
+            return Ok(grads);
+        }
+        let p = &xs[1..];
+        let mut ops = vec![ct.clone()];
+        ops.extend_from_slice(p);
+        let transposed = LinSolve {
+            transpose: !self.transpose,
+            ..self.clone()
+        };
+        let w = bind_flat(Arc::new(transposed), &ops)?;
+        let in_p: Vec<usize> = diff.iter().filter(|&&i| i > 0).map(|&i| i - 1).collect();
+        if !in_p.is_empty() {
+            let g = self.product_in_p(out);
+            let (_, pb, _) = vjp_impl(&g, leaves_of(p), Some(&in_p), &Opts::new("vjp"))?;
+            for (&i, gi) in in_p
+                .iter()
+                .zip(pb.apply(Tree::Leaf(w.clone()))?.into_tuple()?)
+            {
+                grads[i + 1] = Some(gi.into_tensor()?.neg()?);
+            }
+        }
+        if diff.first() == Some(&0) {
+            grads[0] = Some(w);
+        }
+        Ok(grads)
+    }
+    fn batch(&self, xs: &[Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let looped = Looped {
+            inner: Arc::new(self.clone()),
+            flags: batched.to_vec(),
+            size,
+        };
+        bind_flat(Arc::new(looped), xs)
+    }
+}
+
+/// A call batched by running it once per batch element (its value may depend on data, as an
+/// iterative solve's does), with its rules vmapped. Operands are batched at dim 0 where
+/// `flags` says so.
+#[derive(Clone)]
+struct Looped {
+    inner: Arc<dyn CustomRules>,
+    flags: Vec<bool>,
+    size: usize,
+}
+
+impl CustomRules for Looped {
+    fn call(&self) -> &str {
+        self.inner.call()
+    }
+    fn eval(&self, xs: &[Tensor]) -> Result<Tensor> {
+        looped(self.inner.call(), &self.flags, self.size, xs, &|one| {
+            self.inner.eval(one)
+        })
+    }
+    fn jvp(&self, xs: &[Tensor], ts: &[Option<&Tensor>], out: &Tensor) -> Result<Option<Tensor>> {
+        if ts.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let n = xs.len();
+        let present: Vec<bool> = ts.iter().map(Option::is_some).collect();
+        let mut all = xs.to_vec();
+        for (x, t) in xs.iter().zip(ts) {
+            all.push(t.cloned().map_or_else(|| x.zeros_like(), Ok)?);
+        }
+        all.push(out.clone());
+        let mut flags = self.flags.clone();
+        flags.extend_from_slice(&self.flags);
+        flags.push(true);
+        let inner = &self.inner;
+        let r = vmapped(&flags, &all, NO_DRAWS, &|a| {
+            let ts: Vec<Option<&Tensor>> = a[n..2 * n]
+                .iter()
+                .zip(&present)
+                .map(|(t, &p)| p.then_some(t))
+                .collect();
+            let t = inner.jvp(&a[..n], &ts, &a[2 * n])?;
+            Ok(vec![t.map_or_else(|| a[2 * n].zeros_like(), Ok)?])
+        })?;
+        Ok(r.into_iter().next())
+    }
+    fn vjp(&self, xs: &[Tensor], out: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
+        let diff = wanted(xs, needs);
+        if diff.is_empty() {
+            return Ok((0..xs.len()).map(|_| None).collect());
+        }
+        let n = xs.len();
+        let mut all = xs.to_vec();
+        all.push(out.clone());
+        all.push(ct.clone());
+        let mut flags = self.flags.clone();
+        flags.extend([true, true]);
+        let inner = &self.inner;
+        let gs = vmapped(&flags, &all, NO_DRAWS, &|a| {
+            let g = inner.vjp(&a[..n], &a[n], &a[n + 1], needs)?;
+            diff.iter()
+                .map(|&i| g[i].clone().map_or_else(|| a[i].zeros_like(), Ok))
+                .collect()
+        })?;
+        let mut out: Grads = (0..n).map(|_| None).collect();
+        for (&i, g) in diff.iter().zip(gs) {
+            // an unbatched operand's cotangent is the sum of its per-element cotangents
+            out[i] = Some(if self.flags[i] {
+                g
+            } else {
+                g.sum_dims(&[0], false)?
+            });
+        }
+        Ok(out)
+    }
+    fn batch(&self, xs: &[Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
+        let looped = Looped {
+            inner: Arc::new(self.clone()),
+            flags: batched.to_vec(),
+            size,
+        };
+        bind_flat(Arc::new(looped), xs)
+    }
+}
+
+/// Restarted GMRES (modified Gram–Schmidt Arnoldi, Givens rotations) for `A u = b`, `A` given
+/// by `matvec` on tensors shaped like `b`, on concrete values: stops at
+/// `‖b − A u‖ ≤ tol · ‖b‖`, fails after `max_iter` products.
+fn gmres(
+    call: &str,
+    system: &str,
+    b: &Tensor,
+    k: Krylov,
+    matvec: &dyn Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let shape: Vec<i64> = b.shape().iter().map(|&d| d as i64).collect();
+    let n = b.numel();
+    let bf = b.reshape(&[-1])?;
+    let mv = |v: &Tensor| -> Result<Tensor> { matvec(&v.reshape(&shape)?)?.reshape(&[-1]) };
+    let bnorm = bf.norm()?.item()?;
+    if bnorm == 0.0 {
+        return b.zeros_like();
+    }
+    let tol = k.tol(b.dtype());
+    let not_finite = || {
+        Error::transform(
+            call,
+            format!(
+                "matrix_free: the GMRES solve of {system} met a non-finite value (the right-hand side or a product with ∂F/∂x at the root is NaN or infinite)"
+            ),
+        )
+    };
+    if !bnorm.is_finite() {
+        return Err(not_finite());
+    }
+    let m = RESTART.min(n).max(1);
+    let mut x = bf.zeros_like()?;
+    let mut r = bf.clone();
+    let mut beta = bnorm;
+    let mut iters = 0;
+    loop {
+        if !beta.is_finite() {
+            return Err(not_finite());
+        }
+        if beta <= tol * bnorm {
+            return x.reshape(&shape);
+        }
+        if iters >= k.max_iter {
+            return Err(Error::transform(
+                call,
+                format!(
+                    "matrix_free: GMRES did not converge on the {n}-unknown system {system}: relative residual {:.2e} > tol {tol:.1e} after {iters} iterations (max_iter = {}); raise max_iter, loosen tol, or check that ∂F/∂x is invertible and well conditioned at the root",
+                    beta / bnorm,
+                    k.max_iter
+                ),
+            ));
+        }
+        // one cycle of at most m Arnoldi steps from v₀ = r / β
+        let mut v = vec![r.div_scalar(beta)?];
+        let mut h = vec![vec![0.0f64; m]; m + 1];
+        let (mut cs, mut sn) = (vec![0.0f64; m], vec![0.0f64; m]);
+        let mut g = vec![0.0f64; m + 1];
+        g[0] = beta;
+        let mut j = 0;
+        while j < m && iters < k.max_iter {
+            let mut w = mv(&v[j])?;
+            iters += 1;
+            for (i, vi) in v.iter().enumerate() {
+                h[i][j] = w.dot(vi)?.item()?;
+                w = w.sub(&vi.mul_scalar(h[i][j])?)?;
+            }
+            let hn = w.norm()?.item()?;
+            if !hn.is_finite() {
+                return Err(not_finite());
+            }
+            h[j + 1][j] = hn;
+            for i in 0..j {
+                let t = cs[i] * h[i][j] + sn[i] * h[i + 1][j];
+                h[i + 1][j] = -sn[i] * h[i][j] + cs[i] * h[i + 1][j];
+                h[i][j] = t;
+            }
+            let d = h[j][j].hypot(h[j + 1][j]);
+            if d == 0.0 {
+                // A v_j = 0: singular on the Krylov space; solve with the columns so far
+                break;
+            }
+            cs[j] = h[j][j] / d;
+            sn[j] = h[j + 1][j] / d;
+            h[j][j] = d;
+            h[j + 1][j] = 0.0;
+            g[j + 1] = -sn[j] * g[j];
+            g[j] *= cs[j];
+            j += 1;
+            // the residual estimate, or an invariant subspace reached (the solution is in it)
+            if g[j].abs() <= tol * bnorm || hn <= f64::EPSILON * d {
+                break;
+            }
+            if j < m {
+                v.push(w.div_scalar(hn)?);
+            }
+        }
+        // y = H⁻¹ g on the triangle, u += V y
+        let mut y = vec![0.0f64; j];
+        for i in (0..j).rev() {
+            let s: f64 = (i + 1..j).map(|l| h[i][l] * y[l]).sum();
+            y[i] = (g[i] - s) / h[i][i];
+        }
+        for (vi, yi) in v.iter().zip(&y) {
+            x = x.add(&vi.mul_scalar(*yi)?)?;
+        }
+        // the true residual (the estimate drifts in floating point)
+        r = bf.sub(&mv(&x)?)?;
+        beta = r.norm()?.item()?;
+        if j == 0 && beta > tol * bnorm {
+            // no progress possible from here: A r = 0
+            iters = iters.max(k.max_iter);
+        }
     }
 }

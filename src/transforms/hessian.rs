@@ -39,6 +39,15 @@ pub fn hessian<F>(f: F) -> Hessian<F> {
 
 option_setters!(Hessian: argnums, has_aux, chunk_size, progress);
 
+impl<F> Hessian<F> {
+    /// The Hessian of a scalar function as a [`SparseMatrix`](crate::SparseMatrix), its
+    /// pattern detected and star colored, one Hessian-vector product per color (see
+    /// [`Sparse`](crate::Sparse)).
+    pub fn sparse(self) -> super::sparse::Sparse<F> {
+        super::sparse::Sparse::new(self.f, self.o, super::sparse::Mode::Hessian)
+    }
+}
+
 impl<A, F: Function<A>> Function<A> for Hessian<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
         // the progress of the outer jacfwd is the progress of the whole

@@ -76,7 +76,7 @@ pub(crate) fn jacrev_impl(
     let in_specs: Vec<(Shape, DType)> = sel.iter().flat_map(|s| specs(&s.leaves())).collect();
     let total: usize = out_specs.iter().map(|(s, _)| numel(s)).sum();
     let basis = |start: usize, len: usize| -> Result<ChunkArgs> {
-        let rows = standard_basis_rows(&out_specs, start, len);
+        let rows = standard_basis_rows(&out_specs, start, len)?;
         Ok(ChunkArgs {
             args: vec![out.with_leaves(&mut rows.into_iter())],
             dims: vec![Some(0); out_specs.len()],
@@ -134,7 +134,7 @@ pub(crate) fn jacfwd_impl(
         Ok(Tree::Tuple(vec![t, out, aux.unwrap_or(Tree::None)]))
     };
     let basis = |start: usize, len: usize| -> Result<ChunkArgs> {
-        let mut rows = standard_basis_rows(&in_specs, start, len).into_iter();
+        let mut rows = standard_basis_rows(&in_specs, start, len)?.into_iter();
         Ok(ChunkArgs {
             args: sel.iter().map(|s| s.with_leaves(&mut rows)).collect(),
             dims: vec![Some(0); in_specs.len()],
@@ -217,6 +217,14 @@ pub fn jacrev<F>(f: F) -> Jacrev<F> {
 
 option_setters!(Jacrev: argnums, has_aux, chunk_size, preallocate, progress);
 
+impl<F> Jacrev<F> {
+    /// The Jacobian as a [`SparseMatrix`](crate::SparseMatrix), its pattern detected and its
+    /// rows colored, one vjp per color (see [`Sparse`](crate::Sparse)).
+    pub fn sparse(self) -> super::sparse::Sparse<F> {
+        super::sparse::Sparse::new(self.f, self.o, super::sparse::Mode::Reverse)
+    }
+}
+
 impl<A, F: Function<A>> Function<A> for Jacrev<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
         jacrev_impl(&|a| self.f.apply(a), args, &self.o)
@@ -253,6 +261,14 @@ pub fn jacfwd<F>(f: F) -> Jacfwd<F> {
 }
 
 option_setters!(Jacfwd: argnums, has_aux, chunk_size, randomness, progress);
+
+impl<F> Jacfwd<F> {
+    /// The Jacobian as a [`SparseMatrix`](crate::SparseMatrix), its pattern detected and its
+    /// columns colored, one jvp per color (see [`Sparse`](crate::Sparse)).
+    pub fn sparse(self) -> super::sparse::Sparse<F> {
+        super::sparse::Sparse::new(self.f, self.o, super::sparse::Mode::Forward)
+    }
+}
 
 impl<A, F: Function<A>> Function<A> for Jacfwd<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {

@@ -73,11 +73,11 @@ pub(crate) fn jvp_impl(
     let prim = out.map(&mut |t| {
         Ok(match t.tracer_at(&level) {
             Some(TracerKind::Dual { primal, tangent }) => {
-                tans.push(tangent.clone().unwrap_or_else(|| primal.zeros_like()));
+                tans.push(tangent.clone().map_or_else(|| primal.zeros_like(), Ok)?);
                 primal.clone()
             }
             _ => {
-                tans.push(t.zeros_like());
+                tans.push(t.zeros_like()?);
                 t.clone()
             }
         })

@@ -73,7 +73,7 @@ impl<F> Linearize<F> {
         let f = |a: Vec<Tree>| self.f.apply(a);
         let zeros: Vec<Tree> = primals
             .iter()
-            .map(|p| p.map(&mut |t| Ok(t.zeros_like())))
+            .map(|p| p.map(&mut |t| t.zeros_like()))
             .collect::<Result<_>>()?;
         let leaves: Vec<Tensor> = zeros.iter().flat_map(|z| z.leaves()).cloned().collect();
         let specs = leaves

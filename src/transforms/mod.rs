@@ -15,6 +15,7 @@ mod jit;
 mod jvp;
 mod linearize;
 pub(crate) mod options;
+mod sparse;
 mod vjp;
 mod vmap;
 
@@ -30,6 +31,7 @@ pub use jacobian::{Jacfwd, Jacrev, jacfwd, jacrev};
 pub use jit::{Jit, Trace, jit};
 pub use jvp::{Jvp, jvp};
 pub use linearize::{Linearize, Linearized, linearize};
+pub use sparse::{PreparedSparse, Sparse, SparseMatrix, SparsityPattern};
 pub use vjp::{Grad, GradAndValue, Pullback, Vjp, grad, grad_and_value, vjp};
 pub use vmap::{Vmap, vmap};
 

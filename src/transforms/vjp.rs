@@ -135,11 +135,12 @@ impl Pullback {
             }
         }
         let grads = backward(&self.nodes, seeds, &self.in_nodes)?;
-        let mut it = grads
+        let leaves: Vec<Tensor> = grads
             .into_iter()
             .zip(&self.in_specs)
-            .map(|(g, (s, d))| g.unwrap_or_else(|| Tensor::zeros(s, *d)));
-        Ok(self.in_template.with_leaves(&mut it))
+            .map(|(g, (s, d))| g.map_or_else(|| Tensor::zeros(s, *d), Ok))
+            .collect::<Result<_>>()?;
+        Ok(self.in_template.with_leaves(&mut leaves.into_iter()))
     }
     /// [`apply`](Pullback::apply) on an argument list holding the one cotangent.
     pub(crate) fn apply_args(&self, mut args: Vec<Tree>) -> Result<Tree> {
@@ -181,7 +182,7 @@ pub struct Vjp<F> {
 /// let f = |x: &Tensor| x.square();
 /// let x = Tensor::from_slice(&[1.0, 2.0, 3.0]);
 /// let (y, pb): (Tensor, _) = vjp(f).call(&x)?;
-/// let (g,): (Tensor,) = pb.call(&Tensor::ones(&[3], functorch::DType::F64))?;
+/// let (g,): (Tensor,) = pb.call(&Tensor::ones(&[3], functorch::DType::F64)?)?;
 /// assert_eq!(g.to_vec::<f64>()?, vec![2.0, 4.0, 6.0]); // uᵀJ = 2x for u = 1
 /// # Ok::<(), functorch::Error>(())
 /// ```
@@ -273,7 +274,7 @@ pub(crate) fn grad_impl(
             ),
         ));
     }
-    let g = pb.apply(Tree::Leaf(y.ones_like()))?.into_tuple()?;
+    let g = pb.apply(Tree::Leaf(y.ones_like()?))?.into_tuple()?;
     Ok((argnums.select(g), y, aux))
 }
 

@@ -1351,18 +1351,16 @@ fn creation_ops() -> Vec<OpInfo> {
             .s("f64", vec![], |_| Ok(Tensor::from_slice(&[1.5, -2.0])))
             .s("bool", vec![], |_| Ok(Tensor::from_slice(&[true, false]))),
         c("scalar").s("", vec![], |_| Ok(Tensor::scalar(2.5f32))),
-        c("full").s("", vec![], |_| Ok(Tensor::full(&[2, 3], 1.5, DType::F64))),
-        c("zeros").s("", vec![], |_| Ok(Tensor::zeros(&[2, 3], DType::F32))),
-        c("ones").s("", vec![], |_| Ok(Tensor::ones(&[3], DType::I64))),
-        c("eye").s("", vec![], |_| Ok(Tensor::eye(3, DType::F64))),
+        c("full").s("", vec![], |_| Tensor::full(&[2, 3], 1.5, DType::F64)),
+        c("zeros").s("", vec![], |_| Tensor::zeros(&[2, 3], DType::F32)),
+        c("ones").s("", vec![], |_| Tensor::ones(&[3], DType::I64)),
+        c("eye").s("", vec![], |_| Tensor::eye(3, DType::F64)),
         c("arange").s("", vec![], |_| Tensor::arange(0.0, 2.0, 0.5, DType::F64)),
-        c("linspace").s("", vec![], |_| {
-            Ok(Tensor::linspace(0.0, 1.0, 5, DType::F64))
-        }),
+        c("linspace").s("", vec![], |_| Tensor::linspace(0.0, 1.0, 5, DType::F64)),
         // constant in the input: the gradient checker sees a zero derivative
-        like("zeros_like", |x| Ok(x.zeros_like())),
-        like("ones_like", |x| Ok(x.ones_like())),
-        like("full_like", |x| Ok(x.full_like(-1.5))),
+        like("zeros_like", |x| x.zeros_like()),
+        like("ones_like", |x| x.ones_like()),
+        like("full_like", |x| x.full_like(-1.5)),
     ]
 }
 

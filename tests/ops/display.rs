@@ -79,25 +79,25 @@ fn display_like_pytorch() -> R {
         "tensor([0.0000, 0.0010])"
     );
     // empty tensors
-    assert_eq!(Tensor::zeros(&[0], DType::F32).to_string(), "tensor([])");
+    assert_eq!(Tensor::zeros(&[0], DType::F32)?.to_string(), "tensor([])");
     assert_eq!(
-        Tensor::zeros(&[0], DType::I64).to_string(),
+        Tensor::zeros(&[0], DType::I64)?.to_string(),
         "tensor([], dtype=int64)"
     );
     assert_eq!(
-        Tensor::zeros(&[2, 0], DType::F32).to_string(),
+        Tensor::zeros(&[2, 0], DType::F32)?.to_string(),
         "tensor([], size=(2, 0))"
     );
     assert_eq!(
-        Tensor::zeros(&[0, 3], DType::F64).to_string(),
+        Tensor::zeros(&[0, 3], DType::F64)?.to_string(),
         "tensor([], size=(0, 3), dtype=float64)"
     );
     assert_eq!(
-        Tensor::zeros(&[0], DType::Bool).to_string(),
+        Tensor::zeros(&[0], DType::Bool)?.to_string(),
         "tensor([], dtype=bool)"
     );
     // 2-d summary: "  ..." inside a row, "..." on a line of its own
-    let big = Tensor::zeros(&[100, 100], DType::F32);
+    let big = Tensor::zeros(&[100, 100], DType::F32)?;
     let row = "[0., 0., 0.,  ..., 0., 0., 0.]";
     let want = format!(
         "tensor([{row},\n        {row},\n        {row},\n        ...,\n        {row},\n        {row},\n        {row}])"

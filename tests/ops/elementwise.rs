@@ -472,8 +472,16 @@ fn mul_operator_panics_on_mismatched_shapes() {
 
 #[test]
 #[should_panic(expected = "sub")]
-fn sub_operator_panics_on_mixed_dtypes() {
-    let _ = &t64(&[1.0]) - &Tensor::from_slice(&[1.0f32]);
+fn sub_operator_panics_on_booleans() {
+    let b = Tensor::from_vec(vec![true], &[1]).unwrap();
+    let _ = &b - &b;
+}
+
+#[test]
+fn sub_operator_promotes_mixed_dtypes() {
+    let d = &t64(&[1.5]) - &Tensor::from_slice(&[0.25f32]);
+    assert_eq!(d.dtype(), DType::F64);
+    assert_eq!(d.to_vec::<f64>().unwrap(), vec![1.25]);
 }
 
 #[test]

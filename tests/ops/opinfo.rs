@@ -260,7 +260,7 @@ fn noncontiguous(x: &Tensor, transposed: bool) -> Tensor {
     let v = if transposed {
         rebuild(&x.mt().unwrap()).mt().unwrap()
     } else {
-        Tensor::stack(&[x.clone(), x.zeros_like()], -1)
+        Tensor::stack(&[x.clone(), x.zeros_like().unwrap()], -1)
             .unwrap()
             .select(-1, 0)
             .unwrap()

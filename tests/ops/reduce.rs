@@ -295,16 +295,16 @@ fn long_f32_sums_keep_f32_precision() -> R {
     // a running f32 total would drift by about 1% here; PyTorch's sums stay within f32 rounding
     let n = 1usize << 20;
     let want = n as f64 * f64::from(0.1f32);
-    let s = Tensor::full(&[n], 0.1, DType::F32)
+    let s = Tensor::full(&[n], 0.1, DType::F32)?
         .sum()?
         .to_scalar::<f32>()?;
     assert!((f64::from(s) / want - 1.0).abs() < 1e-6, "{s} vs {want}");
     // over a leading dim (the strided path) and as a mean
-    let c = Tensor::full(&[n, 2], 0.1, DType::F32).sum_dims(&[0], false)?;
+    let c = Tensor::full(&[n, 2], 0.1, DType::F32)?.sum_dims(&[0], false)?;
     for v in c.to_vec::<f32>()? {
         assert!((f64::from(v) / want - 1.0).abs() < 1e-6, "{v} vs {want}");
     }
-    let m = Tensor::full(&[n], 0.1, DType::F32)
+    let m = Tensor::full(&[n], 0.1, DType::F32)?
         .mean()?
         .to_scalar::<f32>()?;
     assert!((m - 0.1).abs() < 1e-7, "{m}");

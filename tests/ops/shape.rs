@@ -99,7 +99,7 @@ fn squeeze_and_unsqueeze() -> R {
     assert_eq!(y.squeeze_all()?.shape(), &[2, 3]);
     assert_eq!(vals(&y.squeeze_all()?), vals(&y));
     assert_eq!(
-        Tensor::ones(&[1, 1], DType::F64).squeeze_all()?.shape(),
+        Tensor::ones(&[1, 1], DType::F64)?.squeeze_all()?.shape(),
         &[] as &[usize]
     );
     let z = seq(&[2, 3]);
