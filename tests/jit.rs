@@ -532,26 +532,6 @@ fn the_compiled_program_shows_its_fused_groups() -> Result<()> {
 }
 
 #[test]
-#[ignore = "prints the programs of the n = 1000 Hessians; run by hand"]
-fn print_large_hessian_programs() -> Result<()> {
-    let x = grid(1, 1000, DType::F64, false)?.reshape(&[1000])?;
-    let t = jit(hessian(rosen)).trace(&x)?;
-    println!("{}\n", t.compiled());
-    let t = jit(hessian(|x: &Tensor| x.sin()?.sum())).trace(&x)?;
-    println!("{}", t.compiled());
-    let f = |x: &Tensor| -> Result<Tensor> {
-        let (x0, x1, x2) = (x.get(0)?, x.get(1)?, x.get(2)?);
-        x0.square()?
-            .mul(&x1)?
-            .add(&x1.mul(&x2)?.sin()?)?
-            .add(&x0.mul(&x2)?.exp()?)
-    };
-    let t = jit(hessian(f)).trace(&Tensor::from_slice(&[0.5, -1.0, 0.25]))?;
-    println!("{}", t.compiled());
-    Ok(())
-}
-
-#[test]
 fn basis_constants_run_in_sparse_form_with_eager_bits() -> Result<()> {
     // captured constants with one nonzero a row (an identity, a slice of one, a multiple of
     // one, one with an empty row), against inputs with NaN and infinities

@@ -40,6 +40,7 @@ mod tile;
 pub(crate) use passes::optimize;
 
 use crate::array::Array;
+use crate::array::pool::fallible;
 use crate::core::stage::{Atom, Graph};
 use crate::core::{PrimKind, Tensor, bind};
 use crate::error::Result;
@@ -207,12 +208,13 @@ impl Program {
                 .collect();
             match s {
                 Step::Eval { prim, out, .. } => {
-                    let y = prim.eval(&args)?;
+                    // as `bind` does: a refused allocation is an error naming the op
+                    let y = fallible(prim.name(), || prim.eval(&args))?;
                     drop(args);
                     vars[self.slot[*out]] = Some(y);
                 }
                 Step::Fused { kernel, outs, .. } => {
-                    let ys = kernel.run(&args);
+                    let ys = fallible("jit (fused elementwise ops)", || Ok(kernel.run(&args)))?;
                     drop(args);
                     for (o, y) in outs.iter().zip(ys) {
                         vars[self.slot[*o]] = Some(y);
