@@ -1059,3 +1059,24 @@ fn random_draws_inside_custom_calls_follow_vmaps_randomness() -> Result<()> {
     }
     Ok(())
 }
+
+/// Recomputing a checkpointed function for its gradient replays the forward pass's draws, so a
+/// checkpointed dropout's gradient uses the mask its output used (PyTorch's
+/// `preserve_rng_state`), and draws after the call continue as without the checkpoint.
+#[test]
+fn checkpoint_replays_the_forward_draws() -> Result<()> {
+    let x = Tensor::from_vec((0..64).map(|i| 0.1 + i as f64 / 64.0).collect(), &[64])?;
+    let f = |x: &Tensor| x.dropout(0.5)?.square()?.sum();
+    functorch::manual_seed(11);
+    let plain: Tensor = grad(f).call(&x)?;
+    let after_plain = Tensor::randn(&[3], DType::F64)?.to_vec::<f64>()?;
+    functorch::manual_seed(11);
+    let ck: Tensor = grad(|x: &Tensor| checkpoint(f).call::<_, Tensor>(x)).call(&x)?;
+    let after_ck = Tensor::randn(&[3], DType::F64)?.to_vec::<f64>()?;
+    assert_eq!(ck.to_vec::<f64>()?, plain.to_vec::<f64>()?);
+    assert_eq!(after_ck, after_plain);
+    // the gradient is zero exactly where the mask dropped the element
+    let g = ck.to_vec::<f64>()?;
+    assert!(g.contains(&0.0) && g.iter().any(|&v| v != 0.0));
+    Ok(())
+}

@@ -21,7 +21,9 @@ mod update;
 pub(crate) use basis::{RowBuffer, standard_basis_rows};
 pub use generator::Generator;
 pub use random::manual_seed;
-pub(crate) use random::{set_state as set_random_state, state as random_state};
+pub(crate) use random::{
+    ThreadRng, replace_thread_rng, set_state as set_random_state, state as random_state, thread_rng,
+};
 pub use slicing::{Idx, IndexArg, RangeInt, step};
 pub use update::At;
 

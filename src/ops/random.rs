@@ -18,6 +18,8 @@ pub(crate) fn state() -> GeneratorState {
 }
 
 /// Restore a state taken by [`state`].
+pub(crate) use crate::prims::random::{ThreadRng, replace_thread_rng, thread_rng};
+
 pub(crate) fn set_state(s: GeneratorState) {
     crate::prims::random::set_state(s)
 }

@@ -89,6 +89,21 @@ fn journal(id: u64, rng: &StdRng) {
     });
 }
 
+/// A copy of this thread's generator alone (explicit generators are not in it): plain data, so
+/// a rule may keep it (`checkpoint` replays its function's draws with it).
+#[derive(Clone, Debug)]
+pub(crate) struct ThreadRng(StdRng);
+
+/// This thread's generator state.
+pub(crate) fn thread_rng() -> ThreadRng {
+    RNG.with(|r| ThreadRng(r.borrow().clone()))
+}
+
+/// Set this thread's generator to `s`; returns the state it had.
+pub(crate) fn replace_thread_rng(s: &ThreadRng) -> ThreadRng {
+    RNG.with(|r| ThreadRng(std::mem::replace(&mut *r.borrow_mut(), s.0.clone())))
+}
+
 /// The explicit generators (`functorch::Generator`), by id.
 static GENERATORS: LazyLock<Mutex<HashMap<u64, StdRng>>> = LazyLock::new(Default::default);
 static NEXT_GENERATOR: AtomicU64 = AtomicU64::new(1);

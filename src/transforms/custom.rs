@@ -53,9 +53,10 @@
 //! under `Same`, an error under `Error`. Two cases differ from outside: a call none of whose
 //! operands the vmap batches (a constant argument, or a vmap chunk of one element, whose
 //! inputs `chunk_size` passes unbatched) runs unbatched, so a draw there under `Different`
-//! is refused as a captured tracer; and `checkpoint` draws again when it recomputes the
-//! function for the backward pass (PyTorch's `preserve_rng_state` is not implemented), so a
-//! checkpointed dropout's gradient uses another mask: keep draws outside `checkpoint`.
+//! is refused as a captured tracer; and `checkpoint` replays the draws of this thread's
+//! generator when it recomputes the function for a derivative (PyTorch's `preserve_rng_state`),
+//! so a checkpointed dropout's gradient uses the forward pass's mask, but draws from an
+//! explicit `Generator` inside `checkpoint` are drawn anew: keep those outside it.
 //!
 //! Several outputs: the primitive has one output, so a function returning a tree of tensors has
 //! its leaves flattened and concatenated into one float tensor (one leaf is used as it is), and
@@ -78,6 +79,7 @@ use super::{Dims, Function, convert, vmap};
 use crate::array::{DType, Shape, numel};
 use crate::core::{Level, LevelKind, Randomness, SkipForDraws, Tensor, TracerKind, bind};
 use crate::error::{Error, Result};
+use crate::ops::{ThreadRng, replace_thread_rng, thread_rng};
 use crate::prims::Grads;
 use crate::prims::custom::{CustomCall, CustomRules};
 use crate::tree::{Args, Pytree, Tree};
@@ -653,8 +655,29 @@ impl CustomRules for VjpBackward {
 struct CheckpointRules {
     call: String,
     f: FlatFn,
+    /// This thread's generator when the call began: recomputing `f` for a derivative replays
+    /// its draws from here (PyTorch's `preserve_rng_state`), then puts the generator back.
+    rng: Arc<ThreadRng>,
     /// The vmap level that batches the call (see [`batch_draws`]).
     draws: Draws,
+}
+
+impl CheckpointRules {
+    /// Run a recomputation of `f` with this thread's generator where it was when the call
+    /// began, so it draws what the forward pass drew; the generator is put back afterwards.
+    fn replaying<R>(&self, run: impl FnOnce() -> R) -> R {
+        /// Puts the generator back, panics included.
+        struct Back(Option<ThreadRng>);
+        impl Drop for Back {
+            fn drop(&mut self) {
+                if let Some(s) = self.0.take() {
+                    replace_thread_rng(&s);
+                }
+            }
+        }
+        let _back = Back(Some(replace_thread_rng(&self.rng)));
+        run()
+    }
 }
 
 impl CustomRules for CheckpointRules {
@@ -670,7 +693,8 @@ impl CustomRules for CheckpointRules {
             .zip(ts)
             .map(|(x, t)| Ok(Tree::Leaf(t.cloned().map_or_else(|| x.zeros_like(), Ok)?)))
             .collect::<Result<_>>()?;
-        let (_, t, _) = jvp_impl(&flat_fn(&self.f), leaves_of(xs), ts, &Opts::new("jvp"))?;
+        let (_, t, _) =
+            self.replaying(|| jvp_impl(&flat_fn(&self.f), leaves_of(xs), ts, &Opts::new("jvp")))?;
         Ok(Some(t.into_tensor()?))
     }
     fn vjp(&self, xs: &[Tensor], _: &Tensor, ct: &Tensor, needs: &[bool]) -> Result<Grads> {
@@ -678,12 +702,14 @@ impl CustomRules for CheckpointRules {
         if diff.is_empty() {
             return Ok((0..xs.len()).map(|_| None).collect());
         }
-        let (_, pb, _) = vjp_impl(
-            &flat_fn(&self.f),
-            leaves_of(xs),
-            Some(&diff),
-            &Opts::new("vjp"),
-        )?;
+        let (_, pb, _) = self.replaying(|| {
+            vjp_impl(
+                &flat_fn(&self.f),
+                leaves_of(xs),
+                Some(&diff),
+                &Opts::new("vjp"),
+            )
+        })?;
         scatter_grads(xs.len(), &diff, pb.apply(Tree::Leaf(ct.clone()))?)
     }
     fn batch(&self, xs: &[Tensor], batched: &[bool], _size: usize) -> Result<Tensor> {
@@ -694,6 +720,7 @@ impl CustomRules for CheckpointRules {
             call: self.call.clone(),
             f: Arc::new(move |x| Ok(vmapped(&flags, x, r, &|a| Ok(vec![f(a)?]))?.remove(0))),
             draws: batch_draws(xs),
+            rng: self.rng.clone(),
         };
         bind_flat(Arc::new(rules), xs)
     }
@@ -1077,6 +1104,7 @@ where
             call: self.call_name(),
             f: adapt_fn(self.f.clone(), spec, packer.clone()),
             draws: batch_draws(args.iter().flat_map(|a| a.leaves())),
+            rng: Arc::new(thread_rng()),
         };
         run_call(Arc::new(rules), &args, &packer)
     }
