@@ -15,9 +15,12 @@
 //!                                                   # are their n = 10⁶ sizes)
 //! ```
 
+#[path = "common/pde.rs"]
+mod pde;
 use functorch::{
     Args, DType, Pytree, Result, Tensor, grad, hessian, jacfwd, jacrev, jit, jvp, manual_seed, vmap,
 };
+use pde::pde2d;
 use std::time::{Duration, Instant};
 
 fn randn(shape: &[usize], scale: f64) -> Tensor {
@@ -454,24 +457,6 @@ fn main() {
     }
 }
 
-/// r(u) = 4u − (the four neighbours, zero outside) + u³ − f on an m×m grid (5-point stencil).
-fn pde2d(u: &Tensor, f: &Tensor) -> Result<Tensor> {
-    let (m, k) = (u.shape()[0], u.shape()[1]);
-    let row = Tensor::from_vec(vec![0.0; k], &[1, k])?;
-    let col = Tensor::from_vec(vec![0.0; m], &[m, 1])?;
-    let up = Tensor::cat(&[u.narrow(0, 1, m - 1)?, row.clone()], 0)?;
-    let down = Tensor::cat(&[row, u.narrow(0, 0, m - 1)?], 0)?;
-    let left = Tensor::cat(&[u.narrow(1, 1, k - 1)?, col.clone()], 1)?;
-    let right = Tensor::cat(&[col, u.narrow(1, 0, k - 1)?], 1)?;
-    u.mul_scalar(4.0)?
-        .sub(&up)?
-        .sub(&down)?
-        .sub(&left)?
-        .sub(&right)?
-        .add(&u.pow_scalar(3.0)?)?
-        .sub(f)
-}
-
 /// The large sparse derivatives (opt-in): the whole one-off job (pattern detection, coloring,
 /// compressed products) and, as `NAME_reuse`, a call of the prepared form, which keeps pattern
 /// and coloring. The n = 10⁶ sizes (which the dense peers cannot run) print only when named.
@@ -490,7 +475,7 @@ fn sparse_workloads(want: &dyn Fn(&str) -> bool) {
         let name = format!("sparse_jacobian_pde2d_n{m}");
         if want(&name) {
             let (u, f) = (randn(&[m, m], 0.1), randn(&[m, m], 1.0));
-            let r = |u: &Tensor| pde2d(u, &f);
+            let r = |u: &Tensor| pde2d(u, &f, 1.0);
             let j = jacfwd(r).sparse();
             emit(&name, time(|| j.call(&u).map(drop)));
             let p = j.prepare(&u).expect("prepare");

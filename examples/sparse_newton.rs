@@ -14,29 +14,13 @@
 //! cargo run --release --features faer --example sparse_newton -- 1000 # 10⁶ unknowns
 //! ```
 
+#[path = "common/pde.rs"]
+mod pde;
 use faer::Side;
 use faer::linalg::solvers::Solve;
 use functorch::{Result, Tensor, jacfwd};
+use pde::pde2d;
 use std::time::Instant;
-
-/// r(u) = (4u − (the four neighbours, zero outside)) / h² + u³ − f.
-fn residual(u: &Tensor, f: &Tensor, h: f64) -> Result<Tensor> {
-    let m = u.shape()[0];
-    let row = Tensor::from_vec(vec![0.0; m], &[1, m])?;
-    let col = Tensor::from_vec(vec![0.0; m], &[m, 1])?;
-    let up = Tensor::cat(&[u.narrow(0, 1, m - 1)?, row.clone()], 0)?;
-    let down = Tensor::cat(&[row, u.narrow(0, 0, m - 1)?], 0)?;
-    let left = Tensor::cat(&[u.narrow(1, 1, m - 1)?, col.clone()], 1)?;
-    let right = Tensor::cat(&[col, u.narrow(1, 0, m - 1)?], 1)?;
-    let lap = u
-        .mul_scalar(4.0)?
-        .sub(&up)?
-        .sub(&down)?
-        .sub(&left)?
-        .sub(&right)?
-        .mul_scalar(1.0 / (h * h))?;
-    lap.add(&u.pow_scalar(3.0)?)?.sub(f)
-}
 
 fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
@@ -57,7 +41,7 @@ fn main() -> Result<()> {
         })
         .collect();
     let f = Tensor::from_vec(fv, &[m, m])?;
-    let r = |u: &Tensor| residual(u, &f, h);
+    let r = |u: &Tensor| pde2d(u, &f, 1.0 / (h * h));
     println!(
         "grid {m}×{m}: {n} unknowns; a dense Jacobian would take {:.1} GB",
         (n as f64).powi(2) * 8.0 / 1e9

@@ -8,25 +8,10 @@
 //! cargo run --example sparsity
 //! ```
 
+#[path = "common/pde.rs"]
+mod pde;
 use functorch::{Result, SparsityPattern, Tensor, hessian, jacfwd};
-
-/// r(u) = 4u − (the four neighbours, zero outside) + u³ − 1 on an m×m grid.
-fn residual(u: &Tensor) -> Result<Tensor> {
-    let m = u.shape()[0];
-    let row = Tensor::from_vec(vec![0.0; m], &[1, m])?;
-    let col = Tensor::from_vec(vec![0.0; m], &[m, 1])?;
-    let up = Tensor::cat(&[u.narrow(0, 1, m - 1)?, row.clone()], 0)?;
-    let down = Tensor::cat(&[row, u.narrow(0, 0, m - 1)?], 0)?;
-    let left = Tensor::cat(&[u.narrow(1, 1, m - 1)?, col.clone()], 1)?;
-    let right = Tensor::cat(&[col, u.narrow(1, 0, m - 1)?], 1)?;
-    u.mul_scalar(4.0)?
-        .sub(&up)?
-        .sub(&down)?
-        .sub(&left)?
-        .sub(&right)?
-        .add(&u.pow_scalar(3.0)?)?
-        .add_scalar(-1.0)
-}
+use pde::pde2d;
 
 /// Σ 100 (x[i+1] − x[i]²)² + (1 − x[i])².
 fn rosenbrock(x: &Tensor) -> Result<Tensor> {
@@ -40,7 +25,8 @@ fn rosenbrock(x: &Tensor) -> Result<Tensor> {
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let m = 8;
     let u = Tensor::from_vec(vec![0.1; m * m], &[m, m])?;
-    let jac = jacfwd(residual).sparse();
+    let ones = Tensor::from_vec(vec![1.0; m * m], &[m, m])?;
+    let jac = jacfwd(|u: &Tensor| pde2d(u, &ones, 1.0)).sparse();
     let jp = jac.detect(&u)?;
     let jcolors = jac.prepare(&u)?.colors();
     let n = 40;

@@ -9,9 +9,9 @@
 //!    range), eagerly and under `vmap` and `grad`: each call must return `Ok` or `Err`, never
 //!    panic.
 //!
-//! The default budget is a few seconds per test in CI's debug build; set
-//! `FUNCTORCH_FUZZ_ITERS` (a multiplier, default 1) for longer runs, and `FUNCTORCH_FUZZ_SEED`
-//! for another seed. A failure prints the seed and the iteration to reproduce it.
+//! The default budget is about a minute in CI's debug build on two cores; set
+//! `FUNCTORCH_FUZZ_ITERS` (a multiplier, default 40) for longer or shorter runs, and
+//! `FUNCTORCH_FUZZ_SEED` for another seed. A failure prints the seed and the iteration to reproduce it.
 
 use functorch::{DType, Result, Tensor, grad, hessian, jacfwd, jacrev, jit, vmap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -22,7 +22,7 @@ fn multiplier() -> usize {
     std::env::var("FUNCTORCH_FUZZ_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
+        .unwrap_or(40)
 }
 
 fn seed() -> u64 {
