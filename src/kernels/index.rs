@@ -4,7 +4,9 @@
 
 use super::strided::Plan;
 use super::with_dtype;
-use crate::array::{Array, Element, alloc, alloc_filled, checked_numel, contiguous_strides, numel};
+use crate::array::{
+    Array, DType, Element, alloc, alloc_filled, checked_numel, contiguous_strides, numel,
+};
 use crate::error::{Error, Result};
 
 fn check(op: &'static str, idx: &[i64], dim: usize, size: usize) -> Result<()> {
@@ -38,6 +40,24 @@ pub(crate) fn check_range(op: &'static str, x: &Array, dim: usize, size: usize) 
             size,
         }),
         None => Ok(()),
+    }
+}
+
+/// The first element of the float array `x` (f32 or f64) for which `ok` fails, as f64.
+pub(crate) fn find_float(x: &Array, ok: fn(f64) -> bool) -> Option<f64> {
+    fn scan<T: Element + Into<f64>>(x: &Array, ok: fn(f64) -> bool) -> Option<f64> {
+        let (mut bad, data) = (None, x.v::<T>().data);
+        Plan::new(x.shape(), [x.strides()]).run([x.offset], 0, x.numel(), |[i]| {
+            let v: f64 = data[i].into();
+            if bad.is_none() && !ok(v) {
+                bad = Some(v);
+            }
+        });
+        bad
+    }
+    match x.dtype() {
+        DType::F32 => scan::<f32>(x, ok),
+        _ => scan::<f64>(x, ok),
     }
 }
 

@@ -10,9 +10,8 @@ use super::{require_float, require_same_dtype};
 use crate::array::{DType, broadcast_shapes};
 use crate::core::{Tensor, bind, with_levels_of};
 use crate::error::{Error, Result};
-use crate::prims::random::{
-    CheckParam, Dist, Draw, ParamRange, Source, drop_generator, new_generator, seed_generator,
-};
+use crate::prims::index::{Condition, checked};
+use crate::prims::random::{Dist, Draw, Source, drop_generator, new_generator, seed_generator};
 use std::sync::Arc;
 
 /// A draw of `dist` from `source`; errors name `op`.
@@ -77,13 +76,7 @@ fn normal(source: Source, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
     require_float(OP, mean)?;
     require_same_dtype(OP, mean, std)?;
     let shape = broadcast_shapes(OP, mean.shape(), std.shape())?;
-    let std = &bind(
-        &CheckParam {
-            op: OP,
-            range: ParamRange::NonNegative,
-        },
-        &[std],
-    )?;
+    let std = &checked(OP, std, Condition::NonNegative)?;
     let noise = with_levels_of(mean, || {
         with_levels_of(std, || draw(OP, source, &shape, mean.dtype(), Dist::Normal))
     })?;
@@ -93,13 +86,7 @@ fn normal(source: Source, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
 fn bernoulli(source: Source, p: &Tensor) -> Result<Tensor> {
     const OP: &str = "bernoulli";
     require_float(OP, p)?;
-    let p = &bind(
-        &CheckParam {
-            op: OP,
-            range: ParamRange::Probability,
-        },
-        &[p],
-    )?;
+    let p = &checked(OP, p, Condition::Probability)?;
     let u = with_levels_of(p, || draw(OP, source, p.shape(), p.dtype(), Dist::Uniform))?;
     u.lt(p)?.to_dtype(p.dtype())
 }

@@ -6,7 +6,7 @@ use crate::array::{DType, checked_numel, normalize_dim};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::prims::index::{CheckIndex, Gather, IndexAdd, IndexSelect, ScatterAdd, checked_index};
+use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd, checked_index};
 
 impl Tensor {
     /// One-hot encoding of an i64 tensor: a new last dim of `num_classes`, i64.
@@ -21,12 +21,7 @@ impl Tensor {
         out_shape.push(num_classes);
         checked_numel("one_hot", &out_shape)?;
         // the range check runs in the kernel, where the values are known under any transform
-        let check = CheckIndex {
-            op: "one_hot",
-            dim: self.ndim(),
-            size: num_classes,
-        };
-        let x = bind(&check, &[self])?;
+        let x = checked_index("one_hot", self, self.ndim(), num_classes)?;
         let classes = Tensor::arange(0.0, num_classes as f64, 1.0, DType::I64)?;
         x.unsqueeze(-1)?.eq(&classes)?.to_dtype(DType::I64)
     }

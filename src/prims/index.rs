@@ -6,7 +6,7 @@ use super::{Grads, PrimKind, Primitive, physical_dim, with_batch};
 use crate::array::{Array, Shape};
 use crate::core::Tensor;
 use crate::core::bind;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::index;
 use smallvec::smallvec;
 
@@ -198,20 +198,28 @@ impl Primitive for ScatterAdd {
     }
 }
 
-/// The identity on an i64 tensor whose values must lie in `0..size`: an index range check
-/// that runs in the kernel, where the values are known under every transform (a decomposition
-/// such as `one_hot` would otherwise accept out-of-range values inside `vmap` or `grad`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct CheckIndex {
-    /// The op the user called.
-    pub(crate) op: &'static str,
-    /// The dim reported in the error (in the user's terms).
-    pub(crate) dim: usize,
-    /// The exclusive upper bound.
-    pub(crate) size: usize,
+/// What a [`Check`] requires of its operand's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Condition {
+    /// i64 indices in `0..size`; errors report `dim` (in the user's terms).
+    Index { dim: usize, size: usize },
+    /// Probabilities: `0 ≤ p ≤ 1` (bernoulli).
+    Probability,
+    /// Scales: `σ ≥ 0` (normal's std).
+    NonNegative,
 }
 
-impl Primitive for CheckIndex {
+/// The identity on a tensor whose values must meet a [`Condition`]: a check that runs in the
+/// kernel, where the values are known under every transform (a check of concrete tensors in
+/// the op, or a decomposition such as `one_hot`, would let batched or traced values through).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Check {
+    /// The op the user called.
+    pub(crate) op: &'static str,
+    pub(crate) cond: Condition,
+}
+
+impl Primitive for Check {
     fn name(&self) -> &'static str {
         self.op
     }
@@ -220,21 +228,45 @@ impl Primitive for CheckIndex {
         PrimKind::Opaque
     }
     fn eval(&self, inputs: &[&Array]) -> Result<Array> {
-        index::check_range(self.op, inputs[0], self.dim, self.size)?;
-        Ok(inputs[0].clone())
+        let x = inputs[0];
+        let (ok, want): (fn(f64) -> bool, &str) = match self.cond {
+            Condition::Index { dim, size } => {
+                index::check_range(self.op, x, dim, size)?;
+                return Ok(x.clone());
+            }
+            Condition::Probability => (
+                |p| (0.0..=1.0).contains(&p),
+                "every probability to be in [0, 1]",
+            ),
+            Condition::NonNegative => (|s| s >= 0.0, "every element of std to be >= 0"),
+        };
+        match index::find_float(x, ok) {
+            Some(bad) => Err(Error::invalid(
+                self.op,
+                format!("expected {want}, got {bad}"),
+            )),
+            None => Ok(x.clone()),
+        }
     }
-    fn jvp(&self, _: &[&Tensor], _: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(None)
+    /// The identity's derivative: the tangent passes through (indices have none).
+    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
+        Ok(t[0].cloned())
     }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, _: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(smallvec![None])
+    fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
+        Ok(smallvec![self.differentiable().then(|| ct.clone())])
     }
     fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
         bind(self, inputs)
     }
     fn differentiable(&self) -> bool {
-        false
+        !matches!(self.cond, Condition::Index { .. })
     }
+}
+
+/// `x` after checking (in a kernel, so under every transform) that its values meet `cond`;
+/// errors name `op`.
+pub(crate) fn checked(op: &'static str, x: &Tensor, cond: Condition) -> Result<Tensor> {
+    bind(&Check { op, cond }, &[x])
 }
 
 /// `index` after checking (in a kernel, so under every transform) that its values lie in
@@ -245,5 +277,5 @@ pub(crate) fn checked_index(
     dim: usize,
     size: usize,
 ) -> Result<Tensor> {
-    bind(&CheckIndex { op, dim, size }, &[index])
+    checked(op, index, Condition::Index { dim, size })
 }

@@ -4,7 +4,7 @@
 //! element, "same" one sample for the whole batch) and jvp and grad levels see a constant; see
 //! `NOTE: [nullary]`.
 
-use super::{Grads, PrimKind, Primitive};
+use super::{PrimKind, Primitive};
 use crate::array::{Array, DType, Shape, alloc, checked_numel};
 use crate::core::{Tensor, bind};
 use crate::error::{Error, Result};
@@ -256,69 +256,5 @@ impl Primitive for Draw {
     /// The result depends on no operand: nothing to differentiate.
     fn differentiable(&self) -> bool {
         false
-    }
-}
-
-/// Which values a random op's parameter tensor must hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum ParamRange {
-    /// Probabilities: `0 ≤ p ≤ 1` (bernoulli).
-    Probability,
-    /// Scales: `σ ≥ 0` (normal's std).
-    NonNegative,
-}
-
-/// The identity on a float tensor whose values must lie in a [`ParamRange`]: the check runs in
-/// the kernel, where the values are known under every transform (checking concrete tensors in
-/// the op would let a batched or differentiated parameter through unchecked).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct CheckParam {
-    /// The op the user called.
-    pub(crate) op: &'static str,
-    /// What the values must be.
-    pub(crate) range: ParamRange,
-}
-
-impl Primitive for CheckParam {
-    fn name(&self) -> &'static str {
-        self.op
-    }
-    fn kind(&self) -> PrimKind {
-        // an identity with a side condition: never folded away, never fused
-        PrimKind::Opaque
-    }
-    fn eval(&self, inputs: &[&Array]) -> Result<Array> {
-        let a = inputs[0];
-        let vals: Vec<f64> = match a.to_vec::<f64>() {
-            Some(v) => v,
-            None => a
-                .to_vec::<f32>()
-                .map(|v| v.into_iter().map(f64::from).collect())
-                .unwrap_or_default(),
-        };
-        let (ok, want): (fn(f64) -> bool, &str) = match self.range {
-            ParamRange::Probability => (
-                |p| (0.0..=1.0).contains(&p),
-                "every probability to be in [0, 1]",
-            ),
-            ParamRange::NonNegative => (|s| s >= 0.0, "every element of std to be >= 0"),
-        };
-        match vals.into_iter().find(|&v| !ok(v)) {
-            Some(bad) => Err(Error::invalid(
-                self.op,
-                format!("expected {want}, got {bad}"),
-            )),
-            None => Ok(a.clone()),
-        }
-    }
-    /// The identity's derivative: the tangent passes through.
-    fn jvp(&self, _: &[&Tensor], t: &[Option<&Tensor>], _: &Tensor) -> Result<Option<Tensor>> {
-        Ok(t[0].cloned())
-    }
-    fn vjp(&self, _: &[Tensor], _: &Tensor, ct: &Tensor, _: &[bool]) -> Result<Grads> {
-        Ok(smallvec![Some(ct.clone())])
-    }
-    fn batch(&self, inputs: &[&Tensor], _: &[bool], _: usize) -> Result<Tensor> {
-        bind(self, inputs)
     }
 }
