@@ -521,12 +521,14 @@ fn fused_programs_compose_with_outer_transforms() -> Result<()> {
 
 #[test]
 fn the_compiled_program_shows_its_fused_groups() -> Result<()> {
+    // large enough not to run as a small program
     let f = jit(|x: &Tensor| x.sin()?.mul_scalar(2.0)?.exp()?.sum());
-    let t = f.trace(&Tensor::from_slice(&[1.0, 2.0, 3.0]))?;
+    let x: Vec<f64> = (0..1000).map(|i| i as f64 / 1000.0).collect();
+    let t = f.trace(&Tensor::from_vec(x, &[1000])?)?;
     let text = t.compiled().to_string();
     println!("{text}");
     assert!(text.contains("= fused a {"), "{text}");
-    assert!(text.contains("        b:f64[3] = sin a"), "{text}");
+    assert!(text.contains("        b:f64[1000] = sin a"), "{text}");
     assert!(text.contains("sum"), "{text}");
     Ok(())
 }
@@ -611,5 +613,80 @@ fn pads_fuse_into_their_readers_as_guarded_loads() -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+#[test]
+fn small_programs_run_over_one_arena_with_views_as_index_maps() -> Result<()> {
+    // a Hessian of three variables: every value is tiny
+    let f = |x: &Tensor| -> Result<Tensor> {
+        let (x0, x1, x2) = (x.get(0)?, x.get(1)?, x.get(2)?);
+        x0.square()?
+            .mul(&x1)?
+            .add(&x1.mul(&x2)?.sin()?)?
+            .add(&x0.mul(&x2)?.exp()?)
+    };
+    let j = jit(hessian(f));
+    let x = Tensor::from_slice(&[0.5, -1.0, 0.25]);
+    let text = j.trace(&x)?.compiled().to_string();
+    println!("{text}");
+    assert!(text.contains("small program"), "{text}");
+    // `x.get(i)` (a slice and a reshape) is a part of the input: no op
+    assert!(text.contains("reshape { shape: [] } b    -- alias"), "{text}");
+    // the pads are gathers, and the reshapes and transpose after the sum one more
+    assert!(text.contains("-- gather"), "{text}");
+    assert!(!text.contains("fused"), "{text}");
+    let xs = [
+        x,
+        Tensor::from_slice(&[1.5, 2.0, -0.75]),
+        Tensor::from_slice(&[f64::NAN, f64::INFINITY, -0.0]),
+    ];
+    for x in &xs {
+        // the second call reuses the arena of the first
+        for _ in 0..2 {
+            same_bits(&j.call(x)?, &hessian(f).call(x)?, "small Hessian");
+        }
+    }
+
+    // broadcast operands (a row, a column, a scalar), a product and a reduction (run by their
+    // kernels), a chain of views folded into one gather, an output that is an input, f32, and
+    // a transposed (strided) input
+    type Outs = (Tensor, Tensor, Tensor, Tensor);
+    let g = |(a, b): &(Tensor, Tensor)| -> Result<Outs> {
+        let s = a.sin()?.mul(b)?; // [4, 3] · [3]
+        let col = a.sum_dims(&[1], true)?; // [4, 1]
+        let p = s.add(&col)?.matmul(&b.reshape(&[3, 1])?)?; // [4, 1]
+        let v = a.t()?.flip(&[0])?.slice(1, 1, 4, 2)?.reshape(&[6])?; // folded views
+        let w = Tensor::cat(&[v.clone(), b.clone()], 0)?.mul_scalar(2.0)?;
+        let e = p.exp()?.add(&a.get(0)?.get(1)?)?; // a scalar operand
+        Ok((e, w, b.clone(), v.neg()?))
+    };
+    let jg = jit(g);
+    for dtype in [DType::F64, DType::F32] {
+        let a = grid(4, 3, dtype, true)?;
+        let at = grid(3, 4, dtype, false)?.t()?;
+        let b = grid(1, 3, dtype, false)?.reshape(&[3])?;
+        for a in [&a, &at] {
+            let args = (a.clone(), b.clone());
+            let text = jg.trace(&args)?.compiled().to_string();
+            assert!(text.contains("small program"), "{text}");
+            assert!(text.contains("-- folded"), "{text}");
+            for _ in 0..2 {
+                let got: Outs = jg.call(&args)?;
+                let want = g(&args)?;
+                same_bits(&got.0, &want.0, "e");
+                same_bits(&got.1, &want.1, "w");
+                same_bits(&got.2, &want.2, "b");
+                same_bits(&got.3, &want.3, "v");
+            }
+        }
+    }
+    // values above the limit run as fused steps
+    let big = grid(40, 30, DType::F64, false)?;
+    let text = jit(|x: &Tensor| x.sin()?.exp())
+        .trace(&big)?
+        .compiled()
+        .to_string();
+    assert!(!text.contains("small program") && text.contains("fused"), "{text}");
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 use super::Program;
 use super::fuse::Step;
+use super::small::{Fate, SmallProgram};
 use crate::core::stage::{Atom, Eqn, Graph};
 use crate::dtype::DType;
 use std::fmt;
@@ -109,6 +110,9 @@ fn eqn(n: &Names<'_>, i: usize, e: &Eqn, indent: &str, f: &mut fmt::Formatter<'_
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = &self.graph;
+        if let Some(s) = &self.small {
+            return small(g, s, f);
+        }
         let Some(steps) = &self.steps else {
             return g.fmt(f);
         };
@@ -159,6 +163,38 @@ impl fmt::Display for Program {
         }
         footer(g, f)
     }
+}
+
+/// A small program: the equations in order, each data-movement equation marked with what
+/// became of it (`alias`: a part of the arena, no op; `gather`: an index map; `folded` into the
+/// gathers that read it, no op).
+fn small(g: &Graph, s: &SmallProgram, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (fate, arena, ops) = match s {
+        SmallProgram::F32(s) => (&s.fate, s.arena_len(), s.ops.len()),
+        SmallProgram::F64(s) => (&s.fate, s.arena_len(), s.ops.len()),
+    };
+    header(g, f)?;
+    writeln!(f, "    -- small program: {ops} ops over one arena of {arena} elements")?;
+    let n = Names(g);
+    for (i, e) in g.eqns.iter().enumerate() {
+        let tag = match fate[i] {
+            Fate::Op => "",
+            Fate::Alias => "    -- alias",
+            Fate::Gather => "    -- gather",
+            Fate::Folded => "    -- folded",
+        };
+        let mut line = String::new();
+        let args: Vec<String> = e.ins.iter().map(|a| n.of(*a)).collect();
+        line.push_str(&format!(
+            "    {}:{} = {} {}",
+            n.of(Atom::Var(i)),
+            ty(&e.shape, e.dtype),
+            op(&*e.prim),
+            args.join(" ")
+        ));
+        writeln!(f, "{line}{tag}")?;
+    }
+    footer(g, f)
 }
 
 /// `{ lambda` with the inputs and constants, up to `let`.

@@ -35,6 +35,7 @@
 mod display;
 mod fuse;
 mod passes;
+mod small;
 mod tile;
 
 pub(crate) use passes::optimize;
@@ -45,6 +46,7 @@ use crate::core::stage::{Atom, Graph};
 use crate::core::{PrimKind, Tensor, bind};
 use crate::error::Result;
 use fuse::Step;
+use small::SmallProgram;
 use smallvec::SmallVec;
 
 /// A graph ready to replay.
@@ -63,6 +65,9 @@ pub(crate) struct Program {
     /// number of slots: a replay holds its values in a vector of that size.
     slot: Vec<usize>,
     n_slots: usize,
+    /// The graph as a small program (`small`), if all its values are tiny: replays on concrete
+    /// inputs run it instead of the steps.
+    small: Option<SmallProgram>,
 }
 
 /// For each of `reads` (the atoms each step reads, in order), the variables (of `n`) read for
@@ -119,7 +124,12 @@ impl Program {
         );
         let concrete = graph.consts.iter().all(|c| c.tracer().is_none())
             && graph.eqns.iter().all(|e| e.prim.kind() != PrimKind::Random);
-        let (steps, step_free) = if concrete {
+        let small = if concrete {
+            SmallProgram::new(&graph)
+        } else {
+            None
+        };
+        let (steps, step_free) = if concrete && small.is_none() {
             let steps = fuse::steps(&graph);
             let free = last_reads(
                 n,
@@ -157,11 +167,18 @@ impl Program {
             step_free,
             slot,
             n_slots,
+            small,
         }
     }
 
     /// Run on `inputs` (one tensor per graph input, concrete or tracers of running transforms).
     pub(crate) fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        if let Some(small) = &self.small
+            && inputs.iter().all(|t| t.tracer().is_none())
+            && let Some(r) = small.run(&self.graph, inputs)
+        {
+            return r;
+        }
         if let Some(steps) = &self.steps
             && inputs.iter().all(|t| t.tracer().is_none())
         {

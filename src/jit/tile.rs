@@ -136,7 +136,7 @@ impl SparseRows {
 
 /// An operand over one tile: a slice of its values, or one value seen at every position.
 #[derive(Clone, Copy)]
-enum Arg<'a, T> {
+pub(super) enum Arg<'a, T> {
     S(&'a [T]),
     C(T),
 }
@@ -559,7 +559,7 @@ fn gather<T: Copy>(
 }
 
 /// Apply a unary op to a tile (into `out`, returning `None`) or to a scalar (returning it).
-fn unary<T: Float>(op: UnaryOp, x: Arg<'_, T>, out: &mut [MaybeUninit<T>]) -> Option<T> {
+pub(super) fn unary<T: Float>(op: UnaryOp, x: Arg<'_, T>, out: &mut [MaybeUninit<T>]) -> Option<T> {
     match x {
         Arg::S(s) => {
             match slice_kernel::<T>(op) {
@@ -591,10 +591,10 @@ impl<T: Float> ScalarFn<T> for Map<'_, '_, T> {
 }
 
 /// `out[t] = f(a[t], b[t])`, either operand possibly a scalar; `Some` if both are.
-struct Zip<'a, 'b, T> {
-    a: Arg<'a, T>,
-    b: Arg<'a, T>,
-    out: &'b mut [MaybeUninit<T>],
+pub(super) struct Zip<'a, 'b, T> {
+    pub(super) a: Arg<'a, T>,
+    pub(super) b: Arg<'a, T>,
+    pub(super) out: &'b mut [MaybeUninit<T>],
 }
 
 impl<T: Float> ScalarFn2<T> for Zip<'_, '_, T> {

@@ -144,14 +144,19 @@ impl Trace {
         &self.recorded
     }
     /// The program a replay on concrete arguments runs: the optimized graph with each run of
-    /// elementwise equations fused into one `fused` equation (one pass over tiles).
+    /// elementwise equations fused into one `fused` equation (one pass over tiles); or, when
+    /// every value is tiny, the *small program* that runs the equations over one buffer kept
+    /// between calls, with views as index maps (marked `alias`, `gather` or `folded`).
     ///
     /// ```
     /// use functorch::{Tensor, jit};
     /// let f = jit(|x: &Tensor| x.sin()?.mul_scalar(2.0)?.exp()?.sum());
-    /// let t = f.trace(&Tensor::from_slice(&[1.0, 2.0]))?;
+    /// let t = f.trace(&Tensor::ones(&[1000], functorch::DType::F64)?)?;
     /// // sin, mul_scalar and exp run as one pass, then the sum
     /// assert!(t.compiled().to_string().contains("= fused a {"));
+    /// // three values: a small program
+    /// let t = f.trace(&Tensor::from_slice(&[1.0, 2.0, 3.0]))?;
+    /// assert!(t.compiled().to_string().contains("small program"));
     /// # Ok::<(), functorch::Error>(())
     /// ```
     pub fn compiled(&self) -> impl fmt::Display + '_ {
