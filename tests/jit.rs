@@ -632,7 +632,10 @@ fn small_programs_run_over_one_arena_with_views_as_index_maps() -> Result<()> {
     println!("{text}");
     assert!(text.contains("small program"), "{text}");
     // `x.get(i)` (a slice and a reshape) is a part of the input: no op
-    assert!(text.contains("reshape { shape: [] } b    -- alias"), "{text}");
+    assert!(
+        text.contains("reshape { shape: [] } b    -- alias"),
+        "{text}"
+    );
     // the pads are gathers, and the reshapes and transpose after the sum one more
     assert!(text.contains("-- gather"), "{text}");
     assert!(!text.contains("fused"), "{text}");
@@ -687,6 +690,37 @@ fn small_programs_run_over_one_arena_with_views_as_index_maps() -> Result<()> {
         .trace(&big)?
         .compiled()
         .to_string();
-    assert!(!text.contains("small program") && text.contains("fused"), "{text}");
+    assert!(
+        !text.contains("small program") && text.contains("fused"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn operands_repeated_along_leading_dims_are_read_in_place() -> Result<()> {
+    // rows too short for row mode; the operand repeats every 2048, 320 (not a divisor of a
+    // tile) and 6144 positions (more than a tile), on one and on both cores
+    for (lead, inner) in [
+        (&[40usize][..], &[64usize, 32][..]),
+        (&[3, 50], &[10, 32]),
+        (&[12], &[3, 64, 32]),
+    ] {
+        let mut full = lead.to_vec();
+        full.extend_from_slice(inner);
+        let m: usize = lead.iter().product();
+        let k: usize = inner.iter().product();
+        let x = grid(m, k, DType::F64, true)?
+            .reshape(&full.iter().map(|&d| d as i64).collect::<Vec<_>>())?;
+        let y = grid(1, k, DType::F64, true)?
+            .reshape(&inner.iter().map(|&d| d as i64).collect::<Vec<_>>())?;
+        for (name, f) in chains() {
+            let j = jit(move |(x, y): &(Tensor, Tensor)| f(x, y));
+            for _ in 0..2 {
+                let got: Tensor = j.call(&(x.clone(), y.clone()))?;
+                same_bits(&got, &f(&x, &y)?, &format!("{name}, {full:?}"));
+            }
+        }
+    }
     Ok(())
 }

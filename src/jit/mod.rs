@@ -10,6 +10,12 @@
 //!   one pass over tiles of the output, with no intermediate arrays, on all cores for large
 //!   outputs. A replay holds only the values the steps materialize, each freed after its last
 //!   reader.
+//! - **On concrete inputs, when every value is tiny** (at most `small::SMALL_VALUE` elements,
+//!   one float dtype; a Hessian of a few variables), it runs a *small program* (`small`)
+//!   instead: every value has a fixed place in one buffer kept between calls (so a replay
+//!   allocates only its outputs), views and other data movement are index maps computed at
+//!   compile time (a contiguous one is an alias: nothing runs; chains of them fold into one
+//!   gather), and elementwise ops run on slices of that buffer with no per-step allocation.
 //! - **Under running transforms** (`grad(jit(f))`, `vmap(jit(f))`, a jit inside another's
 //!   trace), or when the graph has a random draw (which must reach the running levels through
 //!   `bind`), it binds each equation of the (unfused) optimized graph, so each goes through the
@@ -29,8 +35,13 @@
 //! are read from: a broadcast operand is read through zero strides, a pad read by elementwise
 //! equations is a guarded load that gives +0.0 where the pad writes it, and a constant with at
 //! most one nonzero a row (a standard basis and its slices and multiples; zeros that are -0.0
-//! disqualify it) is generated tile by tile from its nonzeros instead of read. No fused
-//! reduction reassociates a sum: reductions are not fused.
+//! disqualify it) is generated tile by tile from its nonzeros instead of read, and an operand
+//! repeated along leading dims is read in place, one repetition at a time. A small program's
+//! rewrites are of the same kind: its index maps are computed by each data-movement
+//! primitive's own kernel (so the same elements land in the same places, and the same +0.0
+//! where a pad writes zeros), an operand of one element is read as a scalar, and every other
+//! primitive runs its own kernel. No fused reduction reassociates a sum: reductions are not
+//! fused, so no rewrite can change a result's bits.
 
 mod display;
 mod fuse;

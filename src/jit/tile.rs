@@ -147,6 +147,10 @@ enum Input<'a, T> {
     Slice(&'a [T]),
     /// Every stride zero: one value.
     Scalar(T),
+    /// Contiguous and repeated along the output's leading dims (a `[64, 32]` operand of a
+    /// `[512, 64, 32]` output): position `p` reads element `p % len` (tiles end where a
+    /// repetition does, so each is a subslice).
+    Periodic(&'a [T]),
     /// Anything else. Tiles that lie within one row of the output's last dim read it in place
     /// when its stride along that dim is 1, as one value when it is 0, and otherwise (or when
     /// tiles span rows) gather it into register `slot` first.
@@ -211,8 +215,9 @@ impl Kernel {
         let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
         let ins: SmallVec<[Input<'_, T>; 8]> = views
             .iter()
+            .zip(inputs)
             .zip(self.sparse.iter().zip(&self.pads))
-            .map(|(a, (sp, pad))| {
+            .map(|((a, orig), (sp, pad))| {
                 let v = a.v::<T>();
                 if let Some(pad) = pad {
                     gathered += 1;
@@ -234,6 +239,8 @@ impl Kernel {
                     Input::Slice(s)
                 } else if v.strides.iter().all(|&s| s == 0) {
                     Input::Scalar(v.data[v.offset])
+                } else if let Some(s) = periodic(orig, &self.shape) {
+                    Input::Periodic(s)
                 } else {
                     gathered += 1;
                     Input::Strided {
@@ -329,6 +336,11 @@ impl Kernel {
                     }
                 }
             }
+            for inp in ins {
+                if let Input::Periodic(s) = inp {
+                    m = m.min(s.len() - pos % s.len());
+                }
+            }
             let mut slots: SmallVec<[&mut [MaybeUninit<T>]; 16]> = SmallVec::new();
             for o in outs.iter_mut() {
                 slots.push(&mut o[t0..t0 + m]);
@@ -340,6 +352,10 @@ impl Kernel {
                 *at = match inp {
                     Input::Slice(s) => At::S(&s[pos..pos + m]),
                     Input::Scalar(c) => At::C(*c),
+                    Input::Periodic(s) => {
+                        let p = pos % s.len();
+                        At::S(&s[p..p + m])
+                    }
                     Input::Padded {
                         data,
                         offset,
@@ -447,6 +463,21 @@ impl Kernel {
             t0 += m;
         }
     }
+}
+
+/// Repetitions shorter than this are gathered instead (tiles as short as a repetition would
+/// cost more than the copy).
+const PERIOD_MIN: usize = 256;
+
+/// If `a` is contiguous and only repeated along leading dims of `shape` (its shape, without
+/// leading 1s, is a suffix of `shape`), its elements: read as [`Input::Periodic`].
+fn periodic<'a, T: Float>(a: &'a Array, shape: &[usize]) -> Option<&'a [T]> {
+    let own = a.shape();
+    let own = &own[own.iter().take_while(|&&d| d == 1).count()..];
+    if a.numel() < PERIOD_MIN || own.len() > shape.len() || !shape.ends_with(own) {
+        return None;
+    }
+    a.v::<T>().contiguous()
 }
 
 /// A padded input over the tile of `m` positions from `pos` (within one row of length `row`):

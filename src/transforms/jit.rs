@@ -53,9 +53,9 @@ impl Cache {
     fn find(&self, args: &[Tree], leaves: &[Tensor]) -> Option<Arc<Entry>> {
         let mut es = self.lock();
         let i = es.iter().position(|e| e.matches(args, leaves))?;
-        let e = es.remove(i);
-        es.insert(0, e.clone());
-        Some(e)
+        // most recently used first (already there on repeated calls with one signature)
+        es[..=i].rotate_right(1);
+        Some(es[0].clone())
     }
     fn insert(&self, e: Entry) {
         let cap = self.capacity.load(Ordering::Relaxed);
