@@ -174,7 +174,10 @@ fn small(g: &Graph, s: &SmallProgram, f: &mut fmt::Formatter<'_>) -> fmt::Result
         SmallProgram::F64(s) => (&s.fate, s.arena_len(), s.ops.len()),
     };
     header(g, f)?;
-    writeln!(f, "    -- small program: {ops} ops over one arena of {arena} elements")?;
+    writeln!(
+        f,
+        "    -- small program: {ops} ops over one arena of {arena} elements"
+    )?;
     let n = Names(g);
     for (i, e) in g.eqns.iter().enumerate() {
         let tag = match fate[i] {

@@ -145,10 +145,12 @@ impl SmallProgram {
             .map(|i| i.1)
             .or_else(|| g.eqns.first().map(|e| e.dtype))?;
         let ok = matches!(d, DType::F32 | DType::F64)
-            && g.inputs.iter().all(|i| i.1 == d && numel(&i.0) <= SMALL_VALUE)
-            && g.consts.iter().all(|c| {
-                c.tracer().is_none() && c.dtype() == d && c.numel() <= SMALL_VALUE
-            })
+            && g.inputs
+                .iter()
+                .all(|i| i.1 == d && numel(&i.0) <= SMALL_VALUE)
+            && g.consts
+                .iter()
+                .all(|c| c.tracer().is_none() && c.dtype() == d && c.numel() <= SMALL_VALUE)
             && g.eqns.iter().all(|e| {
                 e.dtype == d && numel(&e.shape) <= SMALL_VALUE && e.prim.kind() != PrimKind::Random
             });
@@ -232,14 +234,13 @@ impl<T: Float> Small<T> {
             }
         };
         // the positions of an atom's elements where the data lies (through gathers)
-        let sources = |a: Atom, place: &[usize], gathered: &[Option<Range<usize>>], idx: &[u32]| {
-            match a {
+        let sources =
+            |a: Atom, place: &[usize], gathered: &[Option<Range<usize>>], idx: &[u32]| match a {
                 Atom::Var(v) if gathered[v].is_some() => {
                     idx[gathered[v].clone().expect("a gather")].to_vec()
                 }
                 a => positions(loc(a, place), numel(shape_of(a))),
-            }
-        };
+            };
         for (i, e) in g.eqns.iter().enumerate() {
             let n = numel(&e.shape);
             let p = e.prim.as_any();
@@ -262,7 +263,9 @@ impl<T: Float> Small<T> {
                     return None;
                 }
                 let map: Vec<u32> = y.to_vec::<f64>()?.into_iter().map(|x| x as u32).collect();
-                if n > 0 && map[0] != 0 && map.iter().enumerate().all(|(k, &m)| m == map[0] + k as u32)
+                if n > 0
+                    && map[0] != 0
+                    && map.iter().enumerate().all(|(k, &m)| m == map[0] + k as u32)
                 {
                     // an alias: the value already lies in the arena
                     place[i] = map[0] as usize - 1;
@@ -309,22 +312,24 @@ impl<T: Float> Small<T> {
                 }
                 let dst = place_of(&mut image, n)?;
                 place[i] = dst;
-                ops.push(match (p.downcast_ref::<Unary>(), p.downcast_ref::<Binary>()) {
-                    (Some(Unary(op)), _) => Op::Un {
-                        op: *op,
-                        x: args[0],
-                        dst,
-                        n,
+                ops.push(
+                    match (p.downcast_ref::<Unary>(), p.downcast_ref::<Binary>()) {
+                        (Some(Unary(op)), _) => Op::Un {
+                            op: *op,
+                            x: args[0],
+                            dst,
+                            n,
+                        },
+                        (_, Some(Binary(op))) => Op::Bin {
+                            op: *op,
+                            a: args[0],
+                            b: args[1],
+                            dst,
+                            n,
+                        },
+                        _ => unreachable!("an elementwise op"),
                     },
-                    (_, Some(Binary(op))) => Op::Bin {
-                        op: *op,
-                        a: args[0],
-                        b: args[1],
-                        dst,
-                        n,
-                    },
-                    _ => unreachable!("an elementwise op"),
-                });
+                );
                 continue;
             }
             let ins = e
