@@ -724,3 +724,33 @@ fn operands_repeated_along_leading_dims_are_read_in_place() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn producers_read_only_through_row_pads_run_a_row_at_a_time() -> Result<()> {
+    // Rosenbrock's Hessian: the two [n, n - 1] halves are read only through pads along the
+    // rows by the [n, n] sum, so they are computed row by row ahead of it, never materialized
+    for n in [70, 300] {
+        let x = grid(1, n, DType::F64, true)?.reshape(&[n as i64])?;
+        let j = jit(hessian(rosen));
+        let text = j.trace(&x)?.compiled().to_string();
+        assert!(text.contains("(row)"), "{text}");
+        assert_eq!(text.matches("= fused").count(), 2, "{text}");
+        for _ in 0..2 {
+            same_bits(&j.call(&x)?, &hessian(rosen).call(&x)?, "rosen");
+        }
+    }
+    // a producer with other readers keeps its output
+    let f = |x: &Tensor| -> Result<(Tensor, Tensor)> {
+        let g: Tensor = grad(|x: &Tensor| x.narrow(1, 1, 199)?.sin()?.sum()).call(x)?;
+        Ok((g.mul(x)?, x.narrow(1, 1, 199)?.cos()?.exp()?))
+    };
+    let x = grid(30, 200, DType::F64, true)?;
+    let j = jit(f);
+    for _ in 0..2 {
+        let (a, b): (Tensor, Tensor) = j.call(&x)?;
+        let (wa, wb) = f(&x)?;
+        same_bits(&a, &wa, "a");
+        same_bits(&b, &wb, "b");
+    }
+    Ok(())
+}

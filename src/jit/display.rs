@@ -10,6 +10,7 @@
 use super::Program;
 use super::fuse::Step;
 use super::small::{Fate, SmallProgram};
+use super::tile::PadSpec;
 use crate::core::stage::{Atom, Eqn, Graph};
 use crate::dtype::DType;
 use std::fmt;
@@ -137,22 +138,35 @@ impl fmt::Display for Program {
                             )
                         })
                         .collect();
-                    // a constant generated from its nonzeros marked `(sparse)`
-                    let ins: Vec<String> = ins
+                    // a constant generated from its nonzeros marked `(sparse)`; the step's
+                    // inputs are the kernel's own, then its prologue's
+                    let spec = |(a, sp): (&Atom, (&Option<_>, &Option<PadSpec>))| match sp {
+                        (Some(_), _) => format!("{}(sparse)", n.of(*a)),
+                        (_, Some(p)) => format!(
+                            "pad[dim={},start={},step={}]({})",
+                            p.dim,
+                            p.start,
+                            p.step,
+                            n.of(*a)
+                        ),
+                        _ => n.of(*a),
+                    };
+                    let own = kernel
+                        .sparse
                         .iter()
-                        .zip(kernel.sparse.iter().zip(&kernel.pads))
-                        .map(|(a, sp)| match sp {
-                            (Some(_), _) => format!("{}(sparse)", n.of(*a)),
-                            (_, Some(p)) => format!(
-                                "pad[dim={},start={},step={}]({})",
-                                p.dim,
-                                p.start,
-                                p.step,
-                                n.of(*a)
-                            ),
-                            _ => n.of(*a),
-                        })
-                        .collect();
+                        .zip(&kernel.pads)
+                        .zip(&kernel.pre_of)
+                        .filter(|(_, p)| p.is_none())
+                        .map(|(sp, _)| sp);
+                    let pre = kernel.pre.iter().flat_map(|p| p.sparse.iter().zip(&p.pads));
+                    let mut ins: Vec<String> = ins.iter().zip(own.chain(pre)).map(spec).collect();
+                    // the prologue's outputs, read through pads (computed a row at a time)
+                    for (k, p) in kernel.pre_of.iter().zip(&kernel.pads) {
+                        if let (Some(k), Some(p)) = (k, p) {
+                            let a = Atom::Var(kernel.pre_outs[*k]);
+                            ins.push(format!("{}(row)", spec((&a, (&None, &Some(*p))))));
+                        }
+                    }
                     writeln!(f, "    {} = fused {} {{", outs.join(" "), ins.join(" "))?;
                     for &m in members {
                         eqn(&n, m, &g.eqns[m], "        ", f)?;

@@ -192,7 +192,98 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
         Step::Eval { prim, out, .. } => read[*out] || !prim.as_any().is::<Pad>(),
         Step::Fused { .. } => true,
     });
-    out
+    with_prologues(g, out)
+}
+
+/// Merge each fused step whose outputs are read only by one later fused step, through pads
+/// along the last dim with the same leading dims (the gradient of `x[1:]` and `x[:-1]` added),
+/// into that step as its prologue (`tile::Kernel::pre`): its outputs are then computed a row at
+/// a time and never materialized.
+fn with_prologues(g: &Graph, mut steps: Vec<Step>) -> Vec<Step> {
+    let mut b = 0;
+    while b < steps.len() {
+        if let Some(a) = prologue_of(g, &steps, b) {
+            let Step::Fused {
+                kernel: ka,
+                ins: ia,
+                outs: oa,
+                members: ma,
+            } = steps.remove(a)
+            else {
+                unreachable!("a fused step")
+            };
+            b -= 1;
+            let Step::Fused {
+                kernel,
+                ins,
+                members,
+                ..
+            } = &mut steps[b]
+            else {
+                unreachable!("a fused step")
+            };
+            let mut own = SmallVec::<[Atom; 4]>::new();
+            for (i, a) in ins.iter().enumerate() {
+                match a {
+                    Atom::Var(v) if oa.contains(v) => {
+                        kernel.pre_of[i] = oa.iter().position(|o| o == v);
+                    }
+                    a => own.push(*a),
+                }
+            }
+            own.extend(ia);
+            *ins = own;
+            kernel.pre = Some(Box::new(ka));
+            kernel.pre_outs = oa.to_vec();
+            let mut all = ma;
+            all.append(members);
+            *members = all;
+        }
+        b += 1;
+    }
+    steps
+}
+
+/// The index of a fused step that can be step `b`'s prologue (see [`with_prologues`]).
+fn prologue_of(g: &Graph, steps: &[Step], b: usize) -> Option<usize> {
+    let Step::Fused { kernel, ins, .. } = &steps[b] else {
+        return None;
+    };
+    if kernel.pre.is_some() {
+        return None;
+    }
+    let last = kernel.shape.len().checked_sub(1)?;
+    // the candidates: the producers of inputs read through pads along the last dim
+    let a = ins.iter().zip(&kernel.pads).find_map(|(x, p)| match (x, p) {
+        (Atom::Var(v), Some(p)) if p.dim == last => steps[..b].iter().position(
+            |s| matches!(s, Step::Fused { outs, kernel: k, .. } if outs.contains(v) && k.pre.is_none()),
+        ),
+        _ => None,
+    })?;
+    let Step::Fused {
+        kernel: ka,
+        outs: oa,
+        ..
+    } = &steps[a]
+    else {
+        return None;
+    };
+    let same_rows = ka.shape.len() == kernel.shape.len()
+        && ka.shape[..last] == kernel.shape[..last]
+        && ka.dtype == kernel.dtype;
+    // every output of `a` is read by `b` only, and only through such pads
+    let only_b = oa.iter().all(|o| {
+        !g.outs.contains(&Atom::Var(*o))
+            && steps
+                .iter()
+                .enumerate()
+                .all(|(j, s)| j == b || !s.ins().contains(&Atom::Var(*o)))
+            && ins
+                .iter()
+                .zip(&kernel.pads)
+                .all(|(x, p)| *x != Atom::Var(*o) || p.is_some_and(|p| p.dim == last))
+    });
+    (same_rows && only_b).then_some(a)
 }
 
 /// If `a` is the value of a pad of shape `shape` (a group's) whose rows are long enough for row
@@ -297,6 +388,9 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
             shape: e.shape.clone(),
             dtype: e.dtype,
             n_in: ins.len(),
+            pre: None,
+            pre_of: vec![None; ins.len()],
+            pre_outs: Vec::new(),
             n_out,
             n_reg,
             instrs,

@@ -75,6 +75,15 @@ pub(crate) struct Kernel {
     /// For each input read through a pad (the pad equation fused as a guarded load), where its
     /// elements go. Only in kernels whose rows are long enough for row mode.
     pub(crate) pads: Vec<Option<PadSpec>>,
+    /// A *prologue*: a kernel whose outputs this one reads only through pads along the last dim,
+    /// with the same leading dims. It runs one row at a time, just before this kernel's tiles of
+    /// that row, into row-sized buffers; its outputs are never materialized.
+    pub(crate) pre: Option<Box<Kernel>>,
+    /// For each input, the prologue's output it is (read through `pads`), if it is one: such
+    /// inputs take no array (the arrays are this kernel's other inputs, then the prologue's).
+    pub(crate) pre_of: Vec<Option<usize>>,
+    /// The prologue's outputs (equations of the graph), for display.
+    pub(crate) pre_outs: Vec<usize>,
 }
 
 /// A pad fused into its reader: along `dim`, output position `start + k·step` reads the
@@ -147,6 +156,13 @@ enum Input<'a, T> {
     Slice(&'a [T]),
     /// Every stride zero: one value.
     Scalar(T),
+    /// Output `k` of the prologue, read through a pad (row mode only).
+    Pre {
+        k: usize,
+        shape: &'a [usize],
+        pad: PadSpec,
+        slot: usize,
+    },
     /// Contiguous and repeated along the output's leading dims (a `[64, 32]` operand of a
     /// `[512, 64, 32]` output): position `p` reads element `p % len` (tiles end where a
     /// repetition does, so each is a subslice).
@@ -174,6 +190,14 @@ enum Input<'a, T> {
     },
 }
 
+/// A prologue ready to run: its kernel and classified inputs.
+struct Pro<'a, T> {
+    kernel: &'a Kernel,
+    ins: SmallVec<[Input<'a, T>; 8]>,
+    gathered: usize,
+    row: usize,
+}
+
 /// An input over one tile: a slice, one value, or a gathered register.
 #[derive(Clone, Copy)]
 enum At<'a, T> {
@@ -197,27 +221,53 @@ impl Kernel {
         }
     }
 
-    fn run_typed<T: Float>(&self, inputs: &[&Array]) -> Vec<Array> {
-        debug_assert_eq!(inputs.len(), self.n_in);
-        let n = numel(&self.shape);
-        let views: SmallVec<[Array; 8]> = inputs
+    /// The inputs broadcast to the output shape (those read through pads as they are; `None`
+    /// for the prologue's outputs).
+    fn views(&self, inputs: &[&Array]) -> SmallVec<[Option<Array>; 8]> {
+        let mut it = inputs.iter();
+        self.pads
             .iter()
-            .zip(&self.pads)
-            .map(|(a, pad)| {
-                if a.shape() == self.shape.as_slice() || pad.is_some() {
+            .zip(&self.pre_of)
+            .map(|(pad, pre)| {
+                if pre.is_some() {
+                    return None;
+                }
+                let a = it.next().expect("an array for each input");
+                Some(if a.shape() == self.shape.as_slice() || pad.is_some() {
                     (*a).clone()
                 } else {
                     a.broadcast_to(&self.shape)
-                }
+                })
             })
-            .collect();
+            .collect()
+    }
+
+    /// Classify each input by its layout (see [`Input`]): the inputs, the number of them that
+    /// need a register per tile, and the row length in row mode (0 otherwise).
+    fn classify<'a, T: Float>(
+        &'a self,
+        views: &'a [Option<Array>],
+        inputs: &[&'a Array],
+    ) -> (SmallVec<[Input<'a, T>; 8]>, usize, usize) {
         let mut gathered = 0;
         let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
-        let ins: SmallVec<[Input<'_, T>; 8]> = views
+        let mut origs = inputs.iter();
+        let pre_shape: &[usize] = self.pre.as_ref().map_or(&[], |p| &p.shape);
+        let ins: SmallVec<[Input<'a, T>; 8]> = views
             .iter()
-            .zip(inputs)
+            .zip(&self.pre_of)
             .zip(self.sparse.iter().zip(&self.pads))
-            .map(|((a, orig), (sp, pad))| {
+            .map(|((a, pre), (sp, pad))| {
+                let (Some(a), None) = (a, pre) else {
+                    gathered += 1;
+                    return Input::Pre {
+                        k: pre.expect("a prologue output"),
+                        shape: pre_shape,
+                        pad: pad.expect("read through a pad"),
+                        slot: self.n_out + self.n_reg + gathered - 1,
+                    };
+                };
+                let orig = origs.next().expect("an array for each input");
                 let v = a.v::<T>();
                 if let Some(pad) = pad {
                     gathered += 1;
@@ -257,6 +307,30 @@ impl Kernel {
             Some(&l) if l >= ROW_MIN && gathered > 0 => l,
             _ => 0,
         };
+        (ins, gathered, row)
+    }
+
+    fn run_typed<T: Float>(&self, inputs: &[&Array]) -> Vec<Array> {
+        debug_assert_eq!(self.pre_of.len(), self.n_in);
+        let n = numel(&self.shape);
+        let n_own = self.pre_of.iter().filter(|p| p.is_none()).count();
+        let (own, pre_inputs) = inputs.split_at(n_own);
+        let views = self.views(own);
+        let (ins, gathered, row) = self.classify::<T>(&views, own);
+        let pre_views = self.pre.as_ref().map(|p| p.views(pre_inputs));
+        let pre = match (&self.pre, &pre_views) {
+            (Some(p), Some(v)) => {
+                let (ins, gathered, row) = p.classify::<T>(v, pre_inputs);
+                Some(Pro {
+                    kernel: p,
+                    ins,
+                    gathered,
+                    row,
+                })
+            }
+            _ => None,
+        };
+        let pre = pre.as_ref();
         let mut outs: SmallVec<[Vec<T>; 2]> = (0..self.n_out).map(|_| alloc::<T>(n)).collect();
         {
             let mut spare: SmallVec<[&mut [MaybeUninit<T>]; 2]> = outs
@@ -273,11 +347,11 @@ impl Kernel {
                         per[c].push(piece);
                     }
                 }
-                per.into_par_iter()
-                    .enumerate()
-                    .for_each(|(c, mut o)| self.run_range(&ins, gathered, row, c * chunk, &mut o));
+                per.into_par_iter().enumerate().for_each(|(c, mut o)| {
+                    self.run_range(&ins, gathered, row, c * chunk, &mut o, pre)
+                });
             } else {
-                self.run_range(&ins, gathered, row, 0, &mut spare);
+                self.run_range(&ins, gathered, row, 0, &mut spare, pre);
             }
         }
         outs.into_iter()
@@ -299,10 +373,23 @@ impl Kernel {
         row: usize,
         start: usize,
         outs: &mut [&mut [MaybeUninit<T>]],
+        pre: Option<&Pro<'_, T>>,
     ) {
         let len = outs.first().map_or(0, |o| o.len());
         if len == 0 {
             return;
+        }
+        // the prologue's outputs over the current row, and which row that is
+        let pre_len = pre.map_or(0, |p| p.kernel.shape.last().copied().unwrap_or(1));
+        let mut pre_buf: SmallVec<[Vec<MaybeUninit<T>>; 2]> = pre
+            .iter()
+            .flat_map(|p| (0..p.kernel.n_out).map(|_| vec![MaybeUninit::uninit(); pre_len]))
+            .collect();
+        let mut pre_row = usize::MAX;
+        // a prologue output's row seen with the rank of the output: every row at offset 0
+        let mut pre_strides: SmallVec<[isize; 4]> = SmallVec::from_elem(0, self.shape.len());
+        if let Some(l) = pre_strides.last_mut() {
+            *l = 1;
         }
         let tile = TILE.min(len);
         // registers on the stack for small kernels (no allocation per call)
@@ -311,7 +398,6 @@ impl Kernel {
         // the value of each instruction in the current tile: a scalar, or the slot it wrote
         let mut vals: SmallVec<[Result<T, usize>; 16]> =
             SmallVec::from_elem(Err(0), self.instrs.len());
-        let mut at: SmallVec<[At<'_, T>; 8]> = SmallVec::from_elem(At::Slot(0), ins.len());
         let mut t0 = 0;
         while t0 < len {
             let pos = start + t0;
@@ -322,8 +408,23 @@ impl Kernel {
             };
             // tiles end where a pad along the rows starts or stops, so that each tile of a
             // padded input is all padding or all input (read in place)
+            if let Some(p) = pre
+                && pos / row != pre_row
+            {
+                pre_row = pos / row;
+                let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
+                    pre_buf.iter_mut().map(|b| &mut b[..]).collect();
+                p.kernel.run_range(
+                    &p.ins,
+                    p.gathered,
+                    p.row,
+                    pre_row * pre_len,
+                    &mut bufs,
+                    None,
+                );
+            }
             for inp in ins {
-                if let Input::Padded { shape, pad, .. } = inp
+                if let Input::Padded { shape, pad, .. } | Input::Pre { shape, pad, .. } = inp
                     && pad.step == 1
                     && pad.dim + 1 == self.shape.len()
                 {
@@ -348,13 +449,33 @@ impl Kernel {
             for r in scratch.chunks_mut(tile) {
                 slots.push(&mut r[..m]);
             }
-            for (inp, at) in ins.iter().zip(at.iter_mut()) {
-                *at = match inp {
+            let mut at: SmallVec<[At<'_, T>; 8]> = SmallVec::new();
+            for inp in ins {
+                at.push(match inp {
                     Input::Slice(s) => At::S(&s[pos..pos + m]),
                     Input::Scalar(c) => At::C(*c),
                     Input::Periodic(s) => {
                         let p = pos % s.len();
                         At::S(&s[p..p + m])
+                    }
+                    Input::Pre {
+                        k,
+                        shape,
+                        pad,
+                        slot,
+                    } => {
+                        // SAFETY: the prologue wrote the whole row (its tiles cover it)
+                        let data = unsafe { init(&pre_buf[*k]) };
+                        match padded(
+                            &self.shape,
+                            (data, 0, shape, &pre_strides),
+                            pad,
+                            (pos, m, row),
+                            slots[*slot],
+                        ) {
+                            At::Slot(_) => At::Slot(*slot),
+                            a => a,
+                        }
                     }
                     Input::Padded {
                         data,
@@ -419,7 +540,7 @@ impl Kernel {
                             At::Slot(*slot)
                         }
                     }
-                };
+                });
             }
             for (j, ins_j) in self.instrs.iter().enumerate() {
                 let dst = std::mem::take(&mut slots[ins_j.dst]);
