@@ -244,6 +244,9 @@ fn with_prologues(g: &Graph, mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
+/// Prologues whose rows are shorter than this are not worth their per-row start.
+const PROLOGUE_ROW_MIN: usize = 256;
+
 /// The index of a fused step that can be step `b`'s prologue (see [`with_prologues`]).
 fn prologue_of(g: &Graph, steps: &[Step], b: usize) -> Option<usize> {
     let Step::Fused { kernel, ins, .. } = &steps[b] else {
@@ -268,7 +271,9 @@ fn prologue_of(g: &Graph, steps: &[Step], b: usize) -> Option<usize> {
     else {
         return None;
     };
-    let same_rows = ka.shape.len() == kernel.shape.len()
+    // rows long enough that running the prologue once a row costs less than materializing
+    let same_rows = ka.shape.last().is_some_and(|&l| l >= PROLOGUE_ROW_MIN)
+        && ka.shape.len() == kernel.shape.len()
         && ka.shape[..last] == kernel.shape[..last]
         && ka.dtype == kernel.dtype;
     // every output of `a` is read by `b` only, and only through such pads

@@ -8,7 +8,10 @@
 //!   on concrete operands, without tensor handles, validation, rules or tracers), and *fused
 //!   kernels* (`tile`) for the runs of elementwise float equations of one shape, which make
 //!   one pass over tiles of the output, with no intermediate arrays, on all cores for large
-//!   outputs. A replay holds only the values the steps materialize, each freed after its last
+//!   outputs. A fused run whose outputs only one later fused run reads, through pads along the
+//!   rows (the gradients of `x[1:]` and `x[:-1]` added), becomes that run's *prologue*: it is
+//!   computed a row at a time into row buffers just before the row that reads it, so its
+//!   outputs are never materialized. A replay holds only the values the steps materialize, each freed after its last
 //!   reader.
 //! - **On concrete inputs, when every value is tiny** (at most `small::SMALL_VALUE` elements,
 //!   one float dtype; a Hessian of a few variables), it runs a *small program* (`small`)

@@ -383,7 +383,7 @@ impl Kernel {
         let pre_len = pre.map_or(0, |p| p.kernel.shape.last().copied().unwrap_or(1));
         let mut pre_buf: SmallVec<[Vec<MaybeUninit<T>>; 2]> = pre
             .iter()
-            .flat_map(|p| (0..p.kernel.n_out).map(|_| vec![MaybeUninit::uninit(); pre_len]))
+            .flat_map(|p| (0..p.kernel.n_out).map(|_| uninit_vec(pre_len)))
             .collect();
         let mut pre_row = usize::MAX;
         // a prologue output's row seen with the rank of the output: every row at offset 0
@@ -393,8 +393,11 @@ impl Kernel {
         }
         let tile = TILE.min(len);
         // registers on the stack for small kernels (no allocation per call)
-        let mut scratch: SmallVec<[MaybeUninit<T>; 128]> =
-            SmallVec::from_elem(MaybeUninit::uninit(), (self.n_reg + gathered) * tile);
+        let regs = (self.n_reg + gathered) * tile;
+        let mut scratch: SmallVec<[MaybeUninit<T>; 128]> = SmallVec::with_capacity(regs);
+        // SAFETY: the capacity is there, and `MaybeUninit` elements need no initialization
+        // (writing uninitialized placeholders would cost a pass over every register per call)
+        unsafe { scratch.set_len(regs) };
         // the value of each instruction in the current tile: a scalar, or the slot it wrote
         let mut vals: SmallVec<[Result<T, usize>; 16]> =
             SmallVec::from_elem(Err(0), self.instrs.len());
@@ -605,6 +608,7 @@ fn periodic<'a, T: Float>(a: &'a Array, shape: &[usize]) -> Option<&'a [T]> {
 /// a slice of the input's row, zero, or (where the tile straddles the padding or the input is
 /// strided along the row) gathered into `slot` (returned as `At::Slot(0)`: the caller knows
 /// which slot).
+#[inline(always)]
 fn padded<'a, T: Float>(
     out_shape: &[usize],
     (data, offset, shape, strides): (&'a [T], usize, &[usize], &[isize]),
@@ -665,6 +669,14 @@ fn padded<'a, T: Float>(
         col += pad.step;
     }
     At::Slot(0)
+}
+
+/// A vector of `n` uninitialized elements.
+fn uninit_vec<T>(n: usize) -> Vec<MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: the capacity is there, and `MaybeUninit` elements need no initialization
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// `s` as initialized values.
