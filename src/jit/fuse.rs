@@ -32,7 +32,7 @@ pub(crate) enum Step {
     },
     /// `vars[outs] = kernel(ins)`: a fused group.
     Fused {
-        kernel: Kernel,
+        kernel: Box<Kernel>,
         ins: SmallVec<[Atom; 4]>,
         outs: SmallVec<[usize; 2]>,
         /// The group's equations, in order (for display).
@@ -233,7 +233,7 @@ fn with_prologues(g: &Graph, mut steps: Vec<Step>) -> Vec<Step> {
             }
             own.extend(ia);
             *ins = own;
-            kernel.pre = Some(Box::new(ka));
+            kernel.pre = Some(ka);
             kernel.pre_outs = oa.to_vec();
             let mut all = ma;
             all.append(members);
@@ -387,7 +387,7 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
     let pads = ins.iter().map(|a| a.1).collect();
     let ins: SmallVec<[Atom; 4]> = ins.iter().map(|a| a.0).collect();
     Step::Fused {
-        kernel: Kernel {
+        kernel: Box::new(Kernel {
             sparse,
             pads,
             shape: e.shape.clone(),
@@ -399,7 +399,7 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
             n_out,
             n_reg,
             instrs,
-        },
+        }),
         ins,
         outs,
         members: members.to_vec(),
