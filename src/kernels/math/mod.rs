@@ -2,29 +2,45 @@
 //! evaluate one element at a time (exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan,
 //! sinh, cosh, tanh, sigmoid, softplus, erf).
 //!
-//! The system's libm takes 5–20 ns per call here, which made `tanh` a quarter of the MLP
-//! workloads. These versions are branch-free (every special case and every interval of a
-//! piecewise approximation is a select), so the compiler turns a loop over a slice into SIMD
-//! code; the slice kernels at the bottom run in copies compiled for AVX2 + FMA and for AVX-512,
-//! chosen at run time, with the plain build as the fallback. The algorithms are fdlibm's (as in
-//! musl), rewritten without branches; `exp` is a Taylor polynomial after the usual reduction.
+//! The system's libm takes 5–20 ns per call here. These versions are branch-free (every special
+//! case and every interval of a piecewise approximation is a select), so the compiler turns a
+//! loop over a slice into SIMD code; the slice kernels at the bottom run in copies compiled for
+//! AVX2 + FMA and for AVX-512, chosen at run time, with the plain build as the fallback.
 //! Polynomials are evaluated with fused multiply-adds (`mul_add`: one instruction in the AVX
 //! copies; a correctly rounded libm call in the plain copy, so every copy gives the same bits).
-//! `exp`, `tanh` and `sigmoid` have native f32 kernels; the other functions evaluate `f32`
-//! slices in f64 and round, which is within 1 ulp of the exact f32 result.
 //!
-//! sin, cos and tan reduce their argument with a three-part π/2 (fdlibm's medium-size
-//! reduction, carrying its rounding errors) for |x| ≤ [`TRIG_MAX`]; larger arguments (and ±∞, NaN)
-//! are rare and go to libm, element by element, after the vector pass.
+//! The hot functions have a *fast path* that is exact only on the arguments that matter in
+//! practice (finite, away from overflow and underflow, |x| below a bound for the trigonometric
+//! reduction), and the slice kernels run it over blocks of [`CHUNK`] elements, then look over
+//! the block again (in L1) for arguments outside that range and recompute those with the
+//! function for every argument, which is slower but rare. Each result depends on its own
+//! argument only, so the chunking never shows.
 //!
-//! Accuracy, checked against libm in the tests below over 10⁵–10⁶ points per interval: within
-//! 2 ulp for `exp`, `log`, `log1p`, `sin`, `cos`, `atan`, `asin`, `acos`; within 3 ulp for
-//! `expm1`, `tan`, `sinh`, `cosh`, `erf`; within 4 ulp for `tanh`, `sigmoid`, `softplus`; with
-//! the IEEE special values (±0, ±∞, NaN, overflow to ∞, underflow through subnormals to 0) as
-//! libm gives them.
+//! - `exp`: x = k ln2 + r, |r| ≤ ln2/2, a degree-11 minimax polynomial, 2ᵏ added to the
+//!   exponent bits; `expm1` the same with the form 2ᵏ (e^r − 1) + (2ᵏ − 1); `tanh` is
+//!   `expm1(2|x|) / (expm1(2|x|) + 2)`, one division.
+//! - `log`: a 128-entry table of 1/c and ln c (`tables.rs`), r = x/c − 1 by one fused
+//!   multiply-add, a degree-6 polynomial of log1p on |r| < 0.0039.
+//! - `sin`, `cos`: reduction modulo π (a three-part π with fused multiply-adds; the first
+//!   step is exact), one odd polynomial of degree 17 on [−π/2, π/2], the sign from the
+//!   quotient's parity; cos x is sin(x − (n + ½)π) with the sign of n. Beyond [`TRIG_MAX`]
+//!   (and ±∞, NaN) libm.
+//! - The other f64 functions are fdlibm's (as in musl), rewritten without branches.
+//! - f32 (`single.rs`): exp, expm1, log, log1p, sin, cos, tanh and sigmoid have kernels in
+//!   f32 arithmetic (16 lanes to a 512-bit register); the others evaluate in f64 and round,
+//!   which is within 1 ulp of the exact f32 result.
+//!
+//! Accuracy, measured against libm (f64) and against the correctly rounded result (f32, from
+//! f64 libm) by the tests in `tests.rs`: every function is within 4 ulp, the special values
+//! (±0, ±∞, NaN, overflow to ∞, underflow through subnormals to 0) as libm gives them.
 
 // fdlibm's coefficients are quoted as published (21 significant digits)
 #![allow(clippy::excessive_precision)]
+
+mod single;
+mod tables;
+#[cfg(test)]
+mod tests;
 
 use crate::array::Float;
 use std::any::TypeId;
@@ -96,15 +112,118 @@ fn scale(p: f64, k: f64) -> f64 {
     p * pow2(k1) * pow2(k - k1)
 }
 
-/// eˣ.
+/// eˣ for every x, branch-free (the fallback of [`exp`] outside its fast range, and the
+/// exponential inside erf, softplus and the f64 → f32 fallbacks).
 #[inline(always)]
-pub fn exp(x: f64) -> f64 {
+fn exp_full(x: f64) -> f64 {
     let xc = x.clamp(EXP_UNDER - 1.0, EXP_OVER + 1.0);
     let (k, r) = exp_reduce(xc);
     let y = scale(exp_poly(r), k);
     let y = if x > EXP_OVER { f64::INFINITY } else { y };
     let y = if x < EXP_UNDER { 0.0 } else { y };
     if x.is_nan() { x } else { y }
+}
+
+/// (e^r − 1 − r) / r² on [−ln2/2, ln2/2]: the minimax polynomial of degree 9 for the relative
+/// error of e^r − 1 = r + r² Q(r), 2⁻⁵⁵·⁴ (2⁻⁵⁴·⁹ with the coefficients rounded to f64), by a
+/// Remez exchange in mpmath at 60 digits.
+const EXPM1_Q: [f64; 10] = [
+    f64::from_bits(0x3fe0_0000_0000_0006),
+    f64::from_bits(0x3fc5_5555_5555_5560),
+    f64::from_bits(0x3fa5_5555_5555_1aa5),
+    f64::from_bits(0x3f81_1111_1110_b6ba),
+    f64::from_bits(0x3f56_c16c_180e_343b),
+    f64::from_bits(0x3f2a_01a0_1d35_adb9),
+    f64::from_bits(0x3efa_019a_15d0_d4ac),
+    f64::from_bits(0x3ec7_1dd8_859d_4896),
+    f64::from_bits(0x3e92_8a7e_7187_94ad),
+    f64::from_bits(0x3e5b_044d_fca1_f0c9),
+];
+
+/// e^r − 1 for |r| ≤ ln2 / 2 (and a little beyond).
+#[inline(always)]
+fn expm1_poly(r: f64) -> f64 {
+    let c = EXPM1_Q;
+    let mut q = c[9];
+    q = q.mul_add(r, c[8]);
+    q = q.mul_add(r, c[7]);
+    q = q.mul_add(r, c[6]);
+    q = q.mul_add(r, c[5]);
+    q = q.mul_add(r, c[4]);
+    q = q.mul_add(r, c[3]);
+    q = q.mul_add(r, c[2]);
+    q = q.mul_add(r, c[1]);
+    q = q.mul_add(r, c[0]);
+    (r * r).mul_add(q, r)
+}
+
+/// `(kb, r)`: x = k ln2 + r, |r| ≤ ln2 / 2, with k in the low bits of `kb` (k + 1.5 · 2⁵²).
+#[inline(always)]
+fn exp_split(x: f64) -> (f64, f64) {
+    let kb = x.mul_add(LOG2E, MAGIC);
+    let k = kb - MAGIC;
+    let r = k.mul_add(-LN2_HI, x);
+    (kb, k.mul_add(-LN2_LO, r))
+}
+
+/// `y · 2ᵏ` for k in the low bits of `kb` (as [`exp_split`] leaves it), by adding k to the
+/// exponent field: exact while the result is a normal number.
+#[inline(always)]
+fn add_exponent(y: f64, kb: f64) -> f64 {
+    f64::from_bits(y.to_bits().wrapping_add(kb.to_bits() << 52))
+}
+
+/// The range of [`exp_fast`]: 2ᵏ e^r stays a normal number.
+#[inline(always)]
+fn exp_ok(x: f64) -> bool {
+    (-707.0..=709.0).contains(&x)
+}
+
+/// eˣ for x in [-707, 709] ([`exp_ok`]).
+#[inline(always)]
+fn exp_fast(x: f64) -> f64 {
+    let (kb, r) = exp_split(x);
+    add_exponent(expm1_poly(r) + 1.0, kb)
+}
+
+/// eˣ.
+#[inline]
+pub fn exp(x: f64) -> f64 {
+    if exp_ok(x) { exp_fast(x) } else { exp_full(x) }
+}
+
+/// eˣ − 1 for x ≤ 709, by 2ᵏ (e^r − 1) + (2ᵏ − 1) (exact scalings; 2ᵏ − 1 is exact up to
+/// k = 53, beyond which the −1 is below half an ulp); below −40 the result rounds to −1.
+#[inline(always)]
+fn expm1_core(x: f64) -> f64 {
+    let (kb, r) = exp_split(x.max(-40.0));
+    let s = add_exponent(1.0, kb);
+    s.mul_add(expm1_poly(r), s - 1.0)
+}
+
+/// The range of [`expm1_fast`] (NaN is outside).
+#[inline(always)]
+fn expm1_ok(x: f64) -> bool {
+    x <= 709.0
+}
+
+/// eˣ − 1 for x ≤ 709 ([`expm1_ok`]).
+#[inline(always)]
+fn expm1_fast(x: f64) -> f64 {
+    let y = expm1_core(x);
+    // ±0 unchanged
+    if x == 0.0 { x } else { y }
+}
+
+/// eˣ − 1, accurate near 0.
+#[inline]
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn expm1(x: f64) -> f64 {
+    if expm1_ok(x) {
+        expm1_fast(x)
+    } else {
+        expm1_full(x)
+    }
 }
 
 /// eˣ / 2 for x ≥ 0 (finite up to 710.47, where eˣ itself has overflowed): the large-argument
@@ -121,9 +240,9 @@ fn exp_half(x: f64) -> f64 {
     }
 }
 
-/// eˣ − 1, accurate near 0.
+/// eˣ − 1 for every x, branch-free (the fallback of [`expm1`]; sinh and cosh use it).
 #[inline(always)]
-pub fn expm1(x: f64) -> f64 {
+fn expm1_full(x: f64) -> f64 {
     // below -40, eˣ − 1 rounds to −1; above EXP_OVER it overflows
     let xc = x.clamp(-40.0, EXP_OVER + 1.0);
     let k = (xc * LOG2E).round();
@@ -191,9 +310,9 @@ fn log_split(bits: u64) -> (f64, f64) {
     (k, m)
 }
 
-/// ln x.
+/// ln x for every x, branch-free (the fallback of [`log`]).
 #[inline(always)]
-pub fn log(x: f64) -> f64 {
+fn log_full(x: f64) -> f64 {
     // subnormals scaled into the normal range
     let sub = x < f64::MIN_POSITIVE;
     let xs = if sub { x * TWO54 } else { x };
@@ -205,6 +324,54 @@ pub fn log(x: f64) -> f64 {
     let y = if x == f64::INFINITY { x } else { y };
     let y = if x == 0.0 { f64::NEG_INFINITY } else { y };
     if x < 0.0 || x.is_nan() { f64::NAN } else { y }
+}
+
+/// (log1p r − r + r²/2) / r³ on |r| ≤ 0.00389: minimax of degree 3 for the error relative to r
+/// (2⁻⁵⁵·⁵), by a Remez exchange in mpmath at 60 digits.
+const LOG_A: [f64; 4] = [
+    f64::from_bits(0x3fd5_5555_5551_76c2),
+    f64::from_bits(0xbfcf_ffff_fff4_7bd5),
+    f64::from_bits(0x3fc9_99b2_d6c6_e83d),
+    f64::from_bits(0xbfc5_5570_d03a_074e),
+];
+
+/// The range of [`log_fast`]: positive normal numbers.
+#[inline(always)]
+fn log_ok(x: f64) -> bool {
+    (f64::MIN_POSITIVE..=f64::MAX).contains(&x)
+}
+
+/// ln x for positive normal x ([`log_ok`]): x = 2ᵏ z, z in [0.7044, 1.4088), z = c (1 + r)
+/// with c from the table, ln x = k ln2 + ln c + log1p r.
+#[inline(always)]
+fn log_fast(x: f64) -> f64 {
+    let ix = x.to_bits();
+    let tmp = ix.wrapping_sub(tables::LOG_OFF);
+    let i = ((tmp >> 45) & 127) as usize;
+    let k = ((tmp as i64) >> 52) as f64;
+    let z = f64::from_bits(ix.wrapping_sub(tmp & (0xfff << 52)));
+    let (invc, logc) = (tables::LOG_INVC[i], tables::LOG_LOGC[i]);
+    // one rounding: r carries a relative error of 2⁻⁵³, no more
+    let r = z.mul_add(invc, -1.0);
+    let a = LOG_A;
+    let mut p = a[3];
+    p = p.mul_add(r, a[2]);
+    p = p.mul_add(r, a[1]);
+    p = p.mul_add(r, a[0]);
+    p = p.mul_add(r, -0.5);
+    let p = (r * r) * p;
+    // k ln2 + ln c + r, with the rounding error of the last sum kept (|w| ≥ |r| or w = 0)
+    let w = k.mul_add(LN2_HI, logc);
+    let hi = w + r;
+    let lo = (w - hi) + r;
+    hi + (lo + k.mul_add(LN2_LO, p))
+}
+
+/// ln x.
+#[inline]
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn log(x: f64) -> f64 {
+    if log_ok(x) { log_fast(x) } else { log_full(x) }
 }
 
 const TWO54: f64 = 18_014_398_509_481_984.0;
@@ -300,27 +467,6 @@ fn cos_kernel(x: f64, y: f64) -> f64 {
     w + (((1.0 - w) - hz) + (z * r - x * y))
 }
 
-/// sin x for |x| ≤ [`TRIG_MAX`] (branch-free; [`sin`] handles every x).
-#[inline(always)]
-pub fn sin_reduced(x: f64) -> f64 {
-    let (n, y0, y1) = rem_pio2(x);
-    let (s, c) = (sin_kernel(y0, y1), cos_kernel(y0, y1));
-    let q = quadrant(n);
-    let v = if q & 1 == 0 { s } else { c };
-    let v = if q & 2 == 0 { v } else { -v };
-    if x == 0.0 { x } else { v }
-}
-
-/// cos x for |x| ≤ [`TRIG_MAX`] (branch-free; [`cos`] handles every x).
-#[inline(always)]
-pub fn cos_reduced(x: f64) -> f64 {
-    let (n, y0, y1) = rem_pio2(x);
-    let (s, c) = (sin_kernel(y0, y1), cos_kernel(y0, y1));
-    let q = quadrant(n);
-    let v = if q & 1 == 0 { c } else { s };
-    if (q + 1) & 2 == 0 { v } else { -v }
-}
-
 /// tan x for |x| ≤ [`TRIG_MAX`] (branch-free; [`tan`] handles every x): sin / cos of the
 /// reduced argument, or −cos / sin in the odd quadrants.
 #[inline(always)]
@@ -332,26 +478,92 @@ pub fn tan_reduced(x: f64) -> f64 {
     if x == 0.0 { x } else { v }
 }
 
+/// (sin r − r) / r³ as a polynomial in z = r², z in [0, (π/2)²]: minimax of degree 7 for the
+/// relative error of sin r (2⁻⁶¹·⁶; 2⁻⁵⁷·⁹ with the coefficients rounded to f64), by a Remez
+/// exchange in mpmath at 60 digits.
+const SIN_P: [f64; 8] = [
+    f64::from_bits(0xbfc5_5555_5555_5555),
+    f64::from_bits(0x3f81_1111_1111_10c1),
+    f64::from_bits(0xbf2a_01a0_1a01_48a1),
+    f64::from_bits(0x3ec7_1de3_a528_7076),
+    f64::from_bits(0xbe5a_e645_4caf_d17b),
+    f64::from_bits(0x3de6_123c_b11c_9dc1),
+    f64::from_bits(0xbd6a_e431_76a1_6b61),
+    f64::from_bits(0x3ce8_828f_8c9f_6638),
+];
+
+/// 1/π, and π in three positive parts (the second rounded down, so that the third is
+/// positive too: every `n · PI_k` then has the sign of n, and the reduction of −0 stays −0).
+const INV_PI: f64 = f64::from_bits(0x3fd4_5f30_6dc9_c883);
+const PI_1: f64 = f64::from_bits(0x4009_21fb_5444_2d18);
+const PI_2: f64 = f64::from_bits(0x3ca1_a626_3314_5c06);
+const PI_3: f64 = f64::from_bits(0x395c_1cd1_2902_4e09);
+
+/// ±sin r for |r| ≤ π/2 (a little beyond is fine): the sign bit of the result is that of r
+/// flipped by bit 0 of `nb` (the quotient n in the low bits, as [`exp_split`] leaves k).
+#[inline(always)]
+fn sin_signed(r: f64, nb: f64) -> f64 {
+    let c = SIN_P;
+    let z = r * r;
+    let mut p = c[7];
+    p = p.mul_add(z, c[6]);
+    p = p.mul_add(z, c[5]);
+    p = p.mul_add(z, c[4]);
+    p = p.mul_add(z, c[3]);
+    p = p.mul_add(z, c[2]);
+    p = p.mul_add(z, c[1]);
+    p = p.mul_add(z, c[0]);
+    let y = (r * z).mul_add(p, r);
+    // sin r has the sign of r (also for r = −0, which the sum above turns into +0)
+    let sign = (r.to_bits() ^ (nb.to_bits() << 63)) & (1 << 63);
+    f64::from_bits((y.to_bits() & !(1 << 63)) | sign)
+}
+
+/// The range of the fast sine and cosine (NaN and ±∞ are outside).
+#[inline(always)]
+fn trig_ok(x: f64) -> bool {
+    x.abs() <= TRIG_MAX
+}
+
+/// sin x for |x| ≤ [`TRIG_MAX`]: x = nπ + r, sin x = (−1)ⁿ sin r. `x − n·PI_1` is exact (its
+/// value is a multiple of ulp(PI_1) or of ulp(x), below 2 in magnitude), the two tails each
+/// add a rounding of at most half an ulp of r.
+#[inline(always)]
+fn sin_fast(x: f64) -> f64 {
+    let nb = x.mul_add(INV_PI, MAGIC);
+    let n = nb - MAGIC;
+    let r = n.mul_add(-PI_1, x);
+    let r = n.mul_add(-PI_2, r);
+    let r = n.mul_add(-PI_3, r);
+    sin_signed(r, nb)
+}
+
+/// cos x for |x| ≤ [`TRIG_MAX`]: x = (n + ½)π + r, cos x = (−1)ⁿ⁺¹ sin r, so that the zeros of
+/// cos are those of the polynomial (relative accuracy near them).
+#[inline(always)]
+fn cos_fast(x: f64) -> f64 {
+    const PIO2_1: f64 = PI_1 * 0.5;
+    const PIO2_2: f64 = PI_2 * 0.5;
+    const PIO2_3: f64 = PI_3 * 0.5;
+    let nb = (x * INV_PI - 0.5) + MAGIC;
+    let n = nb - MAGIC;
+    let q = n.mul_add(2.0, 1.0);
+    let r = q.mul_add(-PIO2_1, x);
+    let r = q.mul_add(-PIO2_2, r);
+    let r = q.mul_add(-PIO2_3, r);
+    sin_signed(r, f64::from_bits(nb.to_bits() ^ 1))
+}
+
 /// sin x.
 #[inline]
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn sin(x: f64) -> f64 {
-    if x.abs() <= TRIG_MAX {
-        sin_reduced(x)
-    } else {
-        x.sin()
-    }
+    if trig_ok(x) { sin_fast(x) } else { x.sin() }
 }
 
 /// cos x.
 #[inline]
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn cos(x: f64) -> f64 {
-    if x.abs() <= TRIG_MAX {
-        cos_reduced(x)
-    } else {
-        x.cos()
-    }
+    if trig_ok(x) { cos_fast(x) } else { x.cos() }
 }
 
 /// tan x.
@@ -493,7 +705,7 @@ pub fn acos(x: f64) -> f64 {
 #[inline(always)]
 pub fn sinh(x: f64) -> f64 {
     let a = x.abs();
-    let t = expm1(a.min(EXP_OVER));
+    let t = expm1_full(a.min(EXP_OVER));
     // (eᵃ − e⁻ᵃ) / 2 through t = eᵃ − 1, in the form that keeps small a accurate
     let small = 0.5 * (2.0 * t - t * t / (t + 1.0));
     let mid = 0.5 * (t + t / (t + 1.0));
@@ -507,7 +719,7 @@ pub fn sinh(x: f64) -> f64 {
 #[inline(always)]
 pub fn cosh(x: f64) -> f64 {
     let a = x.abs();
-    let t = expm1(a.min(EXP_OVER));
+    let t = expm1_full(a.min(EXP_OVER));
     let small = 1.0 + t * t / (2.0 * (1.0 + t));
     let e = t + 1.0;
     let mid = 0.5 * e + 0.5 / e;
@@ -520,35 +732,44 @@ pub fn cosh(x: f64) -> f64 {
     if x.is_nan() { x } else { y }
 }
 
-/// tanh x.
+/// tanh x = e / (e + 2) with e = expm1(2|x|), the sign of x put back: one division, accurate
+/// near 0 as well (e ≈ 2|x|); |x| is clamped to 20, beyond which tanh rounds to ±1.
 #[inline(always)]
 pub fn tanh(x: f64) -> f64 {
-    let a = x.abs();
-    // |x| >= 1/4: (1 - e^{-2|x|}) / (1 + e^{-2|x|}), which loses at most ~1.3 bits
-    let t = exp(-2.0 * a);
-    let big = (1.0 - t) / (1.0 + t);
-    // |x| < 1/4: the odd Taylor series to x²¹ (next term below 3e-18 relative)
-    let z = a * a;
-    let mut p: f64 = 18_888_466_084.0 / 194_896_477_400_625.0;
-    p = p.mul_add(z, -443_861_162.0 / 1_856_156_927_625.0);
-    p = p.mul_add(z, 6_404_582.0 / 10_854_718_875.0);
-    p = p.mul_add(z, -929_569.0 / 638_512_875.0);
-    p = p.mul_add(z, 21_844.0 / 6_081_075.0);
-    p = p.mul_add(z, -1_382.0 / 155_925.0);
-    p = p.mul_add(z, 62.0 / 2_835.0);
-    p = p.mul_add(z, -17.0 / 315.0);
-    p = p.mul_add(z, 2.0 / 15.0);
-    p = p.mul_add(z, -1.0 / 3.0);
-    let small = a + a * z * p;
-    let r = if a < 0.25 { small } else { big };
+    let a = x.abs().min(20.0);
+    let e = expm1_core(2.0 * a);
+    let y = (e / (e + 2.0)).copysign(x);
     // NaN stays NaN
-    if x.is_nan() { x } else { r.copysign(x) }
+    if x.is_nan() { x } else { y }
+}
+
+/// The range of the fast sigmoid ([`exp_fast`] of −|x|; NaN is outside).
+#[inline(always)]
+fn sigmoid_ok(x: f64) -> bool {
+    x.abs() <= 707.0
+}
+
+/// 1 / (1 + e⁻ˣ) for |x| ≤ 707: one division, no overflow for either sign.
+#[inline(always)]
+fn sigmoid_fast(x: f64) -> f64 {
+    let e = exp_fast(-x.abs());
+    (if x >= 0.0 { 1.0 } else { e }) / (1.0 + e)
 }
 
 /// 1 / (1 + e⁻ˣ), without overflow for either sign.
-#[inline(always)]
+#[inline]
 pub fn sigmoid(x: f64) -> f64 {
-    let e = exp(-x.abs());
+    if sigmoid_ok(x) {
+        sigmoid_fast(x)
+    } else {
+        sigmoid_full(x)
+    }
+}
+
+/// 1 / (1 + e⁻ˣ) for every x, branch-free (the fallback of [`sigmoid`]).
+#[inline(always)]
+fn sigmoid_full(x: f64) -> f64 {
+    let e = exp_full(-x.abs());
     let r = if x >= 0.0 {
         1.0 / (1.0 + e)
     } else {
@@ -560,7 +781,7 @@ pub fn sigmoid(x: f64) -> f64 {
 /// log(1 + eˣ) as PyTorch computes it (β = 1): x itself above 20.
 #[inline(always)]
 pub fn softplus(x: f64) -> f64 {
-    let y = x.max(0.0) + log1p(exp(-x.abs()));
+    let y = x.max(0.0) + log1p(exp_full(-x.abs()));
     if x > 20.0 || x.is_nan() { x } else { y }
 }
 
@@ -664,7 +885,7 @@ pub fn erf(x: f64) -> f64 {
             + w * (d(1)
                 + w * (d(2) + w * (d(3) + w * (d(4) + w * (d(5) + w * (d(6) + w * d(7))))))));
     let zh = f64::from_bits(ac.to_bits() & 0xffff_ffff_0000_0000);
-    let tail = 1.0 - exp(-zh * zh - 0.5625) * exp((zh - ac) * (zh + ac) + rr / ss) / ac;
+    let tail = 1.0 - exp_full(-zh * zh - 0.5625) * exp_full((zh - ac) * (zh + ac) + rr / ss) / ac;
     let y = if a < 0.84375 {
         small
     } else if a < 1.25 {
@@ -675,70 +896,6 @@ pub fn erf(x: f64) -> f64 {
         1.0
     };
     if x.is_nan() { x } else { y.copysign(x) }
-}
-
-// Native f32 versions of exp, tanh and sigmoid (16 lanes to a 512-bit register, no f64
-// division): the rest of the f32 kernels go through f64.
-const LN2_HI_F: f32 = f32::from_bits(0x3f31_7200);
-const LN2_LO_F: f32 = f32::from_bits(0x35bf_be8e);
-
-/// 2^k for an integer-valued `k` in [-126, 127] (as [`pow2`]).
-#[inline(always)]
-fn pow2f(k: f32) -> f32 {
-    f32::from_bits((k + (127.0 + 8_388_608.0)).to_bits() << 23)
-}
-
-/// eˣ in f32 (within 2 ulp of libm's `expf`).
-#[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
-    let xc = x.clamp(-104.0, 89.0);
-    let k = (xc * std::f32::consts::LOG2_E).round();
-    let r = k.mul_add(-LN2_HI_F, xc);
-    let r = k.mul_add(-LN2_LO_F, r);
-    // Taylor to r⁷: truncation below 5e-9 for |r| ≤ ln2 / 2
-    let mut p: f32 = 1.0 / 5040.0;
-    p = p.mul_add(r, 1.0 / 720.0);
-    p = p.mul_add(r, 1.0 / 120.0);
-    p = p.mul_add(r, 1.0 / 24.0);
-    p = p.mul_add(r, 1.0 / 6.0);
-    p = p.mul_add(r, 0.5);
-    p = p.mul_add(r, 1.0);
-    p = p.mul_add(r, 1.0);
-    let k1 = (k * 0.5).floor();
-    let y = p * pow2f(k1) * pow2f(k - k1);
-    let y = if x > 88.722_84 { f32::INFINITY } else { y };
-    let y = if x < -103.972_08 { 0.0 } else { y };
-    if x.is_nan() { x } else { y }
-}
-
-/// tanh x in f32 (within 4 ulp of libm's `tanhf`).
-#[inline(always)]
-pub fn tanh_f32(x: f32) -> f32 {
-    let a = x.abs();
-    let t = exp_f32(-2.0 * a);
-    let big = (1.0 - t) / (1.0 + t);
-    // |x| < 1/4: the odd Taylor series to x¹¹
-    let z = a * a;
-    let mut p: f32 = -1382.0 / 155_925.0;
-    p = p.mul_add(z, 62.0 / 2835.0);
-    p = p.mul_add(z, -17.0 / 315.0);
-    p = p.mul_add(z, 2.0 / 15.0);
-    p = p.mul_add(z, -1.0 / 3.0);
-    let small = (a * z).mul_add(p, a);
-    let r = if a < 0.25 { small } else { big };
-    if x.is_nan() { x } else { r.copysign(x) }
-}
-
-/// 1 / (1 + e⁻ˣ) in f32.
-#[inline(always)]
-pub fn sigmoid_f32(x: f32) -> f32 {
-    let e = exp_f32(-x.abs());
-    let r = if x >= 0.0 {
-        1.0 / (1.0 + e)
-    } else {
-        e / (1.0 + e)
-    };
-    if x.is_nan() { x } else { r }
 }
 
 /// `x` as a slice of `U`, when `T` is `U`.
@@ -785,25 +942,25 @@ pub(crate) fn isa() -> Isa {
     Isa::Plain
 }
 
-/// Run `$body(x, out)` in the copy compiled for `$want`, or for the best ISA below it that this
-/// CPU has.
+/// Run `$body(x, out)` (slices of `$T`) in the copy compiled for `$want`, or for the best ISA
+/// below it that this CPU has.
 macro_rules! dispatch {
     ($want:expr, $body:ident($x:expr, $out:expr) for $T:ty) => {{
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
+            unsafe fn avx2(x: &[$T], out: &mut [MaybeUninit<$T>]) {
                 $body(x, out)
             }
             #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-            unsafe fn avx512<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
+            unsafe fn avx512(x: &[$T], out: &mut [MaybeUninit<$T>]) {
                 $body(x, out)
             }
             match $want.min(isa()) {
                 // SAFETY: `isa()` detected every feature this copy was compiled for
-                Isa::Avx512 => unsafe { avx512::<$T>($x, $out) },
+                Isa::Avx512 => unsafe { avx512($x, $out) },
                 // SAFETY: as above
-                Isa::Avx2 => unsafe { avx2::<$T>($x, $out) },
+                Isa::Avx2 => unsafe { avx2($x, $out) },
                 Isa::Plain => $body($x, $out),
             }
         }
@@ -815,8 +972,64 @@ macro_rules! dispatch {
     }};
 }
 
+/// Elements per block of a slice kernel: the fast pass writes a block, then the block, still
+/// in L1, is checked for arguments outside the fast path's range (a compare and an or per
+/// vector), and those few are recomputed.
+pub(crate) const CHUNK: usize = 512;
+
+/// `out[i] = fast(x[i])`, or `full(x[i])` where `ok(x[i])` is false, block by block.
+#[inline(always)]
+fn chunked<F: Copy>(
+    x: &[F],
+    out: &mut [MaybeUninit<F>],
+    fast: impl Fn(F) -> F,
+    ok: impl Fn(F) -> bool,
+    full: impl Fn(F) -> F,
+) {
+    for (x, out) in x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(fast(v));
+        }
+        if x.iter().fold(false, |b, &v| b | !ok(v)) {
+            for (o, &v) in out.iter_mut().zip(x) {
+                if !ok(v) {
+                    o.write(full(v));
+                }
+            }
+        }
+    }
+}
+
+/// For the kernels without a range check.
+#[inline(always)]
+fn always<F>(_: F) -> bool {
+    true
+}
+
+/// A slice kernel `$name` (and `$on`, the same in a chosen copy of the loop) from its f64
+/// functions (fast path, its range, the function for every argument) and its f32 functions,
+/// or `f32 via f64` to evaluate f32 in f64 and round.
 macro_rules! slice_kernel {
-    ($(#[$doc:meta])* $name:ident, $on:ident => $f:path $(, f32 $f32:path)? $(, beyond $lim:expr => $slow:path)?) => {
+    (@f32 via f64, $fast:path, $ok:path, $full:path) => {
+        #[inline(always)]
+        fn body32(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+            chunked(
+                x,
+                out,
+                |v: f32| $fast(v as f64) as f32,
+                |v: f32| $ok(v as f64),
+                |v: f32| $full(v as f64) as f32,
+            )
+        }
+    };
+    (@f32 ($fast32:path, $ok32:path, $full32:path), $fast:path, $ok:path, $full:path) => {
+        #[inline(always)]
+        fn body32(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+            chunked(x, out, $fast32, $ok32, $full32)
+        }
+    };
+    ($(#[$doc:meta])* $name:ident, $on:ident, f64 ($fast:path, $ok:path, $full:path),
+     f32 $($f32:tt)+) => {
         $(#[$doc])*
         pub fn $name<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
             $on(Isa::Avx512, x, out)
@@ -824,613 +1037,118 @@ macro_rules! slice_kernel {
 
         /// The same, in the copy of the loop for `want` (or the best below it on this CPU).
         pub(crate) fn $on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
-            $(
-                // f32 in its own kernel
-                if let Some(x) = same::<T, f32>(x) {
-                    #[inline(always)]
-                    fn plain32<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
-                        for (o, &v) in out.iter_mut().zip(x) {
-                            o.write(T::from_f64($f32(v.to_f64() as f32) as f64));
-                        }
-                    }
-                    let out = same_mut::<T, f32>(out).expect("the same type as x");
-                    return dispatch!(want, plain32(x, out) for f32);
-                }
-            )?
             #[inline(always)]
-            fn plain<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    o.write(T::from_f64($f(v.to_f64())));
-                }
+            fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+                chunked(x, out, $fast, $ok, $full)
             }
-            dispatch!(want, plain(x, out) for T);
-            $(
-                // the few arguments outside the vector loop's range, element by element
-                // (±∞ and NaN included)
-                let beyond = |v: T| {
-                    !matches!(
-                        v.to_f64().abs().partial_cmp(&$lim),
-                        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
-                    )
-                };
-                if x.iter().fold(false, |b, &v| b | beyond(v)) {
-                    for (o, &v) in out.iter_mut().zip(x) {
-                        if beyond(v) {
-                            o.write(T::from_f64($slow(v.to_f64())));
-                        }
-                    }
-                }
-            )?
+            slice_kernel!(@f32 $($f32)+, $fast, $ok, $full);
+            if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
+                return dispatch!(want, body64(x, out) for f64);
+            }
+            if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
+                return dispatch!(want, body32(x, out) for f32);
+            }
+            // any other float type, element by element in f64
+            for (o, &v) in out.iter_mut().zip(x) {
+                o.write(T::from_f64($full(v.to_f64())));
+            }
         }
     };
 }
 
 slice_kernel!(
     /// `out[i] = exp(x[i])`, vectorized.
-    exp_slice, exp_slice_on => exp, f32 exp_f32
+    exp_slice, exp_slice_on,
+    f64 (exp_fast, exp_ok, exp_full),
+    f32 (single::exp_fast, single::exp_ok, single::exp_full)
 );
 slice_kernel!(
     /// `out[i] = expm1(x[i])`, vectorized.
-    expm1_slice, expm1_slice_on => expm1
+    expm1_slice, expm1_slice_on,
+    f64 (expm1_fast, expm1_ok, expm1_full),
+    f32 (single::expm1_fast, single::expm1_ok, single::expm1_full)
 );
 slice_kernel!(
     /// `out[i] = ln(x[i])`, vectorized.
-    log_slice, log_slice_on => log
+    log_slice, log_slice_on,
+    f64 (log_fast, log_ok, log_full),
+    f32 (single::log_fast, single::log_ok, single::log_full)
 );
 slice_kernel!(
     /// `out[i] = ln(1 + x[i])`, vectorized.
-    log1p_slice, log1p_slice_on => log1p
+    log1p_slice, log1p_slice_on,
+    f64 (log1p, always, log1p),
+    f32 (single::log1p_fast, single::log1p_ok, single::log1p_full)
 );
 slice_kernel!(
     /// `out[i] = sin(x[i])`, vectorized (libm beyond [`TRIG_MAX`]).
-    sin_slice, sin_slice_on => sin_reduced, beyond TRIG_MAX => f64::sin
+    sin_slice, sin_slice_on,
+    f64 (sin_fast, trig_ok, f64::sin),
+    f32 (single::sin_fast, single::trig_ok, single::sin_full)
 );
 slice_kernel!(
     /// `out[i] = cos(x[i])`, vectorized (libm beyond [`TRIG_MAX`]).
-    cos_slice, cos_slice_on => cos_reduced, beyond TRIG_MAX => f64::cos
+    cos_slice, cos_slice_on,
+    f64 (cos_fast, trig_ok, f64::cos),
+    f32 (single::cos_fast, single::trig_ok, single::cos_full)
 );
 slice_kernel!(
     /// `out[i] = tan(x[i])`, vectorized (libm beyond [`TRIG_MAX`]).
-    tan_slice, tan_slice_on => tan_reduced, beyond TRIG_MAX => f64::tan
+    tan_slice, tan_slice_on,
+    f64 (tan_reduced, trig_ok, f64::tan),
+    f32 via f64
 );
 slice_kernel!(
     /// `out[i] = asin(x[i])`, vectorized.
-    asin_slice, asin_slice_on => asin
+    asin_slice, asin_slice_on,
+    f64 (asin, always, asin),
+    f32 via f64
 );
 slice_kernel!(
     /// `out[i] = acos(x[i])`, vectorized.
-    acos_slice, acos_slice_on => acos
+    acos_slice, acos_slice_on,
+    f64 (acos, always, acos),
+    f32 via f64
 );
 slice_kernel!(
     /// `out[i] = atan(x[i])`, vectorized.
-    atan_slice, atan_slice_on => atan
+    atan_slice, atan_slice_on,
+    f64 (atan, always, atan),
+    f32 via f64
 );
 slice_kernel!(
     /// `out[i] = sinh(x[i])`, vectorized.
-    sinh_slice, sinh_slice_on => sinh
+    sinh_slice, sinh_slice_on,
+    f64 (sinh, always, sinh),
+    f32 via f64
 );
 slice_kernel!(
     /// `out[i] = cosh(x[i])`, vectorized.
-    cosh_slice, cosh_slice_on => cosh
+    cosh_slice, cosh_slice_on,
+    f64 (cosh, always, cosh),
+    f32 via f64
 );
 slice_kernel!(
     /// `out[i] = tanh(x[i])`, vectorized.
-    tanh_slice, tanh_slice_on => tanh, f32 tanh_f32
+    tanh_slice, tanh_slice_on,
+    f64 (tanh, always, tanh),
+    f32 (single::tanh_fast, always, single::tanh_fast)
 );
 slice_kernel!(
     /// `out[i] = sigmoid(x[i])`, vectorized.
-    sigmoid_slice, sigmoid_slice_on => sigmoid, f32 sigmoid_f32
+    sigmoid_slice, sigmoid_slice_on,
+    f64 (sigmoid_fast, sigmoid_ok, sigmoid_full),
+    f32 (single::sigmoid_fast, single::sigmoid_ok, single::sigmoid_full)
 );
 slice_kernel!(
     /// `out[i] = softplus(x[i])` (PyTorch's, β = 1), vectorized.
-    softplus_slice, softplus_slice_on => softplus
+    softplus_slice, softplus_slice_on,
+    f64 (softplus, always, softplus),
+    f32 via f64
 );
 slice_kernel!(
     /// `out[i] = erf(x[i])`, vectorized.
-    erf_slice, erf_slice_on => erf
+    erf_slice, erf_slice_on,
+    f64 (erf, always, erf),
+    f32 via f64
 );
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Distance in units in the last place (0 for two NaNs; ±0 are checked apart).
-    fn ulps(a: f64, b: f64) -> u64 {
-        if a == b || (a.is_nan() && b.is_nan()) {
-            return 0;
-        }
-        if a.is_nan() || b.is_nan() || a.signum() != b.signum() {
-            return u64::MAX;
-        }
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
-    }
-
-    fn ulps32(a: f32, b: f32) -> u64 {
-        if a == b || (a.is_nan() && b.is_nan()) {
-            return 0;
-        }
-        if a.is_nan() || b.is_nan() || a.signum() != b.signum() {
-            return u64::MAX;
-        }
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
-    }
-
-    fn xorshift(mut s: u64) -> impl FnMut() -> f64 {
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
-    fn points(lo: f64, hi: f64, n: usize) -> impl Iterator<Item = f64> {
-        let mut u = xorshift(0x9e37_79b9_7f4a_7c15);
-        (0..n).map(move |_| lo + (hi - lo) * u())
-    }
-
-    /// Points spread evenly over the binades 2^lo..2^hi, both signs if `signed`.
-    fn log_points(lo: i32, hi: i32, signed: bool, n: usize) -> Vec<f64> {
-        let mut u = xorshift(0x2545_f491_4f6c_dd1d);
-        (0..n)
-            .map(|_| {
-                let e = lo as f64 + (hi - lo) as f64 * u();
-                let x = e.exp2();
-                if signed && u() < 0.5 { -x } else { x }
-            })
-            .collect()
-    }
-
-    fn worst_on(f: fn(f64) -> f64, g: fn(f64) -> f64, xs: impl Iterator<Item = f64>) -> (u64, f64) {
-        xs.map(|x| (ulps(f(x), g(x)), x))
-            .max_by_key(|p| p.0)
-            .unwrap()
-    }
-
-    fn within(
-        name: &str,
-        f: fn(f64) -> f64,
-        g: fn(f64) -> f64,
-        ranges: &[(f64, f64)],
-        logs: &[(i32, i32, bool)],
-        max: u64,
-    ) {
-        for &(lo, hi) in ranges {
-            let (u, x) = worst_on(f, g, points(lo, hi, 200_000));
-            assert!(
-                u <= max,
-                "{name}({x:e}) is {u} ulp from libm ({} vs {})",
-                f(x),
-                g(x)
-            );
-        }
-        for &(lo, hi, signed) in logs {
-            let (u, x) = worst_on(f, g, log_points(lo, hi, signed, 200_000).into_iter());
-            assert!(
-                u <= max,
-                "{name}({x:e}) is {u} ulp from libm ({} vs {})",
-                f(x),
-                g(x)
-            );
-        }
-    }
-
-    #[test]
-    fn exp_is_within_2_ulp_of_libm() {
-        within(
-            "exp",
-            exp,
-            f64::exp,
-            &[
-                (-1.0, 1.0),
-                (-50.0, 50.0),
-                (-708.0, 709.0),
-                (-745.0, -700.0),
-            ],
-            &[(-60, 9, true)],
-            2,
-        );
-        within(
-            "expm1",
-            expm1,
-            f64::exp_m1,
-            &[(-0.4, 0.4), (-2.0, 2.0), (-45.0, 45.0), (-50.0, 709.7)],
-            &[(-1074, 9, true)],
-            3,
-        );
-    }
-
-    #[test]
-    fn logs_are_within_2_ulp_of_libm() {
-        within(
-            "log",
-            log,
-            f64::ln,
-            &[(0.5, 2.0), (0.0, 100.0), (0.9, 1.1)],
-            &[(-1074, 1024, false)],
-            2,
-        );
-        within(
-            "log1p",
-            log1p,
-            f64::ln_1p,
-            &[(-1.0, 1.0), (-0.3, 0.42), (-1e-6, 1e-6), (0.4, 3.0)],
-            &[(-1074, 1024, false), (-1074, -1, true)],
-            2,
-        );
-    }
-
-    #[test]
-    fn trig_is_within_a_few_ulp_of_libm() {
-        let r = [
-            (-7.0, 7.0),
-            (-1e-6, 1e-6),
-            (-1e3, 1e3),
-            (-TRIG_MAX, TRIG_MAX),
-        ];
-        let l = [(-1074, 20, true)];
-        within("sin", sin, f64::sin, &r, &l, 2);
-        within("cos", cos, f64::cos, &r, &l, 2);
-        within("tan", tan, f64::tan, &r, &l, 3);
-        // near multiples of π/2, where the reduction cancels most bits
-        let near: Vec<f64> = (1..20_000)
-            .flat_map(|k| {
-                let c = k as f64 * std::f64::consts::FRAC_PI_2;
-                [
-                    c,
-                    f64::from_bits(c.to_bits() + 1),
-                    f64::from_bits(c.to_bits() - 1),
-                ]
-            })
-            .collect();
-        for (name, f, g, max) in [
-            ("sin", sin as fn(f64) -> f64, f64::sin as fn(f64) -> f64, 2),
-            ("cos", cos, f64::cos, 2),
-            ("tan", tan, f64::tan, 3),
-        ] {
-            let (u, x) = worst_on(f, g, near.iter().copied());
-            assert!(u <= max, "{name}({x:e}) is {u} ulp from libm");
-        }
-        // beyond TRIG_MAX libm's reduction is used
-        within("sin", sin, f64::sin, &[], &[(20, 1024, true)], 0);
-    }
-
-    #[test]
-    fn inverse_trig_is_within_2_ulp_of_libm() {
-        let r = [
-            (-1.0, 1.0),
-            (-0.5, 0.5),
-            (0.97, 1.0),
-            (-1.0, -0.97),
-            (0.45, 0.55),
-        ];
-        let l = [(-1074, 0, true)];
-        within("asin", asin, f64::asin, &r, &l, 2);
-        within("acos", acos, f64::acos, &r, &l, 2);
-        within(
-            "atan",
-            atan,
-            f64::atan,
-            &[(-3.0, 3.0), (-0.5, 0.5)],
-            &[(-1074, 1024, true)],
-            2,
-        );
-    }
-
-    #[test]
-    fn hyperbolic_functions_are_within_a_few_ulp_of_libm() {
-        let r = [
-            (-1.0, 1.0),
-            (-0.8, 0.8),
-            (-30.0, 30.0),
-            (-711.0, 711.0),
-            (709.0, 710.5),
-        ];
-        let l = [(-1074, 9, true)];
-        within("sinh", sinh, f64::sinh, &r, &l, 3);
-        within("cosh", cosh, f64::cosh, &r, &l, 3);
-        within(
-            "tanh",
-            tanh,
-            f64::tanh,
-            &[(-0.3, 0.3), (-3.0, 3.0), (-25.0, 25.0)],
-            &l,
-            4,
-        );
-    }
-
-    #[test]
-    fn erf_sigmoid_softplus_are_within_a_few_ulp() {
-        within(
-            "erf",
-            erf,
-            libm::erf,
-            &[(-1.0, 1.0), (0.8, 1.3), (1.2, 3.0), (2.8, 6.5), (-7.0, 7.0)],
-            &[(-1074, 3, true)],
-            3,
-        );
-        let sig = |x: f64| {
-            if x >= 0.0 {
-                1.0 / (1.0 + (-x).exp())
-            } else {
-                x.exp() / (1.0 + x.exp())
-            }
-        };
-        within(
-            "sigmoid",
-            sigmoid,
-            sig,
-            &[(-1.0, 1.0), (-40.0, 40.0), (-700.0, 700.0)],
-            &[],
-            4,
-        );
-        let sp = |x: f64| {
-            if x > 20.0 {
-                x
-            } else {
-                x.max(0.0) + (-x.abs()).exp().ln_1p()
-            }
-        };
-        within(
-            "softplus",
-            softplus,
-            sp,
-            &[(-5.0, 5.0), (-40.0, 40.0), (-750.0, 30.0)],
-            &[],
-            4,
-        );
-    }
-
-    /// The values where the functions change their rules: zeros, infinities, NaN, subnormals,
-    /// overflow and underflow thresholds, interval boundaries.
-    fn special() -> Vec<f64> {
-        let mut v = vec![
-            0.0,
-            f64::INFINITY,
-            f64::NAN,
-            f64::MIN_POSITIVE,
-            5e-324,
-            1e-310,
-            2.0f64.powi(-30),
-            2.0f64.powi(-60),
-            f64::MAX,
-            1.0,
-            0.5,
-            0.25,
-            0.4375,
-            0.6875,
-            1.1875,
-            2.4375,
-            0.84375,
-            0.975,
-            1.25,
-            1.0 / 0.35,
-            6.0,
-            20.0,
-            22.0,
-            40.0,
-            std::f64::consts::LN_2,
-            std::f64::consts::FRAC_PI_2,
-            std::f64::consts::PI,
-            EXP_OVER,
-            709.79,
-            710.47,
-            710.48,
-            745.13,
-            745.14,
-            750.0,
-            TRIG_MAX,
-            TRIG_MAX * 1.5,
-            1e300,
-            0.414_213_562_373_095_1,
-            0.292_893_218_813_452_5,
-        ];
-        let neg: Vec<f64> = v.iter().map(|x| -x).collect();
-        v.extend(neg);
-        v
-    }
-
-    type Kernel = fn(Isa, &[f64], &mut [MaybeUninit<f64>]);
-    type Kernel32 = fn(Isa, &[f32], &mut [MaybeUninit<f32>]);
-    /// A kernel's name, its f64 and f32 slice functions, libm's f64 and f32 functions, and
-    /// the ulp budget in f64.
-    type Case = (
-        &'static str,
-        Kernel,
-        Kernel32,
-        fn(f64) -> f64,
-        fn(f32) -> f32,
-        u64,
-    );
-
-    /// Every slice kernel with its libm counterparts (f64 and f32) and the ulp budget.
-    fn kernels() -> Vec<Case> {
-        fn sig64(x: f64) -> f64 {
-            if x >= 0.0 {
-                1.0 / (1.0 + (-x).exp())
-            } else {
-                x.exp() / (1.0 + x.exp())
-            }
-        }
-        fn sig32(x: f32) -> f32 {
-            sig64(x as f64) as f32
-        }
-        fn sp64(x: f64) -> f64 {
-            if x > 20.0 {
-                x
-            } else {
-                x.max(0.0) + (-x.abs()).exp().ln_1p()
-            }
-        }
-        fn sp32(x: f32) -> f32 {
-            sp64(x as f64) as f32
-        }
-        vec![
-            ("exp", exp_slice_on, exp_slice_on, f64::exp, f32::exp, 2),
-            (
-                "expm1",
-                expm1_slice_on,
-                expm1_slice_on,
-                f64::exp_m1,
-                f32::exp_m1,
-                3,
-            ),
-            ("log", log_slice_on, log_slice_on, f64::ln, f32::ln, 2),
-            (
-                "log1p",
-                log1p_slice_on,
-                log1p_slice_on,
-                f64::ln_1p,
-                f32::ln_1p,
-                2,
-            ),
-            ("sin", sin_slice_on, sin_slice_on, f64::sin, f32::sin, 2),
-            ("cos", cos_slice_on, cos_slice_on, f64::cos, f32::cos, 2),
-            ("tan", tan_slice_on, tan_slice_on, f64::tan, f32::tan, 3),
-            (
-                "asin",
-                asin_slice_on,
-                asin_slice_on,
-                f64::asin,
-                f32::asin,
-                2,
-            ),
-            (
-                "acos",
-                acos_slice_on,
-                acos_slice_on,
-                f64::acos,
-                f32::acos,
-                2,
-            ),
-            (
-                "atan",
-                atan_slice_on,
-                atan_slice_on,
-                f64::atan,
-                f32::atan,
-                2,
-            ),
-            (
-                "sinh",
-                sinh_slice_on,
-                sinh_slice_on,
-                f64::sinh,
-                f32::sinh,
-                3,
-            ),
-            (
-                "cosh",
-                cosh_slice_on,
-                cosh_slice_on,
-                f64::cosh,
-                f32::cosh,
-                3,
-            ),
-            (
-                "tanh",
-                tanh_slice_on,
-                tanh_slice_on,
-                f64::tanh,
-                f32::tanh,
-                4,
-            ),
-            (
-                "sigmoid",
-                sigmoid_slice_on,
-                sigmoid_slice_on,
-                sig64,
-                sig32,
-                4,
-            ),
-            (
-                "softplus",
-                softplus_slice_on,
-                softplus_slice_on,
-                sp64,
-                sp32,
-                4,
-            ),
-            ("erf", erf_slice_on, erf_slice_on, libm::erf, libm::erff, 3),
-        ]
-    }
-
-    fn run<T: Copy>(k: fn(Isa, &[T], &mut [MaybeUninit<T>]), isa: Isa, x: &[T]) -> Vec<T> {
-        let mut out = vec![MaybeUninit::uninit(); x.len()];
-        k(isa, x, &mut out);
-        // SAFETY: the kernel wrote every element
-        out.into_iter()
-            .map(|o| unsafe { o.assume_init() })
-            .collect()
-    }
-
-    #[test]
-    fn special_values_match_libm_in_both_dtypes() {
-        let xs = special();
-        let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
-        for (name, k, k32, g, g32, max) in kernels() {
-            for (x, y) in xs.iter().zip(run(k, Isa::Avx512, &xs)) {
-                let want = g(*x);
-                assert!(
-                    ulps(y, want) <= max
-                        && (y != 0.0 || y.is_sign_negative() == want.is_sign_negative()),
-                    "{name}({x:e}) = {y:e}, libm {want:e}"
-                );
-            }
-            for (x, y) in xs32.iter().zip(run(k32, Isa::Avx512, &xs32)) {
-                let want = g32(*x);
-                assert!(
-                    ulps32(y, want) <= max
-                        && (y != 0.0 || y.is_sign_negative() == want.is_sign_negative()),
-                    "{name}({x:e}f32) = {y:e}, libm {want:e}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn f32_slices_are_within_a_few_ulp_of_libm() {
-        let mut u = xorshift(7);
-        let xs: Vec<f32> = (0..20_000)
-            .map(|i| {
-                let v = ((u() - 0.5) * 2.0 * [1.0, 4.0, 30.0, 100.0][i % 4]) as f32;
-                if i % 7 == 0 { v.abs() } else { v }
-            })
-            .collect();
-        for (name, _, k32, _, g32, max) in kernels() {
-            for (x, y) in xs.iter().zip(run(k32, Isa::Avx512, &xs)) {
-                let want = g32(*x);
-                assert!(
-                    ulps32(y, want) <= max,
-                    "{name}({x:e}f32) = {y:e}, libm {want:e}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn every_copy_of_the_loops_gives_the_same_bits() {
-        let mut xs = special();
-        xs.extend(points(-12.0, 12.0, 3000));
-        xs.extend(log_points(-1074, 1024, true, 3000));
-        for (name, k, k32, ..) in kernels() {
-            let plain = run(k, Isa::Plain, &xs);
-            for isa in [Isa::Avx2, Isa::Avx512] {
-                for ((x, a), b) in xs.iter().zip(&plain).zip(run(k, isa, &xs)) {
-                    assert!(
-                        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
-                        "{name}({x:e}): {a:e} plain, {b:e} with {isa:?}"
-                    );
-                }
-            }
-            let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
-            let plain = run(k32, Isa::Plain, &xs32);
-            for ((x, a), b) in xs32.iter().zip(&plain).zip(run(k32, Isa::Avx512, &xs32)) {
-                assert!(
-                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
-                    "{name}({x:e}f32): {a:e} plain, {b:e} vectorized"
-                );
-            }
-        }
-    }
-}
