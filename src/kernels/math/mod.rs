@@ -11,9 +11,9 @@
 //!
 //! The hot functions have a *fast path* that is exact only on the arguments that matter in
 //! practice (finite, away from overflow and underflow, |x| below a bound for the trigonometric
-//! reduction), and the slice kernels run it over blocks of [`CHUNK`] elements, then look over
-//! the block again (in L1) for arguments outside that range and recompute those with the
-//! function for every argument, which is slower but rare. Each result depends on its own
+//! reduction), and the slice kernels run it over blocks of `CHUNK` elements, noting in the same
+//! loop whether an argument was outside that range; only then is the block looked over again
+//! and those arguments recomputed with the function for every argument (slower, but rare). Each result depends on its own
 //! argument only, so the chunking never shows.
 //!
 //! - `exp`: x = k ln2 + r, |r| ≤ ln2/2, a degree-11 minimax polynomial, 2ᵏ added to the
@@ -140,9 +140,9 @@ const EXPM1_Q: [f64; 10] = [
     f64::from_bits(0x3e5b_044d_fca1_f0c9),
 ];
 
-/// e^r − 1 for |r| ≤ ln2 / 2 (and a little beyond).
+/// Q(r) of [`EXPM1_Q`] by Horner's scheme.
 #[inline(always)]
-fn expm1_poly(r: f64) -> f64 {
+fn expm1_q(r: f64) -> f64 {
     let c = EXPM1_Q;
     let mut q = c[9];
     q = q.mul_add(r, c[8]);
@@ -153,8 +153,13 @@ fn expm1_poly(r: f64) -> f64 {
     q = q.mul_add(r, c[3]);
     q = q.mul_add(r, c[2]);
     q = q.mul_add(r, c[1]);
-    q = q.mul_add(r, c[0]);
-    (r * r).mul_add(q, r)
+    q.mul_add(r, c[0])
+}
+
+/// e^r − 1 for |r| ≤ ln2 / 2 (and a little beyond).
+#[inline(always)]
+fn expm1_poly(r: f64) -> f64 {
+    (r * r).mul_add(expm1_q(r), r)
 }
 
 /// `(kb, r)`: x = k ln2 + r, |r| ≤ ln2 / 2, with k in the low bits of `kb` (k + 1.5 · 2⁵²).
@@ -183,7 +188,9 @@ fn exp_ok(x: f64) -> bool {
 #[inline(always)]
 fn exp_fast(x: f64) -> f64 {
     let (kb, r) = exp_split(x);
-    add_exponent(expm1_poly(r) + 1.0, kb)
+    // 1 + r (1 + r Q(r)): one operation fewer than 1 + (r + r² Q(r))
+    let p = expm1_q(r).mul_add(r, 1.0).mul_add(r, 1.0);
+    add_exponent(p, kb)
 }
 
 /// eˣ.
@@ -701,9 +708,9 @@ pub fn acos(x: f64) -> f64 {
     if x.is_nan() { x } else { y }
 }
 
-/// sinh x.
+/// sinh x for every x, branch-free (the fallback of [`sinh`]).
 #[inline(always)]
-pub fn sinh(x: f64) -> f64 {
+fn sinh_full(x: f64) -> f64 {
     let a = x.abs();
     let t = expm1_full(a.min(EXP_OVER));
     // (eᵃ − e⁻ᵃ) / 2 through t = eᵃ − 1, in the form that keeps small a accurate
@@ -715,9 +722,9 @@ pub fn sinh(x: f64) -> f64 {
     if x.is_nan() { x } else { y.copysign(x) }
 }
 
-/// cosh x.
+/// cosh x for every x, branch-free (the fallback of [`cosh`]).
 #[inline(always)]
-pub fn cosh(x: f64) -> f64 {
+fn cosh_full(x: f64) -> f64 {
     let a = x.abs();
     let t = expm1_full(a.min(EXP_OVER));
     let small = 1.0 + t * t / (2.0 * (1.0 + t));
@@ -732,15 +739,90 @@ pub fn cosh(x: f64) -> f64 {
     if x.is_nan() { x } else { y }
 }
 
+/// The range of the fast sinh and cosh (NaN is outside).
+#[inline(always)]
+fn hyperbolic_ok(x: f64) -> bool {
+    x.abs() <= 709.0
+}
+
+/// sinh x for |x| ≤ 709: t = e^|x| − 1, u = t / (t + 1) (one division), then
+/// (t + u) / 2, or t − t u / 2 below 1 (where it keeps the small values accurate).
+#[inline(always)]
+fn sinh_fast(x: f64) -> f64 {
+    let a = x.abs();
+    let t = expm1_core(a);
+    let u = t / (t + 1.0);
+    let y = if a < 1.0 {
+        (-0.5 * t).mul_add(u, t)
+    } else {
+        0.5 * (t + u)
+    };
+    // ±0 keeps its sign
+    y.copysign(x)
+}
+
+/// cosh x for |x| ≤ 709: with t and u as in [`sinh_fast`], 1 + t u / 2 below ln 2, else
+/// (eᵃ + e⁻ᵃ) / 2 = (t + 1) / 2 + (1 − u) / 2.
+#[inline(always)]
+fn cosh_fast(x: f64) -> f64 {
+    let a = x.abs();
+    let t = expm1_core(a);
+    let u = t / (t + 1.0);
+    let small = (0.5 * t).mul_add(u, 1.0);
+    let mid = 0.5 * (t + 1.0) + 0.5 * (1.0 - u);
+    if a < std::f64::consts::LN_2 {
+        small
+    } else {
+        mid
+    }
+}
+
+/// sinh x.
+#[inline]
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn sinh(x: f64) -> f64 {
+    if hyperbolic_ok(x) {
+        sinh_fast(x)
+    } else {
+        sinh_full(x)
+    }
+}
+
+/// cosh x.
+#[inline]
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn cosh(x: f64) -> f64 {
+    if hyperbolic_ok(x) {
+        cosh_fast(x)
+    } else {
+        cosh_full(x)
+    }
+}
+
 /// tanh x = e / (e + 2) with e = expm1(2|x|), the sign of x put back: one division, accurate
 /// near 0 as well (e ≈ 2|x|); |x| is clamped to 20, beyond which tanh rounds to ±1.
 #[inline(always)]
 pub fn tanh(x: f64) -> f64 {
     let a = x.abs().min(20.0);
     let e = expm1_core(2.0 * a);
-    let y = (e / (e + 2.0)).copysign(x);
+    let y = div_plus_two(e).copysign(x);
     // NaN stays NaN
     if x.is_nan() { x } else { y }
+}
+
+/// e / (e + 2) for e ≥ 0, with the rounding errors of the sum and of the quotient corrected:
+/// q = e / d, d + δ = e + 2 exactly, ρ = e − q d exactly (a fused multiply-add), and
+/// 1 / (e + 2) = (1 − q) / 2, so e / (e + 2) = q + (ρ − q δ) (1 − q) / 2 to second order.
+#[inline(always)]
+fn div_plus_two(e: f64) -> f64 {
+    let d = e + 2.0;
+    let q = e / d;
+    // the rounding error of d (Fast2Sum, exact for e ≤ 2; for larger e what it misses is
+    // weighed by (1 − q) / 2 < 1/4 and stays far below an ulp of the result)
+    let dd = (2.0 - d) + e;
+    let rho = (-q).mul_add(d, e);
+    let t = (-q).mul_add(dd, rho);
+    t.mul_add(q.mul_add(-0.5, 0.5), q)
 }
 
 /// The range of the fast sigmoid ([`exp_fast`] of −|x|; NaN is outside).
@@ -972,10 +1054,10 @@ macro_rules! dispatch {
     }};
 }
 
-/// Elements per block of a slice kernel: the fast pass writes a block, then the block, still
-/// in L1, is checked for arguments outside the fast path's range (a compare and an or per
-/// vector), and those few are recomputed.
-pub(crate) const CHUNK: usize = 512;
+/// Elements per block of a slice kernel: the fast pass computes a block and notes whether any
+/// argument was outside its range (a compare and an or per vector, in the same loop); only
+/// then is the block, still in L1, looked over again and those few arguments recomputed.
+pub(crate) const CHUNK: usize = 2048;
 
 /// `out[i] = fast(x[i])`, or `full(x[i])` where `ok(x[i])` is false, block by block.
 #[inline(always)]
@@ -987,10 +1069,12 @@ fn chunked<F: Copy>(
     full: impl Fn(F) -> F,
 ) {
     for (x, out) in x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+        let mut outside = false;
         for (o, &v) in out.iter_mut().zip(x) {
             o.write(fast(v));
+            outside |= !ok(v);
         }
-        if x.iter().fold(false, |b, &v| b | !ok(v)) {
+        if outside {
             for (o, &v) in out.iter_mut().zip(x) {
                 if !ok(v) {
                     o.write(full(v));
@@ -1119,13 +1203,13 @@ slice_kernel!(
 slice_kernel!(
     /// `out[i] = sinh(x[i])`, vectorized.
     sinh_slice, sinh_slice_on,
-    f64 (sinh, always, sinh),
+    f64 (sinh_fast, hyperbolic_ok, sinh_full),
     f32 via f64
 );
 slice_kernel!(
     /// `out[i] = cosh(x[i])`, vectorized.
     cosh_slice, cosh_slice_on,
-    f64 (cosh, always, cosh),
+    f64 (cosh_fast, hyperbolic_ok, cosh_full),
     f32 via f64
 );
 slice_kernel!(

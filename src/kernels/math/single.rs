@@ -22,17 +22,22 @@ const EXPM1_Q: [f32; 6] = [
     f32::from_bits(0x3951_518e),
 ];
 
-/// e^r − 1 for |r| ≤ ln2 / 2.
+/// Q(r) of [`EXPM1_Q`] by Horner's scheme.
 #[inline(always)]
-fn expm1_poly(r: f32) -> f32 {
+fn expm1_q(r: f32) -> f32 {
     let c = EXPM1_Q;
     let mut q = c[5];
     q = q.mul_add(r, c[4]);
     q = q.mul_add(r, c[3]);
     q = q.mul_add(r, c[2]);
     q = q.mul_add(r, c[1]);
-    q = q.mul_add(r, c[0]);
-    (r * r).mul_add(q, r)
+    q.mul_add(r, c[0])
+}
+
+/// e^r − 1 for |r| ≤ ln2 / 2.
+#[inline(always)]
+fn expm1_poly(r: f32) -> f32 {
+    (r * r).mul_add(expm1_q(r), r)
 }
 
 /// `(kb, r)`: x = k ln2 + r with k in the low bits of `kb`.
@@ -60,7 +65,7 @@ pub(super) fn exp_ok(x: f32) -> bool {
 #[inline(always)]
 pub(super) fn exp_fast(x: f32) -> f32 {
     let (kb, r) = exp_split(x);
-    add_exponent(expm1_poly(r) + 1.0, kb)
+    add_exponent(expm1_q(r).mul_add(r, 1.0).mul_add(r, 1.0), kb)
 }
 
 /// eˣ − 1 for x ≤ 88 (as the f64 `expm1_core`; below −20 it rounds to −1).
@@ -90,8 +95,19 @@ pub(super) fn expm1_fast(x: f32) -> f32 {
 pub(super) fn tanh_fast(x: f32) -> f32 {
     let a = x.abs().min(10.0);
     let e = expm1_core(2.0 * a);
-    let y = (e / (e + 2.0)).copysign(x);
+    let y = div_plus_two(e).copysign(x);
     if x.is_nan() { x } else { y }
+}
+
+/// e / (e + 2) for e ≥ 0 with the rounding errors corrected (as the f64 version).
+#[inline(always)]
+fn div_plus_two(e: f32) -> f32 {
+    let d = e + 2.0;
+    let q = e / d;
+    let dd = (2.0 - d) + e;
+    let rho = (-q).mul_add(d, e);
+    let t = (-q).mul_add(dd, rho);
+    t.mul_add(q.mul_add(-0.5, 0.5), q)
 }
 
 /// The range of [`sigmoid_fast`].
