@@ -18,7 +18,8 @@
 //!
 //! - `exp`: x = k ln2 + r, |r| ≤ ln2/2, a degree-11 minimax polynomial, 2ᵏ added to the
 //!   exponent bits; `expm1` the same with the form 2ᵏ (e^r − 1) + (2ᵏ − 1); `tanh` is
-//!   `expm1(2|x|) / (expm1(2|x|) + 2)`, one division.
+//!   `expm1(2|x|) / (expm1(2|x|) + 2)`, one division (in f64 with its rounding corrected);
+//!   sinh and cosh are built on the same `expm1`, with one division.
 //! - `log`: a 128-entry table of 1/c and ln c (`tables.rs`), r = x/c − 1 by one fused
 //!   multiply-add, a degree-6 polynomial of log1p on |r| < 0.0039.
 //! - `sin`, `cos`: reduction modulo π (a three-part π with fused multiply-adds; the first
@@ -30,9 +31,13 @@
 //!   f32 arithmetic (16 lanes to a 512-bit register); the others evaluate in f64 and round,
 //!   which is within 1 ulp of the exact f32 result.
 //!
-//! Accuracy, measured against libm (f64) and against the correctly rounded result (f32, from
-//! f64 libm) by the tests in `tests.rs`: every function is within 4 ulp, the special values
-//! (±0, ±∞, NaN, overflow to ∞, underflow through subnormals to 0) as libm gives them.
+//! Accuracy, against libm (f64) and against libm's f64 result rounded to f32 (f32), the largest
+//! error found over 2.3·10⁶ f64 arguments (every binade, and dense in [−10, 10] and [−800, 800])
+//! and every 1021st f32 bit pattern: exp, log, log1p, asin, acos, atan, erf 1 ulp; expm1, sin,
+//! cos, tan, cosh, sigmoid, softplus 2 ulp; sinh, tanh 3 ulp (f64). In f32: exp, expm1, log,
+//! log1p 1 ulp; sin, cos, tanh, sigmoid 2 ulp; the functions evaluated in f64 0 ulp. The tests in
+//! `tests.rs` hold each to its budget over the whole range, and the special values (±0, ±∞,
+//! NaN, overflow to ∞, underflow through subnormals to 0) to what libm gives.
 
 // fdlibm's coefficients are quoted as published (21 significant digits)
 #![allow(clippy::excessive_precision)]

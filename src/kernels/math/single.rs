@@ -95,19 +95,8 @@ pub(super) fn expm1_fast(x: f32) -> f32 {
 pub(super) fn tanh_fast(x: f32) -> f32 {
     let a = x.abs().min(10.0);
     let e = expm1_core(2.0 * a);
-    let y = div_plus_two(e).copysign(x);
+    let y = (e / (e + 2.0)).copysign(x);
     if x.is_nan() { x } else { y }
-}
-
-/// e / (e + 2) for e ≥ 0 with the rounding errors corrected (as the f64 version).
-#[inline(always)]
-fn div_plus_two(e: f32) -> f32 {
-    let d = e + 2.0;
-    let q = e / d;
-    let dd = (2.0 - d) + e;
-    let rho = (-q).mul_add(d, e);
-    let t = (-q).mul_add(dd, rho);
-    t.mul_add(q.mul_add(-0.5, 0.5), q)
 }
 
 /// The range of [`sigmoid_fast`].
