@@ -24,8 +24,8 @@
 //!   multiply-add, a degree-6 polynomial of log1p on |r| < 0.0039.
 //! - `sin`, `cos`: reduction modulo π (a three-part π with fused multiply-adds; the first
 //!   step is exact), one odd polynomial of degree 17 on [−π/2, π/2], the sign from the
-//!   quotient's parity; cos x is sin(x − (n + ½)π) with the sign of n. Beyond [`TRIG_MAX`]
-//!   (and ±∞, NaN) libm.
+//!   quotient's parity; cos x is sin(x − (n + ½)π) with the sign of n; tan reduces modulo
+//!   π/2 and divides the sine and cosine polynomials. Beyond [`TRIG_MAX`] (and ±∞, NaN) libm.
 //! - The other f64 functions are fdlibm's (as in musl), rewritten without branches.
 //! - f32 (`single.rs`): exp, expm1, log, log1p, sin, cos, tanh and sigmoid have kernels in
 //!   f32 arithmetic (16 lanes to a 512-bit register); the others evaluate in f64 and round,
@@ -34,7 +34,7 @@
 //! Accuracy, against libm (f64) and against libm's f64 result rounded to f32 (f32), the largest
 //! error found over 2.3·10⁶ f64 arguments (every binade, and dense in [−10, 10] and [−800, 800])
 //! and every 1021st f32 bit pattern: exp, log, log1p, asin, acos, atan, erf 1 ulp; expm1, sin,
-//! cos, tan, cosh, sigmoid, softplus 2 ulp; sinh, tanh 3 ulp (f64). In f32: exp, expm1, log,
+//! cos, cosh, sigmoid, softplus 2 ulp; tan, sinh, tanh 3 ulp (f64). In f32: exp, expm1, log,
 //! log1p 1 ulp; sin, cos, tanh, sigmoid 2 ulp; the functions evaluated in f64 0 ulp. The tests in
 //! `tests.rs` hold each to its budget over the whole range, and the special values (±0, ±∞,
 //! NaN, overflow to ∞, underflow through subnormals to 0) to what libm gives.
@@ -75,12 +75,6 @@ fn pow2(k: f64) -> f64 {
 #[inline(always)]
 fn u_to_f(e: u64) -> f64 {
     f64::from_bits(e | TWO52.to_bits()) - TWO52
-}
-
-/// The low two bits of an integer-valued float `k` (|k| < 2⁵¹): `k mod 4`.
-#[inline(always)]
-fn quadrant(k: f64) -> u64 {
-    (k + MAGIC).to_bits() & 3
 }
 
 /// e^r for |r| ≤ ln2 / 2 (and a little beyond), by its Taylor series to r¹³ (truncation error
@@ -412,83 +406,9 @@ pub fn log1p(x: f64) -> f64 {
     if x == 0.0 || x.is_nan() { x } else { y }
 }
 
-/// Arguments up to this size are reduced modulo π/2 in the vector loop (the quotient stays
-/// below 2²⁰, so its products with the 33-bit parts of π/2 are exact); beyond, libm's
-/// Payne–Hanek reduction takes over.
+/// Arguments up to this size are reduced modulo π (π/2 for tan) in the vector loop; beyond,
+/// libm's Payne–Hanek reduction takes over.
 pub const TRIG_MAX: f64 = 1.0e6;
-
-/// `(s, e)` with s = fl(a − b) and s + e = a − b exactly (Knuth's TwoSum).
-#[inline(always)]
-fn two_diff(a: f64, b: f64) -> (f64, f64) {
-    let s = a - b;
-    let bb = s - a;
-    (s, (a - (s - bb)) - (b + bb))
-}
-
-/// `(n, y0, y1)`: x = n π/2 + y0 + y1, |y0| ≤ π/4 (fdlibm's medium-size reduction, all three
-/// rounds, carrying the rounding errors), for |x| ≤ [`TRIG_MAX`].
-#[inline(always)]
-fn rem_pio2(x: f64) -> (f64, f64, f64) {
-    const INVPIO2: f64 = f64::from_bits(0x3fe4_5f30_6dc9_c883);
-    const PIO2_1: f64 = f64::from_bits(0x3ff9_21fb_5440_0000);
-    const PIO2_2: f64 = f64::from_bits(0x3dd0_b461_1a60_0000);
-    const PIO2_3: f64 = f64::from_bits(0x3ba3_198a_2e00_0000);
-    const PIO2_3T: f64 = f64::from_bits(0x397b_839a_2520_49c1);
-    let n = (x * INVPIO2).round();
-    // n · PIO2_1 is exact (33-bit parts, n < 2²⁰), and so is the subtraction (Sterbenz)
-    let r = x - n * PIO2_1;
-    // the next two parts of π/2, each subtraction with its exact rounding error
-    let (r, e2) = two_diff(r, n * PIO2_2);
-    let (r, e3) = two_diff(r, n * PIO2_3);
-    let w = n * PIO2_3T - (e3 + e2);
-    let y0 = r - w;
-    let y1 = (r - y0) - w;
-    (n, y0, y1)
-}
-
-/// fdlibm's sine kernel on [-π/4, π/4], y1 the tail of the argument.
-#[inline(always)]
-fn sin_kernel(x: f64, y: f64) -> f64 {
-    const S1: f64 = f64::from_bits(0xbfc5_5555_5555_5549);
-    const S2: f64 = f64::from_bits(0x3f81_1111_1110_f8a6);
-    const S3: f64 = f64::from_bits(0xbf2a_01a0_19c1_61d5);
-    const S4: f64 = f64::from_bits(0x3ec7_1de3_57b1_fe7d);
-    const S5: f64 = f64::from_bits(0xbe5a_e5e6_8a2b_9ceb);
-    const S6: f64 = f64::from_bits(0x3de5_d93a_5acf_d57c);
-    let z = x * x;
-    let w = z * z;
-    let r = z.mul_add(z.mul_add(S4, S3), S2) + z * w * z.mul_add(S6, S5);
-    let v = z * x;
-    x - ((z * (0.5 * y - v * r) - y) - v * S1)
-}
-
-/// fdlibm's cosine kernel on [-π/4, π/4], y the tail of the argument.
-#[inline(always)]
-fn cos_kernel(x: f64, y: f64) -> f64 {
-    const C1: f64 = f64::from_bits(0x3fa5_5555_5555_554c);
-    const C2: f64 = f64::from_bits(0xbf56_c16c_16c1_5177);
-    const C3: f64 = f64::from_bits(0x3efa_01a0_19cb_1590);
-    const C4: f64 = f64::from_bits(0xbe92_7e4f_809c_52ad);
-    const C5: f64 = f64::from_bits(0x3e21_ee9e_bdb4_b1c4);
-    const C6: f64 = f64::from_bits(0xbda8_fae9_be88_38d4);
-    let z = x * x;
-    let w = z * z;
-    let r = z * z.mul_add(z.mul_add(C3, C2), C1) + w * w * z.mul_add(z.mul_add(C6, C5), C4);
-    let hz = 0.5 * z;
-    let w = 1.0 - hz;
-    w + (((1.0 - w) - hz) + (z * r - x * y))
-}
-
-/// tan x for |x| ≤ [`TRIG_MAX`] (branch-free; [`tan`] handles every x): sin / cos of the
-/// reduced argument, or −cos / sin in the odd quadrants.
-#[inline(always)]
-pub fn tan_reduced(x: f64) -> f64 {
-    let (n, y0, y1) = rem_pio2(x);
-    let (s, c) = (sin_kernel(y0, y1), cos_kernel(y0, y1));
-    let odd = quadrant(n) & 1 == 1;
-    let v = (if odd { -c } else { s }) / (if odd { s } else { c });
-    if x == 0.0 { x } else { v }
-}
 
 /// (sin r − r) / r³ as a polynomial in z = r², z in [0, (π/2)²]: minimax of degree 7 for the
 /// relative error of sin r (2⁻⁶¹·⁶; 2⁻⁵⁷·⁹ with the coefficients rounded to f64), by a Remez
@@ -510,6 +430,20 @@ const INV_PI: f64 = f64::from_bits(0x3fd4_5f30_6dc9_c883);
 const PI_1: f64 = f64::from_bits(0x4009_21fb_5444_2d18);
 const PI_2: f64 = f64::from_bits(0x3ca1_a626_3314_5c06);
 const PI_3: f64 = f64::from_bits(0x395c_1cd1_2902_4e09);
+const PIO2_1: f64 = PI_1 * 0.5;
+const PIO2_2: f64 = PI_2 * 0.5;
+const PIO2_3: f64 = PI_3 * 0.5;
+
+/// (cos r − 1 + r²/2) / r⁴ as a polynomial in z = r², z in [0, (π/4)²]: minimax of degree 5
+/// for the relative error of cos r (2⁻⁶⁴), by a Remez exchange in mpmath at 60 digits.
+const COS_C: [f64; 6] = [
+    f64::from_bits(0x3fa5_5555_5555_554b),
+    f64::from_bits(0xbf56_c16c_16c1_4f8a),
+    f64::from_bits(0x3efa_01a0_19c8_3914),
+    f64::from_bits(0xbe92_7e4f_7ea3_7c18),
+    f64::from_bits(0x3e21_ee9d_752a_a1dc),
+    f64::from_bits(0xbda8_fa46_5f95_b916),
+];
 
 /// ±sin r for |r| ≤ π/2 (a little beyond is fine): the sign bit of the result is that of r
 /// flipped by bit 0 of `nb` (the quotient n in the low bits, as [`exp_split`] leaves k).
@@ -554,9 +488,6 @@ fn sin_fast(x: f64) -> f64 {
 /// cos are those of the polynomial (relative accuracy near them).
 #[inline(always)]
 fn cos_fast(x: f64) -> f64 {
-    const PIO2_1: f64 = PI_1 * 0.5;
-    const PIO2_2: f64 = PI_2 * 0.5;
-    const PIO2_3: f64 = PI_3 * 0.5;
     let nb = (x * INV_PI - 0.5) + MAGIC;
     let n = nb - MAGIC;
     let q = n.mul_add(2.0, 1.0);
@@ -578,15 +509,45 @@ pub fn cos(x: f64) -> f64 {
     if trig_ok(x) { cos_fast(x) } else { x.cos() }
 }
 
+/// tan x for |x| ≤ [`TRIG_MAX`]: x = n π/2 + r, |r| ≤ π/4 (the reduction of [`sin_fast`]
+/// with π/2), sin r and cos r by their polynomials, then sin r / cos r, or −cos r / sin r for
+/// odd n: one division.
+#[inline(always)]
+fn tan_fast(x: f64) -> f64 {
+    let nb = x.mul_add(2.0 * INV_PI, MAGIC);
+    let n = nb - MAGIC;
+    let r = n.mul_add(-PIO2_1, x);
+    let r = n.mul_add(-PIO2_2, r);
+    let r = n.mul_add(-PIO2_3, r);
+    let c = SIN_P;
+    let z = r * r;
+    let mut p = c[7];
+    p = p.mul_add(z, c[6]);
+    p = p.mul_add(z, c[5]);
+    p = p.mul_add(z, c[4]);
+    p = p.mul_add(z, c[3]);
+    p = p.mul_add(z, c[2]);
+    p = p.mul_add(z, c[1]);
+    p = p.mul_add(z, c[0]);
+    // sin r keeps the sign of r (also −0)
+    let s = (r * z).mul_add(p, r).copysign(r);
+    let c = COS_C;
+    let mut q = c[5];
+    q = q.mul_add(z, c[4]);
+    q = q.mul_add(z, c[3]);
+    q = q.mul_add(z, c[2]);
+    q = q.mul_add(z, c[1]);
+    q = q.mul_add(z, c[0]);
+    let co = (z * z).mul_add(q, (-0.5f64).mul_add(z, 1.0));
+    let odd = nb.to_bits() & 1 == 1;
+    (if odd { -co } else { s }) / (if odd { s } else { co })
+}
+
 /// tan x.
 #[inline]
 #[cfg_attr(not(test), allow(dead_code))]
 pub fn tan(x: f64) -> f64 {
-    if x.abs() <= TRIG_MAX {
-        tan_reduced(x)
-    } else {
-        x.tan()
-    }
+    if trig_ok(x) { tan_fast(x) } else { x.tan() }
 }
 
 const PIO2_HI: f64 = f64::from_bits(0x3ff9_21fb_5444_2d18);
@@ -1184,7 +1145,7 @@ slice_kernel!(
 slice_kernel!(
     /// `out[i] = tan(x[i])`, vectorized (libm beyond [`TRIG_MAX`]).
     tan_slice, tan_slice_on,
-    f64 (tan_reduced, trig_ok, f64::tan),
+    f64 (tan_fast, trig_ok, f64::tan),
     f32 via f64
 );
 slice_kernel!(

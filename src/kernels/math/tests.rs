@@ -437,12 +437,15 @@ fn f32_kernels_are_within_a_few_ulp_of_the_rounded_reference() {
     }
 }
 
+/// A kernel's name, its f32 slice function, the f64 reference, and a range of arguments.
+type HardCase = (&'static str, Kernel32, fn(f64) -> f64, f32, f32);
+
 /// Dense f32 samples where the native kernels change rules or lose the most: around 1 for the
 /// logarithms, around the reduction's multiples of π/2 for sin and cos, small and medium
 /// arguments of tanh and expm1.
 #[test]
 fn native_f32_kernels_near_their_hard_cases() {
-    let cases: [(&str, Kernel32, fn(f64) -> f64, f32, f32); 8] = [
+    let cases: [HardCase; 8] = [
         ("log", log_slice_on, f64::ln, 0.9, 1.1),
         ("log1p", log1p_slice_on, f64::ln_1p, -0.3, 0.42),
         ("expm1", expm1_slice_on, f64::exp_m1, -0.4, 0.4),
