@@ -1025,29 +1025,27 @@ macro_rules! dispatch {
 /// then is the block, still in L1, looked over again and those few arguments recomputed.
 pub(crate) const CHUNK: usize = 2048;
 
-/// `out[i] = fast(x[i])`, or `full(x[i])` where `ok(x[i])` is false, block by block.
-#[inline(always)]
-fn chunked<F: Copy>(
-    x: &[F],
-    out: &mut [MaybeUninit<F>],
-    fast: impl Fn(F) -> F,
-    ok: impl Fn(F) -> bool,
-    full: impl Fn(F) -> F,
-) {
-    for (x, out) in x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-        let mut outside = false;
-        for (o, &v) in out.iter_mut().zip(x) {
-            o.write(fast(v));
-            outside |= !ok(v);
-        }
-        if outside {
-            for (o, &v) in out.iter_mut().zip(x) {
-                if !ok(v) {
-                    o.write(full(v));
+/// `out[i] = fast`, or `full` where `ok` is false, with `$v` bound to `x[i]`, block by block.
+/// A macro rather than a function taking closures, so that the element functions are called
+/// directly and inlined into each copy of the loop (through a closure or a function value, a
+/// large one such as erf stayed a call, compiled without the copy's target features).
+macro_rules! fused {
+    ($x:ident, $out:ident, $v:ident => $fast:expr, $ok:expr, $full:expr) => {
+        for (x, out) in $x.chunks(CHUNK).zip($out.chunks_mut(CHUNK)) {
+            let mut outside = false;
+            for (o, &$v) in out.iter_mut().zip(x) {
+                o.write($fast);
+                outside |= !$ok;
+            }
+            if outside {
+                for (o, &$v) in out.iter_mut().zip(x) {
+                    if !$ok {
+                        o.write($full);
+                    }
                 }
             }
         }
-    }
+    };
 }
 
 /// For the kernels without a range check.
@@ -1063,19 +1061,13 @@ macro_rules! slice_kernel {
     (@f32 via f64, $fast:path, $ok:path, $full:path) => {
         #[inline(always)]
         fn body32(x: &[f32], out: &mut [MaybeUninit<f32>]) {
-            chunked(
-                x,
-                out,
-                |v: f32| $fast(v as f64) as f32,
-                |v: f32| $ok(v as f64),
-                |v: f32| $full(v as f64) as f32,
-            )
+            fused!(x, out, v => $fast(v as f64) as f32, $ok(v as f64), $full(v as f64) as f32)
         }
     };
     (@f32 ($fast32:path, $ok32:path, $full32:path), $fast:path, $ok:path, $full:path) => {
         #[inline(always)]
         fn body32(x: &[f32], out: &mut [MaybeUninit<f32>]) {
-            chunked(x, out, $fast32, $ok32, $full32)
+            fused!(x, out, v => $fast32(v), $ok32(v), $full32(v))
         }
     };
     ($(#[$doc:meta])* $name:ident, $on:ident, f64 ($fast:path, $ok:path, $full:path),
@@ -1089,7 +1081,7 @@ macro_rules! slice_kernel {
         pub(crate) fn $on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
             #[inline(always)]
             fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
-                chunked(x, out, $fast, $ok, $full)
+                fused!(x, out, v => $fast(v), $ok(v), $full(v))
             }
             slice_kernel!(@f32 $($f32)+, $fast, $ok, $full);
             if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
