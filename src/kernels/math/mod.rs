@@ -112,7 +112,7 @@ fn scale(p: f64, k: f64) -> f64 {
 }
 
 /// eˣ for every x, branch-free (the fallback of [`exp`] outside its fast range, and the
-/// exponential inside erf, softplus and the f64 → f32 fallbacks).
+/// exponential inside the fallbacks of sigmoid and softplus).
 #[inline(always)]
 fn exp_full(x: f64) -> f64 {
     let xc = x.clamp(EXP_UNDER - 1.0, EXP_OVER + 1.0);
@@ -826,11 +826,36 @@ fn sigmoid_full(x: f64) -> f64 {
     if x.is_nan() { x } else { r }
 }
 
-/// log(1 + eˣ) as PyTorch computes it (β = 1): x itself above 20.
+/// log(1 + eˣ) as PyTorch computes it (β = 1) for every x, branch-free (the fallback of
+/// [`softplus`]).
 #[inline(always)]
-pub fn softplus(x: f64) -> f64 {
+fn softplus_full(x: f64) -> f64 {
     let y = x.max(0.0) + log1p(exp_full(-x.abs()));
     if x > 20.0 || x.is_nan() { x } else { y }
+}
+
+/// The range of the fast softplus ([`exp_fast`] of −|x|; NaN is outside).
+#[inline(always)]
+fn softplus_ok(x: f64) -> bool {
+    x.abs() <= 707.0
+}
+
+/// softplus for |x| ≤ 707.
+#[inline(always)]
+fn softplus_fast(x: f64) -> f64 {
+    let y = x.max(0.0) + log1p(exp_fast(-x.abs()));
+    if x > 20.0 { x } else { y }
+}
+
+/// log(1 + eˣ) as PyTorch computes it (β = 1): x itself above 20.
+#[inline]
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn softplus(x: f64) -> f64 {
+    if softplus_ok(x) {
+        softplus_fast(x)
+    } else {
+        softplus_full(x)
+    }
 }
 
 /// The error function.
@@ -933,7 +958,8 @@ pub fn erf(x: f64) -> f64 {
             + w * (d(1)
                 + w * (d(2) + w * (d(3) + w * (d(4) + w * (d(5) + w * (d(6) + w * d(7))))))));
     let zh = f64::from_bits(ac.to_bits() & 0xffff_ffff_0000_0000);
-    let tail = 1.0 - exp_full(-zh * zh - 0.5625) * exp_full((zh - ac) * (zh + ac) + rr / ss) / ac;
+    // both exponents lie in [−37, 1] (|x| is clamped to [1, 6]), inside the fast path's range
+    let tail = 1.0 - exp_fast(-zh * zh - 0.5625) * exp_fast((zh - ac) * (zh + ac) + rr / ss) / ac;
     let y = if a < 0.84375 {
         small
     } else if a < 1.25 {
@@ -1185,7 +1211,7 @@ slice_kernel!(
 slice_kernel!(
     /// `out[i] = softplus(x[i])` (PyTorch's, β = 1), vectorized.
     softplus_slice, softplus_slice_on,
-    f64 (softplus, always, softplus),
+    f64 (softplus_fast, softplus_ok, softplus_full),
     f32 via f64
 );
 slice_kernel!(
