@@ -207,13 +207,21 @@ fn budgets_too_small_are_errors_naming_the_bytes() {
     );
     let e = err(jacfwd(dense_fn).memory_budget(out / 2).call(&x));
     assert!(e.contains(&format!("{out} bytes")), "{e}");
-    let e = err(vmap(|r: &Tensor| r.exp()).memory_budget(700).call(&x.reshape(&[10, 10]).unwrap()));
-    assert!(e.contains("800 bytes") && e.contains("memory_budget=700"), "{e}");
+    let e = err(vmap(|r: &Tensor| r.exp())
+        .memory_budget(700)
+        .call(&x.reshape(&[10, 10]).unwrap()));
+    assert!(
+        e.contains("800 bytes") && e.contains("memory_budget=700"),
+        "{e}"
+    );
     // the result fits but no room is left for a chunk
     let e = err(jacfwd(dense_fn).memory_budget(out + 10).call(&x));
     assert!(e.contains("each element of the batch"), "{e}");
     // the call as written names the budget
-    assert!(e.starts_with(&format!("jacfwd(f, argnums=0, memory_budget={})", out + 10)), "{e}");
+    assert!(
+        e.starts_with(&format!("jacfwd(f, argnums=0, memory_budget={})", out + 10)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -221,7 +229,10 @@ fn jacobian_chooses_forward_for_tall_and_reverse_for_wide() {
     let x = ramp(6);
     // tall: R⁶ → R¹², forward mode
     let tall = |x: &Tensor| Tensor::cat(&[x.sin()?, x.square()?], 0);
-    assert_eq!(jacobian(tall).chosen_mode(&x).unwrap(), JacobianMode::Forward);
+    assert_eq!(
+        jacobian(tall).chosen_mode(&x).unwrap(),
+        JacobianMode::Forward
+    );
     let j: Tensor = jacobian(tall).call(&x).unwrap();
     let f: Tensor = jacfwd(tall).call(&x).unwrap();
     assert_eq!((j.shape(), values(&j)), (f.shape(), values(&f)));
@@ -231,8 +242,16 @@ fn jacobian_chooses_forward_for_tall_and_reverse_for_wide() {
         JacobianMode::Forward
     );
     // wide: R⁶ → R², reverse mode
-    let wide = |x: &Tensor| Tensor::cat(&[x.sum()?.unsqueeze(0)?, x.square()?.sum()?.unsqueeze(0)?], 0);
-    assert_eq!(jacobian(wide).chosen_mode(&x).unwrap(), JacobianMode::Reverse);
+    let wide = |x: &Tensor| {
+        Tensor::cat(
+            &[x.sum()?.unsqueeze(0)?, x.square()?.sum()?.unsqueeze(0)?],
+            0,
+        )
+    };
+    assert_eq!(
+        jacobian(wide).chosen_mode(&x).unwrap(),
+        JacobianMode::Reverse
+    );
     let j: Tensor = jacobian(wide).call(&x).unwrap();
     let r: Tensor = jacrev(wide).call(&x).unwrap();
     assert_eq!((j.shape(), values(&j)), (r.shape(), values(&r)));
@@ -276,7 +295,10 @@ fn jacobian_chooses_forward_for_tall_and_reverse_for_wide() {
     assert_eq!(aux.item().unwrap(), xv.iter().sum::<f64>());
     assert_eq!(last(&seen).batch, 2);
     // errors name the call
-    let e = jacobian(wide).argnums(Argnums::One(3)).call::<_, Tensor>(&x).unwrap_err();
+    let e = jacobian(wide)
+        .argnums(Argnums::One(3))
+        .call::<_, Tensor>(&x)
+        .unwrap_err();
     assert!(e.to_string().contains("jacobian(f, argnums=3)"), "{e}");
 }
 
@@ -286,7 +308,8 @@ fn jacobian_chooses_forward_for_tall_and_reverse_for_wide() {
 #[test]
 fn a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory() {
     const CHILD: &str = "FUNCTORCH_BUDGET_LIMITED_CHILD";
-    const NAME: &str = "a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory";
+    const NAME: &str =
+        "a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory";
     if std::env::var_os(CHILD).is_none() {
         if !cfg!(target_os = "linux") {
             // `ulimit -v` limits the address space only on Linux
@@ -303,7 +326,10 @@ fn a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory()
         let log = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "the limited run failed:\n{log}");
-        assert!(log.contains("1 passed"), "the limited run ran nothing:\n{log}");
+        assert!(
+            log.contains("1 passed"),
+            "the limited run ran nothing:\n{log}"
+        );
         return;
     }
     let (n, k) = (20_000, 6_000);
@@ -320,6 +346,7 @@ fn a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory()
         .call(&x)
         .unwrap();
     let p = within(last(&seen), budget);
+    println!("{p:?}");
     assert_eq!(p.output_bytes, n * k * 8);
     assert_eq!(j.shape(), &[k, n]);
     let xv = values(&x);
@@ -328,7 +355,10 @@ fn a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory()
         let row = values(&j.select(0, i as i64).unwrap());
         for c in [0, 1, i, 12345, n - 1] {
             let want = 2.0 * xv[i].sin() * xv[c] + if c == i { xv[i].cos() * s } else { 0.0 };
-            assert!((row[c] - want).abs() <= 1e-9 * want.abs().max(1.0), "{i} {c}");
+            assert!(
+                (row[c] - want).abs() <= 1e-9 * want.abs().max(1.0),
+                "{i} {c}"
+            );
         }
     }
 }

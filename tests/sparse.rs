@@ -828,6 +828,9 @@ fn value_checks_pass_patterns_through() {
     let x = ramp(0.1, n);
     let p = jacrev(&g).sparse().detect(&x).unwrap();
     assert_eq!(entries(&p), BTreeSet::from([(0, 4), (1, 0), (2, 2)]));
-    let h = hessian(move |x: &Tensor| g(x)?.sum()).sparse().detect(&x).unwrap();
+    let h = hessian(move |x: &Tensor| g(x)?.sum())
+        .sparse()
+        .detect(&x)
+        .unwrap();
     assert_eq!(entries(&h), BTreeSet::from([(0, 0), (2, 2), (4, 4)]));
 }

@@ -78,7 +78,10 @@ pub(crate) fn budget(o: &Opts) -> Result<Option<usize>> {
 /// The error for a result that alone needs more than the budget.
 pub(crate) fn output_too_large(o: &Opts, budget: usize, out: usize, held: usize) -> Error {
     let held_note = if held > 0 {
-        format!(" and the forward pass holds {held} bytes, {} in all", out + held)
+        format!(
+            " and the forward pass holds {held} bytes, {} in all",
+            out + held
+        )
     } else {
         String::new()
     };

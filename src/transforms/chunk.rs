@@ -16,11 +16,11 @@
 //! An empty batch runs as one chunk of size 0 (vmap over size 0, Jacobians of empty inputs or
 //! outputs), so results keep their shapes.
 
+use super::MemoryPlan;
 use super::budget::{self, PROBE};
 use super::options::Opts;
-use super::MemoryPlan;
 use crate::array::pool::measure;
-use crate::core::{LevelGuard, Tensor, LevelKind, Randomness, TracerKind, batched};
+use crate::core::{LevelGuard, LevelKind, Randomness, Tensor, TracerKind, batched};
 use crate::error::{Error, Result};
 use crate::ops::{RowBuffer, random_state, set_random_state};
 use crate::tree::Tree;
@@ -155,8 +155,7 @@ fn run_chunks(
             let per = usage.peak.div_ceil(len.max(1));
             let out_bytes = output_bytes(&out, &dims, len, size);
             let rest = size - len;
-            let (c, estimate) =
-                budget::chunk_size(o, *budget, per, o.held, out_bytes, *cap, rest)?;
+            let (c, estimate) = budget::chunk_size(o, *budget, per, o.held, out_bytes, *cap, rest)?;
             total = 1 + rest.div_ceil(c);
             *chosen = Some(MemoryPlan {
                 budget: *budget,

@@ -9,10 +9,10 @@
 //! inner level the argnums (an int argnums gives no inner tuple), each block shaped
 //! `out.shape + in.shape`.
 
+use super::budget;
 use super::chunk::{self, ChunkArgs, OutDim};
 use super::jvp::jvp_impl;
 use super::options::{Opts, option_setters};
-use super::budget;
 use super::vjp::vjp_impl;
 use super::{Argnums, Function, Pullback, callable};
 use crate::array::pool::measure;

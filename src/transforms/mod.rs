@@ -23,11 +23,11 @@ mod vmap;
 use options::Opts;
 pub use options::{Argnums, Dims};
 
+pub use budget::MemoryPlan;
 pub use custom::{
     Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
     implicit_root,
 };
-pub use budget::MemoryPlan;
 pub use hessian::{Hessian, Hvp, Vhp, hessian, hvp, vhp};
 pub use jacobian::{Jacfwd, Jacobian, JacobianMode, Jacrev, jacfwd, jacobian, jacrev};
 pub use jit::{Jit, Trace, jit};

@@ -177,7 +177,8 @@ macro_rules! option_setters {
         /// [`chunk_size`](Self::chunk_size) as well, that size is an upper bound on the
         /// chunks. A result that alone needs more than `bytes`, a budget that leaves no room
         /// for one element, and 0 are errors naming the bytes needed and given. The rule and
-        /// what it counts are in the README ("Memory budgets"); `None` (default): no budget.
+        /// what it counts are in the README ("Memory budgets and the Jacobian's mode"); `None`
+        /// (default): no budget.
         ///
         /// ```
         /// use functorch::{Tensor, jacrev};
