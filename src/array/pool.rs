@@ -118,9 +118,10 @@ fn reserve<T>(n: usize) -> Vec<T> {
 // other threads) does not disturb a measurement; the kernels make their outputs on the calling
 // thread. Memory the pool holds for reuse is not "in use" here: it is bounded by `MAX_BYTES`
 // per element type and handed out again before anything new is allocated for a request of a
-// similar size.
+// similar size; so a buffer is counted by its elements, not by the capacity of the recycled
+// vector that holds them (up to half as much again, idle in the pool otherwise).
 thread_local! {
-    /// Bytes taken minus bytes given on this thread.
+    /// Bytes of the buffers made on this thread minus those given back on it.
     static NET: Cell<isize> = const { Cell::new(0) };
     /// The highest `NET` since the innermost `measure` began.
     static HIGH: Cell<isize> = const { Cell::new(0) };
@@ -214,8 +215,9 @@ impl<T: Copy> Pool<T> {
     /// Keep `v`'s memory for reuse (if it is large enough to be worth it).
     pub fn give(&self, mut v: Vec<T>) {
         let size = std::mem::size_of::<T>();
+        // a buffer's elements, as `count_buffer` counted them when it was made
+        count(-((v.len() * size) as isize));
         let bytes = v.capacity() * size;
-        count(-(bytes as isize));
         if !(MIN_BYTES..=MAX_BYTES).contains(&bytes) {
             return;
         }
