@@ -22,6 +22,7 @@
 //! 4. the other chunks have `c = ⌊(B − H − O) / P⌋` elements (at most `chunk_size` when that
 //!    is set too: `chunk_size` is then an upper bound), and `c = 0` is an error naming the
 //!    bytes one element needs.
+//!
 //! What is measured is tensor memory: the process also holds its code, stacks, the small
 //! vectors of shapes and graphs, and the buffers the pool keeps for reuse (at most
 //! `array::pool::MAX_BYTES` per element type; `release_pooled_memory` returns them), so leave
