@@ -59,7 +59,8 @@ pub struct MemoryPlan {
     /// The result's memory (counted twice for outputs concatenated at the end).
     pub output_bytes: usize,
     /// The estimate the chunk size was chosen by:
-    /// `held_bytes + output_bytes + chunk_size * bytes_per_element`.
+    /// `held_bytes + output_bytes + chunk_size * bytes_per_element` (for a batch no larger
+    /// than the first chunk, which runs at once, `held_bytes` plus its measured peak).
     pub estimated_bytes: usize,
     /// The peak measured over the whole chunked run, `held_bytes` included.
     pub peak_bytes: usize,

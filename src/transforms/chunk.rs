@@ -70,18 +70,7 @@ pub(crate) fn run(
     let (r, usage) = measure(|| run_chunks(f, size, inputs, out_dims, o, &mut plan));
     let r = r?;
     if let (Some(report), Plan::Budget { chosen, .. }) = (&o.memory_plan, &plan) {
-        let mut p = chosen.unwrap_or(MemoryPlan {
-            budget,
-            batch: size,
-            first_chunk: size,
-            chunk_size: size,
-            chunks: 1,
-            bytes_per_element: 0,
-            held_bytes: o.held,
-            output_bytes: 0,
-            estimated_bytes: 0,
-            peak_bytes: 0,
-        });
+        let mut p = chosen.expect("a budgeted run sets its plan");
         p.peak_bytes = o.held + usage.peak;
         report(&p);
     }
@@ -120,13 +109,25 @@ fn run_chunks(
         }
     };
     if total == 1 {
-        let a = inputs(0, size)?;
-        let (out, dims) = one_chunk(f, a, size, out_dims, o)?;
-        if let Plan::Budget { budget, .. } = plan {
+        let (r, usage) = measure(|| one_chunk(f, inputs(0, size)?, size, out_dims, o));
+        let (out, dims) = r?;
+        if let Plan::Budget { budget, chosen, .. } = plan {
             let out_bytes = output_bytes(&out, &dims, size, size);
             if o.held + out_bytes > *budget {
                 return Err(budget::output_too_large(o, *budget, out_bytes, o.held));
             }
+            *chosen = Some(MemoryPlan {
+                budget: *budget,
+                batch: size,
+                first_chunk: size,
+                chunk_size: size.max(1),
+                chunks: 1,
+                bytes_per_element: usage.peak.div_ceil(size.max(1)),
+                held_bytes: o.held,
+                output_bytes: out_bytes,
+                estimated_bytes: o.held + usage.peak,
+                peak_bytes: 0,
+            });
         }
         report(o, 1, 1);
         return Ok(out);
