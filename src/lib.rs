@@ -89,5 +89,6 @@ pub use transforms::{
     Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
     implicit_root,
 };
+pub use transforms::{Jacobian, JacobianMode, MemoryPlan, jacobian};
 pub use transforms::{PreparedSparse, Sparse, SparseMatrix, SparsityPattern};
 pub use tree::{Args, Pytree, Tree};

@@ -801,3 +801,36 @@ fn auto_mode_picks_the_direction_with_fewer_products() {
         }
     }
 }
+
+#[test]
+fn value_checks_pass_patterns_through() {
+    // normal's std goes through a value check (the identity on std): the draw is
+    // mean + std * noise elementwise, so its Jacobian in std is diagonal
+    let n = 6;
+    let std = ramp(0.5, n);
+    let mean = Tensor::zeros(&[n], DType::F64).unwrap();
+    let f = move |s: &Tensor| Tensor::normal(&mean, s);
+    let p = jacfwd(&f)
+        .randomness(functorch::Randomness::Same)
+        .sparse()
+        .detect(&std)
+        .unwrap();
+    assert_eq!(entries(&p), (0..n).map(|i| (i, i)).collect());
+    // the dense Jacobian's nonzeros (the draws' noise) are that diagonal
+    let dense: Tensor = jacfwd(&f)
+        .randomness(functorch::Randomness::Same)
+        .call(&std)
+        .unwrap();
+    assert_eq!(nonzeros(&dense.to_vec_f64().unwrap(), n), entries(&p));
+    // checked indices: the selected elements only, in a Jacobian and a Hessian
+    let idx = Tensor::from_slice(&[4i64, 0, 2]);
+    let g = move |x: &Tensor| x.index_select(0, &idx)?.sin();
+    let x = ramp(0.1, n);
+    let p = jacrev(&g).sparse().detect(&x).unwrap();
+    assert_eq!(entries(&p), BTreeSet::from([(0, 4), (1, 0), (2, 2)]));
+    let h = hessian(move |x: &Tensor| g(x)?.sum())
+        .sparse()
+        .detect(&x)
+        .unwrap();
+    assert_eq!(entries(&h), BTreeSet::from([(0, 0), (2, 2), (4, 4)]));
+}

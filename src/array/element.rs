@@ -39,6 +39,7 @@ macro_rules! element {
         impl Element for $t {
             const DTYPE: DType = DType::$tag;
             fn into_buffer(v: Vec<Self>) -> Buffer {
+                super::pool::count_buffer(v.len() * std::mem::size_of::<Self>());
                 Buffer::$tag(v)
             }
             fn slice(b: &Buffer) -> Option<&[Self]> {

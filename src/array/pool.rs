@@ -104,6 +104,71 @@ fn reserve<T>(n: usize) -> Vec<T> {
     v
 }
 
+// NOTE: [memory-budget]
+// `memory_budget` (transforms::budget) chooses a chunk size from the memory a first, small
+// chunk actually used, so it needs the peak of the tensor memory in use while a closure runs.
+// Every tensor buffer is made by `Element::into_buffer`, which calls [`count_buffer`], and comes
+// back here (`give`) when its `Buffer` drops, so two thread-local counters say it: `NET`, the
+// bytes of buffers made minus those given back on this thread, and `HIGH`, the highest `NET`
+// since the innermost [`measure`] began. Counting buffers, not `take`s, keeps the two sides
+// equal: a vector taken as scratch and dropped as a plain `Vec` (a contiguous copy of a
+// strided operand, a `to_vec`) would otherwise be counted in and never out, and the count
+// would creep up over a long chunked run. Such scratch lives within one op and is not
+// counted. Thread-local, so concurrent work on other threads (tests in parallel, a user's
+// other threads) does not disturb a measurement; the kernels make their outputs on the calling
+// thread. Memory the pool holds for reuse is not "in use" here: it is bounded by `MAX_BYTES`
+// per element type and handed out again before anything new is allocated for a request of a
+// similar size; so a buffer is counted by its elements, not by the capacity of the recycled
+// vector that holds them (up to half as much again, idle in the pool otherwise).
+thread_local! {
+    /// Bytes of the buffers made on this thread minus those given back on it.
+    static NET: Cell<isize> = const { Cell::new(0) };
+    /// The highest `NET` since the innermost `measure` began.
+    static HIGH: Cell<isize> = const { Cell::new(0) };
+}
+
+/// Note a tensor buffer of `bytes` made on this thread (see `NOTE: [memory-budget]`).
+#[inline]
+pub(crate) fn count_buffer(bytes: usize) {
+    count(bytes as isize)
+}
+
+#[inline]
+fn count(bytes: isize) {
+    NET.with(|n| {
+        let v = n.get() + bytes;
+        n.set(v);
+        HIGH.with(|h| {
+            if v > h.get() {
+                h.set(v)
+            }
+        });
+    });
+}
+
+/// What [`measure`] saw: the most tensor memory in use at once while the closure ran, and
+/// what was still in use when it returned, both relative to its start (bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Usage {
+    pub(crate) peak: usize,
+    pub(crate) kept: isize,
+}
+
+/// Run `f`, measuring the tensor memory taken on this thread (see `NOTE: [memory-budget]`).
+/// Measurements nest.
+pub(crate) fn measure<R>(f: impl FnOnce() -> R) -> (R, Usage) {
+    let start = NET.with(|n| n.get());
+    let outer = HIGH.with(|h| h.replace(start));
+    let r = f();
+    let (end, high) = (NET.with(|n| n.get()), HIGH.with(|h| h.get()));
+    HIGH.with(|h| h.set(outer.max(high)));
+    let usage = Usage {
+        peak: (high - start).max(0) as usize,
+        kept: end - start,
+    };
+    (r, usage)
+}
+
 /// Buffers smaller than this go straight to the system allocator.
 pub const MIN_BYTES: usize = 1 << 16;
 /// The most memory the pool keeps for reuse, per element type.
@@ -150,6 +215,8 @@ impl<T: Copy> Pool<T> {
     /// Keep `v`'s memory for reuse (if it is large enough to be worth it).
     pub fn give(&self, mut v: Vec<T>) {
         let size = std::mem::size_of::<T>();
+        // a buffer's elements, as `count_buffer` counted them when it was made
+        count(-((v.len() * size) as isize));
         let bytes = v.capacity() * size;
         if !(MIN_BYTES..=MAX_BYTES).contains(&bytes) {
             return;

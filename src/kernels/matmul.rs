@@ -120,6 +120,16 @@ impl Backend {
         Backend::Portable
     }
 
+    /// The vector ISA of the loops that run beside this backend's GEMM (matrix-vector and
+    /// scaled-row products): forcing a backend in the tests forces that copy too.
+    fn isa(self) -> super::math::Isa {
+        match self {
+            Backend::Avx512 => super::math::Isa::Avx512,
+            Backend::Avx2 => super::math::Isa::Avx2,
+            Backend::Portable => super::math::Isa::Plain,
+        }
+    }
+
     /// `self` if this CPU runs it, else the best backend below it.
     fn or_below(self) -> Self {
         match (self, Backend::best()) {
@@ -335,30 +345,15 @@ impl<T: Float> Product<'_, T> {
     /// # Safety
     /// As for [`run`](Self::run), with `a`'s rows and `b` contiguous.
     unsafe fn matrix_vector(&self) {
-        let k = self.k;
-        // SAFETY: b is a contiguous column of k elements
-        let x = unsafe { self.b.line(0, 0, k) };
-        let dot = |r: &[T]| {
-            let mut acc = [T::ZERO; 4];
-            let (c4, rest) = r.as_chunks::<4>();
-            let (x4, xrest) = x.as_chunks::<4>();
-            for (u, v) in c4.iter().zip(x4) {
-                for q in 0..4 {
-                    acc[q] += u[q] * v[q];
-                }
-            }
-            let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-            for (&u, &v) in rest.iter().zip(xrest) {
-                s += u * v;
-            }
-            s
-        };
-        // SAFETY: row i of a is contiguous and inside the matrix; out[i] is written once
-        let write = |i: usize| unsafe { *self.out_at(i, 0) = dot(self.a.line(i, 0, k)) };
+        let rows =
+            |r: std::ops::Range<usize>| super::with_isa(self.backend.isa(), DotRows { p: self, r });
         if self.par && self.m >= 64 {
-            (0..self.m).into_par_iter().with_min_len(16).for_each(write);
+            let per = self.m.div_ceil(rayon::current_num_threads() * 4).max(16);
+            (0..self.m.div_ceil(per))
+                .into_par_iter()
+                .for_each(|c| rows(c * per..((c + 1) * per).min(self.m)));
         } else {
-            (0..self.m).for_each(write);
+            rows(0..self.m);
         }
     }
 
@@ -369,26 +364,29 @@ impl<T: Float> Product<'_, T> {
     /// As for [`run`](Self::run).
     unsafe fn scaled_rows(&self) {
         let (m, n, k) = (self.m, self.n, self.k);
-        let rows_contiguous = self.o_cs == 1 && self.b.cs == 1;
+        if self.o_cs == 1 && self.b.cs == 1 {
+            let rows = |r: std::ops::Range<usize>| {
+                super::with_isa(self.backend.isa(), ScaledRows { p: self, r })
+            };
+            if self.par && m >= 8 && m * n * k >= PARALLEL {
+                let per = m.div_ceil(rayon::current_num_threads() * 4).max(4);
+                (0..m.div_ceil(per))
+                    .into_par_iter()
+                    .for_each(|c| rows(c * per..((c + 1) * per).min(m)));
+            } else {
+                rows(0..m);
+            }
+            return;
+        }
         // SAFETY: every index below is inside its matrix; the output rows are written in turn
         unsafe {
             for i in 0..m {
                 for l in 0..k {
                     let av = self.a.at(i, l);
-                    if rows_contiguous {
-                        let o = self.out_run(i, 0, n);
-                        let r = self.b.line(l, 0, n);
-                        if l == 0 {
-                            o.iter_mut().zip(r).for_each(|(o, &r)| *o = av * r);
-                        } else {
-                            o.iter_mut().zip(r).for_each(|(o, &r)| *o += av * r);
-                        }
-                    } else {
-                        for j in 0..n {
-                            let p = self.out_at(i, j);
-                            let t = av * self.b.at(l, j);
-                            *p = if l == 0 { t } else { *p + t };
-                        }
+                    for j in 0..n {
+                        let p = self.out_at(i, j);
+                        let t = av * self.b.at(l, j);
+                        *p = if l == 0 { t } else { *p + t };
                     }
                 }
             }
@@ -420,6 +418,35 @@ impl<T: Float> Product<'_, T> {
                 private_gemm_x86::DType::F32
             };
             if let Some(instr) = instr.filter(|_| self.suits_avx_kernels()) {
+                // A column-major left operand is read in place by these kernels, column by
+                // column at its leading dimension's stride: measured 2.5× slower than a
+                // row-major one at 512³ (cache-set conflicts of power-of-two strides). Copying
+                // it row-major costs m·k moves against m·n·k multiply-adds.
+                let packed: Vec<T>;
+                let a = if self.a.rs == 1 && self.a.cs != 1 && self.n >= AVX_MIN_SIDE {
+                    let (m, k) = (self.m, self.k);
+                    let mut buf = crate::array::alloc_filled::<T>(m * k, T::ZERO);
+                    // blocks of 8 rows: 8 contiguous reads down a column, 8 write streams
+                    for i0 in (0..m).step_by(8) {
+                        let rows = (m - i0).min(8);
+                        for l in 0..k {
+                            // SAFETY: a[i0..i0 + rows, l] is a contiguous run (rs = 1) inside
+                            // the m × k operand
+                            let col = unsafe { self.a.line(i0, l, rows) };
+                            for (d, &v) in col.iter().enumerate() {
+                                buf[(i0 + d) * k + l] = v;
+                            }
+                        }
+                    }
+                    packed = buf;
+                    Operand {
+                        ptr: packed.as_ptr(),
+                        rs: k as isize,
+                        cs: 1,
+                    }
+                } else {
+                    self.a
+                };
                 let one = T::ONE;
                 // SAFETY: the operands and output are valid for these sizes and strides (the
                 // caller's guarantee), T is the f32 or f64 named by `dtype`, no index lists or
@@ -439,9 +466,9 @@ impl<T: Float> Product<'_, T> {
                         std::ptr::null(),
                         private_gemm_x86::DstKind::Full,
                         private_gemm_x86::Accum::Replace,
-                        self.a.ptr as *const (),
-                        self.a.rs,
-                        self.a.cs,
+                        a.ptr as *const (),
+                        a.rs,
+                        a.cs,
                         false,
                         std::ptr::null(),
                         0,
@@ -490,6 +517,130 @@ impl<T: Float> Product<'_, T> {
     /// `gemm` crate (measured: see BENCHMARKS.md).
     fn suits_avx_kernels(&self) -> bool {
         self.m.min(self.n) >= AVX_MIN_SIDE && self.k >= AVX_MIN_DEPTH
+    }
+}
+
+/// Rows `r` of a matrix-vector product, as dot products (the caller checked that `a`'s rows
+/// and `b` are contiguous). NOTE: [isa-copies]
+struct DotRows<'p, 'f, T> {
+    p: &'p Product<'f, T>,
+    r: std::ops::Range<usize>,
+}
+
+impl<T: Float> super::Vectorized for DotRows<'_, '_, T> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let (p, k) = (self.p, self.p.k);
+        // SAFETY: b is a contiguous column of k elements, row i of a is contiguous and inside
+        // the matrix, and out[i] is written once
+        unsafe {
+            let x = p.b.line(0, 0, k);
+            for i in self.r {
+                *p.out_at(i, 0) = dot(p.a.line(i, 0, k), x);
+            }
+        }
+    }
+}
+
+/// Rows `r` of a product by scaled rows of `b` (the caller checked that `out` and `b` have
+/// contiguous rows). NOTE: [isa-copies]
+struct ScaledRows<'p, 'f, T> {
+    p: &'p Product<'f, T>,
+    r: std::ops::Range<usize>,
+}
+
+impl<T: Float> super::Vectorized for ScaledRows<'_, '_, T> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let p = self.p;
+        for i in self.r {
+            // SAFETY: every index is inside its matrix; each output row is written once
+            unsafe {
+                let a = |l: usize| p.a.at(i, l);
+                let b = |l: usize, j: usize, len: usize| p.b.line(l, j, len);
+                scaled_row_sum(p.out_run(i, 0, p.n), p.k, a, b)
+            }
+        }
+    }
+}
+
+/// `Σ x[i]·y[i]` in 32 interleaved partial sums (independent chains that fill the vector
+/// registers of any ISA), combined pairwise.
+#[inline(always)]
+fn dot<T: Float>(x: &[T], y: &[T]) -> T {
+    const W: usize = 32;
+    let mut acc = [T::ZERO; W];
+    let (xw, xr) = x.as_chunks::<W>();
+    let (yw, yr) = y.as_chunks::<W>();
+    for (u, v) in xw.iter().zip(yw) {
+        for q in 0..W {
+            acc[q] += u[q] * v[q];
+        }
+    }
+    let mut w = W;
+    while w > 1 {
+        w /= 2;
+        for q in 0..w {
+            acc[q] += acc[q + w];
+        }
+    }
+    let mut s = acc[0];
+    for (&u, &v) in xr.iter().zip(yr) {
+        s += u * v;
+    }
+    s
+}
+
+/// `out[j] = Σ_l a(l) · b(l)[j]` for one output row, summed in the order l = 0, 1, ..., k−1
+/// (the first term written, not added to a zero), over blocks of 32 and then 8 columns held in
+/// registers, so the row is written once. `b(l, j, len)` is row l of the right operand from
+/// column j.
+#[inline(always)]
+fn scaled_row_sum<'b, T: Float>(
+    out: &mut [T],
+    k: usize,
+    a: impl Fn(usize) -> T + Copy,
+    b: impl Fn(usize, usize, usize) -> &'b [T] + Copy,
+) {
+    #[inline(always)]
+    fn block<'b, T: Float, const W: usize>(
+        out: &mut [T],
+        j: usize,
+        k: usize,
+        a: impl Fn(usize) -> T,
+        b: impl Fn(usize, usize, usize) -> &'b [T],
+    ) {
+        let mut acc = [T::ZERO; W];
+        let (a0, r0) = (a(0), b(0, j, W));
+        for q in 0..W {
+            acc[q] = a0 * r0[q];
+        }
+        for l in 1..k {
+            let (al, rl) = (a(l), b(l, j, W));
+            for q in 0..W {
+                acc[q] += al * rl[q];
+            }
+        }
+        out[j..j + W].copy_from_slice(&acc);
+    }
+    let n = out.len();
+    let mut j = 0;
+    while j + 32 <= n {
+        block::<T, 32>(out, j, k, a, b);
+        j += 32;
+    }
+    while j + 8 <= n {
+        block::<T, 8>(out, j, k, a, b);
+        j += 8;
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(j) {
+        let mut s = a(0) * b(0, j, 1)[0];
+        for l in 1..k {
+            s += a(l) * b(l, j, 1)[0];
+        }
+        *o = s;
     }
 }
 
@@ -766,6 +917,9 @@ mod tests {
             (300, 4, 200),
             (500, 300, 1),
             (48, 17, 96),
+            (5, 7, 45),
+            (9, 3, 8),
+            (2, 300, 3),
         ];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {

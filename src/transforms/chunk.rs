@@ -16,8 +16,11 @@
 //! An empty batch runs as one chunk of size 0 (vmap over size 0, Jacobians of empty inputs or
 //! outputs), so results keep their shapes.
 
+use super::MemoryPlan;
+use super::budget::{self, PROBE};
 use super::options::Opts;
-use crate::core::{LevelGuard, LevelKind, Randomness, TracerKind, batched};
+use crate::array::pool::measure;
+use crate::core::{LevelGuard, LevelKind, Randomness, Tensor, TracerKind, batched};
 use crate::error::{Error, Result};
 use crate::ops::{RowBuffer, random_state, set_random_state};
 use crate::tree::Tree;
@@ -43,20 +46,10 @@ pub(crate) struct ChunkArgs {
     pub(crate) dims: Vec<Option<usize>>,
 }
 
-/// `(start, len)` of each chunk of a batch of `size` (one chunk of size 0 for an empty batch).
-fn chunks(size: usize, chunk: Option<usize>) -> Vec<(usize, usize)> {
-    let c = chunk.unwrap_or(size).max(1);
-    if size == 0 {
-        return vec![(0, 0)];
-    }
-    (0..size.div_ceil(c))
-        .map(|i| (i * c, c.min(size - i * c)))
-        .collect()
-}
-
-/// Call `f` on a batch of `size` elements, `o.chunk_size` at a time (see `NOTE: [chunking]`).
-/// `inputs(start, len)` makes a chunk's arguments; `out_dims(out)` says what becomes of each
-/// output leaf. Stacked outputs are gathered with `o.preallocate` (jacrev's option).
+/// Call `f` on a batch of `size` elements, `o.chunk_size` at a time, or in chunks chosen by
+/// `o.memory_budget` (see `NOTE: [chunking]` and `NOTE: [memory-budget]`). `inputs(start, len)`
+/// makes a chunk's arguments; `out_dims(out)` says what becomes of each output leaf. Stacked
+/// outputs are gathered with `o.preallocate` (jacrev's option; always under a budget).
 pub(crate) fn run(
     f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
     size: usize,
@@ -64,22 +57,121 @@ pub(crate) fn run(
     out_dims: &dyn Fn(&Tree) -> Result<Vec<OutDim>>,
     o: &Opts,
 ) -> Result<Tree> {
-    let parts = chunks(size, o.chunk()?);
-    let n = parts.len();
-    if n == 1 {
-        let a = inputs(0, size)?;
-        let (out, _) = one_chunk(f, a, size, out_dims, o)?;
+    let chunk = o.chunk()?;
+    let Some(budget) = budget::budget(o)? else {
+        return run_chunks(f, size, inputs, out_dims, o, &mut Plan::Fixed(chunk));
+    };
+    let cap = chunk.unwrap_or(usize::MAX);
+    let mut plan = Plan::Budget {
+        budget,
+        cap,
+        chosen: None,
+    };
+    let (r, usage) = measure(|| run_chunks(f, size, inputs, out_dims, o, &mut plan));
+    let r = r?;
+    if let (Some(report), Plan::Budget { chosen, .. }) = (&o.memory_plan, &plan) {
+        let mut p = chosen.expect("a budgeted run sets its plan");
+        p.peak_bytes = o.held + usage.peak;
+        report(&p);
+    }
+    Ok(r)
+}
+
+/// How the chunks of [`run`] are sized.
+enum Plan {
+    /// `chunk_size` (`None`: all at once).
+    Fixed(Option<usize>),
+    /// By the budget, from the first chunk's measured memory; `chosen` once it is known.
+    Budget {
+        budget: usize,
+        cap: usize,
+        chosen: Option<MemoryPlan>,
+    },
+}
+
+fn run_chunks(
+    f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
+    size: usize,
+    inputs: &dyn Fn(usize, usize) -> Result<ChunkArgs>,
+    out_dims: &dyn Fn(&Tree) -> Result<Vec<OutDim>>,
+    o: &Opts,
+    plan: &mut Plan,
+) -> Result<Tree> {
+    let (first_len, mut total) = match plan {
+        Plan::Fixed(c) => {
+            let c = c.unwrap_or(size).max(1);
+            (c.min(size), size.div_ceil(c).max(1))
+        }
+        // one chunk when the batch is no larger than the measured one
+        Plan::Budget { cap, .. } => {
+            let c = PROBE.min(*cap).min(size);
+            (c, if c == size { 1 } else { 2 })
+        }
+    };
+    if total == 1 {
+        let (r, usage) = measure(|| one_chunk(f, inputs(0, size)?, size, out_dims, o));
+        let (out, dims) = r?;
+        if let Plan::Budget { budget, chosen, .. } = plan {
+            let out_bytes = output_bytes(&out, &dims, size, size);
+            if o.held + out_bytes > *budget {
+                return Err(budget::output_too_large(o, *budget, out_bytes, o.held));
+            }
+            *chosen = Some(MemoryPlan {
+                budget: *budget,
+                batch: size,
+                first_chunk: size,
+                chunk_size: size.max(1),
+                chunks: 1,
+                bytes_per_element: usage.peak.div_ceil(size.max(1)),
+                held_bytes: o.held,
+                output_bytes: out_bytes,
+                estimated_bytes: o.held + usage.peak,
+                peak_bytes: 0,
+            });
+        }
         report(o, 1, 1);
         return Ok(out);
     }
+    let budgeted = matches!(plan, Plan::Budget { .. });
+    let preallocate = o.preallocate || budgeted;
     let same = (o.randomness == Randomness::Same).then(random_state);
     let mut first: Option<(Tree, Vec<Option<usize>>)> = None;
-    let mut rows: Vec<RowBuffer> = Vec::new();
-    for (k, &(start, len)) in parts.iter().enumerate() {
+    // per stacked output: its rows, and the dim they are moved to at the end
+    let mut rows: Vec<(RowBuffer, usize)> = Vec::new();
+    let (mut start, mut len, mut next, mut k) = (0, first_len, first_len, 0);
+    while start < size {
         if let Some(s) = &same {
             set_random_state(s.clone());
         }
-        let (out, dims) = one_chunk(f, inputs(start, len)?, len, out_dims, o)?;
+        let (r, usage) = measure(|| one_chunk(f, inputs(start, len)?, len, out_dims, o));
+        let (out, dims) = r?;
+        if k == 0
+            && let Plan::Budget {
+                budget,
+                cap,
+                chosen,
+            } = plan
+        {
+            // the first chunk was measured: size the others (`NOTE: [memory-budget]`)
+            let per = usage.peak.div_ceil(len.max(1));
+            let out_bytes = output_bytes(&out, &dims, len, size);
+            let rest = size - len;
+            let (c, estimate) = budget::chunk_size(o, *budget, per, o.held, out_bytes, *cap, rest)?;
+            total = 1 + rest.div_ceil(c);
+            *chosen = Some(MemoryPlan {
+                budget: *budget,
+                batch: size,
+                first_chunk: len,
+                chunk_size: c,
+                chunks: total,
+                bytes_per_element: per,
+                held_bytes: o.held,
+                output_bytes: out_bytes,
+                estimated_bytes: estimate,
+                peak_bytes: 0,
+            });
+            next = c;
+        }
         let stacked = out
             .leaves()
             .into_iter()
@@ -87,22 +179,67 @@ pub(crate) fn run(
             .filter_map(|(t, d)| Some((t, (*d)?)));
         for (i, (leaf, d)) in stacked.enumerate() {
             if rows.len() == i {
-                rows.push(RowBuffer::new(size, d, o.preallocate));
+                // under a budget every stacked output is written along dim 0 into memory
+                // allocated once, and its dim moved back at the end (a view)
+                let along = if budgeted { 0 } else { d };
+                rows.push((RowBuffer::new(size, along, preallocate), d - along));
             }
-            rows[i].push(leaf.clone())?;
+            let leaf = if budgeted && d != 0 {
+                leaf.movedim(d as i64, 0)?
+            } else {
+                leaf.clone()
+            };
+            rows[i].0.push(leaf)?;
         }
+        start += len;
+        len = next.min(size - start);
         if first.is_none() {
-            first = Some((out, dims));
+            // keep the outputs that are not stacked; the stacked ones are in `rows` now
+            let mut d = dims.iter();
+            let kept = out.map(&mut |t| match d.next().expect("one dim per leaf") {
+                Some(_) => Ok(Tensor::scalar(0.0)),
+                None => Ok(t.clone()),
+            })?;
+            first = Some((kept, dims));
         }
-        report(o, k + 1, n);
+        k += 1;
+        report(o, k, total);
     }
     let (out, dims) = first.expect("a batch has at least one chunk");
-    let mut stacked = rows.into_iter().map(RowBuffer::finish);
+    let mut stacked = rows.into_iter().map(|(r, d)| match d {
+        0 => r.finish(),
+        d => r.finish()?.movedim(0, d as i64),
+    });
     let mut d = dims.iter();
     out.map(&mut |t| match d.next().expect("one dim per leaf") {
         Some(_) => stacked.next().expect("one buffer per stacked leaf"),
         None => Ok(t.clone()),
     })
+}
+
+/// The bytes of one element of `dtype`.
+fn elem_bytes(dtype: crate::DType) -> usize {
+    match dtype {
+        crate::DType::F32 => 4,
+        crate::DType::Bool => 1,
+        _ => 8,
+    }
+}
+
+/// The bytes of the whole result, from one chunk of `len` of the `size` elements: each
+/// stacked leaf scaled to the batch, twice for a leaf that is concatenated at the end rather
+/// than written into memory allocated once (a tracer of an enclosing transform).
+fn output_bytes(out: &Tree, dims: &[Option<usize>], len: usize, size: usize) -> usize {
+    out.leaves()
+        .into_iter()
+        .zip(dims)
+        .filter_map(|(t, d)| {
+            d.as_ref()?;
+            let per = (t.numel() / len.max(1)).saturating_mul(elem_bytes(t.dtype()));
+            let times = if t.array().is_some() { 1 } else { 2 };
+            Some(per.saturating_mul(size).saturating_mul(times))
+        })
+        .fold(0, usize::saturating_add)
 }
 
 fn report(o: &Opts, done: usize, total: usize) {

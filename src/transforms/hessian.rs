@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::tree::{Args, Pytree, Tree};
 
 /// The Hessian, `jacfwd(jacrev(f))` (forward-over-reverse), as torch.func's `hessian`, plus
-/// `has_aux` (as JAX has it) and `chunk_size` (applied to both Jacobians, so it bounds the
-/// memory of the whole computation).
+/// `has_aux` (as JAX has it), `chunk_size` (applied to both Jacobians, so it bounds the
+/// memory of the whole computation) and `memory_budget` (applied to the outer, forward-mode
+/// Jacobian over the Hessian's columns, whose chunks hold the inner ones).
 #[derive(Clone)]
 pub struct Hessian<F> {
     f: F,
@@ -37,7 +38,7 @@ pub fn hessian<F>(f: F) -> Hessian<F> {
     }
 }
 
-option_setters!(Hessian: argnums, has_aux, chunk_size, progress);
+option_setters!(Hessian: argnums, has_aux, chunk_size, memory_budget, memory_plan, progress);
 
 impl<F> Hessian<F> {
     /// The Hessian of a scalar function as a [`SparseMatrix`](crate::SparseMatrix), its
@@ -51,8 +52,12 @@ impl<F> Hessian<F> {
 impl<A, F: Function<A>> Function<A> for Hessian<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
         // the progress of the outer jacfwd is the progress of the whole
+        // and the budget of the outer jacfwd bounds the whole: the inner Jacobians run inside
+        // its chunks, whose memory it measures
         let inner_opts = Opts {
             progress: None,
+            memory_budget: None,
+            memory_plan: None,
             ..self.o.clone()
         };
         let inner = |a: Vec<Tree>| jacrev_impl(&|b| self.f.apply(b), a, &inner_opts);

@@ -9,11 +9,13 @@
 //! inner level the argnums (an int argnums gives no inner tuple), each block shaped
 //! `out.shape + in.shape`.
 
+use super::budget;
 use super::chunk::{self, ChunkArgs, OutDim};
 use super::jvp::jvp_impl;
 use super::options::{Opts, option_setters};
 use super::vjp::vjp_impl;
-use super::{Argnums, Function, callable};
+use super::{Argnums, Function, Pullback, callable};
+use crate::array::pool::measure;
 use crate::array::{DType, Shape, numel};
 use crate::core::Tensor;
 use crate::error::{Error, Result};
@@ -66,15 +68,38 @@ pub(crate) fn jacrev_impl(
     args: Vec<Tree>,
     o: &Opts,
 ) -> Result<Tree> {
-    let argnums = o.argnums();
-    let idx = argnums.resolve(args.len(), o)?;
+    let idx = o.argnums().resolve(args.len(), o)?;
     let sel: Vec<Tree> = idx.iter().map(|&i| args[i].clone()).collect();
-    let (out, pb, aux) = vjp_impl(f, args, Some(&idx), o)?;
+    let (fwd, usage) = measure(|| vjp_impl(f, args, Some(&idx), o));
+    jacrev_from(sel, fwd?, usage.kept.max(0) as usize, o)
+}
+
+/// The rest of [`jacrev_impl`], from the forward pass (`(out, pullback, aux)`, holding
+/// `held` bytes) on: the pullback over chunks of the output's basis.
+fn jacrev_from(
+    sel: Vec<Tree>,
+    (out, pb, aux): (Tree, Pullback, Option<Tree>),
+    held: usize,
+    o: &Opts,
+) -> Result<Tree> {
+    let argnums = o.argnums();
     let out_leaves = out.leaves();
     require_float(o, "the outputs", &out_leaves)?;
     let out_specs = specs(&out_leaves);
     let in_specs: Vec<(Shape, DType)> = sel.iter().flat_map(|s| specs(&s.leaves())).collect();
     let total: usize = out_specs.iter().map(|(s, _)| numel(s)).sum();
+    let o = &Opts { held, ..o.clone() };
+    if let Some(budget) = budget::budget(o)? {
+        // the result's size is known: refuse it before any chunk runs
+        let row: usize = in_specs
+            .iter()
+            .map(|(s, d)| numel(s).saturating_mul(if *d == DType::F32 { 4 } else { 8 }))
+            .sum();
+        let need = row.saturating_mul(total);
+        if held.saturating_add(need) > budget {
+            return Err(budget::output_too_large(o, budget, need, held));
+        }
+    }
     let basis = |start: usize, len: usize| -> Result<ChunkArgs> {
         let rows = standard_basis_rows(&out_specs, start, len)?;
         Ok(ChunkArgs {
@@ -188,7 +213,8 @@ pub(crate) fn jacfwd_impl(
 
 /// The Jacobian by reverse mode, as torch.func's `jacrev`: options
 /// [`argnums`](Jacrev::argnums), [`has_aux`](Jacrev::has_aux),
-/// [`chunk_size`](Jacrev::chunk_size) and [`preallocate`](Jacrev::preallocate).
+/// [`chunk_size`](Jacrev::chunk_size) and [`preallocate`](Jacrev::preallocate), plus
+/// [`memory_budget`](Jacrev::memory_budget) (the chunk size chosen to fit a memory budget).
 #[derive(Clone)]
 pub struct Jacrev<F> {
     f: F,
@@ -215,7 +241,7 @@ pub fn jacrev<F>(f: F) -> Jacrev<F> {
     }
 }
 
-option_setters!(Jacrev: argnums, has_aux, chunk_size, preallocate, progress);
+option_setters!(Jacrev: argnums, has_aux, chunk_size, preallocate, memory_budget, memory_plan, progress);
 
 impl<F> Jacrev<F> {
     /// The Jacobian as a [`SparseMatrix`](crate::SparseMatrix), its pattern detected and its
@@ -235,7 +261,8 @@ callable!(Jacrev);
 /// The Jacobian by forward mode, as torch.func's `jacfwd`: options
 /// [`argnums`](Jacfwd::argnums), [`has_aux`](Jacfwd::has_aux),
 /// [`randomness`](Jacfwd::randomness), and [`chunk_size`](Jacfwd::chunk_size) (which
-/// torch.func's jacfwd lacks; it bounds memory the same way jacrev's does).
+/// torch.func's jacfwd lacks; it bounds memory the same way jacrev's does), plus
+/// [`memory_budget`](Jacfwd::memory_budget).
 #[derive(Clone)]
 pub struct Jacfwd<F> {
     f: F,
@@ -260,7 +287,7 @@ pub fn jacfwd<F>(f: F) -> Jacfwd<F> {
     }
 }
 
-option_setters!(Jacfwd: argnums, has_aux, chunk_size, randomness, progress);
+option_setters!(Jacfwd: argnums, has_aux, chunk_size, randomness, memory_budget, memory_plan, progress);
 
 impl<F> Jacfwd<F> {
     /// The Jacobian as a [`SparseMatrix`](crate::SparseMatrix), its pattern detected and its
@@ -276,3 +303,165 @@ impl<A, F: Function<A>> Function<A> for Jacfwd<F> {
     }
 }
 callable!(Jacfwd);
+
+/// Which way [`jacobian`] computes: chosen from the sizes (`Auto`, the default) or as asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum JacobianMode {
+    /// Forward mode when the differentiated inputs have no more elements than the outputs,
+    /// reverse mode otherwise (see [`Jacobian`]).
+    #[default]
+    Auto,
+    /// Forward mode, as [`jacfwd`]: one Jacobian-vector product per input element.
+    Forward,
+    /// Reverse mode, as [`jacrev`]: one vector-Jacobian product per output element.
+    Reverse,
+}
+
+/// The Jacobian in whichever mode needs fewer products: options
+/// [`argnums`](Jacobian::argnums), [`has_aux`](Jacobian::has_aux),
+/// [`chunk_size`](Jacobian::chunk_size), [`memory_budget`](Jacobian::memory_budget) and
+/// [`mode`](Jacobian::mode). The result is nested as [`jacrev`]'s and [`jacfwd`]'s are.
+///
+/// The rule (`JacobianMode::Auto`): with `n` the elements of the differentiated inputs and `m`
+/// those of the outputs, forward mode when `n <= m`, reverse mode otherwise. Forward mode
+/// needs `n` Jacobian-vector products, reverse mode `m` vector-Jacobian products plus one
+/// recorded forward pass, whose residuals it keeps; a vector-Jacobian product costs at least
+/// a Jacobian-vector product, so forward mode wins ties. `m` is learned from that recorded
+/// forward pass: when reverse mode is chosen it is the forward pass of the Jacobian (nothing is
+/// evaluated twice); when forward mode is chosen it costs one extra evaluation of `f`.
+/// [`chosen_mode`](Jacobian::chosen_mode) says which mode a call would take.
+#[derive(Clone)]
+pub struct Jacobian<F> {
+    f: F,
+    o: Opts,
+}
+
+/// The Jacobian of `f`, in forward or reverse mode, whichever needs fewer products (see
+/// [`Jacobian`] for the rule).
+///
+/// ```
+/// use functorch::{JacobianMode, Tensor, jacobian};
+/// // f: R² → R³, f(x) = (x0 x1, sin x0, x1²): a tall Jacobian, computed in forward mode
+/// let f = |x: &Tensor| {
+///     let (a, b) = (x.narrow(0, 0, 1)?, x.narrow(0, 1, 1)?);
+///     Tensor::cat(&[a.mul(&b)?, a.sin()?, b.square()?], 0)
+/// };
+/// let x = Tensor::from_slice(&[0.5, 2.0]);
+/// assert_eq!(jacobian(f).chosen_mode(&x)?, JacobianMode::Forward);
+/// let j: Tensor = jacobian(f).call(&x)?;
+/// let want = [2.0, 0.5, 0.5f64.cos(), 0.0, 0.0, 4.0];
+/// assert_eq!(j.shape(), &[3, 2]);
+/// assert_eq!(j.to_vec::<f64>()?, want);
+/// // a wide one, sum(x²): R² → R, in reverse mode, the gradient 2x
+/// let g = |x: &Tensor| x.square()?.sum();
+/// assert_eq!(jacobian(g).chosen_mode(&x)?, JacobianMode::Reverse);
+/// let j: Tensor = jacobian(g).call(&x)?;
+/// assert_eq!(j.to_vec::<f64>()?, vec![1.0, 4.0]);
+/// # Ok::<(), functorch::Error>(())
+/// ```
+pub fn jacobian<F>(f: F) -> Jacobian<F> {
+    Jacobian {
+        f,
+        o: Opts::new("jacobian"),
+    }
+}
+
+option_setters!(Jacobian: argnums, has_aux, chunk_size, memory_budget, memory_plan, progress);
+
+impl<F> Jacobian<F> {
+    /// Compute in this mode: [`JacobianMode::Auto`] (default) chooses by the sizes,
+    /// `Forward` and `Reverse` are [`jacfwd`] and [`jacrev`].
+    pub fn mode(mut self, mode: JacobianMode) -> Self {
+        self.o.mode = mode;
+        self
+    }
+    /// The mode a call at `args` takes: under [`JacobianMode::Auto`] this evaluates `f` once
+    /// (to learn its output sizes) and applies [`Jacobian`]'s rule; otherwise it is the mode
+    /// set.
+    ///
+    /// ```
+    /// use functorch::{JacobianMode, Tensor, jacobian};
+    /// let x = Tensor::from_slice(&[1.0, 2.0, 3.0]);
+    /// // elementwise: as many outputs as inputs, forward mode
+    /// assert_eq!(jacobian(|x: &Tensor| x.exp()).chosen_mode(&x)?, JacobianMode::Forward);
+    /// // fewer outputs than inputs: reverse mode, unless asked otherwise
+    /// let f = |x: &Tensor| x.narrow(0, 0, 2);
+    /// assert_eq!(jacobian(f).chosen_mode(&x)?, JacobianMode::Reverse);
+    /// let forced = jacobian(f).mode(JacobianMode::Forward);
+    /// assert_eq!(forced.chosen_mode(&x)?, JacobianMode::Forward);
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn chosen_mode<A: crate::tree::Args>(&self, args: &A) -> Result<JacobianMode>
+    where
+        F: Function<A>,
+    {
+        self.chosen_mode_dyn(args.to_args())
+    }
+    /// As [`chosen_mode`](Jacobian::chosen_mode), on positional trees.
+    pub fn chosen_mode_dyn<A>(&self, args: Vec<Tree>) -> Result<JacobianMode>
+    where
+        F: Function<A>,
+    {
+        if self.o.mode != JacobianMode::Auto {
+            return Ok(self.o.mode);
+        }
+        let n = selected_numel(&args, &self.o)?;
+        let args = super::live_trees(args, self.o.name)?;
+        let out = super::live_tree(self.f.apply(args)?, self.o.name)?;
+        let (out, _) = super::split_aux(out, &self.o)?;
+        Ok(auto_mode(n, leaves_numel(&out)))
+    }
+}
+
+/// The elements of the arguments `o.argnums` selects.
+fn selected_numel(args: &[Tree], o: &Opts) -> Result<usize> {
+    let idx = o.argnums().resolve(args.len(), o)?;
+    Ok(idx.iter().map(|&i| leaves_numel(&args[i])).sum())
+}
+
+fn leaves_numel(t: &Tree) -> usize {
+    t.leaves().iter().map(|x| x.numel()).sum()
+}
+
+/// [`Jacobian`]'s rule: forward mode for `n` inputs and `m` outputs when `n <= m`.
+fn auto_mode(n: usize, m: usize) -> JacobianMode {
+    if n <= m {
+        JacobianMode::Forward
+    } else {
+        JacobianMode::Reverse
+    }
+}
+
+/// The Jacobian in `o.mode` (see [`Jacobian`]).
+pub(crate) fn jacobian_impl(
+    f: &dyn Fn(Vec<Tree>) -> Result<Tree>,
+    args: Vec<Tree>,
+    o: &Opts,
+) -> Result<Tree> {
+    match o.mode {
+        JacobianMode::Forward => jacfwd_impl(f, args, o),
+        JacobianMode::Reverse => jacrev_impl(f, args, o),
+        JacobianMode::Auto => {
+            let idx = o.argnums().resolve(args.len(), o)?;
+            let n: usize = idx.iter().map(|&i| leaves_numel(&args[i])).sum();
+            let sel: Vec<Tree> = idx.iter().map(|&i| args[i].clone()).collect();
+            // the recorded forward pass tells the output sizes; reverse mode goes on from it
+            let (fwd, usage) = measure(|| vjp_impl(f, args.clone(), Some(&idx), o));
+            let fwd = fwd?;
+            match auto_mode(n, leaves_numel(&fwd.0)) {
+                JacobianMode::Reverse => jacrev_from(sel, fwd, usage.kept.max(0) as usize, o),
+                _ => {
+                    drop(fwd);
+                    jacfwd_impl(f, args, o)
+                }
+            }
+        }
+    }
+}
+
+impl<A, F: Function<A>> Function<A> for Jacobian<F> {
+    fn apply(&self, args: Vec<Tree>) -> Result<Tree> {
+        jacobian_impl(&|a| self.f.apply(a), args, &self.o)
+    }
+}
+callable!(Jacobian);

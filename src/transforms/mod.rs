@@ -1,5 +1,5 @@
 //! The transforms: [`vmap`], [`jvp`], [`vjp`], [`grad`], [`grad_and_value`], [`linearize`],
-//! [`jacrev`], [`jacfwd`], [`hessian`], [`hvp`], [`vhp`]; users' own rules with [`custom_jvp`],
+//! [`jacrev`], [`jacfwd`], [`jacobian`], [`hessian`], [`hvp`], [`vhp`]; users' own rules with [`custom_jvp`],
 //! [`custom_vjp`], [`checkpoint`] and [`implicit_root`].
 //!
 //! Each is a small builder holding the function and its options (torch.func's keyword
@@ -7,6 +7,7 @@
 //! transform is itself a [`Function`], so transforms nest: `jacfwd(jacrev(f))`,
 //! `vmap(grad(loss))`. The cores work on positional [`Tree`] lists (see [`crate::tree`]).
 
+mod budget;
 mod chunk;
 mod custom;
 mod hessian;
@@ -22,12 +23,13 @@ mod vmap;
 use options::Opts;
 pub use options::{Argnums, Dims};
 
+pub use budget::MemoryPlan;
 pub use custom::{
     Checkpoint, CustomJvp, CustomVjp, ImplicitRoot, checkpoint, custom_jvp, custom_vjp,
     implicit_root,
 };
 pub use hessian::{Hessian, Hvp, Vhp, hessian, hvp, vhp};
-pub use jacobian::{Jacfwd, Jacrev, jacfwd, jacrev};
+pub use jacobian::{Jacfwd, Jacobian, JacobianMode, Jacrev, jacfwd, jacobian, jacrev};
 pub use jit::{Jit, Trace, jit};
 pub use jvp::{Jvp, jvp};
 pub use linearize::{Linearize, Linearized, linearize};

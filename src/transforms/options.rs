@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 /// A progress callback: called after each chunk with (chunks done, chunks in all).
 pub(crate) type Progress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+/// A callback given the plan a `memory_budget` chose, after the call.
+pub(crate) type PlanReport = Arc<dyn Fn(&super::MemoryPlan) + Send + Sync>;
 
 /// The options of one transform call.
 #[derive(Clone)]
@@ -34,6 +36,14 @@ pub(crate) struct Opts {
     pub(crate) in_dims: Option<Dims>,
     pub(crate) out_dims: Option<Dims>,
     pub(crate) progress: Option<Progress>,
+    /// The most tensor memory a chunked call may use (`NOTE: [memory-budget]`).
+    pub(crate) memory_budget: Option<usize>,
+    pub(crate) memory_plan: Option<PlanReport>,
+    /// Bytes the call already holds when its chunks start (reverse mode's forward pass),
+    /// counted against `memory_budget`; set by the transforms, not by users.
+    pub(crate) held: usize,
+    /// `jacobian`'s mode.
+    pub(crate) mode: super::JacobianMode,
 }
 
 impl fmt::Debug for Opts {
@@ -63,6 +73,10 @@ impl Opts {
             in_dims: dims.then(|| Dims::from(0)),
             out_dims: dims.then(|| Dims::from(0)),
             progress: None,
+            memory_budget: None,
+            memory_plan: None,
+            held: 0,
+            mode: super::JacobianMode::Auto,
         }
     }
     /// The argnums (0 for a transform that has none).
@@ -99,6 +113,14 @@ impl Opts {
         }
         if let Some(c) = self.chunk_size {
             s += &format!(", chunk_size={c}");
+        }
+        if let Some(b) = self.memory_budget {
+            s += &format!(", memory_budget={b}");
+        }
+        match (self.name, self.mode) {
+            ("jacobian", super::JacobianMode::Forward) => s += ", mode='forward'",
+            ("jacobian", super::JacobianMode::Reverse) => s += ", mode='reverse'",
+            _ => {}
         }
         match self.randomness {
             Randomness::Error => {}
@@ -141,6 +163,66 @@ macro_rules! option_setters {
         /// 0 is an error.
         pub fn chunk_size(mut self, chunk: impl Into<Option<usize>>) -> Self {
             self.o.chunk_size = chunk.into();
+            self
+        }
+    };
+    (@ memory_budget) => {
+        /// Choose the chunk size so that the tensor memory of the call stays under `bytes`,
+        /// measured, not guessed: a first chunk of two elements (a Jacobian's rows in reverse
+        /// mode, its columns in forward mode, a vmap's batch elements) runs while the memory
+        /// it takes is counted, its results are kept, and the rest runs in the largest chunks
+        /// whose estimated peak — what is already held, plus the whole result (written into
+        /// memory allocated once, as [`preallocate`](crate::Jacrev::preallocate) does), plus
+        /// the chunk at the measured cost per element — fits. With
+        /// [`chunk_size`](Self::chunk_size) as well, that size is an upper bound on the
+        /// chunks. A result that alone needs more than `bytes`, a budget that leaves no room
+        /// for one element, and 0 are errors naming the bytes needed and given. The rule and
+        /// what it counts are in the README ("Memory budgets and the Jacobian's mode"); `None`
+        /// (default): no budget.
+        ///
+        /// ```
+        /// use functorch::{Tensor, jacrev};
+        /// let x = Tensor::linspace(0.0, 1.0, 300, functorch::DType::F64)?;
+        /// let f = |x: &Tensor| x.sin();
+        /// // the result alone is 300 × 300 × 8 = 720 000 bytes; allow 1 MB in all
+        /// let j: Tensor = jacrev(f).memory_budget(1_000_000).call(&x)?;
+        /// let full: Tensor = jacrev(f).call(&x)?;
+        /// assert_eq!(j.to_vec::<f64>()?, full.to_vec::<f64>()?);
+        /// // too small for the result: an error naming both sizes
+        /// let e = jacrev(f).memory_budget(100_000).call::<_, Tensor>(&x).unwrap_err();
+        /// assert!(e.to_string().contains("720000 bytes"), "{e}");
+        /// # Ok::<(), functorch::Error>(())
+        /// ```
+        pub fn memory_budget(mut self, bytes: impl Into<Option<usize>>) -> Self {
+            self.o.memory_budget = bytes.into();
+            self
+        }
+    };
+    (@ memory_plan) => {
+        /// Under a [`memory_budget`](Self::memory_budget), call `report` after each call with
+        /// the [`MemoryPlan`](crate::MemoryPlan) it followed: the chunk size chosen, the cost
+        /// per element measured, the estimate, and the peak measured over the call.
+        ///
+        /// ```
+        /// use functorch::{MemoryPlan, Tensor, vmap};
+        /// use std::sync::{Arc, Mutex};
+        /// let seen = Arc::new(Mutex::new(None));
+        /// let s = seen.clone();
+        /// let x = Tensor::ones(&[100, 1000], functorch::DType::F64)?;
+        /// let y: Tensor = vmap(|r: &Tensor| r.exp()?.sum())
+        ///     .memory_budget(400_000)
+        ///     .memory_plan(move |p: &MemoryPlan| *s.lock().unwrap() = Some(*p))
+        ///     .call(&x)?;
+        /// assert_eq!(y.shape(), &[100]);
+        /// let p = seen.lock().unwrap().expect("a plan was reported");
+        /// assert!(p.chunk_size >= 1 && p.peak_bytes <= 400_000, "{p:?}");
+        /// # Ok::<(), functorch::Error>(())
+        /// ```
+        pub fn memory_plan(
+            mut self,
+            report: impl Fn(&$crate::MemoryPlan) + Send + Sync + 'static,
+        ) -> Self {
+            self.o.memory_plan = Some(std::sync::Arc::new(report));
             self
         }
     };

@@ -136,7 +136,8 @@ fn out_dims_per_leaf(dims: &Dims, out: &Tree) -> Result<Vec<Option<i64>>> {
 /// Vectorizing map: run a function over a batch dim of its inputs as if in a loop, and stack
 /// the results — without the loop. Options as torch.func's `vmap`: [`in_dims`](Vmap::in_dims),
 /// [`out_dims`](Vmap::out_dims), [`chunk_size`](Vmap::chunk_size) and
-/// [`randomness`](Vmap::randomness).
+/// [`randomness`](Vmap::randomness), plus [`memory_budget`](Vmap::memory_budget) (the chunk
+/// size chosen to fit a memory budget).
 #[derive(Clone)]
 pub struct Vmap<F> {
     f: F,
@@ -166,7 +167,7 @@ pub fn vmap<F>(f: F) -> Vmap<F> {
     }
 }
 
-option_setters!(Vmap: in_dims, out_dims, chunk_size, randomness, progress);
+option_setters!(Vmap: in_dims, out_dims, chunk_size, randomness, memory_budget, memory_plan, progress);
 
 impl<A, F: Function<A>> Function<A> for Vmap<F> {
     fn apply(&self, args: Vec<Tree>) -> Result<Tree> {

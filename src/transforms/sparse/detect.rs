@@ -30,6 +30,8 @@
 // - values computed from constants only (a mask or an index built inside `f`) are evaluated,
 //   so the rules above read them as constants: `where` with a known mask takes one branch, a
 //   product with a known zero is zero;
+// - value checks (`Check`: normal's std, bernoulli's p, checked indices) pass their operand
+//   through: the identity's sets;
 // - integer or bool outputs, `detach`, `sign` and other zero-derivative ops: empty sets.
 // Sets are sorted vectors in one CSR buffer per value (element i's set is a slice), shared
 // between values an op leaves unchanged (reshapes, scalings) and freed after the value's last
@@ -46,7 +48,7 @@ use crate::prims::Primitive;
 use crate::prims::binary::{Binary, BinaryOp};
 use crate::prims::cast::Cast;
 use crate::prims::compare::Where;
-use crate::prims::index::{Gather, IndexAdd, IndexSelect, ScatterAdd};
+use crate::prims::index::{Check, Gather, IndexAdd, IndexSelect, ScatterAdd};
 use crate::prims::linalg::{Cholesky, Det, Inv, Slogdet, Solve};
 use crate::prims::matmul::MatMul;
 use crate::prims::reduce::{Extreme, Sum};
@@ -260,7 +262,8 @@ fn rule(p: &dyn Primitive, out_dtype: DType) -> Rule {
             Pow | Atan2 => Second::All,
         });
     }
-    if a.is::<Where>() || a.is::<Cast>() {
+    // a value check (`Check`) is the identity on its operand
+    if a.is::<Where>() || a.is::<Cast>() || a.is::<Check>() {
         return Rule::Elementwise(Second::Linear);
     }
     if a.is::<Reshape>()

@@ -1,0 +1,106 @@
+"""Kernel-level ops side by side with torch, one thread each, CPU time per call.
+
+    cargo build --release --example kernels
+    . ~/.cache/anchors-venv/bin/activate      # any Python with torch
+    python3 examples/kernels_vs_torch.py [OP ...]
+
+For each op (all of `target/release/examples/kernels --list` by default) it times torch's
+version here (`torch.set_num_threads(1)`, CPU seconds from `time.process_time()` over at least
+KERNELS_SECONDS seconds of calls, default 1.5), then ours in the Rust binary
+(`RAYON_NUM_THREADS=1`, the same measurement), back to back, so that both see the same load.
+Prints a markdown table: ours, torch, torch / ours (above 1: we are faster).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+
+BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "examples", "kernels")
+BUDGET = float(os.environ.get("KERNELS_SECONDS", "1.5"))
+
+
+def cpu_per_call(f):
+    f()
+    f()
+    n = 1
+    while True:
+        t0 = time.process_time()
+        for _ in range(n):
+            f()
+        dt = time.process_time() - t0
+        if dt >= BUDGET:
+            return dt / n
+        n *= 2
+
+
+def torch_op(name):
+    """The torch call for one of the Rust binary's op names."""
+    torch.manual_seed(7)
+    parts = name.split("_")
+    dt = torch.float64 if "f64" in parts else torch.float32
+    randn = lambda *s: torch.randn(*s, dtype=dt)
+    if parts[0] == "matmul":
+        rest = "_".join(parts[2:])
+        if rest.isdigit():
+            n = int(rest)
+            a, b = randn(n, n), randn(n, n)
+        elif rest == "512_at_b":
+            a, b = randn(512, 512).t(), randn(512, 512)
+        elif rest == "512_a_bt":
+            a, b = randn(512, 512), randn(512, 512).t()
+        else:
+            shapes = {
+                "tall_10000x64x64": ((10000, 64), (64, 64)),
+                "inner_64x10000x64": ((64, 10000), (10000, 64)),
+                "wide_64x64x10000": ((64, 64), (64, 10000)),
+                "mv_2048": ((2048, 2048), (2048,)),
+                "bmm_1000x8x8x8": ((1000, 8, 8), (1000, 8, 8)),
+                "outer_k4_1000x4x1000": ((1000, 4), (4, 1000)),
+                "mlp_256x64x128": ((256, 64), (64, 128)),
+            }[rest]
+            a, b = randn(*shapes[0]), randn(*shapes[1])
+        return lambda: torch.matmul(a, b)
+    if parts[0] in ("sum", "max", "mean", "logsumexp"):
+        if parts[1] in ("rows", "cols"):
+            m = randn(1000, 10000)
+            d = 1 if parts[1] == "rows" else 0
+            if parts[0] == "logsumexp":
+                return lambda: torch.logsumexp(m, d)
+            if parts[0] == "mean":
+                return lambda: m.mean(d)
+            return lambda: m.sum(d)
+        x = randn(10_000_000)
+        return (lambda: x.sum()) if parts[0] == "sum" else (lambda: x.max())
+    op = parts[0]
+    if op in ("asin", "acos"):
+        x = torch.rand(1_000_000, dtype=dt)
+    else:
+        x = randn(1_000_000).abs() + 0.1
+    if op == "add1":
+        return lambda: x + 1.0
+    f = getattr(torch, op)
+    return lambda: f(x)
+
+
+def main():
+    torch.set_num_threads(1)
+    env = dict(os.environ, RAYON_NUM_THREADS="1")
+    names = sys.argv[1:] or subprocess.run(
+        [BIN, "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    print("| op | ours | torch | torch / ours |")
+    print("|---|---:|---:|---:|")
+    for name in names:
+        theirs = cpu_per_call(torch_op(name))
+        out = subprocess.run([BIN, name], capture_output=True, text=True, env=env, check=True)
+        ours = json.loads(out.stdout.strip().splitlines()[-1])["cpu_s"]
+        fmt = lambda s: f"{s * 1e3:.3f} ms" if s >= 1e-3 else f"{s * 1e6:.1f} µs"
+        print(f"| {name} | {fmt(ours)} | {fmt(theirs)} | {theirs / ours:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+//! Kernels in f32 arithmetic (16 lanes to a 512-bit register): exp, expm1, log, log1p, sin,
+//! cos, tanh and sigmoid. Each has a fast path for the arguments that matter (finite, away
+//! from overflow, underflow and huge trigonometric arguments) and leaves the rest to the f64
+//! functions, rounded (see the slice kernels of the parent module). The polynomials are
+//! minimax fits (Remez exchange in mpmath at 60 digits) with the coefficients rounded to f32.
+
+const LOG2E: f32 = std::f32::consts::LOG2_E;
+/// 1.5 · 2²³: adding it to an integer-valued float k, |k| < 2²², puts k in the low mantissa
+/// bits.
+const MAGIC: f32 = 12_582_912.0;
+/// ln 2 split in two: `k · LN2_HI` is exact for |k| < 2⁸.
+const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
+
+/// (e^r − 1 − r) / r² on [−ln2/2, ln2/2], degree 5: relative error of e^r − 1 below 2⁻³¹·⁸.
+const EXPM1_Q: [f32; 6] = [
+    f32::from_bits(0x3f00_0000),
+    f32::from_bits(0x3e2a_aaab),
+    f32::from_bits(0x3d2a_aa4f),
+    f32::from_bits(0x3c08_880f),
+    f32::from_bits(0x3ab6_c1a6),
+    f32::from_bits(0x3951_518e),
+];
+
+/// Q(r) of [`EXPM1_Q`] by Horner's scheme.
+#[inline(always)]
+fn expm1_q(r: f32) -> f32 {
+    let c = EXPM1_Q;
+    let mut q = c[5];
+    q = q.mul_add(r, c[4]);
+    q = q.mul_add(r, c[3]);
+    q = q.mul_add(r, c[2]);
+    q = q.mul_add(r, c[1]);
+    q.mul_add(r, c[0])
+}
+
+/// e^r − 1 for |r| ≤ ln2 / 2.
+#[inline(always)]
+fn expm1_poly(r: f32) -> f32 {
+    (r * r).mul_add(expm1_q(r), r)
+}
+
+/// `(kb, r)`: x = k ln2 + r with k in the low bits of `kb`.
+#[inline(always)]
+fn exp_split(x: f32) -> (f32, f32) {
+    let kb = x.mul_add(LOG2E, MAGIC);
+    let k = kb - MAGIC;
+    let r = k.mul_add(-LN2_HI, x);
+    (kb, k.mul_add(-LN2_LO, r))
+}
+
+/// `y · 2ᵏ` (k in the low bits of `kb`), exact while the result is normal.
+#[inline(always)]
+fn add_exponent(y: f32, kb: f32) -> f32 {
+    f32::from_bits(y.to_bits().wrapping_add(kb.to_bits() << 23))
+}
+
+/// The range of [`exp_fast`].
+#[inline(always)]
+pub(super) fn exp_ok(x: f32) -> bool {
+    (-86.5..=88.0).contains(&x)
+}
+
+/// eˣ for x in [−86.5, 88] ([`exp_ok`]).
+#[inline(always)]
+pub(super) fn exp_fast(x: f32) -> f32 {
+    let (kb, r) = exp_split(x);
+    add_exponent(expm1_q(r).mul_add(r, 1.0).mul_add(r, 1.0), kb)
+}
+
+/// eˣ − 1 for x ≤ 88 (as the f64 `expm1_core`; below −20 it rounds to −1).
+#[inline(always)]
+fn expm1_core(x: f32) -> f32 {
+    let (kb, r) = exp_split(x.max(-20.0));
+    let s = add_exponent(1.0, kb);
+    s.mul_add(expm1_poly(r), s - 1.0)
+}
+
+/// The range of [`expm1_fast`] (NaN is outside).
+#[inline(always)]
+pub(super) fn expm1_ok(x: f32) -> bool {
+    x <= 88.0
+}
+
+/// eˣ − 1 for x ≤ 88 ([`expm1_ok`]).
+#[inline(always)]
+pub(super) fn expm1_fast(x: f32) -> f32 {
+    let y = expm1_core(x);
+    if x == 0.0 { x } else { y }
+}
+
+/// tanh x = e / (e + 2), e = expm1(2|x|), for every x (|x| clamped to 10, where tanh rounds
+/// to ±1).
+#[inline(always)]
+pub(super) fn tanh_fast(x: f32) -> f32 {
+    let a = x.abs().min(10.0);
+    let e = expm1_core(2.0 * a);
+    let y = (e / (e + 2.0)).copysign(x);
+    if x.is_nan() { x } else { y }
+}
+
+/// The range of [`sigmoid_fast`].
+#[inline(always)]
+pub(super) fn sigmoid_ok(x: f32) -> bool {
+    x.abs() <= 86.5
+}
+
+/// 1 / (1 + e⁻ˣ) for |x| ≤ 86.5 ([`sigmoid_ok`]).
+#[inline(always)]
+pub(super) fn sigmoid_fast(x: f32) -> f32 {
+    let e = exp_fast(-x.abs());
+    (if x >= 0.0 { 1.0 } else { e }) / (1.0 + e)
+}
+
+/// (log1p f − f + f²/2) / f³ on [√2/2 − 1, √2 − 1], degree 7: error relative to log1p f below
+/// 2⁻²⁷·³.
+const LOG_A: [f32; 8] = [
+    f32::from_bits(0x3eaa_aaaa),
+    f32::from_bits(0xbe80_0114),
+    f32::from_bits(0x3e4c_d005),
+    f32::from_bits(0xbe2a_3914),
+    f32::from_bits(0x3e11_6cf5),
+    f32::from_bits(0xbe06_c31b),
+    f32::from_bits(0x3e02_aeb6),
+    f32::from_bits(0xbd9c_5aac),
+];
+
+/// log1p f for f in [√2/2 − 1, √2 − 1]: f + f² (−½ + f A(f)), no division.
+#[inline(always)]
+fn log1p_poly(f: f32) -> f32 {
+    let c = LOG_A;
+    let mut p = c[7];
+    p = p.mul_add(f, c[6]);
+    p = p.mul_add(f, c[5]);
+    p = p.mul_add(f, c[4]);
+    p = p.mul_add(f, c[3]);
+    p = p.mul_add(f, c[2]);
+    p = p.mul_add(f, c[1]);
+    p = p.mul_add(f, c[0]);
+    (f * f).mul_add(p.mul_add(f, -0.5), f)
+}
+
+/// `(k, m)` with x = 2ᵏ m, m in [√2/2, √2), for positive normal x.
+#[inline(always)]
+fn log_split(x: f32) -> (f32, f32) {
+    const SQRT_HALF: u32 = 0x3f35_04f3;
+    let ix = x.to_bits().wrapping_add(0x3f80_0000 - SQRT_HALF);
+    let k = ((ix >> 23) as i32 - 127) as f32;
+    (k, f32::from_bits((ix & 0x007f_ffff) + SQRT_HALF))
+}
+
+/// The range of [`log_fast`]: positive normal numbers.
+#[inline(always)]
+pub(super) fn log_ok(x: f32) -> bool {
+    (f32::MIN_POSITIVE..=f32::MAX).contains(&x)
+}
+
+/// ln x for positive normal x ([`log_ok`]).
+#[inline(always)]
+pub(super) fn log_fast(x: f32) -> f32 {
+    let (k, m) = log_split(x);
+    let y = log1p_poly(m - 1.0);
+    k.mul_add(LN2_HI, k.mul_add(LN2_LO, y))
+}
+
+/// The range of [`log1p_fast`] (x > −1, finite).
+#[inline(always)]
+pub(super) fn log1p_ok(x: f32) -> bool {
+    x > -1.0 && x <= f32::MAX
+}
+
+/// ln(1 + x) for x > −1 finite ([`log1p_ok`]), as fdlibm: 1 + x = 2ᵏ m and the rounding
+/// error of 1 + x carried as a correction; x itself where 1 + x is in [√2/2, √2).
+#[inline(always)]
+pub(super) fn log1p_fast(x: f32) -> f32 {
+    let near = x < 0.414_213_57 && x > -0.292_893_2;
+    let u = 1.0 + x;
+    let (k, m) = log_split(u);
+    let c = (if k >= 2.0 {
+        1.0 - (u - x)
+    } else {
+        x - (u - 1.0)
+    }) / u;
+    let c = if k < 25.0 { c } else { 0.0 };
+    let (k, c, f) = if near { (0.0, 0.0, x) } else { (k, c, m - 1.0) };
+    let y = log1p_poly(f) + k.mul_add(LN2_LO, c);
+    let y = k.mul_add(LN2_HI, y);
+    if x == 0.0 { x } else { y }
+}
+
+/// (sin r − r) / r³ as a polynomial in r², r in [−π/2, π/2], degree 3: relative error of
+/// sin r below 2⁻²⁷·³.
+const SIN_P: [f32; 4] = [
+    f32::from_bits(0xbe2a_aaa6),
+    f32::from_bits(0x3c08_876a),
+    f32::from_bits(0xb94f_b7f7),
+    f32::from_bits(0x362e_de75),
+];
+
+/// 1/π, and π in three positive parts (the first two rounded down, as in the f64 version).
+const INV_PI: f32 = f32::from_bits(0x3ea2_f983);
+const PI_1: f32 = f32::from_bits(0x4049_0fda);
+const PI_2: f32 = f32::from_bits(0x3422_2168);
+const PI_3: f32 = f32::from_bits(0x2842_34c5);
+
+/// Arguments of f32 sin and cos up to this size are reduced in f32; beyond, in f64.
+pub(super) const TRIG_MAX: f32 = 32_768.0;
+
+/// ±sin r for |r| ≤ π/2, the sign that of r flipped by bit 0 of `nb`.
+#[inline(always)]
+fn sin_signed(r: f32, nb: f32) -> f32 {
+    let c = SIN_P;
+    let z = r * r;
+    let mut p = c[3];
+    p = p.mul_add(z, c[2]);
+    p = p.mul_add(z, c[1]);
+    p = p.mul_add(z, c[0]);
+    let y = (r * z).mul_add(p, r);
+    let sign = (r.to_bits() ^ (nb.to_bits() << 31)) & (1 << 31);
+    f32::from_bits((y.to_bits() & !(1 << 31)) | sign)
+}
+
+/// The range of the fast f32 sine and cosine.
+#[inline(always)]
+pub(super) fn trig_ok(x: f32) -> bool {
+    x.abs() <= TRIG_MAX
+}
+
+/// sin x for |x| ≤ [`TRIG_MAX`] (as the f64 `sin_fast`).
+#[inline(always)]
+pub(super) fn sin_fast(x: f32) -> f32 {
+    let nb = x.mul_add(INV_PI, MAGIC);
+    let n = nb - MAGIC;
+    let r = n.mul_add(-PI_1, x);
+    let r = n.mul_add(-PI_2, r);
+    let r = n.mul_add(-PI_3, r);
+    sin_signed(r, nb)
+}
+
+/// cos x for |x| ≤ [`TRIG_MAX`] (as the f64 `cos_fast`).
+#[inline(always)]
+pub(super) fn cos_fast(x: f32) -> f32 {
+    const PIO2_1: f32 = PI_1 * 0.5;
+    const PIO2_2: f32 = PI_2 * 0.5;
+    const PIO2_3: f32 = PI_3 * 0.5;
+    let nb = (x * INV_PI - 0.5) + MAGIC;
+    let n = nb - MAGIC;
+    let q = n.mul_add(2.0, 1.0);
+    let r = q.mul_add(-PIO2_1, x);
+    let r = q.mul_add(-PIO2_2, r);
+    let r = q.mul_add(-PIO2_3, r);
+    sin_signed(r, f32::from_bits(nb.to_bits() ^ 1))
+}
+
+/// The f64 functions for the arguments outside the fast paths, rounded to f32.
+#[inline(never)]
+pub(super) fn exp_full(x: f32) -> f32 {
+    super::exp_full(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn expm1_full(x: f32) -> f32 {
+    super::expm1_full(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn log_full(x: f32) -> f32 {
+    super::log_full(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn log1p_full(x: f32) -> f32 {
+    super::log1p(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn sin_full(x: f32) -> f32 {
+    super::sin(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn cos_full(x: f32) -> f32 {
+    super::cos(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn sigmoid_full(x: f32) -> f32 {
+    super::sigmoid_full(x as f64) as f32
+}

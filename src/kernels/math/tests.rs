@@ -1,0 +1,570 @@
+//! Accuracy against libm (f64) and against the correctly rounded result (f32, libm in f64
+//! rounded), special values, and the agreement of the copies of the loops.
+
+use super::*;
+
+/// Distance in units in the last place (0 for two NaNs; ±0 are checked apart).
+fn ulps(a: f64, b: f64) -> u64 {
+    if a == b || (a.is_nan() && b.is_nan()) {
+        return 0;
+    }
+    if a.is_nan() || b.is_nan() || a.signum() != b.signum() {
+        return u64::MAX;
+    }
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+}
+
+fn ulps32(a: f32, b: f32) -> u64 {
+    if a == b || (a.is_nan() && b.is_nan()) {
+        return 0;
+    }
+    if a.is_nan() || b.is_nan() || a.signum() != b.signum() {
+        return u64::MAX;
+    }
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+}
+
+fn xorshift(mut s: u64) -> impl FnMut() -> f64 {
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn points(lo: f64, hi: f64, n: usize) -> impl Iterator<Item = f64> {
+    let mut u = xorshift(0x9e37_79b9_7f4a_7c15);
+    (0..n).map(move |_| lo + (hi - lo) * u())
+}
+
+/// Points spread evenly over the binades 2^lo..2^hi, both signs if `signed`.
+fn log_points(lo: i32, hi: i32, signed: bool, n: usize) -> Vec<f64> {
+    let mut u = xorshift(0x2545_f491_4f6c_dd1d);
+    (0..n)
+        .map(|_| {
+            let e = lo as f64 + (hi - lo) as f64 * u();
+            let x = e.exp2();
+            if signed && u() < 0.5 { -x } else { x }
+        })
+        .collect()
+}
+
+fn worst_on(f: fn(f64) -> f64, g: fn(f64) -> f64, xs: impl Iterator<Item = f64>) -> (u64, f64) {
+    xs.map(|x| (ulps(f(x), g(x)), x))
+        .max_by_key(|p| p.0)
+        .unwrap()
+}
+
+fn within(
+    name: &str,
+    f: fn(f64) -> f64,
+    g: fn(f64) -> f64,
+    ranges: &[(f64, f64)],
+    logs: &[(i32, i32, bool)],
+    max: u64,
+) {
+    for &(lo, hi) in ranges {
+        let (u, x) = worst_on(f, g, points(lo, hi, 200_000));
+        assert!(
+            u <= max,
+            "{name}({x:e}) is {u} ulp from libm ({} vs {})",
+            f(x),
+            g(x)
+        );
+    }
+    for &(lo, hi, signed) in logs {
+        let (u, x) = worst_on(f, g, log_points(lo, hi, signed, 200_000).into_iter());
+        assert!(
+            u <= max,
+            "{name}({x:e}) is {u} ulp from libm ({} vs {})",
+            f(x),
+            g(x)
+        );
+    }
+}
+
+#[test]
+fn exp_is_within_2_ulp_of_libm() {
+    within(
+        "exp",
+        exp,
+        f64::exp,
+        &[
+            (-1.0, 1.0),
+            (-50.0, 50.0),
+            (-708.0, 709.0),
+            (-745.0, -700.0),
+        ],
+        &[(-60, 9, true)],
+        2,
+    );
+    within(
+        "expm1",
+        expm1,
+        f64::exp_m1,
+        &[(-0.4, 0.4), (-2.0, 2.0), (-45.0, 45.0), (-50.0, 709.7)],
+        &[(-1074, 9, true)],
+        3,
+    );
+}
+
+#[test]
+fn logs_are_within_2_ulp_of_libm() {
+    within(
+        "log",
+        log,
+        f64::ln,
+        &[(0.5, 2.0), (0.0, 100.0), (0.9, 1.1)],
+        &[(-1074, 1024, false)],
+        2,
+    );
+    within(
+        "log1p",
+        log1p,
+        f64::ln_1p,
+        &[(-1.0, 1.0), (-0.3, 0.42), (-1e-6, 1e-6), (0.4, 3.0)],
+        &[(-1074, 1024, false), (-1074, -1, true)],
+        2,
+    );
+}
+
+#[test]
+fn trig_is_within_a_few_ulp_of_libm() {
+    let r = [
+        (-7.0, 7.0),
+        (-1e-6, 1e-6),
+        (-1e3, 1e3),
+        (-TRIG_MAX, TRIG_MAX),
+    ];
+    let l = [(-1074, 20, true)];
+    within("sin", sin, f64::sin, &r, &l, 2);
+    within("cos", cos, f64::cos, &r, &l, 2);
+    within("tan", tan, f64::tan, &r, &l, 3);
+    // near multiples of π/2, where the reduction cancels most bits
+    let near: Vec<f64> = (1..20_000)
+        .flat_map(|k| {
+            let c = k as f64 * std::f64::consts::FRAC_PI_2;
+            [
+                c,
+                f64::from_bits(c.to_bits() + 1),
+                f64::from_bits(c.to_bits() - 1),
+            ]
+        })
+        .collect();
+    for (name, f, g, max) in [
+        ("sin", sin as fn(f64) -> f64, f64::sin as fn(f64) -> f64, 2),
+        ("cos", cos, f64::cos, 2),
+        ("tan", tan, f64::tan, 3),
+    ] {
+        let (u, x) = worst_on(f, g, near.iter().copied());
+        assert!(u <= max, "{name}({x:e}) is {u} ulp from libm");
+    }
+    // beyond TRIG_MAX libm's reduction is used
+    within("sin", sin, f64::sin, &[], &[(20, 1024, true)], 0);
+}
+
+#[test]
+fn inverse_trig_is_within_2_ulp_of_libm() {
+    let r = [
+        (-1.0, 1.0),
+        (-0.5, 0.5),
+        (0.97, 1.0),
+        (-1.0, -0.97),
+        (0.45, 0.55),
+    ];
+    let l = [(-1074, 0, true)];
+    within("asin", asin, f64::asin, &r, &l, 2);
+    within("acos", acos, f64::acos, &r, &l, 2);
+    within(
+        "atan",
+        atan,
+        f64::atan,
+        &[(-3.0, 3.0), (-0.5, 0.5)],
+        &[(-1074, 1024, true)],
+        2,
+    );
+}
+
+#[test]
+fn hyperbolic_functions_are_within_a_few_ulp_of_libm() {
+    let r = [
+        (-1.0, 1.0),
+        (-0.8, 0.8),
+        (-30.0, 30.0),
+        (-711.0, 711.0),
+        (709.0, 710.5),
+    ];
+    let l = [(-1074, 9, true)];
+    within("sinh", sinh, f64::sinh, &r, &l, 3);
+    within("cosh", cosh, f64::cosh, &r, &l, 3);
+    within(
+        "tanh",
+        tanh,
+        f64::tanh,
+        &[(-0.3, 0.3), (-3.0, 3.0), (-25.0, 25.0)],
+        &l,
+        3,
+    );
+}
+
+#[test]
+fn erf_sigmoid_softplus_are_within_a_few_ulp() {
+    within(
+        "erf",
+        erf,
+        libm::erf,
+        &[(-1.0, 1.0), (0.8, 1.3), (1.2, 3.0), (2.8, 6.5), (-7.0, 7.0)],
+        &[(-1074, 3, true)],
+        3,
+    );
+    let sig = |x: f64| {
+        if x >= 0.0 {
+            1.0 / (1.0 + (-x).exp())
+        } else {
+            x.exp() / (1.0 + x.exp())
+        }
+    };
+    within(
+        "sigmoid",
+        sigmoid,
+        sig,
+        &[(-1.0, 1.0), (-40.0, 40.0), (-700.0, 700.0)],
+        &[],
+        4,
+    );
+    let sp = |x: f64| {
+        if x > 20.0 {
+            x
+        } else {
+            x.max(0.0) + (-x.abs()).exp().ln_1p()
+        }
+    };
+    within(
+        "softplus",
+        softplus,
+        sp,
+        &[(-5.0, 5.0), (-40.0, 40.0), (-750.0, 30.0)],
+        &[],
+        4,
+    );
+}
+
+/// The values where the functions change their rules: zeros, infinities, NaN, subnormals,
+/// overflow and underflow thresholds, interval boundaries.
+fn special() -> Vec<f64> {
+    let mut v = vec![
+        0.0,
+        f64::INFINITY,
+        f64::NAN,
+        f64::MIN_POSITIVE,
+        5e-324,
+        1e-310,
+        2.0f64.powi(-30),
+        2.0f64.powi(-60),
+        f64::MAX,
+        1.0,
+        0.5,
+        0.25,
+        0.4375,
+        0.6875,
+        1.1875,
+        2.4375,
+        0.84375,
+        0.975,
+        1.25,
+        1.0 / 0.35,
+        6.0,
+        20.0,
+        22.0,
+        40.0,
+        std::f64::consts::LN_2,
+        std::f64::consts::FRAC_PI_2,
+        std::f64::consts::PI,
+        EXP_OVER,
+        709.79,
+        710.47,
+        710.48,
+        745.13,
+        745.14,
+        750.0,
+        TRIG_MAX,
+        TRIG_MAX * 1.5,
+        1e300,
+        0.414_213_562_373_095_1,
+        0.292_893_218_813_452_5,
+        // the edges of the fast paths (f64 and f32)
+        707.0,
+        707.1,
+        708.4,
+        709.0,
+        709.1,
+        86.5,
+        86.6,
+        87.4,
+        88.0,
+        88.1,
+        88.73,
+        103.9,
+        104.0,
+        10.0,
+        19.0,
+        single::TRIG_MAX as f64,
+        single::TRIG_MAX as f64 + 4.0,
+        f32::MIN_POSITIVE as f64,
+        f32::MAX as f64,
+        1e-45,
+        1e-40,
+        0.999_999_9,
+        1.000_000_1,
+        0.997,
+        1.0027,
+    ];
+    let neg: Vec<f64> = v.iter().map(|x| -x).collect();
+    v.extend(neg);
+    v
+}
+
+type Kernel = fn(Isa, &[f64], &mut [MaybeUninit<f64>]);
+type Kernel32 = fn(Isa, &[f32], &mut [MaybeUninit<f32>]);
+/// A kernel's name, its f64 and f32 slice functions, the f64 reference (libm), and the ulp
+/// budgets in f64 (against libm) and in f32 (against the reference rounded to f32).
+type Case = (&'static str, Kernel, Kernel32, fn(f64) -> f64, u64, u64);
+
+fn sig64(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        x.exp() / (1.0 + x.exp())
+    }
+}
+
+fn sp64(x: f64) -> f64 {
+    if x > 20.0 {
+        x
+    } else {
+        x.max(0.0) + (-x.abs()).exp().ln_1p()
+    }
+}
+
+/// Every slice kernel with its reference and budgets.
+fn kernels() -> Vec<Case> {
+    vec![
+        ("exp", exp_slice_on, exp_slice_on, f64::exp, 1, 2),
+        ("expm1", expm1_slice_on, expm1_slice_on, f64::exp_m1, 2, 2),
+        ("log", log_slice_on, log_slice_on, f64::ln, 1, 2),
+        ("log1p", log1p_slice_on, log1p_slice_on, f64::ln_1p, 2, 2),
+        ("sin", sin_slice_on, sin_slice_on, f64::sin, 2, 2),
+        ("cos", cos_slice_on, cos_slice_on, f64::cos, 2, 2),
+        ("tan", tan_slice_on, tan_slice_on, f64::tan, 3, 1),
+        ("asin", asin_slice_on, asin_slice_on, f64::asin, 2, 1),
+        ("acos", acos_slice_on, acos_slice_on, f64::acos, 2, 1),
+        ("atan", atan_slice_on, atan_slice_on, f64::atan, 2, 1),
+        ("sinh", sinh_slice_on, sinh_slice_on, f64::sinh, 3, 1),
+        ("cosh", cosh_slice_on, cosh_slice_on, f64::cosh, 3, 1),
+        ("tanh", tanh_slice_on, tanh_slice_on, f64::tanh, 3, 2),
+        ("sigmoid", sigmoid_slice_on, sigmoid_slice_on, sig64, 4, 2),
+        ("softplus", softplus_slice_on, softplus_slice_on, sp64, 4, 1),
+        ("erf", erf_slice_on, erf_slice_on, libm::erf, 3, 1),
+    ]
+}
+
+fn run<T: Copy>(k: fn(Isa, &[T], &mut [MaybeUninit<T>]), isa: Isa, x: &[T]) -> Vec<T> {
+    let mut out = vec![MaybeUninit::uninit(); x.len()];
+    k(isa, x, &mut out);
+    // SAFETY: the kernel wrote every element
+    out.into_iter()
+        .map(|o| unsafe { o.assume_init() })
+        .collect()
+}
+
+/// The same sign, also for zeros.
+fn same_zero(y: f64, want: f64) -> bool {
+    y != 0.0 || y.is_sign_negative() == want.is_sign_negative()
+}
+
+#[test]
+fn special_values_match_libm_in_both_dtypes() {
+    let xs = special();
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    for (name, k, k32, g, max, max32) in kernels() {
+        for (x, y) in xs.iter().zip(run(k, Isa::Avx512, &xs)) {
+            let want = g(*x);
+            assert!(
+                ulps(y, want) <= max && same_zero(y, want),
+                "{name}({x:e}) = {y:e}, libm {want:e}"
+            );
+        }
+        for (x, y) in xs32.iter().zip(run(k32, Isa::Avx512, &xs32)) {
+            let want = g(*x as f64) as f32;
+            assert!(
+                ulps32(y, want) <= max32 && same_zero(y as f64, want as f64),
+                "{name}({x:e}f32) = {y:e}, reference {want:e}"
+            );
+        }
+    }
+}
+
+/// f32 arguments over the whole range: every binade from the subnormals to f32::MAX (both
+/// signs), and uniform samples of [−r, r] for a few r.
+fn f32_points() -> Vec<f32> {
+    let mut u = xorshift(7);
+    let mut xs: Vec<f32> = log_points(-149, 128, true, 60_000)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    for r in [1.0, 4.0, 12.0, 100.0, 1e4] {
+        xs.extend((0..15_000).map(|_| ((u() - 0.5) * 2.0 * r) as f32));
+    }
+    xs
+}
+
+#[test]
+fn f32_kernels_are_within_a_few_ulp_of_the_rounded_reference() {
+    let xs = f32_points();
+    for (name, _, k32, g, _, max32) in kernels() {
+        let (mut worst, mut at) = (0, 0.0);
+        for (x, y) in xs.iter().zip(run(k32, Isa::Avx512, &xs)) {
+            let u = ulps32(y, g(*x as f64) as f32);
+            if u > worst {
+                (worst, at) = (u, *x);
+            }
+        }
+        assert!(
+            worst <= max32,
+            "{name}({at:e}f32) is {worst} ulp from the rounded reference"
+        );
+    }
+}
+
+/// A kernel's name, its f32 slice function, the f64 reference, and a range of arguments.
+type HardCase = (&'static str, Kernel32, fn(f64) -> f64, f32, f32);
+
+/// Dense f32 samples where the native kernels change rules or lose the most: around 1 for the
+/// logarithms, around the reduction's multiples of π/2 for sin and cos, small and medium
+/// arguments of tanh and expm1.
+#[test]
+fn native_f32_kernels_near_their_hard_cases() {
+    let cases: [HardCase; 8] = [
+        ("log", log_slice_on, f64::ln, 0.9, 1.1),
+        ("log1p", log1p_slice_on, f64::ln_1p, -0.3, 0.42),
+        ("expm1", expm1_slice_on, f64::exp_m1, -0.4, 0.4),
+        ("tanh", tanh_slice_on, f64::tanh, -1.0, 1.0),
+        ("sin", sin_slice_on, f64::sin, -7.0, 7.0),
+        ("cos", cos_slice_on, f64::cos, -7.0, 7.0),
+        ("exp", exp_slice_on, f64::exp, -1.0, 1.0),
+        ("sigmoid", sigmoid_slice_on, sig64, -5.0, 5.0),
+    ];
+    for (name, k, g, lo, hi) in cases {
+        // every f32 between lo and hi, subsampled to ~100k
+        let (a, b) = (lo.to_bits() as i64, hi.to_bits() as i64);
+        let xs: Vec<f32> = if lo < 0.0 {
+            let neg = (0..=a - (-0.0f32).to_bits() as i64)
+                .step_by(((a - (1 << 31)) / 50_000).max(1) as usize);
+            let neg: Vec<f32> = neg
+                .map(|d| f32::from_bits(((1i64 << 31) + d) as u32))
+                .collect();
+            let pos = (0..=b).step_by((b / 50_000).max(1) as usize);
+            neg.into_iter()
+                .chain(pos.map(|d| f32::from_bits(d as u32)))
+                .collect()
+        } else {
+            (a..=b)
+                .step_by(((b - a) / 100_000).max(1) as usize)
+                .map(|d| f32::from_bits(d as u32))
+                .collect()
+        };
+        let max = kernels().into_iter().find(|c| c.0 == name).unwrap().5;
+        for (x, y) in xs.iter().zip(run(k, Isa::Avx512, &xs)) {
+            let want = g(*x as f64) as f32;
+            assert!(
+                ulps32(y, want) <= max,
+                "{name}({x:e}f32) = {y:e}, reference {want:e}"
+            );
+        }
+        // near multiples of π/2 (sin, cos)
+        if name == "sin" || name == "cos" {
+            let near: Vec<f32> = (1..30_000)
+                .flat_map(|k| {
+                    let c = (k as f64 * std::f64::consts::FRAC_PI_2) as f32;
+                    [
+                        c,
+                        f32::from_bits(c.to_bits() + 1),
+                        f32::from_bits(c.to_bits() - 1),
+                    ]
+                })
+                .collect();
+            for (x, y) in near.iter().zip(run(k, Isa::Avx512, &near)) {
+                let want = g(*x as f64) as f32;
+                assert!(
+                    ulps32(y, want) <= max,
+                    "{name}({x:e}f32) = {y:e}, reference {want:e}"
+                );
+            }
+        }
+    }
+}
+
+/// A slice that mixes arguments inside and outside the fast paths, across block boundaries,
+/// gives every element the value it gets alone.
+#[test]
+fn out_of_range_arguments_anywhere_in_a_slice() {
+    let sp = special();
+    let mut u = xorshift(11);
+    let xs: Vec<f64> = (0..3 * CHUNK + 17)
+        .map(|i| {
+            if i % 97 == 0 || i == CHUNK - 1 || i == CHUNK {
+                sp[(u() * sp.len() as f64) as usize]
+            } else {
+                (u() - 0.5) * 20.0
+            }
+        })
+        .collect();
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    for (name, k, k32, ..) in kernels() {
+        for (i, y) in run(k, Isa::Avx512, &xs).into_iter().enumerate() {
+            let alone = run(k, Isa::Avx512, &xs[i..i + 1])[0];
+            assert!(
+                y.to_bits() == alone.to_bits() || (y.is_nan() && alone.is_nan()),
+                "{name}({:e}): {y:e} in the slice, {alone:e} alone",
+                xs[i]
+            );
+        }
+        for (i, y) in run(k32, Isa::Avx512, &xs32).into_iter().enumerate() {
+            let alone = run(k32, Isa::Avx512, &xs32[i..i + 1])[0];
+            assert!(
+                y.to_bits() == alone.to_bits() || (y.is_nan() && alone.is_nan()),
+                "{name}({:e}f32): {y:e} in the slice, {alone:e} alone",
+                xs32[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn every_copy_of_the_loops_gives_the_same_bits() {
+    let mut xs = special();
+    xs.extend(points(-12.0, 12.0, 3000));
+    xs.extend(log_points(-1074, 1024, true, 3000));
+    for (name, k, k32, ..) in kernels() {
+        let plain = run(k, Isa::Plain, &xs);
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            for ((x, a), b) in xs.iter().zip(&plain).zip(run(k, isa, &xs)) {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{name}({x:e}): {a:e} plain, {b:e} with {isa:?}"
+                );
+            }
+        }
+        let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+        let plain = run(k32, Isa::Plain, &xs32);
+        for isa in [Isa::Avx2, Isa::Avx512] {
+            for ((x, a), b) in xs32.iter().zip(&plain).zip(run(k32, isa, &xs32)) {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{name}({x:e}f32): {a:e} plain, {b:e} with {isa:?}"
+                );
+            }
+        }
+    }
+}
