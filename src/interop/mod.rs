@@ -3,11 +3,13 @@
 //!
 //! | feature | what it gives |
 //! |---|---|
-//! | `argmin` | [`argmin`] problems whose gradient, Hessian and Jacobian come from the transforms |
-//! | `nalgebra` | `Tensor` ⇄ `nalgebra::DVector` / `DMatrix` ([`nalgebra`]) |
+//! | `argmin` | `argmin` problems whose gradient, Hessian and Jacobian come from the transforms (module `argmin`) |
+//! | `nalgebra` | `Tensor` ⇄ `nalgebra::DVector` / `DMatrix` (module `nalgebra`) |
 //! | `faer` | `Tensor` ⇄ `faer::Mat` ([`faer`]) |
-//! | `serde` | `Serialize` / `Deserialize` for `Tensor`, so parameter structs can derive them ([`serde`]) |
-//! | `safetensors` | load and save parameter structures as `.safetensors` files ([`safetensors`]) |
+//! | `serde` | `Serialize` / `Deserialize` for `Tensor`, so parameter structs can derive them (module `serde`) |
+//! | `safetensors` | load and save parameter structures as `.safetensors` files (module `safetensors`) |
+//!
+//! (The modules exist only with their feature, so they are named here without links.)
 //!
 //! ndarray, which the crate always depends on, converts through
 //! [`Tensor::to_ndarray`](crate::Tensor::to_ndarray) and `From<ndarray::ArrayD<T>>`.
