@@ -94,13 +94,6 @@ fn ops() -> Vec<Op> {
             ));
         }
         let (a, b) = (randn(&[512, 512], dt), randn(&[512, 512], dt));
-        let (a5, b5) = (randn(&[500, 500], dt), randn(&[500, 500], dt));
-        v.push(matmul_op(
-            &format!("matmul_{t}_500_at_b"),
-            a5.t().unwrap(),
-            b5.clone(),
-        ));
-        v.push(matmul_op(&format!("matmul_{t}_500"), a5, b5));
         v.push(matmul_op(
             &format!("matmul_{t}_512_at_b"),
             a.t().unwrap(),
