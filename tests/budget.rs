@@ -3,6 +3,8 @@
 //! chosen plans against their budgets, the chosen modes, the errors, and a Jacobian that fits
 //! a budget under a real memory limit where the unbudgeted call runs out of memory.
 
+mod common;
+
 use functorch::{
     Argnums, DType, Error, JacobianMode, MemoryPlan, Result, Tensor, hessian, jacfwd, jacobian,
     jacrev, vmap,
@@ -307,29 +309,9 @@ fn jacobian_chooses_forward_for_tall_and_reverse_for_wide() {
 /// unbudgeted, and fits a 1 GiB budget: its result is 960 MB.
 #[test]
 fn a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory() {
-    const CHILD: &str = "FUNCTORCH_BUDGET_LIMITED_CHILD";
     const NAME: &str =
         "a_large_jacobian_fits_a_budget_where_the_unbudgeted_call_runs_out_of_memory";
-    if std::env::var_os(CHILD).is_none() {
-        if !cfg!(target_os = "linux") {
-            // `ulimit -v` limits the address space only on Linux
-            return;
-        }
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -v 3145728 && exec \"$0\" --exact {NAME}"))
-            .arg(exe)
-            .env(CHILD, "1")
-            .output()
-            .expect("sh runs");
-        let log = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "the limited run failed:\n{log}");
-        assert!(
-            log.contains("1 passed"),
-            "the limited run ran nothing:\n{log}"
-        );
+    if !common::in_memory_limited_child(NAME, 3 << 20) {
         return;
     }
     let (n, k) = (20_000, 6_000);

@@ -2,6 +2,8 @@
 //! only a kernel can see. Every call must return an error (never crash, wrap or abort), and the
 //! library must stay usable afterwards.
 
+mod common;
+
 use functorch::{DType, Error, Result, Tensor, grad, jacrev, vmap};
 
 /// A size whose product with 3 wraps around to 2 in 64-bit arithmetic.
@@ -152,27 +154,7 @@ fn allocations_that_cannot_succeed_are_out_of_memory_errors() -> Result<()> {
 /// `OutOfMemory` error, and the process goes on.
 #[test]
 fn jacobian_beyond_a_memory_limit_is_an_error() -> Result<()> {
-    const CHILD: &str = "FUNCTORCH_SAFETY_LIMITED_CHILD";
-    if std::env::var_os(CHILD).is_none() {
-        if !cfg!(target_os = "linux") {
-            // `ulimit -v` limits the address space only on Linux
-            return Ok(());
-        }
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -v 3145728 && exec \"$0\" --exact jacobian_beyond_a_memory_limit_is_an_error")
-            .arg(exe)
-            .env(CHILD, "1")
-            .output()
-            .expect("sh runs");
-        let log = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "the limited run failed:\n{log}");
-        assert!(
-            log.contains("1 passed"),
-            "the limited run ran nothing:\n{log}"
-        );
+    if !common::in_memory_limited_child("jacobian_beyond_a_memory_limit_is_an_error", 3 << 20) {
         return Ok(());
     }
     let n = 20_000;

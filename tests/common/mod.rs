@@ -196,3 +196,35 @@ pub fn spd(r: &mut Rng, batch: &[usize], n: usize) -> Tensor {
     shape.extend([n, n]);
     mat(v, &shape)
 }
+
+/// Run the calling test under a limit on the address space: in the test process, rerun test
+/// `name` of this same binary in a child whose address space the shell's `ulimit -v` limits to
+/// `kib` KiB, assert that it ran and passed, and return `false` (the caller returns); in that
+/// child, return `true` (the caller runs its body). Off Linux, where `ulimit -v` does not limit
+/// the address space, it returns `false` without running anything and says so on stderr.
+pub fn in_memory_limited_child(name: &str, kib: u64) -> bool {
+    const CHILD: &str = "FUNCTORCH_MEMORY_LIMITED_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    if !cfg!(target_os = "linux") {
+        eprintln!("{name}: not run (`ulimit -v` limits the address space only on Linux)");
+        return false;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$0\" --exact {name}"))
+        .arg(exe)
+        .env(CHILD, "1")
+        .output()
+        .expect("sh runs");
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the limited run failed:\n{log}");
+    assert!(
+        log.contains("1 passed"),
+        "the limited run ran nothing:\n{log}"
+    );
+    false
+}
