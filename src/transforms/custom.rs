@@ -1491,12 +1491,7 @@ impl CustomRules for LinSolve {
         Ok(grads)
     }
     fn batch(&self, xs: &[Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
-        let looped = Looped {
-            inner: Arc::new(self.clone()),
-            flags: batched.to_vec(),
-            size,
-        };
-        bind_flat(Arc::new(looped), xs)
+        Looped::bind(Arc::new(self.clone()), xs, batched, size)
     }
 }
 
@@ -1508,6 +1503,23 @@ struct Looped {
     inner: Arc<dyn CustomRules>,
     flags: Vec<bool>,
     size: usize,
+}
+
+impl Looped {
+    /// Bind `inner` looped over a batch of `size` (the batch rule of the rules that loop).
+    fn bind(
+        inner: Arc<dyn CustomRules>,
+        xs: &[Tensor],
+        batched: &[bool],
+        size: usize,
+    ) -> Result<Tensor> {
+        let looped = Looped {
+            inner,
+            flags: batched.to_vec(),
+            size,
+        };
+        bind_flat(Arc::new(looped), xs)
+    }
 }
 
 impl CustomRules for Looped {
@@ -1575,12 +1587,7 @@ impl CustomRules for Looped {
         Ok(out)
     }
     fn batch(&self, xs: &[Tensor], batched: &[bool], size: usize) -> Result<Tensor> {
-        let looped = Looped {
-            inner: Arc::new(self.clone()),
-            flags: batched.to_vec(),
-            size,
-        };
-        bind_flat(Arc::new(looped), xs)
+        Looped::bind(Arc::new(self.clone()), xs, batched, size)
     }
 }
 

@@ -501,17 +501,13 @@ impl<F> Sparse<F> {
             })
         };
         // the compressed products, one flat buffer [count, len] per leaf of the result
-        let compressed: Vec<Vec<f64>> = match st.mode {
+        let fates = |r: &Tree| Ok(vec![OutDim::Stack(0); r.num_leaves()]);
+        let stacked: Tree = match st.mode {
             Mode::Forward => {
                 let push = |tangents: Vec<Tree>| -> Result<Tree> {
                     Ok(jvp_impl(&g, sel.clone(), tangents, o)?.1)
                 };
-                let fates = |r: &Tree| Ok(vec![OutDim::Stack(0); r.num_leaves()]);
-                let t = chunk::run(&push, count, &sel_basis, &fates, o)?;
-                t.leaves()
-                    .iter()
-                    .map(|t| t.to_vec_f64())
-                    .collect::<Result<_>>()?
+                chunk::run(&push, count, &sel_basis, &fates, o)?
             }
             Mode::Reverse => {
                 let (out, pb, _) = vjp_impl(f, args.clone(), Some(&sig.idx), o)?;
@@ -527,12 +523,7 @@ impl<F> Sparse<F> {
                         dims: vec![Some(0); out_specs.len()],
                     })
                 };
-                let fates = |r: &Tree| Ok(vec![OutDim::Stack(0); r.num_leaves()]);
-                let t = chunk::run(&|a| pb.apply_args(a), count, &basis, &fates, o)?;
-                t.leaves()
-                    .iter()
-                    .map(|t| t.to_vec_f64())
-                    .collect::<Result<_>>()?
+                chunk::run(&|a| pb.apply_args(a), count, &basis, &fates, o)?
             }
             Mode::Hessian => {
                 let many = Opts {
@@ -549,14 +540,14 @@ impl<F> Sparse<F> {
                 let push = |tangents: Vec<Tree>| -> Result<Tree> {
                     Ok(jvp_impl(&grad_sel, sel.clone(), tangents, o)?.1)
                 };
-                let fates = |r: &Tree| Ok(vec![OutDim::Stack(0); r.num_leaves()]);
-                let t = chunk::run(&push, count, &sel_basis, &fates, o)?;
-                t.leaves()
-                    .iter()
-                    .map(|t| t.to_vec_f64())
-                    .collect::<Result<_>>()?
+                chunk::run(&push, count, &sel_basis, &fates, o)?
             }
         };
+        let compressed: Vec<Vec<f64>> = stacked
+            .leaves()
+            .iter()
+            .map(|t| t.to_vec_f64())
+            .collect::<Result<_>>()?;
         // decompress: (leaf, local index) of a flat row (forward) or column (reverse, Hessian)
         let lens: Vec<usize> = compressed.iter().map(|c| c.len() / count.max(1)).collect();
         let mut starts = Vec::with_capacity(lens.len());
