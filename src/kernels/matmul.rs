@@ -347,14 +347,7 @@ impl<T: Float> Product<'_, T> {
     unsafe fn matrix_vector(&self) {
         let rows =
             |r: std::ops::Range<usize>| super::with_isa(self.backend.isa(), DotRows { p: self, r });
-        if self.par && self.m >= 64 {
-            let per = self.m.div_ceil(rayon::current_num_threads() * 4).max(16);
-            (0..self.m.div_ceil(per))
-                .into_par_iter()
-                .for_each(|c| rows(c * per..((c + 1) * per).min(self.m)));
-        } else {
-            rows(0..self.m);
-        }
+        over_rows(self.m, self.par && self.m >= 64, 16, rows);
     }
 
     /// Each row of `out` as the sum of k rows of `b` scaled by the row of `a` (vectorizes when
@@ -368,14 +361,7 @@ impl<T: Float> Product<'_, T> {
             let rows = |r: std::ops::Range<usize>| {
                 super::with_isa(self.backend.isa(), ScaledRows { p: self, r })
             };
-            if self.par && m >= 8 && m * n * k >= PARALLEL {
-                let per = m.div_ceil(rayon::current_num_threads() * 4).max(4);
-                (0..m.div_ceil(per))
-                    .into_par_iter()
-                    .for_each(|c| rows(c * per..((c + 1) * per).min(m)));
-            } else {
-                rows(0..m);
-            }
+            over_rows(m, self.par && m >= 8 && m * n * k >= PARALLEL, 4, rows);
             return;
         }
         // SAFETY: every index below is inside its matrix; the output rows are written in turn
@@ -517,6 +503,24 @@ impl<T: Float> Product<'_, T> {
     /// `gemm` crate (measured: see BENCHMARKS.md).
     fn suits_avx_kernels(&self) -> bool {
         self.m.min(self.n) >= AVX_MIN_SIDE && self.k >= AVX_MIN_DEPTH
+    }
+}
+
+/// `rows(range)` over the ranges that cover `0..m`: one range, or, when `parallel`, about four
+/// per core (at least `min_rows` rows each) run on all cores.
+fn over_rows(
+    m: usize,
+    parallel: bool,
+    min_rows: usize,
+    rows: impl Fn(std::ops::Range<usize>) + Sync,
+) {
+    if parallel {
+        let per = m.div_ceil(rayon::current_num_threads() * 4).max(min_rows);
+        (0..m.div_ceil(per))
+            .into_par_iter()
+            .for_each(|c| rows(c * per..((c + 1) * per).min(m)));
+    } else {
+        rows(0..m);
     }
 }
 
