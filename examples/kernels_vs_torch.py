@@ -82,7 +82,7 @@ def torch_op(name):
         x = randn(1_000_000).abs() + 0.1
     if op == "add1":
         return lambda: x + 1.0
-    f = getattr(torch, op)
+    f = getattr(torch, op, None) or getattr(torch.nn.functional, op)
     return lambda: f(x)
 
 

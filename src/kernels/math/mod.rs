@@ -42,6 +42,7 @@
 // fdlibm's coefficients are quoted as published (21 significant digits)
 #![allow(clippy::excessive_precision)]
 
+mod erf_table;
 mod single;
 mod tables;
 #[cfg(test)]
@@ -858,117 +859,56 @@ pub fn softplus(x: f64) -> f64 {
     }
 }
 
-/// The error function.
+/// (erf a − a) / a as a polynomial in z = a², for a < 2⁻⁶: Taylor to z⁴ (the next term is
+/// below 2⁻⁶⁴ relative).
+const ERF_SMALL: [f64; 5] = [
+    f64::from_bits(0x3fc0_6eba_8214_db69),
+    f64::from_bits(0xbfd8_1274_6b03_79e7),
+    f64::from_bits(0x3fbc_e2f2_1a04_2be2),
+    f64::from_bits(0xbf9b_82ce_3128_8b51),
+    f64::from_bits(0x3f75_65bc_d0e6_a53f),
+];
+
+/// 2⁴⁵: adding it to a ∈ [0, 6] rounds a to a multiple of 1/128, whose index lands in the
+/// low mantissa bits.
+const ERF_SHIFT: f64 = 35_184_372_088_832.0;
+
+/// The error function, for every x: a = |x| (clamped to 6, where erf rounds to 1) is written
+/// r + d with r = i/128 the nearest node and |d| ≤ 1/256, and erf a is the Taylor expansion
+/// about r, erf r + erf′ r · (d − r d² + (2r² − 1)/3 d³ + …) to d⁶, whose coefficients are the
+/// Hermite polynomials of r (computed here), with erf r and erf′ r from the table of
+/// `erf_table.rs` (two gathers, no division). Below 2⁻⁶, where erf r and the correction would
+/// cancel, a (1 + P(a²)) instead.
 #[inline(always)]
 pub fn erf(x: f64) -> f64 {
-    const ERX: f64 = 8.450_629_115_104_675_292_97e-01;
-    const PP: [f64; 5] = [
-        1.283_791_670_955_125_585_61e-01,
-        -3.250_421_072_470_014_993_70e-01,
-        -2.848_174_957_559_851_047_66e-02,
-        -5.770_270_296_489_441_591_57e-03,
-        -2.376_301_665_665_016_260_84e-05,
-    ];
-    const QQ: [f64; 5] = [
-        3.979_172_239_591_553_528_19e-01,
-        6.502_224_998_876_729_444_85e-02,
-        5.081_306_281_875_765_627_76e-03,
-        1.324_947_380_043_216_445_26e-04,
-        -3.960_228_278_775_368_123_20e-06,
-    ];
-    const PA: [f64; 7] = [
-        -2.362_118_560_752_659_440_77e-03,
-        4.148_561_186_837_483_316_66e-01,
-        -3.722_078_760_357_013_238_47e-01,
-        3.183_466_199_011_617_536_74e-01,
-        -1.108_946_942_823_966_774_76e-01,
-        3.547_830_432_561_823_593_71e-02,
-        -2.166_375_594_868_790_843_00e-03,
-    ];
-    const QA: [f64; 6] = [
-        1.064_208_804_008_442_282_86e-01,
-        5.403_979_177_021_710_489_37e-01,
-        7.182_865_441_419_626_628_68e-02,
-        1.261_712_198_087_616_421_12e-01,
-        1.363_708_391_202_905_073_62e-02,
-        1.198_449_984_679_910_741_70e-02,
-    ];
-    // erfc on [1.25, 1/0.35) and [1/0.35, 6): R(1/x²) / S(1/x²), one set chosen per lane
-    const RA: [f64; 8] = [
-        -9.864_944_034_847_148_227_05e-03,
-        -6.938_585_727_071_817_643_72e-01,
-        -1.055_862_622_532_329_098_14e+01,
-        -6.237_533_245_032_600_603_96e+01,
-        -1.623_966_694_625_734_703_55e+02,
-        -1.846_050_929_067_110_359_94e+02,
-        -8.128_743_550_630_659_342_46e+01,
-        -9.814_329_344_169_145_485_92e+00,
-    ];
-    const SA: [f64; 8] = [
-        1.965_127_166_743_925_712_92e+01,
-        1.376_577_541_435_190_426_00e+02,
-        4.345_658_774_752_292_288_21e+02,
-        6.453_872_717_332_678_803_36e+02,
-        4.290_081_400_275_678_333_86e+02,
-        1.086_350_055_417_794_351_34e+02,
-        6.570_249_770_319_281_701_35e+00,
-        -6.042_441_521_485_809_874_38e-02,
-    ];
-    const RB: [f64; 8] = [
-        -9.864_942_924_700_099_285_97e-03,
-        -7.992_832_376_805_230_065_74e-01,
-        -1.775_795_491_775_475_198_89e+01,
-        -1.606_363_848_558_219_160_62e+02,
-        -6.375_664_433_683_896_277_22e+02,
-        -1.025_095_131_611_077_249_54e+03,
-        -4.835_191_916_086_513_970_19e+02,
-        0.0,
-    ];
-    const SB: [f64; 8] = [
-        3.033_806_074_348_245_829_24e+01,
-        3.257_925_129_965_739_188_26e+02,
-        1.536_729_586_084_436_959_94e+03,
-        3.199_858_219_508_595_539_08e+03,
-        2.553_050_406_433_164_425_83e+03,
-        4.745_285_412_069_553_672_15e+02,
-        -2.244_095_244_658_581_833_62e+01,
-        0.0,
-    ];
-    let a = x.abs();
-    // |x| < 0.84375: x + x P(x²) / Q(x²)
-    let z = a * a;
-    let r = PP[0] + z * (PP[1] + z * (PP[2] + z * (PP[3] + z * PP[4])));
-    let s = 1.0 + z * (QQ[0] + z * (QQ[1] + z * (QQ[2] + z * (QQ[3] + z * QQ[4]))));
-    let small = a + a * (r / s);
-    // 0.84375 ≤ |x| < 1.25: erx + P(|x| − 1) / Q(|x| − 1)
-    let t = a - 1.0;
-    let p = PA[0] + t * (PA[1] + t * (PA[2] + t * (PA[3] + t * (PA[4] + t * (PA[5] + t * PA[6])))));
-    let q = 1.0 + t * (QA[0] + t * (QA[1] + t * (QA[2] + t * (QA[3] + t * (QA[4] + t * QA[5])))));
-    let mid = ERX + p / q;
-    // 1.25 ≤ |x| < 6: 1 − e^(−x² − 0.5625 + R/S) / x, x² split so that its exponential is exact
-    let ac = a.clamp(1.0, 6.0);
-    let w = 1.0 / (ac * ac);
-    let lo = ac < 1.0 / 0.35;
-    let c = |i: usize| if lo { RA[i] } else { RB[i] };
-    let d = |i: usize| if lo { SA[i] } else { SB[i] };
-    let rr = c(0)
-        + w * (c(1) + w * (c(2) + w * (c(3) + w * (c(4) + w * (c(5) + w * (c(6) + w * c(7)))))));
-    let ss = 1.0
-        + w * (d(0)
-            + w * (d(1)
-                + w * (d(2) + w * (d(3) + w * (d(4) + w * (d(5) + w * (d(6) + w * d(7))))))));
-    let zh = f64::from_bits(ac.to_bits() & 0xffff_ffff_0000_0000);
-    // both exponents lie in [−37, 1] (|x| is clamped to [1, 6]), inside the fast path's range
-    let tail = 1.0 - exp_fast(-zh * zh - 0.5625) * exp_fast((zh - ac) * (zh + ac) + rr / ss) / ac;
-    let y = if a < 0.84375 {
-        small
-    } else if a < 1.25 {
-        mid
-    } else if a < 6.0 {
-        tail
-    } else {
-        1.0
-    };
+    let a = x.abs().min(6.0);
+    let z = a + ERF_SHIFT;
+    let i = ((z.to_bits() - ERF_SHIFT.to_bits()) as usize).min(768);
+    let r = z - ERF_SHIFT;
+    let d = a - r;
+    let erf_r = f64::from_bits(erf_table::ERF_R[i]);
+    let scale = f64::from_bits(erf_table::ERF_SCALE[i]);
+    // erf(r + d) = erf r + erf′ r · (d + d² q(d)), q = c1 + c2 d + c3 d² + c4 d³ + c5 d⁴ with
+    // c_k = (−1)ᵏ H_k(r) / (k + 1)!
+    let r2 = r * r;
+    let c1 = -r;
+    let c2 = r2.mul_add(2.0 / 3.0, -1.0 / 3.0);
+    let c3 = r * r2.mul_add(-1.0 / 3.0, 0.5);
+    let c4 = r2.mul_add(r2.mul_add(2.0 / 15.0, -0.4), 0.1);
+    let c5 = r * r2.mul_add(r2.mul_add(-2.0 / 45.0, 2.0 / 9.0), -1.0 / 6.0);
+    let d2 = d * d;
+    let q = c2.mul_add(d, c1) + d2 * c4.mul_add(d, c3) + (d2 * d2) * c5;
+    let big = scale.mul_add(d2.mul_add(q, d), erf_r);
+    // a < 2⁻⁶: a + a P(a²)
+    let s = a * a;
+    let c = ERF_SMALL;
+    let mut p = c[4];
+    p = p.mul_add(s, c[3]);
+    p = p.mul_add(s, c[2]);
+    p = p.mul_add(s, c[1]);
+    p = p.mul_add(s, c[0]);
+    let small = a.mul_add(p, a);
+    let y = if a < 0.015_625 { small } else { big };
     if x.is_nan() { x } else { y.copysign(x) }
 }
 
@@ -1182,7 +1122,7 @@ slice_kernel!(
     /// `out[i] = atan(x[i])`, vectorized.
     atan_slice, atan_slice_on,
     f64 (atan, always, atan),
-    f32 via f64
+    f32 (single::atan_fast, always, single::atan_fast)
 );
 slice_kernel!(
     /// `out[i] = sinh(x[i])`, vectorized.
@@ -1212,11 +1152,11 @@ slice_kernel!(
     /// `out[i] = softplus(x[i])` (PyTorch's, β = 1), vectorized.
     softplus_slice, softplus_slice_on,
     f64 (softplus_fast, softplus_ok, softplus_full),
-    f32 via f64
+    f32 (single::softplus_fast, single::softplus_ok, single::softplus_full)
 );
 slice_kernel!(
     /// `out[i] = erf(x[i])`, vectorized.
     erf_slice, erf_slice_on,
     f64 (erf, always, erf),
-    f32 via f64
+    f32 (single::erf_fast, always, single::erf_fast)
 );

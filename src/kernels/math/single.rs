@@ -1,5 +1,5 @@
 //! Kernels in f32 arithmetic (16 lanes to a 512-bit register): exp, expm1, log, log1p, sin,
-//! cos, tanh and sigmoid. Each has a fast path for the arguments that matter (finite, away
+//! cos, atan, tanh, sigmoid and softplus (erf evaluates in f64 from the f64 table). Each has a fast path for the arguments that matter (finite, away
 //! from overflow, underflow and huge trigonometric arguments) and leaves the rest to the f64
 //! functions, rounded (see the slice kernels of the parent module). The polynomials are
 //! minimax fits (Remez exchange in mpmath at 60 digits) with the coefficients rounded to f32.
@@ -252,6 +252,95 @@ pub(super) fn cos_fast(x: f32) -> f32 {
     sin_signed(r, f32::from_bits(nb.to_bits() ^ 1))
 }
 
+/// The error function for every x, in f64 arithmetic from the table of the f64 [`super::erf`]
+/// (erf r and erf′ r at the node r = i/128 nearest |x|, and the Taylor expansion about it to
+/// d⁴, |d| ≤ 1/256: relative error below 2⁻⁴⁵ before the rounding to f32, no small-argument
+/// case needed since the f64 table values carry 29 more bits than the result).
+#[inline(always)]
+pub(super) fn erf_fast(x: f32) -> f32 {
+    let a = (x as f64).abs().min(6.0);
+    let z = a + super::ERF_SHIFT;
+    let i = ((z.to_bits() - super::ERF_SHIFT.to_bits()) as usize).min(768);
+    let r = z - super::ERF_SHIFT;
+    let d = a - r;
+    let erf_r = f64::from_bits(super::erf_table::ERF_R[i]);
+    let scale = f64::from_bits(super::erf_table::ERF_SCALE[i]);
+    let r2 = r * r;
+    let c2 = r2.mul_add(2.0 / 3.0, -1.0 / 3.0);
+    let c3 = r * r2.mul_add(-1.0 / 3.0, 0.5);
+    let q = c3.mul_add(d, c2).mul_add(d, -r);
+    let y = scale.mul_add((d * d).mul_add(q, d), erf_r) as f32;
+    if x.is_nan() { x } else { y.copysign(x) }
+}
+
+/// (atan t − t) / (t u), u = t², on |t| ≤ 1/2: minimax of degree 5 for the relative error of
+/// atan t (2⁻²⁸·³ with the coefficients rounded to f32).
+const ATAN_P: [f32; 6] = [
+    f32::from_bits(0xbeaa_aaa9),
+    f32::from_bits(0x3e4c_cb7d),
+    f32::from_bits(0xbe12_25da),
+    f32::from_bits(0x3de0_198b),
+    f32::from_bits(0xbda3_9e12),
+    f32::from_bits(0x3d1e_e470),
+];
+/// atan x for every x (±∞ and NaN included), with one division: |x| = a is reduced to
+/// |t| ≤ 1/2 by atan a = atan t (a ≤ 1/2), π/4 + atan((a − 1)/(a + 1)) (a ≤ 1 + √2; a − 1 is
+/// exact there), π/2 + atan(−1/a) (beyond), and π/4 in two parts.
+#[inline(always)]
+pub(super) fn atan_fast(x: f32) -> f32 {
+    const PIO4_HI: f32 = f32::from_bits(0x3f49_0fdb);
+    const PIO4_LO: f32 = -2.185_569_9e-8;
+    let a = x.abs();
+    let mid = a > 0.5;
+    let far = a > 2.414_213_5;
+    let num = if far {
+        -1.0
+    } else if mid {
+        a - 1.0
+    } else {
+        a
+    };
+    let den = if far {
+        a
+    } else if mid {
+        a + 1.0
+    } else {
+        1.0
+    };
+    let (hi, lo) = if far {
+        (2.0 * PIO4_HI, 2.0 * PIO4_LO)
+    } else if mid {
+        (PIO4_HI, PIO4_LO)
+    } else {
+        (0.0, 0.0)
+    };
+    let t = num / den;
+    let u = t * t;
+    let c = ATAN_P;
+    let mut p = c[5];
+    p = p.mul_add(u, c[4]);
+    p = p.mul_add(u, c[3]);
+    p = p.mul_add(u, c[2]);
+    p = p.mul_add(u, c[1]);
+    p = p.mul_add(u, c[0]);
+    let y = hi + (t * u).mul_add(p, t + lo);
+    if x.is_nan() { x } else { y.copysign(x) }
+}
+
+/// The range of [`softplus_fast`] (the fast exp of −|x|; NaN is outside).
+#[inline(always)]
+pub(super) fn softplus_ok(x: f32) -> bool {
+    x.abs() <= 86.5
+}
+
+/// log(1 + eˣ) as PyTorch computes it (β = 1: x itself above 20), for |x| ≤ 86.5
+/// ([`softplus_ok`]): max(x, 0) + log1p(e^−|x|) with the f32 exp and log1p.
+#[inline(always)]
+pub(super) fn softplus_fast(x: f32) -> f32 {
+    let y = x.max(0.0) + log1p_fast(exp_fast(-x.abs()));
+    if x > 20.0 { x } else { y }
+}
+
 /// The f64 functions for the arguments outside the fast paths, rounded to f32.
 #[inline(never)]
 pub(super) fn exp_full(x: f32) -> f32 {
@@ -280,4 +369,8 @@ pub(super) fn cos_full(x: f32) -> f32 {
 #[inline(never)]
 pub(super) fn sigmoid_full(x: f32) -> f32 {
     super::sigmoid_full(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn softplus_full(x: f32) -> f32 {
+    super::softplus_full(x as f64) as f32
 }

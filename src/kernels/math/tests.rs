@@ -216,7 +216,7 @@ fn erf_sigmoid_softplus_are_within_a_few_ulp() {
         libm::erf,
         &[(-1.0, 1.0), (0.8, 1.3), (1.2, 3.0), (2.8, 6.5), (-7.0, 7.0)],
         &[(-1074, 3, true)],
-        3,
+        2,
     );
     let sig = |x: f64| {
         if x >= 0.0 {
@@ -359,13 +359,13 @@ fn kernels() -> Vec<Case> {
         ("tan", tan_slice_on, tan_slice_on, f64::tan, 3, 1),
         ("asin", asin_slice_on, asin_slice_on, f64::asin, 2, 1),
         ("acos", acos_slice_on, acos_slice_on, f64::acos, 2, 1),
-        ("atan", atan_slice_on, atan_slice_on, f64::atan, 2, 1),
+        ("atan", atan_slice_on, atan_slice_on, f64::atan, 2, 2),
         ("sinh", sinh_slice_on, sinh_slice_on, f64::sinh, 3, 1),
         ("cosh", cosh_slice_on, cosh_slice_on, f64::cosh, 3, 1),
         ("tanh", tanh_slice_on, tanh_slice_on, f64::tanh, 3, 2),
         ("sigmoid", sigmoid_slice_on, sigmoid_slice_on, sig64, 4, 2),
-        ("softplus", softplus_slice_on, softplus_slice_on, sp64, 4, 1),
-        ("erf", erf_slice_on, erf_slice_on, libm::erf, 3, 1),
+        ("softplus", softplus_slice_on, softplus_slice_on, sp64, 4, 2),
+        ("erf", erf_slice_on, erf_slice_on, libm::erf, 2, 1),
     ]
 }
 
@@ -445,7 +445,7 @@ type HardCase = (&'static str, Kernel32, fn(f64) -> f64, f32, f32);
 /// arguments of tanh and expm1.
 #[test]
 fn native_f32_kernels_near_their_hard_cases() {
-    let cases: [HardCase; 8] = [
+    let cases: [HardCase; 11] = [
         ("log", log_slice_on, f64::ln, 0.9, 1.1),
         ("log1p", log1p_slice_on, f64::ln_1p, -0.3, 0.42),
         ("expm1", expm1_slice_on, f64::exp_m1, -0.4, 0.4),
@@ -454,6 +454,9 @@ fn native_f32_kernels_near_their_hard_cases() {
         ("cos", cos_slice_on, f64::cos, -7.0, 7.0),
         ("exp", exp_slice_on, f64::exp, -1.0, 1.0),
         ("sigmoid", sigmoid_slice_on, sig64, -5.0, 5.0),
+        ("atan", atan_slice_on, f64::atan, -3.0, 3.0),
+        ("softplus", softplus_slice_on, sp64, -25.0, 25.0),
+        ("erf", erf_slice_on, libm::erf, -4.0, 4.0),
     ];
     for (name, k, g, lo, hi) in cases {
         // every f32 between lo and hi, subsampled to ~100k
