@@ -554,7 +554,10 @@ pub fn tan(x: f64) -> f64 {
 const PIO2_HI: f64 = f64::from_bits(0x3ff9_21fb_5444_2d18);
 const PIO2_LO: f64 = f64::from_bits(0x3c91_a626_3314_5c07);
 
-/// atan x.
+/// atan x, with fdlibm's polynomial for |t| ≤ 7/16 and one division: a = |x| is reduced to
+/// |t| ≤ tan(π/8) by atan a = atan t (a ≤ 7/16), π/4 + atan((a − 1)/(a + 1)) (a ≤ 1 + √2),
+/// π/2 + atan(−1/a) (beyond). Below 1/2, a − 1 is inexact: its rounding error is added to t
+/// through 1/(a + 1) = (1 − t)/2, with no second division.
 #[inline(always)]
 pub fn atan(x: f64) -> f64 {
     const AT: [f64; 11] = [
@@ -571,39 +574,54 @@ pub fn atan(x: f64) -> f64 {
         1.628_582_011_536_578_24e-02,
     ];
     let a = x.abs();
-    // fdlibm's five intervals: t = (a − c) / (1 + c a) so that atan a = atan c + atan t
-    let (num, den, hi, lo) = if a < 0.4375 {
-        (a, 1.0, 0.0, 0.0)
-    } else if a < 0.6875 {
-        (
-            2.0 * a - 1.0,
-            2.0 + a,
-            4.636_476_090_008_060_935_15e-01,
-            2.269_877_745_296_168_709_24e-17,
-        )
-    } else if a < 1.1875 {
-        (
-            a - 1.0,
-            a + 1.0,
-            std::f64::consts::FRAC_PI_4,
-            3.061_616_997_868_383_017_93e-17,
-        )
-    } else if a < 2.4375 {
-        (
-            a - 1.5,
-            1.0 + 1.5 * a,
-            9.827_937_232_473_290_540_82e-01,
-            1.390_331_103_123_099_845_16e-17,
-        )
+    let mid = a > 0.4375;
+    let far = a > 2.414_213_562_373_095;
+    let num = if far {
+        -1.0
+    } else if mid {
+        a - 1.0
     } else {
-        (-1.0, a, PIO2_HI, PIO2_LO)
+        a
+    };
+    let den = if far {
+        a
+    } else if mid {
+        a + 1.0
+    } else {
+        1.0
+    };
+    let hi = if far {
+        PIO2_HI
+    } else if mid {
+        std::f64::consts::FRAC_PI_4
+    } else {
+        0.0
+    };
+    let lo = if far {
+        PIO2_LO
+    } else if mid {
+        3.061_616_997_868_383_017_93e-17
+    } else {
+        0.0
     };
     let t = num / den;
+    let num_lo = if mid && !far { a - (num + 1.0) } else { 0.0 };
+    let t = num_lo.mul_add(t.mul_add(-0.5, 0.5), t);
     let z = t * t;
     let w = z * z;
-    let s1 = z * (AT[0] + w * (AT[2] + w * (AT[4] + w * (AT[6] + w * (AT[8] + w * AT[10])))));
-    let s2 = w * (AT[1] + w * (AT[3] + w * (AT[5] + w * (AT[7] + w * AT[9]))));
-    let r = hi - ((t * (s1 + s2) - lo) - t);
+    // two Horner chains, in w = t⁴, of the even and odd coefficients
+    let mut p = AT[10];
+    p = p.mul_add(w, AT[8]);
+    p = p.mul_add(w, AT[6]);
+    p = p.mul_add(w, AT[4]);
+    p = p.mul_add(w, AT[2]);
+    let s1 = z * p.mul_add(w, AT[0]);
+    let mut q = AT[9];
+    q = q.mul_add(w, AT[7]);
+    q = q.mul_add(w, AT[5]);
+    q = q.mul_add(w, AT[3]);
+    let s2 = w * q.mul_add(w, AT[1]);
+    let r = hi - (t.mul_add(s1 + s2, -lo) - t);
     if x.is_nan() { x } else { r.copysign(x) }
 }
 
