@@ -1122,7 +1122,7 @@ slice_kernel!(
     /// `out[i] = tan(x[i])`, vectorized (libm beyond [`TRIG_MAX`]).
     tan_slice, tan_slice_on,
     f64 (tan_fast, trig_ok, f64::tan),
-    f32 via f64
+    f32 (single::tan_fast, single::trig_ok, single::tan_full)
 );
 slice_kernel!(
     /// `out[i] = asin(x[i])`, vectorized.

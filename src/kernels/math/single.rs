@@ -1,5 +1,5 @@
 //! Kernels in f32 arithmetic (16 lanes to a 512-bit register): exp, expm1, log, log1p, sin,
-//! cos, atan, tanh, sigmoid and softplus (erf evaluates in f64 from the f64 table). Each has a fast path for the arguments that matter (finite, away
+//! cos, tan, atan, tanh, sigmoid and softplus (erf evaluates in f64 from the f64 table). Each has a fast path for the arguments that matter (finite, away
 //! from overflow, underflow and huge trigonometric arguments) and leaves the rest to the f64
 //! functions, rounded (see the slice kernels of the parent module). The polynomials are
 //! minimax fits (Remez exchange in mpmath at 60 digits) with the coefficients rounded to f32.
@@ -341,6 +341,50 @@ pub(super) fn softplus_fast(x: f32) -> f32 {
     if x > 20.0 { x } else { y }
 }
 
+/// (tan r − r) / (r u), u = r², on |r| ≤ π/4: minimax of degree 6 for the relative error of
+/// tan r (2⁻²⁸·⁴ with the coefficients rounded to f32).
+const TAN_P: [f32; 7] = [
+    f32::from_bits(0x3eaa_aab0),
+    f32::from_bits(0x3e08_86c7),
+    f32::from_bits(0x3d5d_6df0),
+    f32::from_bits(0x3cae_57f1),
+    f32::from_bits(0x3c31_88df),
+    f32::from_bits(0x38bb_ae4e),
+    f32::from_bits(0x3b8f_66fd),
+];
+
+/// tan x for |x| ≤ [`TRIG_MAX`]: x = n π/2 + r (the reduction of [`cos_fast`]), tan r = r + e
+/// by an odd polynomial, and for odd n −1/(r + e) with the rounding errors of r + e and of the
+/// division put back.
+#[inline(always)]
+pub(super) fn tan_fast(x: f32) -> f32 {
+    const PIO2_1: f32 = PI_1 * 0.5;
+    const PIO2_2: f32 = PI_2 * 0.5;
+    const PIO2_3: f32 = PI_3 * 0.5;
+    let nb = x.mul_add(2.0 * INV_PI, MAGIC);
+    let n = nb - MAGIC;
+    let r = n.mul_add(-PIO2_1, x);
+    let r = n.mul_add(-PIO2_2, r);
+    let r = n.mul_add(-PIO2_3, r);
+    let u = r * r;
+    let c = TAN_P;
+    let mut p = c[6];
+    p = p.mul_add(u, c[5]);
+    p = p.mul_add(u, c[4]);
+    p = p.mul_add(u, c[3]);
+    p = p.mul_add(u, c[2]);
+    p = p.mul_add(u, c[1]);
+    p = p.mul_add(u, c[0]);
+    let e = (r * u) * p;
+    let t = r + e;
+    // −1/(t + tl) = q (1 + ρ + q tl) to first order, q = −1/t rounded, ρ = q t + 1 exactly
+    let tl = e - (t - r);
+    let q = -1.0 / t;
+    let rho = q.mul_add(t, 1.0);
+    let odd = q.mul_add(q.mul_add(tl, rho), q);
+    if nb.to_bits() & 1 == 1 { odd } else { t }
+}
+
 /// The f64 functions for the arguments outside the fast paths, rounded to f32.
 #[inline(never)]
 pub(super) fn exp_full(x: f32) -> f32 {
@@ -369,6 +413,10 @@ pub(super) fn cos_full(x: f32) -> f32 {
 #[inline(never)]
 pub(super) fn sigmoid_full(x: f32) -> f32 {
     super::sigmoid_full(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn tan_full(x: f32) -> f32 {
+    super::tan(x as f64) as f32
 }
 #[inline(never)]
 pub(super) fn softplus_full(x: f32) -> f32 {
