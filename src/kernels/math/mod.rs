@@ -1128,13 +1128,13 @@ slice_kernel!(
     /// `out[i] = asin(x[i])`, vectorized.
     asin_slice, asin_slice_on,
     f64 (asin, always, asin),
-    f32 via f64
+    f32 (single::asin_fast, always, single::asin_fast)
 );
 slice_kernel!(
     /// `out[i] = acos(x[i])`, vectorized.
     acos_slice, acos_slice_on,
     f64 (acos, always, acos),
-    f32 via f64
+    f32 (single::acos_fast, always, single::acos_fast)
 );
 slice_kernel!(
     /// `out[i] = atan(x[i])`, vectorized.

@@ -1,5 +1,5 @@
 //! Kernels in f32 arithmetic (16 lanes to a 512-bit register): exp, expm1, log, log1p, sin,
-//! cos, tan, atan, tanh, sigmoid and softplus (erf evaluates in f64 from the f64 table). Each has a fast path for the arguments that matter (finite, away
+//! cos, tan, asin, acos, atan, tanh, sigmoid and softplus (erf evaluates in f64 from the f64 table). Each has a fast path for the arguments that matter (finite, away
 //! from overflow, underflow and huge trigonometric arguments) and leaves the rest to the f64
 //! functions, rounded (see the slice kernels of the parent module). The polynomials are
 //! minimax fits (Remez exchange in mpmath at 60 digits) with the coefficients rounded to f32.
@@ -383,6 +383,72 @@ pub(super) fn tan_fast(x: f32) -> f32 {
     let rho = q.mul_add(t, 1.0);
     let odd = q.mul_add(q.mul_add(tl, rho), q);
     if nb.to_bits() & 1 == 1 { odd } else { t }
+}
+
+/// (asin s − s) / (s z), z = s², on s ≤ 1/2: minimax of degree 5 for the relative error of
+/// asin s (2⁻²⁹·⁸ with the coefficients rounded to f32).
+const ASIN_P: [f32; 6] = [
+    f32::from_bits(0x3e2a_aaa6),
+    f32::from_bits(0x3d99_9c3e),
+    f32::from_bits(0x3d36_5769),
+    f32::from_bits(0x3d02_48d2),
+    f32::from_bits(0x3c6c_8fc8),
+    f32::from_bits(0x3d19_aae3),
+];
+
+/// π/2 and π in two parts.
+const HALF_PI_HI: f32 = f32::from_bits(0x3fc9_0fdb);
+const HALF_PI_LO: f32 = -4.371_139e-8;
+const PI_HI: f32 = f32::from_bits(0x4049_0fdb);
+const PI_LO: f32 = -8.742_278e-8;
+
+/// `(s, e, big)` for a = |x| ≤ 1: asin s = s + e, with s = a (a ≤ 1/2) or s = √((1 − a)/2)
+/// (`big`, where asin a = π/2 − 2 asin s).
+#[inline(always)]
+fn asin_parts(a: f32) -> (f32, f32, bool) {
+    let big = a > 0.5;
+    let z = if big { (1.0 - a) * 0.5 } else { a * a };
+    let s = if big { z.sqrt() } else { a };
+    let c = ASIN_P;
+    let mut p = c[5];
+    p = p.mul_add(z, c[4]);
+    p = p.mul_add(z, c[3]);
+    p = p.mul_add(z, c[2]);
+    p = p.mul_add(z, c[1]);
+    p = p.mul_add(z, c[0]);
+    (s, (s * z) * p, big)
+}
+
+/// asin x for every x (NaN beyond ±1).
+#[inline(always)]
+pub(super) fn asin_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let (s, e, big) = asin_parts(a);
+    // π/2 − 2 (s + e), the large parts first
+    let y = if big {
+        (-2.0f32).mul_add(s, HALF_PI_HI) + (-2.0f32).mul_add(e, HALF_PI_LO)
+    } else {
+        s + e
+    };
+    let y = if a > 1.0 { f32::NAN } else { y.copysign(x) };
+    if x.is_nan() { x } else { y }
+}
+
+/// acos x for every x (NaN beyond ±1): π/2 − asin x below 1/2 in magnitude, 2 asin s or
+/// π − 2 asin s (s as in [`asin_fast`]) beyond.
+#[inline(always)]
+pub(super) fn acos_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let (s, e, big) = asin_parts(a);
+    let s = s.copysign(x);
+    let e = e.copysign(x);
+    let small = (HALF_PI_HI - s) + (HALF_PI_LO - e);
+    let pos = 2.0 * (s + e);
+    let neg = 2.0f32.mul_add(s, PI_HI) + 2.0f32.mul_add(e, PI_LO);
+    let y = if x > 0.0 { pos } else { neg };
+    let y = if big { y } else { small };
+    let y = if a > 1.0 { f32::NAN } else { y };
+    if x.is_nan() { x } else { y }
 }
 
 /// The f64 functions for the arguments outside the fast paths, rounded to f32.
