@@ -1,5 +1,5 @@
 //! Kernels in f32 arithmetic (16 lanes to a 512-bit register): exp, expm1, log, log1p, sin,
-//! cos, tan, asin, acos, atan, tanh, sigmoid and softplus (erf evaluates in f64 from the f64 table). Each has a fast path for the arguments that matter (finite, away
+//! cos, tan, asin, acos, atan, tanh, sigmoid, softplus and erf. Each has a fast path for the arguments that matter (finite, away
 //! from overflow, underflow and huge trigonometric arguments) and leaves the rest to the f64
 //! functions, rounded (see the slice kernels of the parent module). The polynomials are
 //! minimax fits (Remez exchange in mpmath at 60 digits) with the coefficients rounded to f32.
@@ -252,24 +252,70 @@ pub(super) fn cos_fast(x: f32) -> f32 {
     sin_signed(r, f32::from_bits(nb.to_bits() ^ 1))
 }
 
-/// The error function for every x, in f64 arithmetic from the table of the f64 [`super::erf`]
-/// (erf r and erf′ r at the node r = i/128 nearest |x|, and the Taylor expansion about it to
-/// d⁴, |d| ≤ 1/256: relative error below 2⁻⁴⁵ before the rounding to f32, no small-argument
-/// case needed since the f64 table values carry 29 more bits than the result).
+/// (erf a − a) / a as a polynomial in z = a² on a ≤ 1: minimax of degree 7 (2⁻²⁷ with the
+/// coefficients rounded to f32).
+const ERF_A: [f32; 8] = [
+    f32::from_bits(0x3e03_75d4),
+    f32::from_bits(0xbec0_93a3),
+    f32::from_bits(0x3de7_1785),
+    f32::from_bits(0xbcdc_14ec),
+    f32::from_bits(0x3bab_158d),
+    f32::from_bits(0xba5e_6bef),
+    f32::from_bits(0x38ec_5c47),
+    f32::from_bits(0xb722_67e2),
+];
+
+/// e^(a²) erfc a as a polynomial in a − 5/2 on [1, 3.92], minimax of degree 9 for the error of
+/// erfc a = e^(−a²) R (2⁻³⁰ with the coefficients rounded to f32).
+const ERF_B: [f32; 10] = [
+    f32::from_bits(0x3e57_dd9e),
+    f32::from_bits(0xbd98_447d),
+    f32::from_bits(0x3ccc_3905),
+    f32::from_bits(0xbc03_1342),
+    f32::from_bits(0x3b25_3254),
+    f32::from_bits(0xba2a_2cd9),
+    f32::from_bits(0x396a_8c48),
+    f32::from_bits(0xb90e_d003),
+    f32::from_bits(0xb872_52f1),
+    f32::from_bits(0xb7ea_d3a8),
+];
+
+/// The error function for every x, in f32 arithmetic: a + a P(a²) for |x| = a < 1, and
+/// 1 − e^(−a²) R(a) up to 3.92 (where erf rounds to 1), with a² split in two so that the
+/// exponential sees it exactly.
 #[inline(always)]
 pub(super) fn erf_fast(x: f32) -> f32 {
-    let a = (x as f64).abs().min(6.0);
-    let z = a + super::ERF_SHIFT;
-    let i = ((z.to_bits() - super::ERF_SHIFT.to_bits()) as usize).min(768);
-    let r = z - super::ERF_SHIFT;
-    let d = a - r;
-    let erf_r = f64::from_bits(super::erf_table::ERF_R[i]);
-    let scale = f64::from_bits(super::erf_table::ERF_SCALE[i]);
-    let r2 = r * r;
-    let c2 = r2.mul_add(2.0 / 3.0, -1.0 / 3.0);
-    let c3 = r * r2.mul_add(-1.0 / 3.0, 0.5);
-    let q = c3.mul_add(d, c2).mul_add(d, -r);
-    let y = scale.mul_add((d * d).mul_add(q, d), erf_r) as f32;
+    let a = x.abs();
+    let z = a * a;
+    let c = ERF_A;
+    let mut p = c[7];
+    p = p.mul_add(z, c[6]);
+    p = p.mul_add(z, c[5]);
+    p = p.mul_add(z, c[4]);
+    p = p.mul_add(z, c[3]);
+    p = p.mul_add(z, c[2]);
+    p = p.mul_add(z, c[1]);
+    p = p.mul_add(z, c[0]);
+    let small = a.mul_add(p, a);
+    let b = a.clamp(1.0, 3.92);
+    let hi = b * b;
+    let lo = b.mul_add(b, -hi);
+    let e = exp_fast(-hi) * (1.0 - lo);
+    let t = b - 2.5;
+    let c = ERF_B;
+    let mut q = c[9];
+    q = q.mul_add(t, c[8]);
+    q = q.mul_add(t, c[7]);
+    q = q.mul_add(t, c[6]);
+    q = q.mul_add(t, c[5]);
+    q = q.mul_add(t, c[4]);
+    q = q.mul_add(t, c[3]);
+    q = q.mul_add(t, c[2]);
+    q = q.mul_add(t, c[1]);
+    q = q.mul_add(t, c[0]);
+    let big = (-e).mul_add(q, 1.0);
+    let y = if a < 1.0 { small } else { big };
+    let y = if a > 3.92 { 1.0 } else { y };
     if x.is_nan() { x } else { y.copysign(x) }
 }
 
