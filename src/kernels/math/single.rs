@@ -1,7 +1,8 @@
 //! Kernels in f32 arithmetic (16 lanes to a 512-bit register): exp, expm1, log, log1p, sin,
-//! cos, tan, asin, acos, atan, tanh, sigmoid, softplus and erf. Each has a fast path for the arguments that matter (finite, away
-//! from overflow, underflow and huge trigonometric arguments) and leaves the rest to the f64
-//! functions, rounded (see the slice kernels of the parent module). The polynomials are
+//! cos, tan, asin, acos, atan, tanh, sigmoid, softplus and erf. Each has a fast path for the
+//! arguments that matter (finite, away from overflow, underflow and huge trigonometric
+//! arguments) and leaves the rest to the f64 functions, rounded (see the slice kernels of the
+//! parent module). The polynomials are
 //! minimax fits (Remez exchange in mpmath at 60 digits) with the coefficients rounded to f32.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
