@@ -517,18 +517,23 @@ fn fold_row<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> F::A {
 #[inline(always)]
 fn fold_lanes<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> [F::A; LANES] {
     stack.clear();
-    for (i, run) in x.chunks(RUN).enumerate() {
+    let (runs, rest) = x.as_chunks::<RUN>();
+    for (i, run) in runs.iter().enumerate() {
+        // a fixed trip count: the accumulators stay in registers
         let mut acc = [f.init(); LANES];
-        let (full, rest) = run.as_chunks::<LANES>();
-        for c in full {
+        for k in 0..RUN / LANES {
             for j in 0..LANES {
-                acc[j] = f.step(acc[j], c[j]);
+                acc[j] = f.step(acc[j], run[k * LANES + j]);
             }
         }
-        for (a, &v) in acc.iter_mut().zip(rest) {
-            *a = f.step(*a, v);
-        }
         push_lanes(f, stack, i as u64, acc);
+    }
+    if !rest.is_empty() {
+        let mut acc = [f.init(); LANES];
+        for (k, &v) in rest.iter().enumerate() {
+            acc[k % LANES] = f.step(acc[k % LANES], v);
+        }
+        push_lanes(f, stack, runs.len() as u64, acc);
     }
     flush_lanes(f, stack)
 }
