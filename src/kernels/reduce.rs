@@ -227,8 +227,9 @@ const LANES: usize = 32;
 const BLOCK: usize = RUN << 9;
 /// Rows summed in a row before the groups are combined pairwise, when whole rows accumulate.
 const GROUP: usize = 8;
-/// Columns per tile when whole rows accumulate (the tile's partial sums stay in cache).
-const TILE: usize = 256;
+/// Columns per tile when whole rows accumulate: long enough pieces of each row for the
+/// prefetcher (4–8 KiB), short enough that the tile's pairwise stack stays in L2.
+const TILE: usize = 1024;
 
 /// One dim of the walk: size, input stride, output stride (0 where reduced).
 #[derive(Clone, Copy, Debug)]
@@ -1029,6 +1030,7 @@ mod tests {
             (Case::dense(&[2, 2 * BLOCK + 5]), vec![1]),
             (Case::dense(&[300, 700]), vec![1]),
             (Case::dense(&[300, 700]), vec![0]),
+            (Case::dense(&[40, 2 * TILE + 100]), vec![0]),
             (Case::dense(&[30, 40, 50]), vec![1]),
             (Case::dense(&[30, 40, 50]), vec![0, 2]),
         ];
