@@ -686,71 +686,15 @@ impl<T: Float> super::Vectorized for ScaledRows<'_, '_, T> {
     #[inline(always)]
     fn run(self) {
         let p = self.p;
-        // An output larger than the L2 cache is written with non-temporal stores: each row is
-        // summed into a buffer that stays in L1, then streamed out, which spares reading every
-        // output line into the cache before overwriting it.
-        let stream = cfg!(target_arch = "x86_64") && p.m * p.n * size_of::<T>() >= STREAM_BYTES;
-        let mut row = if stream {
-            vec![T::ZERO; p.n]
-        } else {
-            Vec::new()
-        };
         for i in self.r {
             // SAFETY: every index is inside its matrix; each output row is written once
             unsafe {
                 let a = |l: usize| p.a.at(i, l);
                 let b = |l: usize, j: usize, len: usize| p.b.line(l, j, len);
-                if stream {
-                    scaled_row_sum(&mut row, p.k, a, b);
-                    stream_copy(p.out_run(i, 0, p.n), &row);
-                } else {
-                    scaled_row_sum(p.out_run(i, 0, p.n), p.k, a, b)
-                }
+                scaled_row_sum(p.out_run(i, 0, p.n), p.k, a, b)
             }
         }
-        #[cfg(target_arch = "x86_64")]
-        if stream {
-            // SAFETY: SSE2 is part of the x86-64 baseline. The fence orders the streamed
-            // (weakly ordered) stores before whatever this thread does next, such as
-            // signalling the end of its rows to the thread that reads the result.
-            unsafe { std::arch::x86_64::_mm_sfence() }
-        }
     }
-}
-
-/// Outputs of at least this many bytes (the L2 cache of a core of recent x86 server CPUs) are
-/// written with non-temporal stores by the scaled-row loop.
-const STREAM_BYTES: usize = 2 << 20;
-
-/// `dst.copy_from_slice(src)`, with non-temporal 16-byte stores for the aligned middle of
-/// `dst` (x86-64; a plain copy elsewhere). The caller issues a store fence after its last call.
-#[inline(always)]
-fn stream_copy<T: Float>(dst: &mut [T], src: &[T]) {
-    assert_eq!(dst.len(), src.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
-        let bytes = std::mem::size_of_val(dst);
-        let (d, s) = (dst.as_mut_ptr() as *mut u8, src.as_ptr() as *const u8);
-        // elements are 4 or 8 bytes and aligned to their size, so the head is whole elements
-        let head = d.align_offset(16).min(bytes);
-        let body = (bytes - head) / 16;
-        // SAFETY: every byte range below lies inside `dst` and `src` (both `bytes` long, and
-        // not overlapping: `dst` is borrowed mutably); the streamed stores go to 16-byte
-        // aligned addresses (`head` aligns `d`); SSE2 is part of the x86-64 baseline
-        unsafe {
-            std::ptr::copy_nonoverlapping(s, d, head);
-            for c in 0..body {
-                let o = head + 16 * c;
-                let v = _mm_loadu_si128(s.add(o) as *const __m128i);
-                _mm_stream_si128(d.add(o) as *mut __m128i, v);
-            }
-            let done = head + 16 * body;
-            std::ptr::copy_nonoverlapping(s.add(done), d.add(done), bytes - done);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    dst.copy_from_slice(src);
 }
 
 /// `out[j] = Σ_l a(l) · b(l)[j]` for one output row, summed in the order l = 0, 1, ..., k−1
@@ -1113,8 +1057,7 @@ mod tests {
         // inside a pool of 3 threads, whatever the machine: blocks of columns (square, wide
         // with few rows, in blocks of 512), blocks of rows (tall), uneven last blocks, the
         // larger split above 2²⁶ multiply-adds, matrix-vector products with 4-row groups and a
-        // remainder (whose results must not depend on the split), and an outer product large
-        // enough for streamed stores, with rows that start at odd multiples of 8 bytes
+        // remainder (whose results must not depend on the split), and a large outer product
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
