@@ -49,6 +49,7 @@
 mod display;
 mod fuse;
 mod passes;
+mod skip;
 mod small;
 mod tile;
 

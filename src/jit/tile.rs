@@ -12,6 +12,7 @@
 //! plain loop for the rest, so a fused chain gives the same bits as the chain run op by op.
 //! Large outputs are split into chunks filled on all cores (as the eager kernels' `build`).
 
+use super::skip::Skip;
 use crate::array::{Array, DType, Float, Shape, alloc, numel};
 use crate::kernels::strided::{PAR_MIN, Plan};
 use crate::prims::binary::{BinaryOp, ScalarFn2};
@@ -84,6 +85,9 @@ pub(crate) struct Kernel {
     pub(crate) pre_of: Vec<Option<usize>>,
     /// The prologue's outputs (equations of the graph), for display.
     pub(crate) pre_outs: Vec<usize>,
+    /// Where the rows are computed when the sparse inputs make the rest of each row a known
+    /// constant (`skip`); used when the other inputs are all finite.
+    pub(crate) skip: Option<Skip>,
 }
 
 /// A pad fused into its reader: along `dim`, output position `start + k·step` reads the
@@ -140,6 +144,11 @@ impl SparseRows {
             }
         }
         Some(SparseRows { cols, vals })
+    }
+
+    /// The (row, column) of each row's nonzero.
+    pub(crate) fn nonzero_cols(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (self.cols.iter().enumerate()).filter_map(|(r, &c)| (c != usize::MAX).then_some((r, c)))
     }
 }
 
@@ -331,6 +340,17 @@ impl Kernel {
             _ => None,
         };
         let pre = pre.as_ref();
+        // the skip plan, if every input it assumes finite is
+        let skip = self.skip.as_ref().filter(|_| {
+            row > 0
+                && self.finite_inputs(own)
+                && pre.is_none_or(|p| p.kernel.finite_inputs(pre_inputs))
+        });
+        let consts: SmallVec<[T; 2]> = skip
+            .iter()
+            .flat_map(|s| s.consts.iter().map(|&c| T::from_f64(c)))
+            .collect();
+        let skip = skip.map(|s| (s, &consts[..]));
         let mut outs: SmallVec<[Vec<T>; 2]> = (0..self.n_out).map(|_| alloc::<T>(n)).collect();
         {
             let mut spare: SmallVec<[&mut [MaybeUninit<T>]; 2]> = outs
@@ -348,10 +368,10 @@ impl Kernel {
                     }
                 }
                 per.into_par_iter().enumerate().for_each(|(c, mut o)| {
-                    self.run_range(&ins, gathered, row, c * chunk, &mut o, pre)
+                    self.run_range(&ins, gathered, row, c * chunk, &mut o, pre, skip)
                 });
             } else {
-                self.run_range(&ins, gathered, row, 0, &mut spare, pre);
+                self.run_range(&ins, gathered, row, 0, &mut spare, pre, skip);
             }
         }
         outs.into_iter()
@@ -364,8 +384,22 @@ impl Kernel {
             .collect()
     }
 
+    /// Whether every input a skip plan assumes finite (all but the sparse constants and the
+    /// prologue's outputs) has only finite elements: `arrays` are the kernel's own inputs.
+    fn finite_inputs(&self, arrays: &[&Array]) -> bool {
+        let mut it = arrays.iter();
+        self.pre_of.iter().zip(&self.sparse).all(|(pre, sp)| {
+            pre.is_some() || {
+                let a = it.next().expect("an array for each input");
+                sp.is_some() || a.all_finite()
+            }
+        })
+    }
+
     /// Fill positions `start..start + outs[k].len()` of every output; `row`: the length of the
-    /// output's rows in row mode, 0 otherwise.
+    /// output's rows in row mode, 0 otherwise; `skip`: the plan and its constants (of each
+    /// output), when the positions outside its spans are those constants.
+    #[allow(clippy::too_many_arguments)]
     fn run_range<T: Float>(
         &self,
         ins: &[Input<'_, T>],
@@ -374,6 +408,7 @@ impl Kernel {
         start: usize,
         outs: &mut [&mut [MaybeUninit<T>]],
         pre: Option<&Pro<'_, T>>,
+        skip: Option<(&Skip, &[T])>,
     ) {
         let len = outs.first().map_or(0, |o| o.len());
         if len == 0 {
@@ -381,9 +416,10 @@ impl Kernel {
         }
         // the prologue's outputs over the current row, and which row that is
         let pre_len = pre.map_or(0, |p| p.kernel.shape.last().copied().unwrap_or(1));
+        // zeroed: with a skip plan only the columns tiles read are computed
         let mut pre_buf: SmallVec<[Vec<MaybeUninit<T>>; 2]> = pre
             .iter()
-            .flat_map(|p| (0..p.kernel.n_out).map(|_| uninit_vec(pre_len)))
+            .flat_map(|p| (0..p.kernel.n_out).map(|_| vec![MaybeUninit::new(T::ZERO); pre_len]))
             .collect();
         let mut pre_row = usize::MAX;
         // a prologue output's row seen with the rank of the output: every row at offset 0
@@ -409,23 +445,25 @@ impl Kernel {
             } else {
                 tile.min(len - t0)
             };
+            if let Some((sk, consts)) = skip {
+                // outside the row's span, every output is its constant
+                let j = pos % row;
+                let (lo, hi) = sk.spans[pos / row];
+                let (lo, hi) = (lo as usize, hi as usize);
+                if j < lo || j >= hi {
+                    let m = (if j < lo { lo } else { row } - j).min(len - t0);
+                    for (o, &c) in outs.iter_mut().zip(consts) {
+                        for x in &mut o[t0..t0 + m] {
+                            x.write(c);
+                        }
+                    }
+                    t0 += m;
+                    continue;
+                }
+                m = m.min(hi - j);
+            }
             // tiles end where a pad along the rows starts or stops, so that each tile of a
             // padded input is all padding or all input (read in place)
-            if let Some(p) = pre
-                && pos / row != pre_row
-            {
-                pre_row = pos / row;
-                let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
-                    pre_buf.iter_mut().map(|b| &mut b[..]).collect();
-                p.kernel.run_range(
-                    &p.ins,
-                    p.gathered,
-                    p.row,
-                    pre_row * pre_len,
-                    &mut bufs,
-                    None,
-                );
-            }
             for inp in ins {
                 if let Input::Padded { shape, pad, .. } | Input::Pre { shape, pad, .. } = inp
                     && pad.step == 1
@@ -443,6 +481,34 @@ impl Kernel {
             for inp in ins {
                 if let Input::Periodic(s) = inp {
                     m = m.min(s.len() - pos % s.len());
+                }
+            }
+            if let Some(p) = pre {
+                let cols = match skip {
+                    // the prologue's columns this tile reads (through pads of step 1)
+                    Some((sk, _)) => {
+                        let j = pos % row;
+                        let a = j.saturating_sub(sk.pre_starts.1).min(pre_len);
+                        let b = (j + m).saturating_sub(sk.pre_starts.0).min(pre_len);
+                        Some(a..b)
+                    }
+                    // the whole row, once a row
+                    None if pos / row != pre_row => Some(0..pre_len),
+                    None => None,
+                };
+                if let Some(cols) = cols.filter(|c| !c.is_empty()) {
+                    pre_row = pos / row;
+                    let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
+                        pre_buf.iter_mut().map(|b| &mut b[cols.clone()]).collect();
+                    p.kernel.run_range(
+                        &p.ins,
+                        p.gathered,
+                        p.row,
+                        pre_row * pre_len + cols.start,
+                        &mut bufs,
+                        None,
+                        None,
+                    );
                 }
             }
             let mut slots: SmallVec<[&mut [MaybeUninit<T>]; 16]> = SmallVec::new();
@@ -467,7 +533,8 @@ impl Kernel {
                         pad,
                         slot,
                     } => {
-                        // SAFETY: the prologue wrote the whole row (its tiles cover it)
+                        // SAFETY: the row buffers start zeroed, and the prologue wrote the
+                        // columns this tile reads (the whole row, or those of the tile)
                         let data = unsafe { init(&pre_buf[*k]) };
                         match padded(
                             &self.shape,
@@ -669,14 +736,6 @@ fn padded<'a, T: Float>(
         col += pad.step;
     }
     At::Slot(0)
-}
-
-/// A vector of `n` uninitialized elements.
-fn uninit_vec<T>(n: usize) -> Vec<MaybeUninit<T>> {
-    let mut v = Vec::with_capacity(n);
-    // SAFETY: the capacity is there, and `MaybeUninit` elements need no initialization
-    unsafe { v.set_len(n) };
-    v
 }
 
 /// `s` as initialized values.
