@@ -798,14 +798,16 @@ fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
                 .add(&e1.mul_scalar(2.0)?)?
                 .add_scalar(1.5)
         };
-        let signed = move |(y, z): &(Tensor, Tensor)| -> Result<Tensor> {
-            e2.mul(y)?.add(&e2.mul(z)?)
-        };
+        let signed =
+            move |(y, z): &(Tensor, Tensor)| -> Result<Tensor> { e2.mul(y)?.add(&e2.mul(z)?) };
         let (jc, js) = (jit(constant.clone()), jit(signed.clone()));
         let text = jc.trace(&y)?.compiled().to_string();
         assert!(text.contains("columns: 1.5\n"), "{text}");
         let text = js.trace(&(y.clone(), z.clone()))?.compiled().to_string();
-        assert!(text.contains("(sparse)") && !text.contains("elsewhere"), "{text}");
+        assert!(
+            text.contains("(sparse)") && !text.contains("elsewhere"),
+            "{text}"
+        );
         for _ in 0..2 {
             let got = jc.call(&y)?;
             same_bits(&got, &constant(&y)?, "constant");
@@ -817,6 +819,49 @@ fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
         bad[7] = f64::NAN;
         let bad = Tensor::from_vec(bad, &[n])?.to_dtype(dtype)?;
         same_bits(&jc.call(&bad)?, &constant(&bad)?, "constant, NaN");
+    }
+    Ok(())
+}
+
+#[test]
+fn sums_over_leading_dims_add_whole_rows_with_eager_bits() -> Result<()> {
+    // terms whose sum depends on the order they are added in (1e16 + 1 - 1e16), -0.0, NaN
+    let (m, n) = (37, 300);
+    let mut v: Vec<f64> = (0..m * n)
+        .map(|i| ((i * 37 % 101) as f64 - 50.0) / 23.0)
+        .collect();
+    for j in 0..n {
+        v[j] = 1e16;
+        v[n + j] = 1.0 + j as f64;
+        v[2 * n + j] = -1e16;
+    }
+    v[5 * n + 3] = -0.0;
+    v[6 * n + 4] = f64::NAN;
+    for dtype in [DType::F64, DType::F32] {
+        let x = Tensor::from_vec(v.clone(), &[m, n])?.to_dtype(dtype)?;
+        let x3 = x.reshape(&[m as i64, 3, 100])?;
+        let f = |(x, x3): &(Tensor, Tensor)| -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+            let y = x.mul_scalar(1.5)?;
+            Ok((
+                y.sum_dims(&[0], false)?,
+                y.sum_dims(&[0], true)?,
+                x3.exp()?.sum_dims(&[1, 0], false)?,
+                // a transposed value is not row-major: the sum kernel runs
+                y.t()?.sum_dims(&[0], false)?,
+            ))
+        };
+        let j = jit(f);
+        let args = (x.clone(), x3.clone());
+        let text = j.trace(&args)?.compiled().to_string();
+        assert_eq!(text.matches("-- rows added in order").count(), 4, "{text}");
+        for _ in 0..2 {
+            let got: (Tensor, Tensor, Tensor, Tensor) = j.call(&args)?;
+            let want = f(&args)?;
+            same_bits(&got.0, &want.0, "dim 0");
+            same_bits(&got.1, &want.1, "dim 0, kept");
+            same_bits(&got.2, &want.2, "dims 0 and 1");
+            same_bits(&got.3, &want.3, "transposed");
+        }
     }
     Ok(())
 }

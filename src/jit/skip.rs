@@ -323,8 +323,14 @@ mod tests {
         // f32: 1e300 is infinite, and ∞ · 0 is NaN
         assert_eq!(un::<f32>(UnaryOp::MulScalar(big), Zero), Any);
         assert_eq!(un::<f64>(UnaryOp::MulScalar(big), Zero), Zero);
-        assert_eq!(un::<f64>(UnaryOp::AddScalar(crate::prims::Bits(-0.0)), Zero), Zero);
-        assert_eq!(un::<f64>(UnaryOp::AddScalar(crate::prims::Bits(0.0)), Zero), Val(0.0));
+        assert_eq!(
+            un::<f64>(UnaryOp::AddScalar(crate::prims::Bits(-0.0)), Zero),
+            Zero
+        );
+        assert_eq!(
+            un::<f64>(UnaryOp::AddScalar(crate::prims::Bits(0.0)), Zero),
+            Val(0.0)
+        );
         assert_eq!(join(Val(0.0), Zero), Zero);
         assert_eq!(join(Val(1.0), Val(0.0)), Finite);
     }
