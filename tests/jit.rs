@@ -865,3 +865,32 @@ fn sums_over_leading_dims_add_whole_rows_with_eager_bits() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn short_blocks_repeated_along_leading_dims_read_in_place() -> Result<()> {
+    // a bias row shorter than a tile (100 and 30 elements), a [3, 40] block repeated over
+    // [70, 3, 40], and the same through explicit broadcasts: read as repeated blocks (no gather,
+    // no row mode), with eager's bits
+    for dtype in [DType::F64, DType::F32] {
+        for (m, n) in [(300, 100), (900, 30)] {
+            let x = grid(m, n, dtype, true)?;
+            let b = grid(1, n, dtype, true)?.reshape(&[n as i64])?;
+            let f = |(x, b): &(Tensor, Tensor)| -> Result<Tensor> {
+                let bb = b.broadcast_to(x.shape())?;
+                x.add(b)?.tanh()?.mul(&bb)?.sub(&b.exp()?)
+            };
+            let j = jit(f);
+            for _ in 0..2 {
+                let args = (x.clone(), b.clone());
+                same_bits(&j.call(&args)?, &f(&args)?, &format!("{m}x{n}, {dtype:?}"));
+            }
+        }
+        let x = grid(70 * 3, 40, dtype, true)?.reshape(&[70, 3, 40])?;
+        let blk = grid(3, 40, dtype, true)?;
+        let f = |(x, b): &(Tensor, Tensor)| -> Result<Tensor> { x.mul(b)?.sin()?.add(b) };
+        let j = jit(f);
+        let args = (x, blk);
+        same_bits(&j.call(&args)?, &f(&args)?, &format!("block, {dtype:?}"));
+    }
+    Ok(())
+}

@@ -257,6 +257,7 @@ impl Kernel {
         &'a self,
         views: &'a [Option<Array>],
         inputs: &[&'a Array],
+        reps: &'a [Option<Vec<T>>],
     ) -> (SmallVec<[Input<'a, T>; 8]>, usize, usize) {
         let mut gathered = 0;
         let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
@@ -266,7 +267,8 @@ impl Kernel {
             .iter()
             .zip(&self.pre_of)
             .zip(self.sparse.iter().zip(&self.pads))
-            .map(|((a, pre), (sp, pad))| {
+            .zip(reps)
+            .map(|(((a, pre), (sp, pad)), rep)| {
                 let (Some(a), None) = (a, pre) else {
                     gathered += 1;
                     return Input::Pre {
@@ -298,6 +300,10 @@ impl Kernel {
                     Input::Slice(s)
                 } else if v.strides.iter().all(|&s| s == 0) {
                     Input::Scalar(v.data[v.offset])
+                } else if let Some(r) = rep {
+                    Input::Periodic(r)
+                } else if let Some(s) = leading_block::<T>(a).filter(|s| s.len() >= PERIOD_MIN) {
+                    Input::Periodic(s)
                 } else if let Some(s) = periodic(orig, &self.shape) {
                     Input::Periodic(s)
                 } else {
@@ -319,17 +325,41 @@ impl Kernel {
         (ins, gathered, row)
     }
 
+    /// For each input (broadcast to the output shape) that repeats a contiguous block shorter
+    /// than [`PERIOD_MIN`] along leading dims (a bias row), that block repeated to about a tile:
+    /// read as [`Input::Periodic`], it needs no gather and no row mode.
+    fn repeats<T: Float>(&self, views: &[Option<Array>]) -> SmallVec<[Option<Vec<T>>; 8]> {
+        let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
+        views
+            .iter()
+            .zip(self.pads.iter().zip(&self.sparse))
+            .map(|(a, (pad, sp))| {
+                let a = a.as_ref()?;
+                if pad.is_some() || (sp.is_some() && sparse_mode) {
+                    return None;
+                }
+                let s = leading_block::<T>(a)?;
+                (s.len() > 1 && s.len() < PERIOD_MIN).then(|| s.repeat((TILE / s.len()).max(1)))
+            })
+            .collect()
+    }
+
     fn run_typed<T: Float>(&self, inputs: &[&Array]) -> Vec<Array> {
         debug_assert_eq!(self.pre_of.len(), self.n_in);
         let n = numel(&self.shape);
         let n_own = self.pre_of.iter().filter(|p| p.is_none()).count();
         let (own, pre_inputs) = inputs.split_at(n_own);
         let views = self.views(own);
-        let (ins, gathered, row) = self.classify::<T>(&views, own);
+        let reps = self.repeats::<T>(&views);
+        let (ins, gathered, row) = self.classify::<T>(&views, own, &reps);
         let pre_views = self.pre.as_ref().map(|p| p.views(pre_inputs));
+        let pre_reps = match (&self.pre, &pre_views) {
+            (Some(p), Some(v)) => p.repeats::<T>(v),
+            _ => SmallVec::new(),
+        };
         let pre = match (&self.pre, &pre_views) {
             (Some(p), Some(v)) => {
-                let (ins, gathered, row) = p.classify::<T>(v, pre_inputs);
+                let (ins, gathered, row) = p.classify::<T>(v, pre_inputs, &pre_reps);
                 Some(Pro {
                     kernel: p,
                     ins,
@@ -659,6 +689,27 @@ impl Kernel {
 /// Repetitions shorter than this are gathered instead (tiles as short as a repetition would
 /// cost more than the copy).
 const PERIOD_MIN: usize = 256;
+
+/// If `a` (not contiguous) repeats a contiguous block along its leading dims (strides 0 there,
+/// row-major after them), that block.
+fn leading_block<T: Float>(a: &Array) -> Option<&[T]> {
+    let v = a.v::<T>();
+    let nd = v.shape.len();
+    let p = (0..nd)
+        .find(|&d| v.strides[d] != 0 && v.shape[d] != 1)
+        .unwrap_or(nd);
+    if p == 0 {
+        return None;
+    }
+    let mut len = 1usize;
+    for d in (p..nd).rev() {
+        if v.shape[d] != 1 && v.strides[d] != len as isize {
+            return None;
+        }
+        len *= v.shape[d];
+    }
+    v.data.get(v.offset..v.offset + len)
+}
 
 /// If `a` is contiguous and only repeated along leading dims of `shape` (its shape, without
 /// leading 1s, is a suffix of `shape`), its elements: read as [`Input::Periodic`].
