@@ -23,6 +23,8 @@
 //!   trace), or when the graph has a random draw (which must reach the running levels through
 //!   `bind`), it binds each equation of the (unfused) optimized graph, so each goes through the
 //!   transforms' rules as it would eagerly: a compiled function composes with every transform.
+//!   (Once a signature is compiled, a call under transforms binds it as one primitive with
+//!   compiled rules instead, where it can: `NOTE: [jit-call]` in `transforms::jit_call`.)
 //!
 //! Which rewrites can change results: **none**, bit for bit (except for the payload of a
 //! signaling NaN, which arithmetic quiets). Dead-code elimination drops equations whose values
