@@ -119,8 +119,7 @@ fn eqn_tagged(
 /// equation (its outputs, its inputs, and the equations it runs in one pass, in braces). An
 /// input marked `(sparse)` is a constant with at most one nonzero a row, which the kernel
 /// generates from those nonzeros instead of reading; `pad[...](x)` is `x` read through a pad
-/// (the pad itself is not materialized unless something else reads it). A sum over leading
-/// dims is marked `-- rows added in order` (`fuse::sum_leading`). A fused step whose
+/// (the pad itself is not materialized unless something else reads it). A fused step whose
 /// outputs are constant away from its sparse constants' nonzeros (see `skip`) ends its line
 /// with those constants: it computes only the columns near the nonzeros when its other inputs
 /// are finite.
@@ -137,15 +136,7 @@ impl fmt::Display for Program {
         let n = Names(g);
         for s in steps {
             match s {
-                Step::Eval { out, lead_sum, .. } => {
-                    // a sum over leading dims: whole rows added in order (same bits)
-                    let tag = if lead_sum.is_some() {
-                        "  -- rows added in order"
-                    } else {
-                        ""
-                    };
-                    eqn_tagged(&n, *out, &g.eqns[*out], "    ", tag, f)?
-                }
+                Step::Eval { out, .. } => eqn_tagged(&n, *out, &g.eqns[*out], "    ", "", f)?,
                 Step::Fused {
                     ins,
                     outs,

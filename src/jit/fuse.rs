@@ -14,12 +14,10 @@
 
 use super::skip::Skip;
 use super::tile::{Code, Instr, Kernel, PadSpec, ROW_MIN, SparseRows, Src};
-use crate::array::{Array, Float};
 use crate::core::Primitive;
 use crate::core::stage::{Atom, Eqn, Graph};
 use crate::dtype::DType;
 use crate::prims::binary::Binary;
-use crate::prims::reduce::Sum;
 use crate::prims::shape::Pad;
 use crate::prims::unary::Unary;
 use smallvec::SmallVec;
@@ -32,9 +30,6 @@ pub(crate) enum Step {
         prim: Arc<dyn Primitive>,
         ins: SmallVec<[Atom; 3]>,
         out: usize,
-        /// For a float sum over the first `k` dims (not all), `k`: on a row-major input it
-        /// runs as [`sum_leading`] (the primitive's kernel otherwise).
-        lead_sum: Option<usize>,
     },
     /// `vars[outs] = kernel(ins)`: a fused group.
     Fused {
@@ -184,7 +179,6 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
                 prim: e.prim.clone(),
                 ins: e.ins.clone(),
                 out: i,
-                lead_sum: leading_sum(g, e),
             }),
         }
     }
@@ -207,48 +201,6 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
         }
     }
     out
-}
-
-/// If `e` sums a float value over its first `k` dims, `0 < k <` its rank: `k`.
-fn leading_sum(g: &Graph, e: &Eqn) -> Option<usize> {
-    let s = e.prim.as_any().downcast_ref::<Sum>()?;
-    let rank = match *e.ins.first()? {
-        Atom::In(i) => g.inputs[i].0.len(),
-        Atom::Var(v) => g.eqns[v].shape.len(),
-        Atom::Const(c) => g.consts[c].shape().len(),
-    };
-    let k = s.dims.len();
-    let leading = (0..k).all(|d| s.dims.contains(&d));
-    (matches!(e.dtype, DType::F32 | DType::F64) && k > 0 && k < rank && leading).then_some(k)
-}
-
-/// A sum over the first `k` dims of `x` (`0 < k <` its rank) into an array of `shape`, if `x` is
-/// row-major: rows added into f64 accumulators one after another, vectorized along them. The
-/// sum kernel (`kernels::reduce`) adds these elements into its f64 accumulators in the same
-/// order (its memory order, starting from +0.0), so the bits are the same; it reads them one
-/// at a time through its general strided loop.
-pub(crate) fn sum_leading(x: &Array, k: usize, shape: &[usize]) -> Option<Array> {
-    fn go<T: Float>(x: &Array, k: usize, shape: &[usize]) -> Option<Array> {
-        let s = x.v::<T>().contiguous()?;
-        let inner: usize = x.shape()[k..].iter().product();
-        let mut acc = vec![0.0f64; inner];
-        if inner > 0 {
-            for row in s.chunks_exact(inner) {
-                for (a, &v) in acc.iter_mut().zip(row) {
-                    *a += v.to_f64();
-                }
-            }
-        }
-        Some(Array::from_vec(
-            acc.into_iter().map(T::from_f64).collect(),
-            shape,
-        ))
-    }
-    match x.dtype() {
-        DType::F32 => go::<f32>(x, k, shape),
-        DType::F64 => go::<f64>(x, k, shape),
-        _ => None,
-    }
 }
 
 /// Merge each fused step whose outputs are read only by one later fused step, through pads
@@ -470,6 +422,7 @@ mod tests {
     use crate::core::Tensor;
     use crate::jit::Program;
     use crate::prims::binary::BinaryOp;
+    use crate::prims::reduce::Sum;
     use crate::prims::unary::UnaryOp;
 
     fn eqn(prim: Arc<dyn Primitive>, ins: &[Atom], shape: &[usize]) -> Eqn {

@@ -46,12 +46,11 @@
 //! primitive's own kernel (so the same elements land in the same places, and the same +0.0
 //! where a pad writes zeros), an operand of one element is read as a scalar, and every other
 //! primitive runs its own kernel. No fused reduction reassociates a sum: reductions are not
-//! fused, so no rewrite can change a result's bits. A sum over leading dims of a row-major
-//! value adds whole rows into its accumulators (vectorized), which is the order the sum kernel
-//! adds those elements in. Where a fused kernel reads constants with one nonzero a row (a
-//! standard basis), the columns away from the nonzeros are written as a constant only where an
-//! abstract evaluation proves that every instruction gives that constant's bits there, signed
-//! zeros included, given inputs checked finite on that call (`skip`).
+//! fused, so no rewrite can change a result's bits. Where a fused kernel reads constants with
+//! one nonzero a row (a standard basis), the columns away from the nonzeros are written as a
+//! constant only where an abstract evaluation proves that every instruction gives that
+//! constant's bits there, signed zeros included, given inputs checked finite on that call
+//! (`skip`).
 
 mod display;
 mod fuse;
@@ -246,19 +245,9 @@ impl Program {
                 .map(|a| array(*a, inputs, &g.consts, &vars, &self.slot))
                 .collect();
             match s {
-                Step::Eval {
-                    prim,
-                    out,
-                    lead_sum,
-                    ..
-                } => {
+                Step::Eval { prim, out, .. } => {
                     // as `bind` does: a refused allocation is an error naming the op
-                    let fast =
-                        lead_sum.and_then(|k| fuse::sum_leading(args[0], k, &g.eqns[*out].shape));
-                    let y = match fast {
-                        Some(y) => y,
-                        None => fallible(prim.name(), || prim.eval(&args))?,
-                    };
+                    let y = fallible(prim.name(), || prim.eval(&args))?;
                     drop(args);
                     vars[self.slot[*out]] = Some(y);
                 }
