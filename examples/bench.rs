@@ -7,6 +7,8 @@
 //! cargo run --release --example bench -- small_hessian_x1000 hessian_mlp_W1
 //! python3 ../shared/bench/compare.py -- cargo run --release --example bench
 //! cargo run --release --example bench -- --jit      # the same workloads through `jit`
+//! BENCH_JIT_PRINT=1 cargo run --release --example bench -- --jit hvp_mlp_params
+//!                                                   # and each one's compiled program
 //! cargo run --release --example bench -- --ops      # the kernel workloads (op_*), tiny-op costs
 //! cargo run --release --example bench -- --floors   # this machine's bandwidth and GEMM rate,
 //!                                                   # and each workload's floor
@@ -254,6 +256,10 @@ fn go<A: Args, R: Pytree>(
         );
     }
     let j = jit(g);
+    if std::env::var_os("BENCH_JIT_PRINT").is_some() {
+        let t = j.trace(args).expect("trace");
+        eprintln!("{name}:\n{}\n", t.compiled());
+    }
     let t0 = Instant::now();
     drop(j.call::<A, R>(args).expect("first call"));
     let first = t0.elapsed().as_secs_f64();

@@ -135,6 +135,83 @@ fn chunked_under_a_budget_equals_the_unbudgeted_result() {
     }
 }
 
+/// A plan's callback, boxed.
+type Report = Box<dyn Fn(&MemoryPlan) + Send + Sync>;
+
+/// A banded function: y_i = sin(x_i) · Σ_{|k| ≤ 4} x_{i+k} (zeros past the ends), whose
+/// Jacobian has 9 diagonals (9 colors) and whose `Σ y` has a Hessian of the same band.
+fn banded(x: &Tensor) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let mut window = x.clone();
+    for k in 1..=4 {
+        let z = Tensor::zeros(&[k], DType::F64)?;
+        let ahead = Tensor::cat(&[x.narrow(0, k, n - k)?, z.clone()], 0)?;
+        let behind = Tensor::cat(&[z, x.narrow(0, 0, n - k)?], 0)?;
+        window = window.add(&ahead)?.add(&behind)?;
+    }
+    x.sin()?.mul(&window)
+}
+
+#[test]
+fn sparse_jacobians_and_hessians_under_a_budget() {
+    let n = 2000;
+    let x = ramp(n);
+    for (name, mode) in [("jacfwd", 0), ("jacrev", 1), ("hessian", 2)] {
+        let run = |budget: Option<usize>, rec: Option<Report>| {
+            let g = |x: &Tensor| banded(x)?.sum();
+            let s = match mode {
+                0 => jacfwd(banded).sparse().call(&x),
+                1 => jacrev(banded).sparse().call(&x),
+                _ => hessian(g).sparse().call(&x),
+            };
+            let Some(b) = budget else { return s.unwrap() };
+            let rec = rec.unwrap();
+            match mode {
+                0 => jacfwd(banded)
+                    .sparse()
+                    .memory_budget(b)
+                    .memory_plan(rec)
+                    .call(&x),
+                1 => jacrev(banded)
+                    .memory_budget(b)
+                    .sparse()
+                    .memory_plan(rec)
+                    .call(&x),
+                _ => hessian(g)
+                    .sparse()
+                    .memory_budget(b)
+                    .memory_plan(rec)
+                    .call(&x),
+            }
+            .unwrap()
+        };
+        let full = run(None, None);
+        assert_eq!(full.nnz(), 9 * n - 20, "{name}");
+        let colors = 9;
+        // a generous budget reports the cost of one product; then room for about three
+        let (seen, rec) = recorder();
+        let _ = run(Some(1 << 30), Some(Box::new(rec)));
+        let p = last(&seen);
+        assert_eq!(
+            (p.chunks, p.output_bytes),
+            (2, colors * n * 8),
+            "{name}: {p:?}"
+        );
+        let budget =
+            p.held_bytes + p.output_bytes + 3 * p.bytes_per_element + p.bytes_per_element / 2;
+        let (seen, rec) = recorder();
+        let chunked = run(Some(budget), Some(Box::new(rec)));
+        assert_eq!(
+            values(&chunked.to_dense().unwrap()),
+            values(&full.to_dense().unwrap()),
+            "{name}"
+        );
+        let p = within(last(&seen), budget);
+        assert_eq!(p.batch, colors, "{name}: one product per color");
+        assert!(p.chunks > 2, "{name}: {p:?}");
+    }
+}
+
 #[test]
 fn the_chosen_chunk_grows_with_the_budget_and_stays_within_it() {
     let n = 150;

@@ -754,3 +754,141 @@ fn producers_read_only_through_row_pads_run_a_row_at_a_time() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
+    // Rosenbrock's Hessian: away from the band around the diagonal every element is +0 (the
+    // zeros in between have either sign, but each chain ends in `+0 + ±0`), so only the band is
+    // computed when the input is finite; a NaN or an infinity runs everything
+    for n in [300, 700] {
+        let mut xs: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() * 2.0).collect();
+        xs[3] = -0.0;
+        xs[10] = 0.0;
+        let x = Tensor::from_vec(xs.clone(), &[n])?;
+        let j = jit(hessian(rosen));
+        let text = j.trace(&x)?.compiled().to_string();
+        assert!(
+            text.contains("-- elsewhere than the nonzeros' columns: 0.0\n"),
+            "{text}"
+        );
+        for _ in 0..2 {
+            same_bits(&j.call(&x)?, &hessian(rosen).call(&x)?, "rosen");
+        }
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut b = xs.clone();
+            b[n / 2] = bad;
+            let x = Tensor::from_vec(b, &[n])?;
+            same_bits(&j.call(&x)?, &hessian(rosen).call(&x)?, "rosen, not finite");
+        }
+    }
+    // chains over a captured basis: `e·y` is a zero of y's sign away from the nonzeros, then
+    // `+ 2e` (+0 there) makes it +0 and `+ 1.5` 1.5: constant; `e·y + e·z` stays a signed zero
+    // (not constant: computed in full)
+    let n = 200;
+    for dtype in [DType::F64, DType::F32] {
+        let eye = Tensor::eye(n, dtype)?;
+        let mut y = grid(1, n, dtype, false)?.to_vec_f64()?;
+        y[5] = -0.0;
+        let y = Tensor::from_vec(y, &[n])?.to_dtype(dtype)?;
+        let z = y.mul_scalar(-3.0)?;
+        let (e1, e2) = (eye.clone(), eye.clone());
+        let constant = move |y: &Tensor| -> Result<Tensor> {
+            e1.mul(y)?
+                .mul_scalar(-2.0)?
+                .add(&e1.mul_scalar(2.0)?)?
+                .add_scalar(1.5)
+        };
+        let signed =
+            move |(y, z): &(Tensor, Tensor)| -> Result<Tensor> { e2.mul(y)?.add(&e2.mul(z)?) };
+        let (jc, js) = (jit(constant.clone()), jit(signed.clone()));
+        let text = jc.trace(&y)?.compiled().to_string();
+        assert!(text.contains("columns: 1.5\n"), "{text}");
+        let text = js.trace(&(y.clone(), z.clone()))?.compiled().to_string();
+        assert!(
+            text.contains("(sparse)") && !text.contains("elsewhere"),
+            "{text}"
+        );
+        for _ in 0..2 {
+            let got = jc.call(&y)?;
+            same_bits(&got, &constant(&y)?, "constant");
+            assert_eq!(vals(&got)[1], 1.5);
+            let yz = (y.clone(), z.clone());
+            same_bits(&js.call(&yz)?, &signed(&yz)?, "signed");
+        }
+        let mut bad = y.to_vec_f64()?;
+        bad[7] = f64::NAN;
+        let bad = Tensor::from_vec(bad, &[n])?.to_dtype(dtype)?;
+        same_bits(&jc.call(&bad)?, &constant(&bad)?, "constant, NaN");
+    }
+    Ok(())
+}
+
+#[test]
+fn sums_over_leading_dims_have_eager_bits() -> Result<()> {
+    // terms whose sum depends on the order they are added in (1e16 + 1 - 1e16), -0.0, NaN
+    let (m, n) = (37, 300);
+    let mut v: Vec<f64> = (0..m * n)
+        .map(|i| ((i * 37 % 101) as f64 - 50.0) / 23.0)
+        .collect();
+    for j in 0..n {
+        v[j] = 1e16;
+        v[n + j] = 1.0 + j as f64;
+        v[2 * n + j] = -1e16;
+    }
+    v[5 * n + 3] = -0.0;
+    v[6 * n + 4] = f64::NAN;
+    for dtype in [DType::F64, DType::F32] {
+        let x = Tensor::from_vec(v.clone(), &[m, n])?.to_dtype(dtype)?;
+        let x3 = x.reshape(&[m as i64, 3, 100])?;
+        let f = |(x, x3): &(Tensor, Tensor)| -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+            let y = x.mul_scalar(1.5)?;
+            Ok((
+                y.sum_dims(&[0], false)?,
+                y.sum_dims(&[0], true)?,
+                x3.exp()?.sum_dims(&[1, 0], false)?,
+                // a transposed value
+                y.t()?.sum_dims(&[0], false)?,
+            ))
+        };
+        let j = jit(f);
+        let args = (x.clone(), x3.clone());
+        for _ in 0..2 {
+            let got: (Tensor, Tensor, Tensor, Tensor) = j.call(&args)?;
+            let want = f(&args)?;
+            same_bits(&got.0, &want.0, "dim 0");
+            same_bits(&got.1, &want.1, "dim 0, kept");
+            same_bits(&got.2, &want.2, "dims 0 and 1");
+            same_bits(&got.3, &want.3, "transposed");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn short_blocks_repeated_along_leading_dims_read_in_place() -> Result<()> {
+    // a bias row shorter than a tile (100 and 30 elements), a [3, 40] block repeated over
+    // [70, 3, 40], and the same through explicit broadcasts: read as repeated blocks (no gather,
+    // no row mode), with eager's bits
+    for dtype in [DType::F64, DType::F32] {
+        for (m, n) in [(300, 100), (900, 30)] {
+            let x = grid(m, n, dtype, true)?;
+            let b = grid(1, n, dtype, true)?.reshape(&[n as i64])?;
+            let f = |(x, b): &(Tensor, Tensor)| -> Result<Tensor> {
+                let bb = b.broadcast_to(x.shape())?;
+                x.add(b)?.tanh()?.mul(&bb)?.sub(&b.exp()?)
+            };
+            let j = jit(f);
+            for _ in 0..2 {
+                let args = (x.clone(), b.clone());
+                same_bits(&j.call(&args)?, &f(&args)?, &format!("{m}x{n}, {dtype:?}"));
+            }
+        }
+        let x = grid(70 * 3, 40, dtype, true)?.reshape(&[70, 3, 40])?;
+        let blk = grid(3, 40, dtype, true)?;
+        let f = |(x, b): &(Tensor, Tensor)| -> Result<Tensor> { x.mul(b)?.sin()?.add(b) };
+        let j = jit(f);
+        let args = (x, blk);
+        same_bits(&j.call(&args)?, &f(&args)?, &format!("block, {dtype:?}"));
+    }
+    Ok(())
+}

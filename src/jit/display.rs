@@ -92,10 +92,22 @@ impl fmt::Display for Graph {
 
 /// One equation's line.
 fn eqn(n: &Names<'_>, i: usize, e: &Eqn, indent: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    eqn_tagged(n, i, e, indent, "", f)
+}
+
+/// One equation's line, ending with `tag`.
+fn eqn_tagged(
+    n: &Names<'_>,
+    i: usize,
+    e: &Eqn,
+    indent: &str,
+    tag: &str,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
     let args: Vec<String> = e.ins.iter().map(|a| n.of(*a)).collect();
     writeln!(
         f,
-        "{indent}{}:{} = {} {}",
+        "{indent}{}:{} = {} {}{tag}",
         n.of(Atom::Var(i)),
         ty(&e.shape, e.dtype),
         op(&*e.prim),
@@ -107,7 +119,10 @@ fn eqn(n: &Names<'_>, i: usize, e: &Eqn, indent: &str, f: &mut fmt::Formatter<'_
 /// equation (its outputs, its inputs, and the equations it runs in one pass, in braces). An
 /// input marked `(sparse)` is a constant with at most one nonzero a row, which the kernel
 /// generates from those nonzeros instead of reading; `pad[...](x)` is `x` read through a pad
-/// (the pad itself is not materialized unless something else reads it).
+/// (the pad itself is not materialized unless something else reads it). A fused step whose
+/// outputs are constant away from its sparse constants' nonzeros (see `skip`) ends its line
+/// with those constants: it computes only the columns near the nonzeros when its other inputs
+/// are finite.
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = &self.graph;
@@ -121,7 +136,7 @@ impl fmt::Display for Program {
         let n = Names(g);
         for s in steps {
             match s {
-                Step::Eval { out, .. } => eqn(&n, *out, &g.eqns[*out], "    ", f)?,
+                Step::Eval { out, .. } => eqn_tagged(&n, *out, &g.eqns[*out], "    ", "", f)?,
                 Step::Fused {
                     ins,
                     outs,
@@ -167,7 +182,25 @@ impl fmt::Display for Program {
                             ins.push(format!("{}(row)", spec((&a, (&None, &Some(*p))))));
                         }
                     }
-                    writeln!(f, "    {} = fused {} {{", outs.join(" "), ins.join(" "))?;
+                    // rows computed only near the sparse constants' nonzeros: the outputs'
+                    // values elsewhere
+                    let skip = match &kernel.skip {
+                        Some(s) => {
+                            let cs: Vec<String> =
+                                s.consts.iter().map(|c| format!("{c:?}")).collect();
+                            format!(
+                                "  -- elsewhere than the nonzeros' columns: {}",
+                                cs.join(" ")
+                            )
+                        }
+                        None => String::new(),
+                    };
+                    writeln!(
+                        f,
+                        "    {} = fused {} {{{skip}",
+                        outs.join(" "),
+                        ins.join(" ")
+                    )?;
                     for &m in members {
                         eqn(&n, m, &g.eqns[m], "        ", f)?;
                     }

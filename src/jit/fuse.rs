@@ -12,6 +12,7 @@
 //! from outside the group (inputs, constants, other equations' values) may have any shape that
 //! broadcasts to the group's: the kernel reads them through their strides.
 
+use super::skip::Skip;
 use super::tile::{Code, Instr, Kernel, PadSpec, ROW_MIN, SparseRows, Src};
 use crate::core::Primitive;
 use crate::core::stage::{Atom, Eqn, Graph};
@@ -192,7 +193,14 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
         Step::Eval { prim, out, .. } => read[*out] || !prim.as_any().is::<Pad>(),
         Step::Fused { .. } => true,
     });
-    with_prologues(g, out)
+    let mut out = with_prologues(g, out);
+    // the zeros of sparse constants skipped where the outputs are provably constant
+    for s in &mut out {
+        if let Step::Fused { kernel, .. } = s {
+            kernel.skip = Skip::plan(kernel);
+        }
+    }
+    out
 }
 
 /// Merge each fused step whose outputs are read only by one later fused step, through pads
@@ -396,6 +404,7 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
             pre: None,
             pre_of: vec![None; ins.len()],
             pre_outs: Vec::new(),
+            skip: None,
             n_out,
             n_reg,
             instrs,

@@ -23,6 +23,8 @@
 //!   trace), or when the graph has a random draw (which must reach the running levels through
 //!   `bind`), it binds each equation of the (unfused) optimized graph, so each goes through the
 //!   transforms' rules as it would eagerly: a compiled function composes with every transform.
+//!   (Once a signature is compiled, a call under transforms binds it as one primitive with
+//!   compiled rules instead, where it can: `NOTE: [jit-call]` in `transforms::jit_call`.)
 //!
 //! Which rewrites can change results: **none**, bit for bit (except for the payload of a
 //! signaling NaN, which arithmetic quiets). Dead-code elimination drops equations whose values
@@ -44,11 +46,16 @@
 //! primitive's own kernel (so the same elements land in the same places, and the same +0.0
 //! where a pad writes zeros), an operand of one element is read as a scalar, and every other
 //! primitive runs its own kernel. No fused reduction reassociates a sum: reductions are not
-//! fused, so no rewrite can change a result's bits.
+//! fused, so no rewrite can change a result's bits. Where a fused kernel reads constants with
+//! one nonzero a row (a standard basis), the columns away from the nonzeros are written as a
+//! constant only where an abstract evaluation proves that every instruction gives that
+//! constant's bits there, signed zeros included, given inputs checked finite on that call
+//! (`skip`).
 
 mod display;
 mod fuse;
 mod passes;
+mod skip;
 mod small;
 mod tile;
 

@@ -12,6 +12,7 @@
 //! plain loop for the rest, so a fused chain gives the same bits as the chain run op by op.
 //! Large outputs are split into chunks filled on all cores (as the eager kernels' `build`).
 
+use super::skip::Skip;
 use crate::array::{Array, DType, Float, Shape, alloc, numel};
 use crate::kernels::strided::{PAR_MIN, Plan};
 use crate::prims::binary::{BinaryOp, ScalarFn2};
@@ -84,6 +85,9 @@ pub(crate) struct Kernel {
     pub(crate) pre_of: Vec<Option<usize>>,
     /// The prologue's outputs (equations of the graph), for display.
     pub(crate) pre_outs: Vec<usize>,
+    /// Where the rows are computed when the sparse inputs make the rest of each row a known
+    /// constant (`skip`); used when the other inputs are all finite.
+    pub(crate) skip: Option<Skip>,
 }
 
 /// A pad fused into its reader: along `dim`, output position `start + k·step` reads the
@@ -140,6 +144,11 @@ impl SparseRows {
             }
         }
         Some(SparseRows { cols, vals })
+    }
+
+    /// The (row, column) of each row's nonzero.
+    pub(crate) fn nonzero_cols(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (self.cols.iter().enumerate()).filter_map(|(r, &c)| (c != usize::MAX).then_some((r, c)))
     }
 }
 
@@ -248,6 +257,7 @@ impl Kernel {
         &'a self,
         views: &'a [Option<Array>],
         inputs: &[&'a Array],
+        reps: &'a [Option<Vec<T>>],
     ) -> (SmallVec<[Input<'a, T>; 8]>, usize, usize) {
         let mut gathered = 0;
         let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
@@ -257,7 +267,8 @@ impl Kernel {
             .iter()
             .zip(&self.pre_of)
             .zip(self.sparse.iter().zip(&self.pads))
-            .map(|((a, pre), (sp, pad))| {
+            .zip(reps)
+            .map(|(((a, pre), (sp, pad)), rep)| {
                 let (Some(a), None) = (a, pre) else {
                     gathered += 1;
                     return Input::Pre {
@@ -289,6 +300,10 @@ impl Kernel {
                     Input::Slice(s)
                 } else if v.strides.iter().all(|&s| s == 0) {
                     Input::Scalar(v.data[v.offset])
+                } else if let Some(r) = rep {
+                    Input::Periodic(r)
+                } else if let Some(s) = leading_block::<T>(a).filter(|s| s.len() >= PERIOD_MIN) {
+                    Input::Periodic(s)
                 } else if let Some(s) = periodic(orig, &self.shape) {
                     Input::Periodic(s)
                 } else {
@@ -310,17 +325,41 @@ impl Kernel {
         (ins, gathered, row)
     }
 
+    /// For each input (broadcast to the output shape) that repeats a contiguous block shorter
+    /// than [`PERIOD_MIN`] along leading dims (a bias row), that block repeated to about a tile:
+    /// read as [`Input::Periodic`], it needs no gather and no row mode.
+    fn repeats<T: Float>(&self, views: &[Option<Array>]) -> SmallVec<[Option<Vec<T>>; 8]> {
+        let sparse_mode = self.shape.last().is_some_and(|&l| l >= ROW_MIN);
+        views
+            .iter()
+            .zip(self.pads.iter().zip(&self.sparse))
+            .map(|(a, (pad, sp))| {
+                let a = a.as_ref()?;
+                if pad.is_some() || (sp.is_some() && sparse_mode) {
+                    return None;
+                }
+                let s = leading_block::<T>(a)?;
+                (s.len() > 1 && s.len() < PERIOD_MIN).then(|| s.repeat((TILE / s.len()).max(1)))
+            })
+            .collect()
+    }
+
     fn run_typed<T: Float>(&self, inputs: &[&Array]) -> Vec<Array> {
         debug_assert_eq!(self.pre_of.len(), self.n_in);
         let n = numel(&self.shape);
         let n_own = self.pre_of.iter().filter(|p| p.is_none()).count();
         let (own, pre_inputs) = inputs.split_at(n_own);
         let views = self.views(own);
-        let (ins, gathered, row) = self.classify::<T>(&views, own);
+        let reps = self.repeats::<T>(&views);
+        let (ins, gathered, row) = self.classify::<T>(&views, own, &reps);
         let pre_views = self.pre.as_ref().map(|p| p.views(pre_inputs));
+        let pre_reps = match (&self.pre, &pre_views) {
+            (Some(p), Some(v)) => p.repeats::<T>(v),
+            _ => SmallVec::new(),
+        };
         let pre = match (&self.pre, &pre_views) {
             (Some(p), Some(v)) => {
-                let (ins, gathered, row) = p.classify::<T>(v, pre_inputs);
+                let (ins, gathered, row) = p.classify::<T>(v, pre_inputs, &pre_reps);
                 Some(Pro {
                     kernel: p,
                     ins,
@@ -331,6 +370,17 @@ impl Kernel {
             _ => None,
         };
         let pre = pre.as_ref();
+        // the skip plan, if every input it assumes finite is
+        let skip = self.skip.as_ref().filter(|_| {
+            row > 0
+                && self.finite_inputs(own)
+                && pre.is_none_or(|p| p.kernel.finite_inputs(pre_inputs))
+        });
+        let consts: SmallVec<[T; 2]> = skip
+            .iter()
+            .flat_map(|s| s.consts.iter().map(|&c| T::from_f64(c)))
+            .collect();
+        let skip = skip.map(|s| (s, &consts[..]));
         let mut outs: SmallVec<[Vec<T>; 2]> = (0..self.n_out).map(|_| alloc::<T>(n)).collect();
         {
             let mut spare: SmallVec<[&mut [MaybeUninit<T>]; 2]> = outs
@@ -348,10 +398,10 @@ impl Kernel {
                     }
                 }
                 per.into_par_iter().enumerate().for_each(|(c, mut o)| {
-                    self.run_range(&ins, gathered, row, c * chunk, &mut o, pre)
+                    self.run_range(&ins, gathered, row, c * chunk, &mut o, pre, skip)
                 });
             } else {
-                self.run_range(&ins, gathered, row, 0, &mut spare, pre);
+                self.run_range(&ins, gathered, row, 0, &mut spare, pre, skip);
             }
         }
         outs.into_iter()
@@ -364,8 +414,22 @@ impl Kernel {
             .collect()
     }
 
+    /// Whether every input a skip plan assumes finite (all but the sparse constants and the
+    /// prologue's outputs) has only finite elements: `arrays` are the kernel's own inputs.
+    fn finite_inputs(&self, arrays: &[&Array]) -> bool {
+        let mut it = arrays.iter();
+        self.pre_of.iter().zip(&self.sparse).all(|(pre, sp)| {
+            pre.is_some() || {
+                let a = it.next().expect("an array for each input");
+                sp.is_some() || a.all_finite()
+            }
+        })
+    }
+
     /// Fill positions `start..start + outs[k].len()` of every output; `row`: the length of the
-    /// output's rows in row mode, 0 otherwise.
+    /// output's rows in row mode, 0 otherwise; `skip`: the plan and its constants (of each
+    /// output), when the positions outside its spans are those constants.
+    #[allow(clippy::too_many_arguments)]
     fn run_range<T: Float>(
         &self,
         ins: &[Input<'_, T>],
@@ -374,6 +438,7 @@ impl Kernel {
         start: usize,
         outs: &mut [&mut [MaybeUninit<T>]],
         pre: Option<&Pro<'_, T>>,
+        skip: Option<(&Skip, &[T])>,
     ) {
         let len = outs.first().map_or(0, |o| o.len());
         if len == 0 {
@@ -381,9 +446,10 @@ impl Kernel {
         }
         // the prologue's outputs over the current row, and which row that is
         let pre_len = pre.map_or(0, |p| p.kernel.shape.last().copied().unwrap_or(1));
+        // zeroed: with a skip plan only the columns tiles read are computed
         let mut pre_buf: SmallVec<[Vec<MaybeUninit<T>>; 2]> = pre
             .iter()
-            .flat_map(|p| (0..p.kernel.n_out).map(|_| uninit_vec(pre_len)))
+            .flat_map(|p| (0..p.kernel.n_out).map(|_| vec![MaybeUninit::new(T::ZERO); pre_len]))
             .collect();
         let mut pre_row = usize::MAX;
         // a prologue output's row seen with the rank of the output: every row at offset 0
@@ -409,23 +475,25 @@ impl Kernel {
             } else {
                 tile.min(len - t0)
             };
+            if let Some((sk, consts)) = skip {
+                // outside the row's span, every output is its constant
+                let j = pos % row;
+                let (lo, hi) = sk.spans[pos / row];
+                let (lo, hi) = (lo as usize, hi as usize);
+                if j < lo || j >= hi {
+                    let m = (if j < lo { lo } else { row } - j).min(len - t0);
+                    for (o, &c) in outs.iter_mut().zip(consts) {
+                        for x in &mut o[t0..t0 + m] {
+                            x.write(c);
+                        }
+                    }
+                    t0 += m;
+                    continue;
+                }
+                m = m.min(hi - j);
+            }
             // tiles end where a pad along the rows starts or stops, so that each tile of a
             // padded input is all padding or all input (read in place)
-            if let Some(p) = pre
-                && pos / row != pre_row
-            {
-                pre_row = pos / row;
-                let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
-                    pre_buf.iter_mut().map(|b| &mut b[..]).collect();
-                p.kernel.run_range(
-                    &p.ins,
-                    p.gathered,
-                    p.row,
-                    pre_row * pre_len,
-                    &mut bufs,
-                    None,
-                );
-            }
             for inp in ins {
                 if let Input::Padded { shape, pad, .. } | Input::Pre { shape, pad, .. } = inp
                     && pad.step == 1
@@ -443,6 +511,34 @@ impl Kernel {
             for inp in ins {
                 if let Input::Periodic(s) = inp {
                     m = m.min(s.len() - pos % s.len());
+                }
+            }
+            if let Some(p) = pre {
+                let cols = match skip {
+                    // the prologue's columns this tile reads (through pads of step 1)
+                    Some((sk, _)) => {
+                        let j = pos % row;
+                        let a = j.saturating_sub(sk.pre_starts.1).min(pre_len);
+                        let b = (j + m).saturating_sub(sk.pre_starts.0).min(pre_len);
+                        Some(a..b)
+                    }
+                    // the whole row, once a row
+                    None if pos / row != pre_row => Some(0..pre_len),
+                    None => None,
+                };
+                if let Some(cols) = cols.filter(|c| !c.is_empty()) {
+                    pre_row = pos / row;
+                    let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
+                        pre_buf.iter_mut().map(|b| &mut b[cols.clone()]).collect();
+                    p.kernel.run_range(
+                        &p.ins,
+                        p.gathered,
+                        p.row,
+                        pre_row * pre_len + cols.start,
+                        &mut bufs,
+                        None,
+                        None,
+                    );
                 }
             }
             let mut slots: SmallVec<[&mut [MaybeUninit<T>]; 16]> = SmallVec::new();
@@ -467,7 +563,8 @@ impl Kernel {
                         pad,
                         slot,
                     } => {
-                        // SAFETY: the prologue wrote the whole row (its tiles cover it)
+                        // SAFETY: the row buffers start zeroed, and the prologue wrote the
+                        // columns this tile reads (the whole row, or those of the tile)
                         let data = unsafe { init(&pre_buf[*k]) };
                         match padded(
                             &self.shape,
@@ -593,6 +690,27 @@ impl Kernel {
 /// cost more than the copy).
 const PERIOD_MIN: usize = 256;
 
+/// If `a` (not contiguous) repeats a contiguous block along its leading dims (strides 0 there,
+/// row-major after them), that block.
+fn leading_block<T: Float>(a: &Array) -> Option<&[T]> {
+    let v = a.v::<T>();
+    let nd = v.shape.len();
+    let p = (0..nd)
+        .find(|&d| v.strides[d] != 0 && v.shape[d] != 1)
+        .unwrap_or(nd);
+    if p == 0 {
+        return None;
+    }
+    let mut len = 1usize;
+    for d in (p..nd).rev() {
+        if v.shape[d] != 1 && v.strides[d] != len as isize {
+            return None;
+        }
+        len *= v.shape[d];
+    }
+    v.data.get(v.offset..v.offset + len)
+}
+
 /// If `a` is contiguous and only repeated along leading dims of `shape` (its shape, without
 /// leading 1s, is a suffix of `shape`), its elements: read as [`Input::Periodic`].
 fn periodic<'a, T: Float>(a: &'a Array, shape: &[usize]) -> Option<&'a [T]> {
@@ -669,14 +787,6 @@ fn padded<'a, T: Float>(
         col += pad.step;
     }
     At::Slot(0)
-}
-
-/// A vector of `n` uninitialized elements.
-fn uninit_vec<T>(n: usize) -> Vec<MaybeUninit<T>> {
-    let mut v = Vec::with_capacity(n);
-    // SAFETY: the capacity is there, and `MaybeUninit` elements need no initialization
-    unsafe { v.set_len(n) };
-    v
 }
 
 /// `s` as initialized values.

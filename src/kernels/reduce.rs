@@ -1,10 +1,30 @@
-//! Reductions over a set of dims: one pass over the input in memory order, accumulating into an
-//! output laid out with zero strides along the reduced dims. Reductions of trailing contiguous
-//! blocks (the common case) run on all cores, each block folded pairwise in vectorized runs.
+//! Reductions over a set of dims, at the speed of memory.
+//!
+//! The dims are first put in the input's memory order and merged where jointly contiguous, so
+//! that what is left is one of two contiguous shapes:
+//!
+//! - the innermost dim is reduced: each contiguous row is folded on its own ([`fold_row`]:
+//!   runs of 128 elements into 32 interleaved accumulators, the runs combined pairwise);
+//! - the innermost dim is kept: whole rows are accumulated into an output row, vectorized along
+//!   the row ([`accumulate_rows`]: groups of 8 rows summed, the groups combined pairwise), so a
+//!   column sum reads the matrix once in memory order.
+//!
+//! A mix of both (say dims 0 and 2 of a 3-d array) folds the inner rows first, then
+//! accumulates the rows of the result. The hot loops run in the copy compiled for the widest
+//! vector ISA of the CPU (NOTE: [isa-copies]).
+//!
+//! NOTE: [reduce-order] Every output element is computed in an order fixed by the shape and
+//! the memory layout alone: work is split over threads only at boundaries that the pairwise
+//! tree has anyway (independent rows or column tiles, or blocks of 2⁹ runs of one long row,
+//! whose results are combined in the same tree the sequential fold builds), so a sum gives the
+//! same bits on any number of threads, and in every ISA copy (no implicit FMA contraction).
 
 use super::strided::{PAR_MIN, Plan};
-use crate::array::{Element, Shape, View, alloc_filled, contiguous_strides, numel};
+use super::{Vectorized, math, with_isa};
+use crate::array::{Element, Float, Shape, View, alloc_filled, contiguous_strides, numel};
 use rayon::prelude::*;
+use smallvec::SmallVec;
+use std::marker::PhantomData;
 
 /// The shape after reducing `dims` with keepdim (reduced dims become 1).
 pub fn kept_shape(shape: &[usize], dims: &[usize]) -> Shape {
@@ -15,8 +35,166 @@ pub fn kept_shape(shape: &[usize], dims: &[usize]) -> Shape {
         .collect()
 }
 
+/// A reduction: how an element enters an accumulator and how two accumulators combine.
+/// `init` is neutral for `combine`, and `combine` is associative up to rounding: the kernels
+/// choose the order. Implementations mark the three methods `#[inline(always)]` (NOTE:
+/// [isa-copies]).
+pub trait Fold: Copy + Send + Sync {
+    /// The input element.
+    type T: Element;
+    /// The accumulator (and output) element.
+    type A: Element;
+    /// The empty accumulator.
+    fn init(self) -> Self::A;
+    /// `a` with one more element `v`.
+    fn step(self, a: Self::A, v: Self::T) -> Self::A;
+    /// Two accumulators of consecutive parts, `a` the earlier one.
+    fn combine(self, a: Self::A, b: Self::A) -> Self::A;
+}
+
+/// The sum of f64 or f32 elements, accumulated in f64 (a long f32 sum keeps f32 precision).
+pub struct SumF64<T>(PhantomData<fn(T)>);
+
+impl<T> SumF64<T> {
+    /// The sum.
+    pub fn new() -> Self {
+        SumF64(PhantomData)
+    }
+}
+impl<T> Default for SumF64<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+impl<T> Clone for SumF64<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SumF64<T> {}
+
+impl<T: Float> Fold for SumF64<T> {
+    type T = T;
+    type A = f64;
+    #[inline(always)]
+    fn init(self) -> f64 {
+        0.0
+    }
+    #[inline(always)]
+    fn step(self, a: f64, v: T) -> f64 {
+        a + v.to_f64()
+    }
+    #[inline(always)]
+    fn combine(self, a: f64, b: f64) -> f64 {
+        a + b
+    }
+}
+
+/// The maximum (`MAX`) or minimum of f64 or f32 elements; NaN wins, as in PyTorch.
+pub struct Pick<T, const MAX: bool>(PhantomData<fn(T)>);
+
+impl<T, const MAX: bool> Pick<T, MAX> {
+    /// The maximum or minimum.
+    pub fn new() -> Self {
+        Pick(PhantomData)
+    }
+}
+impl<T, const MAX: bool> Default for Pick<T, MAX> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+impl<T, const MAX: bool> Clone for Pick<T, MAX> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, const MAX: bool> Copy for Pick<T, MAX> {}
+
+impl<T: Float, const MAX: bool> Fold for Pick<T, MAX> {
+    type T = T;
+    type A = T;
+    #[inline(always)]
+    fn init(self) -> T {
+        T::from_f64(if MAX {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        })
+    }
+    /// `v` if it is NaN or beyond `a`: once an accumulator is NaN nothing replaces it (no
+    /// comparison with NaN is true), and a NaN `v` always enters. Branch-free, so it
+    /// vectorizes as compare, compare-unordered, or, blend.
+    #[inline(always)]
+    #[allow(clippy::eq_op)]
+    fn step(self, a: T, v: T) -> T {
+        let beyond = if MAX { v > a } else { v < a };
+        if beyond | (v != v) { v } else { a }
+    }
+    #[inline(always)]
+    fn combine(self, a: T, b: T) -> T {
+        self.step(a, b)
+    }
+}
+
+/// A reduction given by closures (the integer and bool reductions).
+struct Closures<'a, T, A, F, G> {
+    init: A,
+    f: &'a F,
+    c: &'a G,
+    _t: PhantomData<fn(T)>,
+}
+impl<T, A: Copy, F, G> Clone for Closures<'_, T, A, F, G> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T, A: Copy, F, G> Copy for Closures<'_, T, A, F, G> {}
+
+impl<T: Element, A: Element, F, G> Fold for Closures<'_, T, A, F, G>
+where
+    F: Fn(A, T) -> A + Sync,
+    G: Fn(A, A) -> A + Sync,
+{
+    type T = T;
+    type A = A;
+    #[inline(always)]
+    fn init(self) -> A {
+        self.init
+    }
+    #[inline(always)]
+    fn step(self, a: A, v: T) -> A {
+        (self.f)(a, v)
+    }
+    #[inline(always)]
+    fn combine(self, a: A, b: A) -> A {
+        (self.c)(a, b)
+    }
+}
+
+/// `F` over its own partial results: how partial results of one output are reduced further.
+#[derive(Clone, Copy)]
+struct Combine<F>(F);
+
+impl<F: Fold> Fold for Combine<F> {
+    type T = F::A;
+    type A = F::A;
+    #[inline(always)]
+    fn init(self) -> F::A {
+        self.0.init()
+    }
+    #[inline(always)]
+    fn step(self, a: F::A, v: F::A) -> F::A {
+        self.0.combine(a, v)
+    }
+    #[inline(always)]
+    fn combine(self, a: F::A, b: F::A) -> F::A {
+        self.0.combine(a, b)
+    }
+}
+
 /// Reduce `dims` of `x` with `f`, starting from `init`; the result has the keepdim shape.
-/// `finish` post-processes each block result (e.g. nothing for sum).
+/// `combine` joins two partial results (of consecutive parts, the earlier first).
 pub fn reduce<T: Element, A: Element>(
     x: View<'_, T>,
     dims: &[usize],
@@ -24,71 +202,513 @@ pub fn reduce<T: Element, A: Element>(
     f: impl Fn(A, T) -> A + Sync + Send,
     combine: impl Fn(A, A) -> A + Sync + Send,
 ) -> Vec<A> {
+    let k = Closures {
+        init,
+        f: &f,
+        c: &combine,
+        _t: PhantomData,
+    };
+    reduce_with(x, dims, k)
+}
+
+/// Reduce `dims` of `x` with the reduction `f`; the result has the keepdim shape. Sums are at
+/// least as accurate as pairwise summation, and independent of the number of threads (NOTE:
+/// [reduce-order]).
+pub fn reduce_with<F: Fold>(x: View<'_, F::T>, dims: &[usize], f: F) -> Vec<F::A> {
+    reduce_isa(x, dims, f, math::isa())
+}
+
+/// Elements per run: each of the [`LANES`] accumulators takes 4 of them in a row.
+const RUN: usize = 128;
+/// Interleaved accumulators of a run (independent chains: 4 AVX-512 or 8 AVX2 f64 vectors).
+const LANES: usize = 32;
+/// Elements per block of one long row folded on its own thread: 2⁹ runs, a complete subtree of
+/// the pairwise tree (NOTE: [reduce-order]).
+const BLOCK: usize = RUN << 9;
+/// Rows summed in a row before the groups are combined pairwise, when whole rows accumulate.
+const GROUP: usize = 8;
+/// Columns per tile when whole rows accumulate: long enough pieces of each row for the
+/// prefetcher (4–8 KiB), short enough that the tile's pairwise stack stays in L2.
+const TILE: usize = 1024;
+
+/// One dim of the walk: size, input stride, output stride (0 where reduced).
+#[derive(Clone, Copy, Debug)]
+struct Dim {
+    n: usize,
+    xs: isize,
+    os: isize,
+}
+
+type Dims = SmallVec<[Dim; 6]>;
+
+/// Merge neighbours `(a, b)` (a outer) that are jointly contiguous in input and output.
+fn merge(dims: impl IntoIterator<Item = Dim>) -> Dims {
+    let mut out: Dims = SmallVec::new();
+    for d in dims {
+        if d.n == 1 {
+            continue;
+        }
+        if let Some(p) = out.last_mut()
+            && p.xs == d.xs * d.n as isize
+            && p.os == d.os * d.n as isize
+        {
+            p.n *= d.n;
+            p.xs = d.xs;
+            p.os = d.os;
+            continue;
+        }
+        out.push(d);
+    }
+    if out.is_empty() {
+        // one element
+        out.push(Dim { n: 1, xs: 1, os: 1 });
+    }
+    out
+}
+
+/// The dims laid out contiguously in their order (the partial results of a first pass).
+fn contiguous_walk(dims: &[Dim]) -> Dims {
+    let mut acc = 1isize;
+    let mut v: Dims = dims.iter().copied().collect();
+    for d in v.iter_mut().rev() {
+        d.xs = acc;
+        acc *= d.n as isize;
+    }
+    merge(v)
+}
+
+/// Offsets of the positions of a row-major walk over `(size, stride)` dims.
+struct Odometer {
+    dims: SmallVec<[(usize, isize); 6]>,
+    idx: SmallVec<[usize; 6]>,
+    off: isize,
+}
+
+impl Odometer {
+    /// Positioned at `start`.
+    #[inline(always)]
+    fn new(dims: impl IntoIterator<Item = (usize, isize)>, start: usize) -> Self {
+        let dims: SmallVec<[(usize, isize); 6]> = dims.into_iter().collect();
+        let mut idx: SmallVec<[usize; 6]> = SmallVec::from_elem(0, dims.len());
+        let mut rem = start;
+        let mut off = 0;
+        for (i, &(n, s)) in dims.iter().enumerate().rev() {
+            idx[i] = rem % n;
+            rem /= n;
+            off += idx[i] as isize * s;
+        }
+        Odometer { dims, idx, off }
+    }
+    #[inline(always)]
+    fn advance(&mut self) {
+        for (i, &(n, s)) in self.dims.iter().enumerate().rev() {
+            self.idx[i] += 1;
+            self.off += s;
+            if self.idx[i] < n {
+                return;
+            }
+            self.off -= s * n as isize;
+            self.idx[i] = 0;
+        }
+    }
+}
+
+fn parallel(work: usize) -> bool {
+    work >= PAR_MIN && rayon::current_num_threads() > 1
+}
+
+/// [`reduce_with`] in the copy for `isa` (the tests force each one).
+fn reduce_isa<F: Fold>(x: View<'_, F::T>, dims: &[usize], f: F, isa: math::Isa) -> Vec<F::A> {
     let kept = kept_shape(x.shape, dims);
     let n_out = numel(&kept);
     let n_in = x.numel();
     if n_in == 0 {
-        return alloc_filled(n_out, init);
+        return alloc_filled(n_out, f.init());
     }
-    // Fast path: contiguous input, reduced dims are a trailing block.
-    let nd = x.shape.len();
-    let trailing = dims.iter().all(|&d| d >= nd - dims.len());
-    if let (Some(s), true) = (x.contiguous(), trailing) {
-        let block = n_in / n_out.max(1);
-        let red = |chunk: &[T]| fold_pairwise(chunk, init, &f, &combine);
-        if n_in >= PAR_MIN && rayon::current_num_threads() > 1 {
-            if n_out == 1 {
-                let part = n_in.div_ceil(rayon::current_num_threads() * 4).max(4096);
-                return vec![s.par_chunks(part).map(red).reduce(|| init, &combine)];
-            }
-            return s.par_chunks(block).map(red).collect();
-        }
-        return s.chunks(block).map(red).collect();
-    }
-    let mut out = alloc_filled(n_out, init);
     let mut ostr = contiguous_strides(&kept);
     for &d in dims {
         ostr[d] = 0;
     }
-    let plan = Plan::new(x.shape, [x.strides, &ostr]);
-    let data = x.data;
-    plan.run([x.offset, 0], 0, n_in, |[i, o]| {
-        out[o] = f(out[o], data[i]);
+    // memory order: by decreasing input stride, broadcast (stride-0) dims outermost
+    let mut order: SmallVec<[Dim; 6]> = (0..x.shape.len())
+        .map(|d| Dim {
+            n: x.shape[d],
+            xs: x.strides[d],
+            os: ostr[d],
+        })
+        .collect();
+    order.sort_by_key(|d| std::cmp::Reverse(if d.xs == 0 { isize::MAX } else { d.xs.abs() }));
+    let walk = merge(order);
+    let inner = *walk.last().expect("merge leaves one dim");
+    if inner.xs != 1 {
+        // rows are not contiguous (a strided slice): one element at a time
+        let mut out = alloc_filled(n_out, f.init());
+        let plan = Plan::new(x.shape, [x.strides, &ostr]);
+        let data = x.data;
+        plan.run([x.offset, 0], 0, n_in, |[i, o]| {
+            out[o] = f.step(out[o], data[i]);
+        });
+        return out;
+    }
+    let base = x.offset as isize;
+    if inner.os == 0 {
+        let (part, walk) = fold_inner(f, x.data, base, &walk, isa);
+        finish(Combine(f), part, walk, isa)
+    } else {
+        accumulate_rows(f, x.data, base, &walk, isa)
+    }
+}
+
+/// Reduce partial results laid out contiguously along `walk` until nothing reduced is left.
+fn finish<X: Element, G: Fold<T = X, A = X>>(
+    g: G,
+    mut part: Vec<X>,
+    mut walk: Dims,
+    isa: math::Isa,
+) -> Vec<X> {
+    loop {
+        if walk.iter().all(|d| d.os != 0) {
+            return place(part, &walk);
+        }
+        if walk.last().expect("merge leaves one dim").os != 0 {
+            return accumulate_rows(g, &part, 0, &walk, isa);
+        }
+        (part, walk) = fold_inner(g, &part, 0, &walk, isa);
+    }
+}
+
+/// Results in walk order (kept dims only) put in output order.
+fn place<A: Element>(buf: Vec<A>, walk: &[Dim]) -> Vec<A> {
+    let mut acc = 1isize;
+    let in_order = walk.iter().rev().all(|d| {
+        let ok = d.os == acc;
+        acc *= d.n as isize;
+        ok
     });
+    if in_order {
+        return buf;
+    }
+    let mut out = alloc_filled(buf.len(), buf[0]);
+    let mut o = Odometer::new(walk.iter().map(|d| (d.n, d.os)), 0);
+    for &v in &buf {
+        out[o.off as usize] = v;
+        o.advance();
+    }
     out
 }
 
-/// Fold a contiguous block with `f` the way pairwise summation does: runs of up to 128
-/// elements folded into 8 interleaved accumulators (independent chains, which the compiler
-/// vectorizes), the results combined pairwise. For a sum this keeps pairwise summation's error
-/// bound (O(log n) roundings per element rather than O(n)) at the speed of memory.
-/// `init` must be neutral for `combine`.
-fn fold_pairwise<T: Copy, A: Copy>(
-    x: &[T],
-    init: A,
-    f: &impl Fn(A, T) -> A,
-    combine: &impl Fn(A, A) -> A,
-) -> A {
-    const RUN: usize = 128;
-    if x.len() <= RUN {
-        let mut acc = [init; 8];
-        let (c8, rest) = x.as_chunks::<8>();
-        for c in c8 {
-            for j in 0..8 {
-                acc[j] = f(acc[j], c[j]);
+/// Fold each contiguous innermost row (reduced) of the walk: the partial results, laid out
+/// along the outer dims, and their walk.
+fn fold_inner<F: Fold>(
+    f: F,
+    data: &[F::T],
+    base: isize,
+    walk: &[Dim],
+    isa: math::Isa,
+) -> (Vec<F::A>, Dims) {
+    let (inner, outer) = walk.split_last().expect("merge leaves one dim");
+    let len = inner.n;
+    let outer_xs: SmallVec<[(usize, isize); 6]> = outer.iter().map(|d| (d.n, d.xs)).collect();
+    let rows: usize = outer.iter().map(|d| d.n).product();
+    let mut part = alloc_filled(rows, f.init());
+    if len >= 2 * BLOCK && rayon::current_num_threads() > 1 {
+        // long rows: each split into blocks over the threads
+        let mut o = Odometer::new(outer_xs.iter().copied(), 0);
+        for p in part.iter_mut() {
+            let at = (base + o.off) as usize;
+            *p = fold_long(f, &data[at..at + len], isa);
+            o.advance();
+        }
+    } else if parallel(rows * len) && rows > 1 {
+        let per = (PAR_MIN / len).clamp(1, rows.div_ceil(2 * rayon::current_num_threads()));
+        part.par_chunks_mut(per).enumerate().for_each(|(t, out)| {
+            let k = FoldRows {
+                f,
+                data,
+                base,
+                outer: &outer_xs,
+                start: t * per,
+                len,
+                out,
+            };
+            with_isa(isa, k)
+        });
+    } else {
+        let k = FoldRows {
+            f,
+            data,
+            base,
+            outer: &outer_xs,
+            start: 0,
+            len,
+            out: &mut part,
+        };
+        with_isa(isa, k)
+    }
+    (part, contiguous_walk(outer))
+}
+
+/// Rows `start..` of the outer walk, each folded into `out`. NOTE: [isa-copies]
+struct FoldRows<'a, F: Fold> {
+    f: F,
+    data: &'a [F::T],
+    base: isize,
+    outer: &'a [(usize, isize)],
+    start: usize,
+    len: usize,
+    out: &'a mut [F::A],
+}
+
+impl<F: Fold> Vectorized for FoldRows<'_, F> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let mut o = Odometer::new(self.outer.iter().copied(), self.start);
+        let mut stack = Vec::with_capacity(64);
+        for p in self.out.iter_mut() {
+            let at = (self.base + o.off) as usize;
+            *p = fold_row(self.f, &self.data[at..at + self.len], &mut stack);
+            o.advance();
+        }
+    }
+}
+
+/// One block of a long row, folded into its accumulators. NOTE: [isa-copies]
+struct FoldBlock<'a, F: Fold> {
+    f: F,
+    x: &'a [F::T],
+}
+
+impl<F: Fold> Vectorized for FoldBlock<'_, F> {
+    type Out = [F::A; LANES];
+    #[inline(always)]
+    fn run(self) -> [F::A; LANES] {
+        fold_lanes(self.f, self.x, &mut Vec::with_capacity(64))
+    }
+}
+
+/// A long row folded in blocks on all threads, the blocks' accumulators combined in the tree
+/// [`fold_row`] builds (NOTE: [reduce-order]).
+fn fold_long<F: Fold>(f: F, x: &[F::T], isa: math::Isa) -> F::A {
+    let blocks: Vec<[F::A; LANES]> = x
+        .par_chunks(BLOCK)
+        .map(|b| with_isa(isa, FoldBlock { f, x: b }))
+        .collect();
+    let mut stack = Vec::with_capacity(64);
+    for (i, b) in blocks.into_iter().enumerate() {
+        push_lanes(f, &mut stack, i as u64, b);
+    }
+    collapse(f, flush_lanes(f, &mut stack))
+}
+
+/// Fold a contiguous row the way pairwise summation does, with the same error bound (O(log n)
+/// roundings per element, not O(n)): runs of [`RUN`] elements into [`LANES`] interleaved
+/// accumulators (4 elements each), the runs' accumulators combined lane by lane in a
+/// pairwise tree (a binary counter over the runs, no recursion), and the lanes combined
+/// pairwise at the end. Rows up to [`LANES`] long are folded in order.
+#[inline(always)]
+fn fold_row<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> F::A {
+    if x.len() <= LANES {
+        return x.iter().fold(f.init(), |a, &v| f.step(a, v));
+    }
+    collapse(f, fold_lanes(f, x, stack))
+}
+
+/// [`fold_row`] before the lanes are combined.
+#[inline(always)]
+fn fold_lanes<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> [F::A; LANES] {
+    stack.clear();
+    let (runs, rest) = x.as_chunks::<RUN>();
+    for (i, run) in runs.iter().enumerate() {
+        // a fixed trip count: the accumulators stay in registers
+        let mut acc = [f.init(); LANES];
+        for k in 0..RUN / LANES {
+            for j in 0..LANES {
+                acc[j] = f.step(acc[j], run[k * LANES + j]);
             }
         }
-        let tail = rest.iter().fold(init, |a, &v| f(a, v));
-        let lo = combine(combine(acc[0], acc[1]), combine(acc[2], acc[3]));
-        let hi = combine(combine(acc[4], acc[5]), combine(acc[6], acc[7]));
-        return combine(combine(lo, hi), tail);
+        push_lanes(f, stack, i as u64, acc);
     }
-    // split at a multiple of RUN near the middle (below len, since len > RUN)
-    let half = (x.len() / 2).div_ceil(RUN) * RUN;
-    combine(
-        fold_pairwise(&x[..half], init, f, combine),
-        fold_pairwise(&x[half..], init, f, combine),
-    )
+    if !rest.is_empty() {
+        let mut acc = [f.init(); LANES];
+        for (k, &v) in rest.iter().enumerate() {
+            acc[k % LANES] = f.step(acc[k % LANES], v);
+        }
+        push_lanes(f, stack, runs.len() as u64, acc);
+    }
+    flush_lanes(f, stack)
+}
+
+/// Push the accumulators of part number `i` on the pairwise stack: combined with the top
+/// once for each trailing 1 bit of `i` (the subtrees it completes).
+#[inline(always)]
+fn push_lanes<F: Fold>(f: F, stack: &mut Vec<[F::A; LANES]>, i: u64, mut acc: [F::A; LANES]) {
+    let mut k = i;
+    while k & 1 == 1 {
+        let s = stack.pop().expect("one entry per 1 bit");
+        for j in 0..LANES {
+            acc[j] = f.combine(s[j], acc[j]);
+        }
+        k >>= 1;
+    }
+    stack.push(acc);
+}
+
+/// Combine what is left on the stack, the latest (smallest) subtrees first.
+#[inline(always)]
+fn flush_lanes<F: Fold>(f: F, stack: &mut Vec<[F::A; LANES]>) -> [F::A; LANES] {
+    let mut acc = stack.pop().unwrap_or([f.init(); LANES]);
+    while let Some(s) = stack.pop() {
+        for j in 0..LANES {
+            acc[j] = f.combine(s[j], acc[j]);
+        }
+    }
+    acc
+}
+
+/// The lanes combined pairwise.
+#[inline(always)]
+fn collapse<F: Fold>(f: F, mut a: [F::A; LANES]) -> F::A {
+    let mut w = LANES;
+    while w > 1 {
+        w /= 2;
+        for j in 0..w {
+            a[j] = f.combine(a[j], a[j + w]);
+        }
+    }
+    a[0]
+}
+
+/// Reduce the outer reduced dims of a walk whose innermost dim is kept and contiguous: for
+/// each position of the outer kept dims and each tile of columns, the rows are accumulated
+/// into the output tile, vectorized along it ([`AccumulateTile`]). The result in output order.
+fn accumulate_rows<F: Fold>(
+    f: F,
+    data: &[F::T],
+    base: isize,
+    walk: &[Dim],
+    isa: math::Isa,
+) -> Vec<F::A> {
+    let (inner, outer) = walk.split_last().expect("merge leaves one dim");
+    let cols = inner.n;
+    let kept: SmallVec<[(usize, isize); 6]> = outer
+        .iter()
+        .filter(|d| d.os != 0)
+        .map(|d| (d.n, d.xs))
+        .collect();
+    let red: SmallVec<[(usize, isize); 6]> = outer
+        .iter()
+        .filter(|d| d.os == 0)
+        .map(|d| (d.n, d.xs))
+        .collect();
+    let n_kept: usize = kept.iter().map(|d| d.0).product();
+    let n_red: usize = red.iter().map(|d| d.0).product();
+    let mut buf = alloc_filled(n_kept * cols, f.init());
+    let tile = |k: usize, t: usize, out: &mut [F::A]| {
+        let at = base + Odometer::new(kept.iter().copied(), k).off + (t * TILE) as isize;
+        let k = AccumulateTile {
+            f,
+            data,
+            base: at,
+            red: &red,
+            n_red,
+            out,
+        };
+        with_isa(isa, k)
+    };
+    if parallel(n_kept * cols * n_red) {
+        buf.par_chunks_mut(cols).enumerate().for_each(|(k, row)| {
+            row.par_chunks_mut(TILE)
+                .enumerate()
+                .for_each(|(t, out)| tile(k, t, out))
+        });
+    } else {
+        for (k, row) in buf.chunks_mut(cols).enumerate() {
+            for (t, out) in row.chunks_mut(TILE).enumerate() {
+                tile(k, t, out);
+            }
+        }
+    }
+    let out_walk: Dims = outer
+        .iter()
+        .filter(|d| d.os != 0)
+        .chain([inner])
+        .copied()
+        .collect();
+    place(buf, &out_walk)
+}
+
+/// One tile of output columns: the rows of the reduced walk `red` (starting at `base`, each
+/// `out.len()` contiguous elements) accumulated into `out`, [`GROUP`] rows at a time, the
+/// groups combined pairwise (a binary counter over the groups, as in [`fold_lanes`]): the
+/// error bound of pairwise summation with a base case of 8. NOTE: [isa-copies]
+struct AccumulateTile<'a, F: Fold> {
+    f: F,
+    data: &'a [F::T],
+    base: isize,
+    red: &'a [(usize, isize)],
+    n_red: usize,
+    out: &'a mut [F::A],
+}
+
+impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let (f, w) = (self.f, self.out.len());
+        let groups = self.n_red.div_ceil(GROUP);
+        let levels = (usize::BITS - groups.leading_zeros()) as usize + 1;
+        // the pairwise stack: `top` tiles of partial results, then the one being filled
+        let mut stack = alloc_filled(levels * w, f.init());
+        let mut top = 0;
+        let mut o = Odometer::new(self.red.iter().copied(), 0);
+        let mut row = || {
+            let at = (self.base + o.off) as usize;
+            o.advance();
+            &self.data[at..at + w]
+        };
+        let mut left = self.n_red;
+        for g in 0..groups as u64 {
+            let slot = &mut stack[top * w..(top + 1) * w];
+            if left >= GROUP {
+                let rows: [&[F::T]; GROUP] = std::array::from_fn(|_| row());
+                for (j, s) in slot.iter_mut().enumerate() {
+                    let mut a = f.init();
+                    for r in &rows {
+                        a = f.step(a, r[j]);
+                    }
+                    *s = a;
+                }
+                left -= GROUP;
+            } else {
+                slot.fill(f.init());
+                for _ in 0..left {
+                    for (s, &v) in slot.iter_mut().zip(row()) {
+                        *s = f.step(*s, v);
+                    }
+                }
+                left = 0;
+            }
+            let mut k = g;
+            while k & 1 == 1 {
+                let (lo, hi) = stack.split_at_mut(top * w);
+                for (a, &b) in lo[(top - 1) * w..].iter_mut().zip(&hi[..w]) {
+                    *a = f.combine(*a, b);
+                }
+                top -= 1;
+                k >>= 1;
+            }
+            top += 1;
+        }
+        while top > 1 {
+            let (lo, hi) = stack.split_at_mut((top - 1) * w);
+            for (a, &b) in lo[(top - 2) * w..].iter_mut().zip(&hi[..w]) {
+                *a = f.combine(*a, b);
+            }
+            top -= 1;
+        }
+        self.out.copy_from_slice(&stack[..w]);
+    }
 }
 
 /// Index of the maximum (`greater = true`) or minimum along `dim`; the first one on ties, NaN
@@ -128,6 +748,7 @@ pub fn arg_extreme<T: Element>(x: View<'_, T>, dim: usize, greater: bool) -> Vec
 mod tests {
     use super::*;
     use crate::array::Array;
+    use math::Isa;
 
     #[test]
     fn sums_are_as_accurate_as_pairwise_summation() {
@@ -136,17 +757,29 @@ mod tests {
         let n = 1 << 20;
         let mut x = vec![1e-16; n];
         x[0] = 1.0;
-        let a = Array::from_vec(x, &[n]);
-        let got = reduce(a.v::<f64>(), &[0], 0.0, |s, v| s + v, |s, t| s + t);
         let want = 1.0 + (n - 1) as f64 * 1e-16;
-        // within 16 roundings of the total (the 16 terms of one accumulator in a run), where a
-        // running sum would be 1e-10 off
-        assert!(
-            (got[0] - want).abs() <= 16.0 * f64::EPSILON,
-            "{} vs {want}",
-            got[0]
-        );
-        // odd lengths, rows of a matrix, and a max with a NaN, through the same folding
+        for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+            let a = Array::from_vec(x.clone(), &[n]);
+            let got = reduce_isa(a.v::<f64>(), &[0], SumF64::<f64>::new(), isa);
+            // within 16 roundings of the total, where a running sum would be 1e-10 off
+            assert!(
+                (got[0] - want).abs() <= 16.0 * f64::EPSILON,
+                "{} vs {want}",
+                got[0]
+            );
+            // the same down a column (rows accumulated into the output row)
+            let rows = 1 << 14;
+            let mut c = vec![1e-16; 2 * rows];
+            c[0] = 1.0;
+            c[1] = 1.0;
+            let a = Array::from_vec(c, &[rows, 2]);
+            let got = reduce_isa(a.v::<f64>(), &[0], SumF64::<f64>::new(), isa);
+            let want = 1.0 + (rows - 1) as f64 * 1e-16;
+            for g in got {
+                assert!((g - want).abs() <= 16.0 * f64::EPSILON, "{g} vs {want}");
+            }
+        }
+        // odd lengths and rows of a matrix through the generic (closure) reduction
         for len in [1usize, 7, 8, 127, 128, 129, 255, 1000, 4099] {
             let v: Vec<f64> = (0..3 * len).map(|i| (i % 17) as f64 - 8.0).collect();
             let rows = reduce(
@@ -161,16 +794,267 @@ mod tests {
                 assert_eq!(*got, want, "row {r} of length {len}");
             }
         }
-        let mut v: Vec<f64> = (0..5000).map(|i| i as f64).collect();
-        v[4321] = f64::NAN;
-        let pick = |a: f64, v: f64| if a.is_nan() || v <= a { a } else { v };
-        let m = reduce(
-            Array::from_vec(v, &[5000]).v::<f64>(),
-            &[0],
-            f64::NEG_INFINITY,
-            pick,
-            pick,
+    }
+
+    /// Deterministic values in [-1, 1) with a spread of magnitudes.
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let u = (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+                u * [1.0, 1e3, 1e-3][i % 3]
+            })
+            .collect()
+    }
+
+    /// A strided view of `data` and the reference reduction: a plain loop over every
+    /// position in f64, in order.
+    struct Case {
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        offset: usize,
+        len: usize,
+    }
+
+    impl Case {
+        /// Row-major contiguous.
+        fn dense(shape: &[usize]) -> Case {
+            let strides = contiguous_strides(shape).to_vec();
+            Case {
+                shape: shape.to_vec(),
+                strides,
+                offset: 0,
+                len: numel(shape),
+            }
+        }
+        /// The dims of a contiguous buffer of shape `perm`-permuted `shape`, seen in `shape`
+        /// order (a transposed view).
+        fn permuted(shape: &[usize], perm: &[usize]) -> Case {
+            let mem: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+            let ms = contiguous_strides(&mem);
+            let mut strides = vec![0; shape.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                strides[p] = ms[i];
+            }
+            Case {
+                shape: shape.to_vec(),
+                strides,
+                offset: 0,
+                len: numel(shape),
+            }
+        }
+        fn reference<A: Copy>(
+            &self,
+            data: &[f64],
+            dims: &[usize],
+            init: A,
+            f: impl Fn(A, f64) -> A,
+        ) -> Vec<A> {
+            let kept = kept_shape(&self.shape, dims);
+            let ks = contiguous_strides(&kept);
+            let mut out = vec![init; numel(&kept)];
+            let nd = self.shape.len();
+            let mut idx = vec![0usize; nd];
+            for _ in 0..numel(&self.shape) {
+                let mut i = self.offset as isize;
+                let mut o = 0isize;
+                for d in 0..nd {
+                    i += idx[d] as isize * self.strides[d];
+                    if !dims.contains(&d) {
+                        o += idx[d] as isize * ks[d];
+                    }
+                }
+                out[o as usize] = f(out[o as usize], data[i as usize]);
+                for d in (0..nd).rev() {
+                    idx[d] += 1;
+                    if idx[d] < self.shape[d] {
+                        break;
+                    }
+                    idx[d] = 0;
+                }
+            }
+            out
+        }
+    }
+
+    fn view<'a, T>(c: &'a Case, data: &'a [T]) -> View<'a, T> {
+        View {
+            data,
+            shape: &c.shape,
+            strides: &c.strides,
+            offset: c.offset,
+        }
+    }
+
+    /// Every subset of dims, in every ISA copy: the same bits in each, within pairwise
+    /// summation's bound of the plain loop (f64 and f32), and max/min exactly, NaN winning.
+    fn check(c: &Case, seed: u64, special: bool) {
+        let mut data = values(c.len, seed);
+        if special && c.len > 3 {
+            data[c.len / 3] = f64::INFINITY;
+            data[c.len / 2] = f64::NEG_INFINITY;
+            data[c.len - 2] = f64::NAN;
+        }
+        let d32: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+        let d32w: Vec<f64> = d32.iter().map(|&v| v as f64).collect();
+        let nd = c.shape.len();
+        for mask in 0..1u32 << nd {
+            let dims: Vec<usize> = (0..nd).filter(|d| mask >> d & 1 == 1).collect();
+            let what = format!("shape {:?} strides {:?} dims {dims:?}", c.shape, c.strides);
+            let sum = c.reference(&data, &dims, 0.0, |a, v| a + v);
+            let abs = c.reference(&data, &dims, 0.0, |a, v| a + v.abs());
+            let sum32 = c.reference(&d32w, &dims, 0.0, |a, v| a + v);
+            let nanmax = |a: f64, v: f64| if a.is_nan() || v <= a { a } else { v };
+            let nanmin = |a: f64, v: f64| if a.is_nan() || v >= a { a } else { v };
+            let max = c.reference(&data, &dims, f64::NEG_INFINITY, nanmax);
+            let min = c.reference(&data, &dims, f64::INFINITY, nanmin);
+            let mut first: Option<Vec<f64>> = None;
+            for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+                let got = reduce_isa(view(c, &data), &dims, SumF64::<f64>::new(), isa);
+                let got32 = reduce_isa(view(c, &d32), &dims, SumF64::<f32>::new(), isa);
+                assert_eq!(got.len(), sum.len(), "{what}");
+                for i in 0..sum.len() {
+                    let tol = 1e-14 * abs[i];
+                    let close = |g: f64, w: f64| {
+                        g == w
+                            || (g.is_nan() && w.is_nan())
+                            || (tol.is_finite() && (g - w).abs() <= tol)
+                    };
+                    assert!(close(got[i], sum[i]), "{what}: {} vs {}", got[i], sum[i]);
+                    assert!(
+                        close(got32[i], sum32[i]),
+                        "{what}: {} vs {}",
+                        got32[i],
+                        sum32[i]
+                    );
+                }
+                // (which NaN comes out of a sum of NaNs depends on the operand order that
+                // each copy's instructions happen to use)
+                let same_bits = |a: &[f64], b: &[f64]| {
+                    a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+                };
+                match &first {
+                    None => first = Some(got.clone()),
+                    Some(f) => assert!(same_bits(f, &got), "{what} in {isa:?}: {f:?} vs {got:?}"),
+                }
+                let mx = reduce_isa(view(c, &data), &dims, Pick::<f64, true>::new(), isa);
+                let mn = reduce_isa(view(c, &data), &dims, Pick::<f64, false>::new(), isa);
+                let mx32 = reduce_isa(view(c, &d32), &dims, Pick::<f32, true>::new(), isa);
+                for i in 0..max.len() {
+                    let same = |g: f64, w: f64| g == w || (g.is_nan() && w.is_nan());
+                    assert!(same(mx[i], max[i]), "{what} max: {} vs {}", mx[i], max[i]);
+                    assert!(same(mn[i], min[i]), "{what} min: {} vs {}", mn[i], min[i]);
+                    assert!(same(mx32[i] as f64, max[i] as f32 as f64), "{what} max f32");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_layout_and_dim_set_matches_a_plain_loop() {
+        let shapes: [&[usize]; 11] = [
+            &[1],
+            &[7],
+            &[33],
+            &[300],
+            &[3, 70],
+            &[70, 3],
+            &[40, 33],
+            &[17, 300],
+            &[6, 7, 50],
+            &[5, 1, 9, 20],
+            &[2, 3, 4, 5],
+        ];
+        for (k, s) in shapes.iter().enumerate() {
+            check(&Case::dense(s), k as u64, false);
+            check(&Case::dense(s), k as u64 + 100, true);
+        }
+        // transposed and permuted views
+        check(&Case::permuted(&[40, 33], &[1, 0]), 1, false);
+        check(&Case::permuted(&[6, 7, 50], &[2, 0, 1]), 2, true);
+        check(&Case::permuted(&[6, 7, 50], &[1, 2, 0]), 3, false);
+        // a slice of a wider matrix (rows contiguous, not jointly), with an offset
+        check(
+            &Case {
+                shape: vec![10, 40],
+                strides: vec![64, 1],
+                offset: 5,
+                len: 640,
+            },
+            4,
+            true,
         );
-        assert!(m[0].is_nan());
+        // every other element (no contiguous rows), and a broadcast (stride 0) dim
+        check(
+            &Case {
+                shape: vec![9, 20],
+                strides: vec![40, 2],
+                offset: 1,
+                len: 400,
+            },
+            5,
+            false,
+        );
+        check(
+            &Case {
+                shape: vec![4, 30, 9],
+                strides: vec![9, 0, 1],
+                offset: 0,
+                len: 36,
+            },
+            6,
+            true,
+        );
+        // empty dims: the reduced ones give the initial value, the kept ones nothing
+        for s in [&[0usize, 5][..], &[5, 0], &[0]] {
+            check(&Case::dense(s), 7, false);
+        }
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_number_of_threads() {
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        // one long row (split in blocks on several threads), rows, columns, a middle dim
+        let cases = [
+            (Case::dense(&[3 * BLOCK + 1000]), vec![0]),
+            (Case::dense(&[2, 2 * BLOCK + 5]), vec![1]),
+            (Case::dense(&[300, 700]), vec![1]),
+            (Case::dense(&[300, 700]), vec![0]),
+            (Case::dense(&[40, 2 * TILE + 100]), vec![0]),
+            (Case::dense(&[30, 40, 50]), vec![1]),
+            (Case::dense(&[30, 40, 50]), vec![0, 2]),
+        ];
+        for (c, dims) in &cases {
+            let data = values(c.len, 9);
+            let run = |n: usize| {
+                pool(n).install(|| reduce_with(view(c, &data), dims, SumF64::<f64>::new()))
+            };
+            let one = run(1);
+            for n in [2, 3] {
+                let got = run(n);
+                assert!(
+                    one.iter()
+                        .zip(&got)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{:?} over {dims:?} on {n} threads",
+                    c.shape
+                );
+            }
+            let abs = c.reference(&data, dims, 0.0, |a, v| a + v.abs());
+            let want = c.reference(&data, dims, 0.0, |a, v| a + v);
+            for i in 0..want.len() {
+                assert!((one[i] - want[i]).abs() <= 1e-14 * abs[i]);
+            }
+        }
     }
 }

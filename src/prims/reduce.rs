@@ -6,7 +6,7 @@ use crate::array::{Array, DType, Element, Float, Shape};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
-use crate::kernels::reduce::{arg_extreme, kept_shape, reduce};
+use crate::kernels::reduce::{Pick, SumF64, arg_extreme, kept_shape, reduce, reduce_with};
 use smallvec::{SmallVec, smallvec};
 
 /// The output shape of a reduction.
@@ -52,16 +52,10 @@ pub(crate) struct Sum {
 /// Sums accumulate in f64, so a long f32 sum keeps f32 precision (a running f32 total drifts by
 /// about 1% over 10⁶ terms; PyTorch avoids that with cascade summation).
 fn sum_typed<T: Float>(x: &Array, dims: &[usize]) -> Vec<T> {
-    reduce(
-        x.v::<T>(),
-        dims,
-        0.0f64,
-        |a, v| a + v.to_f64(),
-        |a, b| a + b,
-    )
-    .into_iter()
-    .map(T::from_f64)
-    .collect()
+    reduce_with(x.v::<T>(), dims, SumF64::<T>::new())
+        .into_iter()
+        .map(T::from_f64)
+        .collect()
 }
 
 impl Primitive for Sum {
@@ -145,6 +139,15 @@ fn extreme_typed<T: Element>(x: &Array, dims: &[usize], max: bool, init: T) -> V
     reduce(x.v::<T>(), dims, init, pick, pick)
 }
 
+/// [`extreme_typed`] for the float types, vectorized.
+fn pick_typed<T: Float>(x: &Array, dims: &[usize], max: bool) -> Vec<T> {
+    if max {
+        reduce_with(x.v::<T>(), dims, Pick::<T, true>::new())
+    } else {
+        reduce_with(x.v::<T>(), dims, Pick::<T, false>::new())
+    }
+}
+
 impl Extreme {
     /// 1 where x equals the extreme, divided by the number of such places.
     fn share(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
@@ -174,14 +177,8 @@ impl Primitive for Extreme {
         let shape = out_shape(x.shape(), &self.dims, self.keepdim);
         let (m, d) = (self.max, &self.dims);
         Ok(match x.dtype() {
-            DType::F32 => Array::from_vec(
-                extreme_typed(x, d, m, if m { f32::NEG_INFINITY } else { f32::INFINITY }),
-                &shape,
-            ),
-            DType::F64 => Array::from_vec(
-                extreme_typed(x, d, m, if m { f64::NEG_INFINITY } else { f64::INFINITY }),
-                &shape,
-            ),
+            DType::F32 => Array::from_vec(pick_typed::<f32>(x, d, m), &shape),
+            DType::F64 => Array::from_vec(pick_typed::<f64>(x, d, m), &shape),
             DType::I64 => Array::from_vec(
                 extreme_typed(x, d, m, if m { i64::MIN } else { i64::MAX }),
                 &shape,

@@ -1,6 +1,7 @@
 //! `jit`: trace a function once per input signature into a graph, optimize it, and replay it
 //! (`NOTE: [staging]`; the graph, passes and executor are in `jit`).
 
+use super::jit_call::Callable;
 use super::options::Opts;
 use super::{Function, callable};
 use crate::array::Shape;
@@ -22,7 +23,9 @@ struct Entry {
     args: Vec<Tree>,
     specs: Vec<(Shape, DType)>,
     out: Tree,
-    program: Program,
+    program: Arc<Program>,
+    /// The signature as one primitive, for calls on tracers (`NOTE: [jit-call]`).
+    call: Option<Arc<Callable>>,
 }
 
 impl Entry {
@@ -75,9 +78,10 @@ impl Cache {
 ///
 /// `jit` is a transform like the others and composes with them in any order:
 /// `jit(hessian(f))` compiles the whole Hessian computation (the transforms run once, while
-/// tracing; replays call only the kernels), and `hessian(jit(f))`, `vmap(jit(f))` or
-/// `grad(jit(grad(f)))` replay the compiled `f` under the outer transforms, which see its
-/// equations one by one.
+/// tracing; replays call only the kernels), and under `hessian(jit(f))`, `vmap(jit(f))` or
+/// `grad(jit(grad(f)))` the compiled `f` is one primitive for the outer transforms, whose
+/// rules are compiled from its graph the first time each is needed
+/// ([`rule_traces`](Jit::rule_traces); `NOTE: [jit-call]`).
 ///
 /// **When to use it**: a function called many times with the same shapes (an optimizer's inner
 /// loop, a Newton iteration, per-batch gradients): what it saves is the cost of interpreting
@@ -186,6 +190,14 @@ impl<F> Jit<F> {
     pub fn traces(&self) -> usize {
         self.cache.traces.load(Ordering::Relaxed)
     }
+    /// The call forms of the compiled signatures (see [`Jit::rule_traces`]).
+    pub(super) fn cached_callables(&self) -> Vec<Arc<Callable>> {
+        self.cache
+            .lock()
+            .iter()
+            .filter_map(|e| e.call.clone())
+            .collect()
+    }
     /// Drop every compiled signature (and the constants their graphs hold).
     pub fn clear_cache(&self) {
         self.cache.lock().clear();
@@ -255,12 +267,17 @@ impl<A, F: Function<A>> Function<A> for Jit<F> {
         let args = super::live_trees(args, "jit")?;
         let leaves: Vec<Tensor> = args.iter().flat_map(|a| a.leaves()).cloned().collect();
         if let Some(e) = self.cache.find(&args, &leaves) {
-            let outs = e.program.run(&leaves)?;
+            let outs = match &e.call {
+                Some(c) if Callable::applies(&leaves) => c.bind(&leaves)?,
+                _ => e.program.run(&leaves)?,
+            };
             return Ok(e.out.with_leaves(&mut outs.into_iter()));
         }
         let (out, graph) = record(&|a| self.f.apply(a), &args, &leaves)?;
         self.cache.traces.fetch_add(1, Ordering::Relaxed);
         if graph.reusable {
+            let program = Arc::new(Program::new(optimize(graph)));
+            let call = Callable::new(program.clone(), &out.leaves()).map(Arc::new);
             let blank = Tensor::scalar(0.0);
             let template = |t: &Tree| t.map(&mut |_| Ok(blank.clone()));
             self.cache.insert(Entry {
@@ -270,7 +287,8 @@ impl<A, F: Function<A>> Function<A> for Jit<F> {
                     .map(|t| (Shape::from_slice(t.shape()), t.dtype()))
                     .collect(),
                 out: template(&out)?,
-                program: Program::new(optimize(graph)),
+                program,
+                call,
             });
         }
         Ok(out)

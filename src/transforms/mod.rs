@@ -13,6 +13,7 @@ mod custom;
 mod hessian;
 mod jacobian;
 mod jit;
+mod jit_call;
 mod jvp;
 mod linearize;
 pub(crate) mod options;

@@ -43,7 +43,9 @@ pub(crate) enum Mode {
 
 /// A sparse Jacobian or Hessian: made by [`Jacfwd::sparse`](crate::Jacfwd::sparse),
 /// [`Jacrev::sparse`](crate::Jacrev::sparse) or [`Hessian::sparse`](crate::Hessian::sparse),
-/// keeping their `argnums`, `chunk_size` and `randomness`.
+/// keeping their `argnums`, `chunk_size`, `memory_budget` and `randomness`. Under a
+/// `memory_budget` the products (one per color) run in chunks chosen as for the dense
+/// transforms, and the budget counts the compressed result (colors × rows).
 ///
 /// **The matrix.** Rows are the elements of the outputs (every output leaf flattened, in
 /// order), columns the elements of the differentiated arguments (every leaf of the arguments
@@ -101,7 +103,7 @@ pub struct Sparse<F> {
     auto: bool,
 }
 
-option_setters!(Sparse: chunk_size, progress);
+option_setters!(Sparse: chunk_size, memory_budget, memory_plan, progress);
 
 impl<F> Sparse<F> {
     pub(crate) fn new(f: F, o: Opts, mode: Mode) -> Sparse<F> {
