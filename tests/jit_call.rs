@@ -3,7 +3,9 @@
 //! composition is checked against eager on three calls (the trace, the first call through the
 //! compiled rules, and a replay of them), and the rules are traced once per signature.
 
-use functorch::{DType, Result, Tensor, Tree, grad, hessian, hvp, jacfwd, jacrev, jit, jvp, vmap};
+use functorch::{
+    DType, Jit, Result, Tensor, Tree, grad, hessian, hvp, jacfwd, jacrev, jit, jvp, vmap,
+};
 
 fn close(a: &Tensor, b: &Tensor, what: &str) {
     assert_eq!(a.shape(), b.shape(), "{what}: shapes");
@@ -27,13 +29,19 @@ fn f(x: &Tensor) -> Result<Tensor> {
         .mul_scalar(1.0 / n as f64)
 }
 
-/// `eager` and `compiled` agree on three calls; the compiled rules trace only on the first
-/// two and then replay.
-fn agree(what: &str, eager: &dyn Fn() -> Result<Tensor>, compiled: &dyn Fn() -> Result<Tensor>) {
+/// `eager` and `compiled` (which runs `j` under transforms) agree on three calls, and the
+/// later calls went through `j`'s compiled rules (not a replay of its equations).
+fn agree<F>(
+    what: &str,
+    j: &Jit<F>,
+    eager: &dyn Fn() -> Result<Tensor>,
+    compiled: &dyn Fn() -> Result<Tensor>,
+) {
     let want = eager().unwrap();
     for call in 0..3 {
         close(&compiled().unwrap(), &want, &format!("{what}, call {call}"));
     }
+    assert!(j.rule_traces() > 0, "{what}: the compiled rules were used");
 }
 
 #[test]
@@ -43,26 +51,32 @@ fn every_transform_outside_jit_gives_eager_results() -> Result<()> {
     let v = Tensor::from_slice(&[1.0, 0.5, -0.25, 2.0, -1.0]);
 
     let jf = jit(f);
-    agree("grad", &|| grad(f).call(&x), &|| grad(jf.clone()).call(&x));
+    agree("grad", &jf, &|| grad(f).call(&x), &|| {
+        grad(jf.clone()).call(&x)
+    });
     let jf = jit(f);
-    agree("vmap", &|| vmap(f).call(&xs), &|| {
+    agree("vmap", &jf, &|| vmap(f).call(&xs), &|| {
         vmap(jf.clone()).call(&xs)
     });
     let jf = jit(f);
-    agree("hessian", &|| hessian(f).call(&x), &|| {
+    agree("hessian", &jf, &|| hessian(f).call(&x), &|| {
         hessian(jf.clone()).call(&x)
     });
     let jf = jit(f);
-    agree("jacfwd(jacfwd)", &|| jacfwd(jacfwd(f)).call(&x), &|| {
-        jacfwd(jacfwd(jf.clone())).call(&x)
-    });
+    agree(
+        "jacfwd(jacfwd)",
+        &jf,
+        &|| jacfwd(jacfwd(f)).call(&x),
+        &|| jacfwd(jacfwd(jf.clone())).call(&x),
+    );
     let jf = jit(f);
-    agree("vmap(grad)", &|| vmap(grad(f)).call(&xs), &|| {
+    agree("vmap(grad)", &jf, &|| vmap(grad(f)).call(&xs), &|| {
         vmap(grad(jf.clone())).call(&xs)
     });
     let jf = jit(f);
     agree(
         "grad(vmap) summed",
+        &jf,
         &|| grad(|x: &Tensor| vmap(f).call::<_, Tensor>(x)?.sum()).call(&xs),
         &|| {
             let jf = jf.clone();
@@ -70,12 +84,13 @@ fn every_transform_outside_jit_gives_eager_results() -> Result<()> {
         },
     );
     let jf = jit(f);
-    agree("hvp", &|| hvp(f).call::<_, _, Tensor>(&x, &v), &|| {
+    agree("hvp", &jf, &|| hvp(f).call::<_, _, Tensor>(&x, &v), &|| {
         hvp(jf.clone()).call::<_, _, Tensor>(&x, &v)
     });
     let jf = jit(f);
     agree(
         "jvp",
+        &jf,
         &|| Ok(jvp(f).call::<_, (Tensor, Tensor)>(&x, &v)?.1),
         &|| Ok(jvp(jf.clone()).call::<_, (Tensor, Tensor)>(&x, &v)?.1),
     );
@@ -83,6 +98,7 @@ fn every_transform_outside_jit_gives_eager_results() -> Result<()> {
     let jg = jit(grad(jit(f)));
     agree(
         "jacrev(jit(grad(jit)))",
+        &jg,
         &|| jacrev(grad(f)).call(&x),
         &|| jacrev(jg.clone()).call(&x),
     );
@@ -185,7 +201,7 @@ fn several_outputs_index_operands_and_f32() -> Result<()> {
     // f32
     let x32 = x.to_dtype(DType::F32)?;
     let jf = jit(f);
-    agree("grad f32", &|| grad(f).call(&x32), &|| {
+    agree("grad f32", &jf, &|| grad(f).call(&x32), &|| {
         grad(jf.clone()).call(&x32)
     });
     assert!(jf.rule_traces() > 0);

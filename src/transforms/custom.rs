@@ -94,7 +94,7 @@ type FlatBwd = Arc<dyn Fn(&[Tensor], &Tensor) -> Result<Vec<Tensor>> + Send + Sy
 // shared machinery
 
 /// Every level whose tracers `t` holds, at any depth (a level may be visited more than once).
-fn each_level(t: &Tensor, visit: &mut dyn FnMut(&Level, &'static str)) {
+pub(super) fn each_level(t: &Tensor, visit: &mut dyn FnMut(&Level, &'static str)) {
     if let Some(tr) = t.tracer() {
         visit(&tr.level, tr.kind_name());
         match &tr.kind {
@@ -305,32 +305,45 @@ impl Packer {
                 let _ = self.spec.set((placeholder(out), shapes, d));
             }
         }
-        if leaves.len() == 1 {
-            return Ok(leaves[0].clone());
-        }
-        let flat = leaves
-            .iter()
-            .map(|l| l.reshape(&[-1]))
-            .collect::<Result<Vec<_>>>()?;
-        Tensor::cat(&flat, 0)
+        pack_flat(&leaves)
     }
     fn unpack(&self, packed: Tensor) -> Result<Tree> {
         let (tmpl, shapes, _) = self.spec.get().ok_or_else(|| {
             Error::transform(&self.call, "the function was not run (internal error)")
         })?;
-        if shapes.len() == 1 {
-            return Ok(tmpl.with_leaves(&mut std::iter::once(packed)));
-        }
-        let mut parts = Vec::with_capacity(shapes.len());
-        let mut off = 0;
-        for s in shapes {
+        Ok(tmpl.with_leaves(&mut split_flat(&packed, shapes)?.into_iter()))
+    }
+}
+
+/// Several tensors as one operand or output of a primitive (whose output is one tensor): one
+/// as it is, more flattened and concatenated (they must share a dtype).
+pub(super) fn pack_flat<T: std::borrow::Borrow<Tensor>>(leaves: &[T]) -> Result<Tensor> {
+    if let [one] = leaves {
+        return Ok(one.borrow().clone());
+    }
+    let flat = leaves
+        .iter()
+        .map(|l| l.borrow().reshape(&[-1]))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::cat(&flat, 0)
+}
+
+/// The tensors of `shapes` that [`pack_flat`] packed into `packed`.
+pub(super) fn split_flat(packed: &Tensor, shapes: &[Shape]) -> Result<Vec<Tensor>> {
+    if shapes.len() == 1 {
+        return Ok(vec![packed.clone()]);
+    }
+    let mut off = 0;
+    shapes
+        .iter()
+        .map(|s| {
             let n = numel(s);
             let dims: Vec<i64> = s.iter().map(|&d| d as i64).collect();
-            parts.push(packed.narrow(0, off, n)?.reshape(&dims)?);
+            let part = packed.narrow(0, off, n)?.reshape(&dims);
             off += n;
-        }
-        Ok(tmpl.with_leaves(&mut parts.into_iter()))
-    }
+            part
+        })
+        .collect()
 }
 
 /// Bind a custom call on the leaves of `args`.

@@ -31,13 +31,14 @@
 //! call (whose draws depend on the levels that batch them), or the outputs are not float
 //! tensors of one dtype (the primitive's one output is the outputs flattened and concatenated).
 
+use super::custom::{each_level, pack_flat, split_flat};
 use super::jit::{Jit, jit};
 use super::jvp::jvp_impl;
 use super::options::Opts;
 use super::vjp::vjp_impl;
 use super::{Dims, Dynamic, Function, dynamic, vmap};
-use crate::array::{Shape, numel};
-use crate::core::{PrimKind, Tensor, TracerKind, bind};
+use crate::array::Shape;
+use crate::core::{LevelKind, PrimKind, Tensor, bind};
 use crate::error::Result;
 use crate::jit::Program;
 use crate::prims::Grads;
@@ -96,7 +97,7 @@ impl Callable {
     pub(super) fn bind(self: &Arc<Self>, leaves: &[Tensor]) -> Result<Vec<Tensor>> {
         let refs: Vec<&Tensor> = leaves.iter().collect();
         let packed = bind(&CustomCall(Arc::new(JitCall(self.clone()))), &refs)?;
-        unpack(&packed, &self.outs)
+        split_flat(&packed, &self.outs)
     }
 
     /// How many times the derived rules (and theirs, recursively) have been traced.
@@ -126,51 +127,17 @@ impl Callable {
     /// The outputs of the graph on `xs`, packed into one tensor (replayed: under the derived
     /// functions' transforms, each equation goes through their rules).
     fn replay_packed(program: &Program, xs: &[Tensor]) -> Result<Tensor> {
-        pack(&program.run(xs)?)
+        pack_flat(&program.run(xs)?)
     }
 }
 
 /// Whether `t` holds a tracer of a trace being recorded, at any depth.
 fn staged(t: &Tensor) -> bool {
-    let Some(tr) = t.tracer() else {
-        return false;
-    };
-    match &tr.kind {
-        TracerKind::Staged { .. } => true,
-        TracerKind::Batch { value } | TracerKind::Grad { value, .. } => staged(value),
-        TracerKind::Dual { primal, tangent } => {
-            staged(primal) || tangent.as_ref().is_some_and(staged)
-        }
-    }
-}
-
-/// Several outputs as one tensor: one as it is, more flattened and concatenated.
-fn pack(outs: &[Tensor]) -> Result<Tensor> {
-    if let [one] = outs {
-        return Ok(one.clone());
-    }
-    let flat = outs
-        .iter()
-        .map(|t| t.reshape(&[-1]))
-        .collect::<Result<Vec<_>>>()?;
-    Tensor::cat(&flat, 0)
-}
-
-fn unpack(packed: &Tensor, shapes: &[Shape]) -> Result<Vec<Tensor>> {
-    if shapes.len() == 1 {
-        return Ok(vec![packed.clone()]);
-    }
-    let mut off = 0;
-    shapes
-        .iter()
-        .map(|s| {
-            let n = numel(s);
-            let dims: Vec<i64> = s.iter().map(|&d| d as i64).collect();
-            let part = packed.narrow(0, off, n)?.reshape(&dims);
-            off += n;
-            part
-        })
-        .collect()
+    let mut found = false;
+    each_level(t, &mut |level, _| {
+        found |= matches!(level.kind, LevelKind::Stage { .. })
+    });
+    found
 }
 
 fn tensors(args: &[Tree]) -> Result<Vec<Tensor>> {
