@@ -783,7 +783,8 @@ fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
     }
     // chains over a captured basis: `e·y` is a zero of y's sign away from the nonzeros, then
     // `+ 2e` (+0 there) makes it +0 and `+ 1.5` 1.5: constant; `e·y + e·z` stays a signed zero
-    // (not constant: computed in full)
+    // (not constant: each row away from the nonzeros is the template row, the kernel over
+    // `e = +0` and the rows of y and z, which are broadcast; a full-shaped y computes all)
     let n = 200;
     for dtype in [DType::F64, DType::F32] {
         let eye = Tensor::eye(n, dtype)?;
@@ -805,7 +806,7 @@ fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
         assert!(text.contains("columns: 1.5\n"), "{text}");
         let text = js.trace(&(y.clone(), z.clone()))?.compiled().to_string();
         assert!(
-            text.contains("(sparse)") && !text.contains("elsewhere"),
+            text.contains("(sparse)") && text.contains("columns: the template row\n"),
             "{text}"
         );
         for _ in 0..2 {
@@ -817,8 +818,28 @@ fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
         }
         let mut bad = y.to_vec_f64()?;
         bad[7] = f64::NAN;
+        bad[9] = f64::NEG_INFINITY;
         let bad = Tensor::from_vec(bad, &[n])?.to_dtype(dtype)?;
         same_bits(&jc.call(&bad)?, &constant(&bad)?, "constant, NaN");
+        let yz = (bad.clone(), z.clone());
+        same_bits(&js.call(&yz)?, &signed(&yz)?, "signed, NaN and -inf");
+        // operands that differ from row to row: the same program, computed in full
+        let full = grid(n, n, dtype, true)?;
+        let yz = (full.clone(), full.mul_scalar(-0.5)?);
+        same_bits(&js.call(&yz)?, &signed(&yz)?, "signed, full-shaped");
+    }
+    // the Hessian of Σ sin xᵢ: the diagonal times -sin x, signed zeros elsewhere
+    let sin_sum = |x: &Tensor| x.sin()?.sum();
+    let n = 150;
+    let mut xs: Vec<f64> = (0..n).map(|i| (i as f64 * 0.7).cos() * 3.0).collect();
+    xs[4] = -0.0;
+    xs[8] = f64::NAN;
+    let x = Tensor::from_vec(xs, &[n])?;
+    let j = jit(hessian(sin_sum));
+    let text = j.trace(&x)?.compiled().to_string();
+    assert!(text.contains("the template row"), "{text}");
+    for _ in 0..2 {
+        same_bits(&j.call(&x)?, &hessian(sin_sum).call(&x)?, "sin sum");
     }
     Ok(())
 }

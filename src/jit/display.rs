@@ -185,6 +185,9 @@ impl fmt::Display for Program {
                     // rows computed only near the sparse constants' nonzeros: the outputs'
                     // values elsewhere
                     let skip = match &kernel.skip {
+                        Some(s) if s.template => {
+                            "  -- elsewhere than the nonzeros' columns: the template row".into()
+                        }
                         Some(s) => {
                             let cs: Vec<String> =
                                 s.consts.iter().map(|c| format!("{c:?}")).collect();

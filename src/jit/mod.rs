@@ -50,7 +50,8 @@
 //! one nonzero a row (a standard basis), the columns away from the nonzeros are written as a
 //! constant only where an abstract evaluation proves that every instruction gives that
 //! constant's bits there, signed zeros included, given inputs checked finite on that call
-//! (`skip`).
+//! (`skip`); or, where the other inputs are all broadcast along the rows, as one template row:
+//! the kernel's own instructions run once per call where the basis is +0.0.
 
 mod display;
 mod fuse;

@@ -15,6 +15,13 @@
 //! either sign) as long as the chain ends in a value whose bits do not depend on it (`+0 + ±0`).
 //! Nothing is reassociated: the columns that are computed run the kernel's instructions
 //! unchanged.
+//!
+//! Where no such constant exists (`0 · x` ends a chain: its sign is `x`'s), a kernel without
+//! pads or prologue whose other inputs are all broadcast along the rows still skips: each row's
+//! skipped columns are then one *template row*, the kernel evaluated once per call over a row
+//! where every sparse input is +0.0 (its instructions on the same values, so the same bits).
+//! The broadcasts are checked at run time; no input need be finite. Hessians of separable
+//! functions (`Σ sin xᵢ`: the diagonal times a vector) take this form.
 
 use super::tile::{Arg, Code, Kernel, ROW_MIN, Src, Zip, unary};
 use crate::array::{Float, numel};
@@ -27,8 +34,12 @@ use crate::prims::unary::UnaryOp;
 pub(crate) struct Skip {
     /// For each row of the output (along its last dim), the columns `lo..hi` that are computed.
     pub(crate) spans: Vec<(u32, u32)>,
-    /// Each output's value outside the spans (a finite value of the kernel's dtype, as f64).
+    /// Each output's value outside the spans (a finite value of the kernel's dtype, as f64);
+    /// empty when they come from the template row instead (`template`).
     pub(crate) consts: Vec<f64>,
+    /// Whether the values outside the spans are a template row computed on each call (see the
+    /// module docs): every input but the sparse ones must then be broadcast along the rows.
+    pub(crate) template: bool,
     /// The smallest and largest start of the pads through which the kernel reads its
     /// prologue (all of step 1): a tile of columns `j..j + m` reads the prologue's columns
     /// `j - max..j + m - min`.
@@ -247,7 +258,13 @@ impl Skip {
                 Val(c) if c.is_finite() => Some(c),
                 _ => None,
             })
-            .collect::<Option<Vec<f64>>>()?;
+            .collect::<Option<Vec<f64>>>();
+        // no constants: a template row, where the kernel reads nothing through pads
+        let template = consts.is_none();
+        if template && (k.pre.is_some() || k.pads.iter().any(Option::is_some)) {
+            return None;
+        }
+        let consts = consts.unwrap_or_default();
         // the columns each row computes: every column where a sparse input has its nonzero
         let rows = numel(&k.shape) / row;
         let mut spans = vec![(u32::MAX, 0u32); rows];
@@ -289,6 +306,7 @@ impl Skip {
         Some(Skip {
             spans,
             consts,
+            template,
             pre_starts,
         })
     }

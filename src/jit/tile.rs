@@ -370,16 +370,22 @@ impl Kernel {
             _ => None,
         };
         let pre = pre.as_ref();
-        // the skip plan, if every input it assumes finite is
-        let skip = self.skip.as_ref().filter(|_| {
+        // the skip plan, if every input it assumes finite is (constants), or if every input
+        // but the sparse ones is broadcast along the rows (a template row)
+        let skip = self.skip.as_ref().filter(|s| {
             row > 0
-                && self.finite_inputs(own)
-                && pre.is_none_or(|p| p.kernel.finite_inputs(pre_inputs))
+                && if s.template {
+                    self.along_rows(&views)
+                } else {
+                    self.finite_inputs(own)
+                        && pre.is_none_or(|p| p.kernel.finite_inputs(pre_inputs))
+                }
         });
-        let consts: SmallVec<[T; 2]> = skip
-            .iter()
-            .flat_map(|s| s.consts.iter().map(|&c| T::from_f64(c)))
-            .collect();
+        let consts: Vec<T> = match skip {
+            Some(s) if s.template => self.template_row(&ins, gathered, row),
+            Some(s) => s.consts.iter().map(|&c| T::from_f64(c)).collect(),
+            None => Vec::new(),
+        };
         let skip = skip.map(|s| (s, &consts[..]));
         let mut outs: SmallVec<[Vec<T>; 2]> = (0..self.n_out).map(|_| alloc::<T>(n)).collect();
         {
@@ -414,6 +420,58 @@ impl Kernel {
             .collect()
     }
 
+    /// Whether every input but the sparse constants (broadcast to the output shape: `views`)
+    /// has the same value in every row: all its strides but the last are zero.
+    fn along_rows(&self, views: &[Option<Array>]) -> bool {
+        views.iter().zip(&self.sparse).all(|(v, sp)| {
+            sp.is_some()
+                || v.as_ref().is_some_and(|a| {
+                    let st = a.strides();
+                    st[..st.len().saturating_sub(1)].iter().all(|&s| s == 0)
+                })
+        })
+    }
+
+    /// The template row of a skip plan (see `skip`): each output over one row where every
+    /// sparse input is +0.0 (the inputs otherwise as in row 0, which every row repeats),
+    /// outputs one after another.
+    fn template_row<T: Float>(&self, ins: &[Input<'_, T>], gathered: usize, row: usize) -> Vec<T> {
+        let zeroed: SmallVec<[Input<'_, T>; 8]> = ins
+            .iter()
+            .map(|i| match i {
+                Input::Slice(s) => Input::Slice(s),
+                Input::Scalar(c) => Input::Scalar(*c),
+                Input::Periodic(s) => Input::Periodic(s),
+                Input::Sparse { .. } => Input::Scalar(T::ZERO),
+                Input::Strided {
+                    data,
+                    offset,
+                    strides,
+                    slot,
+                    ..
+                } => Input::Strided {
+                    data,
+                    offset: *offset,
+                    strides,
+                    plan: Plan::new(&self.shape, [strides]),
+                    slot: *slot,
+                },
+                Input::Pre { .. } | Input::Padded { .. } => {
+                    unreachable!("a template row is planned only without pads")
+                }
+            })
+            .collect();
+        let mut out = alloc::<T>(self.n_out * row);
+        {
+            let spare = &mut out.spare_capacity_mut()[..self.n_out * row];
+            let mut parts: SmallVec<[&mut [MaybeUninit<T>]; 2]> = spare.chunks_mut(row).collect();
+            self.run_range(&zeroed, gathered, row, 0, &mut parts, None, None);
+        }
+        // SAFETY: `run_range` wrote every position of each output's row
+        unsafe { out.set_len(self.n_out * row) };
+        out
+    }
+
     /// Whether every input a skip plan assumes finite (all but the sparse constants and the
     /// prologue's outputs) has only finite elements: `arrays` are the kernel's own inputs.
     fn finite_inputs(&self, arrays: &[&Array]) -> bool {
@@ -428,7 +486,7 @@ impl Kernel {
 
     /// Fill positions `start..start + outs[k].len()` of every output; `row`: the length of the
     /// output's rows in row mode, 0 otherwise; `skip`: the plan and its constants (of each
-    /// output), when the positions outside its spans are those constants.
+    /// output, or each output's template row), when the positions outside its spans are those constants.
     #[allow(clippy::too_many_arguments)]
     fn run_range<T: Float>(
         &self,
@@ -482,9 +540,17 @@ impl Kernel {
                 let (lo, hi) = (lo as usize, hi as usize);
                 if j < lo || j >= hi {
                     let m = (if j < lo { lo } else { row } - j).min(len - t0);
-                    for (o, &c) in outs.iter_mut().zip(consts) {
-                        for x in &mut o[t0..t0 + m] {
-                            x.write(c);
+                    if sk.template {
+                        for (o, t) in outs.iter_mut().zip(consts.chunks_exact(row)) {
+                            for (x, &c) in o[t0..t0 + m].iter_mut().zip(&t[j..j + m]) {
+                                x.write(c);
+                            }
+                        }
+                    } else {
+                        for (o, &c) in outs.iter_mut().zip(consts) {
+                            for x in &mut o[t0..t0 + m] {
+                                x.write(c);
+                            }
                         }
                     }
                     t0 += m;
