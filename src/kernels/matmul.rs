@@ -809,9 +809,10 @@ pub(crate) fn sparse_right_nonzeros<T: Float>(
         numel(&b.shape()[..r - 2]),
     );
     let v = b.v::<T>();
-    // per-element products (no fold of the batch), each scanned, with the right operand first
+    // per-element products (no fold of the batch: b is batched, and n > 1), each scanned, with
+    // the right operand first
     let batch_strides = &v.strides[..r - 2];
-    if nb < 2 || batch_strides.iter().all(|&s| s == 0) || m < 16 || m * n * k <= SMALL {
+    if nb < 2 || batch_strides.iter().all(|&s| s == 0) || m < 16 || n < 2 || m * n * k <= SMALL {
         return None;
     }
     let mut offs = Vec::with_capacity(nb);
