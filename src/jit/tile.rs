@@ -168,8 +168,11 @@ pub(crate) struct SparseProduct {
     pub(crate) k: usize,
     pub(crate) n: usize,
     /// For each batch element, its nonzero columns in order, each with its terms `(l, v)`.
-    cols: Vec<Vec<(usize, Vec<(usize, f64)>)>>,
+    cols: Vec<Vec<NonzeroColumn>>,
 }
+
+/// A nonzero column `j` of a product by a sparse constant, and its terms `(l, v)` in order.
+type NonzeroColumn = (usize, Vec<(usize, f64)>);
 
 impl SparseProduct {
     /// The product of `a[..., m, k]` by the constant `c`, if eager runs it by the sparse route
@@ -195,7 +198,7 @@ impl SparseProduct {
         let cols = nz
             .into_iter()
             .map(|b| {
-                let mut cols: Vec<(usize, Vec<(usize, f64)>)> = Vec::new();
+                let mut cols: Vec<NonzeroColumn> = Vec::new();
                 for (l, j, v) in b {
                     match cols.iter_mut().find(|(c, _)| *c == j) {
                         Some((_, t)) => t.push((l, v)),
