@@ -913,3 +913,134 @@ fn short_blocks_repeated_along_leading_dims_read_in_place() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn outer_products_fuse_into_their_readers_with_eager_bits() -> Result<()> {
+    // `v · w` with k = 1, read only by elementwise ops: fused into their kernel as the
+    // broadcast multiply `v * w`, which is what eager's product computes unless an operand is
+    // sparse (then eager writes +0 where the multiply gives -0: those calls run unfused)
+    let f = |(v, w, z): &(Tensor, Tensor, Tensor)| -> Result<Tensor> {
+        let y = v.matmul(w)?;
+        y.mul(z)?.add(&y.sin()?)?.sub(z)
+    };
+    for dtype in [DType::F64, DType::F32] {
+        let z = grid(40 * 64, 32, dtype, true)?.reshape(&[40, 64, 32])?;
+        let dense_v = grid(40 * 64, 1, dtype, true)?.reshape(&[40, 64, 1])?;
+        // one nonzero (negative: 0 · (-x) is -0 where eager's sparse route writes +0)
+        let mut sv = vec![0.0; 40 * 64];
+        sv[5] = -1.5;
+        let sparse_v = Tensor::from_vec(sv, &[40, 64, 1])?.to_dtype(dtype)?;
+        let dense_w = grid(1, 32, dtype, true)?.neg()?;
+        let zero_w = Tensor::zeros(&[1, 32], dtype)?;
+        let batch_w = grid(40, 32, dtype, false)?.reshape(&[40, 1, 32])?;
+        let j = jit(f);
+        let text = j
+            .trace(&(dense_v.clone(), dense_w.clone(), z.clone()))?
+            .compiled()
+            .to_string();
+        assert!(text.contains("= mul a b    -- matmul with k = 1"), "{text}");
+        assert_eq!(text.matches("= fused").count(), 1, "{text}");
+        // the dense case first (compiled), then the sparse ones replay the same program
+        for (v, w, what) in [
+            (&dense_v, &dense_w, "dense"),
+            (&sparse_v, &dense_w, "sparse v"),
+            (&dense_v, &zero_w, "zero w"),
+            (&dense_v, &dense_w, "dense again"),
+            (&dense_v, &batch_w, "batched w"),
+            (&sparse_v, &batch_w, "sparse v, batched w"),
+        ] {
+            let args = (v.clone(), w.clone(), z.clone());
+            let got: Tensor = j.call(&args)?;
+            same_bits(&got, &f(&args)?, &format!("{what}, {dtype:?}"));
+        }
+    }
+    // a product that something else reads stays a product
+    let g = |(v, w): &(Tensor, Tensor)| -> Result<Tensor> {
+        let y = v.matmul(w)?;
+        y.sin()?.add(&y.sum()?)
+    };
+    let v = grid(64, 1, DType::F64, false)?;
+    let w = grid(1, 32, DType::F64, false)?;
+    let text = jit(g).trace(&(v, w))?.compiled().to_string();
+    assert!(!text.contains("k = 1"), "{text}");
+    assert!(text.contains("= matmul a b"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn products_by_basis_constants_are_read_in_sparse_form_with_eager_bits() -> Result<()> {
+    // h = e · c for a captured batch of 64 [16, 32] matrices with one nonzero each (some
+    // scaled), one with two nonzeros in a column and one with two columns, read only by
+    // elementwise ops: generated tile by tile from e, never materialized
+    let (bn, k, n, m) = (64, 16, 32, 48);
+    let mut cv = vec![0.0; bn * k * n];
+    for b in 0..bn {
+        cv[b * k * n + (b % k) * n + (b * 7) % n] = if b % 5 == 0 { -2.5 } else { 1.0 };
+    }
+    cv[3 * k * n + 9 * n + 21] = 0.75;
+    cv[4 * k * n + 2 * n + 5] = 3.0;
+    for dtype in [DType::F64, DType::F32] {
+        type F = std::sync::Arc<dyn Fn(&(Tensor, Tensor)) -> Result<Tensor> + Send + Sync>;
+        let c = Tensor::from_vec(cv.clone(), &[bn, k, n])?.to_dtype(dtype)?;
+        let c2 = c.clone();
+        let two: F = std::sync::Arc::new(move |(e, z): &(Tensor, Tensor)| {
+            let h = e.matmul(&c)?;
+            h.mul(z)?.add(&h.sin()?)
+        });
+        let alone: F = std::sync::Arc::new(move |(e, z): &(Tensor, Tensor)| e.matmul(&c2)?.mul(z));
+        let mut e = grid(m, k, dtype, false)?.to_vec_f64()?;
+        e[7] = -0.0;
+        e[8] = 0.0;
+        let e = Tensor::from_vec(e, &[m, k])?.to_dtype(dtype)?;
+        let special = grid(m, k, dtype, true)?;
+        // negative zeros and signs: +0 · z is -0 where z < 0
+        let z = grid(m, n, dtype, true)?.neg()?;
+        for (f, name) in [(two, "two readers"), (alone, "alone")] {
+            let fc = f.clone();
+            let g = jit(move |a: &(Tensor, Tensor)| fc(a));
+            let text = g.trace(&(e.clone(), z.clone()))?.compiled().to_string();
+            assert!(text.contains("(a · c0 sparse)"), "{text}");
+            assert!(!text.contains("= matmul"), "{text}");
+            // finite e runs the sparse form; a NaN or an infinity in e runs the product
+            for (x, what) in [(&e, "finite"), (&special, "specials"), (&e, "finite again")] {
+                let args = (x.clone(), z.clone());
+                let got: Tensor = g.call(&args)?;
+                same_bits(&got, &f(&args)?, &format!("{name}, {what}, {dtype:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn elementwise_values_of_basis_products_are_recomputed_by_later_kernels() -> Result<()> {
+    // n = (e · c) * z is materialized for the product n · w; the later kernel that reads n
+    // computes it again from e (a copy of the equation) instead of reading the array
+    let (bn, k, n, m) = (64, 16, 32, 48);
+    let mut cv = vec![0.0; bn * k * n];
+    for b in 0..bn {
+        cv[b * k * n + (b % k) * n + (b * 7) % n] = if b % 5 == 0 { -2.5 } else { 1.0 };
+    }
+    for dtype in [DType::F64, DType::F32] {
+        let c = Tensor::from_vec(cv.clone(), &[bn, k, n])?.to_dtype(dtype)?;
+        let w = grid(n, 1, dtype, false)?;
+        let f = move |(e, z): &(Tensor, Tensor)| -> Result<Tensor> {
+            let nn = e.matmul(&c)?.mul(z)?;
+            let p = nn.matmul(&w)?;
+            nn.mul(z)?.add(&p)?.sin()
+        };
+        let e = grid(m, k, dtype, false)?;
+        let special = grid(m, k, dtype, true)?;
+        let z = grid(m, n, dtype, true)?.neg()?;
+        let j = jit(f.clone());
+        let text = j.trace(&(e.clone(), z.clone()))?.compiled().to_string();
+        assert_eq!(text.matches("(a · c0 sparse)").count(), 2, "{text}");
+        assert_eq!(text.matches("= matmul").count(), 1, "{text}");
+        for (x, what) in [(&e, "finite"), (&special, "specials"), (&e, "finite again")] {
+            let args = (x.clone(), z.clone());
+            let got: Tensor = j.call(&args)?;
+            same_bits(&got, &f(&args)?, &format!("{what}, {dtype:?}"));
+        }
+    }
+    Ok(())
+}

@@ -118,25 +118,32 @@ fn eqn_tagged(
 /// A compiled program: the graph's equations, with each fused group printed as one `fused`
 /// equation (its outputs, its inputs, and the equations it runs in one pass, in braces). An
 /// input marked `(sparse)` is a constant with at most one nonzero a row, which the kernel
-/// generates from those nonzeros instead of reading; `pad[...](x)` is `x` read through a pad
+/// generates from those nonzeros instead of reading; `(a · c sparse)` is the product of `a` by
+/// a constant standard basis `c`, generated from `a` and the nonzeros of `c` (the product
+/// itself is not materialized); `pad[...](x)` is `x` read through a pad
 /// (the pad itself is not materialized unless something else reads it). A fused step whose
 /// outputs are constant away from its sparse constants' nonzeros (see `skip`) ends its line
 /// with those constants: it computes only the columns near the nonzeros when its other inputs
-/// are finite.
+/// are finite. A product with k = 1 fused into its readers as a broadcast multiply (checked on
+/// every call to be what eager's product computes) is marked as such.
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let g = &self.graph;
         if let Some(s) = &self.small {
             return small(g, s, f);
         }
-        let Some(steps) = &self.steps else {
+        let Some(plan) = &self.steps else {
             return g.fmt(f);
         };
+        // the graph as the steps run it (rewritten: equations copied, products with k = 1 as
+        // multiplies)
+        let g = plan.rewritten.as_ref().unwrap_or(g);
         header(g, f)?;
         let n = Names(g);
-        for s in steps {
+        let (eqns, outer) = (&g.eqns, &plan.outer[..]);
+        for s in &plan.steps {
             match s {
-                Step::Eval { out, .. } => eqn_tagged(&n, *out, &g.eqns[*out], "    ", "", f)?,
+                Step::Eval { out, .. } => eqn_tagged(&n, *out, &eqns[*out], "    ", "", f)?,
                 Step::Fused {
                     ins,
                     outs,
@@ -153,33 +160,59 @@ impl fmt::Display for Program {
                             )
                         })
                         .collect();
-                    // a constant generated from its nonzeros marked `(sparse)`; the step's
-                    // inputs are the kernel's own, then its prologue's
-                    let spec = |(a, sp): (&Atom, (&Option<_>, &Option<PadSpec>))| match sp {
-                        (Some(_), _) => format!("{}(sparse)", n.of(*a)),
-                        (_, Some(p)) => format!(
+                    // a constant generated from its nonzeros marked `(sparse)`, a product by
+                    // one read in sparse form `(a · c sparse)`; the step's inputs are the
+                    // kernel's own, then its prologue's
+                    let spec = |a: &Atom, sp: bool, pad: Option<PadSpec>, prod: Option<Atom>| match (
+                        sp, pad, prod,
+                    ) {
+                        (true, _, _) => format!("{}(sparse)", n.of(*a)),
+                        (_, Some(p), _) => format!(
                             "pad[dim={},start={},step={}]({})",
                             p.dim,
                             p.start,
                             p.step,
                             n.of(*a)
                         ),
+                        (_, _, Some(c)) => format!("({} · {} sparse)", n.of(*a), n.of(c)),
                         _ => n.of(*a),
                     };
-                    let own = kernel
-                        .sparse
+                    // the constant of each product read in sparse form
+                    let prod_const = |k: &super::tile::Kernel, i: usize, a: &Atom| {
+                        k.products[i].as_ref().and_then(|_| {
+                            (members.iter())
+                                .flat_map(|&m| &eqns[m].ins)
+                                .filter_map(|x| match x {
+                                    Atom::Var(v)
+                                        if eqns[*v].prim.name() == "matmul"
+                                            && eqns[*v].ins.first() == Some(a) =>
+                                    {
+                                        eqns[*v].ins.get(1).copied()
+                                    }
+                                    _ => None,
+                                })
+                                .next()
+                        })
+                    };
+                    let own = (0..kernel.n_in)
+                        .filter(|&i| kernel.pre_of[i].is_none())
+                        .map(|i| (kernel.as_ref(), i));
+                    let pre = kernel
+                        .pre
                         .iter()
-                        .zip(&kernel.pads)
-                        .zip(&kernel.pre_of)
-                        .filter(|(_, p)| p.is_none())
-                        .map(|(sp, _)| sp);
-                    let pre = kernel.pre.iter().flat_map(|p| p.sparse.iter().zip(&p.pads));
-                    let mut ins: Vec<String> = ins.iter().zip(own.chain(pre)).map(spec).collect();
+                        .flat_map(|p| (0..p.n_in).map(move |i| (&**p, i)));
+                    let mut ins: Vec<String> = ins
+                        .iter()
+                        .zip(own.chain(pre))
+                        .map(|(a, (k, i))| {
+                            spec(a, k.sparse[i].is_some(), k.pads[i], prod_const(k, i, a))
+                        })
+                        .collect();
                     // the prologue's outputs, read through pads (computed a row at a time)
                     for (k, p) in kernel.pre_of.iter().zip(&kernel.pads) {
                         if let (Some(k), Some(p)) = (k, p) {
                             let a = Atom::Var(kernel.pre_outs[*k]);
-                            ins.push(format!("{}(row)", spec((&a, (&None, &Some(*p))))));
+                            ins.push(format!("{}(row)", spec(&a, false, Some(*p), None)));
                         }
                     }
                     // rows computed only near the sparse constants' nonzeros: the outputs'
@@ -205,7 +238,12 @@ impl fmt::Display for Program {
                         ins.join(" ")
                     )?;
                     for &m in members {
-                        eqn(&n, m, &g.eqns[m], "        ", f)?;
+                        let tag = if outer.contains(&m) {
+                            "    -- matmul with k = 1 (checked: each element one product)"
+                        } else {
+                            ""
+                        };
+                        eqn_tagged(&n, m, &eqns[m], "        ", tag, f)?;
                     }
                     writeln!(f, "      }}")?;
                 }

@@ -13,11 +13,12 @@
 //! broadcasts to the group's: the kernel reads them through their strides.
 
 use super::skip::Skip;
-use super::tile::{Code, Instr, Kernel, PadSpec, ROW_MIN, SparseRows, Src};
+use super::tile::{Code, Instr, Kernel, PadSpec, ROW_MIN, SparseProduct, SparseRows, Src};
 use crate::core::Primitive;
 use crate::core::stage::{Atom, Eqn, Graph};
 use crate::dtype::DType;
-use crate::prims::binary::Binary;
+use crate::prims::binary::{Binary, BinaryOp};
+use crate::prims::matmul::MatMul;
 use crate::prims::shape::Pad;
 use crate::prims::unary::Unary;
 use smallvec::SmallVec;
@@ -74,14 +75,197 @@ fn dtype(g: &Graph, a: Atom) -> DType {
     }
 }
 
+/// The products with k = 1 (outer products `a[..., m, 1] · b[..., 1, n]`, m and n at least 2)
+/// that only elementwise equations of their shape and dtype read (not an output): the graph
+/// with each rewritten as the broadcast multiply `mul a b`, which fusion then puts into its
+/// readers' kernel (the product is never materialized), and those equations. Exact only when
+/// eager's product computes each element as that one product, which depends on the operands'
+/// values (`kernels::matmul::outer_is_products`): the program checks it before the step that
+/// computes the multiply, and runs the steps of the unrewritten graph instead when it fails.
+pub(crate) fn outer_products(g: &Graph) -> Option<(Graph, Vec<usize>)> {
+    let n = g.eqns.len();
+    let readers = readers(g);
+    let shape = |a: Atom| -> Vec<usize> {
+        match a {
+            Atom::In(i) => g.inputs[i].0.to_vec(),
+            Atom::Var(i) => g.eqns[i].shape.to_vec(),
+            Atom::Const(i) => g.consts[i].shape().to_vec(),
+        }
+    };
+    let outer: Vec<usize> = (0..n)
+        .filter(|&i| {
+            let e = &g.eqns[i];
+            let [a, b] = e.ins[..] else { return false };
+            let (sa, sb) = (shape(a), shape(b));
+            e.prim.as_any().is::<MatMul>()
+                && matches!(e.dtype, DType::F32 | DType::F64)
+                && dtype(g, a) == e.dtype
+                && dtype(g, b) == e.dtype
+                && sa.len() >= 2
+                && sb.len() >= 2
+                && sa[sa.len() - 1] == 1
+                && sb[sb.len() - 2] == 1
+                && sa[sa.len() - 2] >= 2
+                && sb[sb.len() - 1] >= 2
+                && read_elementwise(g, i, &readers)
+        })
+        .collect();
+    if outer.is_empty() {
+        return None;
+    }
+    let mut g2 = g.clone();
+    for &i in &outer {
+        g2.eqns[i].prim = Arc::new(Binary(BinaryOp::Mul));
+    }
+    Some((g2, outer))
+}
+
+/// For each equation, the equations that read its value.
+fn readers(g: &Graph) -> Vec<SmallVec<[usize; 2]>> {
+    let mut readers: Vec<SmallVec<[usize; 2]>> = vec![SmallVec::new(); g.eqns.len()];
+    for (i, e) in g.eqns.iter().enumerate() {
+        for a in &e.ins {
+            if let Atom::Var(v) = *a
+                && !readers[v].contains(&i)
+            {
+                readers[v].push(i);
+            }
+        }
+    }
+    readers
+}
+
+/// Whether equation `y`'s value is read, and only by fusable elementwise equations of its shape
+/// and dtype (which join one group each), and is not an output.
+fn read_elementwise(g: &Graph, y: usize, readers: &[SmallVec<[usize; 2]>]) -> bool {
+    let ye = &g.eqns[y];
+    !readers[y].is_empty()
+        && !g.outs.contains(&Atom::Var(y))
+        && readers[y].iter().all(|&r| {
+            let e = &g.eqns[r];
+            code(e).is_some()
+                && e.shape == ye.shape
+                && e.dtype == ye.dtype
+                && e.ins.iter().all(|&a| dtype(g, a) == e.dtype)
+        })
+}
+
+/// Equation `i` as a product by a constant standard basis that its elementwise readers read in
+/// sparse form (`tile::SparseProduct`), if it is one.
+fn sparse_product(g: &Graph, i: usize, readers: &[SmallVec<[usize; 2]>]) -> Option<SparseProduct> {
+    let e = &g.eqns[i];
+    let [a, Atom::Const(c)] = e.ins[..] else {
+        return None;
+    };
+    if !e.prim.as_any().is::<MatMul>()
+        || !matches!(e.dtype, DType::F32 | DType::F64)
+        || dtype(g, a) != e.dtype
+        || !read_elementwise(g, i, readers)
+    {
+        return None;
+    }
+    SparseProduct::of(g.consts[c].array()?, &e.shape)
+}
+
+/// Elementwise equations that read a product by a constant standard basis (which they read in
+/// sparse form, see [`steps`]) and otherwise only smaller values, whose value something other
+/// than an elementwise equation reads (so it is materialized) and a later elementwise equation
+/// of its shape reads too: a copy of each is placed just before that later reader, and the
+/// elementwise readers from there on read the copy, so their fused kernel computes the value
+/// again from the product's operand instead of reading the materialized array. The copy runs
+/// the same instruction on the same operands: the same bits. The graph with the copies (its
+/// values renumbered), if there are any.
+pub(crate) fn recompute(g: &Graph) -> Option<Graph> {
+    let n = g.eqns.len();
+    let readers = readers(g);
+    let product: Vec<bool> = (0..n)
+        .map(|i| sparse_product(g, i, &readers).is_some())
+        .collect();
+    // whether equation r can join the group of equation v
+    let joins = |v: usize, r: usize| {
+        let (e, re) = (&g.eqns[v], &g.eqns[r]);
+        code(re).is_some()
+            && re.shape == e.shape
+            && re.dtype == e.dtype
+            && re.ins.iter().all(|&a| dtype(g, a) == re.dtype)
+    };
+    // for each candidate, the reader before which its copy goes
+    let mut at: Vec<Option<usize>> = vec![None; n];
+    for (v, e) in g.eqns.iter().enumerate() {
+        let reads_product = e
+            .ins
+            .iter()
+            .any(|a| matches!(a, Atom::Var(x) if product[*x]));
+        let cheap = e.ins.iter().all(|a| match a {
+            Atom::Var(x) => product[*x] || g.eqns[*x].shape != e.shape,
+            _ => true,
+        });
+        if code(e).is_none() || !reads_product || !cheap {
+            continue;
+        }
+        let Some(&closing) = readers[v].iter().find(|&&r| !joins(v, r)) else {
+            continue;
+        };
+        at[v] = readers[v]
+            .iter()
+            .copied()
+            .find(|&r| r > closing && joins(v, r));
+    }
+    if at.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut new_of = vec![usize::MAX; n];
+    let mut copy_of: Vec<Option<usize>> = vec![None; n];
+    let mut eqns: Vec<Eqn> = Vec::with_capacity(n + 2);
+    let renumber = |a: Atom, new_of: &[usize]| match a {
+        Atom::Var(x) => Atom::Var(new_of[x]),
+        a => a,
+    };
+    for (i, e) in g.eqns.iter().enumerate() {
+        for v in (0..n).filter(|&v| at[v] == Some(i)) {
+            let mut c = g.eqns[v].clone();
+            c.ins = c.ins.iter().map(|&a| renumber(a, &new_of)).collect();
+            copy_of[v] = Some(eqns.len());
+            eqns.push(c);
+        }
+        let mut e = e.clone();
+        e.ins = (e.ins.iter())
+            .map(|&a| match a {
+                Atom::Var(x) if copy_of[x].is_some() && joins(x, i) => {
+                    Atom::Var(copy_of[x].expect("a copy"))
+                }
+                a => renumber(a, &new_of),
+            })
+            .collect();
+        new_of[i] = eqns.len();
+        eqns.push(e);
+    }
+    Some(Graph {
+        inputs: g.inputs.clone(),
+        consts: g.consts.clone(),
+        eqns,
+        outs: g.outs.iter().map(|&a| renumber(a, &new_of)).collect(),
+        reusable: g.reusable,
+    })
+}
+
 struct Group {
     members: Vec<usize>,
     open: bool,
 }
 
-/// The steps that compute `g`, with its elementwise runs fused (see the module docs).
-pub(crate) fn steps(g: &Graph) -> Vec<Step> {
+/// The steps that compute `g`, with its elementwise runs fused (see the module docs). With
+/// `rewrite`, products by constant standard bases that only elementwise equations read are read
+/// by them in sparse form (exact when the products' left operands are finite: the program
+/// checks it before each such step, see `Plan::guards`).
+pub(crate) fn steps(g: &Graph, rewrite: bool) -> Vec<Step> {
     let n = g.eqns.len();
+    let products: Vec<Option<SparseProduct>> = if rewrite {
+        let readers = readers(g);
+        (0..n).map(|i| sparse_product(g, i, &readers)).collect()
+    } else {
+        vec![None; n]
+    };
     let codes: Vec<Option<Code>> = g
         .eqns
         .iter()
@@ -161,19 +345,20 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
         match gid[i].map(|k| &groups[k].members) {
             Some(ms) if ms.len() > 1 => {
                 if *ms.last().expect("a member") == i {
-                    out.push(fused(g, ms, &escapes));
+                    out.push(fused(g, ms, &escapes, &products));
                 }
             }
-            // one equation alone runs its own kernel, unless it reads a sparse constant or a
-            // pad
+            // one equation alone runs its own kernel, unless it reads a sparse constant, a pad
+            // or a sparse product
             Some(ms)
                 if e.ins.iter().any(|a| {
                     padded(g, *a, &e.shape).is_some()
+                        || matches!(a, Atom::Var(v) if products[*v].is_some())
                         || matches!(a, Atom::Const(c)
                         if g.consts[*c].array().and_then(|x| SparseRows::of(x, &e.shape)).is_some())
                 }) =>
             {
-                out.push(fused(g, ms, &escapes))
+                out.push(fused(g, ms, &escapes, &products))
             }
             _ => out.push(Step::Eval {
                 prim: e.prim.clone(),
@@ -182,7 +367,8 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
             }),
         }
     }
-    // a pad read only through guarded loads is not materialized
+    // a pad read only through guarded loads, and a product read only in sparse form, are not
+    // materialized
     let mut read = vec![false; n];
     for a in out.iter().flat_map(|s| s.ins()).chain(&g.outs) {
         if let Atom::Var(v) = *a {
@@ -190,7 +376,9 @@ pub(crate) fn steps(g: &Graph) -> Vec<Step> {
         }
     }
     out.retain(|s| match s {
-        Step::Eval { prim, out, .. } => read[*out] || !prim.as_any().is::<Pad>(),
+        Step::Eval { prim, out, .. } => {
+            read[*out] || !(prim.as_any().is::<Pad>() || products[*out].is_some())
+        }
         Step::Fused { .. } => true,
     });
     let mut out = with_prologues(g, out);
@@ -321,7 +509,12 @@ fn padded(g: &Graph, a: Atom, shape: &[usize]) -> Option<(Atom, Option<PadSpec>)
 }
 
 /// The fused step of a group (members in order).
-fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
+fn fused(
+    g: &Graph,
+    members: &[usize],
+    escapes: &[bool],
+    products: &[Option<SparseProduct>],
+) -> Step {
     let at = |v: usize| members.binary_search(&v).ok();
     let outs: SmallVec<[usize; 2]> = members.iter().copied().filter(|&m| escapes[m]).collect();
     let n_out = outs.len();
@@ -349,7 +542,11 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
             args[k] = match a {
                 Atom::Var(v) if at(*v).is_some() => Src::Val(at(*v).expect("a member")),
                 a => {
-                    let key = padded(g, *a, &e.shape).unwrap_or((*a, None));
+                    let key = match a {
+                        // a product read in sparse form: its operand, below
+                        Atom::Var(v) if products[*v].is_some() => (*a, None),
+                        a => padded(g, *a, &e.shape).unwrap_or((*a, None)),
+                    };
                     Src::In(match ins.iter().position(|x| *x == key) {
                         Some(p) => p,
                         None => {
@@ -393,10 +590,25 @@ fn fused(g: &Graph, members: &[usize], escapes: &[bool]) -> Step {
         })
         .collect();
     let pads = ins.iter().map(|a| a.1).collect();
-    let ins: SmallVec<[Atom; 4]> = ins.iter().map(|a| a.0).collect();
+    let prods: Vec<Option<SparseProduct>> = ins
+        .iter()
+        .map(|a| match a.0 {
+            Atom::Var(v) => products[v].clone(),
+            _ => None,
+        })
+        .collect();
+    // a product read in sparse form is read from its left operand
+    let ins: SmallVec<[Atom; 4]> = ins
+        .iter()
+        .map(|a| match a.0 {
+            Atom::Var(v) if products[v].is_some() => g.eqns[v].ins[0],
+            a => a,
+        })
+        .collect();
     Step::Fused {
         kernel: Box::new(Kernel {
             sparse,
+            products: prods,
             pads,
             shape: e.shape.clone(),
             dtype: e.dtype,
@@ -462,7 +674,7 @@ mod tests {
             outs: vec![Var(7), Var(4), Var(2)],
             reusable: true,
         };
-        let steps = steps(&g);
+        let steps = steps(&g, true);
         let shape: Vec<String> = steps
             .iter()
             .map(|s| match s {

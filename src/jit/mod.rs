@@ -52,6 +52,20 @@
 //! constant's bits there, signed zeros included, given inputs checked finite on that call
 //! (`skip`); or, where the other inputs are all broadcast along the rows, as one template row:
 //! the kernel's own instructions run once per call where the basis is +0.0.
+//!
+//! Two rewrites of matrix products depend on the operands' values, so each is checked on every
+//! call, before the step that relies on it, and a call where a check fails runs the steps of
+//! the graph without them (`Program::fallback`) from the start: a product by a constant
+//! standard basis (a batch of matrices with few nonzeros: a Hessian's one-hot tangents), read
+//! only by elementwise equations, is generated tile by tile inside their fused kernel from its
+//! left operand and the basis's nonzeros (found at compile time), exactly as eager's sparse
+//! route sums it, when that operand is all finite (`tile::SparseProduct`); and a product with
+//! k = 1 (an outer product) read only by elementwise equations is fused into their kernel as
+//! the broadcast multiply it is, when no operand is sparse enough for eager to take its sparse
+//! route instead (`fuse::outer_products`). Neither product is materialized. An elementwise
+//! value of a product read in sparse form that a matrix product reads (so it is materialized)
+//! is computed again by the later fused kernels that read it rather than read from memory
+//! (`fuse::recompute`): the same instruction on the same operands, so the same bits.
 
 mod display;
 mod fuse;
@@ -66,7 +80,9 @@ use crate::array::Array;
 use crate::array::pool::fallible;
 use crate::core::stage::{Atom, Graph};
 use crate::core::{PrimKind, Tensor, bind};
+use crate::dtype::DType;
 use crate::error::Result;
+use crate::kernels::matmul::outer_is_products;
 use fuse::Step;
 use small::SmallProgram;
 use smallvec::SmallVec;
@@ -80,16 +96,128 @@ pub(crate) struct Program {
     /// The steps that run the graph on concrete arrays (elementwise runs fused), if the graph
     /// can run that way: it has no random draw (which must go through `bind`, where a running
     /// transform decides how it draws) and its constants are concrete.
-    steps: Option<Vec<Step>>,
+    steps: Option<Plan>,
+    /// When `steps` rewrote products whose exactness depends on their operands' values (see
+    /// `fuse::outer_products`), the steps of the graph as it is, run when a check fails.
+    fallback: Option<Plan>,
+    /// The graph as a small program (`small`), if all its values are tiny: replays on concrete
+    /// inputs run it instead of the steps.
+    small: Option<SmallProgram>,
+}
+
+/// A condition on values, checked on every call, under which a rewritten step gives eager's
+/// bits (else the program runs its `fallback` steps).
+#[derive(Clone, Copy, Debug)]
+enum Guard {
+    /// The product with k = 1 of these operands, computed as a broadcast multiply, is what
+    /// eager's product computes (`kernels::matmul::outer_is_products`).
+    Outer([Atom; 2]),
+    /// The left operand of a product read in sparse form (`tile::SparseProduct`) is all finite.
+    Finite(Atom),
+}
+
+/// Steps that run a graph on concrete arrays, and where their values live.
+struct Plan {
+    steps: Vec<Step>,
     /// For each step, the slots of the values read for the last time by it.
     step_free: Vec<SmallVec<[usize; 2]>>,
     /// The slot of each variable the steps write (values fused away have none), and the
     /// number of slots: a replay holds its values in a vector of that size.
     slot: Vec<usize>,
     n_slots: usize,
-    /// The graph as a small program (`small`), if all its values are tiny: replays on concrete
-    /// inputs run it instead of the steps.
-    small: Option<SmallProgram>,
+    /// For each step, what must hold of its operands for its rewrites to give eager's bits,
+    /// checked before it runs.
+    guards: Vec<SmallVec<[Guard; 1]>>,
+    /// The graph the steps were built from, when rewritten (`fuse::recompute`,
+    /// `fuse::outer_products`: its values may be numbered differently), and the products with
+    /// k = 1 rewritten as multiplies.
+    rewritten: Option<Graph>,
+    outer: Vec<usize>,
+}
+
+impl Plan {
+    /// The steps of `graph` with their buffer plan; with `rewrite`, the rewrites that depend on
+    /// values (guarded) too.
+    fn new(graph: &Graph, rewrite: bool) -> Plan {
+        let copies = if rewrite {
+            fuse::recompute(graph)
+        } else {
+            None
+        };
+        let g0 = copies.as_ref().unwrap_or(graph);
+        let outer = if rewrite {
+            fuse::outer_products(g0)
+        } else {
+            None
+        };
+        let (rewritten, outer) = match outer {
+            Some((g, ys)) => (Some(g), ys),
+            None => (copies, Vec::new()),
+        };
+        let g = rewritten.as_ref().unwrap_or(graph);
+        let n = g.eqns.len();
+        let steps = fuse::steps(g, rewrite);
+        let step_free = last_reads(
+            n,
+            &g.outs,
+            steps.iter().map(|s| s.ins()),
+            steps.iter().map(|s| match s {
+                Step::Eval { out, .. } => SmallVec::from_elem(*out, 1),
+                Step::Fused { outs, .. } => outs.clone(),
+            }),
+        );
+        let mut slot = vec![usize::MAX; n];
+        let mut n_slots = 0;
+        for s in &steps {
+            let outs = match s {
+                Step::Eval { out, .. } => std::slice::from_ref(out),
+                Step::Fused { outs, .. } => &outs[..],
+            };
+            for &o in outs {
+                slot[o] = n_slots;
+                n_slots += 1;
+            }
+        }
+        let step_free = step_free
+            .into_iter()
+            .map(|vs| vs.into_iter().map(|v| slot[v]).collect())
+            .collect();
+        let guards = steps
+            .iter()
+            .map(|s| {
+                let computes = |y: usize| match s {
+                    Step::Eval { out, .. } => *out == y,
+                    Step::Fused { members, .. } => members.contains(&y),
+                };
+                let outers = (outer.iter())
+                    .filter(|&&y| computes(y))
+                    .map(|&y| Guard::Outer([g.eqns[y].ins[0], g.eqns[y].ins[1]]));
+                let products = match s {
+                    Step::Fused { kernel, ins, .. } => {
+                        let own = (kernel.products.iter().zip(&kernel.pre_of))
+                            .filter(|(_, pre)| pre.is_none())
+                            .map(|(p, _)| p);
+                        let pre = kernel.pre.iter().flat_map(|p| &p.products);
+                        (ins.iter().zip(own.chain(pre)))
+                            .filter(|(_, p)| p.is_some())
+                            .map(|(a, _)| Guard::Finite(*a))
+                            .collect()
+                    }
+                    Step::Eval { .. } => Vec::new(),
+                };
+                outers.chain(products).collect()
+            })
+            .collect();
+        Plan {
+            steps,
+            step_free,
+            slot,
+            n_slots,
+            guards,
+            rewritten,
+            outer,
+        }
+    }
 }
 
 /// For each of `reads` (the atoms each step reads, in order), the variables (of `n`) read for
@@ -151,44 +279,19 @@ impl Program {
         } else {
             None
         };
-        let (steps, step_free) = if concrete && small.is_none() {
-            let steps = fuse::steps(&graph);
-            let free = last_reads(
-                n,
-                &graph.outs,
-                steps.iter().map(|s| s.ins()),
-                steps.iter().map(|s| match s {
-                    Step::Eval { out, .. } => SmallVec::from_elem(*out, 1),
-                    Step::Fused { outs, .. } => outs.clone(),
-                }),
-            );
-            (Some(steps), free)
+        let (steps, fallback) = if concrete && small.is_none() {
+            let plan = Plan::new(&graph, true);
+            let fallback =
+                (plan.guards.iter().any(|g| !g.is_empty())).then(|| Plan::new(&graph, false));
+            (Some(plan), fallback)
         } else {
-            (None, Vec::new())
+            (None, None)
         };
-        let mut slot = vec![usize::MAX; n];
-        let mut n_slots = 0;
-        for s in steps.iter().flatten() {
-            let outs = match s {
-                Step::Eval { out, .. } => std::slice::from_ref(out),
-                Step::Fused { outs, .. } => &outs[..],
-            };
-            for &o in outs {
-                slot[o] = n_slots;
-                n_slots += 1;
-            }
-        }
-        let step_free = step_free
-            .into_iter()
-            .map(|vs| vs.into_iter().map(|v| slot[v]).collect())
-            .collect();
         Program {
             graph,
             free_after,
             steps,
-            step_free,
-            slot,
-            n_slots,
+            fallback,
             small,
         }
     }
@@ -201,10 +304,15 @@ impl Program {
         {
             return r;
         }
-        if let Some(steps) = &self.steps
+        if let Some(plan) = &self.steps
             && inputs.iter().all(|t| t.tracer().is_none())
         {
-            return self.run_concrete(steps, inputs);
+            if let Some(r) = self.run_concrete(plan, inputs)? {
+                return Ok(r);
+            }
+            // a rewrite's check failed: the steps of the graph as it is
+            let plan = self.fallback.as_ref().expect("a plan without rewrites");
+            return Ok(self.run_concrete(plan, inputs)?.expect("no checks"));
         }
         self.run_bind(inputs)
     }
@@ -235,47 +343,63 @@ impl Program {
     }
 
     /// Run the steps on concrete inputs: each primitive's kernel (what `bind` would call on
-    /// concrete operands) and the fused kernels, on arrays, without tensor handles.
-    fn run_concrete(&self, steps: &[Step], inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let g = &self.graph;
-        let mut vars: Vec<Option<Array>> = vec![None; self.n_slots];
-        for (i, s) in steps.iter().enumerate() {
+    /// concrete operands) and the fused kernels, on arrays, without tensor handles. `None` if a
+    /// step's check of a rewritten product fails (see [`Plan::guards`]).
+    fn run_concrete(&self, plan: &Plan, inputs: &[Tensor]) -> Result<Option<Vec<Tensor>>> {
+        let g = plan.rewritten.as_ref().unwrap_or(&self.graph);
+        let slot = &plan.slot;
+        let mut vars: Vec<Option<Array>> = vec![None; plan.n_slots];
+        for (i, s) in plan.steps.iter().enumerate() {
+            for guard in &plan.guards[i] {
+                let at = |a: Atom| array(a, inputs, &g.consts, &vars, slot);
+                let holds = match *guard {
+                    Guard::Outer([a, b]) => match at(a).dtype() {
+                        DType::F32 => outer_is_products::<f32>(at(a), at(b)),
+                        DType::F64 => outer_is_products::<f64>(at(a), at(b)),
+                        _ => false,
+                    },
+                    Guard::Finite(a) => at(a).all_finite(),
+                };
+                if !holds {
+                    return Ok(None);
+                }
+            }
             let args: SmallVec<[&Array; 4]> = s
                 .ins()
                 .iter()
-                .map(|a| array(*a, inputs, &g.consts, &vars, &self.slot))
+                .map(|a| array(*a, inputs, &g.consts, &vars, slot))
                 .collect();
             match s {
                 Step::Eval { prim, out, .. } => {
                     // as `bind` does: a refused allocation is an error naming the op
                     let y = fallible(prim.name(), || prim.eval(&args))?;
                     drop(args);
-                    vars[self.slot[*out]] = Some(y);
+                    vars[slot[*out]] = Some(y);
                 }
                 Step::Fused { kernel, outs, .. } => {
                     let ys = fallible("jit (fused elementwise ops)", || Ok(kernel.run(&args)))?;
                     drop(args);
                     for (o, y) in outs.iter().zip(ys) {
-                        vars[self.slot[*o]] = Some(y);
+                        vars[slot[*o]] = Some(y);
                     }
                 }
             }
-            for &v in &self.step_free[i] {
+            for &v in &plan.step_free[i] {
                 vars[v] = None;
             }
         }
-        Ok(g.outs
-            .iter()
-            .map(|a| match *a {
-                Atom::In(i) => inputs[i].clone(),
-                Atom::Const(i) => g.consts[i].clone(),
-                Atom::Var(i) => Tensor::from_array(
-                    vars[self.slot[i]]
-                        .clone()
-                        .expect("an output is never freed"),
-                ),
-            })
-            .collect())
+        Ok(Some(
+            g.outs
+                .iter()
+                .map(|a| match *a {
+                    Atom::In(i) => inputs[i].clone(),
+                    Atom::Const(i) => g.consts[i].clone(),
+                    Atom::Var(i) => {
+                        Tensor::from_array(vars[slot[i]].clone().expect("an output is never freed"))
+                    }
+                })
+                .collect(),
+        ))
     }
 }
 

@@ -226,6 +226,11 @@ impl Skip {
         if !pre_sparse && k.sparse.iter().all(Option::is_none) {
             return None;
         }
+        // a product read in sparse form may hold anything where it is not +0
+        let products = |k: &Kernel| k.products.iter().any(Option::is_some);
+        if products(k) || k.pre.as_deref().is_some_and(products) {
+            return None;
+        }
         let pre_outs = match &k.pre {
             Some(p) => {
                 let ins: Vec<Lat> = (p.sparse.iter())

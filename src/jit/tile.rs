@@ -73,6 +73,9 @@ pub(crate) struct Kernel {
     /// slice of one, a multiple of one), those nonzeros: row mode generates its tiles instead
     /// of reading the array.
     pub(crate) sparse: Vec<Option<SparseRows>>,
+    /// For each input that is the left operand of a product by a constant standard basis, read
+    /// as that product (see [`SparseProduct`]): the product is never materialized.
+    pub(crate) products: Vec<Option<SparseProduct>>,
     /// For each input read through a pad (the pad equation fused as a guarded load), where its
     /// elements go. Only in kernels whose rows are long enough for row mode.
     pub(crate) pads: Vec<Option<PadSpec>>,
@@ -152,6 +155,77 @@ impl SparseRows {
     }
 }
 
+/// A product `a[..., m, k] · c[..., k, n]` by a constant `c` with few nonzeros in each batch
+/// matrix (a standard basis), as eager's sparse route computes it for a finite `a`
+/// (`kernels::matmul::sparse_right_nonzeros`): column j of batch element b is +0 plus
+/// `a[b, :, l] · v` for each nonzero `c[b, l, j] = v` in turn, every other column +0. The
+/// kernel's input is `a`; each tile of the product is generated from it.
+#[derive(Clone, Debug)]
+pub(crate) struct SparseProduct {
+    /// The product's batch dims (those of `c`), rows and columns.
+    pub(crate) batch: Shape,
+    pub(crate) m: usize,
+    pub(crate) k: usize,
+    pub(crate) n: usize,
+    /// For each batch element, its nonzero columns in order, each with its terms `(l, v)`.
+    cols: Vec<Vec<NonzeroColumn>>,
+}
+
+/// A nonzero column `j` of a product by a sparse constant, and its terms `(l, v)` in order.
+type NonzeroColumn = (usize, Vec<(usize, f64)>);
+
+impl SparseProduct {
+    /// The product of `a[..., m, k]` by the constant `c`, if eager runs it by the sparse route
+    /// over `c` for every finite `a`, and its output has `c`'s batch dims.
+    pub(crate) fn of(c: &Array, out_shape: &[usize]) -> Option<SparseProduct> {
+        let r = c.shape().len();
+        if r < 3 || out_shape.len() != r || out_shape[..r - 2] != c.shape()[..r - 2] {
+            return None;
+        }
+        let m = out_shape[r - 2];
+        let nz: Vec<Vec<(usize, usize, f64)>> = match c.dtype() {
+            DType::F64 => crate::kernels::matmul::sparse_right_nonzeros::<f64>(c, m)?,
+            DType::F32 => crate::kernels::matmul::sparse_right_nonzeros::<f32>(c, m)?
+                .into_iter()
+                .map(|b| {
+                    b.into_iter()
+                        .map(|(l, j, v)| (l, j, f64::from(v)))
+                        .collect()
+                })
+                .collect(),
+            _ => return None,
+        };
+        let cols = nz
+            .into_iter()
+            .map(|b| {
+                let mut cols: Vec<NonzeroColumn> = Vec::new();
+                for (l, j, v) in b {
+                    match cols.iter_mut().find(|(c, _)| *c == j) {
+                        Some((_, t)) => t.push((l, v)),
+                        None => cols.push((j, vec![(l, v)])),
+                    }
+                }
+                cols.sort_by_key(|(j, _)| *j);
+                cols
+            })
+            .collect();
+        Some(SparseProduct {
+            batch: Shape::from_slice(&c.shape()[..r - 2]),
+            m,
+            k: c.shape()[r - 2],
+            n: c.shape()[r - 1],
+            cols,
+        })
+    }
+
+    /// The shape `a` is broadcast to: the batch, then m × k.
+    fn operand_shape(&self) -> Vec<usize> {
+        let mut s = self.batch.to_vec();
+        s.extend([self.m, self.k]);
+        s
+    }
+}
+
 /// An operand over one tile: a slice of its values, or one value seen at every position.
 #[derive(Clone, Copy)]
 pub(super) enum Arg<'a, T> {
@@ -176,6 +250,14 @@ enum Input<'a, T> {
     /// `[512, 64, 32]` output): position `p` reads element `p % len` (tiles end where a
     /// repetition does, so each is a subslice).
     Periodic(&'a [T]),
+    /// Repeated along the output's last dim and row-major over the others (a `[.., m, 1]`
+    /// operand of a `[.., m, n]` output): position `p` reads element `p / row`, filled into
+    /// `slot` (one value when the tile lies within one row).
+    Column {
+        data: &'a [T],
+        row: usize,
+        slot: usize,
+    },
     /// Anything else. Tiles that lie within one row of the output's last dim read it in place
     /// when its stride along that dim is 1, as one value when it is 0, and otherwise (or when
     /// tiles span rows) gather it into register `slot` first.
@@ -188,6 +270,16 @@ enum Input<'a, T> {
     },
     /// A constant in sparse form (row mode only): a tile holds its row's nonzero, or is zero.
     Sparse { rows: &'a SparseRows, slot: usize },
+    /// A product by a constant standard basis, generated into `slot` from its left operand
+    /// (`data`, each batch element's matrix at `offs[b]`, strides `rs`, `cs`).
+    Product {
+        data: &'a [T],
+        offs: Vec<usize>,
+        rs: isize,
+        cs: isize,
+        spec: &'a SparseProduct,
+        slot: usize,
+    },
     /// An array read through a pad (row mode only).
     Padded {
         data: &'a [T],
@@ -237,11 +329,15 @@ impl Kernel {
         self.pads
             .iter()
             .zip(&self.pre_of)
-            .map(|(pad, pre)| {
+            .zip(&self.products)
+            .map(|((pad, pre), prod)| {
                 if pre.is_some() {
                     return None;
                 }
                 let a = it.next().expect("an array for each input");
+                if let Some(p) = prod {
+                    return Some(a.broadcast_to(&p.operand_shape()));
+                }
                 Some(if a.shape() == self.shape.as_slice() || pad.is_some() {
                     (*a).clone()
                 } else {
@@ -268,7 +364,8 @@ impl Kernel {
             .zip(&self.pre_of)
             .zip(self.sparse.iter().zip(&self.pads))
             .zip(reps)
-            .map(|(((a, pre), (sp, pad)), rep)| {
+            .zip(&self.products)
+            .map(|((((a, pre), (sp, pad)), rep), prod)| {
                 let (Some(a), None) = (a, pre) else {
                     gathered += 1;
                     return Input::Pre {
@@ -280,6 +377,25 @@ impl Kernel {
                 };
                 let orig = origs.next().expect("an array for each input");
                 let v = a.v::<T>();
+                if let Some(spec) = prod {
+                    gathered += 1;
+                    let nd = spec.batch.len();
+                    let mut offs = Vec::with_capacity(numel(&spec.batch));
+                    Plan::new(&spec.batch, [&v.strides[..nd]]).run(
+                        [v.offset],
+                        0,
+                        numel(&spec.batch),
+                        |[o]| offs.push(o),
+                    );
+                    return Input::Product {
+                        data: v.data,
+                        offs,
+                        rs: v.strides[nd],
+                        cs: v.strides[nd + 1],
+                        spec,
+                        slot: self.n_out + self.n_reg + gathered - 1,
+                    };
+                }
                 if let Some(pad) = pad {
                     gathered += 1;
                     Input::Padded {
@@ -306,6 +422,13 @@ impl Kernel {
                     Input::Periodic(s)
                 } else if let Some(s) = periodic(orig, &self.shape) {
                     Input::Periodic(s)
+                } else if let Some((data, row)) = column::<T>(a) {
+                    gathered += 1;
+                    Input::Column {
+                        data,
+                        row,
+                        slot: self.n_out + self.n_reg + gathered - 1,
+                    }
                 } else {
                     gathered += 1;
                     Input::Strided {
@@ -333,9 +456,10 @@ impl Kernel {
         views
             .iter()
             .zip(self.pads.iter().zip(&self.sparse))
-            .map(|(a, (pad, sp))| {
+            .zip(&self.products)
+            .map(|((a, (pad, sp)), prod)| {
                 let a = a.as_ref()?;
-                if pad.is_some() || (sp.is_some() && sparse_mode) {
+                if pad.is_some() || prod.is_some() || (sp.is_some() && sparse_mode) {
                     return None;
                 }
                 let s = leading_block::<T>(a)?;
@@ -674,6 +798,55 @@ impl Kernel {
                             At::C(T::ZERO)
                         }
                     }
+                    Input::Product {
+                        data,
+                        offs,
+                        rs,
+                        cs,
+                        spec,
+                        slot,
+                    } => {
+                        // +0 everywhere, then each nonzero column of the rows the tile meets,
+                        // summed as eager's sparse route sums it
+                        let dst = &mut slots[*slot];
+                        for x in dst.iter_mut() {
+                            x.write(T::ZERO);
+                        }
+                        for r in pos / spec.n..(pos + m).div_ceil(spec.n) {
+                            let (b, i) = (r / spec.m, r % spec.m);
+                            let base = offs[b] as isize + i as isize * rs;
+                            for (j, terms) in &spec.cols[b] {
+                                let p = r * spec.n + j;
+                                if p < pos || p >= pos + m {
+                                    continue;
+                                }
+                                let mut acc = T::ZERO;
+                                for &(l, v) in terms {
+                                    acc += data[(base + l as isize * cs) as usize] * T::from_f64(v);
+                                }
+                                dst[p - pos].write(acc);
+                            }
+                        }
+                        At::Slot(*slot)
+                    }
+                    Input::Column { data, row: n, slot } => {
+                        let (r, j) = (pos / n, pos % n);
+                        if j + m <= *n {
+                            At::C(data[r])
+                        } else {
+                            let dst = &mut slots[*slot];
+                            let mut t = 0;
+                            while t < m {
+                                let (r, j) = ((pos + t) / n, (pos + t) % n);
+                                let len = (n - j).min(m - t);
+                                for x in &mut dst[t..t + len] {
+                                    x.write(data[r]);
+                                }
+                                t += len;
+                            }
+                            At::Slot(*slot)
+                        }
+                    }
                     Input::Strided {
                         data,
                         offset,
@@ -775,6 +948,24 @@ fn leading_block<T: Float>(a: &Array) -> Option<&[T]> {
         len *= v.shape[d];
     }
     v.data.get(v.offset..v.offset + len)
+}
+
+/// If `a` (broadcast to the output shape) repeats each element along the last dim and is
+/// row-major over the others, its elements (one a row) and the row length.
+fn column<T: Float>(a: &Array) -> Option<(&[T], usize)> {
+    let v = a.v::<T>();
+    let (&row, lead) = v.shape.split_last()?;
+    if row < 2 || v.strides.last() != Some(&0) {
+        return None;
+    }
+    let mut len = 1usize;
+    for (&d, &s) in lead.iter().zip(v.strides.iter()).rev() {
+        if d != 1 && s != len as isize {
+            return None;
+        }
+        len *= d;
+    }
+    Some((v.data.get(v.offset..v.offset + len)?, row))
 }
 
 /// If `a` is contiguous and only repeated along leading dims of `shape` (its shape, without

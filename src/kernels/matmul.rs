@@ -752,6 +752,78 @@ struct SendPtr<T>(*mut T);
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
+/// Whether [`matmul`] of `a[..., m, 1]` and `b[..., 1, n]` (k = 1, m and n at least 2) writes
+/// every element as the one product `a[.., i, 0] · b[.., 0, j]`, left operand first, as a
+/// broadcast multiply does: such products run as scaled rows unless an operand is sparse enough
+/// for a sparse route (more than 2% nonzeros is checked for every product the batch can be split
+/// or folded into). `jit` fuses these products into their elementwise readers when it holds.
+pub(crate) fn outer_is_products<T: Float>(a: &Array, b: &Array) -> bool {
+    let (ar, br) = (a.shape().len(), b.shape().len());
+    if ar < 2 || br < 2 || a.shape()[ar - 1] != 1 || b.shape()[br - 2] != 1 {
+        return false;
+    }
+    let (m, n) = (a.shape()[ar - 2], b.shape()[br - 1]);
+    let Ok(batch) = broadcast_shapes("matmul", &a.shape()[..ar - 2], &b.shape()[..br - 2]) else {
+        return false;
+    };
+    let (nb, nd) = (numel(&batch), batch.len());
+    // the nonzeros of each batch element's column of `a` (or row of `b`), as `nonzeros` counts
+    let counts = |x: &Array, rows: usize, cols: usize| {
+        let mut shape = batch.to_vec();
+        shape.extend([rows, cols]);
+        let x = x.broadcast_to(&shape);
+        let v = x.v::<T>();
+        let (len, step) = (rows * cols, v.strides[nd + usize::from(rows == 1)]);
+        let mut c = Vec::with_capacity(nb);
+        Plan::new(&batch, [&v.strides[..nd]]).run([v.offset], 0, nb, |[o]| {
+            let at = |i: usize| v.data[(o as isize + i as isize * step) as usize];
+            c.push((0..len).filter(|&i| at(i) != T::ZERO).count());
+        });
+        c
+    };
+    let (ca, cb) = (counts(a, m, 1), counts(b, 1, n));
+    m >= 2
+        && n >= 2
+        && ca.iter().all(|&c| c > m / 50)
+        && ca.iter().sum::<usize>() > nb * m / 50
+        && cb.iter().all(|&c| c > n / 50)
+}
+
+/// The nonzeros `(l, j, v)` of each batch matrix (row-major over the batch) of a right operand
+/// `b[..., k, n]` that has the product's batch dims, if [`matmul`] of any all-finite
+/// `a[..., m, k]` by `b` runs each batch element's product by the sparse route over `b`: then
+/// each column j of an element's output is +0 plus `a[.., :, l] · v` for each of its nonzeros in
+/// this order, added in turn, and every other column is +0. `jit` reads products by constant
+/// standard bases in this form, without scanning them on every call.
+pub(crate) fn sparse_right_nonzeros<T: Float>(
+    b: &Array,
+    m: usize,
+) -> Option<Vec<Vec<(usize, usize, T)>>> {
+    let r = b.shape().len();
+    if r < 3 || b.dtype() != T::DTYPE {
+        return None;
+    }
+    let (k, n, nb) = (
+        b.shape()[r - 2],
+        b.shape()[r - 1],
+        numel(&b.shape()[..r - 2]),
+    );
+    let v = b.v::<T>();
+    // per-element products (no fold of the batch: b is batched, and n > 1), each scanned, with
+    // the right operand first
+    let batch_strides = &v.strides[..r - 2];
+    if nb < 2 || batch_strides.iter().all(|&s| s == 0) || m < 16 || n < 2 || m * n * k <= SMALL {
+        return None;
+    }
+    let mut offs = Vec::with_capacity(nb);
+    Plan::new(&b.shape()[..r - 2], [batch_strides]).run([v.offset], 0, nb, |[o]| offs.push(o));
+    let (rs, cs) = (v.strides[r - 2], v.strides[r - 1]);
+    offs.into_iter()
+        // SAFETY: each offset starts a k × n matrix of `b` with strides (rs, cs)
+        .map(|o| unsafe { nonzeros(v.data.as_ptr().add(o), k, n, rs, cs, k * n / 50) })
+        .collect()
+}
+
 /// `a[..., m, k] @ b[..., k, n]` with broadcast batch dims (shapes already validated).
 pub fn matmul<T: Float>(a: &Array, b: &Array) -> Array {
     matmul_on::<T>(Backend::best(), a, b)
