@@ -580,8 +580,13 @@ impl Kernel {
                     plan: Plan::new(&self.shape, [strides]),
                     slot: *slot,
                 },
-                Input::Pre { .. } | Input::Padded { .. } => {
-                    unreachable!("a template row is planned only without pads")
+                Input::Column { data, row, slot } => Input::Column {
+                    data,
+                    row: *row,
+                    slot: *slot,
+                },
+                Input::Pre { .. } | Input::Padded { .. } | Input::Product { .. } => {
+                    unreachable!("a template row is planned only without pads and products")
                 }
             })
             .collect();
