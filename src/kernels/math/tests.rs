@@ -347,6 +347,10 @@ fn sp64(x: f64) -> f64 {
     }
 }
 
+fn rs64(x: f64) -> f64 {
+    1.0 / x.sqrt()
+}
+
 /// Every slice kernel with its reference and budgets.
 fn kernels() -> Vec<Case> {
     vec![
@@ -366,6 +370,9 @@ fn kernels() -> Vec<Case> {
         ("sigmoid", sigmoid_slice_on, sigmoid_slice_on, sig64, 4, 2),
         ("softplus", softplus_slice_on, softplus_slice_on, sp64, 4, 2),
         ("erf", erf_slice_on, erf_slice_on, libm::erf, 2, 1),
+        ("sqrt", sqrt_slice_on, sqrt_slice_on, f64::sqrt, 0, 0),
+        ("rsqrt", rsqrt_slice_on, rsqrt_slice_on, rs64, 0, 1),
+        ("recip", recip_slice_on, recip_slice_on, f64::recip, 0, 0),
     ]
 }
 
