@@ -232,11 +232,7 @@ const LANES: usize = 32;
 /// The run length for elements of type `T`: [`RUN`], or [`RUN_NARROW`] for elements of 4
 /// bytes or fewer. Fixed by the type, so the order of a sum stays fixed by the shape.
 const fn run_len<T>() -> usize {
-    if size_of::<T>() <= 4 {
-        RUN_NARROW
-    } else {
-        RUN
-    }
+    if size_of::<T>() <= 4 { RUN_NARROW } else { RUN }
 }
 
 /// Elements per block of one long row folded on its own thread: 2⁹ runs, a complete subtree of
