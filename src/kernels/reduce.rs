@@ -991,11 +991,13 @@ mod tests {
 
     #[test]
     fn every_layout_and_dim_set_matches_a_plain_loop() {
-        let shapes: [&[usize]; 11] = [
+        let shapes: [&[usize]; 12] = [
             &[1],
             &[7],
             &[33],
             &[300],
+            // rows of several runs in either dtype (runs of 512 f32 and 128 f64 elements)
+            &[3, 1500],
             &[3, 70],
             &[70, 3],
             &[40, 33],
