@@ -114,7 +114,7 @@ fn ops() -> Vec<Op> {
             .unwrap();
         let u = Tensor::rand(&[1_000_000], dt).unwrap();
         type Unary = fn(&Tensor) -> Result<Tensor>;
-        let unary: [(&str, Unary); 18] = [
+        let unary: [(&str, Unary); 20] = [
             ("exp", Tensor::exp),
             ("expm1", Tensor::expm1),
             ("log", Tensor::log),
@@ -133,6 +133,8 @@ fn ops() -> Vec<Op> {
             ("sqrt", Tensor::sqrt),
             ("add1", |x| x.add_scalar(1.0)),
             ("softplus", Tensor::softplus),
+            ("rsqrt", Tensor::rsqrt),
+            ("reciprocal", Tensor::reciprocal),
         ];
         for (name, f) in unary {
             let arg = if matches!(name, "asin" | "acos") {

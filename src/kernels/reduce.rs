@@ -4,7 +4,8 @@
 //! that what is left is one of two contiguous shapes:
 //!
 //! - the innermost dim is reduced: each contiguous row is folded on its own ([`fold_row`]:
-//!   runs of 128 elements into 32 interleaved accumulators, the runs combined pairwise);
+//!   runs of 128 elements (512 of 4 bytes) into 32 interleaved accumulators, the runs combined
+//!   pairwise);
 //! - the innermost dim is kept: whole rows are accumulated into an output row, vectorized along
 //!   the row ([`accumulate_rows`]: groups of 8 rows summed, the groups combined pairwise), so a
 //!   column sum reads the matrix once in memory order.
@@ -220,11 +221,26 @@ pub fn reduce_with<F: Fold>(x: View<'_, F::T>, dims: &[usize], f: F) -> Vec<F::A
 
 /// Elements per run: each of the [`LANES`] accumulators takes 4 of them in a row.
 const RUN: usize = 128;
+/// Elements per run of elements of 4 bytes or fewer ([`run_len`]): 16 to an accumulator. A
+/// run's accumulators then go onto the pairwise stack, which with runs of [`RUN`] costs as
+/// much as the run itself for f32 elements (half the bytes of f64, a conversion each); the
+/// base case of the pairwise tree grows from 4 to 16 additions, in f64 where f32 is summed.
+const RUN_NARROW: usize = 4 * RUN;
 /// Interleaved accumulators of a run (independent chains: 4 AVX-512 or 8 AVX2 f64 vectors).
 const LANES: usize = 32;
+
+/// The run length for elements of type `T`: [`RUN`], or [`RUN_NARROW`] for elements of 4
+/// bytes or fewer. Fixed by the type, so the order of a sum stays fixed by the shape.
+const fn run_len<T>() -> usize {
+    if size_of::<T>() <= 4 { RUN_NARROW } else { RUN }
+}
+
 /// Elements per block of one long row folded on its own thread: 2⁹ runs, a complete subtree of
 /// the pairwise tree (NOTE: [reduce-order]).
-const BLOCK: usize = RUN << 9;
+const fn block_len<T>() -> usize {
+    run_len::<T>() << 9
+}
+
 /// Rows summed in a row before the groups are combined pairwise, when whole rows accumulate.
 const GROUP: usize = 8;
 /// Columns per tile when whole rows accumulate: long enough pieces of each row for the
@@ -411,7 +427,7 @@ fn fold_inner<F: Fold>(
     let outer_xs: SmallVec<[(usize, isize); 6]> = outer.iter().map(|d| (d.n, d.xs)).collect();
     let rows: usize = outer.iter().map(|d| d.n).product();
     let mut part = alloc_filled(rows, f.init());
-    if len >= 2 * BLOCK && rayon::current_num_threads() > 1 {
+    if len >= 2 * block_len::<F::T>() && rayon::current_num_threads() > 1 {
         // long rows: each split into blocks over the threads
         let mut o = Odometer::new(outer_xs.iter().copied(), 0);
         for p in part.iter_mut() {
@@ -491,7 +507,7 @@ impl<F: Fold> Vectorized for FoldBlock<'_, F> {
 /// [`fold_row`] builds (NOTE: [reduce-order]).
 fn fold_long<F: Fold>(f: F, x: &[F::T], isa: math::Isa) -> F::A {
     let blocks: Vec<[F::A; LANES]> = x
-        .par_chunks(BLOCK)
+        .par_chunks(block_len::<F::T>())
         .map(|b| with_isa(isa, FoldBlock { f, x: b }))
         .collect();
     let mut stack = Vec::with_capacity(64);
@@ -503,9 +519,10 @@ fn fold_long<F: Fold>(f: F, x: &[F::T], isa: math::Isa) -> F::A {
 
 /// Fold a contiguous row the way pairwise summation does, with the same error bound (O(log n)
 /// roundings per element, not O(n)): runs of [`RUN`] elements into [`LANES`] interleaved
-/// accumulators (4 elements each), the runs' accumulators combined lane by lane in a
-/// pairwise tree (a binary counter over the runs, no recursion), and the lanes combined
-/// pairwise at the end. Rows up to [`LANES`] long are folded in order.
+/// accumulators (4 elements each; runs of [`RUN_NARROW`], 16 each, for 4-byte elements), the
+/// runs' accumulators combined lane by lane in a pairwise tree (a binary counter over the
+/// runs, no recursion), and the lanes combined pairwise at the end. Rows up to [`LANES`] long
+/// are folded in order.
 #[inline(always)]
 fn fold_row<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> F::A {
     if x.len() <= LANES {
@@ -517,12 +534,26 @@ fn fold_row<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> F::A {
 /// [`fold_row`] before the lanes are combined.
 #[inline(always)]
 fn fold_lanes<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> [F::A; LANES] {
+    if run_len::<F::T>() == RUN_NARROW {
+        fold_runs::<F, RUN_NARROW>(f, x, stack)
+    } else {
+        fold_runs::<F, RUN>(f, x, stack)
+    }
+}
+
+/// [`fold_lanes`] with runs of `R` elements.
+#[inline(always)]
+fn fold_runs<F: Fold, const R: usize>(
+    f: F,
+    x: &[F::T],
+    stack: &mut Vec<[F::A; LANES]>,
+) -> [F::A; LANES] {
     stack.clear();
-    let (runs, rest) = x.as_chunks::<RUN>();
+    let (runs, rest) = x.as_chunks::<R>();
     for (i, run) in runs.iter().enumerate() {
         // a fixed trip count: the accumulators stay in registers
         let mut acc = [f.init(); LANES];
-        for k in 0..RUN / LANES {
+        for k in 0..R / LANES {
             for j in 0..LANES {
                 acc[j] = f.step(acc[j], run[k * LANES + j]);
             }
@@ -530,9 +561,12 @@ fn fold_lanes<F: Fold>(f: F, x: &[F::T], stack: &mut Vec<[F::A; LANES]>) -> [F::
         push_lanes(f, stack, i as u64, acc);
     }
     if !rest.is_empty() {
+        // element k into lane k % LANES, in order
         let mut acc = [f.init(); LANES];
-        for (k, &v) in rest.iter().enumerate() {
-            acc[k % LANES] = f.step(acc[k % LANES], v);
+        for part in rest.chunks(LANES) {
+            for (a, &v) in acc.iter_mut().zip(part) {
+                *a = f.step(*a, v);
+            }
         }
         push_lanes(f, stack, runs.len() as u64, acc);
     }
@@ -957,11 +991,13 @@ mod tests {
 
     #[test]
     fn every_layout_and_dim_set_matches_a_plain_loop() {
-        let shapes: [&[usize]; 11] = [
+        let shapes: [&[usize]; 12] = [
             &[1],
             &[7],
             &[33],
             &[300],
+            // rows of several runs in either dtype (runs of 512 f32 and 128 f64 elements)
+            &[3, 1500],
             &[3, 70],
             &[70, 3],
             &[40, 33],
@@ -1025,9 +1061,11 @@ mod tests {
                 .unwrap()
         };
         // one long row (split in blocks on several threads), rows, columns, a middle dim
+        // blocks of f32 rows are the longer ones
+        let block = block_len::<f32>();
         let cases = [
-            (Case::dense(&[3 * BLOCK + 1000]), vec![0]),
-            (Case::dense(&[2, 2 * BLOCK + 5]), vec![1]),
+            (Case::dense(&[3 * block + 1000]), vec![0]),
+            (Case::dense(&[2, 2 * block + 5]), vec![1]),
             (Case::dense(&[300, 700]), vec![1]),
             (Case::dense(&[300, 700]), vec![0]),
             (Case::dense(&[40, 2 * TILE + 100]), vec![0]),
@@ -1040,6 +1078,11 @@ mod tests {
                 pool(n).install(|| reduce_with(view(c, &data), dims, SumF64::<f64>::new()))
             };
             let one = run(1);
+            let d32: Vec<f32> = data.iter().map(|&v| v as f32).collect();
+            let run32 = |n: usize| {
+                pool(n).install(|| reduce_with(view(c, &d32), dims, SumF64::<f32>::new()))
+            };
+            let one32 = run32(1);
             for n in [2, 3] {
                 let got = run(n);
                 assert!(
@@ -1047,6 +1090,15 @@ mod tests {
                         .zip(&got)
                         .all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{:?} over {dims:?} on {n} threads",
+                    c.shape
+                );
+                let got32 = run32(n);
+                assert!(
+                    one32
+                        .iter()
+                        .zip(&got32)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{:?} over {dims:?} on {n} threads (f32)",
                     c.shape
                 );
             }

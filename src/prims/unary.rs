@@ -239,7 +239,10 @@ pub(crate) fn slice_kernel<T: Float>(op: UnaryOp) -> Option<SliceKernel<T>> {
         UnaryOp::Sigmoid => math::sigmoid_slice::<T>,
         UnaryOp::Softplus => math::softplus_slice::<T>,
         UnaryOp::Erf => math::erf_slice::<T>,
-        // the rest (sqrt, rsqrt, abs, square, scalar arithmetic, ...) are plain arithmetic,
+        UnaryOp::Sqrt => math::sqrt_slice::<T>,
+        UnaryOp::Rsqrt => math::rsqrt_slice::<T>,
+        UnaryOp::Reciprocal => math::recip_slice::<T>,
+        // the rest (abs, square, scalar arithmetic, ...) are plain arithmetic,
         // which `map1` already runs in its AVX2 copy of the contiguous loop
         _ => return None,
     })

@@ -1,6 +1,6 @@
 //! Vectorizable elementary functions: every unary float op of `prims::unary` that libm would
 //! evaluate one element at a time (exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan,
-//! sinh, cosh, tanh, sigmoid, softplus, erf).
+//! sinh, cosh, tanh, sigmoid, softplus, erf), and sqrt, rsqrt and reciprocal.
 //!
 //! The system's libm takes 5–20 ns per call here. These versions are branch-free (every special
 //! case and every interval of a piecewise approximation is a select), so the compiler turns a
@@ -32,19 +32,23 @@
 //!   table gathers, no division.
 //! - `atan`: three intervals (|t| ≤ tan π/8 after atan a = π/4 + atan((a − 1)/(a + 1)) or
 //!   π/2 + atan(−1/a)), fdlibm's polynomial, one division.
-//! - The other f64 functions (asin, acos) are fdlibm's (as in musl), rewritten without
-//!   branches.
+//! - `asin`, `acos`: asin s = s + s z P(z), z = s², P of degree 11 on s ≤ 1/2, and beyond
+//!   asin a = π/2 − 2 asin √((1 − a)/2), the rounding error of the square root taken back by
+//!   a fused multiply-add: one square root, no division.
+//! - `sqrt`, `rsqrt`, `reciprocal`: the correctly rounded operations, in the same copies of
+//!   the loop (AVX-512 has twice the lanes of the plain loops of `strided`).
 //! - f32 (`single.rs`): exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan, tanh,
 //!   sigmoid, softplus and erf have kernels in f32 arithmetic (16 lanes to a 512-bit register;
-//!   erf without the table, whose gathers cost more than its polynomials); sinh and cosh
-//!   evaluate in f64 and round, which is within 1 ulp of the exact f32 result.
+//!   erf without the table, whose gathers cost more than its polynomials), and sinh and
+//!   cosh as in f64 (with the f32 expm1).
 //!
 //! Accuracy, against libm (f64) and against libm's f64 result rounded to f32 (f32), the largest
 //! error found over 2.3·10⁶ f64 arguments (every binade, and dense in [−10, 10] and [−800, 800])
 //! and every 1021st f32 bit pattern: exp, log, log1p, asin, acos, atan, erf 1 ulp; expm1, sin,
 //! cos, cosh, sigmoid, softplus 2 ulp; tan, sinh, tanh 3 ulp (f64). In f32: exp, expm1, log,
-//! log1p, acos, erf 1 ulp; sin, cos, tan, asin, atan, tanh, sigmoid, softplus 2 ulp (tan, asin,
-//! acos, atan and erf checked on every third to fifth f32 of their range); sinh and cosh 0 ulp.
+//! log1p, acos, erf 1 ulp; sin, cos, tan, asin, atan, sinh, cosh, tanh, sigmoid, softplus
+//! 2 ulp (tan, asin, acos, atan, sinh, cosh and erf checked on every third to fifth f32 of
+//! their range). sqrt and reciprocal are exact; rsqrt (two roundings) 1 ulp in f32.
 //! The tests in `tests.rs` hold each to its budget over the whole range, and the special values
 //! (±0, ±∞, NaN, overflow to ∞, underflow through subnormals to 0) to what libm gives.
 
@@ -634,70 +638,89 @@ pub fn atan(x: f64) -> f64 {
     if x.is_nan() { x } else { r.copysign(x) }
 }
 
-/// fdlibm's rational approximation R(z) of (asin √z − √z) / √z³, for asin and acos.
+/// (asin s − s) / (s z), z = s², as a polynomial in z on [0, 1/4]: a Chebyshev fit of degree
+/// 11 (mpmath at 50 digits), whose error relative to asin s is below 2⁻⁵⁴.
+const ASIN_P: [f64; 12] = [
+    f64::from_bits(0x3fc5_5555_5555_554f),
+    f64::from_bits(0x3fb3_3333_3333_6da5),
+    f64::from_bits(0x3fa6_db6d_b684_b6a1),
+    f64::from_bits(0x3f9f_1c71_f952_69af),
+    f64::from_bits(0x3f96_e8b2_b3b1_0be4),
+    f64::from_bits(0x3f91_c593_c7b1_d958),
+    f64::from_bits(0x3f8c_8726_5d47_ef49),
+    f64::from_bits(0x3f88_522d_dffa_6208),
+    f64::from_bits(0x3f7f_f5fc_4d14_c735),
+    f64::from_bits(0x3f90_6b9d_26d1_0838),
+    f64::from_bits(0xbf86_0399_1d60_60e0),
+    f64::from_bits(0x3f9c_d864_394d_2ff2),
+];
+
+/// `(s, e, big)` for a = |x| ≤ 1, with asin s = s + e to about 2⁻⁵⁴ relative: s = a
+/// (a < 1/2), or s = √z, z = (1 − a)/2 (`big`, where asin a = π/2 − 2 asin s), and then e
+/// also carries the rounding error of the square root, ρ / (2s) with ρ = z − s² exact (a
+/// fused multiply-add), 1/s from the bits of s to within 13%: the correction is below half
+/// an ulp of s, so its error stays below 2⁻⁵⁷ of s. No division: one square root and a
+/// polynomial.
 #[inline(always)]
-fn asin_r(z: f64) -> f64 {
-    const PS: [f64; 6] = [
-        1.666_666_666_666_666_574_15e-01,
-        -3.255_658_186_224_009_154_05e-01,
-        2.012_125_321_348_629_258_81e-01,
-        -4.005_553_450_067_941_140_27e-02,
-        7.915_349_942_898_145_321_76e-04,
-        3.479_331_075_960_211_675_70e-05,
-    ];
-    const QS: [f64; 4] = [
-        -2.403_394_911_734_414_218_78e+00,
-        2.020_945_760_233_505_694_71e+00,
-        -6.882_839_716_054_532_930_30e-01,
-        7.703_815_055_590_193_527_91e-02,
-    ];
-    let p = z * (PS[0] + z * (PS[1] + z * (PS[2] + z * (PS[3] + z * (PS[4] + z * PS[5])))));
-    let q = 1.0 + z * (QS[0] + z * (QS[1] + z * (QS[2] + z * QS[3])));
-    p / q
+fn asin_parts(a: f64) -> (f64, f64, bool) {
+    let big = a >= 0.5;
+    // 1 − a is exact for a ≥ 1/2
+    let z = if big { (1.0 - a) * 0.5 } else { a * a };
+    let root = z.sqrt();
+    let s = if big { root } else { a };
+    let c = ASIN_P;
+    let z2 = z * z;
+    // Horner in z² over the even and odd coefficients: two shorter chains
+    let mut p = c[10];
+    p = p.mul_add(z2, c[8]);
+    p = p.mul_add(z2, c[6]);
+    p = p.mul_add(z2, c[4]);
+    p = p.mul_add(z2, c[2]);
+    p = p.mul_add(z2, c[0]);
+    let mut q = c[11];
+    q = q.mul_add(z2, c[9]);
+    q = q.mul_add(z2, c[7]);
+    q = q.mul_add(z2, c[5]);
+    q = q.mul_add(z2, c[3]);
+    q = q.mul_add(z2, c[1]);
+    let p = q.mul_add(z, p);
+    let rho = (-s).mul_add(s, z);
+    // 1/s to 4 bits (z ≥ 2⁻⁵⁴ or 0, so s is normal; for s = 0, ρ = 0 and so is the product)
+    let inv = f64::from_bits(0x7fde_6238_22fc_16e6u64.wrapping_sub(s.to_bits()));
+    let corr = if big { 0.5 * rho * inv } else { 0.0 };
+    (s, (s * z).mul_add(p, corr), big)
 }
 
-/// √z split as `df + (z − df²) / (√z + df)`: `df` is √z with its low 32 bits cleared.
-#[inline(always)]
-fn sqrt_split(z: f64, s: f64) -> (f64, f64) {
-    let df = f64::from_bits(s.to_bits() & 0xffff_ffff_0000_0000);
-    (df, (z - df * df) / (s + df))
-}
-
-/// asin x.
+/// asin x: s + e below 1/2 in magnitude, π/2 − 2 (s + e) beyond ([`asin_parts`]), with the
+/// rounding error of π/2 − 2s carried.
 #[inline(always)]
 pub fn asin(x: f64) -> f64 {
     let a = x.abs();
-    let big = a >= 0.5;
-    let z = if big { (1.0 - a) * 0.5 } else { a * a };
-    let r = asin_r(z);
-    let s = z.sqrt();
-    let small = a + a * r;
-    // 0.975 < |x| < 1
-    let near1 = PIO2_HI - (2.0 * (s + s * r) - PIO2_LO);
-    // 0.5 ≤ |x| ≤ 0.975
-    let (df, c) = sqrt_split(z, s);
-    let mid = 0.5 * PIO2_HI - (2.0 * s * r - (PIO2_LO - 2.0 * c) - (0.5 * PIO2_HI - 2.0 * df));
-    let y = if a > 0.975 { near1 } else { mid };
-    let y = if big { y } else { small };
-    let y = if a == 1.0 { PIO2_HI } else { y };
+    let (s, e, big) = asin_parts(a);
+    // h + hl = π/2 − 2s exactly (Fast2Sum: 2s ≤ 1 < π/2)
+    let h = (-2.0f64).mul_add(s, PIO2_HI);
+    let hl = (PIO2_HI - h) - 2.0 * s;
+    let far = h + (hl + (-2.0f64).mul_add(e, PIO2_LO));
+    let y = if big { far } else { s + e };
     let y = if a > 1.0 { f64::NAN } else { y.copysign(x) };
     if x.is_nan() { x } else { y }
 }
 
-/// acos x.
+/// acos x: π/2 − asin x below 1/2 in magnitude, 2 asin s (x ≥ 1/2) or π − 2 asin s (x ≤ −1/2)
+/// with s as in [`asin_parts`].
 #[inline(always)]
 pub fn acos(x: f64) -> f64 {
     let a = x.abs();
-    let z = if a < 0.5 { x * x } else { (1.0 - a) * 0.5 };
-    let r = asin_r(z);
-    let s = z.sqrt();
-    let small = PIO2_HI - (x - (PIO2_LO - x * r));
-    let neg = 2.0 * (PIO2_HI - (s + (r * s - PIO2_LO)));
-    let (df, c) = sqrt_split(z, s);
-    let pos = 2.0 * (df + (r * s + c));
-    let y = if x < 0.0 { neg } else { pos };
-    let y = if a < 0.5 { small } else { y };
-    let y = if x == 1.0 { 0.0 } else { y };
+    let (s, e, big) = asin_parts(a);
+    let s = s.copysign(x);
+    let e = e.copysign(x);
+    // π/2 − (s + e): |s| < 1/2, so the sum keeps the leading part exact to half an ulp
+    let small = PIO2_HI - (s + (e - PIO2_LO));
+    let pos = 2.0 * (s + e);
+    // π + 2 (s + e) with s, e ≤ 0
+    let neg = 2.0 * (PIO2_HI + (s + (e + PIO2_LO)));
+    let y = if x > 0.0 { pos } else { neg };
+    let y = if big { y } else { small };
     let y = if a > 1.0 { f64::NAN } else { y };
     if x.is_nan() { x } else { y }
 }
@@ -1155,13 +1178,13 @@ slice_kernel!(
     /// `out[i] = sinh(x[i])`, vectorized.
     sinh_slice, sinh_slice_on,
     f64 (sinh_fast, hyperbolic_ok, sinh_full),
-    f32 via f64
+    f32 (single::sinh_fast, single::hyperbolic_ok, single::sinh_full)
 );
 slice_kernel!(
     /// `out[i] = cosh(x[i])`, vectorized.
     cosh_slice, cosh_slice_on,
     f64 (cosh_fast, hyperbolic_ok, cosh_full),
-    f32 via f64
+    f32 (single::cosh_fast, single::hyperbolic_ok, single::cosh_full)
 );
 slice_kernel!(
     /// `out[i] = tanh(x[i])`, vectorized.
@@ -1186,4 +1209,39 @@ slice_kernel!(
     erf_slice, erf_slice_on,
     f64 (erf, always, erf),
     f32 (single::erf_fast, always, single::erf_fast)
+);
+
+/// √x, 1/√x and 1/x in either dtype, correctly rounded operations (one or two): the slice
+/// kernels below run them in the AVX-512 copy, whose square root and division take 8 f64 or 16
+/// f32 lanes (the plain loops of `strided` stop at AVX2).
+#[inline(always)]
+fn sqrt_of<T: Float>(x: T) -> T {
+    x.sqrt()
+}
+#[inline(always)]
+fn rsqrt_of<T: Float>(x: T) -> T {
+    x.sqrt().recip()
+}
+#[inline(always)]
+fn recip_of<T: Float>(x: T) -> T {
+    x.recip()
+}
+
+slice_kernel!(
+    /// `out[i] = sqrt(x[i])`, vectorized.
+    sqrt_slice, sqrt_slice_on,
+    f64 (sqrt_of::<f64>, always, sqrt_of::<f64>),
+    f32 (sqrt_of::<f32>, always, sqrt_of::<f32>)
+);
+slice_kernel!(
+    /// `out[i] = 1 / sqrt(x[i])`, vectorized.
+    rsqrt_slice, rsqrt_slice_on,
+    f64 (rsqrt_of::<f64>, always, rsqrt_of::<f64>),
+    f32 (rsqrt_of::<f32>, always, rsqrt_of::<f32>)
+);
+slice_kernel!(
+    /// `out[i] = 1 / x[i]`, vectorized.
+    recip_slice, recip_slice_on,
+    f64 (recip_of::<f64>, always, recip_of::<f64>),
+    f32 (recip_of::<f32>, always, recip_of::<f32>)
 );

@@ -1,9 +1,9 @@
 //! Kernels in f32 arithmetic (16 lanes to a 512-bit register): exp, expm1, log, log1p, sin,
-//! cos, tan, asin, acos, atan, tanh, sigmoid, softplus and erf. Each has a fast path for the
-//! arguments that matter (finite, away from overflow, underflow and huge trigonometric
-//! arguments) and leaves the rest to the f64 functions, rounded (see the slice kernels of the
-//! parent module). The polynomials are
-//! minimax fits (Remez exchange in mpmath at 60 digits) with the coefficients rounded to f32.
+//! cos, tan, asin, acos, atan, sinh, cosh, tanh, sigmoid, softplus and erf. Each has a fast
+//! path for the arguments that matter (finite, away from overflow, underflow and huge
+//! trigonometric arguments) and leaves the rest to the f64 functions, rounded (see the slice
+//! kernels of the parent module). The polynomials are minimax fits (Remez exchange in mpmath
+//! at 60 digits) with the coefficients rounded to f32.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// 1.5 · 2²³: adding it to an integer-valued float k, |k| < 2²², puts k in the low mantissa
@@ -98,6 +98,44 @@ pub(super) fn tanh_fast(x: f32) -> f32 {
     let e = expm1_core(2.0 * a);
     let y = (e / (e + 2.0)).copysign(x);
     if x.is_nan() { x } else { y }
+}
+
+/// The range of [`sinh_fast`] and [`cosh_fast`] (NaN is outside).
+#[inline(always)]
+pub(super) fn hyperbolic_ok(x: f32) -> bool {
+    x.abs() <= 88.0
+}
+
+/// sinh x for |x| ≤ 88 ([`hyperbolic_ok`]), as the f64 `sinh_fast`: t = e^|x| − 1,
+/// u = t / (t + 1) (one division), then (t + u) / 2, or t − t u / 2 below 1.
+#[inline(always)]
+pub(super) fn sinh_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let t = expm1_core(a);
+    let u = t / (t + 1.0);
+    let y = if a < 1.0 {
+        (-0.5 * t).mul_add(u, t)
+    } else {
+        0.5 * (t + u)
+    };
+    // ±0 keeps its sign
+    y.copysign(x)
+}
+
+/// cosh x for |x| ≤ 88 ([`hyperbolic_ok`]): with t and u as in [`sinh_fast`], 1 + t u / 2
+/// below ln 2, else (t + 1) / 2 + (1 − u) / 2.
+#[inline(always)]
+pub(super) fn cosh_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let t = expm1_core(a);
+    let u = t / (t + 1.0);
+    let small = (0.5 * t).mul_add(u, 1.0);
+    let mid = 0.5 * (t + 1.0) + 0.5 * (1.0 - u);
+    if a < std::f32::consts::LN_2 {
+        small
+    } else {
+        mid
+    }
 }
 
 /// The range of [`sigmoid_fast`].
@@ -530,6 +568,14 @@ pub(super) fn sigmoid_full(x: f32) -> f32 {
 #[inline(never)]
 pub(super) fn tan_full(x: f32) -> f32 {
     super::tan(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn sinh_full(x: f32) -> f32 {
+    super::sinh_full(x as f64) as f32
+}
+#[inline(never)]
+pub(super) fn cosh_full(x: f32) -> f32 {
+    super::cosh_full(x as f64) as f32
 }
 #[inline(never)]
 pub(super) fn softplus_full(x: f32) -> f32 {

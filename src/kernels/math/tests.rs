@@ -347,6 +347,10 @@ fn sp64(x: f64) -> f64 {
     }
 }
 
+fn rs64(x: f64) -> f64 {
+    1.0 / x.sqrt()
+}
+
 /// Every slice kernel with its reference and budgets.
 fn kernels() -> Vec<Case> {
     vec![
@@ -360,12 +364,15 @@ fn kernels() -> Vec<Case> {
         ("asin", asin_slice_on, asin_slice_on, f64::asin, 2, 2),
         ("acos", acos_slice_on, acos_slice_on, f64::acos, 2, 2),
         ("atan", atan_slice_on, atan_slice_on, f64::atan, 2, 2),
-        ("sinh", sinh_slice_on, sinh_slice_on, f64::sinh, 3, 1),
-        ("cosh", cosh_slice_on, cosh_slice_on, f64::cosh, 3, 1),
+        ("sinh", sinh_slice_on, sinh_slice_on, f64::sinh, 3, 2),
+        ("cosh", cosh_slice_on, cosh_slice_on, f64::cosh, 3, 2),
         ("tanh", tanh_slice_on, tanh_slice_on, f64::tanh, 3, 2),
         ("sigmoid", sigmoid_slice_on, sigmoid_slice_on, sig64, 4, 2),
         ("softplus", softplus_slice_on, softplus_slice_on, sp64, 4, 2),
         ("erf", erf_slice_on, erf_slice_on, libm::erf, 2, 1),
+        ("sqrt", sqrt_slice_on, sqrt_slice_on, f64::sqrt, 0, 0),
+        ("rsqrt", rsqrt_slice_on, rsqrt_slice_on, rs64, 0, 1),
+        ("recip", recip_slice_on, recip_slice_on, f64::recip, 0, 0),
     ]
 }
 
@@ -445,7 +452,7 @@ type HardCase = (&'static str, Kernel32, fn(f64) -> f64, f32, f32);
 /// arguments of tanh and expm1.
 #[test]
 fn native_f32_kernels_near_their_hard_cases() {
-    let cases: [HardCase; 14] = [
+    let cases: [HardCase; 17] = [
         ("log", log_slice_on, f64::ln, 0.9, 1.1),
         ("log1p", log1p_slice_on, f64::ln_1p, -0.3, 0.42),
         ("expm1", expm1_slice_on, f64::exp_m1, -0.4, 0.4),
@@ -460,6 +467,9 @@ fn native_f32_kernels_near_their_hard_cases() {
         ("tan", tan_slice_on, f64::tan, -7.0, 7.0),
         ("asin", asin_slice_on, f64::asin, -1.0, 1.0),
         ("acos", acos_slice_on, f64::acos, -1.0, 1.0),
+        ("sinh", sinh_slice_on, f64::sinh, -2.0, 2.0),
+        ("cosh", cosh_slice_on, f64::cosh, -2.0, 2.0),
+        ("sinh", sinh_slice_on, f64::sinh, 80.0, 90.0),
     ];
     for (name, k, g, lo, hi) in cases {
         // every f32 between lo and hi, subsampled to ~100k
