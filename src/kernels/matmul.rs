@@ -391,6 +391,23 @@ impl<T: Float> Product<'_, T> {
         } else {
             1
         };
+        if self.backend.or_below() == Backend::Avx512 && super::gemm::available() {
+            let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
+            // SAFETY: the caller's guarantee (valid operands and output, not overlapping);
+            // the output's elements are distinct and k > 0 (checked by `matmul_on`)
+            unsafe {
+                super::gemm::gemm(
+                    self.m,
+                    self.n,
+                    self.k,
+                    mat(self.a.ptr, self.a.rs, self.a.cs),
+                    mat(self.b.ptr, self.b.rs, self.b.cs),
+                    mat(self.out, self.o_rs, self.o_cs),
+                    threads,
+                )
+            };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         {
             let instr = match self.backend.or_below() {
