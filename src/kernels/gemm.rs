@@ -29,12 +29,10 @@ use crate::array::Float;
 use rayon::prelude::*;
 use std::cell::Cell;
 
-/// Rows of a micro-tile (broadcast from packed `a`).
-const MR: usize = 14;
 /// Depth of one block.
-const KC: usize = 256;
+const KC: usize = 128;
 /// Rows of one packed block of `a`.
-const MC: usize = MR * 24;
+const MC: usize = 504;
 
 /// Whether this CPU runs the kernels here.
 pub(crate) fn available() -> bool {
@@ -118,69 +116,68 @@ fn cast<T, U>(m: Mat<T>) -> Mat<U> {
     }
 }
 
-/// An element type with a micro-kernel.
+/// A micro-kernel: `c[rows × cols] (+)= a_panel @ b_panel` over depth `kc` (written when
+/// `first`, else added to), for packed panels of `mr` rows of `a` and `nr` columns of `b`.
+///
+/// # Safety
+/// AVX-512F present; `a` holds `kc · mr` and `b` `kc · nr` packed elements; `c` addresses a
+/// `rows × cols` block (rows ≤ mr, cols ≤ nr) with strides `c_rs`, `c_cs`.
+type Kernel<T> = unsafe fn(
+    kc: usize,
+    a: *const T,
+    b: *const T,
+    c: *mut T,
+    c_rs: isize,
+    c_cs: isize,
+    rows: usize,
+    cols: usize,
+    first: bool,
+);
+
+/// An element type with micro-kernels.
 trait Elem: Copy + Send + Sync + 'static {
-    /// Columns of a micro-tile: two vectors.
-    const NR: usize;
-    /// Columns of one packed block of `b`.
-    const NC: usize;
+    /// Elements in one 512-bit vector.
+    const LANES: usize;
     const ZERO: Self;
-    /// `c[rows × cols] (+)= a_panel @ b_panel` over depth `kc` (written when `first`, else
-    /// added to).
-    ///
-    /// # Safety
-    /// AVX-512F present; `a` holds `kc · MR` and `b` `kc · NR` packed elements; `c` addresses
-    /// a `rows × cols` block (rows ≤ MR, cols ≤ NR) with its strides.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(
-        kc: usize,
-        a: *const Self,
-        b: *const Self,
-        c: *mut Self,
-        c_rs: isize,
-        c_cs: isize,
-        rows: usize,
-        cols: usize,
-        first: bool,
-    );
+    /// The micro-kernel of `mr` rows by `nv` vectors of columns, if there is one.
+    fn kernel(mr: usize, nv: usize) -> Option<Kernel<Self>>;
 }
 
 macro_rules! kernel {
     ($T:ty, $lanes:expr, $mask:ty, $zero:ident, $loadu:ident, $set1:ident, $fmadd:ident,
      $add:ident, $storeu:ident, $mloadu:ident, $mstoreu:ident) => {
         impl Elem for $T {
-            const NR: usize = 2 * $lanes;
-            const NC: usize = 16384 / $lanes;
+            const LANES: usize = $lanes;
             const ZERO: Self = 0.0;
-            #[inline]
-            unsafe fn kernel(
-                kc: usize,
-                a: *const Self,
-                b: *const Self,
-                c: *mut Self,
-                c_rs: isize,
-                c_cs: isize,
-                rows: usize,
-                cols: usize,
-                first: bool,
-            ) {
+            fn kernel(mr: usize, nv: usize) -> Option<Kernel<Self>> {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: the caller's guarantees
-                unsafe {
-                    imp(kc, a, b, c, c_rs, c_cs, rows, cols, first)
+                {
+                    Some(match (mr, nv) {
+                        (14, 2) => imp::<14, 2>,
+                        (12, 2) => imp::<12, 2>,
+                        (8, 3) => imp::<8, 3>,
+                        (6, 4) => imp::<6, 4>,
+                        (4, 2) => imp::<4, 2>,
+                        (8, 1) => imp::<8, 1>,
+                        _ => return None,
+                    })
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (kc, a, b, c, c_rs, c_cs, rows, cols, first);
-                    unreachable!("no AVX-512 off x86-64")
+                    let _ = (mr, nv);
+                    None
                 }
             }
         }
 
+        /// The micro-kernel of MR rows by NV vectors of columns: MR · NV accumulators.
+        ///
+        /// # Safety
+        /// As for [`Kernel`].
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn imp(
+        unsafe fn imp<const MR: usize, const NV: usize>(
             kc: usize,
             a: *const $T,
             b: *const $T,
@@ -193,66 +190,65 @@ macro_rules! kernel {
         ) {
             use std::arch::x86_64::*;
             const L: usize = $lanes;
-            let mut acc = [[$zero(); 2]; MR];
-            // SAFETY: the packed panels hold kc steps of MR and 2·L elements
+            let mut acc = [[$zero(); NV]; MR];
+            // SAFETY: the packed panels hold kc steps of MR and NV·L elements
             unsafe {
                 let (mut a, mut b) = (a, b);
                 for _ in 0..kc {
-                    let b0 = $loadu(b);
-                    let b1 = $loadu(b.add(L));
+                    let mut bv = [$zero(); NV];
+                    for v in 0..NV {
+                        bv[v] = $loadu(b.add(v * L));
+                    }
                     for r in 0..MR {
                         let ar = $set1(*a.add(r));
-                        acc[r][0] = $fmadd(ar, b0, acc[r][0]);
-                        acc[r][1] = $fmadd(ar, b1, acc[r][1]);
+                        for v in 0..NV {
+                            acc[r][v] = $fmadd(ar, bv[v], acc[r][v]);
+                        }
                     }
                     a = a.add(MR);
-                    b = b.add(2 * L);
+                    b = b.add(NV * L);
                 }
             }
             if c_cs == 1 {
-                let m0: $mask = if cols >= L { !0 } else { (1 << cols) - 1 };
-                let m1: $mask = if cols >= 2 * L {
-                    !0
-                } else if cols > L {
-                    (1 << (cols - L)) - 1
-                } else {
-                    0
-                };
+                let mut masks = [0 as $mask; NV];
+                for v in 0..NV {
+                    let w = cols.saturating_sub(v * L).min(L);
+                    masks[v] = if w == L { !0 } else { (1 << w) - 1 };
+                }
+                let full = cols == NV * L;
                 // SAFETY: row r < rows of c, its first `cols` elements contiguous (masked)
                 unsafe {
                     for r in 0..MR {
                         if r < rows {
                             let p = c.offset(r as isize * c_rs);
-                            let (mut v0, mut v1) = (acc[r][0], acc[r][1]);
-                            if !first {
-                                v0 = $add(v0, $mloadu($zero(), m0, p));
-                                v1 = $add(v1, $mloadu($zero(), m1, p.add(L)));
-                            }
-                            if m0 == !0 && m1 == !0 {
-                                $storeu(p, v0);
-                                $storeu(p.add(L), v1);
-                            } else {
-                                $mstoreu(p, m0, v0);
-                                $mstoreu(p.add(L), m1, v1);
+                            for v in 0..NV {
+                                let mut x = acc[r][v];
+                                if !first {
+                                    x = $add(x, $mloadu($zero(), masks[v], p.add(v * L)));
+                                }
+                                if full {
+                                    $storeu(p.add(v * L), x);
+                                } else {
+                                    $mstoreu(p.add(v * L), masks[v], x);
+                                }
                             }
                         }
                     }
                 }
             } else {
-                let mut tile = [[0.0 as $T; 2 * L]; MR];
+                let mut tile = [[[0.0 as $T; L]; NV]; MR];
                 for r in 0..MR {
-                    // SAFETY: each row of `tile` holds 2·L elements
-                    unsafe {
-                        $storeu(tile[r].as_mut_ptr(), acc[r][0]);
-                        $storeu(tile[r].as_mut_ptr().add(L), acc[r][1]);
+                    for v in 0..NV {
+                        // SAFETY: each vector of `tile` holds L elements
+                        unsafe { $storeu(tile[r][v].as_mut_ptr(), acc[r][v]) };
                     }
                 }
                 for (r, row) in tile.iter().enumerate().take(rows) {
-                    for (j, &v) in row.iter().enumerate().take(cols) {
+                    for (j, &x) in row.as_flattened().iter().enumerate().take(cols) {
                         // SAFETY: (r, j) is inside the rows × cols block
                         unsafe {
                             let p = c.offset(r as isize * c_rs + j as isize * c_cs);
-                            *p = if first { v } else { *p + v };
+                            *p = if first { x } else { *p + x };
                         }
                     }
                 }
@@ -262,7 +258,7 @@ macro_rules! kernel {
 }
 
 mod f64_kernel {
-    use super::{Elem, MR};
+    use super::{Elem, Kernel};
     kernel!(
         f64,
         8,
@@ -279,7 +275,7 @@ mod f64_kernel {
 }
 
 mod f32_kernel {
-    use super::{Elem, MR};
+    use super::{Elem, Kernel};
     kernel!(
         f32,
         16,
@@ -293,6 +289,64 @@ mod f32_kernel {
         _mm512_mask_loadu_ps,
         _mm512_mask_storeu_ps
     );
+}
+
+/// The blocking of one product: the micro-kernel's tile (`mr` rows by `nr` columns) and the
+/// depth, rows and columns of the packed blocks.
+#[derive(Clone, Copy)]
+struct Blocking<T> {
+    kernel: Kernel<T>,
+    mr: usize,
+    nr: usize,
+    kc: usize,
+    mc: usize,
+    nc: usize,
+}
+
+impl<T: Elem> Blocking<T> {
+    /// The blocking for an `m × n` output: of the tiles 8 × 3 vectors, 14 × 2 and 6 × 4, the
+    /// one that pads the output least (the first on a tie).
+    fn new(m: usize, n: usize) -> Self {
+        let t = tune();
+        let padded = |(mr, nv): (usize, usize)| {
+            m.next_multiple_of(mr) * n.next_multiple_of(nv * T::LANES)
+        };
+        let (mr, nv) = if t[0] > 0 {
+            (t[0], t[1])
+        } else {
+            [(8, 3), (14, 2), (6, 4)]
+                .into_iter()
+                .min_by_key(|&s| padded(s))
+                .expect("three shapes")
+        };
+        let kernel = T::kernel(mr, nv).expect("a kernel of this shape");
+        let nr = nv * T::LANES;
+        Blocking {
+            kernel,
+            mr,
+            nr,
+            kc: t[2],
+            mc: t[3].next_multiple_of(mr),
+            nc: (t[4] * 8 / size_of::<T>()).next_multiple_of(nr),
+        }
+    }
+}
+
+/// Blocking parameters (mr and nv, 0 to choose by shape; kc, mc, nc in f64 columns), from
+/// `FUNCTORCH_GEMM` if set.
+fn tune() -> [usize; 5] {
+    static T: std::sync::OnceLock<[usize; 5]> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        let mut t = [0, 0, KC, MC, 2048];
+        if let Ok(s) = std::env::var("FUNCTORCH_GEMM") {
+            for (d, v) in t.iter_mut().zip(s.split(',')) {
+                if let Ok(v) = v.parse() {
+                    *d = v;
+                }
+            }
+        }
+        t
+    })
 }
 
 /// A cache line: the unit of the packing buffers, so that panels start 64-byte aligned.
@@ -332,85 +386,115 @@ unsafe impl<T> Send for Ptr<T> {}
 // SAFETY: as above
 unsafe impl<T> Sync for Ptr<T> {}
 
-/// Pack `a[i0 .. i0 + mc, p0 .. p0 + kc]` into panels of MR rows: panel q holds, for each
-/// depth l, the MR values of rows q·MR.. at depth l (zeros past row mc).
+/// Pack `a[i0 .. i0 + mc, p0 .. p0 + kc]` into panels of `mr` rows: panel q holds, for each
+/// depth l, the `mr` values of rows q·mr.. at depth l (zeros past row mc).
 ///
 /// # Safety
-/// The block lies inside `a`; `dst` holds `mc.div_ceil(MR) · MR · kc` elements.
-unsafe fn pack_a<T: Elem>(a: Mat<T>, i0: usize, p0: usize, mc: usize, kc: usize, dst: *mut T) {
-    for q in 0..mc.div_ceil(MR) {
-        let rows = (mc - q * MR).min(MR);
+/// The block lies inside `a`; `dst` holds `mc.div_ceil(mr) · mr · kc` elements.
+unsafe fn pack_a<T: Elem>(a: Mat<T>, i0: usize, p0: usize, mc: usize, kc: usize, mr: usize, dst: *mut T) {
+    for q in 0..mc.div_ceil(mr) {
+        let rows = (mc - q * mr).min(mr);
         // SAFETY: the panel is inside dst, the rows inside a
         unsafe {
-            let d = dst.add(q * MR * kc);
-            if a.cs == 1 {
-                for r in 0..rows {
-                    let src = a.at(i0 + q * MR + r, p0);
-                    for l in 0..kc {
-                        *d.add(l * MR + r) = *src.add(l);
-                    }
-                }
-            } else {
+            let d = dst.add(q * mr * kc);
+            if a.rs == 1 && rows == mr {
                 for l in 0..kc {
-                    let src = a.at(i0 + q * MR, p0 + l);
-                    for r in 0..rows {
-                        *d.add(l * MR + r) = *src.offset(r as isize * a.rs);
+                    let (src, d) = (a.at(i0 + q * mr, p0 + l), d.add(l * mr));
+                    let mut r = 0;
+                    while r + T::LANES <= mr {
+                        copy_vector(src.add(r), d.add(r));
+                        r += T::LANES;
+                    }
+                    for r in r..mr {
+                        *d.add(r) = *src.add(r);
                     }
                 }
+                continue;
             }
-            for r in rows..MR {
-                for l in 0..kc {
-                    *d.add(l * MR + r) = T::ZERO;
+            for l in 0..kc {
+                let src = a.at(i0 + q * mr, p0 + l);
+                let d = d.add(l * mr);
+                for r in 0..rows {
+                    *d.add(r) = *src.offset(r as isize * a.rs);
+                }
+                for r in rows..mr {
+                    *d.add(r) = T::ZERO;
                 }
             }
         }
     }
 }
 
-/// Pack panels `q0 .. q1` of NR columns of `b[p0 .. p0 + kc, j0 .. j0 + nc]`: panel q holds,
-/// for each depth l, the NR values of columns q·NR.. at depth l (zeros past column nc).
+/// Pack panels `q0 .. q1` of `nr` columns of `b[p0 .. p0 + kc, j0 .. j0 + nc]`: panel q
+/// holds, for each depth l, the `nr` values of columns q·nr.. at depth l (zeros past column
+/// nc).
 ///
 /// # Safety
-/// The block lies inside `b`; `dst` holds `nc.div_ceil(NR) · NR · kc` elements.
+/// The block lies inside `b`; `dst` holds `nc.div_ceil(nr) · nr · kc` elements.
 #[allow(clippy::too_many_arguments)]
 unsafe fn pack_b<T: Elem>(
     b: Mat<T>,
-    p0: usize,
-    j0: usize,
-    kc: usize,
-    nc: usize,
-    q0: usize,
-    q1: usize,
+    (p0, kc): (usize, usize),
+    (j0, nc): (usize, usize),
+    (q0, q1): (usize, usize),
+    nr: usize,
     dst: *mut T,
 ) {
-    let nr = T::NR;
+    if b.cs == 1 {
+        // row by row of b, each read in order across the panels
+        for l in 0..kc {
+            for q in q0..q1 {
+                let cols = (nc - q * nr).min(nr);
+                // SAFETY: the panel is inside dst, the columns inside b
+                unsafe {
+                    let src = b.at(p0 + l, j0 + q * nr);
+                    let d = dst.add(q * nr * kc + l * nr);
+                    // whole vectors copied as such (a call to memcpy costs more than these)
+                    let mut j = 0;
+                    while j + T::LANES <= cols {
+                        copy_vector(src.add(j), d.add(j));
+                        j += T::LANES;
+                    }
+                    for j in j..cols {
+                        *d.add(j) = *src.add(j);
+                    }
+                    for j in cols..nr {
+                        *d.add(j) = T::ZERO;
+                    }
+                }
+            }
+        }
+        return;
+    }
     for q in q0..q1 {
         let cols = (nc - q * nr).min(nr);
         // SAFETY: the panel is inside dst, the columns inside b
         unsafe {
             let d = dst.add(q * nr * kc);
-            if b.cs == 1 {
-                for l in 0..kc {
-                    let src = b.at(p0 + l, j0 + q * nr);
-                    std::ptr::copy_nonoverlapping(src, d.add(l * nr), cols);
-                    for j in cols..nr {
-                        *d.add(l * nr + j) = T::ZERO;
-                    }
-                }
-            } else {
+            for l in 0..kc {
+                let src = b.at(p0 + l, j0 + q * nr);
+                let d = d.add(l * nr);
                 for j in 0..cols {
-                    let src = b.at(p0, j0 + q * nr + j);
-                    for l in 0..kc {
-                        *d.add(l * nr + j) = *src.offset(l as isize * b.rs);
-                    }
+                    *d.add(j) = *src.offset(j as isize * b.cs);
                 }
-                for l in 0..kc {
-                    for j in cols..nr {
-                        *d.add(l * nr + j) = T::ZERO;
-                    }
+                for j in cols..nr {
+                    *d.add(j) = T::ZERO;
                 }
             }
         }
+    }
+}
+
+/// Copy 64 bytes from `src` to `dst`.
+///
+/// # Safety
+/// Both must be valid for 64 bytes.
+#[inline(always)]
+unsafe fn copy_vector<T>(src: *const T, dst: *mut T) {
+    // SAFETY: the caller's guarantee
+    unsafe {
+        let v = std::ptr::read_unaligned(src as *const [u64; 8]);
+        std::ptr::write_unaligned(dst as *mut [u64; 8], v);
     }
 }
 
@@ -419,8 +503,8 @@ unsafe fn pack_b<T: Elem>(
 ///
 /// # Safety
 /// As for [`gemm`]; `pb` holds the packed block.
-#[allow(clippy::too_many_arguments)]
 unsafe fn rows_block<T: Elem>(
+    bl: &Blocking<T>,
     a: Mat<T>,
     c: Mat<T>,
     pb: *const T,
@@ -428,24 +512,24 @@ unsafe fn rows_block<T: Elem>(
     (j0, nc): (usize, usize),
     (p0, kc): (usize, usize),
 ) {
-    let nr = T::NR;
+    let (mr, nr) = (bl.mr, bl.nr);
     let panels_b = nc.div_ceil(nr);
-    with_buf(&BUF_A, MC * kc, |pa: *mut T| {
-        for ic in (i0..i1).step_by(MC) {
-            let mc = (i1 - ic).min(MC);
-            // SAFETY: the block is inside a; the buffer holds MC · kc elements
-            unsafe { pack_a(a, ic, p0, mc, kc, pa) };
+    with_buf(&BUF_A, bl.mc * kc, |pa: *mut T| {
+        for ic in (i0..i1).step_by(bl.mc) {
+            let mc = (i1 - ic).min(bl.mc);
+            // SAFETY: the block is inside a; the buffer holds mc · kc elements
+            unsafe { pack_a(a, ic, p0, mc, kc, mr, pa) };
             for jr in 0..panels_b {
                 let cols = (nc - jr * nr).min(nr);
-                for ir in 0..mc.div_ceil(MR) {
-                    let rows = (mc - ir * MR).min(MR);
+                for ir in 0..mc.div_ceil(mr) {
+                    let rows = (mc - ir * mr).min(mr);
                     // SAFETY: the panels are packed above; the tile is inside c
                     unsafe {
-                        T::kernel(
+                        (bl.kernel)(
                             kc,
-                            pa.add(ir * MR * kc),
+                            pa.add(ir * mr * kc),
                             pb.add(jr * nr * kc),
-                            c.at(ic + ir * MR, j0 + jr * nr) as *mut T,
+                            c.at(ic + ir * mr, j0 + jr * nr) as *mut T,
                             c.rs,
                             c.cs,
                             rows,
@@ -465,8 +549,9 @@ unsafe fn rows_block<T: Elem>(
 /// # Safety
 /// As for [`gemm`].
 unsafe fn run<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>, threads: usize) {
-    let nr = T::NR;
-    if threads > 1 && m < threads * 2 * MR && n >= threads * 2 * nr {
+    let bl = Blocking::<T>::new(m, n);
+    let (mr, nr) = (bl.mr, bl.nr);
+    if threads > 1 && m < threads * 2 * mr && n >= threads * 2 * nr {
         let width = n.div_ceil(threads).next_multiple_of(nr);
         (0..n.div_ceil(width)).into_par_iter().for_each(|t| {
             let j0 = t * width;
@@ -485,34 +570,34 @@ unsafe fn run<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, c: Ma
         });
         return;
     }
-    let threads = if m >= threads * MR { threads } else { 1 };
-    let rows_per = m.div_ceil(threads).next_multiple_of(MR);
-    for j0 in (0..n).step_by(T::NC) {
-        let nc = (n - j0).min(T::NC);
+    let threads = if m >= threads * mr { threads } else { 1 };
+    let rows_per = m.div_ceil(threads).next_multiple_of(mr);
+    for j0 in (0..n).step_by(bl.nc) {
+        let nc = (n - j0).min(bl.nc);
         let panels_b = nc.div_ceil(nr);
-        for p0 in (0..k).step_by(KC) {
-            let kc = (k - p0).min(KC);
+        for p0 in (0..k).step_by(bl.kc) {
+            let kc = (k - p0).min(bl.kc);
             with_buf(&BUF_B, panels_b * nr * kc, |pb: *mut T| {
                 if threads > 1 {
                     let dst = Ptr(pb);
                     let per = panels_b.div_ceil(threads);
                     (0..threads).into_par_iter().for_each(|t| {
                         let dst = dst;
-                        let (q0, q1) = ((t * per).min(panels_b), ((t + 1) * per).min(panels_b));
+                        let q = ((t * per).min(panels_b), ((t + 1) * per).min(panels_b));
                         // SAFETY: threads pack disjoint panels of the buffer
-                        unsafe { pack_b(b, p0, j0, kc, nc, q0, q1, dst.0) }
+                        unsafe { pack_b(b, (p0, kc), (j0, nc), q, nr, dst.0) }
                     });
                     (0..threads).into_par_iter().for_each(|t| {
                         let dst = dst;
-                        let (i0, i1) = ((t * rows_per).min(m), ((t + 1) * rows_per).min(m));
+                        let i = ((t * rows_per).min(m), ((t + 1) * rows_per).min(m));
                         // SAFETY: threads write disjoint rows of c
-                        unsafe { rows_block(a, c, dst.0, (i0, i1), (j0, nc), (p0, kc)) }
+                        unsafe { rows_block(&bl, a, c, dst.0, i, (j0, nc), (p0, kc)) }
                     });
                 } else {
                     // SAFETY: the buffer holds the packed block
                     unsafe {
-                        pack_b(b, p0, j0, kc, nc, 0, panels_b, pb);
-                        rows_block(a, c, pb, (0, m), (j0, nc), (p0, kc));
+                        pack_b(b, (p0, kc), (j0, nc), (0, panels_b), nr, pb);
+                        rows_block(&bl, a, c, pb, (0, m), (j0, nc), (p0, kc));
                     }
                 }
             });

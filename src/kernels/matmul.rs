@@ -1074,7 +1074,8 @@ mod tests {
         // inside a pool of 3 threads, whatever the machine: blocks of columns (square, wide
         // with few rows, in blocks of 512), blocks of rows (tall), uneven last blocks, the
         // larger split above 2²⁶ multiply-adds, matrix-vector products with 4-row groups and a
-        // remainder (whose results must not depend on the split), and a large outer product
+        // remainder (whose results must not depend on the split), a large outer product, and
+        // few rows by many columns (split by columns)
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
@@ -1092,6 +1093,7 @@ mod tests {
             (3001, 100, 1),
             (43, 300, 1),
             (1100, 3, 501),
+            (20, 70, 700),
         ];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             let a = random(m, k, 40 + i as u64, i % 2 == 1 && n > 1);
