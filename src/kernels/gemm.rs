@@ -117,14 +117,17 @@ fn cast<T, U>(m: Mat<T>) -> Mat<U> {
 }
 
 /// A micro-kernel: `c[rows × cols] (+)= a_panel @ b_panel` over depth `kc` (written when
-/// `first`, else added to), for packed panels of `mr` rows of `a` and `nr` columns of `b`.
+/// `first`, else added to), for a packed panel of `nr` columns of `b` and a panel of `mr` rows
+/// of `a`: packed, or (the direct kernels) read in place from rows `a_rs` apart.
 ///
 /// # Safety
-/// AVX-512F present; `a` holds `kc · mr` and `b` `kc · nr` packed elements; `c` addresses a
+/// AVX-512F present; `a` holds `kc · mr` packed elements, or (direct) `mr` rows of `kc`
+/// contiguous elements `a_rs` apart; `b` holds `kc · nr` packed elements; `c` addresses a
 /// `rows × cols` block (rows ≤ mr, cols ≤ nr) with strides `c_rs`, `c_cs`.
 type Kernel<T> = unsafe fn(
     kc: usize,
     a: *const T,
+    a_rs: isize,
     b: *const T,
     c: *mut T,
     c_rs: isize,
@@ -139,8 +142,9 @@ trait Elem: Copy + Send + Sync + 'static {
     /// Elements in one 512-bit vector.
     const LANES: usize;
     const ZERO: Self;
-    /// The micro-kernel of `mr` rows by `nv` vectors of columns, if there is one.
-    fn kernel(mr: usize, nv: usize) -> Option<Kernel<Self>>;
+    /// The micro-kernel of `mr` rows by `nv` vectors of columns, reading `a` packed or in place
+    /// (`direct`), if there is one.
+    fn kernel(mr: usize, nv: usize, direct: bool) -> Option<Kernel<Self>>;
 }
 
 macro_rules! kernel {
@@ -149,22 +153,21 @@ macro_rules! kernel {
         impl Elem for $T {
             const LANES: usize = $lanes;
             const ZERO: Self = 0.0;
-            fn kernel(mr: usize, nv: usize) -> Option<Kernel<Self>> {
+            fn kernel(mr: usize, nv: usize, direct: bool) -> Option<Kernel<Self>> {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    Some(match (mr, nv) {
-                        (14, 2) => imp::<14, 2>,
-                        (12, 2) => imp::<12, 2>,
-                        (8, 3) => imp::<8, 3>,
-                        (6, 4) => imp::<6, 4>,
-                        (4, 2) => imp::<4, 2>,
-                        (8, 1) => imp::<8, 1>,
+                    Some(match (mr, nv, direct) {
+                        (14, 2, false) => imp::<14, 2, false>,
+                        (8, 3, false) => imp::<8, 3, false>,
+                        (6, 4, false) => imp::<6, 4, false>,
+                        (8, 3, true) => imp::<8, 3, true>,
+                        (6, 4, true) => imp::<6, 4, true>,
                         _ => return None,
                     })
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (mr, nv);
+                    let _ = (mr, nv, direct);
                     None
                 }
             }
@@ -177,9 +180,10 @@ macro_rules! kernel {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn imp<const MR: usize, const NV: usize>(
+        unsafe fn imp<const MR: usize, const NV: usize, const DIRECT: bool>(
             kc: usize,
             a: *const $T,
+            a_rs: isize,
             b: *const $T,
             c: *mut $T,
             c_rs: isize,
@@ -191,7 +195,19 @@ macro_rules! kernel {
             use std::arch::x86_64::*;
             const L: usize = $lanes;
             let mut acc = [[$zero(); NV]; MR];
-            // SAFETY: the packed panels hold kc steps of MR and NV·L elements
+            if c_cs == 1 {
+                // the tile of c is read or written at the end: fetch it meanwhile
+                for r in 0..MR {
+                    if r < rows {
+                        let p = c.wrapping_offset(r as isize * c_rs);
+                        for v in 0..NV {
+                            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(v * L) as *const i8);
+                        }
+                        _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(NV * L - 1) as *const i8);
+                    }
+                }
+            }
+            // SAFETY: the panels hold kc steps of MR and NV·L elements
             unsafe {
                 let (mut a, mut b) = (a, b);
                 for _ in 0..kc {
@@ -200,12 +216,16 @@ macro_rules! kernel {
                         bv[v] = $loadu(b.add(v * L));
                     }
                     for r in 0..MR {
-                        let ar = $set1(*a.add(r));
+                        let ar = if DIRECT {
+                            $set1(*a.offset(r as isize * a_rs))
+                        } else {
+                            $set1(*a.add(r))
+                        };
                         for v in 0..NV {
                             acc[r][v] = $fmadd(ar, bv[v], acc[r][v]);
                         }
                     }
-                    a = a.add(MR);
+                    a = a.add(if DIRECT { 1 } else { MR });
                     b = b.add(NV * L);
                 }
             }
@@ -296,6 +316,8 @@ mod f32_kernel {
 #[derive(Clone, Copy)]
 struct Blocking<T> {
     kernel: Kernel<T>,
+    /// The same tile reading `a` in place, if there is one.
+    direct: Option<Kernel<T>>,
     mr: usize,
     nr: usize,
     kc: usize,
@@ -319,10 +341,11 @@ impl<T: Elem> Blocking<T> {
                 .min_by_key(|&s| padded(s))
                 .expect("three shapes")
         };
-        let kernel = T::kernel(mr, nv).expect("a kernel of this shape");
+        let kernel = T::kernel(mr, nv, false).expect("a kernel of this shape");
         let nr = nv * T::LANES;
         Blocking {
             kernel,
+            direct: T::kernel(mr, nv, true).filter(|_| t[5] > 0),
             mr,
             nr,
             kc: t[2],
@@ -334,10 +357,10 @@ impl<T: Elem> Blocking<T> {
 
 /// Blocking parameters (mr and nv, 0 to choose by shape; kc, mc, nc in f64 columns), from
 /// `FUNCTORCH_GEMM` if set.
-fn tune() -> [usize; 5] {
-    static T: std::sync::OnceLock<[usize; 5]> = std::sync::OnceLock::new();
+fn tune() -> [usize; 6] {
+    static T: std::sync::OnceLock<[usize; 6]> = std::sync::OnceLock::new();
     *T.get_or_init(|| {
-        let mut t = [0, 0, KC, MC, 2048];
+        let mut t = [0, 0, KC, MC, 2048, 1];
         if let Ok(s) = std::env::var("FUNCTORCH_GEMM") {
             for (d, v) in t.iter_mut().zip(s.split(',')) {
                 if let Ok(v) = v.parse() {
@@ -514,20 +537,39 @@ unsafe fn rows_block<T: Elem>(
 ) {
     let (mr, nr) = (bl.mr, bl.nr);
     let panels_b = nc.div_ceil(nr);
+    // rows of a with unit stride are read in place, whole panels of mr rows at least
+    let direct = bl.direct.filter(|_| a.cs == 1);
     with_buf(&BUF_A, bl.mc * kc, |pa: *mut T| {
         for ic in (i0..i1).step_by(bl.mc) {
             let mc = (i1 - ic).min(bl.mc);
+            let whole = if direct.is_some() { mc / mr } else { 0 };
             // SAFETY: the block is inside a; the buffer holds mc · kc elements
-            unsafe { pack_a(a, ic, p0, mc, kc, mr, pa) };
+            unsafe {
+                pack_a(
+                    a,
+                    ic + whole * mr,
+                    p0,
+                    mc - whole * mr,
+                    kc,
+                    mr,
+                    pa.add(whole * mr * kc),
+                )
+            };
             for jr in 0..panels_b {
                 let cols = (nc - jr * nr).min(nr);
                 for ir in 0..mc.div_ceil(mr) {
                     let rows = (mc - ir * mr).min(mr);
-                    // SAFETY: the panels are packed above; the tile is inside c
+                    let (kernel, pa, a_rs) = match direct {
+                        Some(d) if ir < whole => (d, a.at(ic + ir * mr, p0), a.rs),
+                        _ => (bl.kernel, pa.wrapping_add(ir * mr * kc) as *const T, 1),
+                    };
+                    // SAFETY: the panels are packed above, or whole panels of rows of a
+                    // read in place; the tile is inside c
                     unsafe {
-                        (bl.kernel)(
+                        kernel(
                             kc,
-                            pa.add(ir * mr * kc),
+                            pa,
+                            a_rs,
                             pb.add(jr * nr * kc),
                             c.at(ic + ir * mr, j0 + jr * nr) as *mut T,
                             c.rs,
