@@ -3,27 +3,39 @@
 //!
 //! NOTE: [gemm] The blocking (the BLIS scheme):
 //!
-//! - The micro-kernel computes an `MR × NR` tile of the output, MR = 14 rows by NR = two
-//!   512-bit vectors of columns (16 f64 or 32 f32), in 28 vector accumulators: each step of the
-//!   depth loads two vectors of a packed row of `b` and broadcasts 14 values of a packed column
-//!   of `a` (folded into the multiply-adds as memory operands), 28 FMAs for 16 loads, so that
-//!   the two FMA units, not the load ports, set the pace. 28 accumulators + 2 `b` vectors + one
-//!   broadcast leave one of the 32 registers free. The tile's columns run along the output's
-//!   contiguous dimension (a column-major output computes the transposed product), so rows are
-//!   stored as whole vectors, the last ones masked.
-//! - The depth is cut into blocks of `KC` = 256: a packed `KC × NR` panel of `b` (32 KB) stays
-//!   in the 48 KB L1 while the micro-kernel runs down the `MC × KC` block of packed `a`
-//!   (MC = 336 rows, 688 KB f64, in the 2 MB L2), and the `KC × NC` block of packed `b`
-//!   (NC = 2048 f64 / 4096 f32 columns, 4 MB) stays in L3 across the blocks of `a`.
+//! - The micro-kernel computes an `mr × nr` tile of the output in `mr · nv` vector
+//!   accumulators, `nr` = `nv` 512-bit vectors of columns: each step of the depth loads `nv`
+//!   vectors of a packed row of `b` and broadcasts `mr` values of a column of `a`. Tiles
+//!   8 × 3 vectors (24 f64 columns), 14 × 2 and 6 × 4 (24–28 accumulators, 4–5 registers for
+//!   operands, no spills); each product takes the one that pads its output least. The tile's
+//!   columns run along the output's contiguous dimension (a column-major output computes the
+//!   transposed product), so rows are stored as whole vectors, the last ones masked, and the
+//!   tile of the output is prefetched while the depth loop runs.
+//! - The depth is cut into blocks of `KC` = 128: a packed `KC × nr` panel of `b` (24 KB f64)
+//!   stays in the 48 KB L1 while the micro-kernel runs down the `MC × KC` block of `a`
+//!   (MC = 504 rows, 504 KB f64, in the 2 MB L2), and the `KC × NC` block of packed `b`
+//!   (NC = 2048 f64 / 4096 f32 columns, 2 MB) stays in L3 across the blocks of `a`. Measured
+//!   at 256–1024³ (f64, one thread): KC = 128, 192 and 256 within the noise of each other.
 //! - Packing copies any strides (transposed or broadcast views) into unit-stride panels padded
 //!   with zeros to whole tiles, so the micro-kernel has no edge cases inside its loop; the
-//!   padding only feeds tile elements that are never stored. Packing buffers are kept per
-//!   thread and reused, so the large products take no page faults.
+//!   padding only feeds tile elements that are never stored. Packing `a` is a scalar gather
+//!   (one element a cycle at best), which costs 20–30% at 64³–256³ and with a long depth
+//!   (64 × 10⁴ × 64): for outputs narrower than 512 columns, whole panels of unit-stride rows
+//!   of `a` are read in place by the direct kernels (broadcasts from `mr` rows), measured
+//!   10–25% faster there; at 1024³ packing wins (power-of-two row strides conflict in L1).
+//!   Packing buffers are kept per thread and reused, so large products take no page faults.
 //! - Each output element is the sum of its depth blocks in order, each block summed by one
-//!   chain of FMAs over l = 0..KC; nothing depends on where the element falls in a tile or on
+//!   chain of FMAs over its depth; nothing depends on where the element falls in a tile or on
 //!   the number of threads, so splitting the output over threads (never the depth) gives the
-//!   same bits. Threads take blocks of rows and share one packed block of `b` (packed by all of
-//!   them), or, for products with few rows, blocks of columns.
+//!   same bits. Threads take blocks of rows and share each packed block of `b` (packed by all
+//!   of them), or, for products with few rows, blocks of columns.
+//!
+//! Measured against `private-gemm-x86` (assembly micro-kernels, the `Avx512` backend), one
+//! thread, CPU time, old and new binaries alternated: f64 64³ 9 vs 8–9 µs, 256³ 420 vs
+//! 400–410 µs, 1024³ 28.1–28.8 vs 26.9–27.5 ms (76 GFLOP/s, 84% of the core's 90.4 peak),
+//! 64 × 10⁴ × 64 1.37 vs 1.25 ms, 256 × 64 × 128 50–54 µs for both, f32 512³ 1.64–1.68 vs
+//! 1.60–1.64 ms; on two threads 15–25% more CPU time than one (a fork-join per depth block),
+//! where `Avx512` costs the same as one thread. So this is not the default backend yet.
 
 use crate::array::Float;
 use rayon::prelude::*;
@@ -31,6 +43,10 @@ use std::cell::Cell;
 
 /// Depth of one block.
 const KC: usize = 128;
+/// Bytes of one row of a packed block of `b` (its columns: 2048 f64 or 4096 f32).
+const NC_BYTES: usize = 16384;
+/// Products with fewer output columns than this read unit-stride rows of `a` in place.
+const DIRECT_MAX_N: usize = 512;
 /// Rows of one packed block of `a`.
 const MC: usize = 504;
 
@@ -327,49 +343,27 @@ struct Blocking<T> {
 
 impl<T: Elem> Blocking<T> {
     /// The blocking for an `m × n` output: of the tiles 8 × 3 vectors, 14 × 2 and 6 × 4, the
-    /// one that pads the output least (the first on a tie).
+    /// one that pads the output least (the first on a tie); rows of `a` read in place when the
+    /// output has fewer than [`DIRECT_MAX_N`] columns.
     fn new(m: usize, n: usize) -> Self {
-        let t = tune();
-        let padded = |(mr, nv): (usize, usize)| {
-            m.next_multiple_of(mr) * n.next_multiple_of(nv * T::LANES)
-        };
-        let (mr, nv) = if t[0] > 0 {
-            (t[0], t[1])
-        } else {
-            [(8, 3), (14, 2), (6, 4)]
-                .into_iter()
-                .min_by_key(|&s| padded(s))
-                .expect("three shapes")
-        };
+        let padded =
+            |(mr, nv): (usize, usize)| m.next_multiple_of(mr) * n.next_multiple_of(nv * T::LANES);
+        let (mr, nv) = [(8, 3), (14, 2), (6, 4)]
+            .into_iter()
+            .min_by_key(|&s| padded(s))
+            .expect("three shapes");
         let kernel = T::kernel(mr, nv, false).expect("a kernel of this shape");
         let nr = nv * T::LANES;
         Blocking {
             kernel,
-            direct: T::kernel(mr, nv, true).filter(|_| t[5] > 0),
+            direct: T::kernel(mr, nv, true).filter(|_| n < DIRECT_MAX_N),
             mr,
             nr,
-            kc: t[2],
-            mc: t[3].next_multiple_of(mr),
-            nc: (t[4] * 8 / size_of::<T>()).next_multiple_of(nr),
+            kc: KC,
+            mc: MC.next_multiple_of(mr),
+            nc: (NC_BYTES / size_of::<T>()).next_multiple_of(nr),
         }
     }
-}
-
-/// Blocking parameters (mr and nv, 0 to choose by shape; kc, mc, nc in f64 columns), from
-/// `FUNCTORCH_GEMM` if set.
-fn tune() -> [usize; 6] {
-    static T: std::sync::OnceLock<[usize; 6]> = std::sync::OnceLock::new();
-    *T.get_or_init(|| {
-        let mut t = [0, 0, KC, MC, 2048, 1];
-        if let Ok(s) = std::env::var("FUNCTORCH_GEMM") {
-            for (d, v) in t.iter_mut().zip(s.split(',')) {
-                if let Ok(v) = v.parse() {
-                    *d = v;
-                }
-            }
-        }
-        t
-    })
 }
 
 /// A cache line: the unit of the packing buffers, so that panels start 64-byte aligned.
@@ -414,7 +408,15 @@ unsafe impl<T> Sync for Ptr<T> {}
 ///
 /// # Safety
 /// The block lies inside `a`; `dst` holds `mc.div_ceil(mr) · mr · kc` elements.
-unsafe fn pack_a<T: Elem>(a: Mat<T>, i0: usize, p0: usize, mc: usize, kc: usize, mr: usize, dst: *mut T) {
+unsafe fn pack_a<T: Elem>(
+    a: Mat<T>,
+    i0: usize,
+    p0: usize,
+    mc: usize,
+    kc: usize,
+    mr: usize,
+    dst: *mut T,
+) {
     for q in 0..mc.div_ceil(mr) {
         let rows = (mc - q * mr).min(mr);
         // SAFETY: the panel is inside dst, the rows inside a
@@ -590,7 +592,15 @@ unsafe fn rows_block<T: Elem>(
 ///
 /// # Safety
 /// As for [`gemm`].
-unsafe fn run<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>, threads: usize) {
+unsafe fn run<T: Elem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T>,
+    threads: usize,
+) {
     let bl = Blocking::<T>::new(m, n);
     let (mr, nr) = (bl.mr, bl.nr);
     if threads > 1 && m < threads * 2 * mr && n >= threads * 2 * nr {

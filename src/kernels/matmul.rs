@@ -97,6 +97,9 @@ type Finite<'a> = &'a (dyn Fn() -> bool + Sync);
 /// Which dense GEMM runs the products that are neither sparse, matrix-vector nor thin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
+    /// Our own AVX-512 GEMM ([`super::gemm`]); not chosen by [`Backend::best`]: it measured
+    /// 0–10% slower than `Avx512` (see the NOTE: [gemm]).
+    Own,
     /// AVX-512 micro-kernels (`private-gemm-x86`, assembly generated at build time).
     Avx512,
     /// The same crate's AVX2 + FMA micro-kernels.
@@ -124,7 +127,7 @@ impl Backend {
     /// scaled-row products): forcing a backend in the tests forces that copy too.
     fn isa(self) -> super::math::Isa {
         match self {
-            Backend::Avx512 => super::math::Isa::Avx512,
+            Backend::Own | Backend::Avx512 => super::math::Isa::Avx512,
             Backend::Avx2 => super::math::Isa::Avx2,
             Backend::Portable => super::math::Isa::Plain,
         }
@@ -134,7 +137,8 @@ impl Backend {
     fn or_below(self) -> Self {
         match (self, Backend::best()) {
             (_, Backend::Portable) | (Backend::Portable, _) => Backend::Portable,
-            (Backend::Avx512, best) => best,
+            (Backend::Own, Backend::Avx512) if super::gemm::available() => Backend::Own,
+            (Backend::Own | Backend::Avx512, best) => best,
             (Backend::Avx2, _) => Backend::Avx2,
         }
     }
@@ -391,10 +395,11 @@ impl<T: Float> Product<'_, T> {
         } else {
             1
         };
-        if self.backend.or_below() == Backend::Avx512 && super::gemm::available() {
+        if self.backend.or_below() == Backend::Own {
             let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
-            // SAFETY: the caller's guarantee (valid operands and output, not overlapping);
-            // the output's elements are distinct and k > 0 (checked by `matmul_on`)
+            // SAFETY: `or_below` checked that this CPU has AVX-512F; the caller's guarantee
+            // (valid operands and output, not overlapping); the output's elements are distinct
+            // and k > 0 (`matmul_on` returns early for k = 0)
             unsafe {
                 super::gemm::gemm(
                     self.m,
@@ -411,7 +416,7 @@ impl<T: Float> Product<'_, T> {
         #[cfg(target_arch = "x86_64")]
         {
             let instr = match self.backend.or_below() {
-                Backend::Avx512 => Some(private_gemm_x86::InstrSet::Avx512),
+                Backend::Own | Backend::Avx512 => Some(private_gemm_x86::InstrSet::Avx512),
                 Backend::Avx2 => Some(private_gemm_x86::InstrSet::Avx256),
                 Backend::Portable => None,
             };
@@ -1048,7 +1053,12 @@ mod tests {
                 let b = random(k, n, 2 * i as u64 + 2, tb);
                 let want = dense(&values(&a), &values(&b), m, k, n);
                 let (a32, b32) = (cast(&a, DType::F32), cast(&b, DType::F32));
-                for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+                for backend in [
+                    Backend::Own,
+                    Backend::Avx512,
+                    Backend::Avx2,
+                    Backend::Portable,
+                ] {
                     let got = matmul_on::<f64>(backend, &a, &b).to_vec::<f64>().unwrap();
                     for (g, w) in got.iter().zip(&want) {
                         assert!(
@@ -1100,7 +1110,12 @@ mod tests {
             let b = random(k, n, 50 + i as u64, false);
             let want = dense(&values(&a), &values(&b), m, k, n);
             let (a32, b32) = (cast(&a, DType::F32), cast(&b, DType::F32));
-            for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+            for backend in [
+                Backend::Own,
+                Backend::Avx512,
+                Backend::Avx2,
+                Backend::Portable,
+            ] {
                 let mut runs = Vec::new();
                 for pool in [&pool, &one] {
                     let got = pool.install(|| matmul_on::<f64>(backend, &a, &b));
@@ -1137,7 +1152,12 @@ mod tests {
         let b = random(k, n, 12, true);
         let x = random(3, k, 13, false).reshape(&[3, k, 1]);
         let a1 = random(m, k, 14, false);
-        for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+        for backend in [
+            Backend::Own,
+            Backend::Avx512,
+            Backend::Avx2,
+            Backend::Portable,
+        ] {
             let got = matmul_on::<f64>(backend, &a, &b).to_vec::<f64>().unwrap();
             let bv = values(&b);
             for t in 0..3 {
