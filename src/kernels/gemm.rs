@@ -397,6 +397,13 @@ fn with_buf<T, R>(
 /// A raw pointer that may cross threads (each thread writes disjoint parts).
 #[derive(Clone, Copy)]
 struct Ptr<T>(*mut T);
+impl<T> Ptr<T> {
+    /// The pointer (a method, so that closures capture the whole `Ptr`).
+    fn get(&self) -> *mut T {
+        self.0
+    }
+}
+
 // SAFETY: used only for buffers whose parts are written by one thread each, and read after the
 // fork-join that wrote them
 unsafe impl<T> Send for Ptr<T> {}
@@ -634,16 +641,14 @@ unsafe fn run<T: Elem>(
                     let dst = Ptr(pb);
                     let per = panels_b.div_ceil(threads);
                     (0..threads).into_par_iter().for_each(|t| {
-                        let dst = dst;
                         let q = ((t * per).min(panels_b), ((t + 1) * per).min(panels_b));
                         // SAFETY: threads pack disjoint panels of the buffer
-                        unsafe { pack_b(b, (p0, kc), (j0, nc), q, nr, dst.0) }
+                        unsafe { pack_b(b, (p0, kc), (j0, nc), q, nr, dst.get()) }
                     });
                     (0..threads).into_par_iter().for_each(|t| {
-                        let dst = dst;
                         let i = ((t * rows_per).min(m), ((t + 1) * rows_per).min(m));
                         // SAFETY: threads write disjoint rows of c
-                        unsafe { rows_block(&bl, a, c, dst.0, i, (j0, nc), (p0, kc)) }
+                        unsafe { rows_block(&bl, a, c, dst.get(), i, (j0, nc), (p0, kc)) }
                     });
                 } else {
                     // SAFETY: the buffer holds the packed block
