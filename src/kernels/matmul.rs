@@ -97,8 +97,9 @@ type Finite<'a> = &'a (dyn Fn() -> bool + Sync);
 /// Which dense GEMM runs the products that are neither sparse, matrix-vector nor thin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
-    /// Our own AVX-512 GEMM ([`super::gemm`]); not chosen by [`Backend::best`]: it measured
-    /// 0–10% slower than `Avx512` (see the NOTE: [gemm]).
+    /// Our own AVX-512 GEMM ([`super::gemm`]) for every dense product. [`Backend::best`] is
+    /// `Avx512`, which runs only the products of `suits_own_kernels` through it: elsewhere it
+    /// measured 0–10% slower than `private-gemm-x86` (see the NOTE: [gemm]).
     Own,
     /// AVX-512 micro-kernels (`private-gemm-x86`, assembly generated at build time).
     Avx512,
@@ -395,7 +396,9 @@ impl<T: Float> Product<'_, T> {
         } else {
             1
         };
-        if self.backend.or_below() == Backend::Own {
+        if self.backend.or_below() == Backend::Own
+            || (self.backend.or_below() == Backend::Avx512 && self.suits_own_kernels())
+        {
             let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
             // SAFETY: `or_below` checked that this CPU has AVX-512F; the caller's guarantee
             // (valid operands and output, not overlapping); the output's elements are distinct
@@ -574,6 +577,19 @@ impl<T: Float> Product<'_, T> {
     /// `gemm` crate (measured: see BENCHMARKS.md).
     fn suits_avx_kernels(&self) -> bool {
         self.m.min(self.n) >= AVX_MIN_SIDE && self.k >= AVX_MIN_DEPTH
+    }
+
+    /// Whether the `Avx512` backend runs this product through our own GEMM: products the AVX
+    /// micro-kernels leave to the `gemm` crate where ours measured faster (one thread, CPU
+    /// time): a short inner dimension with 64 columns or more (256 × 10 × 128: 12.6 against
+    /// 21.5 µs f64, 6.3 against 10.6 µs f32, torch 9.6 and 5.7 µs), and f64 products with few
+    /// rows (512 × (16 × 64 × 32): 1.15 against 1.32 ms). With few columns (n = 10) ours pads
+    /// its 16–32-column tiles and runs 20–100% slower; f32 with few rows measured 4% slower.
+    fn suits_own_kernels(&self) -> bool {
+        super::gemm::available()
+            && !self.suits_avx_kernels()
+            && ((self.k < AVX_MIN_DEPTH && self.n >= 64)
+                || (size_of::<T>() == 8 && self.n >= AVX_MIN_SIDE))
     }
 }
 
