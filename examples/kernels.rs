@@ -77,8 +77,13 @@ fn ops() -> Vec<Op> {
         }
         // the shapes the transform workloads produce: tall-skinny, a long inner dimension,
         // matrix-vector, a batch of small products, inner dimension ≤ 4, transposed operands
-        let shapes: [(&str, &[usize], &[usize]); 7] = [
+        let shapes: [(&str, &[usize], &[usize]); 12] = [
             ("tall_10000x64x64", &[10000, 64], &[64, 64]),
+            ("mlp_256x128x10", &[256, 128], &[128, 10]),
+            ("mlp_256x10x128", &[256, 10], &[10, 128]),
+            ("mlp_128x256x10", &[128, 256], &[256, 10]),
+            ("mlp_64x256x128", &[64, 256], &[256, 128]),
+            ("bmm_512x16x64x32", &[512, 16, 64], &[512, 64, 32]),
             ("inner_64x10000x64", &[64, 10000], &[10000, 64]),
             ("wide_64x64x10000", &[64, 64], &[64, 10000]),
             ("mv_2048", &[2048, 2048], &[2048]),

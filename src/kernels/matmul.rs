@@ -97,6 +97,10 @@ type Finite<'a> = &'a (dyn Fn() -> bool + Sync);
 /// Which dense GEMM runs the products that are neither sparse, matrix-vector nor thin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
+    /// Our own AVX-512 GEMM ([`super::gemm`]) for every dense product. [`Backend::best`] is
+    /// `Avx512`, which runs only the products of `suits_own_kernels` through it: elsewhere it
+    /// measured 0–10% slower than `private-gemm-x86` (see the NOTE: [gemm]).
+    Own,
     /// AVX-512 micro-kernels (`private-gemm-x86`, assembly generated at build time).
     Avx512,
     /// The same crate's AVX2 + FMA micro-kernels.
@@ -124,7 +128,7 @@ impl Backend {
     /// scaled-row products): forcing a backend in the tests forces that copy too.
     fn isa(self) -> super::math::Isa {
         match self {
-            Backend::Avx512 => super::math::Isa::Avx512,
+            Backend::Own | Backend::Avx512 => super::math::Isa::Avx512,
             Backend::Avx2 => super::math::Isa::Avx2,
             Backend::Portable => super::math::Isa::Plain,
         }
@@ -134,7 +138,8 @@ impl Backend {
     fn or_below(self) -> Self {
         match (self, Backend::best()) {
             (_, Backend::Portable) | (Backend::Portable, _) => Backend::Portable,
-            (Backend::Avx512, best) => best,
+            (Backend::Own, Backend::Avx512) if super::gemm::available() => Backend::Own,
+            (Backend::Own | Backend::Avx512, best) => best,
             (Backend::Avx2, _) => Backend::Avx2,
         }
     }
@@ -391,10 +396,30 @@ impl<T: Float> Product<'_, T> {
         } else {
             1
         };
+        if self.backend.or_below() == Backend::Own
+            || (self.backend.or_below() == Backend::Avx512 && self.suits_own_kernels())
+        {
+            let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
+            // SAFETY: `or_below` checked that this CPU has AVX-512F; the caller's guarantee
+            // (valid operands and output, not overlapping); the output's elements are distinct
+            // and k > 0 (`matmul_on` returns early for k = 0)
+            unsafe {
+                super::gemm::gemm(
+                    self.m,
+                    self.n,
+                    self.k,
+                    mat(self.a.ptr, self.a.rs, self.a.cs),
+                    mat(self.b.ptr, self.b.rs, self.b.cs),
+                    mat(self.out, self.o_rs, self.o_cs),
+                    threads,
+                )
+            };
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         {
             let instr = match self.backend.or_below() {
-                Backend::Avx512 => Some(private_gemm_x86::InstrSet::Avx512),
+                Backend::Own | Backend::Avx512 => Some(private_gemm_x86::InstrSet::Avx512),
                 Backend::Avx2 => Some(private_gemm_x86::InstrSet::Avx256),
                 Backend::Portable => None,
             };
@@ -552,6 +577,19 @@ impl<T: Float> Product<'_, T> {
     /// `gemm` crate (measured: see BENCHMARKS.md).
     fn suits_avx_kernels(&self) -> bool {
         self.m.min(self.n) >= AVX_MIN_SIDE && self.k >= AVX_MIN_DEPTH
+    }
+
+    /// Whether the `Avx512` backend runs this product through our own GEMM: products the AVX
+    /// micro-kernels leave to the `gemm` crate where ours measured faster (one thread, CPU
+    /// time): a short inner dimension with 64 columns or more (256 × 10 × 128: 12.6 against
+    /// 21.5 µs f64, 6.3 against 10.6 µs f32, torch 9.6 and 5.7 µs), and f64 products with few
+    /// rows (512 × (16 × 64 × 32): 1.15 against 1.32 ms). With few columns (n = 10) ours pads
+    /// its 16–32-column tiles and runs 20–100% slower; f32 with few rows measured 4% slower.
+    fn suits_own_kernels(&self) -> bool {
+        super::gemm::available()
+            && !self.suits_avx_kernels()
+            && ((self.k < AVX_MIN_DEPTH && self.n >= 64)
+                || (size_of::<T>() == 8 && self.n >= AVX_MIN_SIDE))
     }
 }
 
@@ -1103,7 +1141,12 @@ mod tests {
                 let b = random(k, n, 2 * i as u64 + 2, tb);
                 let want = dense(&values(&a), &values(&b), m, k, n);
                 let (a32, b32) = (cast(&a, DType::F32), cast(&b, DType::F32));
-                for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+                for backend in [
+                    Backend::Own,
+                    Backend::Avx512,
+                    Backend::Avx2,
+                    Backend::Portable,
+                ] {
                     let got = matmul_on::<f64>(backend, &a, &b).to_vec::<f64>().unwrap();
                     for (g, w) in got.iter().zip(&want) {
                         assert!(
@@ -1129,7 +1172,8 @@ mod tests {
         // inside a pool of 3 threads, whatever the machine: blocks of columns (square, wide
         // with few rows, in blocks of 512), blocks of rows (tall), uneven last blocks, the
         // larger split above 2²⁶ multiply-adds, matrix-vector products with 4-row groups and a
-        // remainder (whose results must not depend on the split), and a large outer product
+        // remainder (whose results must not depend on the split), a large outer product, and
+        // few rows by many columns (split by columns)
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
@@ -1147,13 +1191,19 @@ mod tests {
             (3001, 100, 1),
             (43, 300, 1),
             (1100, 3, 501),
+            (20, 70, 700),
         ];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             let a = random(m, k, 40 + i as u64, i % 2 == 1 && n > 1);
             let b = random(k, n, 50 + i as u64, false);
             let want = dense(&values(&a), &values(&b), m, k, n);
             let (a32, b32) = (cast(&a, DType::F32), cast(&b, DType::F32));
-            for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+            for backend in [
+                Backend::Own,
+                Backend::Avx512,
+                Backend::Avx2,
+                Backend::Portable,
+            ] {
                 let mut runs = Vec::new();
                 for pool in [&pool, &one] {
                     let got = pool.install(|| matmul_on::<f64>(backend, &a, &b));
@@ -1190,7 +1240,12 @@ mod tests {
         let b = random(k, n, 12, true);
         let x = random(3, k, 13, false).reshape(&[3, k, 1]);
         let a1 = random(m, k, 14, false);
-        for backend in [Backend::Avx512, Backend::Avx2, Backend::Portable] {
+        for backend in [
+            Backend::Own,
+            Backend::Avx512,
+            Backend::Avx2,
+            Backend::Portable,
+        ] {
             let got = matmul_on::<f64>(backend, &a, &b).to_vec::<f64>().unwrap();
             let bv = values(&b);
             for t in 0..3 {

@@ -2,6 +2,7 @@
 //! factorizations. Nothing here knows about tracers or levels.
 
 pub mod copy;
+pub(crate) mod gemm;
 pub mod index;
 pub mod linalg;
 pub mod math;
