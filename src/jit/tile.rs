@@ -670,16 +670,25 @@ impl Kernel {
                 if j < lo || j >= hi {
                     let m = (if j < lo { lo } else { row } - j).min(len - t0);
                     if sk.template {
+                        // a copy (libc's, at the machine's widest stores): this is the
+                        // bulk of the output's bytes
                         for (o, t) in outs.iter_mut().zip(consts.chunks_exact(row)) {
-                            for (x, &c) in o[t0..t0 + m].iter_mut().zip(&t[j..j + m]) {
-                                x.write(c);
-                            }
+                            let (dst, src) = (&mut o[t0..t0 + m], &t[j..j + m]);
+                            // SAFETY: both slices hold `m` elements (the indexing above checked
+                            // the bounds), `T` is `Copy` and a `MaybeUninit<T>` has its layout,
+                            // and the plan's constants are not the output being written
+                            unsafe {
+                                std::ptr::copy_nonoverlapping(
+                                    src.as_ptr(),
+                                    dst.as_mut_ptr().cast::<T>(),
+                                    m,
+                                )
+                            };
                         }
                     } else {
                         for (o, &c) in outs.iter_mut().zip(consts) {
-                            for x in &mut o[t0..t0 + m] {
-                                x.write(c);
-                            }
+                            let fill = Fill(&mut o[t0..t0 + m], c);
+                            crate::kernels::with_isa(crate::kernels::math::Isa::Avx512, fill);
                         }
                     }
                     t0 += m;
@@ -1197,4 +1206,18 @@ fn zip_run<T: Copy>(a: &[T], b: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T,
         return unsafe { zip_chunk_avx2(a, b, out, f) };
     }
     zip_chunk(a, b, out, f)
+}
+
+/// `.0` filled with `.1`, in the copy of the loop for the CPU's widest vectors (the positions a
+/// skip plan proves constant are most of an output's bytes). NOTE: [isa-copies]
+struct Fill<'a, T>(&'a mut [MaybeUninit<T>], T);
+
+impl<T: Float> crate::kernels::Vectorized for Fill<'_, T> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        for x in self.0 {
+            x.write(self.1);
+        }
+    }
 }
