@@ -77,7 +77,7 @@ mod tile;
 pub(crate) use passes::optimize;
 
 use crate::array::Array;
-use crate::array::pool::fallible;
+use crate::array::pool::{credit, fallible, hand_over, measure};
 use crate::core::stage::{Atom, Graph};
 use crate::core::{PrimKind, Tensor, bind};
 use crate::dtype::DType;
@@ -307,12 +307,14 @@ impl Program {
         if let Some(plan) = &self.steps
             && inputs.iter().all(|t| t.tracer().is_none())
         {
-            if let Some(r) = self.run_concrete(plan, inputs)? {
-                return Ok(r);
-            }
-            // a rewrite's check failed: the steps of the graph as it is
-            let plan = self.fallback.as_ref().expect("a plan without rewrites");
-            return Ok(self.run_concrete(plan, inputs)?.expect("no checks"));
+            return on_workers(|| {
+                if let Some(r) = self.run_concrete(plan, inputs)? {
+                    return Ok(r);
+                }
+                // a rewrite's check failed: the steps of the graph as it is
+                let plan = self.fallback.as_ref().expect("a plan without rewrites");
+                Ok(self.run_concrete(plan, inputs)?.expect("no checks"))
+            });
         }
         self.run_bind(inputs)
     }
@@ -403,6 +405,34 @@ impl Program {
     }
 }
 
+// NOTE: [jit-on-workers]
+// The steps of a program run on one of rayon's workers, the calling thread waiting for them:
+// each parallel kernel (a product split over the cores, a large fused kernel) then starts from
+// inside the pool, where handing work to the other worker is a cheap push onto its deque,
+// instead of injecting a job from outside and sleeping on a latch until the pool wakes up,
+// finishes and wakes the caller (a round trip through the scheduler per parallel step, which
+// was a fifth of a call of a Hessian-vector product of an MLP). Where that happens is all that
+// changes: the kernels and how they split their work (by `rayon::current_num_threads`, the
+// same inside the pool and out) are those the calling thread would run, so the same bits. The
+// tensor memory the steps take is measured on the worker and counted on the caller as if it
+// had been taken there, and what they keep (the outputs, which the caller frees) is no longer
+// counted on the worker (`NOTE: [memory-budget]`, `pool::credit`, `pool::hand_over`); a failed
+// allocation unwinds to the step's own `fallible` boundary, on the worker.
+/// Run `f` on a rayon worker, unless this thread is one already or there is only one
+/// (`NOTE: [jit-on-workers]`).
+fn on_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
+        return f();
+    }
+    let (r, usage) = rayon::scope(|_| {
+        let (r, usage) = measure(f);
+        hand_over(usage);
+        (r, usage)
+    });
+    credit(usage);
+    r
+}
+
 #[inline]
 fn array<'a>(
     a: Atom,
@@ -433,5 +463,70 @@ fn value<'a>(
         Atom::Var(i) => vars[i]
             .as_ref()
             .expect("a value is read before it is freed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::Shape;
+    use crate::core::stage::Eqn;
+    use crate::prims::binary::{Binary, BinaryOp};
+    use crate::prims::matmul::MatMul;
+    use crate::prims::unary::{Unary, UnaryOp};
+    use std::sync::Arc;
+
+    /// A program whose steps run on the workers gives the bits of the equations bound one by
+    /// one, and the memory it takes is counted on the calling thread as if it ran there.
+    #[test]
+    fn steps_on_the_workers_give_eager_bits_and_count_memory_here() {
+        use Atom::*;
+        let eqn = |prim: Arc<dyn crate::core::Primitive>, ins: &[Atom], shape: &[usize]| Eqn {
+            prim,
+            ins: ins.iter().copied().collect(),
+            shape: Shape::from_slice(shape),
+            dtype: DType::F64,
+        };
+        let (m, k, n) = (300, 40, 200);
+        let g = Graph {
+            inputs: vec![
+                (Shape::from_slice(&[m, k]), DType::F64),
+                (Shape::from_slice(&[k, n]), DType::F64),
+            ],
+            consts: vec![],
+            eqns: vec![
+                eqn(Arc::new(MatMul), &[In(0), In(1)], &[m, n]),
+                eqn(Arc::new(Unary(UnaryOp::Tanh)), &[Var(0)], &[m, n]),
+                eqn(Arc::new(Binary(BinaryOp::Mul)), &[Var(1), Var(0)], &[m, n]),
+                eqn(Arc::new(Unary(UnaryOp::Sin)), &[Var(2)], &[m, n]),
+            ],
+            outs: vec![Var(3), Var(1)],
+            reusable: true,
+        };
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos() * 0.5).collect();
+        let inputs = [
+            Tensor::from_vec(a, &[m, k]).unwrap(),
+            Tensor::from_vec(b, &[k, n]).unwrap(),
+        ];
+        let p = Program::new(g);
+        let plan = p.steps.as_ref().expect("steps on concrete inputs");
+        let (here, here_use) = measure(|| p.run_concrete(plan, &inputs).unwrap().unwrap());
+        let (ys, usage) = measure(|| p.run(&inputs).unwrap());
+        let plain = p.run_bind(&inputs).unwrap();
+        for ((y, h), e) in ys.iter().zip(&here).zip(&plain) {
+            assert_eq!(y.shape(), e.shape());
+            let (y, h, e) = (
+                y.to_vec::<f64>().unwrap(),
+                h.to_vec::<f64>().unwrap(),
+                e.to_vec::<f64>().unwrap(),
+            );
+            assert!(y.iter().zip(&e).all(|(a, b)| a.to_bits() == b.to_bits()));
+            assert!(h.iter().zip(&e).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+        // two outputs of m·n f64 kept, and at least that much in use at once
+        assert_eq!(usage, here_use);
+        assert_eq!(usage.kept, (2 * m * n * 8) as isize);
+        assert!(usage.peak >= 2 * m * n * 8);
     }
 }
