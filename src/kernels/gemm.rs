@@ -36,6 +36,23 @@
 //! 64 × 10⁴ × 64 1.37 vs 1.25 ms, 256 × 64 × 128 50–54 µs for both, f32 512³ 1.64–1.68 vs
 //! 1.60–1.64 ms; on two threads 15–25% more CPU time than one (a fork-join per depth block),
 //! where `Avx512` costs the same as one thread. So this is not the default backend yet.
+//!
+//! NOTE: [small-gemm] Small products (at most 2²¹ multiply-adds: the MLP shapes with n = 10,
+//! batches of 16 × 64 × 32 or 8 × 8 × 8) cost as much in packing, padding to whole tiles and
+//! per-call set-up as in arithmetic, so [`small`] runs them without packing anything: its
+//! kernels broadcast elements of `a` from where they are (any strides) and load `b`'s rows in
+//! place (unit stride; a `b` without, copied row-major once), `nv` vectors a row, the last
+//! ones masked to the columns left, so nothing past a row is read or written. Tiles of 16, 12,
+//! 8 and 6 rows for 1–4 vectors (16–24 accumulators); a panel's rows are split evenly over
+//! its tiles, a shorter last tile rather than padding; depth blocks of 256, the block of `b`
+//! kept in cache across blocks of 48 rows. A batch of equal products works out its tiles
+//! once ([`small_batch`]). Measured (one thread, CPU time, against the routes before: the
+//! `gemm` crate for n = 10 and f32 batches, the GEMM here for f64 batches, scaled rows for
+//! 8 × 8 × 8): 1000 × (8 × 8 × 8) 110 → 27 µs f64, 66 → 25 µs f32; 512 × (16 × 64 × 32)
+//! 2.1 → 1.0 ms f64, 405 → 350 µs f32; 256 × 128 × 10 20.6 → 19.2 µs f64, 12.5 → 9.5 µs
+//! f32; 64³ and 64 × 256 × 128 3–5% faster. Products with a short depth and 64 columns or
+//! more (256 × 10 × 128) measured 5% slower than the packing GEMM here, and larger ones
+//! (10⁴ × 64 × 64) 3–10% slower than `private-gemm-x86`, so they stay there.
 
 use crate::array::Float;
 use rayon::prelude::*;
@@ -161,6 +178,40 @@ trait Elem: Copy + Send + Sync + 'static {
     /// The micro-kernel of `mr` rows by `nv` vectors of columns, reading `a` packed or in place
     /// (`direct`), if there is one.
     fn kernel(mr: usize, nv: usize, direct: bool) -> Option<Kernel<Self>>;
+    /// The small-product kernel of `mr` rows by `nv` vectors of columns (NOTE: [small-gemm]),
+    /// if there is one.
+    fn small(mr: usize, nv: usize) -> Option<SmallKernel<Self>>;
+}
+
+/// A small-product kernel: `c[MR × cols] (+)= a[MR × kc] @ b[kc × cols]` (written when
+/// `first`, else added to), `a` read in place with any strides, `b` in place from rows `b_rs`
+/// apart (unit stride along a row), `c` with unit stride along a row; `cols ≤ NV · lanes`,
+/// the last vectors masked (NOTE: [small-gemm]).
+///
+/// # Safety
+/// AVX-512F present; `a` addresses an `MR × kc` matrix with strides (`a_rs`, `a_cs`), `b` a
+/// `kc × cols` one with strides (`b_rs`, 1), `c` an `MR × cols` one with strides (`c_rs`, 1).
+type SmallKernel<T> = unsafe fn(
+    kc: usize,
+    a: *const T,
+    a_rs: isize,
+    a_cs: isize,
+    b: *const T,
+    b_rs: isize,
+    c: *mut T,
+    c_rs: isize,
+    cols: usize,
+    first: bool,
+);
+
+/// `match mr` over the small kernels of `nv` vectors and each listed row count.
+macro_rules! small_rows {
+    ($T:ty, $mr:expr, $nv:literal: $($m:literal)*) => {
+        match $mr {
+            $($m => small_imp::<$m, $nv> as SmallKernel<$T>,)*
+            _ => return None,
+        }
+    };
 }
 
 macro_rules! kernel {
@@ -185,6 +236,86 @@ macro_rules! kernel {
                 {
                     let _ = (mr, nv, direct);
                     None
+                }
+            }
+            fn small(mr: usize, nv: usize) -> Option<SmallKernel<Self>> {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    // at most 32 registers: MR · NV accumulators and NV vectors of b
+                    Some(match nv {
+                        1 => small_rows!($T, mr, 1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16),
+                        2 => small_rows!($T, mr, 2: 1 2 3 4 5 6 7 8 9 10 11 12),
+                        3 => small_rows!($T, mr, 3: 1 2 3 4 5 6 7 8),
+                        4 => small_rows!($T, mr, 4: 1 2 3 4 5 6),
+                        _ => return None,
+                    })
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    let _ = (mr, nv);
+                    None
+                }
+            }
+        }
+
+        /// The small-product kernel of MR rows by NV vectors of columns: MR · NV
+        /// accumulators, `b`'s vectors loaded masked to `cols` (so nothing past a row is read).
+        ///
+        /// # Safety
+        /// As for [`SmallKernel`].
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn small_imp<const MR: usize, const NV: usize>(
+            kc: usize,
+            a: *const $T,
+            a_rs: isize,
+            a_cs: isize,
+            b: *const $T,
+            b_rs: isize,
+            c: *mut $T,
+            c_rs: isize,
+            cols: usize,
+            first: bool,
+        ) {
+            use std::arch::x86_64::*;
+            const L: usize = $lanes;
+            let mut masks = [0 as $mask; NV];
+            for v in 0..NV {
+                let w = cols.saturating_sub(v * L).min(L);
+                masks[v] = if w == L { !0 } else { (1 << w) - 1 };
+            }
+            let mut acc = [[$zero(); NV]; MR];
+            // SAFETY: kc steps down MR rows of a and kc rows of b, each inside its matrix;
+            // the loads of b are masked to its `cols` columns
+            unsafe {
+                let (mut a, mut b) = (a, b);
+                for _ in 0..kc {
+                    let mut bv = [$zero(); NV];
+                    for v in 0..NV {
+                        bv[v] = $mloadu($zero(), masks[v], b.add(v * L));
+                    }
+                    for r in 0..MR {
+                        let ar = $set1(*a.offset(r as isize * a_rs));
+                        for v in 0..NV {
+                            acc[r][v] = $fmadd(ar, bv[v], acc[r][v]);
+                        }
+                    }
+                    a = a.offset(a_cs);
+                    b = b.offset(b_rs);
+                }
+            }
+            // SAFETY: row r < MR of c, its first `cols` elements contiguous (masked)
+            unsafe {
+                for r in 0..MR {
+                    let p = c.offset(r as isize * c_rs);
+                    for v in 0..NV {
+                        let mut x = acc[r][v];
+                        if !first {
+                            x = $add(x, $mloadu($zero(), masks[v], p.add(v * L)));
+                        }
+                        $mstoreu(p.add(v * L), masks[v], x);
+                    }
                 }
             }
         }
@@ -294,7 +425,7 @@ macro_rules! kernel {
 }
 
 mod f64_kernel {
-    use super::{Elem, Kernel};
+    use super::{Elem, Kernel, SmallKernel};
     kernel!(
         f64,
         8,
@@ -311,7 +442,7 @@ mod f64_kernel {
 }
 
 mod f32_kernel {
-    use super::{Elem, Kernel};
+    use super::{Elem, Kernel, SmallKernel};
     kernel!(
         f32,
         16,
@@ -658,6 +789,424 @@ unsafe fn run<T: Elem>(
                     }
                 }
             });
+        }
+    }
+}
+
+/// Rows of the small kernels' tile for 1–4 vectors of columns (NOTE: [small-gemm]).
+const SMALL_MR: [usize; 5] = [0, 16, 12, 8, 6];
+/// Depth of one block of a small product.
+const SMALL_KC: usize = 256;
+/// Rows of one block of a small product whose depth block of `b` stays in cache.
+const SMALL_MB: usize = 48;
+/// Bytes of a depth block of `b` that stays in cache across the blocks of rows.
+const SMALL_B_BYTES: usize = 256 * 1024;
+/// Elements of a right operand without unit-stride rows that a small product packs, at most.
+const SMALL_PACK_B: usize = 1 << 16;
+
+/// `c[m × n] = a[m × k] @ b[k × n]` on this thread without packing (NOTE: [small-gemm]), if
+/// the output has a unit stride along one side and `b` along the same side, or is small
+/// enough to copy. Returns whether it did.
+///
+/// # Safety
+/// As for [`gemm`].
+pub(crate) unsafe fn small<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T>,
+) -> bool {
+    if c.cs != 1 && n > 1 {
+        if c.rs != 1 && m > 1 {
+            return false;
+        }
+        // SAFETY: the transposed product addresses the same memory
+        return unsafe { small(n, m, k, b.t(), a.t(), c.t()) };
+    }
+    if b.cs != 1 && n > 1 && k * n > SMALL_PACK_B {
+        return false;
+    }
+    // SAFETY: T is f32 or f64 (the only `Float`s), so the casts name the same type; the
+    // caller's guarantees carry over
+    unsafe {
+        if size_of::<T>() == 8 {
+            small_run::<f64>(m, n, k, cast(a), cast(b), cast(c))
+        } else {
+            small_run::<f32>(m, n, k, cast(a), cast(b), cast(c))
+        }
+    }
+    true
+}
+
+/// [`small`] with `c`'s rows unit-stride: `b` copied row-major first if its rows are not.
+///
+/// # Safety
+/// As for [`gemm`], with `c.cs = 1` (or n = 1).
+unsafe fn small_run<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>) {
+    if b.cs == 1 || n == 1 {
+        // SAFETY: the caller's guarantee
+        return unsafe { small_blocks(m, n, k, a, b, c) };
+    }
+    with_buf(&BUF_B, k * n, |pb: *mut T| {
+        // SAFETY: the buffer holds k · n elements; (l, j) is inside b
+        unsafe {
+            if b.rs.unsigned_abs() < b.cs.unsigned_abs() {
+                for j in 0..n {
+                    for l in 0..k {
+                        *pb.add(l * n + j) = *b.at(l, j);
+                    }
+                }
+            } else {
+                for l in 0..k {
+                    for j in 0..n {
+                        *pb.add(l * n + j) = *b.at(l, j);
+                    }
+                }
+            }
+            let b = Mat {
+                ptr: pb as *const T,
+                rs: n as isize,
+                cs: 1,
+            };
+            small_blocks(m, n, k, a, b, c)
+        }
+    })
+}
+
+/// The tiles of [`small`]: depth blocks of [`SMALL_KC`]; in each, panels of up to 4 vectors of
+/// columns (the last one narrower) by tiles of up to `SMALL_MR` rows, rows split evenly over
+/// the tiles of a block. When the depth block of `b` fits in [`SMALL_B_BYTES`] the rows go in
+/// blocks of [`SMALL_MB`] (that block of `a` stays in L1 across the panels), else each panel
+/// runs down all the rows (that panel of `b` stays in cache).
+///
+/// # Safety
+/// As for [`gemm`], with `c.cs = 1` and `b.cs = 1` (or n = 1).
+unsafe fn small_blocks<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>) {
+    for p0 in (0..k).step_by(SMALL_KC) {
+        let kc = (k - p0).min(SMALL_KC);
+        small_tiles::<T>(m, n, kc, |t| {
+            // SAFETY: the tile's rows, columns and depths are inside the matrices; b's and
+            // c's rows have unit stride
+            unsafe { t.run(kc, a, b, c, p0) }
+        });
+    }
+}
+
+/// One tile of a small product: rows `i .. i + rows`, columns `j .. j + cols`.
+#[derive(Clone, Copy)]
+struct SmallTile<T> {
+    kernel: SmallKernel<T>,
+    i: usize,
+    j: usize,
+    cols: usize,
+}
+
+impl<T: Elem> SmallTile<T> {
+    /// The tile over depths `p0 .. p0 + kc` (written when p0 = 0, else added to `c`).
+    ///
+    /// # Safety
+    /// The tile and the depths lie inside the matrices; `b`'s and `c`'s rows have unit stride
+    /// (or the tile is one column wide); AVX-512F present.
+    #[inline(always)]
+    unsafe fn run(&self, kc: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>, p0: usize) {
+        // SAFETY: the caller's guarantee is the kernel's
+        unsafe {
+            (self.kernel)(
+                kc,
+                a.at(self.i, p0),
+                a.rs,
+                a.cs,
+                b.at(p0, self.j),
+                b.rs,
+                c.at(self.i, self.j) as *mut T,
+                c.rs,
+                self.cols,
+                p0 == 0,
+            )
+        }
+    }
+}
+
+/// The tiles of an `m × n` small product with depth blocks of `kc`, in the order
+/// [`small_blocks`] runs them.
+fn small_tiles<T: Elem>(m: usize, n: usize, kc: usize, mut f: impl FnMut(SmallTile<T>)) {
+    let lanes = T::LANES;
+    let vecs = n.div_ceil(lanes);
+    let panels = vecs.div_ceil(4);
+    // panel q over rows r0 .. r1
+    let mut tiles = |q: usize, r0: usize, r1: usize| {
+        let nv = (vecs - 4 * q).min(4);
+        let count = (r1 - r0).div_ceil(SMALL_MR[nv]);
+        let height = (r1 - r0).div_ceil(count);
+        let j = q * 4 * lanes;
+        let cols = (n - j).min(nv * lanes);
+        let mut i = r0;
+        while i < r1 {
+            let rows = (r1 - i).min(height);
+            let kernel = T::small(rows, nv).expect("a small kernel of this shape");
+            f(SmallTile { kernel, i, j, cols });
+            i += rows;
+        }
+    };
+    if kc * n * size_of::<T>() <= SMALL_B_BYTES {
+        for r0 in (0..m).step_by(SMALL_MB) {
+            for q in 0..panels {
+                tiles(q, r0, (r0 + SMALL_MB).min(m));
+            }
+        }
+    } else {
+        for q in 0..panels {
+            tiles(q, 0, m);
+        }
+    }
+}
+
+/// Tiles of a small product that [`small_batch`] keeps on the stack.
+const SMALL_BATCH_TILES: usize = 16;
+
+/// The batch of products `c_t = a_t @ b_t` (each `m × n × k`, element t of `a` at
+/// `a.ptr + offs[t].0` and likewise for `b` and `c`, all with the strides of `a`, `b` and `c`)
+/// on this thread by the small kernels, the tiles worked out once for the batch, if each
+/// product is one depth block of at most [`SMALL_BATCH_TILES`] tiles and the output and `b`
+/// have unit-stride rows (or columns, both). Returns whether it did; with no elements, whether
+/// it would take them.
+///
+/// # Safety
+/// As for [`gemm`], for each element of the batch; the elements' outputs do not overlap.
+pub(crate) unsafe fn small_batch<T: Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T>,
+    offs: &[[isize; 3]],
+) -> bool {
+    let rows_unit = c.cs == 1 && b.cs == 1;
+    if !rows_unit && n > 1 {
+        if (c.rs == 1 && a.rs == 1) || m == 1 {
+            // the transposed products: `b`, `a` swap places
+            let swapped: Vec<[isize; 3]> = offs.iter().map(|&[oa, ob, oc]| [ob, oa, oc]).collect();
+            // SAFETY: the transposed products address the same memory
+            return unsafe { small_batch(n, m, k, b.t(), a.t(), c.t(), &swapped) };
+        }
+        return false;
+    }
+    if k > SMALL_KC {
+        return false;
+    }
+    // SAFETY: T is f32 or f64 (the only `Float`s), so the casts name the same type; the
+    // caller's guarantees carry over
+    unsafe {
+        if size_of::<T>() == 8 {
+            small_batch_run::<f64>(m, n, k, cast(a), cast(b), cast(c), offs)
+        } else {
+            small_batch_run::<f32>(m, n, k, cast(a), cast(b), cast(c), offs)
+        }
+    }
+}
+
+/// [`small_batch`] with `b`'s and `c`'s rows unit-stride and `k ≤ SMALL_KC`.
+///
+/// # Safety
+/// As for [`small_batch`].
+unsafe fn small_batch_run<T: Elem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T>,
+    offs: &[[isize; 3]],
+) -> bool {
+    let mut tiles: [Option<SmallTile<T>>; SMALL_BATCH_TILES] = [None; SMALL_BATCH_TILES];
+    let mut count = 0;
+    small_tiles::<T>(m, n, k, |t| {
+        if count < SMALL_BATCH_TILES {
+            tiles[count] = Some(t);
+        }
+        count += 1;
+    });
+    if count > SMALL_BATCH_TILES {
+        return false;
+    }
+    let tiles = &tiles[..count];
+    let at = |x: Mat<T>, o: isize| Mat {
+        ptr: x.ptr.wrapping_offset(o),
+        ..x
+    };
+    for &[oa, ob, oc] in offs {
+        let (a, b, c) = (at(a, oa), at(b, ob), at(c, oc));
+        for t in tiles.iter().flatten() {
+            // SAFETY: the batch element's matrices hold the tile (the caller's guarantee);
+            // one depth block
+            unsafe { t.run(k, a, b, c, 0) };
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random buffer of `len` values in [-0.5, 0.5).
+    fn data(len: usize, seed: u64) -> Vec<f64> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            })
+            .collect()
+    }
+
+    /// `a @ b` by the naive triple loop, in f64, for matrices given as (buffer, rs, cs).
+    #[allow(clippy::too_many_arguments)]
+    fn naive(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f64],
+        (ars, acs): (usize, usize),
+        b: &[f64],
+        (brs, bcs): (usize, usize),
+    ) -> Vec<f64> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k)
+                    .map(|l| a[i * ars + l * acs] * b[l * brs + j * bcs])
+                    .sum();
+            }
+        }
+        out
+    }
+
+    /// The small path against the naive product, f64 and f32: `a` row-major, column-major or
+    /// with a row stride past its width, `b` row-major, column-major or strided (copied), the
+    /// output row-major, column-major (the transposed product) or with padded rows. Returns
+    /// whether the small path took the product.
+    fn check_small(m: usize, n: usize, k: usize, layout: usize) -> bool {
+        // strides of a (m × k), b (k × n) and c (m × n) for this layout
+        let (ars, acs, alen) = match layout % 3 {
+            0 => (k, 1, m * k),
+            1 => (1, m, m * k),
+            _ => (k + 3, 1, m * (k + 3)),
+        };
+        let (brs, bcs, blen) = match (layout / 3) % 3 {
+            0 => (n, 1, k * n),
+            1 => (1, k, k * n),
+            _ => (2 * n, 2, 2 * k * n),
+        };
+        let (crs, ccs, clen) = match (layout / 9) % 3 {
+            0 => (n, 1, m * n),
+            1 => (1, m, m * n),
+            _ => (n + 5, 1, m * (n + 5)),
+        };
+        let a = data(alen, (m * 131 + n * 17 + k) as u64);
+        let b = data(blen, (m * 7 + n * 131 + k * 3) as u64);
+        let want = naive(m, n, k, &a, (ars, acs), &b, (brs, bcs));
+        let mat = |p: *const f64, rs: usize, cs: usize| Mat {
+            ptr: p,
+            rs: rs as isize,
+            cs: cs as isize,
+        };
+        // a sentinel in c's unused elements: the path must not write them
+        let mut c = vec![f64::NAN; clen];
+        // SAFETY: the buffers hold the matrices with these strides; c's elements are distinct
+        let took = unsafe {
+            small(
+                m,
+                n,
+                k,
+                mat(a.as_ptr(), ars, acs),
+                mat(b.as_ptr(), brs, bcs),
+                mat(c.as_mut_ptr(), crs, ccs),
+            )
+        };
+        if !took {
+            return false;
+        }
+        for i in 0..m {
+            for j in 0..n {
+                let (g, w) = (c[i * crs + j * ccs], want[i * n + j]);
+                assert!(
+                    (g - w).abs() <= 1e-13 * k as f64,
+                    "{m}×{k}×{n} layout {layout} ({i}, {j}): {g} vs {w}"
+                );
+            }
+        }
+        let written = c.iter().filter(|x| !x.is_nan()).count();
+        assert_eq!(written, m * n, "{m}×{k}×{n} layout {layout}");
+        // f32
+        let (a32, b32): (Vec<f32>, Vec<f32>) = (
+            a.iter().map(|&x| x as f32).collect(),
+            b.iter().map(|&x| x as f32).collect(),
+        );
+        let mut c32 = vec![f32::NAN; clen];
+        let mat32 = |p: *const f32, rs: usize, cs: usize| Mat {
+            ptr: p,
+            rs: rs as isize,
+            cs: cs as isize,
+        };
+        // SAFETY: as above
+        let took32 = unsafe {
+            small(
+                m,
+                n,
+                k,
+                mat32(a32.as_ptr(), ars, acs),
+                mat32(b32.as_ptr(), brs, bcs),
+                mat32(c32.as_mut_ptr(), crs, ccs),
+            )
+        };
+        assert!(took32);
+        for i in 0..m {
+            for j in 0..n {
+                let (g, w) = (c32[i * crs + j * ccs] as f64, want[i * n + j]);
+                assert!(
+                    (g - w).abs() <= 1e-5 * k as f64,
+                    "f32 {m}×{k}×{n} layout {layout} ({i}, {j}): {g} vs {w}"
+                );
+            }
+        }
+        assert_eq!(c32.iter().filter(|x| !x.is_nan()).count(), m * n);
+        true
+    }
+
+    #[test]
+    fn small_products_match_the_naive_product() {
+        if !available() {
+            return;
+        }
+        // rows: every tile height and remainder; columns: 1–5 vectors of either type and
+        // partial last vectors; depths: one step, odd, and past one depth block (256)
+        for m in [1, 2, 5, 7, 12, 13, 16, 17, 25, 48, 50, 97] {
+            for n in [1, 3, 8, 10, 16, 17, 24, 31, 33, 40, 64, 65, 100] {
+                for k in [1, 5, 9, 64] {
+                    assert!(check_small(m, n, k, 0));
+                }
+            }
+        }
+        for (m, n, k) in [(20, 10, 300), (7, 33, 513), (50, 70, 257), (3, 2000, 40)] {
+            assert!(check_small(m, n, k, 0));
+        }
+        // every layout of the operands and the output (each has a unit stride along a side)
+        for layout in 0..27 {
+            for (m, n, k) in [
+                (16, 32, 64),
+                (13, 10, 37),
+                (1, 9, 5),
+                (9, 1, 5),
+                (40, 21, 300),
+            ] {
+                assert!(check_small(m, n, k, layout), "{m}×{k}×{n} layout {layout}");
+            }
         }
     }
 }
