@@ -76,8 +76,8 @@ mod tile;
 
 pub(crate) use passes::optimize;
 
-use crate::array::Array;
 use crate::array::pool::{credit, fallible, hand_over, measure};
+use crate::array::{Array, numel};
 use crate::core::stage::{Atom, Graph};
 use crate::core::{PrimKind, Tensor, bind};
 use crate::dtype::DType;
@@ -103,6 +103,33 @@ pub(crate) struct Program {
     /// The graph as a small program (`small`), if all its values are tiny: replays on concrete
     /// inputs run it instead of the steps.
     small: Option<SmallProgram>,
+    /// Some step is large enough to be split over the cores ([`splits_over_cores`]): the steps
+    /// run on a rayon worker (`NOTE: [jit-on-workers]`); otherwise on the calling thread.
+    parallel: bool,
+}
+
+/// Whether some equation of `g` is large enough that its kernel splits its work over the
+/// cores: a value read or written of at least `strided::PAR_MIN` elements (elementwise kernels,
+/// reductions), or a product of at least `matmul::PARALLEL` multiply-adds. Programs without
+/// one run on the calling thread: handing them to a worker and back (a wake-up of each
+/// thread) costs more than they do (`NOTE: [jit-on-workers]`).
+fn splits_over_cores(g: &Graph) -> bool {
+    let shape = |a: &Atom| -> &[usize] {
+        match *a {
+            Atom::In(i) => &g.inputs[i].0,
+            Atom::Var(i) => &g.eqns[i].shape,
+            Atom::Const(i) => g.consts[i].shape(),
+        }
+    };
+    let par_min = crate::kernels::strided::PAR_MIN;
+    g.eqns.iter().any(|e| {
+        let out = numel(&e.shape);
+        // the left operand's last dim is the depth of a product
+        let depth = e.ins.first().and_then(|a| shape(a).last().copied());
+        let product = e.prim.as_any().is::<crate::prims::matmul::MatMul>()
+            && out.saturating_mul(depth.unwrap_or(1)) >= crate::kernels::matmul::PARALLEL;
+        product || out >= par_min || e.ins.iter().any(|a| numel(shape(a)) >= par_min)
+    })
 }
 
 /// A condition on values, checked on every call, under which a rewritten step gives eager's
@@ -287,12 +314,14 @@ impl Program {
         } else {
             (None, None)
         };
+        let parallel = splits_over_cores(&graph);
         Program {
             graph,
             free_after,
             steps,
             fallback,
             small,
+            parallel,
         }
     }
 
@@ -307,14 +336,19 @@ impl Program {
         if let Some(plan) = &self.steps
             && inputs.iter().all(|t| t.tracer().is_none())
         {
-            return on_workers(|| {
+            let run = || {
                 if let Some(r) = self.run_concrete(plan, inputs)? {
                     return Ok(r);
                 }
                 // a rewrite's check failed: the steps of the graph as it is
                 let plan = self.fallback.as_ref().expect("a plan without rewrites");
                 Ok(self.run_concrete(plan, inputs)?.expect("no checks"))
-            });
+            };
+            return if self.parallel {
+                on_workers(run)
+            } else {
+                run()
+            };
         }
         self.run_bind(inputs)
     }
@@ -524,9 +558,39 @@ mod tests {
             assert!(y.iter().zip(&e).all(|(a, b)| a.to_bits() == b.to_bits()));
             assert!(h.iter().zip(&e).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
+        assert!(p.parallel, "a 300 x 200 program splits over the cores");
         // two outputs of m·n f64 kept, and at least that much in use at once
         assert_eq!(usage, here_use);
         assert_eq!(usage.kept, (2 * m * n * 8) as isize);
         assert!(usage.peak >= 2 * m * n * 8);
+    }
+
+    /// Programs whose every value is small, products included, run on the calling thread;
+    /// one large product (by its multiply-adds, not its output) or value sends them to a
+    /// worker.
+    #[test]
+    fn only_programs_with_a_large_step_go_to_the_workers() {
+        use Atom::*;
+        let graph = |m: usize, k: usize, n: usize| Graph {
+            inputs: vec![
+                (Shape::from_slice(&[m, k]), DType::F64),
+                (Shape::from_slice(&[k, n]), DType::F64),
+            ],
+            consts: vec![],
+            eqns: vec![Eqn {
+                prim: Arc::new(MatMul),
+                ins: [In(0), In(1)].into_iter().collect(),
+                shape: Shape::from_slice(&[m, n]),
+                dtype: DType::F64,
+            }],
+            outs: vec![Var(0)],
+            reusable: true,
+        };
+        assert!(!splits_over_cores(&graph(10, 10, 10)));
+        // a 64 x 64 output of depth 4096: 2^24 multiply-adds
+        assert!(splits_over_cores(&graph(64, 4096, 64)));
+        // an input of 2^15 elements
+        assert!(splits_over_cores(&graph(1, 1 << 15, 1)));
+        assert!(!splits_over_cores(&graph(100, 100, 1)));
     }
 }

@@ -19,7 +19,7 @@ const SMALL: usize = 4096;
 /// small-product kernels (NOTE: [small-gemm]).
 const SMALL_GEMM: usize = 1 << 21;
 /// Above this many multiply-adds one GEMM uses all cores.
-const PARALLEL: usize = 1 << 18;
+pub(crate) const PARALLEL: usize = 1 << 18;
 /// The AVX micro-kernels run products whose output has at least this many rows and columns
 /// and whose inner dimension is at least `AVX_MIN_DEPTH`; smaller ones go to the `gemm` crate.
 const AVX_MIN_SIDE: usize = 32;
