@@ -598,45 +598,40 @@ impl<T: Float> Product<'_, T> {
     /// As for [`run`](Self::run).
     unsafe fn small(&self) -> bool {
         let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
-        let threads = if self.par {
-            rayon::current_num_threads()
-        } else {
-            1
+        // rows `r` of the product; whether the kernels took them
+        let rows = |r: std::ops::Range<usize>| {
+            // SAFETY: `suits_small` checked AVX-512F; rows r of the operands and the output,
+            // which are valid, not overlapping, with distinct output elements (the caller's
+            // guarantee); k > 0
+            unsafe {
+                super::gemm::small(
+                    r.len(),
+                    self.n,
+                    self.k,
+                    mat(
+                        self.a.ptr.wrapping_offset(r.start as isize * self.a.rs),
+                        self.a.rs,
+                        self.a.cs,
+                    ),
+                    mat(self.b.ptr, self.b.rs, self.b.cs),
+                    mat(self.out_at(r.start, 0), self.o_rs, self.o_cs),
+                )
+            }
         };
-        if threads > 1 && self.m >= 96 && self.o_cs == 1 && self.b.cs == 1 {
-            let rows = |r: std::ops::Range<usize>| {
-                // SAFETY: rows r of the operands and the output, which are valid (the
-                // caller's guarantee); the row blocks are disjoint
-                unsafe {
-                    super::gemm::small(
-                        r.len(),
-                        self.n,
-                        self.k,
-                        mat(
-                            self.a.ptr.wrapping_offset(r.start as isize * self.a.rs),
-                            self.a.rs,
-                            self.a.cs,
-                        ),
-                        mat(self.b.ptr, self.b.rs, self.b.cs),
-                        mat(self.out_at(r.start, 0), self.o_rs, self.o_cs),
-                    )
-                };
-            };
-            over_rows(self.m, true, 48, rows);
+        // unit-stride rows of the output and of `b`: the kernels take every block of rows
+        if self.par
+            && rayon::current_num_threads() > 1
+            && self.m >= 96
+            && self.o_cs == 1
+            && self.b.cs == 1
+        {
+            // the row blocks are disjoint
+            over_rows(self.m, true, 48, |r| {
+                rows(r);
+            });
             return true;
         }
-        // SAFETY: `suits_small` checked AVX-512F; the caller's guarantee (valid operands and
-        // output, not overlapping, distinct output elements; k > 0)
-        unsafe {
-            super::gemm::small(
-                self.m,
-                self.n,
-                self.k,
-                mat(self.a.ptr, self.a.rs, self.a.cs),
-                mat(self.b.ptr, self.b.rs, self.b.cs),
-                mat(self.out, self.o_rs, self.o_cs),
-            )
-        }
+        rows(0..self.m)
     }
 
     /// Whether the product is large and square enough for the AVX micro-kernels to beat the
