@@ -845,6 +845,47 @@ fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
 }
 
 #[test]
+fn wide_spans_and_every_input_layout_under_a_skip_plan_have_eager_bits() -> Result<()> {
+    // a second basis whose nonzeros lie 300 columns right of the diagonal (none in the last
+    // rows) widens each row's computed columns to 301, longer than a tile of the compacted
+    // columns; the other inputs are a broadcast row, a column, a full-shaped array and a
+    // transposed one, each read at the computed columns only
+    let n = 1300;
+    for dtype in [DType::F64, DType::F32] {
+        let eye = Tensor::eye(n, dtype)?;
+        let mut b = vec![0.0; n * n];
+        for r in 0..n - 300 {
+            b[r * n + r + 300] = 0.5 + (r % 7) as f64;
+        }
+        let far = Tensor::from_vec(b, &[n, n])?.to_dtype(dtype)?;
+        let y = grid(1, n, dtype, false)?.reshape(&[n as i64])?;
+        let col = grid(n, 1, dtype, false)?.mul_scalar(0.25)?;
+        let w = grid(n, n, dtype, false)?;
+        let wt = w.transpose(0, 1)?.mul_scalar(1.0)?.transpose(0, 1)?;
+        let (e1, e2) = (eye.clone(), far.clone());
+        let f = move |(y, col, w, wt): &(Tensor, Tensor, Tensor, Tensor)| -> Result<Tensor> {
+            e1.mul(y)?
+                .add(&e2.mul(col)?)?
+                .add(&e1.mul(w)?)?
+                .add(&e2.mul(&wt.transpose(0, 1)?)?)?
+                .mul_scalar(-2.0)?
+                .add(&e1.mul_scalar(2.0)?)?
+                .add_scalar(1.5)
+        };
+        let args = (y.clone(), col.clone(), w.clone(), wt.clone());
+        let j = jit(f.clone());
+        let text = j.trace(&args)?.compiled().to_string();
+        assert!(text.contains("columns: 1.5\n"), "{text}");
+        for _ in 0..2 {
+            let got = j.call(&args)?;
+            same_bits(&got, &f(&args)?, "wide spans");
+            assert_eq!(vals(&got)[n - 1], 1.5);
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn sums_over_leading_dims_have_eager_bits() -> Result<()> {
     // terms whose sum depends on the order they are added in (1e16 + 1 - 1e16), -0.0, NaN
     let (m, n) = (37, 300);

@@ -518,8 +518,16 @@ impl Kernel {
                 .map(|v| &mut v.spare_capacity_mut()[..n])
                 .collect();
             let threads = rayon::current_num_threads();
+            // positions `start..` of every output: tiles, or under a skip plan whole rows
+            let run = |start: usize, o: &mut [&mut [MaybeUninit<T>]]| match skip {
+                Some((sk, consts)) => self.run_spans(&ins, row, start / row, o, pre, sk, consts),
+                None => self.run_range(&ins, gathered, row, start, o, pre),
+            };
             if n >= PAR_MIN && threads > 1 {
-                let chunk = n.div_ceil(threads * 4).max(4096);
+                let mut chunk = n.div_ceil(threads * 4).max(4096);
+                if skip.is_some() {
+                    chunk = chunk.div_ceil(row) * row;
+                }
                 let mut per: Vec<SmallVec<[&mut [MaybeUninit<T>]; 2]>> =
                     (0..n.div_ceil(chunk)).map(|_| SmallVec::new()).collect();
                 for s in spare {
@@ -527,11 +535,11 @@ impl Kernel {
                         per[c].push(piece);
                     }
                 }
-                per.into_par_iter().enumerate().for_each(|(c, mut o)| {
-                    self.run_range(&ins, gathered, row, c * chunk, &mut o, pre, skip)
-                });
+                per.into_par_iter()
+                    .enumerate()
+                    .for_each(|(c, mut o)| run(c * chunk, &mut o));
             } else {
-                self.run_range(&ins, gathered, row, 0, &mut spare, pre, skip);
+                run(0, &mut spare);
             }
         }
         outs.into_iter()
@@ -594,7 +602,7 @@ impl Kernel {
         {
             let spare = &mut out.spare_capacity_mut()[..self.n_out * row];
             let mut parts: SmallVec<[&mut [MaybeUninit<T>]; 2]> = spare.chunks_mut(row).collect();
-            self.run_range(&zeroed, gathered, row, 0, &mut parts, None, None);
+            self.run_range(&zeroed, gathered, row, 0, &mut parts, None);
         }
         // SAFETY: `run_range` wrote every position of each output's row
         unsafe { out.set_len(self.n_out * row) };
@@ -614,9 +622,7 @@ impl Kernel {
     }
 
     /// Fill positions `start..start + outs[k].len()` of every output; `row`: the length of the
-    /// output's rows in row mode, 0 otherwise; `skip`: the plan and its constants (of each
-    /// output, or each output's template row), when the positions outside its spans are those constants.
-    #[allow(clippy::too_many_arguments)]
+    /// output's rows in row mode, 0 otherwise.
     fn run_range<T: Float>(
         &self,
         ins: &[Input<'_, T>],
@@ -625,7 +631,6 @@ impl Kernel {
         start: usize,
         outs: &mut [&mut [MaybeUninit<T>]],
         pre: Option<&Pro<'_, T>>,
-        skip: Option<(&Skip, &[T])>,
     ) {
         let len = outs.first().map_or(0, |o| o.len());
         if len == 0 {
@@ -633,7 +638,6 @@ impl Kernel {
         }
         // the prologue's outputs over the current row, and which row that is
         let pre_len = pre.map_or(0, |p| p.kernel.shape.last().copied().unwrap_or(1));
-        // zeroed: with a skip plan only the columns tiles read are computed
         let mut pre_buf: SmallVec<[Vec<MaybeUninit<T>>; 2]> = pre
             .iter()
             .flat_map(|p| (0..p.kernel.n_out).map(|_| vec![MaybeUninit::new(T::ZERO); pre_len]))
@@ -662,40 +666,6 @@ impl Kernel {
             } else {
                 tile.min(len - t0)
             };
-            if let Some((sk, consts)) = skip {
-                // outside the row's span, every output is its constant
-                let j = pos % row;
-                let (lo, hi) = sk.spans[pos / row];
-                let (lo, hi) = (lo as usize, hi as usize);
-                if j < lo || j >= hi {
-                    let m = (if j < lo { lo } else { row } - j).min(len - t0);
-                    if sk.template {
-                        // a copy (libc's, at the machine's widest stores): this is the
-                        // bulk of the output's bytes
-                        for (o, t) in outs.iter_mut().zip(consts.chunks_exact(row)) {
-                            let (dst, src) = (&mut o[t0..t0 + m], &t[j..j + m]);
-                            // SAFETY: both slices hold `m` elements (the indexing above checked
-                            // the bounds), `T` is `Copy` and a `MaybeUninit<T>` has its layout,
-                            // and the plan's constants are not the output being written
-                            unsafe {
-                                std::ptr::copy_nonoverlapping(
-                                    src.as_ptr(),
-                                    dst.as_mut_ptr().cast::<T>(),
-                                    m,
-                                )
-                            };
-                        }
-                    } else {
-                        for (o, &c) in outs.iter_mut().zip(consts) {
-                            let fill = Fill(&mut o[t0..t0 + m], c);
-                            crate::kernels::with_isa(crate::kernels::math::Isa::Avx512, fill);
-                        }
-                    }
-                    t0 += m;
-                    continue;
-                }
-                m = m.min(hi - j);
-            }
             // tiles end where a pad along the rows starts or stops, so that each tile of a
             // padded input is all padding or all input (read in place)
             for inp in ins {
@@ -718,29 +688,17 @@ impl Kernel {
                 }
             }
             if let Some(p) = pre {
-                let cols = match skip {
-                    // the prologue's columns this tile reads (through pads of step 1)
-                    Some((sk, _)) => {
-                        let j = pos % row;
-                        let a = j.saturating_sub(sk.pre_starts.1).min(pre_len);
-                        let b = (j + m).saturating_sub(sk.pre_starts.0).min(pre_len);
-                        Some(a..b)
-                    }
-                    // the whole row, once a row
-                    None if pos / row != pre_row => Some(0..pre_len),
-                    None => None,
-                };
-                if let Some(cols) = cols.filter(|c| !c.is_empty()) {
+                // the whole row, once a row
+                if pos / row != pre_row && pre_len > 0 {
                     pre_row = pos / row;
                     let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
-                        pre_buf.iter_mut().map(|b| &mut b[cols.clone()]).collect();
+                        pre_buf.iter_mut().map(|b| &mut b[..]).collect();
                     p.kernel.run_range(
                         &p.ins,
                         p.gathered,
                         p.row,
-                        pre_row * pre_len + cols.start,
+                        pre_row * pre_len,
                         &mut bufs,
-                        None,
                         None,
                     );
                 }
@@ -868,15 +826,10 @@ impl Kernel {
                         plan,
                         slot,
                     } => {
-                        if let Some(mut r) = pos.checked_div(row) {
+                        if let Some(r) = pos.checked_div(row) {
                             // the row's first element, then along the last dim
-                            let last = self.shape.len() - 1;
-                            let mut base = *offset as isize;
-                            for d in (0..last).rev() {
-                                base += (r % self.shape[d]) as isize * strides[d];
-                                r /= self.shape[d];
-                            }
-                            let inner = strides[last];
+                            let base = row_start(&self.shape, *offset, strides, r);
+                            let inner = strides[self.shape.len() - 1];
                             let first = (base + (pos % row) as isize * inner) as usize;
                             match inner {
                                 1 => At::S(&data[first..first + m]),
@@ -895,48 +848,347 @@ impl Kernel {
                     }
                 });
             }
-            for (j, ins_j) in self.instrs.iter().enumerate() {
-                let dst = std::mem::take(&mut slots[ins_j.dst]);
-                let arg = |s: Src| match s {
-                    Src::In(i) => match at[i] {
-                        At::S(s) => Arg::S(s),
-                        At::C(c) => Arg::C(c),
-                        // SAFETY: gathered above, for this tile
-                        At::Slot(k) => Arg::S(unsafe { init(slots[k]) }),
-                    },
-                    Src::Val(v) => match vals[v] {
-                        Ok(c) => Arg::C(c),
-                        // SAFETY: instruction `v` (an earlier one) wrote this slot in this
-                        // tile, and the slot is not reused while `v`'s value is live
-                        Err(slot) => Arg::S(unsafe { init(slots[slot]) }),
-                    },
-                };
-                let a = arg(ins_j.args[0]);
-                let scalar = match ins_j.code {
-                    Code::Un(op) => unary(op, a, &mut *dst),
-                    Code::Bin(op) => op.visit(Zip {
-                        a,
-                        b: arg(ins_j.args[1]),
-                        out: &mut *dst,
-                    }),
-                };
-                vals[j] = match scalar {
-                    Some(c) => {
-                        if ins_j.dst < self.n_out {
-                            // an output that is one value: written out in full
-                            for o in dst.iter_mut() {
-                                o.write(c);
-                            }
-                        }
-                        Ok(c)
-                    }
-                    None => Err(ins_j.dst),
-                };
-                slots[ins_j.dst] = dst;
-            }
+            self.exec(&at, &mut slots, &mut vals);
             t0 += m;
         }
     }
+
+    /// Run the instructions over one tile: `at` the inputs, `slots` the outputs' tiles, then the
+    /// registers, then the inputs gathered into registers; `vals` each instruction's value.
+    fn exec<T: Float>(
+        &self,
+        at: &[At<'_, T>],
+        slots: &mut [&mut [MaybeUninit<T>]],
+        vals: &mut [Result<T, usize>],
+    ) {
+        for (j, ins_j) in self.instrs.iter().enumerate() {
+            let dst = std::mem::take(&mut slots[ins_j.dst]);
+            let arg = |s: Src| match s {
+                Src::In(i) => match at[i] {
+                    At::S(s) => Arg::S(s),
+                    At::C(c) => Arg::C(c),
+                    // SAFETY: gathered above, for this tile
+                    At::Slot(k) => Arg::S(unsafe { init(slots[k]) }),
+                },
+                Src::Val(v) => match vals[v] {
+                    Ok(c) => Arg::C(c),
+                    // SAFETY: instruction `v` (an earlier one) wrote this slot in this
+                    // tile, and the slot is not reused while `v`'s value is live
+                    Err(slot) => Arg::S(unsafe { init(slots[slot]) }),
+                },
+            };
+            let a = arg(ins_j.args[0]);
+            let scalar = match ins_j.code {
+                Code::Un(op) => unary(op, a, &mut *dst),
+                Code::Bin(op) => op.visit(Zip {
+                    a,
+                    b: arg(ins_j.args[1]),
+                    out: &mut *dst,
+                }),
+            };
+            vals[j] = match scalar {
+                Some(c) => {
+                    if ins_j.dst < self.n_out {
+                        // an output that is one value: written out in full
+                        for o in dst.iter_mut() {
+                            o.write(c);
+                        }
+                    }
+                    Ok(c)
+                }
+                None => Err(ins_j.dst),
+            };
+            slots[ins_j.dst] = dst;
+        }
+    }
+
+    /// Rows `r0..` of the outputs under a skip plan (`outs`: whole rows of each output): every
+    /// output's constant, or its template row, over the rows, then the rows' spans computed
+    /// together as one stream of positions (see `run_pieces`). NOTE: [skip-spans]
+    #[allow(clippy::too_many_arguments)]
+    fn run_spans<T: Float>(
+        &self,
+        ins: &[Input<'_, T>],
+        row: usize,
+        r0: usize,
+        outs: &mut [&mut [MaybeUninit<T>]],
+        pre: Option<&Pro<'_, T>>,
+        sk: &Skip,
+        consts: &[T],
+    ) {
+        let rows = outs.first().map_or(0, |o| o.len() / row);
+        for (k, o) in outs.iter_mut().enumerate() {
+            if sk.template {
+                // a copy a row (libc's, at the machine's widest stores): the bulk of the bytes
+                let t = &consts[k * row..(k + 1) * row];
+                for dst in o.chunks_exact_mut(row) {
+                    // SAFETY: both slices hold `row` elements, `T` is `Copy` and a
+                    // `MaybeUninit<T>` has its layout, and the template is not the output
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(t.as_ptr(), dst.as_mut_ptr().cast::<T>(), row)
+                    };
+                }
+            } else {
+                let fill = Fill(&mut o[..], consts[k]);
+                crate::kernels::with_isa(crate::kernels::math::Isa::Avx512, fill);
+            }
+        }
+        let spans = &sk.spans[r0..r0 + rows];
+        let pieces: Vec<Piece> = (r0..)
+            .zip(spans)
+            .filter(|(_, (lo, hi))| hi > lo)
+            .map(|(r, &(lo, hi))| (r, lo as usize, (hi - lo) as usize))
+            .collect();
+        let total: usize = pieces.iter().map(|p| p.2).sum();
+        if total == 0 {
+            return;
+        }
+        // the prologue over the columns the spans read through its pads (of step 1): row r's
+        // columns `a..b` at `at[r - r0].0` of its compacted outputs, `a` at `at[r - r0].1`
+        let pre_vals = pre.map(|p| {
+            let pre_len = p.kernel.shape.last().copied().unwrap_or(1);
+            let mut at = Vec::with_capacity(rows);
+            let mut pre_pieces = Vec::with_capacity(pieces.len());
+            let mut off = 0;
+            for (r, &(lo, hi)) in (r0..).zip(spans) {
+                let a = (lo as usize).saturating_sub(sk.pre_starts.1).min(pre_len);
+                let b = (hi as usize).saturating_sub(sk.pre_starts.0).min(pre_len);
+                at.push((off, a));
+                if hi > lo && b > a {
+                    pre_pieces.push((r, a, b - a));
+                    off += b - a;
+                }
+            }
+            let mut vals: SmallVec<[Vec<MaybeUninit<T>>; 2]> = (0..p.kernel.n_out)
+                .map(|_| {
+                    let mut v = Vec::with_capacity(off);
+                    // SAFETY: `MaybeUninit` elements need no initialization
+                    unsafe { v.set_len(off) };
+                    v
+                })
+                .collect();
+            {
+                let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
+                    vals.iter_mut().map(|v| &mut v[..]).collect();
+                p.kernel
+                    .run_pieces(&p.ins, pre_len, &pre_pieces, &mut bufs, None);
+            }
+            let vals: SmallVec<[Vec<T>; 2]> = vals
+                .into_iter()
+                .map(|v| {
+                    let mut v = std::mem::ManuallyDrop::new(v);
+                    // SAFETY: `run_pieces` wrote every element; `MaybeUninit<T>` has `T`'s
+                    // layout, so the allocation is a `Vec<T>`'s
+                    unsafe {
+                        Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), v.len(), v.capacity())
+                    }
+                })
+                .collect();
+            (vals, at)
+        });
+        let pre_vals = pre_vals.as_ref().map(|(v, at)| PreVals { vals: v, at, r0 });
+        let mut compact: SmallVec<[Vec<MaybeUninit<T>>; 2]> = (0..self.n_out)
+            .map(|_| {
+                let mut v = Vec::with_capacity(total);
+                // SAFETY: `MaybeUninit` elements need no initialization
+                unsafe { v.set_len(total) };
+                v
+            })
+            .collect();
+        {
+            let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
+                compact.iter_mut().map(|v| &mut v[..]).collect();
+            self.run_pieces(ins, row, &pieces, &mut bufs, pre_vals.as_ref());
+        }
+        for (o, c) in outs.iter_mut().zip(&compact) {
+            let mut t = 0;
+            for &(r, j, l) in &pieces {
+                let at = (r - r0) * row + j;
+                o[at..at + l].copy_from_slice(&c[t..t + l]);
+                t += l;
+            }
+        }
+    }
+
+    /// The outputs (`outs`, compacted) at the positions of `pieces` (row, first column,
+    /// columns; rows of length `row`) one after another, over tiles of [`SPAN_TILE`] positions,
+    /// every input gathered: under a skip plan the positions computed are a few columns a row,
+    /// and a tile per row would cost its setup (the inputs' layouts, the prologue's call,
+    /// each instruction's dispatch) once per row. The instructions run unchanged on the same
+    /// values as in row mode, so the bits are the same. NOTE: [skip-spans]
+    fn run_pieces<T: Float>(
+        &self,
+        ins: &[Input<'_, T>],
+        row: usize,
+        pieces: &[Piece],
+        outs: &mut [&mut [MaybeUninit<T>]],
+        pre: Option<&PreVals<'_, T>>,
+    ) {
+        let total = outs.first().map_or(0, |o| o.len());
+        let n_slots = self.n_reg + ins.len();
+        let mut scratch: Vec<MaybeUninit<T>> = Vec::with_capacity(n_slots * SPAN_TILE);
+        // SAFETY: the capacity is there, and `MaybeUninit` elements need no initialization
+        unsafe { scratch.set_len(n_slots * SPAN_TILE) };
+        let mut vals: SmallVec<[Result<T, usize>; 16]> =
+            SmallVec::from_elem(Err(0), self.instrs.len());
+        let (mut p, mut done) = (0, 0);
+        let mut t0 = 0;
+        while t0 < total {
+            let m = SPAN_TILE.min(total - t0);
+            // the pieces of this tile: (row, first column, columns, position in the tile)
+            let mut parts: SmallVec<[(usize, usize, usize, usize); 64]> = SmallVec::new();
+            let mut t = 0;
+            while t < m {
+                let (r, j, l) = pieces[p];
+                let take = (l - done).min(m - t);
+                parts.push((r, j + done, take, t));
+                t += take;
+                done += take;
+                if done == l {
+                    p += 1;
+                    done = 0;
+                }
+            }
+            let mut slots: SmallVec<[&mut [MaybeUninit<T>]; 16]> = SmallVec::new();
+            for o in outs.iter_mut() {
+                slots.push(&mut o[t0..t0 + m]);
+            }
+            for r in scratch.chunks_mut(SPAN_TILE) {
+                slots.push(&mut r[..m]);
+            }
+            let mut at: SmallVec<[At<'_, T>; 8]> = SmallVec::new();
+            for (i, inp) in ins.iter().enumerate() {
+                if let Input::Scalar(c) = inp {
+                    at.push(At::C(*c));
+                    continue;
+                }
+                let slot = self.n_out + self.n_reg + i;
+                for &(r, j, l, t) in &parts {
+                    self.gather_piece(inp, row, (r, j), &mut slots[slot][t..t + l], pre);
+                }
+                at.push(At::Slot(slot));
+            }
+            self.exec(&at, &mut slots, &mut vals);
+            t0 += m;
+        }
+    }
+
+    /// Input `inp` at row `r`, columns `j..j + dst.len()` (rows of length `row`), into `dst`.
+    fn gather_piece<T: Float>(
+        &self,
+        inp: &Input<'_, T>,
+        row: usize,
+        (r, j): (usize, usize),
+        dst: &mut [MaybeUninit<T>],
+        pre: Option<&PreVals<'_, T>>,
+    ) {
+        let pos = r * row + j;
+        let fill = |dst: &mut [MaybeUninit<T>], v: T| {
+            for x in dst.iter_mut() {
+                x.write(v);
+            }
+        };
+        let copy = |dst: &mut [MaybeUninit<T>], s: &[T]| {
+            for (x, &v) in dst.iter_mut().zip(s) {
+                x.write(v);
+            }
+        };
+        match inp {
+            Input::Scalar(c) => fill(dst, *c),
+            Input::Slice(s) => copy(dst, &s[pos..pos + dst.len()]),
+            Input::Periodic(s) => {
+                for (t, x) in dst.iter_mut().enumerate() {
+                    x.write(s[(pos + t) % s.len()]);
+                }
+            }
+            Input::Column { data, row: n, .. } => {
+                for (t, x) in dst.iter_mut().enumerate() {
+                    x.write(data[(pos + t) / n]);
+                }
+            }
+            Input::Sparse { rows, .. } => {
+                fill(dst, T::ZERO);
+                let c = rows.cols[r];
+                if c >= j && c < j + dst.len() {
+                    dst[c - j].write(T::from_f64(rows.vals[r]));
+                }
+            }
+            Input::Strided {
+                data,
+                offset,
+                strides,
+                ..
+            } => {
+                let base = row_start(&self.shape, *offset, strides, r);
+                let inner = strides[self.shape.len() - 1];
+                for (t, x) in dst.iter_mut().enumerate() {
+                    x.write(data[(base + (j + t) as isize * inner) as usize]);
+                }
+            }
+            Input::Padded {
+                data,
+                offset,
+                shape,
+                strides,
+                pad,
+                ..
+            } => {
+                let m = dst.len();
+                match padded(
+                    &self.shape,
+                    (data, *offset, shape, strides),
+                    pad,
+                    (pos, m, row),
+                    dst,
+                ) {
+                    At::S(s) => copy(dst, s),
+                    At::C(c) => fill(dst, c),
+                    At::Slot(_) => {}
+                }
+            }
+            Input::Pre { k, shape, pad, .. } => {
+                // through a pad of step 1 along the rows (as a skip plan requires): column
+                // `c` reads the prologue's column `c - start`, or +0
+                let pre = pre.expect("the prologue's values");
+                let (off, a) = pre.at[r - pre.r0];
+                let len = shape[shape.len() - 1];
+                for (t, x) in dst.iter_mut().enumerate() {
+                    let c = j + t;
+                    x.write(match c.checked_sub(pad.start) {
+                        Some(c) if c < len => pre.vals[*k][off + c - a],
+                        _ => T::ZERO,
+                    });
+                }
+            }
+            Input::Product { .. } => unreachable!("a skip plan is made only without products"),
+        }
+    }
+}
+
+/// A run of positions of a kernel's output: row, first column, number of columns.
+type Piece = (usize, usize, usize);
+
+/// Positions per tile of the compacted spans of a skip plan (`run_pieces`).
+const SPAN_TILE: usize = 256;
+
+/// A prologue's outputs over the columns a skip plan's spans read (see `run_spans`).
+struct PreVals<'a, T> {
+    /// Each output, compacted.
+    vals: &'a [Vec<T>],
+    /// For each row from `r0`: where its columns start in `vals`, and the first column.
+    at: &'a [(usize, usize)],
+    r0: usize,
+}
+
+/// The offset of row `r`'s first element (rows along the last dim of `shape`) of an input
+/// with these `strides` (broadcast to `shape`) from `offset`.
+fn row_start(shape: &[usize], offset: usize, strides: &[isize], mut r: usize) -> isize {
+    let mut base = offset as isize;
+    for d in (0..shape.len() - 1).rev() {
+        base += (r % shape[d]) as isize * strides[d];
+        r /= shape[d];
+    }
+    base
 }
 
 /// Repetitions shorter than this are gathered instead (tiles as short as a repetition would
