@@ -22,6 +22,16 @@
 //! where every sparse input is +0.0 (its instructions on the same values, so the same bits).
 //! The broadcasts are checked at run time; no input need be finite. Hessians of separable
 //! functions (`Σ sin xᵢ`: the diagonal times a vector) take this form.
+//!
+//! NOTE: [skip-spans] A plan's computed columns are a few a row (three for Rosenbrock's band,
+//! one for a diagonal), so the kernel does not run them row by row: each chunk of rows is
+//! first filled with the constants (one fill) or the template row (one copy a row), then the
+//! spans of all its rows are computed together as one stream of positions over tiles (every
+//! input, and the prologue over the columns the spans read through its pads, gathered at
+//! those positions), and scattered into the rows. A tile a row cost its setup (classifying
+//! reads, the prologue's call, an instruction dispatch per op) a thousand times a call for an
+//! n = 1000 Hessian, a third of Rosenbrock's time; the stream pays it once per 256 positions.
+//! The instructions are the same, on the same values, so the bits are too.
 
 use super::tile::{Arg, Code, Kernel, ROW_MIN, Src, Zip, unary};
 use crate::array::{Float, numel};
