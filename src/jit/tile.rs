@@ -1004,7 +1004,9 @@ impl Kernel {
             let mut t = 0;
             for &(r, j, l) in &pieces {
                 let at = (r - r0) * row + j;
-                o[at..at + l].copy_from_slice(&c[t..t + l]);
+                for (x, y) in o[at..at + l].iter_mut().zip(&c[t..t + l]) {
+                    *x = *y;
+                }
                 t += l;
             }
         }
@@ -1032,11 +1034,12 @@ impl Kernel {
         let mut vals: SmallVec<[Result<T, usize>; 16]> =
             SmallVec::from_elem(Err(0), self.instrs.len());
         let (mut p, mut done) = (0, 0);
+        let mut parts: Vec<Part> = Vec::with_capacity(SPAN_TILE);
         let mut t0 = 0;
         while t0 < total {
             let m = SPAN_TILE.min(total - t0);
             // the pieces of this tile: (row, first column, columns, position in the tile)
-            let mut parts: SmallVec<[(usize, usize, usize, usize); 64]> = SmallVec::new();
+            parts.clear();
             let mut t = 0;
             while t < m {
                 let (r, j, l) = pieces[p];
@@ -1063,9 +1066,7 @@ impl Kernel {
                     continue;
                 }
                 let slot = self.n_out + self.n_reg + i;
-                for &(r, j, l, t) in &parts {
-                    self.gather_piece(inp, row, (r, j), &mut slots[slot][t..t + l], pre);
-                }
+                self.gather_parts(inp, row, &parts, slots[slot], pre);
                 at.push(At::Slot(slot));
             }
             self.exec(&at, &mut slots, &mut vals);
@@ -1073,44 +1074,55 @@ impl Kernel {
         }
     }
 
-    /// Input `inp` at row `r`, columns `j..j + dst.len()` (rows of length `row`), into `dst`.
-    fn gather_piece<T: Float>(
+    /// Input `inp` at the positions of `parts` (row, first column, columns, position in the
+    /// tile; rows of length `row`), into the tile `dst`.
+    fn gather_parts<T: Float>(
         &self,
         inp: &Input<'_, T>,
         row: usize,
-        (r, j): (usize, usize),
+        parts: &[Part],
         dst: &mut [MaybeUninit<T>],
         pre: Option<&PreVals<'_, T>>,
     ) {
-        let pos = r * row + j;
-        let fill = |dst: &mut [MaybeUninit<T>], v: T| {
-            for x in dst.iter_mut() {
-                x.write(v);
-            }
-        };
-        let copy = |dst: &mut [MaybeUninit<T>], s: &[T]| {
-            for (x, &v) in dst.iter_mut().zip(s) {
-                x.write(v);
-            }
-        };
         match inp {
-            Input::Scalar(c) => fill(dst, *c),
-            Input::Slice(s) => copy(dst, &s[pos..pos + dst.len()]),
+            Input::Scalar(c) => {
+                for x in dst.iter_mut() {
+                    x.write(*c);
+                }
+            }
+            Input::Slice(s) => {
+                for &(r, j, l, t) in parts {
+                    let p = r * row + j;
+                    for (x, &v) in dst[t..t + l].iter_mut().zip(&s[p..p + l]) {
+                        x.write(v);
+                    }
+                }
+            }
             Input::Periodic(s) => {
-                for (t, x) in dst.iter_mut().enumerate() {
-                    x.write(s[(pos + t) % s.len()]);
+                for &(r, j, l, t) in parts {
+                    let p = r * row + j;
+                    for (k, x) in dst[t..t + l].iter_mut().enumerate() {
+                        x.write(s[(p + k) % s.len()]);
+                    }
                 }
             }
             Input::Column { data, row: n, .. } => {
-                for (t, x) in dst.iter_mut().enumerate() {
-                    x.write(data[(pos + t) / n]);
+                for &(r, j, l, t) in parts {
+                    let p = r * row + j;
+                    for (k, x) in dst[t..t + l].iter_mut().enumerate() {
+                        x.write(data[(p + k) / n]);
+                    }
                 }
             }
             Input::Sparse { rows, .. } => {
-                fill(dst, T::ZERO);
-                let c = rows.cols[r];
-                if c >= j && c < j + dst.len() {
-                    dst[c - j].write(T::from_f64(rows.vals[r]));
+                for x in dst.iter_mut() {
+                    x.write(T::ZERO);
+                }
+                for &(r, j, l, t) in parts {
+                    let c = rows.cols[r];
+                    if c >= j && c < j + l {
+                        dst[t + c - j].write(T::from_f64(rows.vals[r]));
+                    }
                 }
             }
             Input::Strided {
@@ -1119,10 +1131,12 @@ impl Kernel {
                 strides,
                 ..
             } => {
-                let base = row_start(&self.shape, *offset, strides, r);
                 let inner = strides[self.shape.len() - 1];
-                for (t, x) in dst.iter_mut().enumerate() {
-                    x.write(data[(base + (j + t) as isize * inner) as usize]);
+                for &(r, j, l, t) in parts {
+                    let base = row_start(&self.shape, *offset, strides, r) + j as isize * inner;
+                    for (k, x) in dst[t..t + l].iter_mut().enumerate() {
+                        x.write(data[(base + k as isize * inner) as usize]);
+                    }
                 }
             }
             Input::Padded {
@@ -1133,37 +1147,47 @@ impl Kernel {
                 pad,
                 ..
             } => {
-                let m = dst.len();
-                match padded(
-                    &self.shape,
-                    (data, *offset, shape, strides),
-                    pad,
-                    (pos, m, row),
-                    dst,
-                ) {
-                    At::S(s) => copy(dst, s),
-                    At::C(c) => fill(dst, c),
-                    At::Slot(_) => {}
+                for &(r, j, l, t) in parts {
+                    let d = &mut dst[t..t + l];
+                    let at = (r * row + j, l, row);
+                    match padded(&self.shape, (data, *offset, shape, strides), pad, at, d) {
+                        At::S(s) => {
+                            for (x, &v) in d.iter_mut().zip(s) {
+                                x.write(v);
+                            }
+                        }
+                        At::C(c) => {
+                            for x in d.iter_mut() {
+                                x.write(c);
+                            }
+                        }
+                        At::Slot(_) => {}
+                    }
                 }
             }
             Input::Pre { k, shape, pad, .. } => {
                 // through a pad of step 1 along the rows (as a skip plan requires): column
                 // `c` reads the prologue's column `c - start`, or +0
                 let pre = pre.expect("the prologue's values");
-                let (off, a) = pre.at[r - pre.r0];
                 let len = shape[shape.len() - 1];
-                for (t, x) in dst.iter_mut().enumerate() {
-                    let c = j + t;
-                    x.write(match c.checked_sub(pad.start) {
-                        Some(c) if c < len => pre.vals[*k][off + c - a],
-                        _ => T::ZERO,
-                    });
+                let vals = &pre.vals[*k];
+                for &(r, j, l, t) in parts {
+                    let (off, a) = pre.at[r - pre.r0];
+                    for (q, x) in dst[t..t + l].iter_mut().enumerate() {
+                        x.write(match (j + q).checked_sub(pad.start) {
+                            Some(c) if c < len => vals[off + c - a],
+                            _ => T::ZERO,
+                        });
+                    }
                 }
             }
             Input::Product { .. } => unreachable!("a skip plan is made only without products"),
         }
     }
 }
+
+/// A piece of a tile of compacted positions: row, first column, columns, position in the tile.
+type Part = (usize, usize, usize, usize);
 
 /// A run of positions of a kernel's output: row, first column, number of columns.
 type Piece = (usize, usize, usize);
