@@ -1080,3 +1080,72 @@ fn checkpoint_replays_the_forward_draws() -> Result<()> {
     assert!(g.contains(&0.0) && g.iter().any(|&v| v != 0.0));
     Ok(())
 }
+
+#[test]
+fn random_draws_inside_custom_calls_under_jit_are_drawn_on_every_call() -> Result<()> {
+    // the call is recorded whole and its replay runs the user's code again, on the calling
+    // thread: each call draws afresh from this thread's generator, as eager code does
+    let noisy_vjp = custom_vjp(
+        |x: &Tensor| Ok((x.mul_scalar(2.0)?.add(&x.randn_like()?)?, ())),
+        |_: &(), g: &Tensor| g.mul_scalar(2.0),
+    )
+    .name("noisy");
+    let noisy_jvp = custom_jvp(
+        |x: &Tensor| x.mul_scalar(2.0)?.add(&x.randn_like()?),
+        |_: &Tensor, t: &Tensor, _: &Tensor| t.mul_scalar(2.0),
+    )
+    .name("noisy");
+    let noisy_ck = checkpoint(|x: &Tensor| x.mul_scalar(2.0)?.add(&x.randn_like()?)).name("noisy");
+    type Named<'a> = (&'a str, &'a (dyn Fn(&Tensor) -> T + Sync));
+    let fs: [Named; 3] = [
+        ("custom_vjp", &|x| noisy_vjp.call(x)),
+        ("custom_jvp", &|x| noisy_jvp.call(x)),
+        ("checkpoint", &|x| noisy_ck.call(x)),
+    ];
+    // small, and large enough that a program without a custom call would run on a worker
+    for n in [3, 300] {
+        let x = Tensor::ones(&[n, 200], DType::F64)?.mul_scalar(0.5)?;
+        for (name, f) in fs {
+            let seeded = |g: &dyn Fn() -> T| -> T {
+                functorch::manual_seed(7);
+                g()
+            };
+            let eager = seeded(&|| f(&x))?;
+            let j = jit(|x: &Tensor| f(x).and_then(|y| y.exp()));
+            let want = eager.exp()?;
+            // the tracing call and the replays, each after the same seed
+            for call in 0..3 {
+                let got: Tensor = seeded(&|| j.call(&x))?;
+                assert_eq!(vals(&got), vals(&want), "{name}, n = {n}, call {call}");
+            }
+            assert_eq!(j.traces(), 1, "{name}");
+            // without a new seed, new numbers
+            let (a, b): (Tensor, Tensor) = (j.call(&x)?, j.call(&x)?);
+            assert_ne!(
+                vals(&a),
+                vals(&b),
+                "{name}: two calls drew the same numbers"
+            );
+            // the derivative is the rule's
+            let total = |x: &Tensor| j.call::<_, Tensor>(x)?.sum();
+            let g: Tensor = seeded(&|| grad(total).call(&x))?;
+            close(
+                &g,
+                &eager.exp()?.mul_scalar(2.0)?,
+                &format!("{name}: grad(jit)"),
+            );
+            // batched by an outer vmap inside the compiled function: one draw per element
+            let jv = jit(|x: &Tensor| {
+                vmap(f)
+                    .randomness(Randomness::Different)
+                    .call::<_, Tensor>(x)
+            });
+            let ev = seeded(&|| vmap(f).randomness(Randomness::Different).call(&x))?;
+            for call in 0..2 {
+                let got: Tensor = seeded(&|| jv.call(&x))?;
+                assert_eq!(vals(&got), vals(&ev), "{name}: jit(vmap), call {call}");
+            }
+        }
+    }
+    Ok(())
+}

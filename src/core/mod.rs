@@ -97,13 +97,15 @@ thread_local! {
     static STACK: RefCell<Vec<Arc<Level>>> = const { RefCell::new(Vec::new()) };
     /// Nullary primitives only see the levels below this id (`NOTE: [nullary]`).
     static CEILING: Cell<u64> = const { Cell::new(u64::MAX) };
-    /// Batch levels that nullary primitives skip (see [`SkipForDraws`]).
+    /// Levels that nullary primitives skip (see [`SkipForDraws`]).
     static SKIPPED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
-/// While alive, nullary primitives skip batch level `id`: a custom call's batch rule runs the
+/// While alive, nullary primitives skip level `id`: a custom call's batch rule runs the
 /// user's function under a vmap of its own with that level's `randomness`, which stands in for
-/// it (`transforms::custom`), so a draw there is batched once, not again by the level itself.
+/// it (`transforms::custom`), so a draw there is batched once, not again by the level itself;
+/// and a stage level binding a black box one level down (a custom call, which runs the user's
+/// code) leaves its draws to the levels below, since the recorded call draws when replayed.
 pub(crate) struct SkipForDraws;
 
 impl SkipForDraws {

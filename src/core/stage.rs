@@ -15,7 +15,7 @@
 // program, and `hessian(jit(f))` (stage above them) records `f` alone, whose equations the
 // outer transforms then see one by one when the graph is replayed through `bind`.
 
-use super::{Level, Primitive, Tensor, TracerKind, bind};
+use super::{Level, PrimKind, Primitive, SkipForDraws, Tensor, TracerKind, bind};
 use crate::array::Shape;
 use crate::dtype::DType;
 use crate::error::Result;
@@ -111,7 +111,15 @@ pub(super) fn process(
             }
         })
         .collect();
-    let out = bind(prim, &values)?;
+    // a black box may run a user's code (a custom call), whose draws are its own: they skip
+    // this level (`NOTE: [nullary]`), so they are not recorded apart from the call, whose
+    // replay runs that code again and draws afresh
+    let out = if prim.kind() == PrimKind::Opaque {
+        let _skip = SkipForDraws::new(level.id);
+        bind(prim, &values)?
+    } else {
+        bind(prim, &values)?
+    };
     let atom = {
         let mut g = rec.lock();
         g.eqns.push(Eqn {

@@ -103,8 +103,9 @@ pub(crate) struct Program {
     /// The graph as a small program (`small`), if all its values are tiny: replays on concrete
     /// inputs run it instead of the steps.
     small: Option<SmallProgram>,
-    /// Some step is large enough to be split over the cores ([`splits_over_cores`]): the steps
-    /// run on a rayon worker (`NOTE: [jit-on-workers]`); otherwise on the calling thread.
+    /// Some step is large enough to be split over the cores ([`splits_over_cores`]) and none
+    /// is a custom call: the steps run on a rayon worker (`NOTE: [jit-on-workers]`); otherwise
+    /// on the calling thread.
     parallel: bool,
 }
 
@@ -314,7 +315,11 @@ impl Program {
         } else {
             (None, None)
         };
-        let parallel = splits_over_cores(&graph);
+        // a custom call runs the user's closures, which may draw from this thread's generator
+        // or read its other thread-locals: such programs stay on the calling thread
+        let custom =
+            (graph.eqns.iter()).any(|e| e.prim.as_any().is::<crate::prims::custom::CustomCall>());
+        let parallel = splits_over_cores(&graph) && !custom;
         Program {
             graph,
             free_after,

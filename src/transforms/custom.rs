@@ -44,7 +44,11 @@
 //!
 //! `jit`: a staged graph records the call as one opaque node and replays it by calling the
 //! closures again, so solvers and GMRES run on concrete values at every replay, and `jit`
-//! composes outside or inside every transform of these calls.
+//! composes outside or inside every transform of these calls. Random draws inside the function
+//! are the call's own: tracing leaves them out of the graph (they skip the stage level,
+//! `core::SkipForDraws`), and each replay draws afresh from the calling thread's generator (a
+//! program holding a custom call runs on the calling thread), so they follow `manual_seed` as
+//! eager draws do.
 //!
 //! Random draws inside the function under `vmap`: the batched call runs the function under a
 //! vmap of its own with the `randomness` of the vmap level that batches the call, and draws
