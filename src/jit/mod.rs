@@ -51,7 +51,9 @@
 //! constant only where an abstract evaluation proves that every instruction gives that
 //! constant's bits there, signed zeros included, given inputs checked finite on that call
 //! (`skip`); or, where the other inputs are all broadcast along the rows, as one template row:
-//! the kernel's own instructions run once per call where the basis is +0.0.
+//! the kernel's own instructions run once per call where the basis is +0.0. The columns that
+//! are computed (a few a row) run as one stream of positions over tiles, not a tile a row
+//! (`NOTE: [skip-spans]`).
 //!
 //! Two rewrites of matrix products depend on the operands' values, so each is checked on every
 //! call, before the step that relies on it, and a call where a check fails runs the steps of
