@@ -38,7 +38,7 @@
 //!   a fused multiply-add: one square root, no division.
 //! - `pow` (x^p for a constant p, [`pow_slice`]): e^(p ln x) with ln x in two parts, good to
 //!   about 2⁻⁶⁸ (the `log` reduction with the exact product z · 1/c, a tail table of ln c in
-//!   `tables.rs`, and every sum's rounding error kept; see [pow-log]), p ln x as an exact
+//!   `tables.rs`, and every sum's rounding error kept; `NOTE: [pow-log]`), p ln x as an exact
 //!   product plus tail, and the `exp` polynomial with that tail added as a correction. Negative
 //!   x with an integer p takes the sign from p's parity. Zeros, subnormals, ±∞, NaN, negative x
 //!   with a fractional p and results beyond the range of `exp`'s fast path (near and past
@@ -1261,14 +1261,17 @@ const POW_LOG_P: [f64; 7] = [
 ];
 
 /// ln x as `hi + lo` (|lo| ≤ half an ulp of hi) for positive normal x, with an error near
-/// 2⁻⁶⁸ of ln x: the reduction of [`log_fast`], every rounding error of its sums carried.
-///
-/// NOTE: [pow-log] x^p = e^(p ln x) with |p ln x| up to 745 multiplies the *absolute* error
-/// of ln x by p, so ln x must be good to about 2⁻⁶³ relative or the result loses ulps: z · 1/c
-/// is taken as an exact product ph + pl (r = ph − 1 is exact), ln c as the table's value and
-/// its tail, −r²/2 as an exact product, and each sum by Fast2Sum (each larger operand is 0 or
-/// at least as large as the other: k ln2 ≥ ln2 > |ln c|; |ln c| ≥ 0.0065 > |r| off the
-/// interval of 1, where ln c = 0).
+/// 2⁻⁶⁸ of ln x: the reduction of [`log_fast`], every rounding error of its sums carried
+/// (`NOTE: [pow-log]`).
+//
+// NOTE: [pow-log]
+// x^p = e^(p ln x) with |p ln x| up to 745 multiplies the *absolute* error of ln x by p, so
+// ln x must be good to about 2⁻⁶³ relative or the result loses ulps: z · 1/c is taken as an
+// exact product ph + pl (r = ph − 1 is exact), ln c as the table's value and its tail, −r²/2
+// as an exact product, and each sum by Fast2Sum (each larger operand is 0 or at least as large
+// as the other: k ln2 ≥ ln2 > |ln c|; |ln c| ≥ 0.0065 > |r| off the interval of 1, where
+// ln c = 0). Likewise `exp_dd` keeps k · ln2_lo and the tail of p ln x apart from r, as
+// e^c − 1 to second order (|c| reaches 2⁻²²).
 #[inline(always)]
 fn log_dd(x: f64) -> (f64, f64) {
     let ix = x.to_bits();
