@@ -119,7 +119,7 @@ fn ops() -> Vec<Op> {
             .unwrap();
         let u = Tensor::rand(&[1_000_000], dt).unwrap();
         type Unary = fn(&Tensor) -> Result<Tensor>;
-        let unary: [(&str, Unary); 20] = [
+        let unary: [(&str, Unary); 21] = [
             ("exp", Tensor::exp),
             ("expm1", Tensor::expm1),
             ("log", Tensor::log),
@@ -140,6 +140,7 @@ fn ops() -> Vec<Op> {
             ("softplus", Tensor::softplus),
             ("rsqrt", Tensor::rsqrt),
             ("reciprocal", Tensor::reciprocal),
+            ("pow", |x| x.pow_scalar(2.7)),
         ];
         for (name, f) in unary {
             let arg = if matches!(name, "asin" | "acos") {

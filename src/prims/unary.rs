@@ -170,6 +170,21 @@ fn softplus_deriv(x: &Tensor) -> Result<Tensor> {
     )
 }
 
+/// The exponents that `pow_scalar` computes with plain arithmetic (one correctly rounded
+/// operation, or two for the cube) rather than `math::pow`.
+fn pow_simple(p: f64) -> bool {
+    [2.0, 3.0, 1.0, 0.5, -1.0].contains(&p)
+}
+
+/// The exponent of a `pow_scalar` that runs the vectorized `math::pow_slice` (which takes
+/// it as an argument, so it is not a [`slice_kernel`]); `None` for every other op.
+pub(crate) fn pow_exponent(op: UnaryOp) -> Option<f64> {
+    match op {
+        UnaryOp::PowScalar(Bits(p)) if !pow_simple(p) => Some(p),
+        _ => None,
+    }
+}
+
 #[inline(always)]
 fn pow_scalar<T: Float>(x: T, p: f64) -> T {
     if p == 2.0 {
@@ -183,7 +198,8 @@ fn pow_scalar<T: Float>(x: T, p: f64) -> T {
     } else if p == -1.0 {
         x.recip()
     } else {
-        x.powf(T::from_f64(p))
+        // the vectorized kernel's scalar function (same bits as `pow_slice`)
+        math::pow_t(x, p)
     }
 }
 
@@ -248,9 +264,13 @@ pub(crate) fn slice_kernel<T: Float>(op: UnaryOp) -> Option<SliceKernel<T>> {
     })
 }
 
-/// The ops with vectorized slice kernels ([`slice_kernel`]), on any layout.
+/// The ops with vectorized slice kernels ([`slice_kernel`], [`pow_exponent`]), on any layout.
 fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
-    let k = slice_kernel::<T>(op)?;
+    let k = slice_kernel::<T>(op);
+    let pow = pow_exponent(op);
+    if k.is_none() && pow.is_none() {
+        return None;
+    }
     // a strided input runs the same kernel on a contiguous copy, so that a result never
     // depends on its input's layout (the table's scalar functions round differently)
     let copy;
@@ -262,7 +282,12 @@ fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
         }
     };
     Some(build(s.len(), |start, dst| {
-        k(&s[start..start + dst.len()], dst)
+        let s = &s[start..start + dst.len()];
+        match (k, pow) {
+            (Some(k), _) => k(s, dst),
+            (None, Some(p)) => math::pow_slice(s, p, dst),
+            (None, None) => unreachable!(),
+        }
     }))
 }
 
