@@ -781,6 +781,28 @@ fn rows_away_from_basis_nonzeros_are_constants_with_eager_bits() -> Result<()> {
             same_bits(&j.call(&x)?, &hessian(rosen).call(&x)?, "rosen, not finite");
         }
     }
+    // n = 100 (fewer than 2¹⁴ positions): the ten-instruction kernel still reads the basis in
+    // sparse form, with a template row
+    let n = 100;
+    let mut xs: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() * 2.0).collect();
+    xs[3] = -0.0;
+    let x = Tensor::from_vec(xs.clone(), &[n])?;
+    let j = jit(hessian(rosen));
+    let text = j.trace(&x)?.compiled().to_string();
+    assert!(
+        text.contains("(sparse)") && text.contains("the template row"),
+        "{text}"
+    );
+    for _ in 0..2 {
+        same_bits(&j.call(&x)?, &hessian(rosen).call(&x)?, "rosen, n = 100");
+    }
+    xs[50] = f64::NAN;
+    let x = Tensor::from_vec(xs, &[n])?;
+    same_bits(
+        &j.call(&x)?,
+        &hessian(rosen).call(&x)?,
+        "rosen, n = 100, NaN",
+    );
     // chains over a captured basis: `e·y` is a zero of y's sign away from the nonzeros, then
     // `+ 2e` (+0 there) makes it +0 and `+ 1.5` 1.5: constant; `e·y + e·z` stays a signed zero
     // (not constant: each row away from the nonzeros is the template row, the kernel over

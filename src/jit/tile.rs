@@ -121,10 +121,11 @@ pub(crate) struct SparseRows {
 
 impl SparseRows {
     /// The sparse form of `a`, if it has the output shape `shape`, is large enough for row mode
-    /// to pay, and has at most one nonzero (anything but +0.0) per row.
+    /// to pay (4096 elements; below `fuse::SPARSE_SMALL` it is kept only under a skip plan
+    /// with constants), and has at most one nonzero (anything but +0.0) per row.
     pub(crate) fn of(a: &Array, shape: &[usize]) -> Option<SparseRows> {
         let row = *shape.last()?;
-        if a.shape() != shape || shape.len() < 2 || row < ROW_MIN || a.numel() < 1 << 14 {
+        if a.shape() != shape || shape.len() < 2 || row < ROW_MIN || a.numel() < 1 << 12 {
             return None;
         }
         let v: Vec<f64> = match a.dtype() {
