@@ -960,14 +960,8 @@ impl Kernel {
                     off += b - a;
                 }
             }
-            let mut vals: SmallVec<[Vec<MaybeUninit<T>>; 2]> = (0..p.kernel.n_out)
-                .map(|_| {
-                    let mut v = Vec::with_capacity(off);
-                    // SAFETY: `MaybeUninit` elements need no initialization
-                    unsafe { v.set_len(off) };
-                    v
-                })
-                .collect();
+            let mut vals: SmallVec<[Vec<MaybeUninit<T>>; 2]> =
+                (0..p.kernel.n_out).map(|_| uninit(off)).collect();
             {
                 let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
                     vals.iter_mut().map(|v| &mut v[..]).collect();
@@ -988,14 +982,8 @@ impl Kernel {
             (vals, at)
         });
         let pre_vals = pre_vals.as_ref().map(|(v, at)| PreVals { vals: v, at, r0 });
-        let mut compact: SmallVec<[Vec<MaybeUninit<T>>; 2]> = (0..self.n_out)
-            .map(|_| {
-                let mut v = Vec::with_capacity(total);
-                // SAFETY: `MaybeUninit` elements need no initialization
-                unsafe { v.set_len(total) };
-                v
-            })
-            .collect();
+        let mut compact: SmallVec<[Vec<MaybeUninit<T>>; 2]> =
+            (0..self.n_out).map(|_| uninit(total)).collect();
         {
             let mut bufs: SmallVec<[&mut [MaybeUninit<T>]; 2]> =
                 compact.iter_mut().map(|v| &mut v[..]).collect();
@@ -1189,6 +1177,14 @@ impl Kernel {
 
 /// A piece of a tile of compacted positions: row, first column, columns, position in the tile.
 type Part = (usize, usize, usize, usize);
+
+/// `n` uninitialized values (to be written before they are read).
+fn uninit<T>(n: usize) -> Vec<MaybeUninit<T>> {
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: the capacity is there, and `MaybeUninit` elements need no initialization
+    unsafe { v.set_len(n) };
+    v
+}
 
 /// A run of positions of a kernel's output: row, first column, number of columns.
 type Piece = (usize, usize, usize);

@@ -819,6 +819,30 @@ impl<T: Float> super::Vectorized for ScaledRows<'_, '_, T> {
     }
 }
 
+/// Columns `j..j + W` of one output row of [`scaled_row_sum`] and [`scaled_rows_tile`]:
+/// `Σ_l a(l) · b(l, j, W)`, the first term written, the rest added in order, held in registers.
+#[inline(always)]
+fn scaled_block<'b, T: Float, const W: usize>(
+    out: &mut [T],
+    j: usize,
+    k: usize,
+    a: impl Fn(usize) -> T,
+    b: impl Fn(usize, usize, usize) -> &'b [T],
+) {
+    let mut acc = [T::ZERO; W];
+    let (a0, r0) = (a(0), b(0, j, W));
+    for q in 0..W {
+        acc[q] = a0 * r0[q];
+    }
+    for l in 1..k {
+        let (al, rl) = (a(l), b(l, j, W));
+        for q in 0..W {
+            acc[q] += al * rl[q];
+        }
+    }
+    out[j..j + W].copy_from_slice(&acc);
+}
+
 /// `out[j] = Σ_l a(l) · b(l)[j]` for one output row, summed in the order l = 0, 1, ..., k−1
 /// (the first term written, not added to a zero), over blocks of 32 and then 8 columns held in
 /// registers, so the row is written once. `b(l, j, len)` is row l of the right operand from
@@ -830,35 +854,14 @@ fn scaled_row_sum<'b, T: Float>(
     a: impl Fn(usize) -> T + Copy,
     b: impl Fn(usize, usize, usize) -> &'b [T] + Copy,
 ) {
-    #[inline(always)]
-    fn block<'b, T: Float, const W: usize>(
-        out: &mut [T],
-        j: usize,
-        k: usize,
-        a: impl Fn(usize) -> T,
-        b: impl Fn(usize, usize, usize) -> &'b [T],
-    ) {
-        let mut acc = [T::ZERO; W];
-        let (a0, r0) = (a(0), b(0, j, W));
-        for q in 0..W {
-            acc[q] = a0 * r0[q];
-        }
-        for l in 1..k {
-            let (al, rl) = (a(l), b(l, j, W));
-            for q in 0..W {
-                acc[q] += al * rl[q];
-            }
-        }
-        out[j..j + W].copy_from_slice(&acc);
-    }
     let n = out.len();
     let mut j = 0;
     while j + 32 <= n {
-        block::<T, 32>(out, j, k, a, b);
+        scaled_block::<T, 32>(out, j, k, a, b);
         j += 32;
     }
     while j + 8 <= n {
-        block::<T, 8>(out, j, k, a, b);
+        scaled_block::<T, 8>(out, j, k, a, b);
         j += 8;
     }
     for (j, o) in out.iter_mut().enumerate().skip(j) {
@@ -905,37 +908,16 @@ fn scaled_rows_tile<'b, 'o, T: Float>(
     a: impl Fn(usize, usize) -> T + Copy,
     b: impl Fn(usize, usize, usize) -> &'b [T] + Copy,
 ) {
-    #[inline(always)]
-    fn block<'b, T: Float, const W: usize>(
-        out: &mut [T],
-        j: usize,
-        k: usize,
-        a: impl Fn(usize) -> T,
-        b: impl Fn(usize, usize, usize) -> &'b [T],
-    ) {
-        let mut acc = [T::ZERO; W];
-        let (a0, r0) = (a(0), b(0, j, W));
-        for q in 0..W {
-            acc[q] = a0 * r0[q];
-        }
-        for l in 1..k {
-            let (al, rl) = (a(l), b(l, j, W));
-            for q in 0..W {
-                acc[q] += al * rl[q];
-            }
-        }
-        out[j..j + W].copy_from_slice(&acc);
-    }
     let mut j = 0;
     while j + 32 <= n {
         for i in rows.clone() {
-            block::<T, 32>(out(i), j, k, |l| a(i, l), b);
+            scaled_block::<T, 32>(out(i), j, k, |l| a(i, l), b);
         }
         j += 32;
     }
     while j + 8 <= n {
         for i in rows.clone() {
-            block::<T, 8>(out(i), j, k, |l| a(i, l), b);
+            scaled_block::<T, 8>(out(i), j, k, |l| a(i, l), b);
         }
         j += 8;
     }
