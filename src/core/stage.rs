@@ -114,12 +114,9 @@ pub(super) fn process(
     // a black box may run a user's code (a custom call), whose draws are its own: they skip
     // this level (`NOTE: [nullary]`), so they are not recorded apart from the call, whose
     // replay runs that code again and draws afresh
-    let out = if prim.kind() == PrimKind::Opaque {
-        let _skip = SkipForDraws::new(level.id);
-        bind(prim, &values)?
-    } else {
-        bind(prim, &values)?
-    };
+    let skip = (prim.kind() == PrimKind::Opaque).then(|| SkipForDraws::new(level.id));
+    let out = bind(prim, &values)?;
+    drop(skip);
     let atom = {
         let mut g = rec.lock();
         g.eqns.push(Eqn {

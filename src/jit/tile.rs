@@ -16,7 +16,7 @@ use super::skip::Skip;
 use crate::array::{Array, DType, Float, Shape, alloc, numel};
 use crate::kernels::strided::{PAR_MIN, Plan};
 use crate::prims::binary::{BinaryOp, ScalarFn2};
-use crate::prims::unary::{ScalarFn, UnaryOp, pow_exponent, slice_kernel};
+use crate::prims::unary::{ScalarFn, UnaryOp, vector_kernel};
 use rayon::prelude::*;
 use smallvec::SmallVec;
 use std::mem::MaybeUninit;
@@ -1380,12 +1380,9 @@ fn gather<T: Copy>(
 pub(super) fn unary<T: Float>(op: UnaryOp, x: Arg<'_, T>, out: &mut [MaybeUninit<T>]) -> Option<T> {
     match x {
         Arg::S(s) => {
-            match slice_kernel::<T>(op) {
+            match vector_kernel::<T>(op) {
                 Some(k) => k(s, out),
-                None => match pow_exponent(op) {
-                    Some(p) => crate::kernels::math::pow_slice(s, p, out),
-                    None => op.visit(Map { x: s, out }),
-                },
+                None => op.visit(Map { x: s, out }),
             }
             None
         }

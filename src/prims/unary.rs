@@ -178,7 +178,7 @@ fn pow_simple(p: f64) -> bool {
 
 /// The exponent of a `pow_scalar` that runs the vectorized `math::pow_slice` (which takes
 /// it as an argument, so it is not a [`slice_kernel`]); `None` for every other op.
-pub(crate) fn pow_exponent(op: UnaryOp) -> Option<f64> {
+fn pow_exponent(op: UnaryOp) -> Option<f64> {
     match op {
         UnaryOp::PowScalar(Bits(p)) if !pow_simple(p) => Some(p),
         _ => None,
@@ -264,13 +264,26 @@ pub(crate) fn slice_kernel<T: Float>(op: UnaryOp) -> Option<SliceKernel<T>> {
     })
 }
 
-/// The ops with vectorized slice kernels ([`slice_kernel`], [`pow_exponent`]), on any layout.
-fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
+/// The vectorized kernel of `op` over a contiguous slice, if it has one: its [`slice_kernel`],
+/// or `math::pow_slice` for a `pow_scalar` with a general exponent ([`pow_exponent`]). Eager
+/// evaluation (`eval_slice`) and the jit's fused tiles both run this, so they give the same bits.
+pub(crate) fn vector_kernel<T: Float>(
+    op: UnaryOp,
+) -> Option<impl Fn(&[T], &mut [std::mem::MaybeUninit<T>]) + Copy + Send + Sync> {
     let k = slice_kernel::<T>(op);
-    let pow = pow_exponent(op);
-    if k.is_none() && pow.is_none() {
-        return None;
-    }
+    let p = pow_exponent(op);
+    (k.is_some() || p.is_some()).then_some(move |x: &[T], out: &mut [std::mem::MaybeUninit<T>]| {
+        match (k, p) {
+            (Some(k), _) => k(x, out),
+            (None, Some(p)) => math::pow_slice(x, p, out),
+            (None, None) => unreachable!("checked above"),
+        }
+    })
+}
+
+/// The ops with vectorized kernels ([`vector_kernel`]), on any layout.
+fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
+    let k = vector_kernel::<T>(op)?;
     // a strided input runs the same kernel on a contiguous copy, so that a result never
     // depends on its input's layout (the table's scalar functions round differently)
     let copy;
@@ -282,12 +295,7 @@ fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
         }
     };
     Some(build(s.len(), |start, dst| {
-        let s = &s[start..start + dst.len()];
-        match (k, pow) {
-            (Some(k), _) => k(s, dst),
-            (None, Some(p)) => math::pow_slice(s, p, dst),
-            (None, None) => unreachable!(),
-        }
+        k(&s[start..start + dst.len()], dst)
     }))
 }
 
