@@ -14,6 +14,7 @@
 
 use super::skip::Skip;
 use crate::array::{Array, DType, Float, Shape, alloc, numel};
+use crate::kernels::store;
 use crate::kernels::strided::{PAR_MIN, Plan};
 use crate::prims::binary::{BinaryOp, ScalarFn2};
 use crate::prims::unary::{ScalarFn, UnaryOp, vector_kernel};
@@ -919,19 +920,14 @@ impl Kernel {
     ) {
         let rows = outs.first().map_or(0, |o| o.len() / row);
         for (k, o) in outs.iter_mut().enumerate() {
+            // the bulk of the bytes, in whole aligned cache lines (`NOTE: [aligned-stores]`)
             if sk.template {
-                // a copy a row (libc's, at the machine's widest stores): the bulk of the bytes
                 let t = &consts[k * row..(k + 1) * row];
                 for dst in o.chunks_exact_mut(row) {
-                    // SAFETY: both slices hold `row` elements, `T` is `Copy` and a
-                    // `MaybeUninit<T>` has its layout, and the template is not the output
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(t.as_ptr(), dst.as_mut_ptr().cast::<T>(), row)
-                    };
+                    store::copy(dst, t);
                 }
             } else {
-                let fill = Fill(&mut o[..], consts[k]);
-                crate::kernels::with_isa(crate::kernels::math::Isa::Avx512, fill);
+                store::fill(o, consts[k]);
             }
         }
         let spans = &sk.spans[r0..r0 + rows];
@@ -1479,18 +1475,4 @@ fn zip_run<T: Copy>(a: &[T], b: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T,
         return unsafe { zip_chunk_avx2(a, b, out, f) };
     }
     zip_chunk(a, b, out, f)
-}
-
-/// `.0` filled with `.1`, in the copy of the loop for the CPU's widest vectors (the positions a
-/// skip plan proves constant are most of an output's bytes). NOTE: [isa-copies]
-struct Fill<'a, T>(&'a mut [MaybeUninit<T>], T);
-
-impl<T: Float> crate::kernels::Vectorized for Fill<'_, T> {
-    type Out = ();
-    #[inline(always)]
-    fn run(self) {
-        for x in self.0 {
-            x.write(self.1);
-        }
-    }
 }

@@ -8,6 +8,7 @@ pub mod linalg;
 pub mod math;
 pub mod matmul;
 pub mod reduce;
+pub(crate) mod store;
 pub mod strided;
 
 /// Whether this CPU runs the AVX2 + FMA copies of the hot loops (the baseline x86-64 target has
