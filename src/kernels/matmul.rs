@@ -812,25 +812,24 @@ impl<T: Float> super::Vectorized for ScaledRows<'_, '_, T> {
             unsafe {
                 let b = |l: usize, j: usize, len: usize| p.b.line(l, j, len);
                 let out = |i: usize| p.out_run(i, 0, p.n);
+                let a = |i: usize, l: usize| p.a.at(i, l);
+                // one copy for each k ≤ 4, its sums unrolled and the tile's factors read
+                // once, as in `scaled_row_sum`
+                let mut f = [[T::ZERO; 4]; SCALED_ROWS_TILE];
                 if p.k <= 4 {
-                    // one copy for each k ≤ 4, its sums unrolled and the tile's factors read
-                    // once, as in `scaled_row_sum`
-                    let mut f = [[T::ZERO; 4]; SCALED_ROWS_TILE];
                     for (i, fi) in rows.clone().zip(&mut f) {
                         for (l, x) in fi.iter_mut().enumerate().take(p.k) {
-                            *x = p.a.at(i, l);
+                            *x = a(i, l);
                         }
                     }
-                    let i0 = rows.start;
-                    let a = |i: usize, l: usize| f[i - i0][l];
-                    match p.k {
-                        2 => scaled_rows_tile(rows, p.n, 2, out, a, b),
-                        3 => scaled_rows_tile(rows, p.n, 3, out, a, b),
-                        _ => scaled_rows_tile(rows, p.n, 4, out, a, b),
-                    }
-                } else {
-                    let a = |i: usize, l: usize| p.a.at(i, l);
-                    scaled_rows_tile(rows, p.n, p.k, out, a, b)
+                }
+                let i0 = rows.start;
+                let held = |i: usize, l: usize| f[i - i0][l];
+                match p.k {
+                    2 => scaled_rows_tile(rows, p.n, 2, out, held, b),
+                    3 => scaled_rows_tile(rows, p.n, 3, out, held, b),
+                    4 => scaled_rows_tile(rows, p.n, 4, out, held, b),
+                    k => scaled_rows_tile(rows, p.n, k, out, a, b),
                 }
             }
         }
@@ -874,20 +873,19 @@ fn scaled_row_sum<'b, T: Float>(
 ) {
     // one copy of the loop for each k ≤ 4, its sums unrolled (the same terms in the same order)
     // and the row's k factors read once, held in registers
+    let mut f = [T::ZERO; 4];
     if k <= 4 {
-        let mut f = [T::ZERO; 4];
         for (l, x) in f.iter_mut().enumerate().take(k) {
             *x = a(l);
         }
-        let a = |l: usize| f[l];
-        match k {
-            1 => scaled_row_sum_k(out, 1, a, b),
-            2 => scaled_row_sum_k(out, 2, a, b),
-            3 => scaled_row_sum_k(out, 3, a, b),
-            _ => scaled_row_sum_k(out, 4, a, b),
-        }
-    } else {
-        scaled_row_sum_k(out, k, a, b)
+    }
+    let held = |l: usize| f[l];
+    match k {
+        1 => scaled_row_sum_k(out, 1, held, b),
+        2 => scaled_row_sum_k(out, 2, held, b),
+        3 => scaled_row_sum_k(out, 3, held, b),
+        4 => scaled_row_sum_k(out, 4, held, b),
+        k => scaled_row_sum_k(out, k, a, b),
     }
 }
 
@@ -900,19 +898,13 @@ fn scaled_row_sum_k<'b, T: Float>(
     b: impl Fn(usize, usize, usize) -> &'b [T] + Copy,
 ) {
     let n = out.len();
-    let one = |j: usize| {
-        let mut s = a(0) * b(0, j, 1)[0];
-        for l in 1..k {
-            s += a(l) * b(l, j, 1)[0];
-        }
-        s
-    };
     // the columns before the output's first cache-line boundary one at a time, so that the
     // blocks' stores are aligned (`NOTE: [aligned-stores]`); each element's sum is the same
-    let mut j = super::store::head(out.as_ptr()).min(n);
-    for (q, o) in out[..j].iter_mut().enumerate() {
-        *o = one(q);
+    let head = super::store::head(out.as_ptr()).min(n);
+    for q in 0..head {
+        scaled_block::<T, 1>(out, q, k, a, b);
     }
+    let mut j = head;
     while j + 32 <= n {
         scaled_block::<T, 32>(out, j, k, a, b);
         j += 32;
@@ -921,8 +913,8 @@ fn scaled_row_sum_k<'b, T: Float>(
         scaled_block::<T, 8>(out, j, k, a, b);
         j += 8;
     }
-    for (j, o) in out.iter_mut().enumerate().skip(j) {
-        *o = one(j);
+    for q in j..n {
+        scaled_block::<T, 1>(out, q, k, a, b);
     }
 }
 
@@ -968,13 +960,6 @@ fn scaled_rows_tile<'b, 'o, T: Float>(
     a: impl Fn(usize, usize) -> T + Copy,
     b: impl Fn(usize, usize, usize) -> &'b [T] + Copy,
 ) {
-    let one = |i: usize, j: usize| {
-        let mut s = a(i, 0) * b(0, j, 1)[0];
-        for l in 1..k {
-            s += a(i, l) * b(l, j, 1)[0];
-        }
-        s
-    };
     // the blocks start at column 0: an aligned head of the rows, as in `scaled_row_sum`,
     // measured slower here (f64 1000×4·4×1000, one thread: 332–364 → 435–470 µs)
     let mut j = 0;
@@ -991,8 +976,8 @@ fn scaled_rows_tile<'b, 'o, T: Float>(
         j += 8;
     }
     for i in rows {
-        for (j, o) in out(i).iter_mut().enumerate().skip(j) {
-            *o = one(i, j);
+        for q in j..n {
+            scaled_block::<T, 1>(out(i), q, k, |l| a(i, l), b);
         }
     }
 }

@@ -71,6 +71,7 @@ pub(crate) fn fill_on<T: Copy>(want: Isa, dst: &mut [MaybeUninit<T>], v: T) {
     let _ = want;
     #[cfg(target_arch = "x86_64")]
     if want.min(super::math::isa()) == Isa::Avx512
+        && std::mem::size_of::<T>() > 0
         && 64 % std::mem::size_of::<T>() == 0
         && dst.len() * std::mem::size_of::<T>() >= 128
     {
