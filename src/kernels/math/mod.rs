@@ -43,7 +43,8 @@
 //!   x with an integer p takes the sign from p's parity. Zeros, subnormals, ±∞, NaN, negative x
 //!   with a fractional p and results beyond the range of `exp`'s fast path (near and past
 //!   overflow and underflow) go to libm. f32 is computed in f64 (p rounded to f32 first, as
-//!   torch and `powf` take it) and rounded.
+//!   torch and `powf` take it) by the one-part `log` and `exp` alone, and rounded
+//!   (`NOTE: [pow-f32]`).
 //! - `sqrt`, `rsqrt`, `reciprocal`: the correctly rounded operations, in the same copies of
 //!   the loop (AVX-512 has twice the lanes of the plain loops of `strided`).
 //! - f32 (`single.rs`): exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan, tanh,
@@ -1393,20 +1394,50 @@ fn pow_body64(x: &[f64], p: f64, out: &mut [MaybeUninit<f64>]) {
     }
 }
 
-/// The same over f32, evaluated in f64 and rounded (`p` already the f32 exponent).
+/// `(x^p, ok)` for the fast path of pow over f32 arguments, in f64 before rounding to f32:
+/// e^(p ln x) from [`log_fast`] and [`exp_fast`] alone (NOTE: [pow-f32]); `ok`, `int` and
+/// `odd` as in [`pow_fast`].
+//
+// NOTE: [pow-f32]
+// An f32 result needs far less than the two-part logarithm of [`pow_fast`]: with |p ln x| ≤
+// 709, the error of p · ln x (each a few f64 ulp) is below 2⁻⁴² absolute, so the f64 power is
+// within 2⁻⁴² of x^p relative and its rounding to f32 differs from the rounded reference
+// (libm's f64 pow rounded) only where x^p lies within 2⁻⁴² of a midpoint between two f32: then
+// by one ulp. Every f32 argument, subnormals included, is a normal f64, so only ±0, ±∞, NaN,
+// negative x with a fractional p and |p ln x| beyond `exp_fast`'s range go to libm.
+#[inline(always)]
+fn pow_fast32(x: f64, p: f64, int: bool, odd: bool) -> (f64, bool) {
+    let a = x.abs();
+    let y = p * log_fast(a);
+    let ok = log_ok(a) && (x > 0.0 || int) && exp_ok(y);
+    let r = exp_fast(y);
+    (if x < 0.0 && odd { -r } else { r }, ok)
+}
+
+/// x^p for an f32 base and exponent, in f64 and rounded ([`pow_fast32`], else libm).
+#[inline]
+fn pow32(x: f32, p: f64) -> f32 {
+    let (int, odd) = pow_parity(p);
+    match pow_fast32(x as f64, p, int, odd) {
+        (y, true) => y as f32,
+        _ => pow_full(x as f64, p) as f32,
+    }
+}
+
+/// The same over f32 (`p` already the f32 exponent), by [`pow_fast32`].
 #[inline(always)]
 fn pow_body32(x: &[f32], p: f64, out: &mut [MaybeUninit<f32>]) {
     let (int, odd) = pow_parity(p);
     for (x, out) in x.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
         let mut outside = false;
         for (o, &v) in out.iter_mut().zip(x) {
-            let (y, ok) = pow_fast(v as f64, p, int, odd);
+            let (y, ok) = pow_fast32(v as f64, p, int, odd);
             o.write(y as f32);
             outside |= !ok;
         }
         if outside {
             for (o, &v) in out.iter_mut().zip(x) {
-                if !pow_fast(v as f64, p, int, odd).1 {
+                if !pow_fast32(v as f64, p, int, odd).1 {
                     o.write(pow_full(v as f64, p) as f32);
                 }
             }
@@ -1415,11 +1446,16 @@ fn pow_body32(x: &[f32], p: f64, out: &mut [MaybeUninit<f32>]) {
 }
 
 /// x^p in the element type `T`: the exponent is first rounded to `T` (as `powf` in `T` and
-/// torch's `pow(tensor, scalar)` take it), the power evaluated in f64 and rounded. The
-/// scalar function of the op, with the same bits as [`pow_slice`].
+/// torch's `pow(tensor, scalar)` take it), the power evaluated in f64 and rounded (for f32
+/// by the shorter path of NOTE: [pow-f32]). The scalar function of the op, with the same
+/// bits as [`pow_slice`].
 #[inline]
 pub fn pow_t<T: Float>(x: T, p: f64) -> T {
-    T::from_f64(pow(x.to_f64(), T::from_f64(p).to_f64()))
+    let p = T::from_f64(p).to_f64();
+    if let Some(&x) = same::<T, f32>(std::slice::from_ref(&x)).and_then(|s| s.first()) {
+        return T::from_f64(pow32(x, p) as f64);
+    }
+    T::from_f64(pow(x.to_f64(), p))
 }
 
 /// `out[i] = x[i]^p` (see [`pow_t`]), vectorized.
