@@ -1132,7 +1132,8 @@ fn always<F>(_: F) -> bool {
 
 /// A slice kernel `$name` (and `$on`, the same in a chosen copy of the loop) from its f64
 /// functions (fast path, its range, the function for every argument) and its f32 functions,
-/// or `f32 via f64` to evaluate f32 in f64 and round.
+/// or `f32 via f64` to evaluate f32 in f64 and round. `f64 body (loop, scalar)` gives the f64
+/// loop itself, for a kernel that `fused!` does not fit (erf), and its scalar function.
 macro_rules! slice_kernel {
     (@f32 via f64, $fast:path, $ok:path, $full:path) => {
         #[inline(always)]
@@ -1146,20 +1147,16 @@ macro_rules! slice_kernel {
             fused!(x, out, v => $fast32(v), $ok32(v), $full32(v))
         }
     };
-    ($(#[$doc:meta])* $name:ident, $on:ident, f64 ($fast:path, $ok:path, $full:path),
-     f32 $($f32:tt)+) => {
-        $(#[$doc])*
+    // `$name` and `$on` around the loops `body64` and `body32` that `$bodies` defines
+    (@shell [$($doc:tt)*] $name:ident, $on:ident, $full:path, { $($bodies:tt)* }) => {
+        $($doc)*
         pub fn $name<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
             $on(Isa::Avx512, x, out)
         }
 
         /// The same, in the copy of the loop for `want` (or the best below it on this CPU).
         pub(crate) fn $on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
-            #[inline(always)]
-            fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
-                fused!(x, out, v => $fast(v), $ok(v), $full(v))
-            }
-            slice_kernel!(@f32 $($f32)+, $fast, $ok, $full);
+            $($bodies)*
             if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
                 return dispatch!(want, body64(x, out) for f64);
             }
@@ -1171,6 +1168,26 @@ macro_rules! slice_kernel {
                 o.write(T::from_f64($full(v.to_f64())));
             }
         }
+    };
+    ($(#[$doc:meta])* $name:ident, $on:ident, f64 body ($body64:path, $full:path),
+     f32 $($f32:tt)+) => {
+        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, {
+            #[inline(always)]
+            fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+                $body64(x, out)
+            }
+            slice_kernel!(@f32 $($f32)+, $full, always, $full);
+        });
+    };
+    ($(#[$doc:meta])* $name:ident, $on:ident, f64 ($fast:path, $ok:path, $full:path),
+     f32 $($f32:tt)+) => {
+        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, {
+            #[inline(always)]
+            fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+                fused!(x, out, v => $fast(v), $ok(v), $full(v))
+            }
+            slice_kernel!(@f32 $($f32)+, $fast, $ok, $full);
+        });
     };
 }
 
@@ -1290,31 +1307,12 @@ fn erf_body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
     }
 }
 
-/// `out[i] = erf(x[i])` over f32, in f32 arithmetic (no table).
-#[inline(always)]
-fn erf_body32(x: &[f32], out: &mut [MaybeUninit<f32>]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        o.write(single::erf_fast(v));
-    }
-}
-
-/// `out[i] = erf(x[i])`, vectorized.
-pub fn erf_slice<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
-    erf_slice_on(Isa::Avx512, x, out)
-}
-
-/// The same, in the copy of the loop for `want` (or the best below it on this CPU).
-pub(crate) fn erf_slice_on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
-    if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
-        return dispatch!(want, erf_body64(x, out) for f64);
-    }
-    if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
-        return dispatch!(want, erf_body32(x, out) for f32);
-    }
-    for (o, &v) in out.iter_mut().zip(x) {
-        o.write(T::from_f64(erf(v.to_f64())));
-    }
-}
+slice_kernel!(
+    /// `out[i] = erf(x[i])`, vectorized.
+    erf_slice, erf_slice_on,
+    f64 body (erf_body64, erf),
+    f32 (single::erf_fast, always, single::erf_fast)
+);
 
 /// log1p(r) = r − r²/2 + r³ P(r) on |r| ≤ 0.00389: P is the Taylor series 1/3 − r/4 + … to
 /// r⁶/9 (truncation below r⁷/10, 2⁻⁶⁸ of r).
@@ -1519,8 +1517,9 @@ fn pow_body32(x: &[f32], p: f64, out: &mut [MaybeUninit<f32>]) {
 #[inline]
 pub fn pow_t<T: Float>(x: T, p: f64) -> T {
     let p = T::from_f64(p).to_f64();
-    if let Some(&x) = same::<T, f32>(std::slice::from_ref(&x)).and_then(|s| s.first()) {
-        return T::from_f64(pow32(x, p) as f64);
+    if T::DTYPE == crate::DType::F32 {
+        // exact: x is an f32
+        return T::from_f64(pow32(x.to_f64() as f32, p) as f64);
     }
     T::from_f64(pow(x.to_f64(), p))
 }

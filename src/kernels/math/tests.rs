@@ -250,6 +250,25 @@ fn erf_sigmoid_softplus_are_within_a_few_ulp() {
     );
 }
 
+/// erf's slice loop reads a block's table entries before its arithmetic (`NOTE:
+/// [erf-two-passes]`): every element, across blocks and a partial last one, gets the bits of
+/// the scalar [`erf`] that `erf_sigmoid_softplus_are_within_a_few_ulp` holds to libm.
+#[test]
+fn erf_slice_gives_the_scalar_bits_in_every_copy() {
+    let mut xs = special();
+    xs.extend(points(-7.0, 7.0, 3001));
+    xs.extend(log_points(-1074, 3, true, 1000));
+    for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+        for (x, y) in xs.iter().zip(run(erf_slice_on, isa, &xs)) {
+            let alone = erf(*x);
+            assert!(
+                y.to_bits() == alone.to_bits() || (y.is_nan() && alone.is_nan()),
+                "erf({x:e}): {y:e} in the slice with {isa:?}, {alone:e} alone"
+            );
+        }
+    }
+}
+
 /// The values where the functions change their rules: zeros, infinities, NaN, subnormals,
 /// overflow and underflow thresholds, interval boundaries.
 fn special() -> Vec<f64> {
