@@ -951,7 +951,7 @@ mod tests {
             let nanmin = |a: f64, v: f64| if a.is_nan() || v >= a { a } else { v };
             let max = c.reference(&data, &dims, f64::NEG_INFINITY, nanmax);
             let min = c.reference(&data, &dims, f64::INFINITY, nanmin);
-            let mut first: Option<Vec<f64>> = None;
+            let mut first: Option<[Vec<f64>; 2]> = None;
             for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
                 let got = reduce_isa(view(c, &data), &dims, SumF64::<f64>::new(), isa);
                 let got32 = reduce_isa(view(c, &d32), &dims, SumF64::<f32>::new(), isa);
@@ -979,8 +979,14 @@ mod tests {
                         .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
                 };
                 match &first {
-                    None => first = Some(got.clone()),
-                    Some(f) => assert!(same_bits(f, &got), "{what} in {isa:?}: {f:?} vs {got:?}"),
+                    None => first = Some([got.clone(), got32.clone()]),
+                    Some([f, f32]) => {
+                        assert!(same_bits(f, &got), "{what} in {isa:?}: {f:?} vs {got:?}");
+                        assert!(
+                            same_bits(f32, &got32),
+                            "{what} f32 in {isa:?}: {f32:?} vs {got32:?}"
+                        );
+                    }
                 }
                 let mx = reduce_isa(view(c, &data), &dims, Pick::<f64, true>::new(), isa);
                 let mn = reduce_isa(view(c, &data), &dims, Pick::<f64, false>::new(), isa);
@@ -1002,8 +1008,8 @@ mod tests {
             &[7],
             &[33],
             &[300],
-            // rows of several runs in either dtype (runs of 512 f32 and 128 f64 elements)
-            &[3, 1500],
+            // rows of several runs in either dtype (runs of 2048 f32 and 512 f64 elements)
+            &[3, 4500],
             &[3, 70],
             &[70, 3],
             &[40, 33],
