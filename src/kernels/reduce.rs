@@ -55,10 +55,11 @@ pub trait Fold: Copy + Send + Sync {
     /// join among themselves with [`Fold::join`], in the element type, before one
     /// [`Fold::step`] enters them (1: each element is stepped in). NOTE: [f32-groups]
     const GROUP: usize = 1;
-    /// Two elements joined (`a` the earlier); used only where [`Fold::GROUP`] > 1.
+    /// Two elements joined (`a` the earlier); called only where [`Fold::GROUP`] > 1, so a
+    /// fold that sets `GROUP` defines it.
     #[inline(always)]
-    fn join(self, a: Self::T, _b: Self::T) -> Self::T {
-        a
+    fn join(self, _a: Self::T, _b: Self::T) -> Self::T {
+        unreachable!("`Fold::join` runs only for a `GROUP` above 1, which defines it")
     }
 }
 
@@ -238,8 +239,8 @@ pub fn reduce_with<F: Fold>(x: View<'_, F::T>, dims: &[usize], f: F) -> Vec<F::A
 /// Elements per run: each of the [`LANES`] accumulators takes 16 of them in a row, as in
 /// NumPy's pairwise summation (blocks of 128 into 8 accumulators). NOTE: [run-length]
 const RUN: usize = 512;
-/// Elements per run of elements of 4 bytes or fewer ([`run_len`]): 64 to an accumulator, in
-/// f64 where f32 is summed (64 roundings of 2⁻⁵³ are far below one of the f32 result).
+/// Elements per run of elements of 4 bytes or fewer ([`run_len`]): 64 to an accumulator, which
+/// an f32 sum takes as 8 sums of 8 in f32 (NOTE: [f32-groups]), added in f64.
 const RUN_NARROW: usize = 4 * RUN;
 /// Interleaved accumulators of a run (independent chains: 4 AVX-512 or 8 AVX2 f64 vectors).
 const LANES: usize = 32;
@@ -592,7 +593,8 @@ fn fold_runs<F: Fold, const R: usize>(
         // a fixed trip count: the accumulators stay in registers
         let mut acc = [f.init(); LANES];
         if F::GROUP > 1 {
-            // NOTE: [f32-groups]
+            // NOTE: [f32-groups]; whole groups: no element of the run is left out
+            const { assert!((R / LANES).is_multiple_of(F::GROUP) && R.is_multiple_of(LANES)) };
             let (rows, _) = run.as_chunks::<LANES>();
             for group in rows.chunks_exact(F::GROUP) {
                 let mut q = [F::T::default(); LANES];
