@@ -1,5 +1,6 @@
 //! A dense matrix product of our own for CPUs with AVX-512: packed operand panels and a
-//! register-blocked micro-kernel written with `std::arch` intrinsics, f32 and f64, any strides.
+//! register-blocked micro-kernel written with `std::arch` intrinsics, f32 and f64, any strides;
+//! and small-product kernels without packing, for AVX-512 and for AVX2.
 //!
 //! NOTE: [gemm] The blocking (the BLIS scheme):
 //!
@@ -53,6 +54,21 @@
 //! f32; 64³ and 64 × 256 × 128 3–5% faster. Products with a short depth and 64 columns or
 //! more (256 × 10 × 128) measured 5% slower than the packing GEMM here, and larger ones
 //! (10⁴ × 64 × 64) 3–10% slower than `private-gemm-x86`, so they stay there.
+//!
+//! The same kernels for AVX2 ([`SmallIsa::Avx2`], 16 registers of 256 bits): tiles of 12 rows
+//! by one vector and 6 (5 when the last vector is partial) by two, at most 15 registers with
+//! the mask. A panel takes at most two vectors because 4 × 3 spilled an accumulator to the
+//! stack (and the mask, which AVX2 keeps in a vector register, with it) and ran at half the
+//! rate. The last vector of a panel is loaded and stored with `vmaskmovpd`/`vmaskmovps` only
+//! where it is partial. Measured on AMD Zen 3, one thread, CPU time, builds alternated, against
+//! the routes before (`private-gemm-x86`'s AVX2 kernels, the `gemm` crate for n = 10):
+//! 1000 × (8 × 8 × 8) 110 → 39 µs f64, 88 → 25 µs f32; 512 × (16 × 64 × 32) 1.41 → 1.05 ms
+//! f64, 508 µs both f32; 128 × 256 × 10 23.2 → 21.4 µs f64, 12.8 → 12.2 µs f32; the other
+//! n = 10 products within 3%. Products 64 columns wide or more (256 × 64 × 128, 128³) ran
+//! 10–30% slower than `private-gemm-x86` (which packs `b`: the likely cause, not confirmed on
+//! this machine without cache counters, is `b`'s rows read in place at a power-of-two stride
+//! falling into a few L1 sets), so on AVX2 only batches and outputs narrower than 16 columns
+//! take these kernels.
 
 use crate::array::Float;
 use rayon::prelude::*;
@@ -178,9 +194,64 @@ trait Elem: Copy + Send + Sync + 'static {
     /// The micro-kernel of `mr` rows by `nv` vectors of columns, reading `a` packed or in place
     /// (`direct`), if there is one.
     fn kernel(mr: usize, nv: usize, direct: bool) -> Option<Kernel<Self>>;
-    /// The small-product kernel of `mr` rows by `nv` vectors of columns (NOTE: [small-gemm]),
-    /// if there is one.
-    fn small(mr: usize, nv: usize) -> Option<SmallKernel<Self>>;
+    /// The small-product kernel of `mr` rows by `nv` vectors of `isa`'s columns, the last
+    /// vector partial if `masked` (NOTE: [small-gemm]), if there is one.
+    fn small(isa: SmallIsa, mr: usize, nv: usize, masked: bool) -> Option<SmallKernel<Self>>;
+}
+
+/// The vector registers a small product's kernels run in (NOTE: [small-gemm]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SmallIsa {
+    /// 32 registers of 512 bits (AVX-512F).
+    Avx512,
+    /// 16 registers of 256 bits (AVX2 and FMA).
+    Avx2,
+}
+
+impl SmallIsa {
+    /// Whether this CPU runs these kernels.
+    pub(crate) fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            match self {
+                SmallIsa::Avx512 => available(),
+                SmallIsa::Avx2 => {
+                    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Elements of `T` in one vector.
+    fn lanes<T>(self) -> usize {
+        match self {
+            SmallIsa::Avx512 => 64 / size_of::<T>(),
+            SmallIsa::Avx2 => 32 / size_of::<T>(),
+        }
+    }
+
+    /// Vectors of columns in one panel, at most.
+    fn max_vectors(self) -> usize {
+        match self {
+            SmallIsa::Avx512 => 4,
+            SmallIsa::Avx2 => 2,
+        }
+    }
+
+    /// Rows of the tile for `nv` vectors of columns, the last partial if `masked`: `rows · nv`
+    /// accumulators, `nv` vectors of `b`, one broadcast element of `a` and (AVX2, `masked`) the
+    /// mask in the registers, 32 of AVX-512 and 16 of AVX2. (AVX2 tiles of 4 × 3 vectors spill
+    /// an accumulator to the stack and ran at half the rate of 6 × 2.)
+    fn tile_rows(self, nv: usize, masked: bool) -> usize {
+        match self {
+            SmallIsa::Avx512 => [0, 16, 12, 8, 6][nv],
+            SmallIsa::Avx2 => [0, 12, if masked { 5 } else { 6 }][nv],
+        }
+    }
 }
 
 /// A small-product kernel: `c[MR × cols] (+)= a[MR × kc] @ b[kc × cols]` (written when
@@ -204,11 +275,18 @@ type SmallKernel<T> = unsafe fn(
     first: bool,
 );
 
-/// `match mr` over the small kernels of `nv` vectors and each listed row count.
+/// `match mr` over the small kernels `$imp` of `nv` vectors (and `masked`, for the AVX2 ones)
+/// and each listed row count.
 macro_rules! small_rows {
-    ($T:ty, $mr:expr, $nv:literal: $($m:literal)*) => {
+    ($T:ty, $imp:ident, $mr:expr, $nv:literal: $($m:literal)*) => {
         match $mr {
-            $($m => small_imp::<$m, $nv> as SmallKernel<$T>,)*
+            $($m => $imp::<$m, $nv> as SmallKernel<$T>,)*
+            _ => return None,
+        }
+    };
+    ($T:ty, $imp:ident, $mr:expr, $nv:literal, $masked:literal: $($m:literal)*) => {
+        match $mr {
+            $($m => $imp::<$m, $nv, $masked> as SmallKernel<$T>,)*
             _ => return None,
         }
     };
@@ -238,21 +316,45 @@ macro_rules! kernel {
                     None
                 }
             }
-            fn small(mr: usize, nv: usize) -> Option<SmallKernel<Self>> {
+            fn small(
+                isa: SmallIsa,
+                mr: usize,
+                nv: usize,
+                masked: bool,
+            ) -> Option<SmallKernel<Self>> {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    // at most 32 registers: MR · NV accumulators and NV vectors of b
-                    Some(match nv {
-                        1 => small_rows!($T, mr, 1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16),
-                        2 => small_rows!($T, mr, 2: 1 2 3 4 5 6 7 8 9 10 11 12),
-                        3 => small_rows!($T, mr, 3: 1 2 3 4 5 6 7 8),
-                        4 => small_rows!($T, mr, 4: 1 2 3 4 5 6),
+                    // the tiles of `SmallIsa::tile_rows` and every shorter one (the AVX-512
+                    // kernels mask every vector in k registers, at no cost)
+                    Some(match (isa, nv, masked) {
+                        (SmallIsa::Avx512, 1, _) => {
+                            small_rows!($T, small_imp, mr, 1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+                        }
+                        (SmallIsa::Avx512, 2, _) => {
+                            small_rows!($T, small_imp, mr, 2: 1 2 3 4 5 6 7 8 9 10 11 12)
+                        }
+                        (SmallIsa::Avx512, 3, _) => {
+                            small_rows!($T, small_imp, mr, 3: 1 2 3 4 5 6 7 8)
+                        }
+                        (SmallIsa::Avx512, 4, _) => small_rows!($T, small_imp, mr, 4: 1 2 3 4 5 6),
+                        (SmallIsa::Avx2, 1, false) => {
+                            small_rows!($T, small_avx2, mr, 1, false: 1 2 3 4 5 6 7 8 9 10 11 12)
+                        }
+                        (SmallIsa::Avx2, 1, true) => {
+                            small_rows!($T, small_avx2, mr, 1, true: 1 2 3 4 5 6 7 8 9 10 11 12)
+                        }
+                        (SmallIsa::Avx2, 2, false) => {
+                            small_rows!($T, small_avx2, mr, 2, false: 1 2 3 4 5 6)
+                        }
+                        (SmallIsa::Avx2, 2, true) => {
+                            small_rows!($T, small_avx2, mr, 2, true: 1 2 3 4 5)
+                        }
                         _ => return None,
                     })
                 }
                 #[cfg(not(target_arch = "x86_64"))]
                 {
-                    let _ = (mr, nv);
+                    let _ = (isa, mr, nv, masked);
                     None
                 }
             }
@@ -424,8 +526,104 @@ macro_rules! kernel {
     };
 }
 
+/// The AVX2 small-product kernel `small_avx2::<MR, NV>` for one element type, with that type's
+/// 256-bit intrinsics (NOTE: [small-gemm]).
+macro_rules! small_avx2 {
+    ($T:ty, $lanes:expr, $zero:ident, $loadu:ident, $set1:ident, $fmadd:ident, $add:ident,
+     $storeu:ident, $mloadu:ident, $mstoreu:ident, $lane_mask:ident) => {
+        /// The AVX2 small-product kernel of MR rows by NV vectors of columns: MR · NV
+        /// accumulators; when MASKED, the last vector of `b`'s rows loaded and stored masked
+        /// to `cols` (the others are whole), so nothing past a row is read or written.
+        ///
+        /// # Safety
+        /// As for [`SmallKernel`], with AVX2 and FMA present instead of AVX-512F, and
+        /// `cols = NV · lanes`, or `(NV - 1) · lanes < cols` when MASKED.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn small_avx2<const MR: usize, const NV: usize, const MASKED: bool>(
+            kc: usize,
+            a: *const $T,
+            a_rs: isize,
+            a_cs: isize,
+            b: *const $T,
+            b_rs: isize,
+            c: *mut $T,
+            c_rs: isize,
+            cols: usize,
+            first: bool,
+        ) {
+            use std::arch::x86_64::*;
+            const L: usize = $lanes;
+            debug_assert!(if MASKED {
+                (NV - 1) * L < cols && cols <= NV * L
+            } else {
+                cols == NV * L
+            });
+            // the columns of the last vector
+            let w = cols - (NV - 1) * L;
+            let mask = $lane_mask(w);
+            let last = (NV - 1) * L;
+            let mut acc = [[$zero(); NV]; MR];
+            // SAFETY: kc steps down MR rows of a and kc rows of b, each inside its matrix;
+            // the first NV - 1 vectors of a row of b are inside it, the last is masked to its
+            // `cols` columns
+            unsafe {
+                let (mut a, mut b) = (a, b);
+                for _ in 0..kc {
+                    let mut bv = [$zero(); NV];
+                    for v in 0..NV - 1 {
+                        bv[v] = $loadu(b.add(v * L));
+                    }
+                    bv[NV - 1] = if MASKED {
+                        $mloadu(b.add(last), mask)
+                    } else {
+                        $loadu(b.add(last))
+                    };
+                    for r in 0..MR {
+                        let ar = $set1(*a.offset(r as isize * a_rs));
+                        for v in 0..NV {
+                            acc[r][v] = $fmadd(ar, bv[v], acc[r][v]);
+                        }
+                    }
+                    a = a.offset(a_cs);
+                    b = b.offset(b_rs);
+                }
+            }
+            // SAFETY: row r < MR of c, its first `cols` elements contiguous: whole vectors
+            // but the last, masked unless whole
+            unsafe {
+                for r in 0..MR {
+                    let p = c.offset(r as isize * c_rs);
+                    for v in 0..NV - 1 {
+                        let mut x = acc[r][v];
+                        if !first {
+                            x = $add(x, $loadu(p.add(v * L)));
+                        }
+                        $storeu(p.add(v * L), x);
+                    }
+                    let mut x = acc[r][NV - 1];
+                    if !first {
+                        let y = if MASKED {
+                            $mloadu(p.add(last), mask)
+                        } else {
+                            $loadu(p.add(last))
+                        };
+                        x = $add(x, y);
+                    }
+                    if MASKED {
+                        $mstoreu(p.add(last), mask, x);
+                    } else {
+                        $storeu(p.add(last), x);
+                    }
+                }
+            }
+        }
+    };
+}
+
 mod f64_kernel {
-    use super::{Elem, Kernel, SmallKernel};
+    use super::{Elem, Kernel, SmallIsa, SmallKernel};
     kernel!(
         f64,
         8,
@@ -439,10 +637,31 @@ mod f64_kernel {
         _mm512_mask_loadu_pd,
         _mm512_mask_storeu_pd
     );
+    small_avx2!(
+        f64,
+        4,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd,
+        _mm256_maskload_pd,
+        _mm256_maskstore_pd,
+        lane_mask
+    );
+
+    /// The mask of the first `w` of 4 lanes (all bits set in each).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn lane_mask(w: usize) -> std::arch::x86_64::__m256i {
+        use std::arch::x86_64::*;
+        _mm256_cmpgt_epi64(_mm256_set1_epi64x(w as i64), _mm256_setr_epi64x(0, 1, 2, 3))
+    }
 }
 
 mod f32_kernel {
-    use super::{Elem, Kernel, SmallKernel};
+    use super::{Elem, Kernel, SmallIsa, SmallKernel};
     kernel!(
         f32,
         16,
@@ -456,6 +675,30 @@ mod f32_kernel {
         _mm512_mask_loadu_ps,
         _mm512_mask_storeu_ps
     );
+    small_avx2!(
+        f32,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps,
+        _mm256_maskload_ps,
+        _mm256_maskstore_ps,
+        lane_mask
+    );
+
+    /// The mask of the first `w` of 8 lanes (all bits set in each).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn lane_mask(w: usize) -> std::arch::x86_64::__m256i {
+        use std::arch::x86_64::*;
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(w as i32),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    }
 }
 
 /// The blocking of one product: the micro-kernel's tile (`mr` rows by `nr` columns) and the
@@ -793,8 +1036,6 @@ unsafe fn run<T: Elem>(
     }
 }
 
-/// Rows of the small kernels' tile for 1–4 vectors of columns (NOTE: [small-gemm]).
-const SMALL_MR: [usize; 5] = [0, 16, 12, 8, 6];
 /// Depth of one block of a small product.
 const SMALL_KC: usize = 256;
 /// Rows of one block of a small product whose depth block of `b` stays in cache.
@@ -809,8 +1050,9 @@ const SMALL_PACK_B: usize = 1 << 16;
 /// enough to copy. Returns whether it did.
 ///
 /// # Safety
-/// As for [`gemm`].
+/// As for [`gemm`], with `isa` [available](SmallIsa::available) instead of AVX-512F.
 pub(crate) unsafe fn small<T: Float>(
+    isa: SmallIsa,
     m: usize,
     n: usize,
     k: usize,
@@ -823,7 +1065,7 @@ pub(crate) unsafe fn small<T: Float>(
             return false;
         }
         // SAFETY: the transposed product addresses the same memory
-        return unsafe { small(n, m, k, b.t(), a.t(), c.t()) };
+        return unsafe { small(isa, n, m, k, b.t(), a.t(), c.t()) };
     }
     if b.cs != 1 && n > 1 && k * n > SMALL_PACK_B {
         return false;
@@ -832,9 +1074,9 @@ pub(crate) unsafe fn small<T: Float>(
     // caller's guarantees carry over
     unsafe {
         if size_of::<T>() == 8 {
-            small_run::<f64>(m, n, k, cast(a), cast(b), cast(c))
+            small_run::<f64>(isa, m, n, k, cast(a), cast(b), cast(c))
         } else {
-            small_run::<f32>(m, n, k, cast(a), cast(b), cast(c))
+            small_run::<f32>(isa, m, n, k, cast(a), cast(b), cast(c))
         }
     }
     true
@@ -843,11 +1085,19 @@ pub(crate) unsafe fn small<T: Float>(
 /// [`small`] with `c`'s rows unit-stride: `b` copied row-major first if its rows are not.
 ///
 /// # Safety
-/// As for [`gemm`], with `c.cs = 1` (or n = 1).
-unsafe fn small_run<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>) {
+/// As for [`small`], with `c.cs = 1` (or n = 1).
+unsafe fn small_run<T: Elem>(
+    isa: SmallIsa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T>,
+) {
     if b.cs == 1 || n == 1 {
         // SAFETY: the caller's guarantee
-        return unsafe { small_blocks(m, n, k, a, b, c) };
+        return unsafe { small_blocks(isa, m, n, k, a, b, c) };
     }
     with_buf(&BUF_B, k * n, |pb: *mut T| {
         // SAFETY: the buffer holds k · n elements; (l, j) is inside b
@@ -870,23 +1120,31 @@ unsafe fn small_run<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>,
                 rs: n as isize,
                 cs: 1,
             };
-            small_blocks(m, n, k, a, b, c)
+            small_blocks(isa, m, n, k, a, b, c)
         }
     })
 }
 
 /// The tiles of [`small`]: depth blocks of [`SMALL_KC`]; in each, panels of up to 4 vectors of
-/// columns (the last one narrower) by tiles of up to `SMALL_MR` rows, rows split evenly over
+/// columns (the last one narrower) by tiles of up to [`SmallIsa::tile_rows`] rows, rows split evenly over
 /// the tiles of a block. When the depth block of `b` fits in [`SMALL_B_BYTES`] the rows go in
 /// blocks of [`SMALL_MB`] (that block of `a` stays in L1 across the panels), else each panel
 /// runs down all the rows (that panel of `b` stays in cache).
 ///
 /// # Safety
-/// As for [`gemm`], with `c.cs = 1` and `b.cs = 1` (or n = 1).
-unsafe fn small_blocks<T: Elem>(m: usize, n: usize, k: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>) {
+/// As for [`small`], with `c.cs = 1` and `b.cs = 1` (or n = 1).
+unsafe fn small_blocks<T: Elem>(
+    isa: SmallIsa,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T>,
+) {
     for p0 in (0..k).step_by(SMALL_KC) {
         let kc = (k - p0).min(SMALL_KC);
-        small_tiles::<T>(m, n, kc, |t| {
+        small_tiles::<T>(isa, m, n, kc, |t| {
             // SAFETY: the tile's rows, columns and depths are inside the matrices; b's and
             // c's rows have unit stride
             unsafe { t.run(kc, a, b, c, p0) }
@@ -908,7 +1166,7 @@ impl<T: Elem> SmallTile<T> {
     ///
     /// # Safety
     /// The tile and the depths lie inside the matrices; `b`'s and `c`'s rows have unit stride
-    /// (or the tile is one column wide); AVX-512F present.
+    /// (or the tile is one column wide); the tile's ISA present.
     #[inline(always)]
     unsafe fn run(&self, kc: usize, a: Mat<T>, b: Mat<T>, c: Mat<T>, p0: usize) {
         // SAFETY: the caller's guarantee is the kernel's
@@ -930,22 +1188,31 @@ impl<T: Elem> SmallTile<T> {
 }
 
 /// The tiles of an `m × n` small product with depth blocks of `kc`, in the order
-/// [`small_blocks`] runs them.
-fn small_tiles<T: Elem>(m: usize, n: usize, kc: usize, mut f: impl FnMut(SmallTile<T>)) {
-    let lanes = T::LANES;
+/// [`small_blocks`] runs them; every panel but the last `isa.max_vectors()` whole vectors of
+/// columns wide, so that only a tile's last vector is partial.
+fn small_tiles<T: Elem>(
+    isa: SmallIsa,
+    m: usize,
+    n: usize,
+    kc: usize,
+    mut f: impl FnMut(SmallTile<T>),
+) {
+    let lanes = isa.lanes::<T>();
+    let most = isa.max_vectors();
     let vecs = n.div_ceil(lanes);
-    let panels = vecs.div_ceil(4);
+    let panels = vecs.div_ceil(most);
     // panel q over rows r0 .. r1
     let mut tiles = |q: usize, r0: usize, r1: usize| {
-        let nv = (vecs - 4 * q).min(4);
-        let count = (r1 - r0).div_ceil(SMALL_MR[nv]);
-        let height = (r1 - r0).div_ceil(count);
-        let j = q * 4 * lanes;
+        let nv = (vecs - most * q).min(most);
+        let j = q * most * lanes;
         let cols = (n - j).min(nv * lanes);
+        let masked = cols < nv * lanes;
+        let count = (r1 - r0).div_ceil(isa.tile_rows(nv, masked));
+        let height = (r1 - r0).div_ceil(count);
         let mut i = r0;
         while i < r1 {
             let rows = (r1 - i).min(height);
-            let kernel = T::small(rows, nv).expect("a small kernel of this shape");
+            let kernel = T::small(isa, rows, nv, masked).expect("a small kernel of this shape");
             f(SmallTile { kernel, i, j, cols });
             i += rows;
         }
@@ -964,7 +1231,7 @@ fn small_tiles<T: Elem>(m: usize, n: usize, kc: usize, mut f: impl FnMut(SmallTi
 }
 
 /// Tiles of a small product that [`small_batch`] keeps on the stack.
-const SMALL_BATCH_TILES: usize = 16;
+const SMALL_BATCH_TILES: usize = 24;
 
 /// The batch of products `c_t = a_t @ b_t` (each `m × n × k`, element t of `a` at
 /// `a.ptr + offs[t].0` and likewise for `b` and `c`, all with the strides of `a`, `b` and `c`)
@@ -974,8 +1241,10 @@ const SMALL_BATCH_TILES: usize = 16;
 /// it would take them.
 ///
 /// # Safety
-/// As for [`gemm`], for each element of the batch; the elements' outputs do not overlap.
+/// As for [`small`], for each element of the batch; the elements' outputs do not overlap.
+#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn small_batch<T: Float>(
+    isa: SmallIsa,
     m: usize,
     n: usize,
     k: usize,
@@ -990,7 +1259,7 @@ pub(crate) unsafe fn small_batch<T: Float>(
             // the transposed products: `b`, `a` swap places
             let swapped: Vec<[isize; 3]> = offs.iter().map(|&[oa, ob, oc]| [ob, oa, oc]).collect();
             // SAFETY: the transposed products address the same memory
-            return unsafe { small_batch(n, m, k, b.t(), a.t(), c.t(), &swapped) };
+            return unsafe { small_batch(isa, n, m, k, b.t(), a.t(), c.t(), &swapped) };
         }
         return false;
     }
@@ -1001,9 +1270,9 @@ pub(crate) unsafe fn small_batch<T: Float>(
     // caller's guarantees carry over
     unsafe {
         if size_of::<T>() == 8 {
-            small_batch_run::<f64>(m, n, k, cast(a), cast(b), cast(c), offs)
+            small_batch_run::<f64>(isa, m, n, k, cast(a), cast(b), cast(c), offs)
         } else {
-            small_batch_run::<f32>(m, n, k, cast(a), cast(b), cast(c), offs)
+            small_batch_run::<f32>(isa, m, n, k, cast(a), cast(b), cast(c), offs)
         }
     }
 }
@@ -1012,7 +1281,9 @@ pub(crate) unsafe fn small_batch<T: Float>(
 ///
 /// # Safety
 /// As for [`small_batch`].
+#[allow(clippy::too_many_arguments)]
 unsafe fn small_batch_run<T: Elem>(
+    isa: SmallIsa,
     m: usize,
     n: usize,
     k: usize,
@@ -1023,7 +1294,7 @@ unsafe fn small_batch_run<T: Elem>(
 ) -> bool {
     let mut tiles: [Option<SmallTile<T>>; SMALL_BATCH_TILES] = [None; SMALL_BATCH_TILES];
     let mut count = 0;
-    small_tiles::<T>(m, n, k, |t| {
+    small_tiles::<T>(isa, m, n, k, |t| {
         if count < SMALL_BATCH_TILES {
             tiles[count] = Some(t);
         }
@@ -1091,7 +1362,7 @@ mod tests {
     /// with a row stride past its width, `b` row-major, column-major or strided (copied), the
     /// output row-major, column-major (the transposed product) or with padded rows. Returns
     /// whether the small path took the product.
-    fn check_small(m: usize, n: usize, k: usize, layout: usize) -> bool {
+    fn check_small(isa: SmallIsa, m: usize, n: usize, k: usize, layout: usize) -> bool {
         // strides of a (m × k), b (k × n) and c (m × n) for this layout
         let (ars, acs, alen) = match layout % 3 {
             0 => (k, 1, m * k),
@@ -1121,6 +1392,7 @@ mod tests {
         // SAFETY: the buffers hold the matrices with these strides; c's elements are distinct
         let took = unsafe {
             small(
+                isa,
                 m,
                 n,
                 k,
@@ -1137,7 +1409,7 @@ mod tests {
                 let (g, w) = (c[i * crs + j * ccs], want[i * n + j]);
                 assert!(
                     (g - w).abs() <= 1e-13 * k as f64,
-                    "{m}×{k}×{n} layout {layout} ({i}, {j}): {g} vs {w}"
+                    "{isa:?} {m}×{k}×{n} layout {layout} ({i}, {j}): {g} vs {w}"
                 );
             }
         }
@@ -1157,6 +1429,7 @@ mod tests {
         // SAFETY: as above
         let took32 = unsafe {
             small(
+                isa,
                 m,
                 n,
                 k,
@@ -1171,7 +1444,7 @@ mod tests {
                 let (g, w) = (c32[i * crs + j * ccs] as f64, want[i * n + j]);
                 assert!(
                     (g - w).abs() <= 1e-5 * k as f64,
-                    "f32 {m}×{k}×{n} layout {layout} ({i}, {j}): {g} vs {w}"
+                    "{isa:?} f32 {m}×{k}×{n} layout {layout} ({i}, {j}): {g} vs {w}"
                 );
             }
         }
@@ -1179,33 +1452,49 @@ mod tests {
         true
     }
 
+    /// The small kernels of every ISA this CPU has (the AVX2 ones forced where AVX-512 is
+    /// there too); none on a CPU without AVX2, which has no small kernels to test.
+    fn small_isas() -> Vec<SmallIsa> {
+        let isas: Vec<SmallIsa> = [SmallIsa::Avx512, SmallIsa::Avx2]
+            .into_iter()
+            .filter(|isa| isa.available())
+            .collect();
+        if isas.is_empty() {
+            eprintln!("no AVX2: the small-product kernels are not built for this CPU");
+        }
+        isas
+    }
+
     #[test]
     fn small_products_match_the_naive_product() {
-        if !available() {
-            return;
-        }
-        // rows: every tile height and remainder; columns: 1–5 vectors of either type and
-        // partial last vectors; depths: one step, odd, and past one depth block (256)
-        for m in [1, 2, 5, 7, 12, 13, 16, 17, 25, 48, 50, 97] {
-            for n in [1, 3, 8, 10, 16, 17, 24, 31, 33, 40, 64, 65, 100] {
-                for k in [1, 5, 9, 64] {
-                    assert!(check_small(m, n, k, 0));
+        for isa in small_isas() {
+            // rows: every tile height and remainder; columns: 1–5 vectors of either type and
+            // partial last vectors; depths: one step, odd, and past one depth block (256)
+            for m in [1, 2, 5, 7, 12, 13, 16, 17, 25, 48, 50, 97] {
+                for n in [1, 3, 4, 8, 10, 12, 16, 17, 24, 31, 33, 40, 64, 65, 100] {
+                    for k in [1, 5, 9, 64] {
+                        assert!(check_small(isa, m, n, k, 0));
+                    }
                 }
             }
-        }
-        for (m, n, k) in [(20, 10, 300), (7, 33, 513), (50, 70, 257), (3, 2000, 40)] {
-            assert!(check_small(m, n, k, 0));
-        }
-        // every layout of the operands and the output (each has a unit stride along a side)
-        for layout in 0..27 {
-            for (m, n, k) in [
-                (16, 32, 64),
-                (13, 10, 37),
-                (1, 9, 5),
-                (9, 1, 5),
-                (40, 21, 300),
-            ] {
-                assert!(check_small(m, n, k, layout), "{m}×{k}×{n} layout {layout}");
+            for (m, n, k) in [(20, 10, 300), (7, 33, 513), (50, 70, 257), (3, 2000, 40)] {
+                assert!(check_small(isa, m, n, k, 0));
+            }
+            // every layout of the operands and the output (each has a unit stride along a
+            // side)
+            for layout in 0..27 {
+                for (m, n, k) in [
+                    (16, 32, 64),
+                    (13, 10, 37),
+                    (1, 9, 5),
+                    (9, 1, 5),
+                    (40, 21, 300),
+                ] {
+                    assert!(
+                        check_small(isa, m, n, k, layout),
+                        "{isa:?} {m}×{k}×{n} layout {layout}"
+                    );
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 /// Below this many multiply-adds a matrix product runs as a plain loop.
 const SMALL: usize = 4096;
-/// At most this many multiply-adds the AVX-512 backends run a product through the
+/// At most this many multiply-adds the AVX-512 and AVX2 backends run a product through the
 /// small-product kernels (NOTE: [small-gemm]).
 const SMALL_GEMM: usize = 1 << 21;
 /// Above this many multiply-adds one GEMM uses all cores.
@@ -24,6 +24,10 @@ pub(crate) const PARALLEL: usize = 1 << 18;
 /// and whose inner dimension is at least `AVX_MIN_DEPTH`; smaller ones go to the `gemm` crate.
 const AVX_MIN_SIDE: usize = 32;
 const AVX_MIN_DEPTH: usize = 16;
+/// The AVX2 small-product kernels run single products with fewer output columns than this
+/// (NOTE: [small-gemm]); wider ones measured 10–30% slower than `private-gemm-x86`'s packed
+/// kernels (f64 256 × 64 × 128, 64 × 256 × 128 and 128³ on AMD Zen 3, one thread).
+const AVX2_SMALL_MAX_N: usize = 16;
 
 /// The nonzeros `(row, col, value)` of a strided matrix, if there are at most `limit`.
 ///
@@ -220,7 +224,9 @@ impl<T: Float> Product<'_, T> {
             }
             if self.is_matrix_vector() {
                 self.matrix_vector()
-            } else if self.suits_small() && self.small() {
+            } else if let Some(isa) = self.small_isa(false)
+                && self.small(isa)
+            {
                 // done by the small-product kernels
             } else if self.is_tiny_or_thin() {
                 self.scaled_rows()
@@ -578,33 +584,44 @@ impl<T: Float> Product<'_, T> {
         }
     }
 
-    /// Whether the product runs through the small-product kernels (NOTE: [small-gemm]): at
-    /// most [`SMALL_GEMM`] multiply-adds and an inner dimension over 4 (k ≤ 4 stays with the
-    /// scaled rows, which write k = 1 products as plain products), on the AVX-512 backends;
+    /// The kernels that run this product (one of a `batch` of equal products, if so) if it
+    /// runs through the small-product kernels (NOTE: [small-gemm]): at most [`SMALL_GEMM`]
+    /// multiply-adds and an inner dimension over 4 (k ≤ 4 stays with the scaled rows, which
+    /// write k = 1 products as plain products); the AVX-512 kernels on the AVX-512 backends,
     /// except a short inner dimension with 64 columns or more, where our packing GEMM
-    /// measured 5% faster (256 × 10 × 128: 14.5 against 15.4 µs f64, 7.5 against 8.0 µs f32).
-    fn suits_small(&self) -> bool {
-        self.k > 4
-            && self.m * self.n * self.k <= SMALL_GEMM
-            && !(self.k < AVX_MIN_DEPTH && self.n >= 64)
-            && matches!(self.backend.or_below(), Backend::Own | Backend::Avx512)
-            && super::gemm::available()
+    /// measured 5% faster (256 × 10 × 128: 14.5 against 15.4 µs f64, 7.5 against 8.0 µs f32);
+    /// the AVX2 kernels on the AVX2 backend for batches and for outputs narrower than
+    /// [`AVX2_SMALL_MAX_N`].
+    fn small_isa(&self, batch: bool) -> Option<super::gemm::SmallIsa> {
+        use super::gemm::SmallIsa;
+        if self.k <= 4 || self.m * self.n * self.k > SMALL_GEMM {
+            return None;
+        }
+        let isa = match self.backend.or_below() {
+            Backend::Own | Backend::Avx512 if !(self.k < AVX_MIN_DEPTH && self.n >= 64) => {
+                SmallIsa::Avx512
+            }
+            Backend::Avx2 if batch || self.n < AVX2_SMALL_MAX_N => SmallIsa::Avx2,
+            _ => return None,
+        };
+        isa.available().then_some(isa)
     }
 
     /// The product through the small-product kernels, rows split over the cores when
     /// parallel; false (nothing written) where they do not take these strides.
     ///
     /// # Safety
-    /// As for [`run`](Self::run).
-    unsafe fn small(&self) -> bool {
+    /// As for [`run`](Self::run), with `isa` available.
+    unsafe fn small(&self, isa: super::gemm::SmallIsa) -> bool {
         let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
         // rows `r` of the product; whether the kernels took them
         let rows = |r: std::ops::Range<usize>| {
-            // SAFETY: `suits_small` checked AVX-512F; rows r of the operands and the output,
+            // SAFETY: `isa` is available (the caller's guarantee); rows r of the operands and the output,
             // which are valid, not overlapping, with distinct output elements (the caller's
             // guarantee); k > 0
             unsafe {
                 super::gemm::small(
+                    isa,
                     r.len(),
                     self.n,
                     self.k,
@@ -1192,7 +1209,10 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
         fin,
         backend,
     };
-    if !first.worth_sparsity_scan() && !first.is_matrix_vector() && first.suits_small() {
+    if !first.worth_sparsity_scan()
+        && !first.is_matrix_vector()
+        && let Some(isa) = first.small_isa(true)
+    {
         let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
         let items: Vec<[isize; 3]> = offs
             .iter()
@@ -1204,11 +1224,11 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
             mat(bv.data.as_ptr(), b_rs, b_cs),
             mat(out.as_mut_ptr(), n as isize, 1),
         );
-        // SAFETY (both calls): `suits_small` checked AVX-512F; each element's operands start
+        // SAFETY (both calls): `small_isa` checked that `isa` is available; each element's operands start
         // at the offsets the plan gave, inside the broadcast views' data with their strides,
         // and its output is the i-th m × n block of `out`, disjoint from the others; k > 0
         let batch = |r: std::ops::Range<usize>| unsafe {
-            super::gemm::small_batch(m, n, k, ap, bp, cp, &items[r])
+            super::gemm::small_batch(isa, m, n, k, ap, bp, cp, &items[r])
         };
         // with no elements it says whether it takes them
         if batch(0..0) {
