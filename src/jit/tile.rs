@@ -921,13 +921,20 @@ impl Kernel {
         let rows = outs.first().map_or(0, |o| o.len() / row);
         for (k, o) in outs.iter_mut().enumerate() {
             // the bulk of the bytes, in whole aligned cache lines (`NOTE: [aligned-stores]`)
+            // (a template row of one value, as the zeros beside a diagonal: a fill, which
+            // writes from registers, measured faster than copying rows on AVX2)
             if sk.template {
                 let t = &consts[k * row..(k + 1) * row];
-                for dst in o.chunks_exact_mut(row) {
-                    store::copy(dst, t);
+                match uniform(t) {
+                    Some(v) => store::fill_float(o, v),
+                    None => {
+                        for dst in o.chunks_exact_mut(row) {
+                            store::copy(dst, t);
+                        }
+                    }
                 }
             } else {
-                store::fill(o, consts[k]);
+                store::fill_float(o, consts[k]);
             }
         }
         let spans = &sk.spans[r0..r0 + rows];
@@ -1475,4 +1482,34 @@ fn zip_run<T: Copy>(a: &[T], b: &[T], out: &mut [MaybeUninit<T>], f: &impl Fn(T,
         return unsafe { zip_chunk_avx2(a, b, out, f) };
     }
     zip_chunk(a, b, out, f)
+}
+
+/// The value every element of `t` holds, bit for bit, if they all hold the same one (a row
+/// that a fill can write).
+fn uniform<T: Float>(t: &[T]) -> Option<T> {
+    let first = *t.first()?;
+    let size = std::mem::size_of::<T>();
+    // SAFETY: `Float` is sealed to f32 and f64, which have no padding, so every byte of `t`
+    // is initialized
+    let bytes =
+        unsafe { std::slice::from_raw_parts(t.as_ptr().cast::<u8>(), std::mem::size_of_val(t)) };
+    let head = &bytes[..size];
+    bytes.chunks_exact(size).all(|c| c == head).then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uniform;
+
+    #[test]
+    fn uniform_rows_compare_bits() {
+        assert_eq!(uniform::<f64>(&[]), None);
+        assert_eq!(uniform(&[0.0f64; 9]), Some(0.0));
+        assert_eq!(uniform(&[2.5f32; 3]), Some(2.5));
+        // -0.0 == 0.0, but a fill of the first would change the second's bits
+        assert_eq!(uniform(&[0.0f64, -0.0]), None);
+        assert_eq!(uniform(&[1.0f32, 1.0, 1.0 + f32::EPSILON]), None);
+        let nan = uniform(&[f64::NAN; 4]).expect("one NaN throughout");
+        assert_eq!(nan.to_bits(), f64::NAN.to_bits());
+    }
 }

@@ -58,14 +58,29 @@ pub(crate) fn copy_on<T: Copy>(want: Isa, dst: &mut [MaybeUninit<T>], src: &[T])
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<T>(), src.len()) };
 }
 
-/// Write `v` to every element of `dst`, with cache-line-aligned stores where the CPU has
-/// AVX-512 (`NOTE: [aligned-stores]`).
-#[inline]
-pub(crate) fn fill<T: Copy>(dst: &mut [MaybeUninit<T>], v: T) {
-    fill_on(Isa::Avx512, dst, v)
+/// Write `v` to every element of `dst`: with cache-line-aligned stores where the CPU has
+/// AVX-512 (`NOTE: [aligned-stores]`); below it, a +0.0 (all bytes zero) through `memset`, which
+/// glibc writes with its own tuned stores. On AMD Zen 3 (two threads, 8 MB in rows of 8 KB, a
+/// scratch loop) it measured 73–84 µs against 104–144 µs for copying a template row
+/// and 78–83 µs for aligned 32-byte stores of a constant (`NOTE: [aligned-stores]`).
+pub(crate) fn fill_float<T: crate::array::Float>(dst: &mut [MaybeUninit<T>], v: T) {
+    fill_float_on(Isa::Avx512, dst, v)
 }
 
-/// [`fill`] in the copy for `want` or the best below it that this CPU has (the tests force each).
+/// [`fill_float`] in the copy for `want` or the best below it that this CPU has.
+pub(crate) fn fill_float_on<T: crate::array::Float>(want: Isa, dst: &mut [MaybeUninit<T>], v: T) {
+    // +0.0 is the only f32 or f64 whose f64 value has no bit set
+    if want.min(super::math::isa()) < Isa::Avx512 && v.to_f64().to_bits() == 0 {
+        // SAFETY: `dst` holds `dst.len()` elements; all-zero bytes are +0.0 in f32 and f64,
+        // the only `Float`s
+        unsafe { std::ptr::write_bytes(dst.as_mut_ptr(), 0, dst.len()) };
+        return;
+    }
+    fill_on(want, dst, v)
+}
+
+/// [`fill_float`]'s stores for any element type, in the copy for `want` or the best below it
+/// that this CPU has (the tests force each).
 pub(crate) fn fill_on<T: Copy>(want: Isa, dst: &mut [MaybeUninit<T>], v: T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = want;
@@ -226,6 +241,35 @@ mod tests {
                             assert_eq!(*g, want, "fill {isa:?} off {off} len {len} at {k}");
                         }
                     }
+                }
+            }
+        }
+        // the float fills, of +0.0 (memset below AVX-512), -0.0 and a value
+        for isa in isas() {
+            for v in [0.0, -0.0, 1.5] {
+                for len in [0, 1, 7, 8, 9, 100, 257] {
+                    let mut buf = vec![MaybeUninit::new(f64::NAN); len + 2];
+                    fill_float_on(isa, &mut buf[1..=len], v);
+                    // SAFETY: every element was initialized
+                    let got: Vec<u64> = buf
+                        .iter()
+                        .map(|x| unsafe { x.assume_init() }.to_bits())
+                        .collect();
+                    let mut want = vec![v.to_bits(); len + 2];
+                    want[0] = f64::NAN.to_bits();
+                    want[len + 1] = f64::NAN.to_bits();
+                    assert_eq!(got, want, "fill_float {isa:?} {v} len {len}");
+                    let mut buf = vec![MaybeUninit::new(f32::NAN); len + 2];
+                    fill_float_on(isa, &mut buf[1..=len], v as f32);
+                    // SAFETY: as above
+                    let got: Vec<u32> = buf
+                        .iter()
+                        .map(|x| unsafe { x.assume_init() }.to_bits())
+                        .collect();
+                    let mut want = vec![(v as f32).to_bits(); len + 2];
+                    want[0] = f32::NAN.to_bits();
+                    want[len + 1] = f32::NAN.to_bits();
+                    assert_eq!(got, want, "fill_float f32 {isa:?} {v} len {len}");
                 }
             }
         }
