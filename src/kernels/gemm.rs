@@ -743,17 +743,20 @@ impl<T: Elem> Blocking<T> {
 /// A cache line: the unit of the packing buffers, so that panels start 64-byte aligned.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Line([u64; 8]);
+pub(crate) struct Line([u64; 8]);
 
 thread_local! {
     /// This thread's buffers for packed `a` and packed `b`, reused from call to call (taken out
     /// while in use, so a nested call on the same thread allocates its own).
     static BUF_A: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
     static BUF_B: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
+    /// This thread's buffer for a column-major left operand copied row-major before
+    /// `private-gemm-x86`'s kernels read it (`matmul`'s dense products).
+    pub(crate) static BUF_T: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
 }
 
 /// Run `f` with a 64-byte aligned buffer of at least `len` elements of `T` from `cell`.
-fn with_buf<T, R>(
+pub(crate) fn with_buf<T, R>(
     cell: &'static std::thread::LocalKey<Cell<Vec<Line>>>,
     len: usize,
     f: impl FnOnce(*mut T) -> R,

@@ -443,113 +443,111 @@ impl<T: Float> Product<'_, T> {
                 // A column-major left operand is read in place by these kernels, column by
                 // column at its leading dimension's stride: measured 2.5× slower than a
                 // row-major one at 512³ (cache-set conflicts of power-of-two strides). Copying
-                // it row-major costs m·k moves against m·n·k multiply-adds.
-                let packed: Vec<T>;
-                let a = if self.a.rs == 1 && self.a.cs != 1 && self.n >= AVX_MIN_SIDE {
-                    let (m, k) = (self.m, self.k);
-                    let mut buf = crate::array::alloc_filled::<T>(m * k, T::ZERO);
-                    // blocks of 8 rows: 8 contiguous reads down a column, 8 write streams
-                    for i0 in (0..m).step_by(8) {
-                        let rows = (m - i0).min(8);
-                        for l in 0..k {
-                            // SAFETY: a[i0..i0 + rows, l] is a contiguous run (rs = 1) inside
-                            // the m × k operand
-                            let col = unsafe { self.a.line(i0, l, rows) };
-                            for (d, &v) in col.iter().enumerate() {
-                                buf[(i0 + d) * k + l] = v;
-                            }
+                // it row-major costs m·k moves against m·n·k multiply-adds: in blocks of 8 × 8
+                // (8 contiguous reads down each column, 8 contiguous writes along each row),
+                // into this thread's recycled buffer. (Element by element down 8 rows, into
+                // a fresh zeroed buffer, the copy and its page faults took a fifth of the f32
+                // product at 512³ on AMD Zen 3, 4.0 against 3.0 ms for a row-major operand.)
+                let transposed = self.a.rs == 1 && self.a.cs != 1 && self.n >= AVX_MIN_SIDE;
+                // the product with `a` as the left operand
+                let product = |a: Operand<T>| {
+                    let (m, n) = (self.m, self.n);
+                    let (out, a_ptr, b_ptr) = (
+                        SendPtr(self.out),
+                        SendPtr(a.ptr as *mut T),
+                        SendPtr(self.b.ptr as *mut T),
+                    );
+                    // the block of rows i0..i0 + rows and columns j0..j0 + cols of the product, on
+                    // the calling thread
+                    let block = |i0: usize, j0: usize, rows: usize, cols: usize| {
+                        let _ = (&out, &a_ptr, &b_ptr);
+                        let one = T::ONE;
+                        let dst = out
+                            .0
+                            .wrapping_offset(i0 as isize * self.o_rs + j0 as isize * self.o_cs);
+                        let lhs = a_ptr.0.wrapping_offset(i0 as isize * a.rs);
+                        let rhs = b_ptr.0.wrapping_offset(j0 as isize * self.b.cs);
+                        // SAFETY: the block lies inside the operands and the output, which are valid
+                        // for these sizes and strides (the caller's guarantee); blocks are disjoint,
+                        // T is the f32 or f64 named by `dtype`, no index lists or diagonal are
+                        // passed, and `alpha` points at a T that outlives the call
+                        unsafe {
+                            private_gemm_x86::gemm(
+                                dtype,
+                                private_gemm_x86::IType::U64,
+                                instr,
+                                rows,
+                                cols,
+                                self.k,
+                                dst as *mut (),
+                                self.o_rs,
+                                self.o_cs,
+                                std::ptr::null(),
+                                std::ptr::null(),
+                                private_gemm_x86::DstKind::Full,
+                                private_gemm_x86::Accum::Replace,
+                                lhs as *const (),
+                                a.rs,
+                                a.cs,
+                                false,
+                                std::ptr::null(),
+                                0,
+                                rhs as *const (),
+                                self.b.rs,
+                                self.b.cs,
+                                false,
+                                &raw const one as *const (),
+                                1,
+                            )
                         }
-                    }
-                    packed = buf;
-                    Operand {
-                        ptr: packed.as_ptr(),
-                        rs: k as isize,
-                        cs: 1,
-                    }
-                } else {
-                    self.a
-                };
-                let (m, n) = (self.m, self.n);
-                let (out, a_ptr, b_ptr) = (
-                    SendPtr(self.out),
-                    SendPtr(a.ptr as *mut T),
-                    SendPtr(self.b.ptr as *mut T),
-                );
-                // the block of rows i0..i0 + rows and columns j0..j0 + cols of the product, on
-                // the calling thread
-                let block = |i0: usize, j0: usize, rows: usize, cols: usize| {
-                    let _ = (&out, &a_ptr, &b_ptr);
-                    let one = T::ONE;
-                    let dst = out
-                        .0
-                        .wrapping_offset(i0 as isize * self.o_rs + j0 as isize * self.o_cs);
-                    let lhs = a_ptr.0.wrapping_offset(i0 as isize * a.rs);
-                    let rhs = b_ptr.0.wrapping_offset(j0 as isize * self.b.cs);
-                    // SAFETY: the block lies inside the operands and the output, which are valid
-                    // for these sizes and strides (the caller's guarantee); blocks are disjoint,
-                    // T is the f32 or f64 named by `dtype`, no index lists or diagonal are
-                    // passed, and `alpha` points at a T that outlives the call
-                    unsafe {
-                        private_gemm_x86::gemm(
-                            dtype,
-                            private_gemm_x86::IType::U64,
-                            instr,
-                            rows,
-                            cols,
-                            self.k,
-                            dst as *mut (),
-                            self.o_rs,
-                            self.o_cs,
-                            std::ptr::null(),
-                            std::ptr::null(),
-                            private_gemm_x86::DstKind::Full,
-                            private_gemm_x86::Accum::Replace,
-                            lhs as *const (),
-                            a.rs,
-                            a.cs,
-                            false,
-                            std::ptr::null(),
-                            0,
-                            rhs as *const (),
-                            self.b.rs,
-                            self.b.cs,
-                            false,
-                            &raw const one as *const (),
-                            1,
-                        )
-                    }
-                };
-                // Threads get whole blocks of the output, along its longer side, each its own
-                // single-threaded GEMM (packing its own operand panels): measured to cost the
-                // same CPU time as one thread's GEMM, where the crate's own threading (all
-                // threads on one shared packed panel, synchronized per depth step) cost 25–35%
-                // more at 1024³. A wide product with few rows also goes in blocks of 512
-                // columns on one thread: these fit the crate's direct (L2-sized) path, measured
-                // 15% faster at 64 × 64 × 10⁴ than the whole product.
-                let by_cols = n >= m;
-                let len = if by_cols { n } else { m };
-                let mut width = if threads > 1 {
-                    let pieces = threads * if m * n * self.k >= 1 << 26 { 2 } else { 1 };
-                    len.div_ceil(pieces).next_multiple_of(16).max(64)
-                } else {
-                    len
-                };
-                if by_cols && m <= 128 && n >= 2048 {
-                    width = width.min(512);
-                }
-                let tile = |t: usize| {
-                    let (s, w) = (t * width, width.min(len - t * width));
-                    if by_cols {
-                        block(0, s, m, w)
+                    };
+                    // Threads get whole blocks of the output, along its longer side, each its own
+                    // single-threaded GEMM (packing its own operand panels): measured to cost the
+                    // same CPU time as one thread's GEMM, where the crate's own threading (all
+                    // threads on one shared packed panel, synchronized per depth step) cost 25–35%
+                    // more at 1024³. A wide product with few rows also goes in blocks of 512
+                    // columns on one thread: these fit the crate's direct (L2-sized) path, measured
+                    // 15% faster at 64 × 64 × 10⁴ than the whole product.
+                    let by_cols = n >= m;
+                    let len = if by_cols { n } else { m };
+                    let mut width = if threads > 1 {
+                        let pieces = threads * if m * n * self.k >= 1 << 26 { 2 } else { 1 };
+                        len.div_ceil(pieces).next_multiple_of(16).max(64)
                     } else {
-                        block(s, 0, w, n)
+                        len
+                    };
+                    if by_cols && m <= 128 && n >= 2048 {
+                        width = width.min(512);
+                    }
+                    let tile = |t: usize| {
+                        let (s, w) = (t * width, width.min(len - t * width));
+                        if by_cols {
+                            block(0, s, m, w)
+                        } else {
+                            block(s, 0, w, n)
+                        }
+                    };
+                    let pieces = len.div_ceil(width);
+                    if threads > 1 && pieces > 1 {
+                        (0..pieces).into_par_iter().for_each(tile);
+                    } else {
+                        (0..pieces).for_each(tile);
                     }
                 };
-                let pieces = len.div_ceil(width);
-                if threads > 1 && pieces > 1 {
-                    (0..pieces).into_par_iter().for_each(tile);
+                if transposed {
+                    let (m, k) = (self.m, self.k);
+                    super::gemm::with_buf(&super::gemm::BUF_T, m * k, |p: *mut T| {
+                        // SAFETY: `a` is valid for its size and strides (the caller's
+                        // guarantee), with rs = 1; the buffer holds m · k elements
+                        unsafe { transpose_to_rows(self.a, m, k, p) };
+                        product(Operand {
+                            ptr: p,
+                            rs: k as isize,
+                            cs: 1,
+                        })
+                    });
                 } else {
-                    (0..pieces).for_each(tile);
+                    product(self.a);
                 }
                 return;
             }
@@ -668,6 +666,46 @@ impl<T: Float> Product<'_, T> {
             && !self.suits_avx_kernels()
             && ((self.k < AVX_MIN_DEPTH && self.n >= 64)
                 || (size_of::<T>() == 8 && self.n >= AVX_MIN_SIDE))
+    }
+}
+
+/// The `m × k` matrix `a`, whose columns are contiguous (`a.rs = 1`), copied row-major to
+/// `dst`, in blocks of 8 × 8.
+///
+/// # Safety
+/// `a` addresses an `m × k` matrix with `a.rs = 1`; `dst` holds `m · k` elements, not
+/// overlapping it.
+unsafe fn transpose_to_rows<T: Float>(a: Operand<T>, m: usize, k: usize, dst: *mut T) {
+    // down 8 columns at a time: 8 sequential read streams
+    for l0 in (0..k).step_by(8) {
+        for i0 in (0..m).step_by(8) {
+            let rows = (m - i0).min(8);
+            if rows == 8 && l0 + 8 <= k {
+                // a whole block through a fixed-size array, which the compiler transposes in
+                // registers
+                let mut t = [[T::ZERO; 8]; 8];
+                for (c, tc) in t.iter_mut().enumerate() {
+                    // SAFETY: a[i0..i0 + 8, l0 + c] is a contiguous run (rs = 1) inside the
+                    // m × k operand
+                    tc.copy_from_slice(unsafe { a.line(i0, l0 + c, 8) });
+                }
+                for (d, dst_row) in (0..8).map(|d| (d, (i0 + d) * k + l0)) {
+                    let row: [T; 8] = std::array::from_fn(|c| t[c][d]);
+                    // SAFETY: dst_row + 8 = (i0 + d) · k + l0 + 8 ≤ m · k, inside `dst`
+                    unsafe { dst.add(dst_row).cast::<[T; 8]>().write_unaligned(row) };
+                }
+                continue;
+            }
+            for l in l0..(l0 + 8).min(k) {
+                // SAFETY: a[i0..i0 + rows, l] is a contiguous run (rs = 1) inside the m × k
+                // operand
+                let col = unsafe { a.line(i0, l, rows) };
+                for (d, &v) in col.iter().enumerate() {
+                    // SAFETY: (i0 + d) · k + l < m · k, inside `dst`
+                    unsafe { dst.add((i0 + d) * k + l).write(v) };
+                }
+            }
+        }
     }
 }
 
