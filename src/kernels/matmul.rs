@@ -446,8 +446,8 @@ impl<T: Float> Product<'_, T> {
                 // it row-major costs m·k moves against m·n·k multiply-adds: in blocks of 8 × 8
                 // (8 contiguous reads down each column, 8 contiguous writes along each row),
                 // into this thread's recycled buffer. (Element by element down 8 rows, into
-                // a fresh zeroed buffer, the copy and its page faults took a fifth of the f32
-                // product at 512³ on AMD Zen 3, 4.0 against 3.0 ms for a row-major operand.)
+                // a fresh zeroed buffer, the copy and its page faults took 10–13% of the f32
+                // product at 512³ in a profile on AMD Zen 3, 5–6% now.)
                 let transposed = self.a.rs == 1 && self.a.cs != 1 && self.n >= AVX_MIN_SIDE;
                 // the product with `a` as the left operand
                 let product = |a: Operand<T>| {
