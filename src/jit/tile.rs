@@ -921,7 +921,7 @@ impl Kernel {
         let rows = outs.first().map_or(0, |o| o.len() / row);
         for (k, o) in outs.iter_mut().enumerate() {
             // the bulk of the bytes, in whole aligned cache lines (`NOTE: [aligned-stores]`)
-            // (a template row of one value, as the zeros beside a diagonal: a fill, which
+            // (a template row of one value, as 0 · c where no c is negative: a fill, which
             // writes from registers, measured faster than copying rows on AVX2)
             if sk.template {
                 let t = &consts[k * row..(k + 1) * row];

@@ -755,6 +755,12 @@ thread_local! {
     pub(crate) static BUF_T: Cell<Vec<Line>> = const { Cell::new(Vec::new()) };
 }
 
+/// The largest buffer [`with_buf`] keeps on its thread for the next call. The packing buffers
+/// (at most 2 MiB) always stay; a larger one (a transposed left operand of `matmul`, as large
+/// as the operand) is freed after its call, so that no thread holds a product-sized buffer for
+/// good.
+const KEEP_BYTES: usize = 4 << 20;
+
 /// Run `f` with a 64-byte aligned buffer of at least `len` elements of `T` from `cell`.
 pub(crate) fn with_buf<T, R>(
     cell: &'static std::thread::LocalKey<Cell<Vec<Line>>>,
@@ -767,7 +773,9 @@ pub(crate) fn with_buf<T, R>(
         buf = vec![Line([0; 8]); lines];
     }
     let r = f(buf.as_mut_ptr() as *mut T);
-    cell.set(buf);
+    if buf.len() * size_of::<Line>() <= KEEP_BYTES {
+        cell.set(buf);
+    }
     r
 }
 
@@ -1128,9 +1136,9 @@ unsafe fn small_run<T: Elem>(
     })
 }
 
-/// The tiles of [`small`]: depth blocks of [`SMALL_KC`]; in each, panels of up to 4 vectors of
-/// columns (the last one narrower) by tiles of up to [`SmallIsa::tile_rows`] rows, rows split evenly over
-/// the tiles of a block. When the depth block of `b` fits in [`SMALL_B_BYTES`] the rows go in
+/// The tiles of [`small`]: depth blocks of [`SMALL_KC`]; in each, panels of up to
+/// [`SmallIsa::max_vectors`] vectors of columns (the last one narrower) by tiles of up to
+/// [`SmallIsa::tile_rows`] rows, rows split evenly over the tiles of a block. When the depth block of `b` fits in [`SMALL_B_BYTES`] the rows go in
 /// blocks of [`SMALL_MB`] (that block of `a` stays in L1 across the panels), else each panel
 /// runs down all the rows (that panel of `b` stays in cache).
 ///
@@ -1466,6 +1474,25 @@ mod tests {
             eprintln!("no AVX2: the small-product kernels are not built for this CPU");
         }
         isas
+    }
+
+    /// A thread keeps its buffer for the next call up to [`KEEP_BYTES`], and frees a larger
+    /// one after its call.
+    #[test]
+    fn buffers_above_the_cap_are_not_kept() {
+        let kept = |len: usize| {
+            with_buf(&BUF_T, len, |p: *mut f64| {
+                // SAFETY: the buffer holds `len` elements
+                unsafe { p.add(len - 1).write(1.0) }
+            });
+            let buf = BUF_T.take();
+            let lines = buf.len();
+            BUF_T.set(buf);
+            lines
+        };
+        assert_eq!(kept(KEEP_BYTES / 8), KEEP_BYTES / 64);
+        assert_eq!(kept(KEEP_BYTES / 8 + 1), 0);
+        assert_eq!(kept(100), 13);
     }
 
     #[test]
