@@ -24,6 +24,10 @@ pub(crate) const PARALLEL: usize = 1 << 18;
 /// and whose inner dimension is at least `AVX_MIN_DEPTH`; smaller ones go to the `gemm` crate.
 const AVX_MIN_SIDE: usize = 32;
 const AVX_MIN_DEPTH: usize = 16;
+/// The depth and the side across the tiles from which `private-gemm-x86`'s AVX2 calls are
+/// cut into pieces of whole tiles (NOTE: [gemm-pieces]).
+const PIECES_MIN_DEPTH: usize = 256;
+const PIECES_MIN_SIDE: usize = 128;
 /// The AVX2 small-product kernels run single products with fewer output columns than this
 /// (NOTE: [small-gemm]); wider ones measured 10–30% slower than `private-gemm-x86`'s packed
 /// kernels (f64 256 × 64 × 128, 64 × 256 × 128 and 128³ on AMD Zen 3, one thread).
@@ -449,6 +453,34 @@ impl<T: Float> Product<'_, T> {
                 // a fresh zeroed buffer, the copy and its page faults took 10–13% of the f32
                 // product at 512³ in a profile on AMD Zen 3, 5–6% now.)
                 let transposed = self.a.rs == 1 && self.a.cs != 1 && self.n >= AVX_MIN_SIDE;
+                // NOTE: [gemm-pieces] The crate's kernels tile the output's contiguous
+                // dimension (its columns when its rows are the longer stride, else its rows) in
+                // `mr` elements, 24 f32 or 12 f64 with AVX2, inside chunks sized from the L2
+                // cache and rounded to 16, not to `mr`: 256 f32 and 128 f64 elements with the
+                // 512 KiB L2 of an AMD Zen 3 core, so every chunk ended in 16 or 8 elements run
+                // by narrower kernels of fewer accumulators. In a profile of the 1024³ products
+                // on one thread those took 7.3% (f32, `m8` kernel) and 8.1% (f64, `m4`) of the
+                // time for 1.6% and 0.8% of the work, and nothing after this change. So a block
+                // is computed in calls of 5 tiles along that dimension (120 f32, 60 f64: below
+                // the chunk of any L2 of 256 KiB or more), the last call with the rest of the
+                // block (up to `mr` − 1 more). Each element is still one chain of FMAs over the
+                // depth in blocks of 512, so the values do not change (checked bit for bit
+                // against whole calls at 1024³, 1000 × 700 × 1000, 300 × 40 × 777 and
+                // 64 × 600 × 5000, both types, one and two threads). The crate chunks a call
+                // only where a side reaches L2 bytes / (element bytes · 64 · ⌈min(k, 512) /
+                // 64⌉) (128 f64 at k = 1024 here, 1024 at k = 64), so calls of short depth or
+                // with few elements on the other side, where the extra calls cost more than
+                // they save (f64 64 × 64 × 10⁴ in calls of 60 columns: 5–30% slower), stay
+                // whole ([`PIECES_MIN_DEPTH`], [`PIECES_MIN_SIDE`]). Only for AVX2: the
+                // AVX-512 tiles (96 f32; 24 or 48 f64, by the rows) are not measured on a
+                // machine that has them.
+                let along_cols = self.o_rs.unsigned_abs() > self.o_cs.unsigned_abs();
+                let mr = if size_of::<T>() == 8 { 12 } else { 24 };
+                let (piece, unit) = if instr == private_gemm_x86::InstrSet::Avx256 {
+                    (5 * mr, mr)
+                } else {
+                    (usize::MAX, 16)
+                };
                 // the product with `a` as the left operand
                 let product = |a: Operand<T>| {
                     let (m, n) = (self.m, self.n);
@@ -458,8 +490,8 @@ impl<T: Float> Product<'_, T> {
                         SendPtr(self.b.ptr as *mut T),
                     );
                     // the block of rows i0..i0 + rows and columns j0..j0 + cols of the product, on
-                    // the calling thread
-                    let block = |i0: usize, j0: usize, rows: usize, cols: usize| {
+                    // the calling thread, in one call
+                    let call = |i0: usize, j0: usize, rows: usize, cols: usize| {
                         let _ = (&out, &a_ptr, &b_ptr);
                         let one = T::ONE;
                         let dst = out
@@ -501,6 +533,35 @@ impl<T: Float> Product<'_, T> {
                             )
                         }
                     };
+                    // the same block in calls of at most `piece` along the output's contiguous
+                    // dimension (NOTE: [gemm-pieces])
+                    let block = |i0: usize, j0: usize, rows: usize, cols: usize| {
+                        let (len, other) = if along_cols {
+                            (cols, rows)
+                        } else {
+                            (rows, cols)
+                        };
+                        let piece = if self.k >= PIECES_MIN_DEPTH && other >= PIECES_MIN_SIDE {
+                            piece
+                        } else {
+                            usize::MAX
+                        };
+                        let mut s = 0;
+                        while s < len {
+                            // the last call takes the rest with its tiles
+                            let w = if len - s < piece.saturating_add(mr) {
+                                len - s
+                            } else {
+                                piece
+                            };
+                            if along_cols {
+                                call(i0, j0 + s, rows, w)
+                            } else {
+                                call(i0 + s, j0, w, cols)
+                            }
+                            s += w;
+                        }
+                    };
                     // Threads get whole blocks of the output, along its longer side, each its own
                     // single-threaded GEMM (packing its own operand panels): measured to cost the
                     // same CPU time as one thread's GEMM, where the crate's own threading (all
@@ -512,12 +573,18 @@ impl<T: Float> Product<'_, T> {
                     let len = if by_cols { n } else { m };
                     let mut width = if threads > 1 {
                         let pieces = threads * if m * n * self.k >= 1 << 26 { 2 } else { 1 };
-                        len.div_ceil(pieces).next_multiple_of(16).max(64)
+                        // cut at whole tiles where the threads split the tiles' side
+                        let unit = if by_cols == along_cols { unit } else { 16 };
+                        len.div_ceil(pieces).next_multiple_of(unit).max(64)
                     } else {
                         len
                     };
                     if by_cols && m <= 128 && n >= 2048 {
-                        width = width.min(512);
+                        width = width.min(if piece < 512 {
+                            512 / piece * piece
+                        } else {
+                            512
+                        });
                     }
                     let tile = |t: usize| {
                         let (s, w) = (t * width, width.min(len - t * width));
@@ -1451,6 +1518,9 @@ mod tests {
             (1, 9, 20),
             (20, 9, 1),
             (50, 300, 70),
+            // calls of 5 tiles along the columns and a last one with the rest
+            // (`NOTE: [gemm-pieces]`)
+            (130, 260, 400),
             // scaled rows in tiles of 8 rows (`NOTE: [scaled-rows-tile]`: `b`'s rows over 16
             // KiB in f64, and in f32 for the last), with row, 32-, 8- and 1-column remainders
             (29, 3, 1003),
