@@ -597,17 +597,7 @@ fn fold_runs<F: Fold, const R: usize>(
             const { assert!((R / LANES).is_multiple_of(F::GROUP) && R.is_multiple_of(LANES)) };
             let (rows, _) = run.as_chunks::<LANES>();
             for group in rows.chunks_exact(F::GROUP) {
-                let mut q = [F::T::default(); LANES];
-                for row in group {
-                    for j in 0..LANES {
-                        q[j] = f.join(q[j], row[j]);
-                    }
-                }
-                // the group sums at the f32 vector width (NOTE: [f32-groups])
-                let q = std::hint::black_box(q);
-                for j in 0..LANES {
-                    acc[j] = f.step(acc[j], q[j]);
-                }
+                step_group(f, &mut acc, group);
             }
         } else {
             for k in 0..R / LANES {
@@ -632,16 +622,7 @@ fn fold_runs<F: Fold, const R: usize>(
         let (rows, tail) = rest.as_chunks::<LANES>();
         if F::GROUP > 1 {
             for group in rows.chunks(F::GROUP) {
-                let mut q = [F::T::default(); LANES];
-                for row in group {
-                    for j in 0..LANES {
-                        q[j] = f.join(q[j], row[j]);
-                    }
-                }
-                let q = std::hint::black_box(q);
-                for j in 0..LANES {
-                    acc[j] = f.step(acc[j], q[j]);
-                }
+                step_group(f, &mut acc, group);
             }
         } else {
             for row in rows {
@@ -656,6 +637,23 @@ fn fold_runs<F: Fold, const R: usize>(
         push_lanes(f, stack, runs.len() as u64, acc);
     }
     flush_lanes(f, stack)
+}
+
+/// The rows of a group (at most `F::GROUP` of them) joined lane by lane in the element type,
+/// in order, and their sums stepped into `acc` (NOTE: [f32-groups]).
+#[inline(always)]
+fn step_group<F: Fold>(f: F, acc: &mut [F::A; LANES], group: &[[F::T; LANES]]) {
+    let mut q = [F::T::default(); LANES];
+    for row in group {
+        for j in 0..LANES {
+            q[j] = f.join(q[j], row[j]);
+        }
+    }
+    // the group sums at the f32 vector width (NOTE: [f32-groups])
+    let q = std::hint::black_box(q);
+    for j in 0..LANES {
+        acc[j] = f.step(acc[j], q[j]);
+    }
 }
 
 /// Push the accumulators of part number `i` on the pairwise stack: combined with the top
