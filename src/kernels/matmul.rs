@@ -571,20 +571,16 @@ impl<T: Float> Product<'_, T> {
                     // 15% faster at 64 × 64 × 10⁴ than the whole product.
                     let by_cols = n >= m;
                     let len = if by_cols { n } else { m };
+                    // blocks cut at whole tiles where they split the tiles' side
+                    let unit = if by_cols == along_cols { unit } else { 16 };
                     let mut width = if threads > 1 {
                         let pieces = threads * if m * n * self.k >= 1 << 26 { 2 } else { 1 };
-                        // cut at whole tiles where the threads split the tiles' side
-                        let unit = if by_cols == along_cols { unit } else { 16 };
                         len.div_ceil(pieces).next_multiple_of(unit).max(64)
                     } else {
                         len
                     };
                     if by_cols && m <= 128 && n >= 2048 {
-                        width = width.min(if piece < 512 {
-                            512 / piece * piece
-                        } else {
-                            512
-                        });
+                        width = width.min(512 / unit * unit);
                     }
                     let tile = |t: usize| {
                         let (s, w) = (t * width, width.min(len - t * width));
@@ -1665,6 +1661,50 @@ mod tests {
                 if n == 1 {
                     assert_eq!(runs[0], runs[1], "{m}×{k}×{n} on {backend:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn products_in_pieces_along_rows_and_columns() {
+        // NOTE: [gemm-pieces]: deep enough and wide enough to be cut, along the columns of a
+        // row-major output and along the rows of a column-major one (a shared left operand
+        // against a batch of vectors, written transposed), with a rest in both types
+        let (m, k, nb) = (300, 260, 150);
+        let a = random(m, k, 21, false);
+        let x = random(nb, k, 22, false).reshape(&[nb, k, 1]);
+        let b = random(k, nb, 23, false);
+        let (av, bv) = (values(&a), values(&b));
+        let (a32, x32, b32) = (
+            cast(&a, DType::F32),
+            cast(&x, DType::F32),
+            cast(&b, DType::F32),
+        );
+        for backend in [Backend::Avx2, Backend::Portable] {
+            let got = matmul_on::<f64>(backend, &a, &x).to_vec::<f64>().unwrap();
+            let got32 = matmul_on::<f32>(backend, &a32, &x32);
+            let got32 = cast(&got32, DType::F64).to_vec::<f64>().unwrap();
+            for t in 0..nb {
+                let want = dense(&av, &values(&x.slice(0, t, 1, 1)), m, k, 1);
+                for (i, w) in want.iter().enumerate() {
+                    let (g, g32) = (got[t * m + i], got32[t * m + i]);
+                    assert!((g - w).abs() <= 1e-13 * k as f64, "{backend:?}: {g} vs {w}");
+                    assert!(
+                        (g32 - w).abs() <= 1e-5 * k as f64,
+                        "{backend:?}: {g32} vs {w}"
+                    );
+                }
+            }
+            let want = dense(&av, &bv, m, k, nb);
+            let got = matmul_on::<f64>(backend, &a, &b).to_vec::<f64>().unwrap();
+            let got32 = matmul_on::<f32>(backend, &a32, &b32);
+            let got32 = cast(&got32, DType::F64).to_vec::<f64>().unwrap();
+            for ((g, g32), w) in got.iter().zip(&got32).zip(&want) {
+                assert!((g - w).abs() <= 1e-13 * k as f64, "{backend:?}: {g} vs {w}");
+                assert!(
+                    (g32 - w).abs() <= 1e-5 * k as f64,
+                    "{backend:?}: {g32} vs {w}"
+                );
             }
         }
     }
