@@ -78,7 +78,7 @@ mod tile;
 
 pub(crate) use passes::optimize;
 
-use crate::array::pool::{credit, fallible, hand_over, measure};
+use crate::array::pool::{Usage, credit, fallible, hand_over, measure};
 use crate::array::{Array, numel};
 use crate::core::stage::{Atom, Graph};
 use crate::core::{PrimKind, Tensor, bind};
@@ -86,6 +86,7 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::kernels::matmul::outer_is_products;
 use fuse::Step;
+use rayon::prelude::*;
 use small::SmallProgram;
 use smallvec::SmallVec;
 
@@ -163,6 +164,10 @@ struct Plan {
     /// k = 1 rewritten as multiplies.
     rewritten: Option<Graph>,
     outer: Vec<usize>,
+    /// The steps in runs (covering them all, in order) that run together: a run of several
+    /// steps reads nothing another of them writes and has at least two heavy ones (`NOTE:
+    /// [jit-waves]`); every other step is a run of its own.
+    waves: Vec<std::ops::Range<usize>>,
 }
 
 impl Plan {
@@ -186,7 +191,7 @@ impl Plan {
         };
         let g = rewritten.as_ref().unwrap_or(graph);
         let n = g.eqns.len();
-        let steps = fuse::steps(g, rewrite);
+        let steps = views_early(g, fuse::steps(g, rewrite));
         let step_free = last_reads(
             n,
             &g.outs,
@@ -212,7 +217,7 @@ impl Plan {
             .into_iter()
             .map(|vs| vs.into_iter().map(|v| slot[v]).collect())
             .collect();
-        let guards = steps
+        let guards: Vec<SmallVec<[Guard; 1]>> = steps
             .iter()
             .map(|s| {
                 let computes = |y: usize| match s {
@@ -238,6 +243,7 @@ impl Plan {
                 outers.chain(products).collect()
             })
             .collect();
+        let waves = waves(g, &steps, &guards);
         Plan {
             steps,
             step_free,
@@ -246,8 +252,143 @@ impl Plan {
             guards,
             rewritten,
             outer,
+            waves,
         }
     }
+}
+
+// NOTE: [jit-waves]
+// Independent heavy steps run at the same time, on the rayon workers the steps already run on
+// (`NOTE: [jit-on-workers]`). Each kernel splits its own work over the cores where it is large
+// enough, but a product of an MLP's layer (256 × 128 × 10: 13 µs on one core) split in two
+// pays a hand-off and a join for 6 µs of work a thread, and a Hessian-vector product of an MLP
+// runs eleven of them, in groups that read nothing of each other (the products of a layer's
+// tangent and of its primal; the three products of the backward pass of a layer). So a run of
+// consecutive steps that reads nothing another of them writes, with at least two heavy steps
+// (`heavy`), runs as one parallel loop over its steps, whose kernels split their own work
+// inside it as before: one join a run instead of one a step, and steps too small to split run
+// side by side. Views (`views_early`) move up to just after the steps that write their
+// operands, so that a view between two products does not cut their run. Which thread runs a
+// step, and whether its kernel splits, does not change its bits (the kernels split by
+// `rayon::current_num_threads`, the same on every worker); the memory each step takes is
+// measured where it runs and counted on the thread that runs the program, the run's peaks
+// added (`pool::credit`). Steps with a check of their operands (`Plan::guards`) run alone, and
+// so do custom calls (the user's closures may read this thread's generator or other
+// thread-locals).
+
+/// Run one step on its operands: its outputs, in order.
+fn eval_step(s: &Step, args: &[&Array]) -> Result<SmallVec<[Array; 2]>> {
+    match s {
+        // as `bind` does: a refused allocation is an error naming the op
+        Step::Eval { prim, .. } => Ok(SmallVec::from_elem(
+            fallible(prim.name(), || prim.eval(args))?,
+            1,
+        )),
+        Step::Fused { kernel, .. } => {
+            Ok(
+                fallible("jit (fused elementwise ops)", || Ok(kernel.run(args)))?
+                    .into_iter()
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// Whether `prim` makes a view of its operand (no kernel runs, or a copy at most).
+fn is_view(prim: &dyn crate::core::Primitive) -> bool {
+    use crate::prims::shape::{BroadcastTo, Permute, Reshape};
+    let a = prim.as_any();
+    a.is::<Reshape>() || a.is::<Permute>() || a.is::<BroadcastTo>()
+}
+
+/// `steps` with each view moved up to just after the steps that write its operands (`NOTE:
+/// [jit-waves]`); the other steps keep their order.
+fn views_early(g: &Graph, steps: Vec<Step>) -> Vec<Step> {
+    // after[k + 1]: the views that go right after the k-th step that stays; after[0], first
+    let mut after: Vec<Vec<Step>> = (0..=steps.len()).map(|_| Vec::new()).collect();
+    // for each variable, the index in `after` of the place it is written
+    let mut place = vec![0usize; g.eqns.len()];
+    let mut kept = 0;
+    for s in steps {
+        let at = (s.ins().iter())
+            .map(|a| match *a {
+                Atom::Var(v) => place[v],
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        match &s {
+            Step::Eval { prim, out, .. } if is_view(&**prim) => {
+                place[*out] = at;
+                after[at].push(s);
+            }
+            _ => {
+                kept += 1;
+                for &o in step_outs(&s) {
+                    place[o] = kept;
+                }
+                after[kept].push(s);
+            }
+        }
+    }
+    after.into_iter().flatten().collect()
+}
+
+/// The variables a step writes.
+fn step_outs(s: &Step) -> &[usize] {
+    match s {
+        Step::Eval { out, .. } => std::slice::from_ref(out),
+        Step::Fused { outs, .. } => &outs[..],
+    }
+}
+
+/// Products of at least this many multiply-adds, and fused kernels of at least this many
+/// elements, are heavy steps (`NOTE: [jit-waves]`): a few microseconds of work each.
+const WAVE_MIN: usize = 1 << 15;
+
+/// The runs of `steps` that run together (`NOTE: [jit-waves]`).
+fn waves(
+    g: &Graph,
+    steps: &[Step],
+    guards: &[SmallVec<[Guard; 1]>],
+) -> Vec<std::ops::Range<usize>> {
+    let heavy = |s: &Step| match s {
+        Step::Eval { prim, ins, out } => {
+            prim.as_any().is::<crate::prims::matmul::MatMul>() && {
+                let depth = match ins[0] {
+                    Atom::In(i) => g.inputs[i].0.last().copied(),
+                    Atom::Var(i) => g.eqns[i].shape.last().copied(),
+                    Atom::Const(i) => g.consts[i].shape().last().copied(),
+                };
+                numel(&g.eqns[*out].shape).saturating_mul(depth.unwrap_or(1)) >= WAVE_MIN
+            }
+        }
+        Step::Fused { kernel, .. } => numel(&kernel.shape) >= WAVE_MIN,
+    };
+    let mut waves = Vec::new();
+    let mut i = 0;
+    while i < steps.len() {
+        let mut written: SmallVec<[usize; 8]> = SmallVec::new();
+        let mut j = i;
+        while j < steps.len()
+            && j - i < 64
+            && guards[j].is_empty()
+            && !matches!(&steps[j], Step::Eval { prim, .. }
+                if prim.as_any().is::<crate::prims::custom::CustomCall>())
+            && !(steps[j].ins().iter()).any(|a| matches!(a, Atom::Var(v) if written.contains(v)))
+        {
+            written.extend_from_slice(step_outs(&steps[j]));
+            j += 1;
+        }
+        if steps[i..j].iter().filter(|s| heavy(s)).count() >= 2 {
+            waves.push(i..j);
+            i = j;
+        } else {
+            waves.push(i..i + 1);
+            i += 1;
+        }
+    }
+    waves
 }
 
 /// For each of `reads` (the atoms each step reads, in order), the variables (of `n`) read for
@@ -392,43 +533,72 @@ impl Program {
         let g = plan.rewritten.as_ref().unwrap_or(&self.graph);
         let slot = &plan.slot;
         let mut vars: Vec<Option<Array>> = vec![None; plan.n_slots];
-        for (i, s) in plan.steps.iter().enumerate() {
-            for guard in &plan.guards[i] {
-                let at = |a: Atom| array(a, inputs, &g.consts, &vars, slot);
-                let holds = match *guard {
-                    Guard::Outer([a, b]) => match at(a).dtype() {
-                        DType::F32 => outer_is_products::<f32>(at(a), at(b)),
-                        DType::F64 => outer_is_products::<f64>(at(a), at(b)),
-                        _ => false,
-                    },
-                    Guard::Finite(a) => at(a).all_finite(),
-                };
-                if !holds {
-                    return Ok(None);
-                }
-            }
-            let args: SmallVec<[&Array; 4]> = s
-                .ins()
-                .iter()
-                .map(|a| array(*a, inputs, &g.consts, &vars, slot))
-                .collect();
-            match s {
-                Step::Eval { prim, out, .. } => {
-                    // as `bind` does: a refused allocation is an error naming the op
-                    let y = fallible(prim.name(), || prim.eval(&args))?;
-                    drop(args);
-                    vars[slot[*out]] = Some(y);
-                }
-                Step::Fused { kernel, outs, .. } => {
-                    let ys = fallible("jit (fused elementwise ops)", || Ok(kernel.run(&args)))?;
-                    drop(args);
-                    for (o, y) in outs.iter().zip(ys) {
+        // runs of steps together only where this thread is a worker (`NOTE: [jit-waves]`)
+        let together = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
+        for wave in &plan.waves {
+            if wave.len() > 1 && together {
+                let vars_now = &vars;
+                let ys: Vec<(Result<SmallVec<[Array; 2]>>, Usage)> = (wave.clone())
+                    .into_par_iter()
+                    .map(|i| {
+                        let (y, usage) = measure(|| {
+                            let s = &plan.steps[i];
+                            let args: SmallVec<[&Array; 4]> = (s.ins().iter())
+                                .map(|a| array(*a, inputs, &g.consts, vars_now, slot))
+                                .collect();
+                            eval_step(s, &args)
+                        });
+                        hand_over(usage);
+                        (y, usage)
+                    })
+                    .collect();
+                credit(
+                    ys.iter()
+                        .fold(Usage { peak: 0, kept: 0 }, |t, (_, u)| Usage {
+                            peak: t.peak + u.peak,
+                            kept: t.kept + u.kept,
+                        }),
+                );
+                for (i, (y, _)) in wave.clone().zip(ys) {
+                    for (o, y) in step_outs(&plan.steps[i]).iter().zip(y?) {
                         vars[slot[*o]] = Some(y);
                     }
                 }
+                for i in wave.clone() {
+                    for &v in &plan.step_free[i] {
+                        vars[v] = None;
+                    }
+                }
+                continue;
             }
-            for &v in &plan.step_free[i] {
-                vars[v] = None;
+            for i in wave.clone() {
+                for guard in &plan.guards[i] {
+                    let at = |a: Atom| array(a, inputs, &g.consts, &vars, slot);
+                    let holds = match *guard {
+                        Guard::Outer([a, b]) => match at(a).dtype() {
+                            DType::F32 => outer_is_products::<f32>(at(a), at(b)),
+                            DType::F64 => outer_is_products::<f64>(at(a), at(b)),
+                            _ => false,
+                        },
+                        Guard::Finite(a) => at(a).all_finite(),
+                    };
+                    if !holds {
+                        return Ok(None);
+                    }
+                }
+                let s = &plan.steps[i];
+                let ys = {
+                    let args: SmallVec<[&Array; 4]> = (s.ins().iter())
+                        .map(|a| array(*a, inputs, &g.consts, &vars, slot))
+                        .collect();
+                    eval_step(s, &args)?
+                };
+                for (o, y) in step_outs(s).iter().zip(ys) {
+                    vars[slot[*o]] = Some(y);
+                }
+                for &v in &plan.step_free[i] {
+                    vars[v] = None;
+                }
             }
         }
         Ok(Some(
@@ -570,6 +740,78 @@ mod tests {
         assert_eq!(usage, here_use);
         assert_eq!(usage.kept, (2 * m * n * 8) as isize);
         assert!(usage.peak >= 2 * m * n * 8);
+    }
+
+    /// Two products that read nothing of each other, with a view of an input between them,
+    /// run as one run of steps (the view moved up first), and give the bits of the equations
+    /// bound one by one, with the memory they keep counted on the calling thread.
+    #[test]
+    fn independent_products_run_together_with_eager_bits() {
+        use crate::prims::shape::Permute;
+        use Atom::*;
+        let eqn = |prim: Arc<dyn crate::core::Primitive>, ins: &[Atom], shape: &[usize]| Eqn {
+            prim,
+            ins: ins.iter().copied().collect(),
+            shape: Shape::from_slice(shape),
+            dtype: DType::F64,
+        };
+        let (m, k, n) = (300, 40, 200);
+        let g = Graph {
+            inputs: vec![
+                (Shape::from_slice(&[m, k]), DType::F64),
+                (Shape::from_slice(&[k, n]), DType::F64),
+                (Shape::from_slice(&[n, k]), DType::F64),
+            ],
+            consts: vec![],
+            eqns: vec![
+                eqn(Arc::new(MatMul), &[In(0), In(1)], &[m, n]),
+                eqn(
+                    Arc::new(Permute {
+                        perm: SmallVec::from_slice(&[1, 0]),
+                    }),
+                    &[In(2)],
+                    &[k, n],
+                ),
+                eqn(Arc::new(MatMul), &[In(0), Var(1)], &[m, n]),
+                eqn(Arc::new(Binary(BinaryOp::Mul)), &[Var(0), Var(2)], &[m, n]),
+            ],
+            outs: vec![Var(3), Var(2)],
+            reusable: true,
+        };
+        let vals = |len: usize, f: f64| (0..len).map(|i| (i as f64 * f).sin()).collect::<Vec<_>>();
+        let inputs = [
+            Tensor::from_vec(vals(m * k, 0.37), &[m, k]).unwrap(),
+            Tensor::from_vec(vals(k * n, 0.11), &[k, n]).unwrap(),
+            Tensor::from_vec(vals(n * k, 0.23), &[n, k]).unwrap(),
+        ];
+        let p = Program::new(g);
+        let plan = p.steps.as_ref().expect("steps on concrete inputs");
+        // the view first, then both products in one run
+        assert!(matches!(&plan.steps[0], Step::Eval { out: 1, .. }));
+        let together: Vec<_> = plan.waves.iter().filter(|w| w.len() > 1).collect();
+        assert_eq!(together, [&(1..3)]);
+        let (here, here_use) = measure(|| p.run_concrete(plan, &inputs).unwrap().unwrap());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let (ys, usage) = pool.install(|| measure(|| p.run(&inputs).unwrap()));
+        let plain = p.run_bind(&inputs).unwrap();
+        for ((y, h), e) in ys.iter().zip(&here).zip(&plain) {
+            let bits = |t: &Tensor| {
+                t.to_vec::<f64>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(y), bits(e));
+            assert_eq!(bits(h), bits(e));
+        }
+        // two outputs of m·n f64 kept, and at least as much in use at once as one by one
+        assert_eq!(usage.kept, (2 * m * n * 8) as isize);
+        assert_eq!(usage.kept, here_use.kept);
+        assert!(usage.peak >= here_use.peak);
     }
 
     /// Programs whose every value is small, products included, run on the calling thread;
