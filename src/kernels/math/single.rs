@@ -35,10 +35,23 @@ fn expm1_q(r: f32) -> f32 {
     q.mul_add(r, c[0])
 }
 
+/// Q(r) of [`EXPM1_Q`] by Estrin's scheme (three levels instead of five; the f64
+/// `NOTE: [estrin]`).
+#[inline(always)]
+fn expm1_q_estrin(r: f32) -> f32 {
+    let c = EXPM1_Q;
+    let r2 = r * r;
+    let p01 = c[1].mul_add(r, c[0]);
+    let p23 = c[3].mul_add(r, c[2]);
+    let p45 = c[5].mul_add(r, c[4]);
+    let p03 = p23.mul_add(r2, p01);
+    p45.mul_add(r2 * r2, p03)
+}
+
 /// e^r − 1 for |r| ≤ ln2 / 2.
 #[inline(always)]
 fn expm1_poly(r: f32) -> f32 {
-    (r * r).mul_add(expm1_q(r), r)
+    (r * r).mul_add(expm1_q_estrin(r), r)
 }
 
 /// `(kb, r)`: x = k ln2 + r with k in the low bits of `kb`.
