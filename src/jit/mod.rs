@@ -687,17 +687,21 @@ mod tests {
     use crate::prims::unary::{Unary, UnaryOp};
     use std::sync::Arc;
 
+    /// An f64 equation of `prim` on `ins`, of shape `shape`.
+    fn eqn(prim: Arc<dyn crate::core::Primitive>, ins: &[Atom], shape: &[usize]) -> Eqn {
+        Eqn {
+            prim,
+            ins: ins.iter().copied().collect(),
+            shape: Shape::from_slice(shape),
+            dtype: DType::F64,
+        }
+    }
+
     /// A program whose steps run on the workers gives the bits of the equations bound one by
     /// one, and the memory it takes is counted on the calling thread as if it ran there.
     #[test]
     fn steps_on_the_workers_give_eager_bits_and_count_memory_here() {
         use Atom::*;
-        let eqn = |prim: Arc<dyn crate::core::Primitive>, ins: &[Atom], shape: &[usize]| Eqn {
-            prim,
-            ins: ins.iter().copied().collect(),
-            shape: Shape::from_slice(shape),
-            dtype: DType::F64,
-        };
         let (m, k, n) = (300, 40, 200);
         let g = Graph {
             inputs: vec![
@@ -749,12 +753,6 @@ mod tests {
     fn independent_products_run_together_with_eager_bits() {
         use crate::prims::shape::Permute;
         use Atom::*;
-        let eqn = |prim: Arc<dyn crate::core::Primitive>, ins: &[Atom], shape: &[usize]| Eqn {
-            prim,
-            ins: ins.iter().copied().collect(),
-            shape: Shape::from_slice(shape),
-            dtype: DType::F64,
-        };
         let (m, k, n) = (300, 40, 200);
         let g = Graph {
             inputs: vec![

@@ -196,9 +196,8 @@ fn expm1_q(r: f64) -> f64 {
 // thread, 32768 elements in cache, best of 2000 calls, builds alternated six times), and exp,
 // whose loop is bound by the rate of its instructions and has no division after the
 // polynomial, gained nothing in a scratch build, so exp (and sigmoid and softplus through it)
-// keeps Horner's. The
-// two schemes round differently (within the polynomial's own error, far below an ulp of the
-// result); the tests hold each function to its budget either way.
+// keeps Horner's. The two schemes round differently (within the polynomial's own error, far
+// below an ulp of the result); the tests hold each function to its budget either way.
 #[inline(always)]
 fn expm1_q_estrin(r: f64) -> f64 {
     let c = EXPM1_Q;
