@@ -304,7 +304,8 @@ fn is_view(prim: &dyn crate::core::Primitive) -> bool {
 /// `steps` with each view moved up to just after the steps that write its operands (`NOTE:
 /// [jit-waves]`); the other steps keep their order.
 fn views_early(g: &Graph, steps: Vec<Step>) -> Vec<Step> {
-    // after[k + 1]: the views that go right after the k-th step that stays; after[0], first
+    // after[k], k ≥ 1: the k-th step that stays, then the views that go right after it;
+    // after[0]: the views of inputs and constants, which go first
     let mut after: Vec<Vec<Step>> = (0..=steps.len()).map(|_| Vec::new()).collect();
     // for each variable, the index in `after` of the place it is written
     let mut place = vec![0usize; g.eqns.len()];
