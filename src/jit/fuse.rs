@@ -44,10 +44,19 @@ pub(crate) enum Step {
 }
 
 impl Step {
+    /// The atoms the step reads.
     pub(crate) fn ins(&self) -> &[Atom] {
         match self {
             Step::Eval { ins, .. } => ins,
             Step::Fused { ins, .. } => ins,
+        }
+    }
+
+    /// The variables the step writes, in the order it returns them.
+    pub(crate) fn outs(&self) -> &[usize] {
+        match self {
+            Step::Eval { out, .. } => std::slice::from_ref(out),
+            Step::Fused { outs, .. } => outs,
         }
     }
 }

@@ -118,22 +118,31 @@ pub(crate) struct Program {
 /// one run on the calling thread: handing them to a worker and back (a wake-up of each
 /// thread) costs more than they do (`NOTE: [jit-on-workers]`).
 fn splits_over_cores(g: &Graph) -> bool {
-    let shape = |a: &Atom| -> &[usize] {
-        match *a {
-            Atom::In(i) => &g.inputs[i].0,
-            Atom::Var(i) => &g.eqns[i].shape,
-            Atom::Const(i) => g.consts[i].shape(),
-        }
-    };
     let par_min = crate::kernels::strided::PAR_MIN;
     g.eqns.iter().any(|e| {
-        let out = numel(&e.shape);
-        // the left operand's last dim is the depth of a product
-        let depth = e.ins.first().and_then(|a| shape(a).last().copied());
-        let product = e.prim.as_any().is::<crate::prims::matmul::MatMul>()
-            && out.saturating_mul(depth.unwrap_or(1)) >= crate::kernels::matmul::PARALLEL;
-        product || out >= par_min || e.ins.iter().any(|a| numel(shape(a)) >= par_min)
+        multiply_adds(g, e) >= crate::kernels::matmul::PARALLEL
+            || numel(&e.shape) >= par_min
+            || e.ins.iter().any(|a| numel(shape(g, *a)) >= par_min)
     })
+}
+
+/// The shape of an atom of `g`.
+fn shape(g: &Graph, a: Atom) -> &[usize] {
+    match a {
+        Atom::In(i) => &g.inputs[i].0,
+        Atom::Var(i) => &g.eqns[i].shape,
+        Atom::Const(i) => g.consts[i].shape(),
+    }
+}
+
+/// The multiply-adds of `e` if it is a matrix product (its output's elements times the
+/// depth, the left operand's last dim), else 0.
+fn multiply_adds(g: &Graph, e: &crate::core::stage::Eqn) -> usize {
+    if !e.prim.as_any().is::<crate::prims::matmul::MatMul>() {
+        return 0;
+    }
+    let depth = e.ins.first().and_then(|a| shape(g, *a).last().copied());
+    numel(&e.shape).saturating_mul(depth.unwrap_or(1))
 }
 
 /// A condition on values, checked on every call, under which a rewritten step gives eager's
@@ -196,19 +205,12 @@ impl Plan {
             n,
             &g.outs,
             steps.iter().map(|s| s.ins()),
-            steps.iter().map(|s| match s {
-                Step::Eval { out, .. } => SmallVec::from_elem(*out, 1),
-                Step::Fused { outs, .. } => outs.clone(),
-            }),
+            steps.iter().map(|s| SmallVec::from_slice(s.outs())),
         );
         let mut slot = vec![usize::MAX; n];
         let mut n_slots = 0;
         for s in &steps {
-            let outs = match s {
-                Step::Eval { out, .. } => std::slice::from_ref(out),
-                Step::Fused { outs, .. } => &outs[..],
-            };
-            for &o in outs {
+            for &o in s.outs() {
                 slot[o] = n_slots;
                 n_slots += 1;
             }
@@ -325,7 +327,7 @@ fn views_early(g: &Graph, steps: Vec<Step>) -> Vec<Step> {
             }
             _ => {
                 kept += 1;
-                for &o in step_outs(&s) {
+                for &o in s.outs() {
                     place[o] = kept;
                 }
                 after[kept].push(s);
@@ -333,14 +335,6 @@ fn views_early(g: &Graph, steps: Vec<Step>) -> Vec<Step> {
         }
     }
     after.into_iter().flatten().collect()
-}
-
-/// The variables a step writes.
-fn step_outs(s: &Step) -> &[usize] {
-    match s {
-        Step::Eval { out, .. } => std::slice::from_ref(out),
-        Step::Fused { outs, .. } => &outs[..],
-    }
 }
 
 /// Products of at least this many multiply-adds, and fused kernels of at least this many
@@ -354,16 +348,8 @@ fn waves(
     guards: &[SmallVec<[Guard; 1]>],
 ) -> Vec<std::ops::Range<usize>> {
     let heavy = |s: &Step| match s {
-        Step::Eval { prim, ins, out } => {
-            prim.as_any().is::<crate::prims::matmul::MatMul>() && {
-                let depth = match ins[0] {
-                    Atom::In(i) => g.inputs[i].0.last().copied(),
-                    Atom::Var(i) => g.eqns[i].shape.last().copied(),
-                    Atom::Const(i) => g.consts[i].shape().last().copied(),
-                };
-                numel(&g.eqns[*out].shape).saturating_mul(depth.unwrap_or(1)) >= WAVE_MIN
-            }
-        }
+        // a step evaluates its equation on the same operands
+        Step::Eval { out, .. } => multiply_adds(g, &g.eqns[*out]) >= WAVE_MIN,
         Step::Fused { kernel, .. } => numel(&kernel.shape) >= WAVE_MIN,
     };
     let mut waves = Vec::new();
@@ -378,7 +364,7 @@ fn waves(
                 if prim.as_any().is::<crate::prims::custom::CustomCall>())
             && !(steps[j].ins().iter()).any(|a| matches!(a, Atom::Var(v) if written.contains(v)))
         {
-            written.extend_from_slice(step_outs(&steps[j]));
+            written.extend_from_slice(steps[j].outs());
             j += 1;
         }
         if steps[i..j].iter().filter(|s| heavy(s)).count() >= 2 {
@@ -536,19 +522,21 @@ impl Program {
         let mut vars: Vec<Option<Array>> = vec![None; plan.n_slots];
         // runs of steps together only where this thread is a worker (`NOTE: [jit-waves]`)
         let together = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
+        // step `i` on the values `vars` holds
+        let eval = |i: usize, vars: &[Option<Array>]| {
+            let s = &plan.steps[i];
+            let args: SmallVec<[&Array; 4]> = (s.ins().iter())
+                .map(|a| array(*a, inputs, &g.consts, vars, slot))
+                .collect();
+            eval_step(s, &args)
+        };
         for wave in &plan.waves {
             if wave.len() > 1 && together {
                 let vars_now = &vars;
                 let ys: Vec<(Result<SmallVec<[Array; 2]>>, Usage)> = (wave.clone())
                     .into_par_iter()
                     .map(|i| {
-                        let (y, usage) = measure(|| {
-                            let s = &plan.steps[i];
-                            let args: SmallVec<[&Array; 4]> = (s.ins().iter())
-                                .map(|a| array(*a, inputs, &g.consts, vars_now, slot))
-                                .collect();
-                            eval_step(s, &args)
-                        });
+                        let (y, usage) = measure(|| eval(i, vars_now));
                         hand_over(usage);
                         (y, usage)
                     })
@@ -561,7 +549,7 @@ impl Program {
                         }),
                 );
                 for (i, (y, _)) in wave.clone().zip(ys) {
-                    for (o, y) in step_outs(&plan.steps[i]).iter().zip(y?) {
+                    for (o, y) in plan.steps[i].outs().iter().zip(y?) {
                         vars[slot[*o]] = Some(y);
                     }
                 }
@@ -587,14 +575,8 @@ impl Program {
                         return Ok(None);
                     }
                 }
-                let s = &plan.steps[i];
-                let ys = {
-                    let args: SmallVec<[&Array; 4]> = (s.ins().iter())
-                        .map(|a| array(*a, inputs, &g.consts, &vars, slot))
-                        .collect();
-                    eval_step(s, &args)?
-                };
-                for (o, y) in step_outs(s).iter().zip(ys) {
+                let ys = eval(i, &vars)?;
+                for (o, y) in plan.steps[i].outs().iter().zip(ys) {
                     vars[slot[*o]] = Some(y);
                 }
                 for &v in &plan.step_free[i] {
