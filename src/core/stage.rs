@@ -55,6 +55,26 @@ pub(crate) struct Graph {
     pub(crate) reusable: bool,
 }
 
+impl Graph {
+    /// The shape of an atom.
+    pub(crate) fn shape(&self, a: Atom) -> &[usize] {
+        match a {
+            Atom::In(i) => &self.inputs[i].0,
+            Atom::Var(i) => &self.eqns[i].shape,
+            Atom::Const(i) => self.consts[i].shape(),
+        }
+    }
+
+    /// The dtype of an atom.
+    pub(crate) fn dtype(&self, a: Atom) -> DType {
+        match a {
+            Atom::In(i) => self.inputs[i].1,
+            Atom::Var(i) => self.eqns[i].dtype,
+            Atom::Const(i) => self.consts[i].dtype(),
+        }
+    }
+}
+
 /// The graph a stage level is recording.
 pub(crate) struct Recorder {
     graph: Mutex<Graph>,

@@ -76,15 +76,6 @@ fn code(e: &Eqn) -> Option<Code> {
     None
 }
 
-/// Dtype of an atom.
-fn dtype(g: &Graph, a: Atom) -> DType {
-    match a {
-        Atom::In(i) => g.inputs[i].1,
-        Atom::Var(i) => g.eqns[i].dtype,
-        Atom::Const(i) => g.consts[i].dtype(),
-    }
-}
-
 /// The products with k = 1 (outer products `a[..., m, 1] · b[..., 1, n]`, m and n at least 2)
 /// that only elementwise equations of their shape and dtype read (not an output): the graph
 /// with each rewritten as the broadcast multiply `mul a b`, which fusion then puts into its
@@ -95,22 +86,15 @@ fn dtype(g: &Graph, a: Atom) -> DType {
 pub(crate) fn outer_products(g: &Graph) -> Option<(Graph, Vec<usize>)> {
     let n = g.eqns.len();
     let readers = readers(g);
-    let shape = |a: Atom| -> Vec<usize> {
-        match a {
-            Atom::In(i) => g.inputs[i].0.to_vec(),
-            Atom::Var(i) => g.eqns[i].shape.to_vec(),
-            Atom::Const(i) => g.consts[i].shape().to_vec(),
-        }
-    };
     let outer: Vec<usize> = (0..n)
         .filter(|&i| {
             let e = &g.eqns[i];
             let [a, b] = e.ins[..] else { return false };
-            let (sa, sb) = (shape(a), shape(b));
+            let (sa, sb) = (g.shape(a), g.shape(b));
             e.prim.as_any().is::<MatMul>()
                 && matches!(e.dtype, DType::F32 | DType::F64)
-                && dtype(g, a) == e.dtype
-                && dtype(g, b) == e.dtype
+                && g.dtype(a) == e.dtype
+                && g.dtype(b) == e.dtype
                 && sa.len() >= 2
                 && sb.len() >= 2
                 && sa[sa.len() - 1] == 1
@@ -156,7 +140,7 @@ fn read_elementwise(g: &Graph, y: usize, readers: &[SmallVec<[usize; 2]>]) -> bo
             code(e).is_some()
                 && e.shape == ye.shape
                 && e.dtype == ye.dtype
-                && e.ins.iter().all(|&a| dtype(g, a) == e.dtype)
+                && e.ins.iter().all(|&a| g.dtype(a) == e.dtype)
         })
 }
 
@@ -169,7 +153,7 @@ fn sparse_product(g: &Graph, i: usize, readers: &[SmallVec<[usize; 2]>]) -> Opti
     };
     if !e.prim.as_any().is::<MatMul>()
         || !matches!(e.dtype, DType::F32 | DType::F64)
-        || dtype(g, a) != e.dtype
+        || g.dtype(a) != e.dtype
         || !read_elementwise(g, i, readers)
     {
         return None;
@@ -197,7 +181,7 @@ pub(crate) fn recompute(g: &Graph) -> Option<Graph> {
         code(re).is_some()
             && re.shape == e.shape
             && re.dtype == e.dtype
-            && re.ins.iter().all(|&a| dtype(g, a) == re.dtype)
+            && re.ins.iter().all(|&a| g.dtype(a) == re.dtype)
     };
     // for each candidate, the reader before which its copy goes
     let mut at: Vec<Option<usize>> = vec![None; n];
@@ -279,7 +263,7 @@ pub(crate) fn steps(g: &Graph, rewrite: bool) -> Vec<Step> {
     let codes: Vec<Option<Code>> = g
         .eqns
         .iter()
-        .map(|e| code(e).filter(|_| e.ins.iter().all(|&a| dtype(g, a) == e.dtype)))
+        .map(|e| code(e).filter(|_| e.ins.iter().all(|&a| g.dtype(a) == e.dtype)))
         .collect();
     let mut gid: Vec<Option<usize>> = vec![None; n];
     let mut groups: Vec<Group> = Vec::new();

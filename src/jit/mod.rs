@@ -122,17 +122,8 @@ fn splits_over_cores(g: &Graph) -> bool {
     g.eqns.iter().any(|e| {
         multiply_adds(g, e) >= crate::kernels::matmul::PARALLEL
             || numel(&e.shape) >= par_min
-            || e.ins.iter().any(|a| numel(shape(g, *a)) >= par_min)
+            || e.ins.iter().any(|a| numel(g.shape(*a)) >= par_min)
     })
-}
-
-/// The shape of an atom of `g`.
-fn shape(g: &Graph, a: Atom) -> &[usize] {
-    match a {
-        Atom::In(i) => &g.inputs[i].0,
-        Atom::Var(i) => &g.eqns[i].shape,
-        Atom::Const(i) => g.consts[i].shape(),
-    }
 }
 
 /// The multiply-adds of `e` if it is a matrix product (its output's elements times the
@@ -141,7 +132,7 @@ fn multiply_adds(g: &Graph, e: &crate::core::stage::Eqn) -> usize {
     if !e.prim.as_any().is::<crate::prims::matmul::MatMul>() {
         return 0;
     }
-    let depth = e.ins.first().and_then(|a| shape(g, *a).last().copied());
+    let depth = e.ins.first().and_then(|a| g.shape(*a).last().copied());
     numel(&e.shape).saturating_mul(depth.unwrap_or(1))
 }
 

@@ -226,20 +226,13 @@ impl<T: Float> Small<T> {
             Atom::Const(c) => consts[c],
             Atom::Var(v) => place[v],
         };
-        let shape_of = |a: Atom| -> &[usize] {
-            match a {
-                Atom::In(i) => &g.inputs[i].0,
-                Atom::Const(c) => g.consts[c].shape(),
-                Atom::Var(v) => &g.eqns[v].shape,
-            }
-        };
         // the positions of an atom's elements where the data lies (through gathers)
         let sources =
             |a: Atom, place: &[usize], gathered: &[Option<Range<usize>>], idx: &[u32]| match a {
                 Atom::Var(v) if gathered[v].is_some() => {
                     idx[gathered[v].clone().expect("a gather")].to_vec()
                 }
-                a => positions(loc(a, place), numel(shape_of(a))),
+                a => positions(loc(a, place), numel(g.shape(a))),
             };
         for (i, e) in g.eqns.iter().enumerate() {
             let n = numel(&e.shape);
@@ -254,7 +247,7 @@ impl<T: Float> Small<T> {
                             .into_iter()
                             .map(f64::from)
                             .collect();
-                        Array::from_vec(s, shape_of(a))
+                        Array::from_vec(s, g.shape(a))
                     })
                     .collect();
                 let refs: Vec<&Array> = arrays.iter().collect();
@@ -291,7 +284,7 @@ impl<T: Float> Small<T> {
             if elementwise {
                 let mut args = [Operand::S(0); 2];
                 for (k, &a) in e.ins.iter().enumerate() {
-                    let m = numel(shape_of(a));
+                    let m = numel(g.shape(a));
                     args[k] = if m == n {
                         Operand::S(loc(a, &place))
                     } else if m == 1 {
@@ -300,7 +293,7 @@ impl<T: Float> Small<T> {
                         // broadcast into scratch
                         let src = sources(a, &place, &gathered, &idx);
                         let s: Vec<f64> = src.into_iter().map(f64::from).collect();
-                        let map = Array::from_vec(s, shape_of(a))
+                        let map = Array::from_vec(s, g.shape(a))
                             .broadcast_to(&e.shape)
                             .to_vec::<f64>()?;
                         let at = place_of(&mut image, n)?;
@@ -335,7 +328,7 @@ impl<T: Float> Small<T> {
             let ins = e
                 .ins
                 .iter()
-                .map(|&a| (loc(a, &place), Shape::from_slice(shape_of(a))))
+                .map(|&a| (loc(a, &place), Shape::from_slice(g.shape(a))))
                 .collect();
             let dst = place_of(&mut image, n)?;
             place[i] = dst;
