@@ -603,8 +603,8 @@ impl Program {
 // tensor memory the steps take is measured on the worker and counted on the caller as if it
 // had been taken there, and what they keep (the outputs, which the caller frees) is no longer
 // counted on the worker (`NOTE: [memory-budget]`, `pool::credit`, `pool::hand_over`); a failed
-// allocation unwinds to the step's own `fallible` boundary, on the worker. The pool's other workers
-// stay awake while the steps run (`NOTE: [keep-awake]`).
+// allocation unwinds to the step's own `fallible` boundary, on the worker. The pool's other
+// workers stay awake while the steps run (`NOTE: [keep-awake]`).
 /// Run `f` on a rayon worker, unless this thread is one already or there is only one
 /// (`NOTE: [jit-on-workers]`).
 fn on_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
