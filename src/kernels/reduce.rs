@@ -16,7 +16,7 @@
 //!
 //! NOTE: [reduce-order] Every output element is computed in an order fixed by the shape and
 //! the memory layout alone: work is split over threads only at boundaries that the pairwise
-//! tree has anyway (independent rows or column tiles, or blocks of 2⁷ runs of one long row,
+//! tree has anyway (independent rows or column tiles, or blocks of 2⁹ runs of one long row,
 //! whose results are combined in the same tree the sequential fold builds), so a sum gives the
 //! same bits on any number of threads, and in every ISA copy (no implicit FMA contraction).
 
