@@ -617,6 +617,52 @@ fn pads_fuse_into_their_readers_as_guarded_loads() -> Result<()> {
 }
 
 #[test]
+fn pads_over_short_rows_run_in_tiles_of_whole_rows() -> Result<()> {
+    // rows of 64 to 512 read through pads take tiles of several whole rows (NOTE:
+    // [row-blocks]); on both cores the pieces start mid-row (96 does not divide them), and
+    // the last tile of a piece may be one row or part of one
+    type Slicer = fn(&Tensor, usize, usize) -> Result<Tensor>;
+    let slicers: [(&str, Slicer); 4] = [
+        ("last dim, step 1", |x, _, w| x.narrow(1, 5, w - 10)),
+        ("last dim, step 3", |x, _, w| x.slice(1, 2, w as i64 - 3, 3)),
+        ("first dim, step 2", |x, r, _| {
+            x.slice(0, 1, r as i64 - 2, 2)
+        }),
+        ("first dim, step 1", |x, r, _| x.narrow(0, 3, r / 2)),
+    ];
+    for (rows, width) in [(400, 96), (7, 130), (1000, 70), (6, 512)] {
+        let x = grid(rows, width, DType::F64, true)?;
+        for (name, sl) in slicers {
+            let f = move |x: &Tensor| -> Result<Tensor> {
+                let g: Tensor = grad(move |x: &Tensor| sl(x, rows, width)?.sin()?.sum()).call(x)?;
+                let h: Tensor =
+                    grad(move |x: &Tensor| sl(x, rows, width)?.square()?.sum()).call(x)?;
+                g.mul(&x.exp()?)?.add(&h)?.sub(&g.square()?)
+            };
+            let j = jit(f);
+            let text = j.trace(&x)?.compiled().to_string();
+            assert!(text.contains("pad[dim="), "{name}: {text}");
+            for _ in 0..2 {
+                same_bits(&j.call(&x)?, &f(&x)?, &format!("{name}, {rows} x {width}"));
+            }
+        }
+    }
+    // Rosenbrock's Hessian at widths around a tile's half, the sum of two pads of rows
+    for n in [64, 100, 130, 511, 513] {
+        let x = grid(1, n, DType::F64, true)?.reshape(&[n as i64])?;
+        let j = jit(hessian(rosen));
+        for _ in 0..2 {
+            same_bits(
+                &j.call(&x)?,
+                &hessian(rosen).call(&x)?,
+                &format!("rosen {n}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
 fn small_programs_run_over_one_arena_with_views_as_index_maps() -> Result<()> {
     // a Hessian of three variables: every value is tiny
     let f = |x: &Tensor| -> Result<Tensor> {
