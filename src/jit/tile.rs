@@ -688,7 +688,7 @@ impl Kernel {
         let mut t0 = 0;
         while t0 < len {
             let pos = start + t0;
-            let block = blocks && pos % row == 0 && len - t0 >= 2 * row;
+            let block = blocks && pos.is_multiple_of(row) && len - t0 >= 2 * row;
             let mut m = if block {
                 ((len - t0) / row).min(tile / row) * row
             } else if row > 0 {
