@@ -797,9 +797,7 @@ impl Kernel {
                                 let src = (*data, *offset, *shape, *strides);
                                 match padded(&self.shape, src, pad, at, piece) {
                                     At::S(s) => {
-                                        for (x, &v) in piece.iter_mut().zip(s) {
-                                            x.write(v);
-                                        }
+                                        piece.write_copy_of_slice(s);
                                     }
                                     At::C(c) => {
                                         for x in piece.iter_mut() {
