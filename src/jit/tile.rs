@@ -797,7 +797,9 @@ impl Kernel {
                                 let src = (*data, *offset, *shape, *strides);
                                 match padded(&self.shape, src, pad, at, piece) {
                                     At::S(s) => {
-                                        piece.write_copy_of_slice(s);
+                                        for (x, &v) in piece.iter_mut().zip(s) {
+                                            x.write(v);
+                                        }
                                     }
                                     At::C(c) => {
                                         for x in piece.iter_mut() {
