@@ -776,60 +776,36 @@ impl Kernel {
                         strides,
                         pad,
                         slot,
-                    } if block => {
-                        // row by row into the register, each row in pieces that are all
-                        // padding or all input (NOTE: [row-blocks])
-                        let cuts = if pad.step == 1 && pad.dim + 1 == self.shape.len() {
-                            let hi = (pad.start + shape[pad.dim]).min(row);
-                            [pad.start.min(row), hi]
+                    } => {
+                        let src = (*data, *offset, *shape, *strides);
+                        if block {
+                            // row by row into the register, each row in pieces that are all
+                            // padding or all input (NOTE: [row-blocks])
+                            let cuts = if pad.step == 1 && pad.dim + 1 == self.shape.len() {
+                                let hi = (pad.start + shape[pad.dim]).min(row);
+                                [pad.start.min(row), hi]
+                            } else {
+                                [row, row]
+                            };
+                            let dst = &mut slots[*slot][..m];
+                            for (k, part) in dst.chunks_mut(row).enumerate() {
+                                let mut a = 0;
+                                for b in [cuts[0], cuts[1], row] {
+                                    if b > a {
+                                        let at = (pos + k * row + a, b - a, row);
+                                        padded_into(&self.shape, src, pad, at, &mut part[a..b]);
+                                        a = b;
+                                    }
+                                }
+                            }
+                            At::Slot(*slot)
                         } else {
-                            [row, row]
-                        };
-                        let dst = &mut slots[*slot][..m];
-                        for (k, part) in dst.chunks_mut(row).enumerate() {
-                            let mut a = 0;
-                            for b in [cuts[0], cuts[1], row] {
-                                if b <= a {
-                                    continue;
-                                }
-                                let piece = &mut part[a..b];
-                                let at = (pos + k * row + a, b - a, row);
-                                let src = (*data, *offset, *shape, *strides);
-                                match padded(&self.shape, src, pad, at, piece) {
-                                    At::S(s) => {
-                                        for (x, &v) in piece.iter_mut().zip(s) {
-                                            x.write(v);
-                                        }
-                                    }
-                                    At::C(c) => {
-                                        for x in piece.iter_mut() {
-                                            x.write(c);
-                                        }
-                                    }
-                                    At::Slot(_) => {}
-                                }
-                                a = b;
+                            match padded(&self.shape, src, pad, (pos, m, row), slots[*slot]) {
+                                At::Slot(_) => At::Slot(*slot),
+                                a => a,
                             }
                         }
-                        At::Slot(*slot)
                     }
-                    Input::Padded {
-                        data,
-                        offset,
-                        shape,
-                        strides,
-                        pad,
-                        slot,
-                    } => match padded(
-                        &self.shape,
-                        (data, *offset, shape, strides),
-                        pad,
-                        (pos, m, row),
-                        slots[*slot],
-                    ) {
-                        At::Slot(_) => At::Slot(*slot),
-                        a => a,
-                    },
                     Input::Sparse { rows, slot } => {
                         let (r, j) = (pos / row, pos % row);
                         let c = rows.cols[r];
@@ -1214,19 +1190,7 @@ impl Kernel {
                 for &(r, j, l, t) in parts {
                     let d = &mut dst[t..t + l];
                     let at = (r * row + j, l, row);
-                    match padded(&self.shape, (data, *offset, shape, strides), pad, at, d) {
-                        At::S(s) => {
-                            for (x, &v) in d.iter_mut().zip(s) {
-                                x.write(v);
-                            }
-                        }
-                        At::C(c) => {
-                            for x in d.iter_mut() {
-                                x.write(c);
-                            }
-                        }
-                        At::Slot(_) => {}
-                    }
+                    padded_into(&self.shape, (data, *offset, shape, strides), pad, at, d);
                 }
             }
             Input::Pre { k, shape, pad, .. } => {
@@ -1406,6 +1370,31 @@ fn padded<'a, T: Float>(
         col += pad.step;
     }
     At::Slot(0)
+}
+
+/// [`padded`] written into `dst` (the positions `at` of the output, `dst.len()` of them), in
+/// place or not.
+#[inline(always)]
+fn padded_into<T: Float>(
+    out_shape: &[usize],
+    src: (&[T], usize, &[usize], &[isize]),
+    pad: &PadSpec,
+    at: (usize, usize, usize),
+    dst: &mut [MaybeUninit<T>],
+) {
+    match padded(out_shape, src, pad, at, dst) {
+        At::S(s) => {
+            for (x, &v) in dst.iter_mut().zip(s) {
+                x.write(v);
+            }
+        }
+        At::C(c) => {
+            for x in dst.iter_mut() {
+                x.write(c);
+            }
+        }
+        At::Slot(_) => {}
+    }
 }
 
 /// `s` as initialized values.
