@@ -667,6 +667,9 @@ impl Drop for SetOnDrop<'_> {
 // leaves a fresh job in its place (which the scope waits for too) and returns to whatever it
 // was waiting for. The flag is set when the program returns or unwinds, so a panic does not
 // leave the jobs spinning.
+// Where several threads replay programs at once, a kept-awake worker may take another caller's
+// job, and the program that spawned it then waits for that job before it returns: the same
+// coupling as a join whose waiting thread takes unrelated work.
 /// How long a job of `NOTE: [keep-awake]` spins before it hands over to a fresh one.
 const KEEP_AWAKE: std::time::Duration = std::time::Duration::from_micros(20);
 
