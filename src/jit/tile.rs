@@ -110,6 +110,14 @@ impl PadSpec {
         let k = i.checked_sub(self.start)?;
         (k % self.step == 0 && k / self.step < len).then_some(k / self.step)
     }
+
+    /// For a pad of step 1 along the rows (the last dim of an output of rank `rank`), of an
+    /// input of shape `shape`: the columns `lo..hi` of each row that read the input, the rest
+    /// padding. Tiles and pieces of rows that end at these read a padded input in place.
+    #[inline]
+    fn row_cols(&self, shape: &[usize], rank: usize) -> Option<(usize, usize)> {
+        (self.step == 1 && self.dim + 1 == rank).then(|| (self.start, self.start + shape[self.dim]))
+    }
 }
 
 /// A constant with at most one nonzero in each row (of its last dim), every other element
@@ -700,11 +708,9 @@ impl Kernel {
             // padded input is all padding or all input (read in place)
             for inp in ins.iter().filter(|_| !block) {
                 if let Input::Padded { shape, pad, .. } | Input::Pre { shape, pad, .. } = inp
-                    && pad.step == 1
-                    && pad.dim + 1 == self.shape.len()
+                    && let Some((lo, hi)) = pad.row_cols(shape, self.shape.len())
                 {
                     let j = pos % row;
-                    let (lo, hi) = (pad.start, pad.start + shape[pad.dim]);
                     if j < lo {
                         m = m.min(lo - j);
                     } else if j < hi {
@@ -781,12 +787,9 @@ impl Kernel {
                         if block {
                             // row by row into the register, each row in pieces that are all
                             // padding or all input (NOTE: [row-blocks])
-                            let cuts = if pad.step == 1 && pad.dim + 1 == self.shape.len() {
-                                let hi = (pad.start + shape[pad.dim]).min(row);
-                                [pad.start.min(row), hi]
-                            } else {
-                                [row, row]
-                            };
+                            let cuts = pad
+                                .row_cols(shape, self.shape.len())
+                                .map_or([row, row], |(lo, hi)| [lo.min(row), hi.min(row)]);
                             let dst = &mut slots[*slot][..m];
                             for (k, part) in dst.chunks_mut(row).enumerate() {
                                 let mut a = 0;
