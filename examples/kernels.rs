@@ -13,6 +13,10 @@
 //! 1.5) moves much less, so that is what this prints, one JSON line per op:
 //! `{"op": NAME, "cpu_s": SECONDS_PER_CALL, "calls": N}`. Run it with `RAYON_NUM_THREADS=1` to
 //! compare with torch's `torch.set_num_threads(1)`.
+//!
+//! On more than one thread CPU time counts every thread's time, spinning included, so with
+//! `KERNELS_WALL=1` it prints the median wall time of single calls instead (over the same budget
+//! of wall seconds): `{"op": NAME, "wall_s": MEDIAN_SECONDS_PER_CALL, "calls": N}`.
 
 use functorch::{DType, Result, Tensor, manual_seed};
 
@@ -51,6 +55,22 @@ fn cpu_per_call(budget: f64, mut f: impl FnMut() -> Result<()>) -> (f64, usize) 
         }
         n *= 2;
     }
+}
+
+/// The median wall seconds of one call of `f`, over calls for at least `budget` seconds (and at
+/// least 5 calls), after two warm-up calls.
+fn wall_median(budget: f64, mut f: impl FnMut() -> Result<()>) -> (f64, usize) {
+    f().expect("warm-up");
+    f().expect("warm-up");
+    let start = std::time::Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 5 || start.elapsed().as_secs_f64() < budget {
+        let t0 = std::time::Instant::now();
+        f().expect("timed call");
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times.len())
 }
 
 fn randn(shape: &[usize], dtype: DType) -> Tensor {
@@ -185,6 +205,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.5);
+    let wall = std::env::var("KERNELS_WALL").is_ok_and(|v| v == "1");
     for (name, mut f) in ops() {
         if args.iter().any(|a| a == "--list") {
             println!("{name}");
@@ -193,7 +214,12 @@ fn main() {
         if !args.is_empty() && !args.contains(&name) {
             continue;
         }
-        let (s, n) = cpu_per_call(budget, &mut f);
-        println!(r#"{{"op": "{name}", "cpu_s": {s:e}, "calls": {n}}}"#);
+        if wall {
+            let (s, n) = wall_median(budget, &mut f);
+            println!(r#"{{"op": "{name}", "wall_s": {s:e}, "calls": {n}}}"#);
+        } else {
+            let (s, n) = cpu_per_call(budget, &mut f);
+            println!(r#"{{"op": "{name}", "cpu_s": {s:e}, "calls": {n}}}"#);
+        }
     }
 }

@@ -11,6 +11,12 @@ KERNELS_SECONDS seconds of calls, default 1.5), then ours in the Rust binary
 With KERNELS_ROUNDS=R (default 1) the pair is timed R times, alternating, and each side's best
 round is kept: on a shared machine the best of a few rounds moves far less than one round.
 Prints a markdown table: ours, torch, torch / ours (above 1: we are faster).
+
+With KERNELS_THREADS=N (N > 1) both sides run on N threads (`torch.set_num_threads(N)`,
+`RAYON_NUM_THREADS=N`) and each round measures the median wall time of single calls instead of
+CPU time (which would count every thread's spinning). A wall-time round is at the mercy of
+whatever else the machine does in those seconds, so the table then also gives the median over
+rounds of each round's ratio: the two sides of a round ran seconds apart, under the same load.
 """
 
 import json
@@ -24,6 +30,7 @@ import torch
 BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "examples", "kernels")
 BUDGET = float(os.environ.get("KERNELS_SECONDS", "1.5"))
 ROUNDS = int(os.environ.get("KERNELS_ROUNDS", "1"))
+THREADS = int(os.environ.get("KERNELS_THREADS", "1"))
 
 
 def cpu_per_call(f):
@@ -38,6 +45,20 @@ def cpu_per_call(f):
         if dt >= BUDGET:
             return dt / n
         n *= 2
+
+
+def wall_median(f):
+    """The median wall seconds of one call of f, over at least BUDGET seconds and 5 calls."""
+    f()
+    f()
+    times = []
+    start = time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < BUDGET:
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
 
 
 def torch_op(name):
@@ -97,22 +118,34 @@ def torch_op(name):
 
 
 def main():
-    torch.set_num_threads(1)
-    env = dict(os.environ, RAYON_NUM_THREADS="1")
+    torch.set_num_threads(THREADS)
+    wall = THREADS > 1
+    env = dict(os.environ, RAYON_NUM_THREADS=str(THREADS), KERNELS_WALL="1" if wall else "0")
+    key, measure = ("wall_s", wall_median) if wall else ("cpu_s", cpu_per_call)
     names = sys.argv[1:] or subprocess.run(
         [BIN, "--list"], capture_output=True, text=True, check=True
     ).stdout.split()
-    print("| op | ours | torch | torch / ours |")
-    print("|---|---:|---:|---:|")
+    if wall:
+        print("| op | ours | torch | torch / ours | median of the rounds' ratios |")
+        print("|---|---:|---:|---:|---:|")
+    else:
+        print("| op | ours | torch | torch / ours |")
+        print("|---|---:|---:|---:|")
     for name in names:
         f = torch_op(name)
-        theirs, ours = float("inf"), float("inf")
+        theirs, ours, ratios = float("inf"), float("inf"), []
         for _ in range(ROUNDS):
-            theirs = min(theirs, cpu_per_call(f))
+            t = measure(f)
             out = subprocess.run([BIN, name], capture_output=True, text=True, env=env, check=True)
-            ours = min(ours, json.loads(out.stdout.strip().splitlines()[-1])["cpu_s"])
+            o = json.loads(out.stdout.strip().splitlines()[-1])[key]
+            theirs, ours = min(theirs, t), min(ours, o)
+            ratios.append(t / o)
+        ratios.sort()
         fmt = lambda s: f"{s * 1e3:.3f} ms" if s >= 1e-3 else f"{s * 1e6:.1f} µs"
-        print(f"| {name} | {fmt(ours)} | {fmt(theirs)} | {theirs / ours:.2f} |", flush=True)
+        row = f"| {name} | {fmt(ours)} | {fmt(theirs)} | {theirs / ours:.2f} |"
+        if wall:
+            row += f" {ratios[len(ratios) // 2]:.2f} |"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":
