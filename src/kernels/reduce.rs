@@ -709,7 +709,8 @@ impl<A> Runs<A> {
         Runs {
             quarter,
             row: Vec::with_capacity(64),
-            quarters: std::array::from_fn(|_| Vec::with_capacity(16)),
+            // allocated only where quarters are read
+            quarters: std::array::from_fn(|_| Vec::new()),
         }
     }
 }
