@@ -517,13 +517,11 @@ impl<F: Fold> Vectorized for FoldRows<'_, F> {
     fn run(self) {
         let (f, len) = (self.f, self.len);
         let mut stack = Runs::new(self.quarter);
-        let row_bytes = len * size_of::<F::T>();
         // NOTE: [streams] rows of at least a run, too short to be read in quarters, in four
         // quarters of the rows side by side
-        let q = if self
-            .quarter
-            .is_some_and(|b| len >= run_len::<F::T>() && row_bytes < STREAMS * b)
-        {
+        let q = if self.quarter.is_some_and(|b| {
+            len >= run_len::<F::T>() && len / run_len::<F::T>() < STREAMS * quarter_runs::<F::T>(b)
+        }) {
             self.out.len() / STREAMS
         } else {
             0
@@ -638,15 +636,14 @@ fn fold_lanes<F: Fold>(f: F, x: &[F::T], stack: &mut Runs<F::A>) -> [F::A; LANES
 fn fold_runs<F: Fold, const R: usize>(f: F, x: &[F::T], runs_of: &mut Runs<F::A>) -> [F::A; LANES] {
     let stack = &mut runs_of.row;
     stack.clear();
+    debug_assert_eq!(R, run_len::<F::T>(), "quarter_runs counts runs of run_len");
     let (runs, rest) = x.as_chunks::<R>();
     // NOTE: [streams] the whole runs in groups of `STREAMS` quarters read side by side, each
     // group a complete subtree of the pairwise tree, the largest that fits first (so each group
     // starts at a multiple of its size, and the binary counter in its units places it); the
     // runs after the last group one by one
     let mut i = 0;
-    let min_q = runs_of
-        .quarter
-        .map_or(usize::MAX, |b| b.div_ceil(R * size_of::<F::T>()).max(1));
+    let min_q = runs_of.quarter.map_or(usize::MAX, quarter_runs::<F::T>);
     while runs.len() - i >= STREAMS.saturating_mul(min_q) {
         let q = ((runs.len() - i) / STREAMS).min(MAX_QUARTER);
         let q = 1 << (usize::BITS - 1 - q.leading_zeros());
@@ -763,6 +760,14 @@ impl Streams {
         (bytes >= self.min_input).then_some(self.min_quarter)
     }
 }
+/// The fewest runs of a quarter of at least `bytes` bytes, a power of two (so that the powers of
+/// two that [`fold_runs`] chooses never fall under it).
+fn quarter_runs<T>(bytes: usize) -> usize {
+    bytes
+        .div_ceil(run_len::<T>() * size_of::<T>())
+        .next_power_of_two()
+}
+
 /// The most runs in a quarter: 2⁷, so that a group is at most a block of a long row
 /// ([`block_len`]).
 const MAX_QUARTER: usize = 1 << 7;
@@ -781,10 +786,8 @@ fn fold_run<F: Fold, const R: usize>(f: F, run: &[F::T; R]) -> [F::A; LANES] {
             step_group(f, &mut acc, group);
         }
     } else {
-        for k in 0..R / LANES {
-            for j in 0..LANES {
-                acc[j] = f.step(acc[j], run[k * LANES + j]);
-            }
+        for row in run.as_chunks::<LANES>().0 {
+            step_row(f, &mut acc, row);
         }
     }
     acc
@@ -1339,13 +1342,12 @@ mod tests {
         ];
         let sets = [
             ALWAYS,
-            // quarters of at least 20 000 bytes: 5 runs of f64 (a smallest group of 32), 2 of
-            // f32 (of 8)
+            // quarters of at least 20 000 bytes: 8 runs of f64 (a smallest group of 32), 4 of
+            // f32 (of 16)
             Streams {
                 min_input: 0,
                 min_quarter: 20_000,
             },
-            Streams::DEFAULT,
         ];
         for (k, shape) in shapes.iter().enumerate() {
             let n: usize = shape.iter().product();
