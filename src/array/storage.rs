@@ -32,13 +32,19 @@ impl Storage {
     /// Whether every element is finite (no NaN or infinity); computed once.
     pub(crate) fn all_finite(&self) -> bool {
         use rayon::prelude::*;
+        const PIECE: usize = 1 << 16;
+        fn finite<T: Copy + Sync>(v: &[T], ok: fn(T) -> bool) -> bool {
+            // NOTE: [one-thread-inline] in pieces on the pool only where there are several
+            // pieces and threads
+            if v.len() > PIECE && rayon::current_num_threads() > 1 {
+                v.par_chunks(PIECE).all(|c| c.iter().all(|&x| ok(x)))
+            } else {
+                v.iter().all(|&x| ok(x))
+            }
+        }
         *self.finite.get_or_init(|| match &self.data {
-            Buffer::F32(v) => v
-                .par_chunks(1 << 16)
-                .all(|c| c.iter().all(|x| x.is_finite())),
-            Buffer::F64(v) => v
-                .par_chunks(1 << 16)
-                .all(|c| c.iter().all(|x| x.is_finite())),
+            Buffer::F32(v) => finite(v, f32::is_finite),
+            Buffer::F64(v) => finite(v, f64::is_finite),
             Buffer::I64(_) | Buffer::Bool(_) => true,
         })
     }

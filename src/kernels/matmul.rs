@@ -772,15 +772,22 @@ unsafe fn transpose_to_rows<T: Float>(a: Operand<T>, m: usize, k: usize, dst: *m
     }
 }
 
-/// `rows(range)` over the ranges that cover `0..m`: one range, or, when `parallel`, about four
-/// per core (at least `min_rows` rows each) run on all cores.
+/// `rows(range)` over the ranges that cover `0..m`: one range, or, when `parallel` and the pool
+/// has more than one thread, about four per core (at least `min_rows` rows each) run on all
+/// cores.
+///
+/// NOTE: [one-thread-inline] On a pool of one thread the work runs here, on the caller's thread:
+/// a parallel iterator called from outside the pool hands its work to the pool's one worker and
+/// sleeps until it is done, two futex calls and two context switches per call. The outer product
+/// 1000 × 4 × 1000 in f32 spent a third of its time in them under `RAYON_NUM_THREADS=1` (perf,
+/// AMD Zen 5).
 fn over_rows(
     m: usize,
     parallel: bool,
     min_rows: usize,
     rows: impl Fn(std::ops::Range<usize>) + Sync,
 ) {
-    if parallel {
+    if parallel && rayon::current_num_threads() > 1 {
         let per = m.div_ceil(rayon::current_num_threads() * 4).max(min_rows);
         (0..m.div_ceil(per))
             .into_par_iter()
