@@ -870,13 +870,48 @@ fn fold_side_by_side<F: Fold, const R: usize>(
         }
     }
     let n_runs = n_runs as u64;
+    let tails = (!split[0].1.is_empty()).then(|| fold_tails_side_by_side(f, split.map(|s| s.1)));
     std::array::from_fn(|s| {
-        let rest = split[s].1;
-        if !rest.is_empty() {
-            push_lanes(f, &mut stacks[s], n_runs, fold_tail(f, rest));
+        if let Some(tails) = &tails {
+            push_lanes(f, &mut stacks[s], n_runs, tails[s]);
         }
         flush_lanes(f, &mut stacks[s])
     })
+}
+
+/// [`fold_tail`] of four slices of equal length, read side by side as their runs are (NOTE:
+/// [streams]): each slice's accumulators take its elements in the same order as there.
+#[inline(always)]
+fn fold_tails_side_by_side<F: Fold>(f: F, rest: [&[F::T]; STREAMS]) -> [[F::A; LANES]; STREAMS] {
+    let [mut a0, mut a1, mut a2, mut a3] = [[f.init(); LANES]; STREAMS];
+    let split = rest.map(|r| r.as_chunks::<LANES>());
+    let rows = split.map(|(rows, _)| rows);
+    let n = rows[0].len();
+    if F::GROUP > 1 {
+        for g in (0..n).step_by(F::GROUP) {
+            let e = (g + F::GROUP).min(n);
+            step_group(f, &mut a0, &rows[0][g..e]);
+            step_group(f, &mut a1, &rows[1][g..e]);
+            step_group(f, &mut a2, &rows[2][g..e]);
+            step_group(f, &mut a3, &rows[3][g..e]);
+        }
+    } else {
+        // row `k` of each of the four slices, in step
+        #[allow(clippy::needless_range_loop)]
+        for k in 0..n {
+            step_row(f, &mut a0, &rows[0][k]);
+            step_row(f, &mut a1, &rows[1][k]);
+            step_row(f, &mut a2, &rows[2][k]);
+            step_row(f, &mut a3, &rows[3][k]);
+        }
+    }
+    let mut acc = [a0, a1, a2, a3];
+    for (a, (_, tail)) in acc.iter_mut().zip(split) {
+        for (a, &v) in a.iter_mut().zip(tail) {
+            *a = f.step(*a, v);
+        }
+    }
+    acc
 }
 
 /// One row of `LANES` elements stepped into the accumulators, lane by lane.
