@@ -734,7 +734,11 @@ impl<A> Runs<A> {
 ///   is a power of two of runs at a multiple of its size, so it is a complete subtree of the
 ///   pairwise tree, and each run's accumulators take its elements in the same order as before;
 /// - shorter rows of at least a run are folded four at a time, from the four quarters of the
-///   rows (each quarter one long stream), their runs side by side in the same way.
+///   rows (each quarter one long stream), their runs side by side in the same way, then
+///   their tails (the elements after the last whole run) side by side too. Reading the tails
+///   one row after another left a fifth of each f32 row of 10⁴ in one stream: row sums of
+///   1000 × 10⁴ f32 took 0.96 against 0.87 ms on one thread, 0.53 against 0.44 ms on two (AMD
+///   Zen 5, builds alternated six times, medians).
 ///
 /// Either way the bits are those of rows read from start to end. Four sets of accumulators do
 /// not fit the 16 AVX2 registers: in cache that costs more than the streams save (sums of
