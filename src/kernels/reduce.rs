@@ -810,7 +810,7 @@ fn fold_run<F: Fold, const R: usize>(f: F, run: &[F::T; R]) -> [F::A; LANES] {
 /// Four slices of equal length, each folded as [`fold_runs`] folds a row run by run (its
 /// accumulators before they are combined), their runs read side by side: run `r` of every
 /// slice, row of [`LANES`] by row (f32 group by group), each slice's runs held, then combined
-/// in its own pairwise stack, then each slice's tail. NOTE: [streams]
+/// in its own pairwise stack, then the slices' tails, side by side too. NOTE: [streams]
 ///
 /// NOTE: [held-runs] Each run's accumulators are stored as the run ends and pushed on the
 /// pairwise stacks only after the last run: the same pushes in the same order, so the same
