@@ -1393,18 +1393,22 @@ mod tests {
     #[test]
     fn rows_read_side_by_side_give_the_bits_of_rows_read_in_order() {
         // NOTE: [streams]: quarters of one row (groups of 4·q runs, q from 128 down, then the
-        // runs one by one and a tail), rows side by side (9 rows: two sets of four and one
-        // more), and blocks of a long row on three threads; sums and maxima (a NaN in one
-        // row), f64 and f32, every ISA copy, against rows read from start to end
+        // runs one by one and a tail), rows side by side (9 × 2452, under the parallel bound:
+        // two sets of four and one more, each row whole runs then a tail of 12 rows of 32, in
+        // f32 a whole group of 8 and a partial one, then 20 elements; larger inputs are split
+        // over the pool in pieces of rows), and blocks of a long row on three threads; sums
+        // and maxima (a NaN in one row), f64 and f32, every ISA copy, against rows read from
+        // start to end
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .expect("a pool");
-        let shapes: [&[usize]; 8] = [
+        let shapes: [&[usize]; 9] = [
             &[600_000],
             &[300_001],
             &[5, 40_000],
             &[9, 4500],
+            &[9, 2452],
             &[13, 2048],
             &[6, 513],
             &[8, 33],
