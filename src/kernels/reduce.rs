@@ -840,31 +840,11 @@ fn fold_side_by_side<F: Fold, const R: usize>(
     }
     let [h0, h1, h2, h3] = held.each_mut().map(|h| &mut h[..n_runs]);
     for r in 0..n_runs {
-        // four separate accumulator arrays, each stepped in a loop of fixed trip count, so
-        // that the compiler keeps every index static and vectorizes each step (an array of
-        // arrays indexed by the slice in a loop was stepped one scalar at a time for f32
-        // maxima)
         let [mut a0, mut a1, mut a2, mut a3] = [[f.init(); LANES]; STREAMS];
-        let rows: [&[[F::T; LANES]]; STREAMS] =
-            split.map(|(runs, _)| runs[r].as_chunks::<LANES>().0);
-        if F::GROUP > 1 {
-            const { assert!((R / LANES).is_multiple_of(F::GROUP) && R.is_multiple_of(LANES)) };
-            for g in (0..R / LANES).step_by(F::GROUP) {
-                step_group(f, &mut a0, &rows[0][g..g + F::GROUP]);
-                step_group(f, &mut a1, &rows[1][g..g + F::GROUP]);
-                step_group(f, &mut a2, &rows[2][g..g + F::GROUP]);
-                step_group(f, &mut a3, &rows[3][g..g + F::GROUP]);
-            }
-        } else {
-            // row `k` of each of the four slices, in step
-            #[allow(clippy::needless_range_loop)]
-            for k in 0..R / LANES {
-                step_row(f, &mut a0, &rows[0][k]);
-                step_row(f, &mut a1, &rows[1][k]);
-                step_row(f, &mut a2, &rows[2][k]);
-                step_row(f, &mut a3, &rows[3][k]);
-            }
-        }
+        // whole groups: no row of the run is left out (NOTE: [f32-groups])
+        const { assert!((R / LANES).is_multiple_of(F::GROUP) && R.is_multiple_of(LANES)) };
+        let rows = split.map(|(runs, _)| runs[r].as_chunks::<LANES>().0);
+        step_side_by_side(f, [&mut a0, &mut a1, &mut a2, &mut a3], rows);
         // NOTE: [held-runs]
         (h0[r], h1[r], h2[r], h3[r]) = (a0, a1, a2, a3);
     }
@@ -889,26 +869,11 @@ fn fold_side_by_side<F: Fold, const R: usize>(
 fn fold_tails_side_by_side<F: Fold>(f: F, rest: [&[F::T]; STREAMS]) -> [[F::A; LANES]; STREAMS] {
     let [mut a0, mut a1, mut a2, mut a3] = [[f.init(); LANES]; STREAMS];
     let split = rest.map(|r| r.as_chunks::<LANES>());
-    let rows = split.map(|(rows, _)| rows);
-    let n = rows[0].len();
-    if F::GROUP > 1 {
-        for g in (0..n).step_by(F::GROUP) {
-            let e = (g + F::GROUP).min(n);
-            step_group(f, &mut a0, &rows[0][g..e]);
-            step_group(f, &mut a1, &rows[1][g..e]);
-            step_group(f, &mut a2, &rows[2][g..e]);
-            step_group(f, &mut a3, &rows[3][g..e]);
-        }
-    } else {
-        // row `k` of each of the four slices, in step
-        #[allow(clippy::needless_range_loop)]
-        for k in 0..n {
-            step_row(f, &mut a0, &rows[0][k]);
-            step_row(f, &mut a1, &rows[1][k]);
-            step_row(f, &mut a2, &rows[2][k]);
-            step_row(f, &mut a3, &rows[3][k]);
-        }
-    }
+    step_side_by_side(
+        f,
+        [&mut a0, &mut a1, &mut a2, &mut a3],
+        split.map(|(rows, _)| rows),
+    );
     let mut acc = [a0, a1, a2, a3];
     for (a, (_, tail)) in acc.iter_mut().zip(split) {
         for (a, &v) in a.iter_mut().zip(tail) {
@@ -916,6 +881,50 @@ fn fold_tails_side_by_side<F: Fold>(f: F, rest: [&[F::T]; STREAMS]) -> [[F::A; L
         }
     }
     acc
+}
+
+/// The whole rows of four slices (as many in each) stepped into four accumulator arrays, row
+/// `k` of each in step (f32 group by group, the last group possibly partial, NOTE:
+/// [f32-groups]): each array takes its slice's elements in the order [`fold_run`] and
+/// [`fold_tail`] take them.
+///
+/// Four separate arrays, each stepped in its own loop over a fixed `LANES`, so that the
+/// compiler keeps every index static and vectorizes each step (an array of arrays indexed by
+/// the slice in a loop was stepped one scalar at a time for f32 maxima).
+#[inline(always)]
+fn step_side_by_side<F: Fold>(
+    f: F,
+    acc: [&mut [F::A; LANES]; STREAMS],
+    rows: [&[[F::T; LANES]]; STREAMS],
+) {
+    let [a0, a1, a2, a3] = acc;
+    debug_assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+    let n = rows[0].len();
+    if F::GROUP > 1 {
+        // whole groups of a fixed length (all of a run's rows), then the partial one
+        let whole = n - n % F::GROUP;
+        for g in (0..whole).step_by(F::GROUP) {
+            step_group(f, a0, &rows[0][g..g + F::GROUP]);
+            step_group(f, a1, &rows[1][g..g + F::GROUP]);
+            step_group(f, a2, &rows[2][g..g + F::GROUP]);
+            step_group(f, a3, &rows[3][g..g + F::GROUP]);
+        }
+        if whole < n {
+            step_group(f, a0, &rows[0][whole..]);
+            step_group(f, a1, &rows[1][whole..]);
+            step_group(f, a2, &rows[2][whole..]);
+            step_group(f, a3, &rows[3][whole..]);
+        }
+    } else {
+        // row `k` of each of the four slices, in step
+        #[allow(clippy::needless_range_loop)]
+        for k in 0..n {
+            step_row(f, a0, &rows[0][k]);
+            step_row(f, a1, &rows[1][k]);
+            step_row(f, a2, &rows[2][k]);
+            step_row(f, a3, &rows[3][k]);
+        }
+    }
 }
 
 /// One row of `LANES` elements stepped into the accumulators, lane by lane.
