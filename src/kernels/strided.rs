@@ -11,8 +11,70 @@ use rayon::prelude::*;
 use smallvec::SmallVec;
 use std::mem::MaybeUninit;
 
-/// Outputs with at least this many elements are filled in parallel.
+/// Outputs with at least this many elements are filled in parallel by callers on the pool's own
+/// threads (the jit's steps); callers outside the pool split by work instead (NOTE: [par-work]).
 pub const PAR_MIN: usize = 1 << 15;
+
+/// One thread's time per element of a kernel, in picoseconds: an estimate, which decides
+/// whether a call made from outside the pool splits its work over the threads (NOTE:
+/// [par-work]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cost(pub(crate) u32);
+
+impl Cost {
+    /// A loop bound by its memory traffic, `bytes` read and written per element: about 10 ps a
+    /// byte on one core (an f64 add, 24 bytes an element, took 0.24 ns an element; an f32
+    /// multiply by a scalar, 8 bytes, 0.09 ns).
+    pub(crate) const fn traffic(bytes: usize) -> Cost {
+        Cost(10 * bytes as u32)
+    }
+}
+
+/// The estimated one-thread time from which a call made from outside the pool splits its work
+/// (NOTE: [par-work]).
+const PAR_WORK_PS: u64 = 12_000_000;
+
+/// Whether a kernel of `n` elements at `cost` each splits its work over the pool's threads.
+///
+/// NOTE: [par-work] A parallel iterator called from outside the pool hands its work to a worker
+/// and sleeps on a latch until it is done; the second worker is woken in turn and joins late.
+/// On two threads (AMD Zen 4, medians of single calls of eager ops on f64 and f32 vectors from
+/// the main thread, one thread against two) that cost 6–8 µs over a perfect split, whatever the
+/// op. At the former single threshold of 2¹⁵ elements an f32 add took 3.6 µs on one thread
+/// and 9.3 µs on two, while an f64 exp took 19.3 and 15.5 µs; and a `pow` of two f64 tensors
+/// (libm's, 10 ns an element) took 42 µs on one thread at 4096 elements, too few to split.
+/// Two threads paid from about 12 µs of one thread's time (an f64 add of 2¹⁶ elements: 16.4
+/// against 14.8 µs, of 49152: 12.6 against 13.3; an f32 exp of 2¹⁶: 14.2 against 13.0, of
+/// 49152: 10.7 against 11.4). So a call from outside the pool splits when its estimated
+/// one-thread time reaches 12 µs ([`PAR_WORK_PS`]), from a cost per element ([`Cost`]): memory
+/// traffic for plain arithmetic and copies, the measured time of each vectorized math kernel
+/// (`prims::unary::vector_cost`), libm's for the scalar binary ops (`prims::binary`), what
+/// reductions measured (`reduce::parallel`). The estimates come from one machine and are
+/// coarse: where an op runs at half that speed (AVX2 against AVX-512) it splits at half the
+/// size that would pay, still a gain. Calls on the pool's threads (the jit's steps, whose
+/// workers are kept awake, NOTE: [keep-awake]) split from [`PAR_MIN`] elements as before. The
+/// split changes no result: every element is computed alone, and a reduction's order is fixed
+/// by the shape (NOTE: [reduce-order]).
+pub(crate) fn split(n: usize, cost: Cost) -> bool {
+    let threads = rayon::current_num_threads();
+    threads > 1 && split_on(n, cost, rayon::current_thread_index().is_some())
+}
+
+/// [`split`] on a pool of more than one thread, called from one of its threads (`in_pool`) or
+/// from outside it.
+fn split_on(n: usize, cost: Cost, in_pool: bool) -> bool {
+    if in_pool {
+        n >= PAR_MIN
+    } else {
+        n as u64 * cost.0 as u64 >= PAR_WORK_PS
+    }
+}
+
+/// The fewest elements of a piece of split work: 4096, or fewer for costly elements (an eighth
+/// of [`PAR_WORK_PS`] each, at least 64).
+fn min_piece(cost: Cost) -> usize {
+    (PAR_WORK_PS / 8 / cost.0.max(1) as u64).clamp(64, 4096) as usize
+}
 
 type Dims = SmallVec<[usize; 6]>;
 type Strd = SmallVec<[isize; 6]>;
@@ -147,22 +209,34 @@ impl<const K: usize> Plan<K> {
 }
 
 /// A vector of `n` elements written by `write(chunk_start, chunk)` over disjoint chunks that
-/// cover it, in parallel when `n` is large. The vector comes from the buffer pool and is never
-/// zero-filled: every element is written exactly once.
+/// cover it, in parallel when the work is large ([`split`], at `cost` an element). The vector
+/// comes from the buffer pool and is never zero-filled: every element is written exactly once.
 pub(crate) fn build<U: Element>(
     n: usize,
+    cost: Cost,
+    write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
+) -> Vec<U> {
+    let piece = split(n, cost).then(|| {
+        n.div_ceil(rayon::current_num_threads() * 4)
+            .max(min_piece(cost))
+    });
+    build_in(n, piece, write)
+}
+
+/// [`build`] in pieces of `piece` elements over the pool's threads, or whole on this thread.
+fn build_in<U: Element>(
+    n: usize,
+    piece: Option<usize>,
     write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
 ) -> Vec<U> {
     let mut out: Vec<U> = alloc(n);
     let spare = &mut out.spare_capacity_mut()[..n];
-    if n >= PAR_MIN && rayon::current_num_threads() > 1 {
-        let chunk = n.div_ceil(rayon::current_num_threads() * 4).max(4096);
-        spare
-            .par_chunks_mut(chunk)
+    match piece {
+        Some(len) => spare
+            .par_chunks_mut(len)
             .enumerate()
-            .for_each(|(c, dst)| write(c * chunk, dst));
-    } else {
-        write(0, spare);
+            .for_each(|(c, dst)| write(c * len, dst)),
+        None => write(0, spare),
     }
     // SAFETY: `write` initialized every element of the chunks, which cover 0..n.
     unsafe { out.set_len(n) };
@@ -235,22 +309,29 @@ fn zip_run<A: Copy, B: Copy, U>(
     zip_chunk(a, b, out, f)
 }
 
-/// Map a contiguous slice to a fresh vector, in parallel when large, vectorized for the CPU.
+/// Map a contiguous slice to a fresh vector, in parallel when the work is large (at `cost` an
+/// element), vectorized for the CPU.
 #[inline]
-pub fn map_slice<T: Copy + Sync, U: Element>(x: &[T], f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
-    build(x.len(), |start, dst| {
+fn map_slice<T: Copy + Sync, U: Element>(
+    x: &[T],
+    cost: Cost,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> Vec<U> {
+    build(x.len(), cost, |start, dst| {
         map_run(&x[start..start + dst.len()], dst, &f)
     })
 }
 
-/// Zip two contiguous slices of equal length into a fresh vector, in parallel when large.
+/// Zip two contiguous slices of equal length into a fresh vector, in parallel when the work is
+/// large (at `cost` an element).
 #[inline]
-pub fn zip_slices<A: Copy + Sync, B: Copy + Sync, U: Element>(
+fn zip_slices<A: Copy + Sync, B: Copy + Sync, U: Element>(
     a: &[A],
     b: &[B],
+    cost: Cost,
     f: impl Fn(A, B) -> U + Sync + Send,
 ) -> Vec<U> {
-    build(a.len(), |start, dst| {
+    build(a.len(), cost, |start, dst| {
         let r = start..start + dst.len();
         zip_run(&a[r.clone()], &b[r], dst, &f)
     })
@@ -263,11 +344,12 @@ fn fill_rows<U: Element, const K: usize>(
     shape: &[usize],
     strides: [&[isize]; K],
     offsets: [usize; K],
+    cost: Cost,
     row: impl Fn(&mut [MaybeUninit<U>], [usize; K], [isize; K]) + Sync + Send,
 ) -> Vec<U> {
     let plan = Plan::new(shape, strides);
     let inner = plan.inner();
-    build(numel(shape), |start, dst| {
+    build(numel(shape), cost, |start, dst| {
         let mut at = 0;
         plan.rows(offsets, start, dst.len(), |o, len| {
             row(&mut dst[at..at + len], o, inner);
@@ -281,13 +363,15 @@ fn at(base: usize, t: usize, stride: isize) -> usize {
     (base as isize + t as isize * stride) as usize
 }
 
-/// Elementwise map of one operand to a fresh contiguous vector.
+/// Elementwise map of one operand to a fresh contiguous vector: `f` is plain arithmetic (the
+/// split is decided by memory traffic, NOTE: [par-work]).
 pub fn map1<T: Element, U: Element>(x: View<'_, T>, f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
+    let cost = Cost::traffic(size_of::<T>() + size_of::<U>());
     if let Some(s) = x.contiguous() {
-        return map_slice(s, f);
+        return map_slice(s, cost, f);
     }
     let d = x.data;
-    fill_rows(x.shape, [x.strides], [x.offset], |dst, [i], [si]| {
+    fill_rows(x.shape, [x.strides], [x.offset], cost, |dst, [i], [si]| {
         if si == 1 {
             map_run(&d[i..i + dst.len()], dst, &f);
         } else {
@@ -298,30 +382,43 @@ pub fn map1<T: Element, U: Element>(x: View<'_, T>, f: impl Fn(T) -> U + Sync + 
     })
 }
 
-/// Elementwise map of two operands already broadcast to the same shape.
+/// Elementwise map of two operands already broadcast to the same shape: `f` is plain
+/// arithmetic (the split is decided by memory traffic, NOTE: [par-work]).
 pub fn map2<A: Element, B: Element, U: Element>(
     a: View<'_, A>,
     b: View<'_, B>,
     f: impl Fn(A, B) -> U + Sync + Send,
 ) -> Vec<U> {
+    let cost = Cost::traffic(size_of::<A>() + size_of::<B>() + size_of::<U>());
+    map2_at(a, b, cost, f)
+}
+
+/// [`map2`] for a function of `cost` an element (NOTE: [par-work]).
+pub(crate) fn map2_at<A: Element, B: Element, U: Element>(
+    a: View<'_, A>,
+    b: View<'_, B>,
+    cost: Cost,
+    f: impl Fn(A, B) -> U + Sync + Send,
+) -> Vec<U> {
     debug_assert_eq!(a.shape, b.shape);
     if let (Some(sa), Some(sb)) = (a.contiguous(), b.contiguous()) {
-        return zip_slices(sa, sb, f);
+        return zip_slices(sa, sb, cost, f);
     }
     // one side a broadcast scalar
     if let (Some(sa), true) = (a.contiguous(), b.strides.iter().all(|&s| s == 0)) {
         let vb = b.data[b.offset];
-        return map_slice(sa, |x| f(x, vb));
+        return map_slice(sa, cost, |x| f(x, vb));
     }
     if let (true, Some(sb)) = (a.strides.iter().all(|&s| s == 0), b.contiguous()) {
         let va = a.data[a.offset];
-        return map_slice(sb, |y| f(va, y));
+        return map_slice(sb, cost, |y| f(va, y));
     }
     let (da, db) = (a.data, b.data);
     fill_rows(
         a.shape,
         [a.strides, b.strides],
         [a.offset, b.offset],
+        cost,
         |dst, [i, j], [si, sj]| match (si, sj) {
             (1, 1) => zip_run(&da[i..i + dst.len()], &db[j..j + dst.len()], dst, &f),
             (1, 0) => {
@@ -341,7 +438,8 @@ pub fn map2<A: Element, B: Element, U: Element>(
     )
 }
 
-/// Elementwise map of three operands already broadcast to the same shape.
+/// Elementwise map of three operands already broadcast to the same shape: `f` is plain
+/// arithmetic (the split is decided by memory traffic, NOTE: [par-work]).
 pub fn map3<A: Element, B: Element, C: Element, U: Element>(
     a: View<'_, A>,
     b: View<'_, B>,
@@ -353,6 +451,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
         a.shape,
         [a.strides, b.strides, c.strides],
         [a.offset, b.offset, c.offset],
+        Cost::traffic(size_of::<A>() + size_of::<B>() + size_of::<C>() + size_of::<U>()),
         |dst, [i, j, k], [si, sj, sk]| {
             if (si, sj, sk) == (1, 1, 1) {
                 for (((o, &x), &y), &z) in dst.iter_mut().zip(&da[i..]).zip(&db[j..]).zip(&dc[k..])
@@ -371,7 +470,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
 /// The elements of a view in row-major order.
 pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
     if let Some(s) = x.contiguous() {
-        return map_slice(s, |v| v);
+        return map_slice(s, Cost::traffic(2 * size_of::<T>()), |v| v);
     }
     map1(x, |v| v)
 }
@@ -407,6 +506,56 @@ fn copy_contiguous(a: &Array) -> Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// NOTE: [par-work]: from outside the pool by estimated work, on its threads by size.
+    #[test]
+    fn split_by_work_outside_the_pool() {
+        // an f64 add (24 bytes an element) splits from 50000 elements (12 µs at 240 ps)
+        let add = Cost::traffic(24);
+        assert!(!split_on(49_999, add, false));
+        assert!(split_on(50_000, add, false));
+        // a 10 ns element splits from 1200 elements
+        assert!(!split_on(1199, Cost(10_000), false));
+        assert!(split_on(1200, Cost(10_000), false));
+        // on the pool's threads: from PAR_MIN elements, whatever they cost
+        assert!(split_on(PAR_MIN, Cost(1), true));
+        assert!(!split_on(PAR_MIN - 1, Cost(10_000), true));
+        // pieces: 4096 elements for cheap ones, an eighth of the work for costly ones
+        assert_eq!(min_piece(add), 4096);
+        assert_eq!(min_piece(Cost(10_000)), 150);
+        assert_eq!(min_piece(Cost(u32::MAX)), 64);
+        // a pool of one thread never splits
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert!(!one.install(|| split(1 << 24, Cost(10_000))));
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert!(two.install(|| split(PAR_MIN, Cost(1))));
+    }
+
+    /// Pieces as short as a costly op's (64 elements, or 625 when 5000 are split in eight)
+    /// write every element once, in its place.
+    #[test]
+    fn short_pieces_cover_the_output() {
+        let x: Vec<f64> = (0..5000).map(|i| i as f64).collect();
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for piece in [None, Some(64), Some(625), Some(4096)] {
+            let y: Vec<f64> = two.install(|| {
+                build_in(x.len(), piece, |start, dst| {
+                    map_chunk(&x[start..start + dst.len()], dst, &|v| 2.0 * v + 1.0)
+                })
+            });
+            assert_eq!(y.len(), x.len());
+            assert!(y.iter().zip(&x).all(|(&y, &x)| y == 2.0 * x + 1.0));
+        }
+    }
 
     #[test]
     fn plan_walks_any_range() {
