@@ -66,7 +66,7 @@ fn split_on(n: usize, cost: Cost, in_pool: bool) -> bool {
     if in_pool {
         n >= PAR_MIN
     } else {
-        n as u64 * cost.0 as u64 >= PAR_WORK_PS
+        (n as u64).saturating_mul(cost.0 as u64) >= PAR_WORK_PS
     }
 }
 
@@ -517,6 +517,8 @@ mod tests {
         // a 10 ns element splits from 1200 elements
         assert!(!split_on(1199, Cost(10_000), false));
         assert!(split_on(1200, Cost(10_000), false));
+        // the estimate saturates (a size no allocation can reach is still a size)
+        assert!(split_on(usize::MAX, Cost(u32::MAX), false));
         // on the pool's threads: from PAR_MIN elements, whatever they cost
         assert!(split_on(PAR_MIN, Cost(1), true));
         assert!(!split_on(PAR_MIN - 1, Cost(10_000), true));
