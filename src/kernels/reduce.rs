@@ -347,11 +347,13 @@ impl Odometer {
 }
 
 /// Whether a reduction reading `work` elements splits it over the threads (NOTE: [par-work]):
-/// from outside the pool, from 2¹⁸ elements (an estimate of 48 ps an element). Row sums of 256
-/// on AMD Zen 4 took 0.14 ns an element on one core (f64 or f32), but on two threads they
-/// gained nothing below 2¹⁸ elements (2¹⁷ f64: 19.7 µs on one thread, 22.2–31.8 on two).
+/// from outside the pool, from 120000 elements (an estimate of 100 ps an element). Row sums of
+/// 256 on AMD Zen 4 took 0.14 ns an element on one core (f64 or f32); on two threads they
+/// paid from about 2¹⁷ elements (f64, medians of single calls: 16.8–22.4 µs on two threads
+/// against 19.5–19.7 on one at 2¹⁷, 21.8–22.4 against 28.2–29.3 at 196608, 9.4 against 4.6
+/// at 2¹⁵).
 fn parallel(work: usize) -> bool {
-    split(work, Cost(48))
+    split(work, Cost(100))
 }
 
 /// [`reduce_with`] in the copy for `isa` (the tests force each one).
