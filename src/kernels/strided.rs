@@ -56,8 +56,18 @@ const PAR_WORK_PS: u64 = 12_000_000;
 /// split changes no result: every element is computed alone, and a reduction's order is fixed
 /// by the shape (NOTE: [reduce-order]).
 pub(crate) fn split(n: usize, cost: Cost) -> bool {
-    let threads = rayon::current_num_threads();
-    threads > 1 && split_on(n, cost, rayon::current_thread_index().is_some())
+    let work = work(n, cost);
+    // below both thresholds, no lookup of the pool: most calls are small (a Hessian of three
+    // variables took 3% longer with the lookups first)
+    if n < PAR_MIN && work < PAR_WORK_PS {
+        return false;
+    }
+    rayon::current_num_threads() > 1 && split_on(n, cost, rayon::current_thread_index().is_some())
+}
+
+/// The estimated one-thread time of `n` elements at `cost`, in picoseconds.
+fn work(n: usize, cost: Cost) -> u64 {
+    (n as u64).saturating_mul(cost.0 as u64)
 }
 
 /// [`split`] on a pool of more than one thread, called from one of its threads (`in_pool`) or
@@ -66,7 +76,7 @@ fn split_on(n: usize, cost: Cost, in_pool: bool) -> bool {
     if in_pool {
         n >= PAR_MIN
     } else {
-        (n as u64).saturating_mul(cost.0 as u64) >= PAR_WORK_PS
+        work(n, cost) >= PAR_WORK_PS
     }
 }
 
