@@ -304,6 +304,8 @@ pub(crate) fn vector_kernel<T: Float>(
 /// The ops with vectorized kernels ([`vector_kernel`]), on any layout.
 fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
     let k = vector_kernel::<T>(op)?;
+    // every vector kernel has a cost (both come from `slice_entry` or `pow_exponent`)
+    let cost = vector_cost::<T>(op)?;
     // a strided input runs the same kernel on a contiguous copy, so that a result never
     // depends on its input's layout (the table's scalar functions round differently)
     let copy;
@@ -314,7 +316,6 @@ fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
             &copy[..]
         }
     };
-    let cost = vector_cost::<T>(op).expect("every vector kernel has a cost");
     Some(build(s.len(), cost, |start, dst| {
         k(&s[start..start + dst.len()], dst)
     }))
