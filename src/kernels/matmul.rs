@@ -8,7 +8,7 @@
 //! that sparse, the product runs over its nonzeros only. This is exact: it is used only when the
 //! dense operand is all finite (checked once per buffer), so `0 · ∞` cannot differ.
 
-use super::strided::Plan;
+use super::strided::{Cost, PAR_WORK_PS, Plan, Threshold, split_by};
 use crate::array::{Array, Float, alloc, broadcast_shapes, matmul_shape, numel, reshape_strides};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -18,8 +18,56 @@ const SMALL: usize = 4096;
 /// At most this many multiply-adds the AVX-512 and AVX2 backends run a product through the
 /// small-product kernels (NOTE: [small-gemm]).
 const SMALL_GEMM: usize = 1 << 21;
-/// Above this many multiply-adds one GEMM uses all cores.
+/// From this many multiply-adds a product called on one of the pool's threads splits over
+/// them; one called from outside the pool splits by its estimated time (NOTE: [par-work],
+/// [`GEMM_SPLIT`], [`STREAM_SPLIT`]).
 pub(crate) const PARALLEL: usize = 1 << 18;
+
+/// Where the GEMM routes (the small-product kernels, the packing GEMMs, batches of products)
+/// split over the threads: from [`PARALLEL`] multiply-adds on the pool's threads, from 20 µs
+/// of estimated one-thread time ([`gemm_cost`]) outside it (NOTE: [par-work]).
+///
+/// A product pays more for its split than an elementwise op's 12 µs: each thread packs or
+/// streams its own copy of the shared operand, and its rows come in whole tiles. Medians of
+/// single calls from the main thread on AMD Zen 4, one thread against two: f64 80³ 19.6
+/// against 16–17 µs, f32 96³ 17.3 against 14.5–22, f64 192 × 128 × 10 15–17 against 15.4,
+/// f32 512 × 128 × 10 19.6 against 18.0; with the former threshold of 2¹⁸ multiply-adds f32
+/// 256 × 10 × 128 took 8.2 µs on one thread and 15.7 on two.
+const GEMM_SPLIT: Threshold = Threshold {
+    pool: PARALLEL,
+    work_ps: 20_000_000,
+};
+
+/// Where the routes bound by memory traffic (matrix-vector products, scaled rows for inner
+/// dimensions of at most 4) split: from [`PARALLEL`] multiply-adds on the pool's threads, from
+/// the elementwise ops' estimated 12 µs outside it, at the traffic of one element of the
+/// operand a multiply-add (NOTE: [par-work]). f64 512 × 512 times a vector: 29.9 µs on one
+/// thread, 21.2 on two; outer products 256 × 4 × 256: 18–24 against 15.1 µs f64, f32 (half
+/// the traffic, not split) 11.9 against 12.8.
+const STREAM_SPLIT: Threshold = Threshold {
+    pool: PARALLEL,
+    work_ps: PAR_WORK_PS,
+};
+
+/// One thread's time per multiply-add of the GEMM routes for products whose output's
+/// unit-stride side (the side the kernels run along in vectors) is `side` long and whose inner
+/// dimension is `k`: an estimate for [`GEMM_SPLIT`]. On AMD Zen 4 with AVX-512 full vectors
+/// took 36 ps a multiply-add in f64 and 18 in f32 (128³: 75–80 and 38–41 µs); a side that is
+/// not a whole number of vectors pays for the lanes left empty (n = 10: 16 f64 or f32 lanes
+/// for 10); each output element costs a write of two vectors' traffic, over `k` multiply-adds.
+/// The estimates of 1000 × (8 × 8 × 8), 768 × 128 × 10, 768 × 10 × 128, 128³ and 80³ came
+/// within 15% of their one-thread times, in both types.
+fn gemm_cost<T>(side: usize, k: usize) -> Cost {
+    let (full, lanes) = if size_of::<T>() == 8 {
+        (36, 8)
+    } else {
+        (18, 16)
+    };
+    let side = side.max(1);
+    let per_mac = full * side.next_multiple_of(lanes) / side;
+    let per_output = 2 * Cost::traffic(size_of::<T>()).0 as usize / k.max(1);
+    Cost(u32::try_from(per_mac + per_output).unwrap_or(u32::MAX))
+}
 /// The AVX micro-kernels run products whose output has at least this many rows and columns
 /// and whose inner dimension is at least `AVX_MIN_DEPTH`; smaller ones go to the `gemm` crate.
 const AVX_MIN_SIDE: usize = 32;
@@ -202,7 +250,8 @@ struct Product<'f, T> {
     o_cs: isize,
     a: Operand<T>,
     b: Operand<T>,
-    /// Whether the product may use all cores.
+    /// Whether the product may split over the threads (false where the caller splits a batch
+    /// of products over them); each route decides whether it does ([`Product::splits`]).
     par: bool,
     fin: (Finite<'f>, Finite<'f>),
     backend: Backend,
@@ -254,6 +303,23 @@ impl<T: Float> Product<'_, T> {
     /// products), where a GEMM would pack its operands for almost no arithmetic.
     fn is_tiny_or_thin(&self) -> bool {
         self.m * self.n * self.k <= SMALL || self.k <= 4
+    }
+
+    /// Whether this product, on its route's `threshold` at `cost` a multiply-add, splits over
+    /// the threads (NOTE: [par-work]), if the caller lets it.
+    fn splits(&self, cost: Cost, threshold: Threshold) -> bool {
+        self.par && split_by(self.m * self.n * self.k, cost, threshold)
+    }
+
+    /// [`splits`](Self::splits) for the GEMM routes.
+    fn splits_gemm(&self) -> bool {
+        let side = if self.o_cs == 1 { self.n } else { self.m };
+        self.splits(gemm_cost::<T>(side, self.k), GEMM_SPLIT)
+    }
+
+    /// [`splits`](Self::splits) for the routes bound by memory traffic.
+    fn splits_stream(&self) -> bool {
+        self.splits(Cost::traffic(size_of::<T>()), STREAM_SPLIT)
     }
 
     /// The address of `out[i, j]`.
@@ -367,7 +433,7 @@ impl<T: Float> Product<'_, T> {
     unsafe fn matrix_vector(&self) {
         let rows =
             |r: std::ops::Range<usize>| super::with_isa(self.backend.isa(), DotRows { p: self, r });
-        over_rows(self.m, self.par && self.m >= 64, 16, rows);
+        over_rows(self.m, self.m >= 64 && self.splits_stream(), 16, rows);
     }
 
     /// Each row of `out` as the sum of k rows of `b` scaled by the row of `a` (vectorizes when
@@ -381,7 +447,7 @@ impl<T: Float> Product<'_, T> {
             let rows = |r: std::ops::Range<usize>| {
                 super::with_isa(self.backend.isa(), ScaledRows { p: self, r })
             };
-            over_rows(m, self.par && m >= 8 && m * n * k >= PARALLEL, 4, rows);
+            over_rows(m, m >= 8 && self.splits_stream(), 4, rows);
             return;
         }
         // SAFETY: every index below is inside its matrix; the output rows are written in turn
@@ -406,7 +472,7 @@ impl<T: Float> Product<'_, T> {
     /// # Safety
     /// As for [`run`](Self::run).
     unsafe fn dense(&self) {
-        let threads = if self.par {
+        let threads = if self.splits_gemm() {
             rayon::current_num_threads()
         } else {
             1
@@ -568,14 +634,18 @@ impl<T: Float> Product<'_, T> {
                     // threads on one shared packed panel, synchronized per depth step) cost 25–35%
                     // more at 1024³. A wide product with few rows also goes in blocks of 512
                     // columns on one thread: these fit the crate's direct (L2-sized) path, measured
-                    // 15% faster at 64 × 64 × 10⁴ than the whole product.
+                    // 15% faster at 64 × 64 × 10⁴ than the whole product. Blocks are at least 64
+                    // long, or half the side where that is shorter: 64 × 1000 × 64 stayed whole
+                    // on two threads.
                     let by_cols = n >= m;
                     let len = if by_cols { n } else { m };
                     // blocks cut at whole tiles where they split the tiles' side
                     let unit = if by_cols == along_cols { unit } else { 16 };
                     let mut width = if threads > 1 {
                         let pieces = threads * if m * n * self.k >= 1 << 26 { 2 } else { 1 };
-                        len.div_ceil(pieces).next_multiple_of(unit).max(64)
+                        len.div_ceil(pieces)
+                            .next_multiple_of(unit)
+                            .max(64.min(len.div_ceil(2)))
                     } else {
                         len
                     };
@@ -675,41 +745,50 @@ impl<T: Float> Product<'_, T> {
     /// As for [`run`](Self::run), with `isa` available.
     unsafe fn small(&self, isa: super::gemm::SmallIsa) -> bool {
         let mat = |ptr: *const T, rs: isize, cs: isize| super::gemm::Mat { ptr, rs, cs };
-        // rows `r` of the product; whether the kernels took them
-        let rows = |r: std::ops::Range<usize>| {
-            // SAFETY: `isa` is available (the caller's guarantee); rows r of the operands and the output,
-            // which are valid, not overlapping, with distinct output elements (the caller's
-            // guarantee); k > 0
+        // rows `r` and columns `c` of the product; whether the kernels took them
+        let block = |r: std::ops::Range<usize>, c: std::ops::Range<usize>| {
+            // SAFETY: `isa` is available (the caller's guarantee); rows r and columns c of the
+            // operands and the output, which are valid, not overlapping, with distinct output
+            // elements (the caller's guarantee); k > 0
             unsafe {
                 super::gemm::small(
                     isa,
                     r.len(),
-                    self.n,
+                    c.len(),
                     self.k,
                     mat(
                         self.a.ptr.wrapping_offset(r.start as isize * self.a.rs),
                         self.a.rs,
                         self.a.cs,
                     ),
-                    mat(self.b.ptr, self.b.rs, self.b.cs),
-                    mat(self.out_at(r.start, 0), self.o_rs, self.o_cs),
+                    mat(
+                        self.b.ptr.wrapping_offset(c.start as isize * self.b.cs),
+                        self.b.rs,
+                        self.b.cs,
+                    ),
+                    mat(self.out_at(r.start, c.start), self.o_rs, self.o_cs),
                 )
             }
         };
-        // unit-stride rows of the output and of `b`: the kernels take every block of rows
-        if self.par
-            && rayon::current_num_threads() > 1
-            && self.m >= 96
-            && self.o_cs == 1
-            && self.b.cs == 1
-        {
-            // the row blocks are disjoint
-            over_rows(self.m, true, 48, |r| {
-                rows(r);
-            });
-            return true;
+        // unit-stride rows of the output and of `b`: the kernels take every block, of rows, or
+        // of columns where the rows are few (64 × 256 × 128 f32: 38.6 µs on one thread, 26.0
+        // in rows on two; 32 × 256 × 128 f64: 38 µs whole on two)
+        if self.splits_gemm() && self.o_cs == 1 && self.b.cs == 1 {
+            // the blocks are disjoint
+            if self.m >= 64 {
+                over_rows(self.m, true, 32, |r| {
+                    block(r, 0..self.n);
+                });
+                return true;
+            }
+            if self.n >= 64 {
+                over_rows(self.n, true, 32, |c| {
+                    block(0..self.m, c);
+                });
+                return true;
+            }
         }
-        rows(0..self.m)
+        block(0..self.m, 0..self.n)
     }
 
     /// Whether the product is large and square enough for the AVX micro-kernels to beat the
@@ -772,9 +851,12 @@ unsafe fn transpose_to_rows<T: Float>(a: Operand<T>, m: usize, k: usize, dst: *m
     }
 }
 
-/// `rows(range)` over the ranges that cover `0..m`: one range, or, when `parallel` and the pool
-/// has more than one thread, about four per core (at least `min_rows` rows each) run on all
-/// cores.
+/// `rows(range)` over the ranges that cover `0..m` (rows, or columns): one range, or, when
+/// `parallel` and the pool has more than one thread, up to four per core of equal length (at
+/// least `min_rows` rows each, a whole number per core where there are more ranges than cores)
+/// run on all cores.
+/// Ranges of `min_rows` rounded up left the cores uneven: 128 rows in ranges of 48 gave one
+/// core 96 (a 128³ f64 product took 73 µs on two threads against 80 on one, and 45 after).
 ///
 /// NOTE: [one-thread-inline] On a pool of one thread the work runs here, on the caller's thread:
 /// a parallel iterator called from outside the pool hands its work to the pool's one worker and
@@ -787,8 +869,13 @@ fn over_rows(
     min_rows: usize,
     rows: impl Fn(std::ops::Range<usize>) + Sync,
 ) {
-    if parallel && rayon::current_num_threads() > 1 {
-        let per = m.div_ceil(rayon::current_num_threads() * 4).max(min_rows);
+    let threads = rayon::current_num_threads();
+    if parallel && threads > 1 && m >= 2 * min_rows.max(1) {
+        let mut pieces = (m / min_rows.max(1)).min(threads * 4);
+        if pieces > threads {
+            pieces -= pieces % threads;
+        }
+        let per = m.div_ceil(pieces);
         (0..m.div_ceil(per))
             .into_par_iter()
             .for_each(|c| rows(c * per..((c + 1) * per).min(m)));
@@ -1258,7 +1345,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
                 o_cs: 1,
                 a: Operand { rs: rs[0], ..a_op },
                 b: b_op,
-                par: nb * work >= PARALLEL,
+                par: true,
                 fin,
                 backend,
             };
@@ -1285,7 +1372,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
             o_cs: m as isize,
             a: a_op,
             b: Operand { cs: bs[0], ..b_op },
-            par: nb * work >= PARALLEL,
+            par: true,
             fin,
             backend,
         };
@@ -1342,7 +1429,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
         if batch(0..0) {
             over_rows(
                 nb,
-                nb * work >= PARALLEL && rayon::current_num_threads() > 1,
+                split_by(nb * work, gemm_cost::<T>(n, k), GEMM_SPLIT),
                 16,
                 |r| {
                     batch(r);
@@ -1356,6 +1443,9 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
         SendPtr(av.data.as_ptr() as *mut T),
         SendPtr(bv.data.as_ptr() as *mut T),
     );
+    // the batch over the threads where its products are too small to split each
+    let cost = gemm_cost::<T>(n, k);
+    let over_batch = split_by(nb * work, cost, GEMM_SPLIT) && !split_by(work, cost, GEMM_SPLIT);
     let run = |i: usize| {
         let [oa, ob] = offs[i];
         let _ = (&dst, &ap, &bp);
@@ -1376,7 +1466,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
                 rs: b_rs,
                 cs: b_cs,
             },
-            par: work >= PARALLEL,
+            par: !over_batch,
             fin,
             backend,
         };
@@ -1384,7 +1474,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
         // output is the i-th m × n block, disjoint from the others
         unsafe { p.run() }
     };
-    if nb * work >= PARALLEL && work < PARALLEL && rayon::current_num_threads() > 1 {
+    if over_batch {
         (0..nb).into_par_iter().for_each(run);
     } else {
         (0..nb).for_each(run);
@@ -1612,7 +1702,9 @@ mod tests {
         // with few rows, in blocks of 512), blocks of rows (tall), uneven last blocks, the
         // larger split above 2²⁶ multiply-adds, matrix-vector products with 4-row groups and a
         // remainder (whose results must not depend on the split), a large outer product, and
-        // few rows by many columns (split by columns), and k = 4 by scaled rows in tiles
+        // few rows by many columns (split by columns), k = 4 by scaled rows in tiles, the
+        // small-product kernels in blocks of columns (32 rows) and of rows (64), and a dense
+        // product of 64 columns in two blocks; every result the same bit for bit on one thread
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
@@ -1633,6 +1725,9 @@ mod tests {
             (1100, 3, 501),
             (20, 70, 700),
             (1100, 4, 1003),
+            (32, 256, 128),
+            (64, 300, 64),
+            (64, 1000, 64),
         ];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             let a = random(m, k, 40 + i as u64, i % 2 == 1 && n > 1);
@@ -1665,11 +1760,25 @@ mod tests {
                     }
                     runs.push((got, got32));
                 }
-                if n == 1 {
-                    assert_eq!(runs[0], runs[1], "{m}×{k}×{n} on {backend:?}");
-                }
+                assert_eq!(runs[0], runs[1], "{m}×{k}×{n} on {backend:?}");
             }
         }
+    }
+
+    /// NOTE: [par-work]: a GEMM's estimated time counts the vector lanes a narrow output
+    /// leaves empty and the writes of a short inner dimension.
+    #[test]
+    fn gemm_costs_count_empty_lanes_and_writes() {
+        assert_eq!(gemm_cost::<f64>(128, 128), Cost(37));
+        assert_eq!(gemm_cost::<f64>(10, 128), Cost(58));
+        assert_eq!(gemm_cost::<f32>(128, 10), Cost(26));
+        assert_eq!(gemm_cost::<f32>(8, 8), Cost(46));
+        // degenerate sides cannot divide by zero
+        assert_eq!(gemm_cost::<f64>(0, 0), Cost(288 + 160));
+        // 256 × 10 × 128 in f32 (about 9 µs) stays whole outside the pool; 128³ in f64 splits
+        let est = |macs: u64, c: Cost| macs * c.0 as u64;
+        assert!(est(256 * 10 * 128, gemm_cost::<f32>(128, 10)) < GEMM_SPLIT.work_ps);
+        assert!(est(128 * 128 * 128, gemm_cost::<f64>(128, 128)) >= GEMM_SPLIT.work_ps);
     }
 
     #[test]

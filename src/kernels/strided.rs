@@ -32,7 +32,22 @@ impl Cost {
 
 /// The estimated one-thread time from which a call made from outside the pool splits its work
 /// (NOTE: [par-work]).
-const PAR_WORK_PS: u64 = 12_000_000;
+pub(crate) const PAR_WORK_PS: u64 = 12_000_000;
+
+/// Where a kernel's work splits over the pool's threads (NOTE: [par-work]): from `pool` units
+/// of work (elements, multiply-adds) when called on one of the pool's threads, from an
+/// estimated one-thread time of `work_ps` picoseconds when called from outside it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Threshold {
+    pub(crate) pool: usize,
+    pub(crate) work_ps: u64,
+}
+
+/// The threshold of elementwise ops and reductions: [`PAR_MIN`] elements, [`PAR_WORK_PS`].
+const ELEMENTWISE: Threshold = Threshold {
+    pool: PAR_MIN,
+    work_ps: PAR_WORK_PS,
+};
 
 /// Whether a kernel of `n` elements at `cost` each splits its work over the pool's threads.
 ///
@@ -49,20 +64,29 @@ const PAR_WORK_PS: u64 = 12_000_000;
 /// one-thread time reaches 12 µs ([`PAR_WORK_PS`]), from a cost per element ([`Cost`]): memory
 /// traffic for plain arithmetic and copies, the measured time of each vectorized math kernel
 /// (`prims::unary::vector_cost`), libm's for the scalar binary ops (`prims::binary`), what
-/// reductions measured (`reduce::parallel`). The estimates come from one machine and are
-/// coarse: where an op runs at half that speed (AVX2 against AVX-512) it splits at half the
-/// size that would pay, still a gain. Calls on the pool's threads (the jit's steps, whose
-/// workers are kept awake, NOTE: [keep-awake]) split from [`PAR_MIN`] elements as before. The
-/// split changes no result: every element is computed alone, and a reduction's order is fixed
-/// by the shape (NOTE: [reduce-order]).
+/// reductions measured (`reduce::parallel`). Matrix products estimate theirs per route and
+/// split from a longer time, 20 µs for the GEMMs, whose threads each pack their own operand
+/// panels; on the pool's threads from 2¹⁸ multiply-adds ([`Threshold`], `matmul::GEMM_SPLIT`).
+/// The estimates come from one machine and are coarse: where an op runs at half that speed
+/// (AVX2 against AVX-512) it splits at half the size that would pay, still a gain. Calls on
+/// the pool's threads (the jit's steps, whose workers are kept awake, NOTE: [keep-awake])
+/// split from [`PAR_MIN`] elements as before. The split changes no result: every element is
+/// computed alone, a reduction's order is fixed by the shape (NOTE: [reduce-order]), and a
+/// product's blocks each sum over the whole depth in the same order.
 pub(crate) fn split(n: usize, cost: Cost) -> bool {
-    let work = work(n, cost);
+    split_by(n, cost, ELEMENTWISE)
+}
+
+/// Whether `n` units of work at `cost` each split over the pool's threads, by `threshold`
+/// (NOTE: [par-work]).
+pub(crate) fn split_by(n: usize, cost: Cost, threshold: Threshold) -> bool {
     // below both thresholds, no lookup of the pool: most calls are small (a Hessian of three
     // variables took 3% longer with the lookups first)
-    if n < PAR_MIN && work < PAR_WORK_PS {
+    if n < threshold.pool && work(n, cost) < threshold.work_ps {
         return false;
     }
-    rayon::current_num_threads() > 1 && split_on(n, cost, rayon::current_thread_index().is_some())
+    rayon::current_num_threads() > 1
+        && split_on(n, cost, threshold, rayon::current_thread_index().is_some())
 }
 
 /// The estimated one-thread time of `n` elements at `cost`, in picoseconds.
@@ -70,13 +94,13 @@ fn work(n: usize, cost: Cost) -> u64 {
     (n as u64).saturating_mul(cost.0 as u64)
 }
 
-/// [`split`] on a pool of more than one thread, called from one of its threads (`in_pool`) or
-/// from outside it.
-fn split_on(n: usize, cost: Cost, in_pool: bool) -> bool {
+/// [`split_by`] on a pool of more than one thread, called from one of its threads (`in_pool`)
+/// or from outside it.
+fn split_on(n: usize, cost: Cost, threshold: Threshold, in_pool: bool) -> bool {
     if in_pool {
-        n >= PAR_MIN
+        n >= threshold.pool
     } else {
-        work(n, cost) >= PAR_WORK_PS
+        work(n, cost) >= threshold.work_ps
     }
 }
 
@@ -525,16 +549,16 @@ mod tests {
     fn split_by_work_outside_the_pool() {
         // an f64 add (24 bytes an element) splits from 50000 elements (12 µs at 240 ps)
         let add = Cost::traffic(24);
-        assert!(!split_on(49_999, add, false));
-        assert!(split_on(50_000, add, false));
+        assert!(!split_on(49_999, add, ELEMENTWISE, false));
+        assert!(split_on(50_000, add, ELEMENTWISE, false));
         // a 10 ns element splits from 1200 elements
-        assert!(!split_on(1199, Cost(10_000), false));
-        assert!(split_on(1200, Cost(10_000), false));
+        assert!(!split_on(1199, Cost(10_000), ELEMENTWISE, false));
+        assert!(split_on(1200, Cost(10_000), ELEMENTWISE, false));
         // the estimate saturates (a size no allocation can reach is still a size)
-        assert!(split_on(usize::MAX, Cost(u32::MAX), false));
+        assert!(split_on(usize::MAX, Cost(u32::MAX), ELEMENTWISE, false));
         // on the pool's threads: from PAR_MIN elements, whatever they cost
-        assert!(split_on(PAR_MIN, Cost(1), true));
-        assert!(!split_on(PAR_MIN - 1, Cost(10_000), true));
+        assert!(split_on(PAR_MIN, Cost(1), ELEMENTWISE, true));
+        assert!(!split_on(PAR_MIN - 1, Cost(10_000), ELEMENTWISE, true));
         // pieces: 4096 elements for cheap ones, an eighth of the work for costly ones
         assert_eq!(min_piece(add), 4096);
         assert_eq!(min_piece(Cost(10_000)), 150);
