@@ -71,7 +71,6 @@
 //! take these kernels.
 
 use crate::array::Float;
-use rayon::prelude::*;
 use std::cell::Cell;
 
 /// Depth of one block.
@@ -997,7 +996,7 @@ unsafe fn run<T: Elem>(
     let (mr, nr) = (bl.mr, bl.nr);
     if threads > 1 && m < threads * 2 * mr && n >= threads * 2 * nr {
         let width = n.div_ceil(threads).next_multiple_of(nr);
-        (0..n.div_ceil(width)).into_par_iter().for_each(|t| {
+        super::pieces::for_each_piece(n.div_ceil(width), |t| {
             let j0 = t * width;
             let (b, c) = (
                 Mat {
@@ -1026,7 +1025,7 @@ unsafe fn run<T: Elem>(
                     let dst = Ptr(pb);
                     if panels_b * nr * kc >= PACK_PARALLEL {
                         let per = panels_b.div_ceil(threads);
-                        (0..threads).into_par_iter().for_each(|t| {
+                        super::pieces::for_each_piece(threads, |t| {
                             let q = ((t * per).min(panels_b), ((t + 1) * per).min(panels_b));
                             // SAFETY: threads pack disjoint panels of the buffer
                             unsafe { pack_b(b, (p0, kc), (j0, nc), q, nr, dst.get()) }
@@ -1035,7 +1034,7 @@ unsafe fn run<T: Elem>(
                         // SAFETY: the buffer holds the packed block
                         unsafe { pack_b(b, (p0, kc), (j0, nc), (0, panels_b), nr, pb) }
                     }
-                    (0..threads).into_par_iter().for_each(|t| {
+                    super::pieces::for_each_piece(threads, |t| {
                         let i = ((t * rows_per).min(m), ((t + 1) * rows_per).min(m));
                         // SAFETY: threads write disjoint rows of c
                         unsafe { rows_block(&bl, a, c, dst.get(), i, (j0, nc), (p0, kc)) }

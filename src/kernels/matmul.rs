@@ -11,7 +11,6 @@
 use super::strided::{Cost, PAR_WORK_PS, Plan, Threshold, split_by};
 use crate::array::{Array, Float, alloc, broadcast_shapes, matmul_shape, numel, reshape_strides};
 use gemm::Parallelism;
-use rayon::prelude::*;
 
 /// Below this many multiply-adds a matrix product runs as a plain loop.
 const SMALL: usize = 4096;
@@ -662,7 +661,7 @@ impl<T: Float> Product<'_, T> {
                     };
                     let pieces = len.div_ceil(width);
                     if threads > 1 && pieces > 1 {
-                        (0..pieces).into_par_iter().for_each(tile);
+                        super::pieces::for_each_piece(pieces, tile);
                     } else {
                         (0..pieces).for_each(tile);
                     }
@@ -876,9 +875,7 @@ fn over_rows(
             pieces -= pieces % threads;
         }
         let per = m.div_ceil(pieces);
-        (0..m.div_ceil(per))
-            .into_par_iter()
-            .for_each(|c| rows(c * per..((c + 1) * per).min(m)));
+        super::pieces::for_each_piece(m.div_ceil(per), |c| rows(c * per..((c + 1) * per).min(m)));
     } else {
         rows(0..m);
     }
@@ -1475,7 +1472,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
         unsafe { p.run() }
     };
     if over_batch {
-        (0..nb).into_par_iter().for_each(run);
+        super::pieces::for_each_piece(nb, run);
     } else {
         (0..nb).for_each(run);
     }

@@ -7,6 +7,7 @@ pub mod index;
 pub mod linalg;
 pub mod math;
 pub mod matmul;
+pub(crate) mod pieces;
 pub mod reduce;
 pub(crate) mod store;
 pub mod strided;

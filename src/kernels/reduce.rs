@@ -475,7 +475,7 @@ fn fold_inner<F: Fold>(
         } else {
             (PAR_MIN / len).clamp(1, most)
         };
-        part.par_chunks_mut(per).enumerate().for_each(|(t, out)| {
+        super::pieces::for_each_chunk_mut(&mut part, per, |t, out| {
             let k = FoldRows {
                 f,
                 data,
@@ -579,10 +579,12 @@ impl<F: Fold> Vectorized for FoldBlock<'_, F> {
 /// A long row folded in blocks on all threads, the blocks' accumulators combined in the tree
 /// [`fold_row`] builds (NOTE: [reduce-order]).
 fn fold_long<F: Fold>(f: F, x: &[F::T], isa: math::Isa, quarter: Option<usize>) -> F::A {
-    let blocks: Vec<[F::A; LANES]> = x
-        .par_chunks(block_len::<F::T>())
-        .map(|b| with_isa(isa, FoldBlock { f, x: b, quarter }))
-        .collect();
+    let block = block_len::<F::T>();
+    let mut blocks = vec![[f.init(); LANES]; x.len().div_ceil(block)];
+    super::pieces::for_each_chunk_mut(&mut blocks, 1, |i, out| {
+        let b = &x[i * block..((i + 1) * block).min(x.len())];
+        out[0] = with_isa(isa, FoldBlock { f, x: b, quarter });
+    });
     let mut stack = Vec::with_capacity(64);
     for (i, b) in blocks.into_iter().enumerate() {
         push_lanes(f, &mut stack, i as u64, b);

@@ -7,7 +7,6 @@
 #[cfg(target_arch = "x86_64")]
 use super::simd;
 use crate::array::{Array, Element, View, alloc, numel};
-use rayon::prelude::*;
 use smallvec::SmallVec;
 use std::mem::MaybeUninit;
 
@@ -269,10 +268,7 @@ fn build_in<U: Element>(
     let mut out: Vec<U> = alloc(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     match piece {
-        Some(len) => spare
-            .par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(c, dst)| write(c * len, dst)),
+        Some(len) => super::pieces::for_each_chunk_mut(spare, len, |c, dst| write(c * len, dst)),
         None => write(0, spare),
     }
     // SAFETY: `write` initialized every element of the chunks, which cover 0..n.
