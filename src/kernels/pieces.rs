@@ -98,6 +98,34 @@ pub(crate) fn for_each_chunk_mut<T: Send>(
     })
 }
 
+/// Run `f(r, t, tile)` for each tile `t` of `len` elements of each row `r` of `cols` elements
+/// of `data` (each row's last tile shorter) over the pool's threads, as [`for_each_piece`]
+/// does: the calling thread takes tiles too.
+pub(crate) fn for_each_row_tile_mut<T: Send>(
+    data: &mut [T],
+    cols: usize,
+    len: usize,
+    f: impl Fn(usize, usize, &mut [T]) + Sync,
+) {
+    if cols == 0 {
+        return;
+    }
+    let (rows, len) = (data.len() / cols, len.max(1));
+    let per_row = cols.div_ceil(len);
+    let base = Base(data.as_mut_ptr());
+    for_each_piece(rows * per_row, |p| {
+        let (r, t) = (p / per_row, p % per_row);
+        let start = r * cols + t * len;
+        let base = &base;
+        // SAFETY: tile t of row r is elements start..start + its length of `data` (rows of
+        // `cols` elements, `rows * cols` of them in `data`), disjoint from every other tile;
+        // each tile is handed out once, and `data` stays borrowed until every tile is done
+        let tile =
+            unsafe { std::slice::from_raw_parts_mut(base.0.add(start), len.min(cols - t * len)) };
+        f(r, t, tile)
+    })
+}
+
 /// The start of a slice whose disjoint chunks [`for_each_chunk_mut`] hands to threads.
 struct Base<T>(*mut T);
 // SAFETY: each thread gets only its own chunks of the slice, whose elements are Send
@@ -196,6 +224,20 @@ mod tests {
             assert!(chunk.len() == 64 || (c == 15 && chunk.len() == 41));
             for (i, x) in chunk.iter_mut().enumerate() {
                 *x += (c * 64 + i) as u64;
+            }
+        });
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
+    }
+
+    /// Row tiles cover the rows once, each row's last tile shorter.
+    #[test]
+    fn row_tiles_cover_the_rows() {
+        let (rows, cols) = (7, 2500);
+        let mut v = vec![0u64; rows * cols];
+        for_each_row_tile_mut(&mut v, cols, 1024, |r, t, tile| {
+            assert_eq!(tile.len(), if t == 2 { 452 } else { 1024 });
+            for (i, x) in tile.iter_mut().enumerate() {
+                *x += (r * cols + t * 1024 + i) as u64;
             }
         });
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));

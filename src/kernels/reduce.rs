@@ -24,7 +24,6 @@
 use super::strided::{Cost, PAR_MIN, Plan, split};
 use super::{Vectorized, math, with_isa};
 use crate::array::{Element, Float, Shape, View, alloc_filled, contiguous_strides, numel};
-use rayon::prelude::*;
 use smallvec::SmallVec;
 use std::marker::PhantomData;
 
@@ -1038,11 +1037,7 @@ fn accumulate_rows<F: Fold>(
         with_isa(isa, k)
     };
     if parallel(n_kept * cols * n_red) {
-        buf.par_chunks_mut(cols).enumerate().for_each(|(k, row)| {
-            row.par_chunks_mut(TILE)
-                .enumerate()
-                .for_each(|(t, out)| tile(k, t, out))
-        });
+        super::pieces::for_each_row_tile_mut(&mut buf, cols, TILE, tile);
     } else {
         for (k, row) in buf.chunks_mut(cols).enumerate() {
             for (t, out) in row.chunks_mut(TILE).enumerate() {
