@@ -5,8 +5,8 @@
 //!
 //! - the innermost dim is reduced: each contiguous row is folded on its own ([`fold_row`]:
 //!   runs of 512 elements (2048 of 4 bytes) into 32 interleaved accumulators, the runs combined
-//!   pairwise; an input larger than the caches is read at four places side by side, NOTE:
-//!   [streams]);
+//!   pairwise; an input larger than the caches is read at four places side by side where that
+//!   measured faster on the machine, NOTE: [streams], [streams-measured]);
 //! - the innermost dim is kept: whole rows are accumulated into an output row, vectorized along
 //!   the row ([`accumulate_rows`]: groups of 8 rows summed, the groups combined pairwise), so a
 //!   column sum reads the matrix once in memory order.
@@ -453,11 +453,50 @@ fn fold_inner<F: Fold>(
     streams: Streams,
 ) -> (Vec<F::A>, Dims) {
     let (inner, outer) = walk.split_last().expect("merge leaves one dim");
+    let rows: usize = outer.iter().map(|d| d.n).product();
+    let bytes = rows * inner.n * size_of::<F::T>();
+    let Some(quarter) = streams.quarter(bytes) else {
+        return fold_rows(f, data, base, walk, isa, None);
+    };
+    if !streams.measured {
+        return fold_rows(f, data, base, walk, isa, Some(quarter));
+    }
+    // NOTE: [streams-measured]
+    let class = SizeClass::of(bytes, streams.min_input);
+    match class.choice() {
+        Choice::Streams => fold_rows(f, data, base, walk, isa, Some(quarter)),
+        Choice::InOrder => fold_rows(f, data, base, walk, isa, None),
+        Choice::Try(way) => {
+            let start = std::time::Instant::now();
+            let out = fold_rows(
+                f,
+                data,
+                base,
+                walk,
+                isa,
+                (way == Way::Streams).then_some(quarter),
+            );
+            class.record(way, start.elapsed().as_secs_f64() / bytes as f64);
+            out
+        }
+    }
+}
+
+/// [`fold_inner`] with the quarters' fewest bytes chosen: `None` where rows are read from
+/// start to end (NOTE: [streams]).
+fn fold_rows<F: Fold>(
+    f: F,
+    data: &[F::T],
+    base: isize,
+    walk: &[Dim],
+    isa: math::Isa,
+    quarter: Option<usize>,
+) -> (Vec<F::A>, Dims) {
+    let (inner, outer) = walk.split_last().expect("merge leaves one dim");
     let len = inner.n;
     let outer_xs: SmallVec<[(usize, isize); 6]> = outer.iter().map(|d| (d.n, d.xs)).collect();
     let rows: usize = outer.iter().map(|d| d.n).product();
     let mut part = alloc_filled(rows, f.init());
-    let quarter = streams.quarter(rows * len * size_of::<F::T>());
     if len >= 2 * block_len::<F::T>() && rayon::current_num_threads() > 1 {
         // long rows: each split into blocks over the threads
         let mut o = Odometer::new(outer_xs.iter().copied(), 0);
@@ -757,7 +796,8 @@ impl<A> Runs<A> {
 /// times, medians (two threads: wall time per call; one: CPU time): sum of 10⁷ f64 2.97 → 2.57
 /// ms on two threads (one: within the noise, minima 4.84 → 4.38 ms), of 10⁷ f32 1.48 → 1.19 ms
 /// (one: 3.13 → 2.58), maximum of 10⁷ f32 1.73 → 1.10 ms (3.75 → 2.31), row sums of
-/// 1000 × 10⁴ f64 3.13 → 2.75 ms, f32 1.48 → 1.24 ms (3.05 → 2.73).
+/// 1000 × 10⁴ f64 3.13 → 2.75 ms, f32 1.48 → 1.24 ms (3.05 → 2.73). On other machines the
+/// quarters lose, so whether they are read is measured (NOTE: [streams-measured]).
 const STREAMS: usize = 4;
 /// When rows are read in quarters side by side (NOTE: [streams]).
 #[derive(Clone, Copy, Debug)]
@@ -767,13 +807,18 @@ struct Streams {
     /// The fewest bytes in a quarter of a row: a row shorter than four of them is read from
     /// start to end, and the rows side by side instead.
     min_quarter: usize,
+    /// Whether the quarters are read side by side only where that measured faster on this
+    /// machine (NOTE: [streams-measured]); otherwise wherever they can be.
+    measured: bool,
 }
 
 impl Streams {
-    /// Inputs larger than the caches, quarters of at least 64 KiB.
+    /// Inputs larger than the caches, quarters of at least 64 KiB, the way chosen by
+    /// measurement.
     const DEFAULT: Streams = Streams {
         min_input: 16 << 20,
         min_quarter: 64 << 10,
+        measured: true,
     };
 
     /// The fewest bytes of a quarter, for an input of `bytes`; `None` if it is read run by run.
@@ -781,6 +826,136 @@ impl Streams {
         (bytes >= self.min_input).then_some(self.min_quarter)
     }
 }
+// NOTE: [streams-measured] Whether reading four quarters side by side pays depends on the
+// machine. On the AMD Zen 3 machine it did (one sequential stream from memory at 12–14 GB/s,
+// four at 18–20; NOTE: [streams]); on the AMD Zen 4 machine (32 MiB L3, AVX-512) it never
+// did: a scratch program summing f64 vectors, the two ways alternated three times (medians of
+// single calls), two threads: 24 MB 215–240 µs in order against 522–586 µs side by side, 48 MB
+// 723–761 against 1299–1842, 80 MB 1763–1996 against 2023–2199, 320 MB 9978–10106 against
+// 10729–10989; one thread 24 MB 444–506 against 571–682 µs, 320 MB 10.8–12.1 against
+// 12.2–13.9 ms. The `kernels` example, two threads, medians of three: sum of 10⁷ f64 0.91×
+// the time, maximum 0.79×, row sums of 1000 × 10⁴ f64 0.82×, f32 0.88×, sum of 10⁷ f32
+// 0.88×. Both ways give the same bits, so the choice can be left to measurement without
+// changing any result: for each size class of input (16–64 MB, 64–256 MB, larger), the
+// first `TRIALS` reductions read each way, alternately, timing each in seconds per byte, and
+// the way with the lower median is kept for the rest of the process. A class's trials cost
+// nothing but the slower way's time in those calls.
+
+/// The two ways a large input's rows can be read (NOTE: [streams-measured]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    InOrder = 0,
+    Streams = 1,
+}
+
+/// What a reduction of a size class does (NOTE: [streams-measured]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Choice {
+    /// Read the rows in order: measured faster.
+    InOrder,
+    /// Read four quarters side by side: measured faster.
+    Streams,
+    /// Not decided yet: read this way, and record the time.
+    Try(Way),
+}
+
+/// Reductions timed each way in a size class before one is chosen.
+const TRIALS: usize = 5;
+
+/// The seconds per byte of the trials of one size class, and the choice once made.
+#[derive(Clone, Copy, Debug)]
+struct Trials {
+    seconds_per_byte: [[f64; TRIALS]; 2],
+    done: [usize; 2],
+    /// The trials handed out and not yet recorded, each way.
+    pending: [usize; 2],
+    chosen: Option<Way>,
+}
+
+impl Trials {
+    const NEW: Trials = Trials {
+        seconds_per_byte: [[0.0; TRIALS]; 2],
+        done: [0; 2],
+        pending: [0; 2],
+        chosen: None,
+    };
+
+    /// The way to read next: the chosen one, or the way with fewer trials (in order first).
+    fn next(&mut self) -> Choice {
+        match self.chosen {
+            Some(Way::InOrder) => Choice::InOrder,
+            Some(Way::Streams) => Choice::Streams,
+            None => {
+                let count = |w: Way| self.done[w as usize] + self.pending[w as usize];
+                let way = if count(Way::Streams) < count(Way::InOrder) {
+                    Way::Streams
+                } else {
+                    Way::InOrder
+                };
+                self.pending[way as usize] += 1;
+                Choice::Try(way)
+            }
+        }
+    }
+
+    /// Record a trial; once each way has `TRIALS`, choose the way with the lower median.
+    fn record(&mut self, way: Way, seconds_per_byte: f64) {
+        let w = way as usize;
+        self.pending[w] = self.pending[w].saturating_sub(1);
+        if self.chosen.is_some() || self.done[w] == TRIALS {
+            return;
+        }
+        self.seconds_per_byte[w][self.done[w]] = seconds_per_byte;
+        self.done[w] += 1;
+        if self.done == [TRIALS; 2] {
+            let median = |w: Way| {
+                let mut t = self.seconds_per_byte[w as usize];
+                t.sort_by(f64::total_cmp);
+                t[TRIALS / 2]
+            };
+            self.chosen = Some(if median(Way::Streams) < median(Way::InOrder) {
+                Way::Streams
+            } else {
+                Way::InOrder
+            });
+        }
+    }
+}
+
+/// Size classes of input, each a factor of four from the streams' threshold up (the last
+/// open-ended); each chooses its own way (NOTE: [streams-measured]).
+const CLASSES: usize = 3;
+
+/// The trials and choices of the size classes, for this process.
+static TRIALS_BY_CLASS: std::sync::Mutex<[Trials; CLASSES]> =
+    std::sync::Mutex::new([Trials::NEW; CLASSES]);
+
+/// A size class of input (NOTE: [streams-measured]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SizeClass(usize);
+
+impl SizeClass {
+    /// The class of an input of `bytes`, at least `min_input`.
+    fn of(bytes: usize, min_input: usize) -> SizeClass {
+        let ratio = bytes / min_input.max(1);
+        let log4 = (usize::BITS - ratio.max(1).leading_zeros() - 1) as usize / 2;
+        SizeClass(log4.min(CLASSES - 1))
+    }
+
+    /// What the next reduction of this class does.
+    fn choice(self) -> Choice {
+        // a poisoned lock still holds valid counts (no update panics half-way)
+        let mut t = TRIALS_BY_CLASS.lock().unwrap_or_else(|e| e.into_inner());
+        t[self.0].next()
+    }
+
+    /// Record a trial of this class.
+    fn record(self, way: Way, seconds_per_byte: f64) {
+        let mut t = TRIALS_BY_CLASS.lock().unwrap_or_else(|e| e.into_inner());
+        t[self.0].record(way, seconds_per_byte);
+    }
+}
+
 /// The fewest runs of a quarter of at least `bytes` bytes, a power of two (so that the powers of
 /// two that [`fold_runs`] chooses never fall under it).
 fn quarter_runs<T>(bytes: usize) -> usize {
@@ -1170,13 +1345,74 @@ mod tests {
     const NEVER: Streams = Streams {
         min_input: usize::MAX,
         min_quarter: usize::MAX,
+        measured: false,
     };
     /// Every row of four runs or more read in quarters, all other rows of a run or more side
     /// by side (NOTE: [streams]).
     const ALWAYS: Streams = Streams {
         min_input: 0,
         min_quarter: 1,
+        measured: false,
     };
+
+    #[test]
+    fn the_way_measured_faster_is_kept() {
+        // NOTE: [streams-measured]: the trials alternate, starting in order
+        let mut t = Trials::NEW;
+        let mut ways = vec![];
+        for k in 0..2 * TRIALS {
+            let Choice::Try(way) = t.next() else {
+                panic!("chose before the trials were done");
+            };
+            ways.push(way);
+            // in order faster but for one outlier, streams slower but for one
+            let s = match (way, k) {
+                (Way::InOrder, 0) => 9.0,
+                (Way::InOrder, _) => 2.0,
+                (Way::Streams, 1) => 1.0,
+                (Way::Streams, _) => 3.0,
+            };
+            t.record(way, s);
+        }
+        let expect: Vec<Way> = (0..2 * TRIALS)
+            .map(|k| {
+                if k % 2 == 0 {
+                    Way::InOrder
+                } else {
+                    Way::Streams
+                }
+            })
+            .collect();
+        assert_eq!(ways, expect);
+        assert_eq!(t.next(), Choice::InOrder);
+        assert_eq!(t.next(), Choice::InOrder);
+        // and the other way round; late records change nothing
+        let mut t = Trials::NEW;
+        for _ in 0..2 * TRIALS {
+            let Choice::Try(way) = t.next() else {
+                panic!("chose before the trials were done");
+            };
+            t.record(way, if way == Way::Streams { 1.0 } else { 2.0 });
+        }
+        t.record(Way::InOrder, 0.0);
+        assert_eq!(t.next(), Choice::Streams);
+        // trials handed out and not yet recorded count: two at once go different ways
+        let mut t = Trials::NEW;
+        assert_eq!(t.next(), Choice::Try(Way::InOrder));
+        assert_eq!(t.next(), Choice::Try(Way::Streams));
+    }
+
+    #[test]
+    fn size_classes_grow_by_fours() {
+        let m = 16 << 20;
+        let class = |b: usize| SizeClass::of(b, m).0;
+        assert_eq!(class(m), 0);
+        assert_eq!(class(4 * m - 1), 0);
+        assert_eq!(class(4 * m), 1);
+        assert_eq!(class(16 * m - 1), 1);
+        assert_eq!(class(16 * m), 2);
+        assert_eq!(class(usize::MAX), 2);
+    }
 
     #[test]
     fn sums_are_as_accurate_as_pairwise_summation() {
@@ -1433,6 +1669,7 @@ mod tests {
             Streams {
                 min_input: 0,
                 min_quarter: 20_000,
+                measured: false,
             },
         ];
         for (k, shape) in shapes.iter().enumerate() {
