@@ -463,23 +463,23 @@ fn fold_inner<F: Fold>(
     }
     // NOTE: [streams-measured]
     let class = SizeClass::of(bytes, streams.min_input);
-    match class.choice() {
-        Choice::Streams => fold_rows(f, data, base, walk, isa, Some(quarter)),
-        Choice::InOrder => fold_rows(f, data, base, walk, isa, None),
-        Choice::Try(way) => {
-            let start = std::time::Instant::now();
-            let out = fold_rows(
-                f,
-                data,
-                base,
-                walk,
-                isa,
-                (way == Way::Streams).then_some(quarter),
-            );
-            class.record(way, start.elapsed().as_secs_f64() / bytes as f64);
-            out
-        }
+    let (way, trial) = match class.choice() {
+        Choice::Streams => (Way::Streams, None),
+        Choice::InOrder => (Way::InOrder, None),
+        Choice::Try(way) => (way, Some(std::time::Instant::now())),
+    };
+    let out = fold_rows(
+        f,
+        data,
+        base,
+        walk,
+        isa,
+        (way == Way::Streams).then_some(quarter),
+    );
+    if let Some(start) = trial {
+        class.record(way, start.elapsed().as_secs_f64() / bytes as f64);
     }
+    out
 }
 
 /// [`fold_inner`] with the quarters' fewest bytes chosen: `None` where rows are read from
