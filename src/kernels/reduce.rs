@@ -415,7 +415,13 @@ fn reduce_isa<F: Fold>(
         F::T::pool().give(all);
         return out;
     }
-    reduce_walk(f, x.data, x.offset as isize, &walk, isa, streams)
+    let base = x.offset as isize;
+    if inner.os == 0 {
+        let (part, walk) = fold_inner(f, x.data, base, &walk, isa, streams);
+        finish(Combine(f), part, walk, isa, streams)
+    } else {
+        accumulate_rows(f, x.data, base, &walk, isa)
+    }
 }
 
 // NOTE: [strided-gather] An input whose every dim is strided (a slice with a step, say
@@ -477,15 +483,13 @@ fn fold_gathered<F: Fold>(
         t.clear();
         F::T::pool().give(t);
     };
-    let block = block_len::<F::T>();
-    if len > block {
+    if len > block_len::<F::T>() {
         // a long row in blocks, each a complete subtree of its pairwise tree (as fold_long)
         for (r, p) in part.iter_mut().enumerate() {
-            let mut blocks = vec![[f.init(); LANES]; len.div_ceil(block)];
-            super::pieces::for_each_chunk_mut(&mut blocks, 1, |i, out| {
-                let count = block.min(len - i * block);
-                tile(r * len + i * block, count, &mut |b| {
-                    out[0] = with_isa(
+            *p = fold_blocks(f, len, |range| {
+                let mut acc = [f.init(); LANES];
+                tile(r * len + range.start, range.len(), &mut |b| {
+                    acc = with_isa(
                         isa,
                         FoldBlock {
                             f,
@@ -494,12 +498,8 @@ fn fold_gathered<F: Fold>(
                         },
                     );
                 });
+                acc
             });
-            let mut stack = Vec::with_capacity(64);
-            for (i, b) in blocks.into_iter().enumerate() {
-                push_lanes(f, &mut stack, i as u64, b);
-            }
-            *p = collapse(f, flush_lanes(f, &mut stack));
         }
     } else {
         let per = (GATHER_TILE / len).max(1);
@@ -520,24 +520,6 @@ fn fold_gathered<F: Fold>(
         });
     }
     (part, contiguous_walk(outer))
-}
-
-/// Reduce the input seen along `walk` (merged dims in memory order, the innermost
-/// contiguous) from `base` in `data`.
-fn reduce_walk<F: Fold>(
-    f: F,
-    data: &[F::T],
-    base: isize,
-    walk: &[Dim],
-    isa: math::Isa,
-    streams: Streams,
-) -> Vec<F::A> {
-    if walk.last().expect("merge leaves one dim").os == 0 {
-        let (part, walk) = fold_inner(f, data, base, walk, isa, streams);
-        finish(Combine(f), part, walk, isa, streams)
-    } else {
-        accumulate_rows(f, data, base, walk, isa)
-    }
 }
 
 /// Reduce partial results laid out contiguously along `walk` until nothing reduced is left.
@@ -754,11 +736,30 @@ impl<F: Fold> Vectorized for FoldBlock<'_, F> {
 /// A long row folded in blocks on all threads, the blocks' accumulators combined in the tree
 /// [`fold_row`] builds (NOTE: [reduce-order]).
 fn fold_long<F: Fold>(f: F, x: &[F::T], isa: math::Isa, quarter: Option<usize>) -> F::A {
-    let block = block_len::<F::T>();
-    let mut blocks = vec![[f.init(); LANES]; x.len().div_ceil(block)];
+    fold_blocks(f, x.len(), |range| {
+        with_isa(
+            isa,
+            FoldBlock {
+                f,
+                x: &x[range],
+                quarter,
+            },
+        )
+    })
+}
+
+/// A row of `len` elements folded in blocks of [`block_len`] on all threads, `block` folding
+/// the elements of one range into its accumulators, the blocks' accumulators combined in the
+/// tree [`fold_row`] builds (NOTE: [reduce-order]).
+fn fold_blocks<F: Fold>(
+    f: F,
+    len: usize,
+    block: impl Fn(std::ops::Range<usize>) -> [F::A; LANES] + Sync,
+) -> F::A {
+    let size = block_len::<F::T>();
+    let mut blocks = vec![[f.init(); LANES]; len.div_ceil(size)];
     super::pieces::for_each_chunk_mut(&mut blocks, 1, |i, out| {
-        let b = &x[i * block..((i + 1) * block).min(x.len())];
-        out[0] = with_isa(isa, FoldBlock { f, x: b, quarter });
+        out[0] = block(i * size..((i + 1) * size).min(len));
     });
     let mut stack = Vec::with_capacity(64);
     for (i, b) in blocks.into_iter().enumerate() {
@@ -1628,6 +1629,35 @@ mod tests {
         let mut t = Trials::NEW;
         assert_eq!(t.next(), Choice::Try(Way::InOrder));
         assert_eq!(t.next(), Choice::Try(Way::Streams));
+    }
+
+    #[test]
+    fn measured_reads_give_the_bits_of_rows_read_in_order() {
+        // NOTE: [streams-measured]: the trials of both ways, then the chosen one, each with
+        // the bits of rows read from start to end; every input here falls in the last class
+        let measured = Streams {
+            min_input: 0,
+            min_quarter: 20_000,
+            measured: true,
+        };
+        let data = values(4 * 40_000, 3);
+        let cases: [(&[usize], &[usize]); 2] = [(&[4, 40_000], &[1]), (&[160_000], &[0])];
+        for k in 0..2 * TRIALS + 2 {
+            let (shape, dims) = cases[k % 2];
+            let v = View {
+                data: &data,
+                shape,
+                strides: &contiguous_strides(shape),
+                offset: 0,
+            };
+            let got = reduce_isa(v, dims, SumF64::<f64>::new(), math::isa(), measured);
+            let want = reduce_isa(v, dims, SumF64::<f64>::new(), math::isa(), NEVER);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "call {k}, shape {shape:?}");
+        }
+        let class = SizeClass::of(data.len() * 8, 0);
+        let trials = TRIALS_BY_CLASS.lock().unwrap_or_else(|e| e.into_inner())[class.0];
+        assert!(trials.chosen.is_some(), "{trials:?}");
     }
 
     #[test]
