@@ -429,15 +429,30 @@ fn reduce_isa<F: Fold>(
 // a running sum: a sum of 5·10⁶ f64 at stride 2 took 17 ms on one thread (AMD Zen 4; torch
 // 3.0 ms) and lost every term under half an ulp of the total, against the pairwise bound of
 // the contiguous paths. Now its elements are gathered in memory order and folded by the
-// contiguous paths, so strided sums have the same error bound and an order still fixed by the
-// shape and the layout (NOTE: [reduce-order]). Where the innermost dim is reduced they are
-// gathered a piece at a time into a pooled tile of 256 KiB ([`fold_gathered`]: whole rows, or
-// one block of a long row, the blocks combined in the tree of [`fold_long`]), so the scratch
-// is a tile, not a copy of the input. The same sum: 16.6–17.2 ms before, 5.9–7.9 gathering
-// all of it first, 6.1–7.3 in tiles on one thread (two threads: 4.3–5.7 and 3.6–5.2): the
-// gather, an element at a time, is what costs, not the traffic of the copy (reading the
-// rows with `step_by` instead of indexing, tried: level). Column-like reductions (the
+// contiguous paths' own loops, so strided sums have the same error bound, the same bits as a
+// contiguous copy, and an order still fixed by the shape and the layout (NOTE:
+// [reduce-order]). Where the innermost dim is reduced ([`fold_gathered`]) they are gathered
+// one run at a time ([`run_len`]: 4 KiB of f64, 8 KiB of f32) into a buffer that stays in
+// the L1 cache, and each run is folded into the row's pairwise stack as it comes; rows shorter
+// than a run are gathered a run's worth of whole rows at a time. Column-like reductions (the
 // innermost dim kept) gather all of the input into pooled scratch and accumulate its rows.
+//
+// What it took, measured (one thread, medians; a scratch program for the gather loops, the
+// library's builds alternated for the rest):
+// - Tiles of 256 KiB, each gathered then folded, stopped the stream from memory while a tile
+//   was folded: the sum above took 6.1–7.3 ms so. A scratch program reading the same 80 MB
+//   read at the rate of a contiguous sum with tiles of 512 f64, at two thirds of it with tiles
+//   of 2048 or more.
+// - The gather loop matters as much. Strides 2, 3 and 4 are constants in their own loops
+//   ([`every`]), which LLVM vectorizes with wide loads and shuffles: 0.2 ns an element
+//   (f64, stride 2, in the L2 cache) against 0.4–0.6 for an index times a variable stride
+//   or for AVX-512 gather instructions, and 1.1 for `step_by`. Other strides index. The
+//   loop is compiled for the baseline instruction set ([`gather`] is not inlined into the
+//   kernels): the AVX-512 copy read a large f64 input at stride 2 at 0.8 of its speed.
+// - Together: the sum above 6.0–6.5 → 2.4–2.8 ms (torch 2.7–3.6), sums of rows of 4 at
+//   stride 2 (10⁶ rows) 10–15 → 3.4–4.4 ms (torch 15–23), f32 rows of 500 at stride 3 (2000
+//   rows) 0.95–1.25 → 0.31–0.43 ms (torch 0.18–0.35: in the L3 cache, the gather and then
+//   the fold cost more than torch's one strided pass).
 
 /// The elements of a strided input in memory order, gathered a range at a time (NOTE:
 /// [strided-gather]).
@@ -450,22 +465,45 @@ struct Gathered<'a, T> {
 impl<T: Copy> Gathered<'_, T> {
     /// Append the elements at positions `start..start + count` of the memory order to `dst`.
     fn append(&self, start: usize, count: usize, dst: &mut Vec<T>) {
-        let [si] = self.plan.inner();
-        let data = self.data;
+        let [step] = self.plan.inner();
         self.plan.rows([self.offset], start, count, |[o], n| {
-            dst.extend((0..n).map(|t| data[(o as isize + t as isize * si) as usize]));
+            gather(self.data, o, step, n, dst)
         });
     }
 }
 
-/// Elements gathered into one tile for rows folded from a strided input: 256 KiB of f64, in
-/// the L2 cache while it is folded (NOTE: [strided-gather]).
-const GATHER_TILE: usize = 1 << 15;
+/// Append the `n` elements `data[o]`, `data[o + step]`, ... to `dst`. Not inlined into the
+/// kernels: compiled for the baseline instruction set, which read large inputs faster than
+/// AVX-512 did (NOTE: [strided-gather]).
+#[inline(never)]
+fn gather<T: Copy>(data: &[T], o: usize, step: isize, n: usize, dst: &mut Vec<T>) {
+    // the elements as a slice from the lowest to the highest
+    let span = (n - 1) * step.unsigned_abs();
+    let lo = if step < 0 { o - span } else { o };
+    let x = &data[lo..=lo + span];
+    let s = step.unsigned_abs();
+    match step {
+        2 => every::<T, 2>(x, dst),
+        3 => every::<T, 3>(x, dst),
+        4 => every::<T, 4>(x, dst),
+        0.. => dst.extend((0..n).map(|t| x[t * s])),
+        _ => dst.extend((0..n).map(|t| x[span - t * s])),
+    }
+}
+
+/// Append every `S`-th element of `x` (whose length is one more than a multiple of `S`) to
+/// `dst`, from the first to the last: with the stride a constant, the loop is vectorized with
+/// wide loads and shuffles (NOTE: [strided-gather]).
+#[inline(always)]
+fn every<T: Copy, const S: usize>(x: &[T], dst: &mut Vec<T>) {
+    let (rows, last) = x.as_chunks::<S>();
+    dst.extend(rows.iter().map(|r| r[0]));
+    dst.extend_from_slice(last);
+}
 
 /// [`fold_inner`] for a strided input: `walk` is its merged memory order with contiguous
-/// strides, the innermost dim reduced; each piece of rows (or block of a long row) is gathered
-/// into a pooled tile and folded there, with the bits of a contiguous copy (NOTE:
-/// [strided-gather]).
+/// strides, the innermost dim reduced; its rows are gathered a run at a time and folded with
+/// the bits of a contiguous copy (NOTE: [strided-gather]).
 fn fold_gathered<F: Fold>(
     f: F,
     x: &Gathered<'_, F::T>,
@@ -476,50 +514,145 @@ fn fold_gathered<F: Fold>(
     let len = inner.n;
     let rows: usize = outer.iter().map(|d| d.n).product();
     let mut part = alloc_filled(rows, f.init());
-    let tile = |start: usize, count: usize, fold: &mut dyn FnMut(&[F::T])| {
-        let mut t = F::T::pool().take(count);
-        x.append(start, count, &mut t);
-        fold(&t);
-        t.clear();
-        F::T::pool().give(t);
+    let fold = |first: usize, out: &mut [F::A]| {
+        with_isa(
+            isa,
+            FoldGatheredRows {
+                f,
+                x,
+                first,
+                len,
+                out,
+            },
+        )
     };
-    if len > block_len::<F::T>() {
-        // a long row in blocks, each a complete subtree of its pairwise tree (as fold_long)
+    // the same split as fold_rows
+    if len >= 2 * block_len::<F::T>() && rayon::current_num_threads() > 1 {
         for (r, p) in part.iter_mut().enumerate() {
             *p = fold_blocks(f, len, |range| {
-                let mut acc = [f.init(); LANES];
-                tile(r * len + range.start, range.len(), &mut |b| {
-                    acc = with_isa(
-                        isa,
-                        FoldBlock {
-                            f,
-                            x: b,
-                            quarter: None,
-                        },
-                    );
-                });
-                acc
+                with_isa(
+                    isa,
+                    FoldGatheredBlock {
+                        f,
+                        x,
+                        start: r * len + range.start,
+                        len: range.len(),
+                    },
+                )
             });
         }
+    } else if parallel(rows * len) && rows > 1 {
+        let most = rows.div_ceil(2 * rayon::current_num_threads());
+        let per = (PAR_MIN / len).clamp(1, most);
+        super::pieces::for_each_chunk_mut(&mut part, per, |t, out| fold(t * per, out));
     } else {
-        let per = (GATHER_TILE / len).max(1);
-        super::pieces::for_each_chunk_mut(&mut part, per, |t, out| {
-            tile(t * per * len, out.len() * len, &mut |b| {
-                let k = FoldRows {
-                    f,
-                    data: b,
-                    base: 0,
-                    outer: &[(out.len(), len as isize)],
-                    start: 0,
-                    len,
-                    quarter: None,
-                    out: &mut *out,
-                };
-                with_isa(isa, k)
-            });
-        });
+        fold(0, &mut part);
     }
     (part, contiguous_walk(outer))
+}
+
+/// Rows `first..` of a strided input (each `len` long), gathered and folded into `out` as
+/// [`FoldRows`] folds contiguous rows (NOTE: [strided-gather]). NOTE: [isa-copies]
+struct FoldGatheredRows<'a, F: Fold> {
+    f: F,
+    x: &'a Gathered<'a, F::T>,
+    first: usize,
+    len: usize,
+    out: &'a mut [F::A],
+}
+
+impl<F: Fold> Vectorized for FoldGatheredRows<'_, F> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let (f, x, len) = (self.f, self.x, self.len);
+        let run = run_len::<F::T>();
+        let mut buf = Vec::with_capacity(run);
+        let mut stack = Runs::new(None);
+        if len <= run {
+            // whole rows, a run's worth at a time
+            let per = run / len;
+            for (g, out) in self.out.chunks_mut(per).enumerate() {
+                buf.clear();
+                x.append((self.first + g * per) * len, out.len() * len, &mut buf);
+                for (p, row) in out.iter_mut().zip(buf.chunks_exact(len)) {
+                    *p = fold_row(f, row, &mut stack);
+                }
+            }
+        } else {
+            for (i, p) in self.out.iter_mut().enumerate() {
+                let start = (self.first + i) * len;
+                *p = collapse(
+                    f,
+                    gathered_lanes(f, x, start, len, &mut buf, &mut stack.row),
+                );
+            }
+        }
+    }
+}
+
+/// One block of a long strided row, gathered and folded into its accumulators. NOTE:
+/// [isa-copies]
+struct FoldGatheredBlock<'a, F: Fold> {
+    f: F,
+    x: &'a Gathered<'a, F::T>,
+    start: usize,
+    len: usize,
+}
+
+impl<F: Fold> Vectorized for FoldGatheredBlock<'_, F> {
+    type Out = [F::A; LANES];
+    #[inline(always)]
+    fn run(self) -> [F::A; LANES] {
+        let mut buf = Vec::with_capacity(run_len::<F::T>());
+        let mut stack = Vec::with_capacity(64);
+        gathered_lanes(self.f, self.x, self.start, self.len, &mut buf, &mut stack)
+    }
+}
+
+/// [`fold_lanes`] of the `len` elements from position `start` of a strided input (more than
+/// [`LANES`]), gathered into `buf` a run at a time (NOTE: [strided-gather]).
+#[inline(always)]
+fn gathered_lanes<F: Fold>(
+    f: F,
+    x: &Gathered<'_, F::T>,
+    start: usize,
+    len: usize,
+    buf: &mut Vec<F::T>,
+    stack: &mut Vec<[F::A; LANES]>,
+) -> [F::A; LANES] {
+    if run_len::<F::T>() == RUN_NARROW {
+        gathered_runs::<F, RUN_NARROW>(f, x, start, len, buf, stack)
+    } else {
+        gathered_runs::<F, RUN>(f, x, start, len, buf, stack)
+    }
+}
+
+/// [`gathered_lanes`] with runs of `R` elements: the runs and the tail of [`fold_runs`], in
+/// its order, each gathered as it is folded.
+#[inline(always)]
+fn gathered_runs<F: Fold, const R: usize>(
+    f: F,
+    x: &Gathered<'_, F::T>,
+    start: usize,
+    len: usize,
+    buf: &mut Vec<F::T>,
+    stack: &mut Vec<[F::A; LANES]>,
+) -> [F::A; LANES] {
+    stack.clear();
+    let runs = len / R;
+    for j in 0..runs {
+        buf.clear();
+        x.append(start + j * R, R, buf);
+        let run = buf.as_chunks::<R>().0.first().expect("a whole run");
+        push_lanes(f, stack, j as u64, fold_run(f, run));
+    }
+    if !len.is_multiple_of(R) {
+        buf.clear();
+        x.append(start + runs * R, len % R, buf);
+        push_lanes(f, stack, runs as u64, fold_tail(f, buf));
+    }
+    flush_lanes(f, stack)
 }
 
 /// Reduce partial results laid out contiguously along `walk` until nothing reduced is left.
@@ -1582,6 +1715,60 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn strided_rows_give_the_bits_of_a_contiguous_copy() {
+        // NOTE: [strided-gather]: every stride the gather treats apart (2, 3, 4 as constants,
+        // others, reversed, broadcast), rows shorter than LANES, than a run (f64 and f32),
+        // longer than a run with a rest, and rows of several blocks, f64 and f32
+        fn check<T: Float>(vals: &[T], shape: &[usize], strides: &[isize], offset: usize) {
+            let strided = View {
+                data: vals,
+                shape,
+                strides,
+                offset,
+            };
+            let copy = crate::kernels::strided::collect(strided);
+            let dense = View {
+                data: &copy,
+                shape,
+                strides: &contiguous_strides(shape),
+                offset: 0,
+            };
+            let dims = [shape.len() - 1];
+            for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+                let a = reduce_isa(strided, &dims, SumF64::<T>::new(), isa, NEVER);
+                let b = reduce_isa(dense, &dims, SumF64::<T>::new(), isa, NEVER);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "{shape:?} {strides:?} {isa:?}");
+                let a = reduce_isa(strided, &dims, Pick::<T, true>::new(), isa, NEVER);
+                let b = reduce_isa(dense, &dims, Pick::<T, true>::new(), isa, NEVER);
+                assert_eq!(a, b, "max: {shape:?} {strides:?} {isa:?}");
+            }
+        }
+        let vals = values(1 << 21, 11);
+        let v32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
+        let long = 2 * block_len::<f64>() + 1000;
+        for step in [2isize, 3, 4, 5, 9] {
+            let s = step as usize;
+            for len in [7, 100, RUN, 1500, 3 * RUN_NARROW + 5] {
+                let rows = (vals.len() / (s * len)).min(6);
+                let st = [(s * len) as isize, step];
+                check(&vals, &[rows, len], &st, 0);
+                check(&v32, &[rows, len], &st, 0);
+            }
+            if s * long < vals.len() {
+                check(&vals, &[long], &[step], 0);
+            }
+            // reversed: the last element first
+            let n = 5000;
+            check(&vals, &[3, n], &[-((s * n) as isize), -step], 3 * s * n - 1);
+            check(&v32, &[n], &[-step], s * n);
+        }
+        // broadcast: one element, n times
+        check(&vals, &[4, 3000], &[0, 0], 0);
+        check(&v32, &[3000], &[0], 5);
     }
 
     #[test]
