@@ -477,6 +477,9 @@ impl<T: Copy> Gathered<'_, T> {
 /// AVX-512 did (NOTE: [strided-gather]).
 #[inline(never)]
 fn gather<T: Copy>(data: &[T], o: usize, step: isize, n: usize, dst: &mut Vec<T>) {
+    if n == 0 {
+        return;
+    }
     // the elements as a slice from the lowest to the highest
     let span = (n - 1) * step.unsigned_abs();
     let lo = if step < 0 { o - span } else { o };
