@@ -1705,13 +1705,11 @@ mod tests {
                 );
             }
         }
-        // the bits of a contiguous copy: rows, a long row of blocks and a rest, columns
+        // a layout whose memory order is not the logical one (the dims swapped): the sums of
+        // a contiguous copy up to rounding (where the orders agree, the bits are checked by
+        // strided_rows_give_the_bits_of_a_contiguous_copy)
         let vals = values(2 * rows * len, 7);
-        let n = rows * len - 12_345;
-        let cases: [(Vec<usize>, Vec<isize>, Vec<usize>); 5] = [
-            (vec![rows, len], vec![2 * len as isize, 2], vec![1]),
-            (vec![rows, len], vec![2 * len as isize, 2], vec![0]),
-            (vec![n], vec![2], vec![0]),
+        let cases: [(Vec<usize>, Vec<isize>, Vec<usize>); 2] = [
             (vec![rows, len / 2], vec![2, 2 * rows as isize], vec![0, 1]),
             (vec![rows, len / 2], vec![2, 2 * rows as isize], vec![0]),
         ];
@@ -1732,11 +1730,7 @@ mod tests {
             for isa in [Isa::Plain, Isa::Avx512] {
                 let a = reduce_isa(strided, dims, SumF64::<f64>::new(), isa, NEVER);
                 let b = reduce_isa(dense, dims, SumF64::<f64>::new(), isa, NEVER);
-                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                if shape.len() == 1 || strides[0] > strides[1] {
-                    // the memory order is the logical order: the very same sums
-                    assert_eq!(bits(&a), bits(&b), "{shape:?} {strides:?} {dims:?}");
-                }
+                assert_eq!(a.len(), b.len());
                 for (x, y) in a.iter().zip(&b) {
                     assert!((x - y).abs() <= 1e-9, "{shape:?} {strides:?} {dims:?}");
                 }
@@ -1780,6 +1774,10 @@ mod tests {
         let vals = values(1 << 21, 11);
         let v32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
         let long = 2 * block_len::<f64>() + 1000;
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a pool of two threads");
         for step in [2isize, 3, 4, 5, 9] {
             let s = step as usize;
             for len in [7, 100, RUN, 1500, 3 * RUN_NARROW + 5] {
@@ -1790,6 +1788,9 @@ mod tests {
             }
             if s * long < vals.len() {
                 check(&vals, &[long], &[step], 0);
+                // in blocks on the threads wherever this runs (fold_gathered splits a long row
+                // only where there are two or more)
+                two.install(|| check(&vals, &[long], &[step], 0));
             }
             // reversed: the last element first
             let n = 5000;
