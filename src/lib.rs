@@ -73,7 +73,7 @@ mod transforms;
 pub mod tree;
 
 pub use array::pool::{pooled_bytes, release_pooled_memory};
-pub use array::{Array, Buffer, Element, Float, MAX_NUMEL, View, broadcast_shapes};
+pub use array::{AlignedVec, Array, Buffer, Element, Float, MAX_NUMEL, View, broadcast_shapes};
 pub use core::{Randomness, Tensor};
 pub use dtype::DType;
 pub use error::{Error, Result};

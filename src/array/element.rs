@@ -23,7 +23,7 @@ pub trait Element:
     /// The dtype tag of this type.
     const DTYPE: DType;
     #[doc(hidden)]
-    fn into_buffer(v: Vec<Self>) -> Buffer;
+    fn into_buffer(v: super::AlignedVec<Self>) -> Buffer;
     #[doc(hidden)]
     fn slice(b: &Buffer) -> Option<&[Self]>;
     /// Lossy conversion to `f64`.
@@ -38,7 +38,7 @@ macro_rules! element {
     ($t:ty, $tag:ident, $to:expr, $from:expr) => {
         impl Element for $t {
             const DTYPE: DType = DType::$tag;
-            fn into_buffer(v: Vec<Self>) -> Buffer {
+            fn into_buffer(v: super::AlignedVec<Self>) -> Buffer {
                 super::pool::count_buffer(v.len() * std::mem::size_of::<Self>());
                 Buffer::$tag(v)
             }

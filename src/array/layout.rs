@@ -3,11 +3,11 @@
 //! Views (permute, broadcast, slice, flip, reshape where the layout allows) share the buffer and
 //! cost O(rank); everything else writes a fresh contiguous buffer.
 
-use super::Element;
 use super::shape::{
     Shape, Strides, checked_numel, contiguous_strides, is_contiguous, numel, reshape_strides,
 };
 use super::storage::{Buffer, Storage};
+use super::{AlignedVec, Element};
 use crate::dtype::DType;
 use smallvec::SmallVec;
 use std::sync::Arc;
@@ -79,13 +79,14 @@ fn check_len(len: usize, shape: &[usize]) {
 }
 
 impl Array {
-    /// A contiguous array owning `data`.
+    /// A contiguous array owning `data` (a `Vec` is adopted without a copy, `NOTE: [aligned]`).
     ///
     /// # Panics
     /// If `data` does not have exactly the elements of `shape` (an internal invariant: public
     /// ops check their shapes first; the check is kept in release builds because the kernels'
     /// unchecked loops rely on it).
-    pub(crate) fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Array {
+    pub(crate) fn from_vec<T: Element>(data: impl Into<AlignedVec<T>>, shape: &[usize]) -> Array {
+        let data = data.into();
         check_len(data.len(), shape);
         Array {
             buf: Arc::new(Storage::new(T::into_buffer(data))),

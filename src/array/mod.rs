@@ -6,6 +6,7 @@
 //! tracer. The kernels (`kernels`) compute on arrays; the array layer itself only describes
 //! layouts.
 
+mod aligned;
 mod element;
 mod layout;
 pub mod pool;
@@ -13,6 +14,8 @@ mod shape;
 mod storage;
 
 pub use crate::dtype::DType;
+pub(crate) use aligned::ALIGN;
+pub use aligned::AlignedVec;
 pub use element::{Element, Float};
 pub use layout::{Array, View};
 pub use shape::{
@@ -23,18 +26,19 @@ pub(crate) use shape::{
 };
 pub use storage::Buffer;
 
-/// An empty vector with room for `n` elements, recycled from the buffer pool when possible
+/// An empty buffer with room for `n` elements (on a cache line when large, `NOTE: [aligned]`),
+/// recycled from the buffer pool when possible
 /// (see [`pool`]). If the memory cannot be had, the failure unwinds to the nearest
 /// `pool::fallible` boundary (every primitive's evaluation, every constructor), which returns
 /// `Error::OutOfMemory`.
 #[inline]
-pub(crate) fn alloc<T: Element>(n: usize) -> Vec<T> {
+pub(crate) fn alloc<T: Element>(n: usize) -> AlignedVec<T> {
     T::pool().take(n)
 }
 
 /// `n` copies of `value`, in a recycled buffer when possible (fails as [`alloc`] does).
 #[inline]
-pub(crate) fn alloc_filled<T: Element>(n: usize, value: T) -> Vec<T> {
+pub(crate) fn alloc_filled<T: Element>(n: usize, value: T) -> AlignedVec<T> {
     let mut v = alloc(n);
     v.resize(n, value);
     v

@@ -9,7 +9,7 @@
 //!
 //! # Running out of memory
 //!
-//! Every tensor buffer is allocated here, with [`Vec::try_reserve_exact`]. When the allocator
+//! Every tensor buffer is allocated here, as an [`AlignedVec`]. When the allocator
 //! refuses (or the request is beyond what an allocation may be), the failure unwinds, without
 //! running the panic hook, to the op or constructor that asked for the memory, which returns
 //! [`Error::OutOfMemory`] naming itself and the bytes it asked for:
@@ -20,6 +20,7 @@
 //! succeed and the process still be killed when the memory is first touched (Linux's default
 //! for requests smaller than the free memory and swap).
 
+use super::aligned::AlignedVec;
 use crate::error::{Error, Result};
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -86,26 +87,32 @@ pub(crate) fn fallible<R>(op: &'static str, f: impl FnOnce() -> Result<R>) -> Re
     }
 }
 
-/// An empty vector with capacity for exactly `n` elements, or the allocation failure carried
+/// An empty buffer with capacity for exactly `n` elements, or the allocation failure carried
 /// to the nearest [`fallible`] boundary (outside any, on a thread that is not one of rayon's
 /// workers, the process aborts as a failed `Vec` allocation does).
-fn reserve<T>(n: usize) -> Vec<T> {
-    let mut v: Vec<T> = Vec::new();
-    if v.try_reserve_exact(n).is_err() {
-        let bytes = n.saturating_mul(std::mem::size_of::<T>());
-        if can_unwind() {
-            std::panic::resume_unwind(Box::new(Failure::Alloc { bytes }));
-        }
-        match std::alloc::Layout::array::<T>(n) {
-            Ok(layout) => std::alloc::handle_alloc_error(layout),
-            Err(_) => panic!("capacity overflow: {n} elements of {bytes} bytes in all"),
-        }
-    }
+fn reserve<T: Copy>(n: usize) -> AlignedVec<T> {
+    let Some(mut v) = AlignedVec::<T>::try_with_capacity(n) else {
+        allocation_failed::<T>(n)
+    };
     advise_huge_pages(
         v.as_mut_ptr().cast(),
         v.capacity() * std::mem::size_of::<T>(),
     );
     v
+}
+
+/// A failed allocation of `n` elements of `T`: carried to the nearest [`fallible`] boundary
+/// as `Error::OutOfMemory`, or outside any (on a thread that is not one of rayon's workers) an
+/// abort, as for a failed `Vec` allocation.
+pub(crate) fn allocation_failed<T>(n: usize) -> ! {
+    let bytes = n.saturating_mul(std::mem::size_of::<T>());
+    if can_unwind() {
+        std::panic::resume_unwind(Box::new(Failure::Alloc { bytes }));
+    }
+    match std::alloc::Layout::array::<T>(n) {
+        Ok(layout) => std::alloc::handle_alloc_error(layout),
+        Err(_) => panic!("capacity overflow: {n} elements of {bytes} bytes in all"),
+    }
 }
 
 /// Fresh buffers of at least this many bytes are backed by transparent huge pages where the
@@ -248,8 +255,8 @@ pub const MAX_BYTES: usize = 1 << 28;
 // of memory; handing out the oldest made every such write miss (measured 20–25% of that call).
 // Eviction when the pool is full still drops the oldest first.
 /// A free list of buffers of one element type, in the order they were given back.
-pub struct Pool<T> {
-    free: Mutex<(Vec<Vec<T>>, usize)>,
+pub struct Pool<T: Copy> {
+    free: Mutex<(Vec<AlignedVec<T>>, usize)>,
 }
 
 impl<T: Copy> Pool<T> {
@@ -262,17 +269,19 @@ impl<T: Copy> Pool<T> {
 
     /// An empty vector with capacity for at least `n` elements (a recycled one if the pool has
     /// one of a similar size: the most recently given back of the smallest such).
-    pub fn take(&self, n: usize) -> Vec<T> {
+    pub fn take(&self, n: usize) -> AlignedVec<T> {
         let size = std::mem::size_of::<T>();
         if n.saturating_mul(size) < MIN_BYTES {
-            return Vec::with_capacity(n);
+            return AlignedVec::with_capacity(n);
         }
         let mut g = self.free.lock().unwrap_or_else(|e| e.into_inner());
         // the smallest that fits, and of those the one given back last (`NOTE: [pool-lifo]`)
         let mut best: Option<(usize, usize)> = None;
         for (i, v) in g.0.iter().enumerate().rev() {
             let c = v.capacity();
-            if c >= n && c <= n + n / 2 && best.is_none_or(|(_, bc)| c < bc) {
+            // `NOTE: [aligned]`: the alignment a fresh buffer for `n` would have
+            let fits = c >= n && c <= n + n / 2 && v.aligned_as_for(n);
+            if fits && best.is_none_or(|(_, bc)| c < bc) {
                 best = Some((i, c));
             }
         }
@@ -288,12 +297,14 @@ impl<T: Copy> Pool<T> {
     }
 
     /// Keep `v`'s memory for reuse (if it is large enough to be worth it).
-    pub fn give(&self, mut v: Vec<T>) {
+    pub fn give(&self, mut v: AlignedVec<T>) {
         let size = std::mem::size_of::<T>();
         // a buffer's elements, as `count_buffer` counted them when it was made
         count(-((v.len() * size) as isize));
         let bytes = v.capacity() * size;
-        if !(MIN_BYTES..=MAX_BYTES).contains(&bytes) {
+        // a buffer is kept only if it has the alignment of a fresh one of its size: not an
+        // adopted `Vec` that should have started on a cache line (`NOTE: [aligned]`)
+        if !(MIN_BYTES..=MAX_BYTES).contains(&bytes) || !v.aligned_as_for(v.capacity()) {
             return;
         }
         v.clear();
@@ -346,6 +357,29 @@ impl<T: Copy> Default for Pool<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hands_out_only_buffers_aligned_as_a_fresh_one_would_be() {
+        // `NOTE: [aligned]`: 17 MiB keeps f32's alignment, 15 MiB starts on a cache line
+        let pool = Pool::<f32>::new();
+        let (big, small) = ((17 << 20) / 4, (15 << 20) / 4);
+        let b = reserve::<f32>(big);
+        let pb = b.as_ptr();
+        pool.give(b);
+        let x = pool.take(small);
+        assert_ne!(
+            x.as_ptr(),
+            pb,
+            "a buffer of the other alignment was handed out"
+        );
+        assert_eq!(x.as_ptr() as usize % super::super::aligned::ALIGN, 0);
+        // an adopted `Vec` of a size that should start on a cache line is not kept
+        let v: AlignedVec<f32> = Vec::with_capacity(small).into();
+        pool.give(v);
+        assert_eq!(pool.held_bytes(), big * 4);
+        // the big one still serves a request of its own class
+        assert_eq!(pool.take(big - 1).as_ptr(), pb);
+    }
 
     #[test]
     fn hands_out_the_buffer_given_back_last() {

@@ -1,17 +1,20 @@
 //! The flat buffer behind concrete arrays.
 
+use super::aligned::AlignedVec;
+
 /// A flat, typed buffer. Arrays view it through a shape, strides and an offset; several arrays
-/// may share one buffer (views), which is never mutated once shared.
+/// may share one buffer (views), which is never mutated once shared. Large buffers start on a
+/// cache line ([`AlignedVec`], `NOTE: [aligned]`).
 #[derive(Debug, Clone)]
 pub enum Buffer {
     /// `f32` elements.
-    F32(Vec<f32>),
+    F32(AlignedVec<f32>),
     /// `f64` elements.
-    F64(Vec<f64>),
+    F64(AlignedVec<f64>),
     /// `i64` elements.
-    I64(Vec<i64>),
+    I64(AlignedVec<i64>),
     /// `bool` elements.
-    Bool(Vec<bool>),
+    Bool(AlignedVec<bool>),
 }
 
 /// A buffer shared by arrays (views included), with facts about its contents computed at most

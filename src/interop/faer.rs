@@ -68,13 +68,13 @@ impl<T: FaerElement> From<MatRef<'_, T>> for Tensor {
     /// A 2-d tensor of the matrix's shape, element `[i, j]` = `m[(i, j)]` (any strides).
     fn from(m: MatRef<'_, T>) -> Tensor {
         let (r, c) = (m.nrows(), m.ncols());
-        let mut data = Vec::with_capacity(r * c);
+        let mut data = crate::AlignedVec::with_capacity(r * c);
         for i in 0..r {
             for j in 0..c {
                 data.push(m[(i, j)]);
             }
         }
-        Tensor::from_vec(data, &[r, c]).expect("the element count matches the shape")
+        Tensor::from_aligned_vec(data, &[r, c]).expect("the element count matches the shape")
     }
 }
 

@@ -79,8 +79,10 @@ macro_rules! from_nalgebra {
             /// A 2-d tensor of the matrix's shape, element `[i, j]` = `m[(i, j)]`.
             fn from(m: &DMatrix<$t>) -> Tensor {
                 let (r, c) = m.shape();
-                let data: Vec<$t> = m.transpose().as_slice().to_vec();
-                Tensor::from_vec(data, &[r, c]).expect("the element count matches the shape")
+                let mut data = crate::AlignedVec::with_capacity(r * c);
+                data.extend_from_slice(m.transpose().as_slice());
+                Tensor::from_aligned_vec(data, &[r, c])
+                    .expect("the element count matches the shape")
             }
         }
         impl From<DMatrix<$t>> for Tensor {

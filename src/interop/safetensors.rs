@@ -206,9 +206,9 @@ fn from_le(
             .map(|c| c.try_into().expect("chunk of N bytes"))
     }
     let t = match dtype {
-        Dtype::F32 => Tensor::from_vec(chunks(b).map(f32::from_le_bytes).collect(), shape),
-        Dtype::F64 => Tensor::from_vec(chunks(b).map(f64::from_le_bytes).collect(), shape),
-        Dtype::I64 => Tensor::from_vec(chunks(b).map(i64::from_le_bytes).collect(), shape),
+        Dtype::F32 => Tensor::from_aligned_vec(chunks(b).map(f32::from_le_bytes).collect(), shape),
+        Dtype::F64 => Tensor::from_aligned_vec(chunks(b).map(f64::from_le_bytes).collect(), shape),
+        Dtype::I64 => Tensor::from_aligned_vec(chunks(b).map(i64::from_le_bytes).collect(), shape),
         Dtype::BOOL => {
             if let Some(v) = b.iter().find(|&&v| v > 1) {
                 return Err(Error::Invalid {
@@ -216,7 +216,7 @@ fn from_le(
                     msg: format!("tensor `{name}`: the byte {v} is not a bool (0 or 1)"),
                 });
             }
-            Tensor::from_vec(b.iter().map(|&v| v == 1).collect(), shape)
+            Tensor::from_aligned_vec(b.iter().map(|&v| v == 1).collect(), shape)
         }
         other => {
             return Err(Error::Invalid {

@@ -26,7 +26,7 @@
 
 use super::tile::{Arg, Zip, unary};
 use crate::array::pool::fallible;
-use crate::array::{Array, DType, Element, Float, Shape, numel};
+use crate::array::{AlignedVec, Array, DType, Element, Float, Shape, numel};
 use crate::core::stage::{Atom, Graph};
 use crate::core::{PrimKind, Primitive, Tensor};
 use crate::error::Result;
@@ -430,7 +430,7 @@ impl<T: Float> Small<T> {
                     Out::In(i) => inputs[*i].clone(),
                     Out::Const(c) => g.consts[*c].clone(),
                     Out::Arena(at, shape) => Tensor::from_array(Array::from_vec(
-                        arena[*at..*at + numel(shape)].to_vec(),
+                        AlignedVec::from_slice(&arena[*at..*at + numel(shape)]),
                         shape,
                     )),
                 })
@@ -476,7 +476,9 @@ impl<T: Float> Small<T> {
                     let (lo, hi) = arena.split_at_mut(*dst);
                     let arrays: SmallVec<[Array; 3]> = ins
                         .iter()
-                        .map(|(at, s)| Array::from_vec(lo[*at..*at + numel(s)].to_vec(), s))
+                        .map(|(at, s)| {
+                            Array::from_vec(AlignedVec::from_slice(&lo[*at..*at + numel(s)]), s)
+                        })
                         .collect();
                     let refs: SmallVec<[&Array; 3]> = arrays.iter().collect();
                     let y = fallible(prim.name(), || prim.eval(&refs))?;

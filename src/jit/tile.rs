@@ -13,7 +13,7 @@
 //! Large outputs are split into chunks filled on all cores (as the eager kernels' `build`).
 
 use super::skip::Skip;
-use crate::array::{Array, DType, Float, Shape, alloc, numel};
+use crate::array::{AlignedVec, Array, DType, Float, Shape, alloc, numel};
 use crate::kernels::store;
 use crate::kernels::strided::{PAR_MIN, Plan};
 use crate::prims::binary::{BinaryOp, ScalarFn2};
@@ -526,13 +526,14 @@ impl Kernel {
                         && pre.is_none_or(|p| p.kernel.finite_inputs(pre_inputs))
                 }
         });
-        let consts: Vec<T> = match skip {
+        let consts: AlignedVec<T> = match skip {
             Some(s) if s.template => self.template_row(&ins, gathered, row),
             Some(s) => s.consts.iter().map(|&c| T::from_f64(c)).collect(),
-            None => Vec::new(),
+            None => AlignedVec::new(),
         };
         let skip = skip.map(|s| (s, &consts[..]));
-        let mut outs: SmallVec<[Vec<T>; 2]> = (0..self.n_out).map(|_| alloc::<T>(n)).collect();
+        let mut outs: SmallVec<[AlignedVec<T>; 2]> =
+            (0..self.n_out).map(|_| alloc::<T>(n)).collect();
         {
             let mut spare: SmallVec<[&mut [MaybeUninit<T>]; 2]> = outs
                 .iter_mut()
@@ -588,7 +589,12 @@ impl Kernel {
     /// The template row of a skip plan (see `skip`): each output over one row where every
     /// sparse input is +0.0 (the inputs otherwise as in row 0, which every row repeats),
     /// outputs one after another.
-    fn template_row<T: Float>(&self, ins: &[Input<'_, T>], gathered: usize, row: usize) -> Vec<T> {
+    fn template_row<T: Float>(
+        &self,
+        ins: &[Input<'_, T>],
+        gathered: usize,
+        row: usize,
+    ) -> AlignedVec<T> {
         let zeroed: SmallVec<[Input<'_, T>; 8]> = ins
             .iter()
             .map(|i| match i {

@@ -3,8 +3,8 @@
 use super::strided::Plan;
 use super::with_dtype;
 use crate::array::{
-    Array, Buffer, DType, Element, View, alloc, alloc_filled, checked_numel, contiguous_strides,
-    numel,
+    AlignedVec, Array, DType, Element, View, alloc, alloc_filled, checked_numel,
+    contiguous_strides, numel,
 };
 
 /// Copy `src` into `dst` seen through `dst_strides` from `dst_offset` (same shape as `src`).
@@ -49,7 +49,7 @@ pub(crate) fn concat(arrays: &[&Array], dim: usize) -> Array {
     let strides = contiguous_strides(&shape);
     with_dtype!(arrays[0].dtype(), T => {
         let n = numel(&shape);
-        let mut out: Vec<T> = alloc(n);
+        let mut out: AlignedVec<T> = alloc(n);
         // SAFETY: `alloc` reserved room for `n` elements. The pieces have the result's shape but
         // along `dim`, where their sizes add up to the result's (checked above), so the copies
         // below write every one of the `n` elements before the vector is read (or dropped:
@@ -86,14 +86,13 @@ pub(crate) fn cast(x: &Array, to: DType) -> Array {
     if x.dtype() == to {
         return x.clone();
     }
-    let buf = with_dtype!(x.dtype(), S => {
+    with_dtype!(x.dtype(), S => {
         let v = x.v::<S>();
         match to {
-            DType::F32 => Buffer::F32(map1(v, |e: S| e.to_f64() as f32)),
-            DType::F64 => Buffer::F64(map1(v, |e: S| e.to_f64())),
-            DType::I64 => Buffer::I64(map1(v, |e: S| e.to_f64() as i64)),
-            DType::Bool => Buffer::Bool(map1(v, |e: S| e.to_f64() != 0.0)),
+            DType::F32 => Array::from_vec(map1(v, |e: S| e.to_f64() as f32), x.shape()),
+            DType::F64 => Array::from_vec(map1(v, |e: S| e.to_f64()), x.shape()),
+            DType::I64 => Array::from_vec(map1(v, |e: S| e.to_f64() as i64), x.shape()),
+            DType::Bool => Array::from_vec(map1(v, |e: S| e.to_f64() != 0.0), x.shape()),
         }
-    });
-    Array::from_buffer(buf, x.shape())
+    })
 }

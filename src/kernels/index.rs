@@ -5,7 +5,8 @@
 use super::strided::Plan;
 use super::with_dtype;
 use crate::array::{
-    Array, DType, Element, alloc, alloc_filled, checked_numel, contiguous_strides, numel,
+    AlignedVec, Array, DType, Element, alloc, alloc_filled, checked_numel, contiguous_strides,
+    numel,
 };
 use crate::error::{Error, Result};
 
@@ -76,7 +77,7 @@ pub fn index_select(x: &Array, dim: usize, idx: &Array) -> Result<Array> {
     let plan = Plan::new(&shape, [&xs, &is]);
     Ok(with_dtype!(x.dtype(), T => {
         let d = x.v::<T>().data;
-        let mut out: Vec<T> = alloc(numel(&shape));
+        let mut out: AlignedVec<T> = alloc(numel(&shape));
         plan.run([x.offset, 0], 0, numel(&shape), |[o, k]| {
             out.push(d[(o as isize + iv[k] as isize * sd) as usize]);
         });
@@ -126,7 +127,7 @@ pub fn gather(x: &Array, dim: usize, idx: &Array) -> Result<Array> {
     let mut bad = None;
     let out = with_dtype!(x.dtype(), T => {
         let d = x.v::<T>().data;
-        let mut out: Vec<T> = alloc(numel(&shape));
+        let mut out: AlignedVec<T> = alloc(numel(&shape));
         plan.run([x.offset, idx.offset], 0, numel(&shape), |[o, k]| {
             let j = id[k];
             if j < 0 || j as usize >= size {

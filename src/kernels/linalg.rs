@@ -2,7 +2,7 @@
 //! slogdet, inv and solve; LLᵀ for cholesky. Computed in f64 (f32 inputs are widened and the
 //! results narrowed), one matrix at a time.
 
-use crate::array::{Array, DType, numel};
+use crate::array::{AlignedVec, Array, DType, numel};
 use crate::error::{Error, Result};
 use faer::linalg::solvers::{DenseSolveCore, Llt, PartialPivLu, Solve};
 use faer::{MatRef, Side};
@@ -26,7 +26,10 @@ fn blocks(a: &Array) -> (Vec<f64>, usize, usize, usize) {
 
 fn to_array(v: Vec<f64>, shape: &[usize], dtype: DType) -> Array {
     match dtype {
-        DType::F32 => Array::from_vec(v.into_iter().map(|x| x as f32).collect(), shape),
+        DType::F32 => Array::from_vec(
+            v.into_iter().map(|x| x as f32).collect::<AlignedVec<_>>(),
+            shape,
+        ),
         _ => Array::from_vec(v, shape),
     }
 }

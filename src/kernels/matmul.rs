@@ -9,7 +9,9 @@
 //! dense operand is all finite (checked once per buffer), so `0 · ∞` cannot differ.
 
 use super::strided::{Cost, PAR_WORK_PS, Plan, Threshold, split_by};
-use crate::array::{Array, Float, alloc, broadcast_shapes, matmul_shape, numel, reshape_strides};
+use crate::array::{
+    AlignedVec, Array, Float, alloc, broadcast_shapes, matmul_shape, numel, reshape_strides,
+};
 use gemm::Parallelism;
 
 /// Below this many multiply-adds a matrix product runs as a plain loop.
@@ -1299,7 +1301,7 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
     let mut out_shape = batch.to_vec();
     out_shape.extend([m, n]);
     // every path below writes every element (k = 0 excepted, filled here)
-    let mut out: Vec<T> = alloc(nb * m * n);
+    let mut out: AlignedVec<T> = alloc(nb * m * n);
     if k == 0 {
         out.resize(nb * m * n, T::ZERO);
     } else {

@@ -23,7 +23,9 @@
 
 use super::strided::{Cost, PAR_MIN, Plan, split};
 use super::{Vectorized, math, with_isa};
-use crate::array::{Element, Float, Shape, View, alloc_filled, contiguous_strides, numel};
+use crate::array::{
+    AlignedVec, Element, Float, Shape, View, alloc_filled, contiguous_strides, numel,
+};
 use smallvec::SmallVec;
 use std::marker::PhantomData;
 
@@ -219,7 +221,7 @@ pub fn reduce<T: Element, A: Element>(
     init: A,
     f: impl Fn(A, T) -> A + Sync + Send,
     combine: impl Fn(A, A) -> A + Sync + Send,
-) -> Vec<A> {
+) -> AlignedVec<A> {
     let k = Closures {
         init,
         f: &f,
@@ -232,7 +234,7 @@ pub fn reduce<T: Element, A: Element>(
 /// Reduce `dims` of `x` with the reduction `f`; the result has the keepdim shape. Sums are at
 /// least as accurate as pairwise summation, and independent of the number of threads (NOTE:
 /// [reduce-order]).
-pub fn reduce_with<F: Fold>(x: View<'_, F::T>, dims: &[usize], f: F) -> Vec<F::A> {
+pub fn reduce_with<F: Fold>(x: View<'_, F::T>, dims: &[usize], f: F) -> AlignedVec<F::A> {
     reduce_isa(x, dims, f, math::isa(), Streams::DEFAULT)
 }
 
@@ -362,7 +364,7 @@ fn reduce_isa<F: Fold>(
     f: F,
     isa: math::Isa,
     streams: Streams,
-) -> Vec<F::A> {
+) -> AlignedVec<F::A> {
     let kept = kept_shape(x.shape, dims);
     let n_out = numel(&kept);
     let n_in = x.numel();
@@ -510,7 +512,7 @@ fn fold_gathered<F: Fold>(
     x: &Gathered<'_, F::T>,
     walk: &[Dim],
     isa: math::Isa,
-) -> (Vec<F::A>, Dims) {
+) -> (AlignedVec<F::A>, Dims) {
     let (inner, outer) = walk.split_last().expect("merge leaves one dim");
     let len = inner.n;
     let rows: usize = outer.iter().map(|d| d.n).product();
@@ -659,11 +661,11 @@ fn gathered_runs<F: Fold, const R: usize>(
 /// Reduce partial results laid out contiguously along `walk` until nothing reduced is left.
 fn finish<X: Element, G: Fold<T = X, A = X>>(
     g: G,
-    mut part: Vec<X>,
+    mut part: AlignedVec<X>,
     mut walk: Dims,
     isa: math::Isa,
     streams: Streams,
-) -> Vec<X> {
+) -> AlignedVec<X> {
     loop {
         if walk.iter().all(|d| d.os != 0) {
             return place(part, &walk);
@@ -676,7 +678,7 @@ fn finish<X: Element, G: Fold<T = X, A = X>>(
 }
 
 /// Results in walk order (kept dims only) put in output order.
-fn place<A: Element>(buf: Vec<A>, walk: &[Dim]) -> Vec<A> {
+fn place<A: Element>(buf: AlignedVec<A>, walk: &[Dim]) -> AlignedVec<A> {
     let mut acc = 1isize;
     let in_order = walk.iter().rev().all(|d| {
         let ok = d.os == acc;
@@ -704,7 +706,7 @@ fn fold_inner<F: Fold>(
     walk: &[Dim],
     isa: math::Isa,
     streams: Streams,
-) -> (Vec<F::A>, Dims) {
+) -> (AlignedVec<F::A>, Dims) {
     let (inner, outer) = walk.split_last().expect("merge leaves one dim");
     let rows: usize = outer.iter().map(|d| d.n).product();
     let bytes = rows * inner.n * size_of::<F::T>();
@@ -744,7 +746,7 @@ fn fold_rows<F: Fold>(
     walk: &[Dim],
     isa: math::Isa,
     quarter: Option<usize>,
-) -> (Vec<F::A>, Dims) {
+) -> (AlignedVec<F::A>, Dims) {
     let (inner, outer) = walk.split_last().expect("merge leaves one dim");
     let len = inner.n;
     let outer_xs: SmallVec<[(usize, isize); 6]> = outer.iter().map(|d| (d.n, d.xs)).collect();
@@ -1456,7 +1458,7 @@ fn accumulate_rows<F: Fold>(
     base: isize,
     walk: &[Dim],
     isa: math::Isa,
-) -> Vec<F::A> {
+) -> AlignedVec<F::A> {
     let (inner, outer) = walk.split_last().expect("merge leaves one dim");
     let cols = inner.n;
     let kept: SmallVec<[(usize, isize); 6]> = outer
@@ -2051,7 +2053,7 @@ mod tests {
             let nanmin = |a: f64, v: f64| if a.is_nan() || v >= a { a } else { v };
             let max = c.reference(&data, &dims, f64::NEG_INFINITY, nanmax);
             let min = c.reference(&data, &dims, f64::INFINITY, nanmin);
-            let mut first: Option<[Vec<f64>; 2]> = None;
+            let mut first: Option<[AlignedVec<f64>; 2]> = None;
             let isas = [Isa::Plain, Isa::Avx2, Isa::Avx512];
             for (isa, st) in isas
                 .map(|i| (i, NEVER))
@@ -2159,8 +2161,9 @@ mod tests {
                 for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
                     let run = |st: Streams| {
                         pool.install(|| {
-                            let bits = |v: Vec<f64>| v.iter().map(|x| x.to_bits()).collect();
-                            let bits32 = |v: Vec<f32>| v.into_iter().map(|x| x.to_bits() as u64);
+                            let bits = |v: AlignedVec<f64>| v.iter().map(|x| x.to_bits()).collect();
+                            let bits32 =
+                                |v: AlignedVec<f32>| v.into_iter().map(|x| x.to_bits() as u64);
                             let (x, x32) = (a.v::<f64>(), a32.v::<f32>());
                             let mut got: Vec<u64> =
                                 bits(reduce_isa(x, &dims, SumF64::<f64>::new(), isa, st));

@@ -6,7 +6,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::simd;
-use crate::array::{Array, Element, View, alloc, numel};
+use crate::array::{AlignedVec, Array, Element, View, alloc, numel};
 use smallvec::SmallVec;
 use std::mem::MaybeUninit;
 
@@ -251,7 +251,7 @@ pub(crate) fn build<U: Element>(
     n: usize,
     cost: Cost,
     write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
-) -> Vec<U> {
+) -> AlignedVec<U> {
     let piece = split(n, cost).then(|| {
         n.div_ceil(rayon::current_num_threads() * 4)
             .max(min_piece(cost))
@@ -264,8 +264,8 @@ fn build_in<U: Element>(
     n: usize,
     piece: Option<usize>,
     write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
-) -> Vec<U> {
-    let mut out: Vec<U> = alloc(n);
+) -> AlignedVec<U> {
+    let mut out: AlignedVec<U> = alloc(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     match piece {
         Some(len) => super::pieces::for_each_chunk_mut(spare, len, |c, dst| write(c * len, dst)),
@@ -349,7 +349,7 @@ fn map_slice<T: Copy + Sync, U: Element>(
     x: &[T],
     cost: Cost,
     f: impl Fn(T) -> U + Sync + Send,
-) -> Vec<U> {
+) -> AlignedVec<U> {
     build(x.len(), cost, |start, dst| {
         map_run(&x[start..start + dst.len()], dst, &f)
     })
@@ -363,7 +363,7 @@ fn zip_slices<A: Copy + Sync, B: Copy + Sync, U: Element>(
     b: &[B],
     cost: Cost,
     f: impl Fn(A, B) -> U + Sync + Send,
-) -> Vec<U> {
+) -> AlignedVec<U> {
     build(a.len(), cost, |start, dst| {
         let r = start..start + dst.len();
         zip_run(&a[r.clone()], &b[r], dst, &f)
@@ -379,7 +379,7 @@ fn fill_rows<U: Element, const K: usize>(
     offsets: [usize; K],
     cost: Cost,
     row: impl Fn(&mut [MaybeUninit<U>], [usize; K], [isize; K]) + Sync + Send,
-) -> Vec<U> {
+) -> AlignedVec<U> {
     let plan = Plan::new(shape, strides);
     let inner = plan.inner();
     build(numel(shape), cost, |start, dst| {
@@ -398,7 +398,10 @@ fn at(base: usize, t: usize, stride: isize) -> usize {
 
 /// Elementwise map of one operand to a fresh contiguous vector: `f` is plain arithmetic (the
 /// split is decided by memory traffic, NOTE: [par-work]).
-pub fn map1<T: Element, U: Element>(x: View<'_, T>, f: impl Fn(T) -> U + Sync + Send) -> Vec<U> {
+pub fn map1<T: Element, U: Element>(
+    x: View<'_, T>,
+    f: impl Fn(T) -> U + Sync + Send,
+) -> AlignedVec<U> {
     let cost = Cost::traffic(size_of::<T>() + size_of::<U>());
     if let Some(s) = x.contiguous() {
         return map_slice(s, cost, f);
@@ -421,7 +424,7 @@ pub fn map2<A: Element, B: Element, U: Element>(
     a: View<'_, A>,
     b: View<'_, B>,
     f: impl Fn(A, B) -> U + Sync + Send,
-) -> Vec<U> {
+) -> AlignedVec<U> {
     let cost = Cost::traffic(size_of::<A>() + size_of::<B>() + size_of::<U>());
     map2_at(a, b, cost, f)
 }
@@ -432,7 +435,7 @@ pub(crate) fn map2_at<A: Element, B: Element, U: Element>(
     b: View<'_, B>,
     cost: Cost,
     f: impl Fn(A, B) -> U + Sync + Send,
-) -> Vec<U> {
+) -> AlignedVec<U> {
     debug_assert_eq!(a.shape, b.shape);
     if let (Some(sa), Some(sb)) = (a.contiguous(), b.contiguous()) {
         return zip_slices(sa, sb, cost, f);
@@ -478,7 +481,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
     b: View<'_, B>,
     c: View<'_, C>,
     f: impl Fn(A, B, C) -> U + Sync + Send,
-) -> Vec<U> {
+) -> AlignedVec<U> {
     let (da, db, dc) = (a.data, b.data, c.data);
     fill_rows(
         a.shape,
@@ -501,7 +504,7 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
 }
 
 /// The elements of a view in row-major order.
-pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
+pub fn collect<T: Element>(x: View<'_, T>) -> AlignedVec<T> {
     if let Some(s) = x.contiguous() {
         return map_slice(s, Cost::traffic(2 * size_of::<T>()), |v| v);
     }
@@ -513,7 +516,12 @@ pub fn collect<T: Element>(x: View<'_, T>) -> Vec<T> {
 impl Array {
     /// The elements in row-major order.
     pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
-        Some(collect(self.view::<T>()?))
+        let v = self.view::<T>()?;
+        // a plain `Vec` for the caller (a tensor buffer would be copied into one again)
+        Some(match v.contiguous() {
+            Some(s) => s.to_vec(),
+            None => collect(v).into_vec(),
+        })
     }
     /// This array, or a contiguous copy of it.
     pub fn contiguous(&self) -> Array {
@@ -526,14 +534,7 @@ impl Array {
 
 /// A contiguous copy of any array.
 fn copy_contiguous(a: &Array) -> Array {
-    use crate::array::Buffer as B;
-    let buf = match &a.buf.data {
-        B::F32(_) => B::F32(collect(a.v::<f32>())),
-        B::F64(_) => B::F64(collect(a.v::<f64>())),
-        B::I64(_) => B::I64(collect(a.v::<i64>())),
-        B::Bool(_) => B::Bool(collect(a.v::<bool>())),
-    };
-    Array::from_buffer(buf, &a.shape)
+    super::with_dtype!(a.dtype(), T => Array::from_vec(collect(a.v::<T>()), &a.shape))
 }
 
 #[cfg(test)]
@@ -582,7 +583,7 @@ mod tests {
             .build()
             .unwrap();
         for piece in [None, Some(64), Some(625), Some(4096)] {
-            let y: Vec<f64> = two.install(|| {
+            let y: AlignedVec<f64> = two.install(|| {
                 build_in(x.len(), piece, |start, dst| {
                     map_chunk(&x[start..start + dst.len()], dst, &|v| 2.0 * v + 1.0)
                 })

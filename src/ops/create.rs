@@ -2,13 +2,33 @@
 //! `randomness` option governs them.)
 
 use crate::array::pool::fallible;
-use crate::array::{Array, DType, Element, MAX_NUMEL, alloc, alloc_filled, checked_numel};
+use crate::array::{
+    ALIGN, AlignedVec, Array, DType, Element, MAX_NUMEL, alloc, alloc_filled, checked_numel,
+};
 use crate::core::Tensor;
 use crate::error::{Error, Result};
 use crate::kernels::with_dtype;
 
+/// `Error::Shape` unless `len` elements fill `shape` (which must be within `MAX_NUMEL`).
+fn check_fill(op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
+    let n = checked_numel(op, shape)?;
+    if len != n {
+        return Err(Error::shape(
+            op,
+            format!("{len} elements cannot fill shape {shape:?} ({n} elements)"),
+        ));
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// A tensor from row-major data and a shape.
+    ///
+    /// The vector's memory becomes the tensor's, without a copy, unless it is from 4 KiB up to
+    /// 16 MiB and does not start on a 64-byte boundary: then it is copied once into memory
+    /// that does, as every tensor buffer of such a size does (`NOTE: [aligned]`;
+    /// [`from_aligned_vec`](Tensor::from_aligned_vec) never copies). Fails with `Error::Shape` if the elements do
+    /// not fill the shape.
     ///
     /// ```
     /// let t = functorch::Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
@@ -16,21 +36,38 @@ impl Tensor {
     /// # Ok::<(), functorch::Error>(())
     /// ```
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let n = checked_numel("from_vec", shape)?;
-        if data.len() != n {
-            return Err(Error::shape(
-                "from_vec",
-                format!(
-                    "{} elements cannot fill shape {shape:?} ({n} elements)",
-                    data.len()
-                ),
-            ));
-        }
+        check_fill("from_vec", data.len(), shape)?;
+        fallible("from_vec", || {
+            let misaligned = AlignedVec::<T>::on_cache_line(data.len())
+                && !(data.as_ptr() as usize).is_multiple_of(ALIGN);
+            let data = if misaligned {
+                let mut v = alloc(data.len());
+                v.extend_from_slice(&data);
+                v
+            } else {
+                AlignedVec::from(data)
+            };
+            Ok(Tensor::from_array(Array::from_vec(data, shape)))
+        })
+    }
+    /// A tensor from row-major data and a shape, taking the buffer as it is (no copy).
+    /// Fails with `Error::Shape` if the elements do not fill the shape.
+    ///
+    /// ```
+    /// use functorch::{AlignedVec, Tensor};
+    /// let mut v = AlignedVec::with_capacity(6);
+    /// v.extend((0..6).map(|i| i as f64));
+    /// let t = Tensor::from_aligned_vec(v, &[2, 3])?;
+    /// assert_eq!(t.sum()?.item()?, 15.0);
+    /// # Ok::<(), functorch::Error>(())
+    /// ```
+    pub fn from_aligned_vec<T: Element>(data: AlignedVec<T>, shape: &[usize]) -> Result<Tensor> {
+        check_fill("from_aligned_vec", data.len(), shape)?;
         Ok(Tensor::from_array(Array::from_vec(data, shape)))
     }
     /// A 1-d tensor holding a copy of `data`.
     pub fn from_slice<T: Element>(data: &[T]) -> Tensor {
-        Tensor::from_array(Array::from_vec(data.to_vec(), &[data.len()]))
+        Tensor::from_array(Array::from_vec(AlignedVec::from_slice(data), &[data.len()]))
     }
     /// A 0-d tensor.
     pub fn scalar<T: Element>(value: T) -> Tensor {
@@ -162,7 +199,7 @@ impl Tensor {
     ) -> Result<Tensor> {
         fallible(op, || {
             Ok(Tensor::from_array(with_dtype!(dtype, T => {
-                let mut v: Vec<T> = alloc(n);
+                let mut v: AlignedVec<T> = alloc(n);
                 v.extend((0..n).map(|i| T::from_f64(f(i))));
                 Array::from_vec(v, &[n])
             })))

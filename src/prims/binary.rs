@@ -5,7 +5,7 @@
 //! operand's shape, the batch rule aligns ranks and broadcasts.
 
 use super::{Grads, PrimKind, Primitive, align_for_broadcast};
-use crate::array::{Array, DType, Float, Shape, View, broadcast_shapes};
+use crate::array::{AlignedVec, Array, DType, Float, Shape, View, broadcast_shapes};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
@@ -68,7 +68,7 @@ macro_rules! binary_family {
                 match self { $( BinaryOp::$op => binary_family!(@none $($ik)?), )* }
             }
         }
-        fn eval_float<T: Float>(op: BinaryOp, a: View<'_, T>, b: View<'_, T>) -> Vec<T> {
+        fn eval_float<T: Float>(op: BinaryOp, a: View<'_, T>, b: View<'_, T>) -> AlignedVec<T> {
             let cost = float_cost::<T>(op);
             match op { $( BinaryOp::$op => map2_at(a, b, cost, |$x: T, $y: T| $k), )* }
         }
@@ -80,7 +80,11 @@ macro_rules! binary_family {
             }
         }
         /// `None` for a float-only op.
-        fn eval_int(op: BinaryOp, a: View<'_, i64>, b: View<'_, i64>) -> Option<Vec<i64>> {
+        fn eval_int(
+            op: BinaryOp,
+            a: View<'_, i64>,
+            b: View<'_, i64>,
+        ) -> Option<AlignedVec<i64>> {
             match op { $( BinaryOp::$op => binary_family!(@int a, b $(, |$ix, $iy| $ik)?), )* }
         }
         /// ∂(a op b)/∂a (`i == 0`) or ∂/∂b (`i == 1`), given y = a op b.

@@ -2,7 +2,7 @@
 //! derivative; `where` is linear in its branches (the mask held fixed).
 
 use super::{Grads, PrimKind, Primitive, align_for_broadcast};
-use crate::array::{Array, DType, Element, View, broadcast_shapes};
+use crate::array::{AlignedVec, Array, DType, Element, View, broadcast_shapes};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
@@ -20,7 +20,7 @@ pub(crate) enum CmpOp {
     Ne,
 }
 
-fn compare<T: Element>(op: CmpOp, a: View<'_, T>, b: View<'_, T>) -> Vec<bool> {
+fn compare<T: Element>(op: CmpOp, a: View<'_, T>, b: View<'_, T>) -> AlignedVec<bool> {
     use CmpOp::*;
     match op {
         Gt => map2(a, b, |x, y| x > y),
@@ -143,7 +143,7 @@ impl Primitive for Logical {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Where;
 
-fn select<T: Element>(c: View<'_, bool>, a: View<'_, T>, b: View<'_, T>) -> Vec<T> {
+fn select<T: Element>(c: View<'_, bool>, a: View<'_, T>, b: View<'_, T>) -> AlignedVec<T> {
     map3(c, a, b, |c, x, y| if c { x } else { y })
 }
 

@@ -5,7 +5,7 @@
 //! `NOTE: [nullary]`.
 
 use super::{PrimKind, Primitive};
-use crate::array::{Array, DType, Shape, alloc, checked_numel};
+use crate::array::{AlignedVec, Array, DType, Shape, alloc, checked_numel};
 use crate::core::{Tensor, bind};
 use crate::error::{Error, Result};
 use rand::rngs::Xoshiro256PlusPlus as StdRng;
@@ -197,13 +197,13 @@ fn draw(shape: &[usize], dtype: DType, dist: Dist, source: Source) -> Result<Arr
     let n = checked_numel(dist.op(), shape)?;
     with_rng(source, |r| match dist {
         Dist::Randint { low, high } => {
-            let mut v: Vec<i64> = alloc(n);
+            let mut v: AlignedVec<i64> = alloc(n);
             v.extend((0..n).map(|_| r.random_range(low..high)));
             Array::from_vec(v, shape)
         }
         Dist::Permutation => {
             let m = shape.last().copied().unwrap_or(1);
-            let mut v: Vec<i64> = alloc(n);
+            let mut v: AlignedVec<i64> = alloc(n);
             for _ in 0..n.checked_div(m).unwrap_or(0) {
                 let start = v.len();
                 v.extend(0..m as i64);
@@ -215,7 +215,7 @@ fn draw(shape: &[usize], dtype: DType, dist: Dist, source: Source) -> Result<Arr
             Array::from_vec(v, shape)
         }
         Dist::Normal | Dist::Uniform => {
-            let mut v: Vec<f64> = alloc(n);
+            let mut v: AlignedVec<f64> = alloc(n);
             match dist {
                 Dist::Normal => v.extend((0..n).map(|_| r.sample::<f64, _>(StandardNormal))),
                 _ => v.extend((0..n).map(|_| r.random::<f64>())),
@@ -223,12 +223,12 @@ fn draw(shape: &[usize], dtype: DType, dist: Dist, source: Source) -> Result<Arr
             match dtype {
                 // rounding to f32 can carry a uniform draw just below 1 up to 1: keep [0, 1)
                 DType::F32 => Array::from_vec(
-                    v.into_iter()
-                        .map(|x| match x as f32 {
+                    v.iter()
+                        .map(|&x| match x as f32 {
                             y if dist == Dist::Uniform && y >= 1.0 => 1.0 - f32::EPSILON / 2.0,
                             y => y,
                         })
-                        .collect(),
+                        .collect::<AlignedVec<f32>>(),
                     shape,
                 ),
                 _ => Array::from_vec(v, shape),

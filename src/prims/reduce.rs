@@ -2,7 +2,7 @@
 //! Everything else (mean, prod, logsumexp, var, norm, softmax, ...) is a decomposition in `ops`.
 
 use super::{Grads, PrimKind, Primitive, physical_dim};
-use crate::array::{Array, DType, Element, Float, Shape};
+use crate::array::{AlignedVec, Array, DType, Element, Float, Shape};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
@@ -51,10 +51,10 @@ pub(crate) struct Sum {
 
 /// Sums accumulate in f64, so a long f32 sum keeps f32 precision (a running f32 total drifts by
 /// about 1% over 10⁶ terms; PyTorch avoids that with cascade summation).
-fn sum_typed<T: Float>(x: &Array, dims: &[usize]) -> Vec<T> {
+fn sum_typed<T: Float>(x: &Array, dims: &[usize]) -> AlignedVec<T> {
     reduce_with(x.v::<T>(), dims, SumF64::<T>::new())
-        .into_iter()
-        .map(T::from_f64)
+        .iter()
+        .map(|&s| T::from_f64(s))
         .collect()
 }
 
@@ -123,7 +123,7 @@ pub(crate) struct Extreme {
     pub(crate) max: bool,
 }
 
-fn extreme_typed<T: Element>(x: &Array, dims: &[usize], max: bool, init: T) -> Vec<T> {
+fn extreme_typed<T: Element>(x: &Array, dims: &[usize], max: bool, init: T) -> AlignedVec<T> {
     #[allow(clippy::eq_op)]
     let pick = move |a: T, v: T| {
         let v_nan = v != v;
@@ -140,7 +140,7 @@ fn extreme_typed<T: Element>(x: &Array, dims: &[usize], max: bool, init: T) -> V
 }
 
 /// [`extreme_typed`] for the float types, vectorized.
-fn pick_typed<T: Float>(x: &Array, dims: &[usize], max: bool) -> Vec<T> {
+fn pick_typed<T: Float>(x: &Array, dims: &[usize], max: bool) -> AlignedVec<T> {
     if max {
         reduce_with(x.v::<T>(), dims, Pick::<T, true>::new())
     } else {

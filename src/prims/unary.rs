@@ -4,7 +4,7 @@
 //! family. Every op of the family is float-only: its kernels are written for [`Float`].
 
 use super::{Bits, Grads, PrimKind, Primitive};
-use crate::array::{Array, DType, Float, View};
+use crate::array::{AlignedVec, Array, DType, Float, View};
 use crate::core::{Tensor, linear_jvp};
 use crate::error::Result;
 use crate::kernels::math;
@@ -44,7 +44,7 @@ macro_rules! unary_family {
                 match self { $( $pat => $name, )* }
             }
         }
-        fn eval_typed<T: Float>(op: UnaryOp, v: View<'_, T>) -> Vec<T> {
+        fn eval_typed<T: Float>(op: UnaryOp, v: View<'_, T>) -> AlignedVec<T> {
             use UnaryOp::*;
             match op { $( $pat => map1(v, |$x: T| $k), )* }
         }
@@ -302,7 +302,7 @@ pub(crate) fn vector_kernel<T: Float>(
 }
 
 /// The ops with vectorized kernels ([`vector_kernel`]), on any layout.
-fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<Vec<T>> {
+fn eval_slice<T: Float>(op: UnaryOp, x: View<'_, T>) -> Option<AlignedVec<T>> {
     let k = vector_kernel::<T>(op)?;
     // every vector kernel has a cost (both come from `slice_entry` or `pow_exponent`)
     let cost = vector_cost::<T>(op)?;

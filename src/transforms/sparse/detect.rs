@@ -39,7 +39,7 @@
 // (i, j), i ≤ j, of n inputs are the u64 i·n + j. A value whose sets would exceed 2²⁷ entries
 // is an error: such a derivative is dense, and the dense transforms are the right tool.
 
-use crate::array::{Array, numel};
+use crate::array::{AlignedVec, Array, numel};
 use crate::core::stage::{Atom, Graph};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -347,7 +347,12 @@ fn f64_values(a: &Array, op: &'static str) -> Result<Vec<f64>> {
 
 fn ids(base: usize, shape: &[usize]) -> Array {
     let n = numel(shape);
-    Array::from_vec((0..n).map(|e| (base + e + 1) as f64).collect(), shape)
+    Array::from_vec(
+        (0..n)
+            .map(|e| (base + e + 1) as f64)
+            .collect::<AlignedVec<_>>(),
+        shape,
+    )
 }
 
 /// Per output element of a move: `(operand, element)` it reads, or `None`.
