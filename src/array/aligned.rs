@@ -29,7 +29,7 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 // of 10⁷ f64 (80 MB) from a cache line (or 32 bytes past one) took 3.02–3.22 ms against
 // 2.82–3.07 from 16 or 48 bytes past one (one thread; two: 1.93–2.07 against 1.86–1.92 ms;
 // medians of 15 rounds, the four starts alternated in one process), and a bare loop over
-// four quarters side by side 2.84–2.93 against 2.48–2.56 ms. So tensor buffers from
+// four quarters side by side 2.84–2.93 against 2.48–2.65 ms. So tensor buffers from
 // `ALIGNED_MIN_BYTES` up to `ALIGNED_MAX_BYTES` start on a cache line, and the others are
 // left where the allocator puts them:
 // - the kernels' outputs come from the pool (`alloc`), which allocates them so, and hands out

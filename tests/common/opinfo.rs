@@ -1347,6 +1347,13 @@ fn creation_ops() -> Vec<OpInfo> {
                 Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])
             })
             .s("i64", vec![], |_| Tensor::from_vec(vec![1i64, -2], &[2, 1])),
+        c("from_aligned_vec")
+            .s("[2, 3]", vec![], |_| {
+                Tensor::from_aligned_vec((1..=6).map(f64::from).collect(), &[2, 3])
+            })
+            .s("i64", vec![], |_| {
+                Tensor::from_aligned_vec(functorch::AlignedVec::from(vec![1i64, -2]), &[2, 1])
+            }),
         c("from_slice")
             .s("f64", vec![], |_| Ok(Tensor::from_slice(&[1.5, -2.0])))
             .s("bool", vec![], |_| Ok(Tensor::from_slice(&[true, false]))),

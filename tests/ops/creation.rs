@@ -5,6 +5,34 @@ use super::*;
 // ----------------------------------------------------------------------------- creation
 
 #[test]
+fn from_aligned_vec_and_large_vectors() -> R {
+    let v: functorch::AlignedVec<f64> = (0..6).map(f64::from).collect();
+    let t = Tensor::from_aligned_vec(v, &[3, 2])?;
+    assert_eq!(t.shape(), &[3, 2]);
+    assert_eq!(t.to_vec::<f64>()?, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let five = functorch::AlignedVec::from(vec![1.0f32; 5]);
+    assert!(matches!(
+        Tensor::from_aligned_vec(five, &[2, 3]),
+        Err(Error::Shape { .. })
+    ));
+    assert!(matches!(
+        Tensor::from_vec(vec![1.0f32; 5], &[2, 3]),
+        Err(Error::Shape { .. })
+    ));
+    // small, copied onto a cache line (or adopted if it starts on one), and too large to be
+    // aligned: the same elements every way
+    for n in [1000usize, 100_000, 5_000_000] {
+        let v: Vec<f32> = (0..n).map(|i| (i % 1000) as f32 - 0.5).collect();
+        let t = Tensor::from_vec(v.clone(), &[n])?;
+        assert_eq!(t.to_vec::<f32>()?, v, "{n}");
+        // summed in f64, rounded once to f32
+        let sum = ((n / 1000) as f64 * 499_000.0) as f32;
+        assert_eq!(t.sum()?.item()?, sum as f64, "{n}");
+    }
+    Ok(())
+}
+
+#[test]
 fn creation_functions() -> R {
     let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
     assert_eq!(
