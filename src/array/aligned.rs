@@ -116,9 +116,11 @@ impl<T: Copy> AlignedVec<T> {
         Layout::from_size_align(bytes, align).ok()
     }
 
-    /// An empty buffer with room for exactly `cap` elements, or the allocation failure carried
-    /// to the nearest `fallible` boundary (an abort outside any, as for a failed `Vec`
-    /// allocation).
+    /// An empty buffer with room for exactly `cap` elements.
+    ///
+    /// If the memory cannot be had, the process aborts, as for a failed `Vec` allocation; on
+    /// one of rayon's worker threads it panics instead, and inside the library's own ops the
+    /// failure becomes `Error::OutOfMemory`.
     pub fn with_capacity(cap: usize) -> Self {
         match Self::try_with_capacity(cap) {
             Some(v) => v,
