@@ -40,7 +40,11 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 //   misaligned host array); `Tensor::from_aligned_vec` takes an `AlignedVec` as it is.
 // Buffers under 4 KiB are read in a few vectors, and the allocator's aligned path costs more
 // per call. An adopted `Vec` must be freed with the layout it was allocated with, so each
-// `AlignedVec` records the alignment of its allocation and frees it with that one.
+// `AlignedVec` records the alignment of its allocation and frees it with that one. The
+// `aligned-vec` crate's `AVec` also records a runtime alignment, but its contract accepts raw
+// parts only from its own `into_raw_parts`, not a `Vec`'s, so adopting a `Vec` would step
+// outside it; the type here is the part of `Vec`'s API the kernels use, over `Copy` elements
+// (nothing to drop).
 
 /// A growable buffer of `Copy` elements, like `Vec<T>`, whose own allocations from 4 KiB up to
 /// 16 MiB start on a 64-byte boundary, a cache line (the others have `T`'s alignment, as they
