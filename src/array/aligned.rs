@@ -48,8 +48,9 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 
 /// A growable buffer of `Copy` elements, like `Vec<T>`, whose own allocations from 4 KiB up to
 /// 16 MiB start on a 64-byte boundary, a cache line (the others have `T`'s alignment, as they
-/// would in a `Vec`). Every tensor buffer ([`Buffer`](super::Buffer)) is one. It dereferences to a slice. A `Vec` converts
-/// into one without a copy and keeps the alignment it was allocated with.
+/// would in a `Vec`). Every tensor buffer ([`Buffer`](super::Buffer)) is one. It dereferences
+/// to a slice. A `Vec` converts into one without a copy and keeps the alignment it was
+/// allocated with.
 ///
 /// ```
 /// use functorch::AlignedVec;

@@ -101,6 +101,21 @@ fn reserve<T: Copy>(n: usize) -> AlignedVec<T> {
     v
 }
 
+/// A plain `Vec` with capacity for exactly `n` elements, backed as [`reserve`] backs a tensor
+/// buffer (huge pages from `HUGE_MIN_BYTES`), for memory handed to the caller that never
+/// comes back here (`Array::to_vec`); a failed allocation as there.
+pub(crate) fn reserve_vec<T>(n: usize) -> Vec<T> {
+    let mut v: Vec<T> = Vec::new();
+    if v.try_reserve_exact(n).is_err() {
+        allocation_failed::<T>(n)
+    }
+    advise_huge_pages(
+        v.as_mut_ptr().cast(),
+        v.capacity() * std::mem::size_of::<T>(),
+    );
+    v
+}
+
 /// A failed allocation of `n` elements of `T`: carried to the nearest [`fallible`] boundary
 /// as `Error::OutOfMemory`, or outside any (on a thread that is not one of rayon's workers) an
 /// abort, as for a failed `Vec` allocation.

@@ -252,11 +252,15 @@ pub(crate) fn build<U: Element>(
     cost: Cost,
     write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
 ) -> AlignedVec<U> {
-    let piece = split(n, cost).then(|| {
+    build_in(n, pieces(n, cost), write)
+}
+
+/// The pieces [`build`] splits `n` elements of `cost` into: `None` to write them whole.
+fn pieces(n: usize, cost: Cost) -> Option<usize> {
+    split(n, cost).then(|| {
         n.div_ceil(rayon::current_num_threads() * 4)
             .max(min_piece(cost))
-    });
-    build_in(n, piece, write)
+    })
 }
 
 /// [`build`] in pieces of `piece` elements over the pool's threads, or whole on this thread.
@@ -266,14 +270,23 @@ fn build_in<U: Element>(
     write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
 ) -> AlignedVec<U> {
     let mut out: AlignedVec<U> = alloc(n);
-    let spare = &mut out.spare_capacity_mut()[..n];
-    match piece {
-        Some(len) => super::pieces::for_each_chunk_mut(spare, len, |c, dst| write(c * len, dst)),
-        None => write(0, spare),
-    }
-    // SAFETY: `write` initialized every element of the chunks, which cover 0..n.
+    write_in(&mut out.spare_capacity_mut()[..n], piece, write);
+    // SAFETY: `write_in` initialized every element of 0..n.
     unsafe { out.set_len(n) };
     out
+}
+
+/// Write all of `dst` by `write(chunk_start, chunk)`, in pieces of `piece` elements over the
+/// pool's threads, or whole on this thread.
+fn write_in<U: Send>(
+    dst: &mut [MaybeUninit<U>],
+    piece: Option<usize>,
+    write: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
+) {
+    match piece {
+        Some(len) => super::pieces::for_each_chunk_mut(dst, len, |c, d| write(c * len, d)),
+        None => write(0, dst),
+    }
 }
 
 #[inline(always)]
@@ -380,9 +393,33 @@ fn fill_rows<U: Element, const K: usize>(
     cost: Cost,
     row: impl Fn(&mut [MaybeUninit<U>], [usize; K], [isize; K]) + Sync + Send,
 ) -> AlignedVec<U> {
+    let n = numel(shape);
+    let mut out: AlignedVec<U> = alloc(n);
+    fill_rows_into(
+        &mut out.spare_capacity_mut()[..n],
+        shape,
+        strides,
+        offsets,
+        cost,
+        row,
+    );
+    // SAFETY: `fill_rows_into` initialized every element of 0..n.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// [`fill_rows`] into `dst` (of `shape`'s size), every element written.
+fn fill_rows_into<U: Element, const K: usize>(
+    dst: &mut [MaybeUninit<U>],
+    shape: &[usize],
+    strides: [&[isize]; K],
+    offsets: [usize; K],
+    cost: Cost,
+    row: impl Fn(&mut [MaybeUninit<U>], [usize; K], [isize; K]) + Sync + Send,
+) {
     let plan = Plan::new(shape, strides);
     let inner = plan.inner();
-    build(numel(shape), cost, |start, dst| {
+    write_in(dst, pieces(dst.len(), cost), |start, dst| {
         let mut at = 0;
         plan.rows(offsets, start, dst.len(), |o, len| {
             row(&mut dst[at..at + len], o, inner);
@@ -402,20 +439,43 @@ pub fn map1<T: Element, U: Element>(
     x: View<'_, T>,
     f: impl Fn(T) -> U + Sync + Send,
 ) -> AlignedVec<U> {
+    let n = x.numel();
+    let mut out: AlignedVec<U> = alloc(n);
+    map1_into(x, f, &mut out.spare_capacity_mut()[..n]);
+    // SAFETY: `map1_into` initialized every element of 0..n.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// [`map1`] into `dst` (of `x`'s size), every element written.
+fn map1_into<T: Element, U: Element>(
+    x: View<'_, T>,
+    f: impl Fn(T) -> U + Sync + Send,
+    dst: &mut [MaybeUninit<U>],
+) {
     let cost = Cost::traffic(size_of::<T>() + size_of::<U>());
     if let Some(s) = x.contiguous() {
-        return map_slice(s, cost, f);
+        return write_in(dst, pieces(s.len(), cost), |start, d| {
+            map_run(&s[start..start + d.len()], d, &f)
+        });
     }
     let d = x.data;
-    fill_rows(x.shape, [x.strides], [x.offset], cost, |dst, [i], [si]| {
-        if si == 1 {
-            map_run(&d[i..i + dst.len()], dst, &f);
-        } else {
-            for (t, o) in dst.iter_mut().enumerate() {
-                o.write(f(d[at(i, t, si)]));
+    fill_rows_into(
+        dst,
+        x.shape,
+        [x.strides],
+        [x.offset],
+        cost,
+        |dst, [i], [si]| {
+            if si == 1 {
+                map_run(&d[i..i + dst.len()], dst, &f);
+            } else {
+                for (t, o) in dst.iter_mut().enumerate() {
+                    o.write(f(d[at(i, t, si)]));
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// Elementwise map of two operands already broadcast to the same shape: `f` is plain
@@ -505,9 +565,6 @@ pub fn map3<A: Element, B: Element, C: Element, U: Element>(
 
 /// The elements of a view in row-major order.
 pub fn collect<T: Element>(x: View<'_, T>) -> AlignedVec<T> {
-    if let Some(s) = x.contiguous() {
-        return map_slice(s, Cost::traffic(2 * size_of::<T>()), |v| v);
-    }
     map1(x, |v| v)
 }
 
@@ -516,12 +573,15 @@ pub fn collect<T: Element>(x: View<'_, T>) -> AlignedVec<T> {
 impl Array {
     /// The elements in row-major order.
     pub fn to_vec<T: Element>(&self) -> Option<Vec<T>> {
-        let v = self.view::<T>()?;
-        // a plain `Vec` for the caller (a tensor buffer would be copied into one again)
-        Some(match v.contiguous() {
-            Some(s) => s.to_vec(),
-            None => collect(v).into_vec(),
-        })
+        let x = self.view::<T>()?;
+        let n = x.numel();
+        // a plain `Vec` for the caller, written as `collect` writes a tensor buffer (which
+        // would be copied into one again: NOTE: [aligned])
+        let mut out = crate::array::pool::reserve_vec::<T>(n);
+        map1_into(x, |v| v, &mut out.spare_capacity_mut()[..n]);
+        // SAFETY: `map1_into` initialized every element of 0..n.
+        unsafe { out.set_len(n) };
+        Some(out)
     }
     /// This array, or a contiguous copy of it.
     pub fn contiguous(&self) -> Array {

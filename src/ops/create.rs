@@ -27,8 +27,8 @@ impl Tensor {
     /// The vector's memory becomes the tensor's, without a copy, unless it is from 4 KiB up to
     /// 16 MiB and does not start on a 64-byte boundary: then it is copied once into memory
     /// that does, as every tensor buffer of such a size does (`NOTE: [aligned]`;
-    /// [`from_aligned_vec`](Tensor::from_aligned_vec) never copies). Fails with `Error::Shape` if the elements do
-    /// not fill the shape.
+    /// [`from_aligned_vec`](Tensor::from_aligned_vec) never copies). Fails with `Error::Shape`
+    /// if the elements do not fill the shape.
     ///
     /// ```
     /// let t = functorch::Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3])?;
