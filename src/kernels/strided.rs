@@ -157,6 +157,22 @@ impl<const K: usize> Plan<K> {
         std::array::from_fn(|k| self.strides[k].last().copied().unwrap_or(0))
     }
 
+    /// The K element offsets of position `start`, and how many positions from it on lie in its
+    /// row along the innermost dim (at least 1).
+    pub fn row_at(&self, offsets: [usize; K], start: usize) -> ([usize; K], usize) {
+        let mut at = offsets.map(|o| o as isize);
+        let mut rem = start;
+        for d in (0..self.shape.len()).rev() {
+            let i = (rem % self.shape[d]) as isize;
+            rem /= self.shape[d];
+            for (a, st) in at.iter_mut().zip(&self.strides) {
+                *a += i * st[d];
+            }
+        }
+        let n = self.shape.last().copied().unwrap_or(1);
+        (at.map(|o| o as usize), n - start % n)
+    }
+
     /// Call `f` with the K element offsets of positions `start..start+count` (row-major order).
     #[inline]
     pub fn run(
