@@ -753,44 +753,45 @@ fn gathered_runs<F: Fold, const R: usize>(
     isa: math::Isa,
 ) -> [F::A; LANES] {
     stack.clear();
-    let runs = len / R;
-    let rest = len % R;
-    if (runs, rest > 0) == (0, true) || (runs, rest) == (1, 0) {
+    let (runs, rest) = (len / R, len % R);
+    if runs + usize::from(rest > 0) == 1 {
         // one part (a row of a run or less): what the stack would give back
-        return match x.fold_direct(f, start, len, isa) {
-            Some(acc) => acc,
-            None => {
-                buf.clear();
-                x.append(start, len, buf);
-                fold_tail(f, buf)
-            }
-        };
+        return gathered_part::<F, R>(f, x, start, len, buf, isa);
     }
-    // (no closures: they would be compiled outside the ISA copies, NOTE: [isa-copies])
     for j in 0..runs {
-        let acc = match x.fold_direct(f, start + j * R, R, isa) {
-            Some(acc) => acc,
-            None => {
-                buf.clear();
-                x.append(start + j * R, R, buf);
-                fold_run(f, buf.as_chunks::<R>().0.first().expect("a whole run"))
-            }
-        };
+        let acc = gathered_part::<F, R>(f, x, start + j * R, R, buf, isa);
         push_lanes(f, stack, j as u64, acc);
     }
     if rest != 0 {
-        let first = start + runs * R;
-        let acc = match x.fold_direct(f, first, rest, isa) {
-            Some(acc) => acc,
-            None => {
-                buf.clear();
-                x.append(first, rest, buf);
-                fold_tail(f, buf)
-            }
-        };
+        let acc = gathered_part::<F, R>(f, x, start + runs * R, rest, buf, isa);
         push_lanes(f, stack, runs as u64, acc);
     }
     flush_lanes(f, stack)
+}
+
+/// The accumulators of one part of a strided row (`count` elements from position `start`: a
+/// whole run of `R`, or fewer): read straight from memory where [`Gathered::fold_direct`]
+/// can (NOTE: [strided-direct]), else gathered into `buf` and folded as [`fold_run`] or
+/// [`fold_tail`] fold it (NOTE: [strided-gather]). (No closures: they would be compiled
+/// outside the ISA copies, NOTE: [isa-copies].)
+#[inline(always)]
+fn gathered_part<F: Fold, const R: usize>(
+    f: F,
+    x: &Gathered<'_, F::T>,
+    start: usize,
+    count: usize,
+    buf: &mut Vec<F::T>,
+    isa: math::Isa,
+) -> [F::A; LANES] {
+    if let Some(acc) = x.fold_direct(f, start, count, isa) {
+        return acc;
+    }
+    buf.clear();
+    x.append(start, count, buf);
+    match buf.as_chunks::<R>() {
+        ([run], []) => fold_run(f, run),
+        _ => fold_tail(f, buf),
+    }
 }
 
 /// Reduce partial results laid out contiguously along `walk` until nothing reduced is left.
@@ -1158,9 +1159,11 @@ fn fold_runs<F: Fold, const R: usize>(f: F, x: &[F::T], runs_of: &mut Runs<F::A>
     stack.clear();
     debug_assert_eq!(R, run_len::<F::T>(), "quarter_runs counts runs of run_len");
     let (runs, rest) = x.as_chunks::<R>();
-    if runs.is_empty() {
-        // NOTE: [short-rows] one part: what the stack would give back
-        return fold_tail(f, rest);
+    // NOTE: [short-rows] one part (a row of a run or less): what the stack would give back
+    match (runs, rest.is_empty()) {
+        ([], _) => return fold_tail(f, rest),
+        ([run], true) => return fold_run(f, run),
+        _ => {}
     }
     // NOTE: [streams] the whole runs in groups of `STREAMS` quarters read side by side, each
     // group a complete subtree of the pairwise tree, the largest that fits first (so each group
