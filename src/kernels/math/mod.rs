@@ -47,7 +47,9 @@
 //!   torch and `powf` take it) by the one-part `log` and `exp` alone, and rounded
 //!   (`NOTE: [pow-f32]`).
 //! - `sqrt`, `rsqrt`, `reciprocal`: the correctly rounded operations, in the same copies of
-//!   the loop (AVX-512 has twice the lanes of the plain loops of `strided`).
+//!   the loop (AVX-512 has twice the lanes of the plain loops of `strided`); the f64 square
+//!   root of the AVX-512 copy by multiply-adds, checked exact lane by lane (`sqrt.rs`,
+//!   `NOTE: [sqrt-newton]`).
 //! - f32 (`single.rs`): exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan, tanh,
 //!   sigmoid, softplus and erf have kernels in f32 arithmetic (16 lanes to a 512-bit register;
 //!   erf without the table, whose gathers cost more than its polynomials), and sinh and
@@ -71,6 +73,7 @@
 
 mod erf_table;
 mod single;
+mod sqrt;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -1590,12 +1593,34 @@ fn recip_of<T: Float>(x: T) -> T {
     x.recip()
 }
 
-slice_kernel!(
-    /// `out[i] = sqrt(x[i])`, vectorized.
-    sqrt_slice, sqrt_slice_on,
-    f64 (sqrt_of::<f64>, always, sqrt_of::<f64>),
-    f32 (sqrt_of::<f32>, always, sqrt_of::<f32>)
-);
+/// `out[i] = sqrt(x[i])`, vectorized, correctly rounded.
+pub fn sqrt_slice<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
+    sqrt_slice_on(Isa::Avx512, x, out)
+}
+
+/// The same, in the copy of the loop for `want` (or the best below it on this CPU): f64 in
+/// the AVX-512 copy by multiply-adds checked exact (NOTE: [sqrt-newton]), everything else by
+/// the hardware's root.
+pub(crate) fn sqrt_slice_on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
+    #[inline(always)]
+    fn hardware<U: Float>(x: &[U], out: &mut [MaybeUninit<U>]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(sqrt_of(v));
+        }
+    }
+    if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
+        #[cfg(target_arch = "x86_64")]
+        if want.min(isa()) == Isa::Avx512 {
+            // SAFETY: `isa()` detected AVX-512F
+            return unsafe { sqrt::sqrt64(x, out) };
+        }
+        return dispatch!(want, hardware(x, out) for f64);
+    }
+    if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
+        return dispatch!(want, hardware(x, out) for f32);
+    }
+    hardware(x, out)
+}
 slice_kernel!(
     /// `out[i] = 1 / sqrt(x[i])`, vectorized.
     rsqrt_slice, rsqrt_slice_on,

@@ -801,3 +801,108 @@ fn pow_gives_the_same_bits_in_every_copy_alone_and_in_a_slice() {
         }
     }
 }
+
+/// `m · 2^k` for an integer `m` below 2⁵³, exactly.
+fn scaled(m: u64, k: i32) -> f64 {
+    m as f64 * (k as f64).exp2()
+}
+
+/// f64 arguments for the square root: random bit patterns of every binade (subnormals and
+/// zeros among them), perfect squares, and arguments whose roots lie next to a midpoint between
+/// two floats (the squares of midpoints rounded to f64), with their neighbours.
+fn sqrt_points() -> Vec<f64> {
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut bits = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut xs: Vec<f64> = (0..300_000).map(|_| f64::from_bits(bits() >> 1)).collect();
+    for _ in 0..100_000 {
+        let b = bits();
+        // a 53-bit mantissa and an even binade from 2⁻⁸⁰⁰ to 2⁸⁰⁰
+        let m = (1 << 52) | (b & ((1 << 52) - 1));
+        let k = 2 * ((b >> 52) as i32 % 800 - 400);
+        // a perfect square: the square of a 26-bit integer
+        let r = m >> 27;
+        xs.push(scaled(r * r, k));
+        // the square of the midpoint (2m + 1) / 2, rounded down to 53 bits, and neighbours
+        let mid = (2 * m + 1) as u128;
+        let sq = mid * mid;
+        let shift = 128 - sq.leading_zeros() as i32 - 53;
+        let near = (sq >> shift) as u64;
+        for d in [near - 1, near, near + 1, near + 2] {
+            if d < 1 << 53 {
+                xs.push(scaled(d, shift - 106 + k));
+            }
+        }
+    }
+    xs.extend(special());
+    xs
+}
+
+#[test]
+fn sqrt_is_correctly_rounded_in_every_copy() {
+    let xs = sqrt_points();
+    for isa in [Isa::Avx512, Isa::Avx2, Isa::Plain] {
+        for (x, y) in xs.iter().zip(run(sqrt_slice_on::<f64>, isa, &xs)) {
+            assert_eq!(y.to_bits(), x.sqrt().to_bits(), "sqrt({x:e}) in {isa:?}");
+        }
+        // and every length of a tail
+        for n in 0..20 {
+            let ys = run(sqrt_slice_on::<f64>, isa, &xs[..n]);
+            assert!(ys.iter().zip(&xs).all(|(y, x)| *y == x.sqrt()));
+        }
+    }
+}
+
+/// The check of NOTE: [sqrt-newton] accepts the correctly rounded root of arguments in its
+/// range (nearly always) and never a neighbour of it.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_sqrt_check_accepts_correct_roots_only() {
+    use std::arch::x86_64::*;
+    if isa() != Isa::Avx512 {
+        eprintln!("no AVX-512: the checked square root is not built for this CPU");
+        return;
+    }
+    let xs: Vec<f64> = sqrt_points()
+        .into_iter()
+        .filter(|x| *x >= f64::from_bits((1023 - 900) << 52) && x.is_finite())
+        .collect();
+    let (mut accepted, mut total) = (0, 0);
+    for c in xs.chunks_exact(8) {
+        for ulps in [-2i64, -1, 0, 1, 2] {
+            let s: Vec<f64> = c
+                .iter()
+                .map(|x| f64::from_bits((x.sqrt().to_bits() as i64 + ulps) as u64))
+                .collect();
+            // SAFETY: AVX-512F is detected above; both chunks hold 8 elements
+            let ok = unsafe {
+                let (v, s) = (_mm512_loadu_pd(c.as_ptr()), _mm512_loadu_pd(s.as_ptr()));
+                super::sqrt::exact(v, s, 0xff)
+            };
+            if ulps != 0 {
+                assert_eq!(ok, 0, "a root {ulps} ulp off accepted among {c:?}");
+            } else {
+                accepted += ok.count_ones();
+                total += 8;
+            }
+        }
+    }
+    assert!(
+        accepted as f64 >= 0.999 * total as f64,
+        "{accepted} of {total}"
+    );
+    // the estimate is accepted as it is in all but a few lanes
+    let mut kept = 0;
+    for c in xs.chunks_exact(8) {
+        // SAFETY: as above
+        kept += unsafe {
+            let v = _mm512_loadu_pd(c.as_ptr());
+            super::sqrt::exact(v, super::sqrt::estimate(v), 0xff).count_ones()
+        };
+    }
+    assert!(kept as f64 >= 0.999 * (xs.len() / 8 * 8) as f64, "{kept}");
+}
