@@ -262,6 +262,31 @@ const fn block_len<T>() -> usize {
     run_len::<T>() << 9
 }
 
+/// The elements per block in which each of `rows` rows of `len` elements is folded on all
+/// threads ([`fold_blocks`]), if the rows are split: rows of two [`block_len`]s or more in
+/// blocks of that; and, where the rows are fewer than the threads and worth splitting
+/// ([`parallel`]), shorter rows in blocks of the most runs, a power of two, that give each
+/// thread two blocks.
+///
+/// NOTE: [short-blocks] Any power of two of runs is a complete subtree of a row's pairwise tree,
+/// as 2⁹ runs are (NOTE: [reduce-order]), so blocks of any such size give the bits of the row
+/// folded whole. With only blocks of 2⁹ runs, a row shorter than two (2¹⁹ f64, 2²⁰ f32) ran on
+/// one thread.
+fn row_blocks<T>(rows: usize, len: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    if threads < 2 {
+        return None;
+    }
+    if len >= 2 * block_len::<T>() {
+        return Some(block_len::<T>());
+    }
+    if rows >= threads || !parallel(rows * len) {
+        return None;
+    }
+    let runs = (len / run_len::<T>() / (2 * threads)).max(1);
+    Some(run_len::<T>() << runs.ilog2())
+}
+
 /// Rows summed in a row before the groups are combined pairwise, when whole rows accumulate.
 const GROUP: usize = 8;
 /// Columns per tile when whole rows accumulate: long enough pieces of each row for the
@@ -630,9 +655,9 @@ fn fold_gathered<F: Fold>(
         )
     };
     // the same split as fold_rows
-    if len >= 2 * block_len::<F::T>() && rayon::current_num_threads() > 1 {
+    if let Some(size) = row_blocks::<F::T>(rows, len) {
         for (r, p) in part.iter_mut().enumerate() {
-            *p = fold_blocks(f, len, |range| {
+            *p = fold_blocks(f, len, size, |range| {
                 with_isa(
                     isa,
                     FoldGatheredBlock {
@@ -888,12 +913,12 @@ fn fold_rows<F: Fold>(
     let outer_xs: SmallVec<[(usize, isize); 6]> = outer.iter().map(|d| (d.n, d.xs)).collect();
     let rows: usize = outer.iter().map(|d| d.n).product();
     let mut part = alloc_filled(rows, f.init());
-    if len >= 2 * block_len::<F::T>() && rayon::current_num_threads() > 1 {
-        // long rows: each split into blocks over the threads
+    if let Some(size) = row_blocks::<F::T>(rows, len) {
+        // long rows, or fewer rows than threads: each split into blocks over the threads
         let mut o = Odometer::new(outer_xs.iter().copied(), 0);
         for p in part.iter_mut() {
             let at = (base + o.off) as usize;
-            *p = fold_long(f, &data[at..at + len], isa, quarter);
+            *p = fold_long(f, &data[at..at + len], size, isa, quarter);
             o.advance();
         }
     } else if parallel(rows * len) && rows > 1 {
@@ -1042,10 +1067,16 @@ impl<F: Fold> Vectorized for FoldBlock<'_, F> {
     }
 }
 
-/// A long row folded in blocks on all threads, the blocks' accumulators combined in the tree
-/// [`fold_row`] builds (NOTE: [reduce-order]).
-fn fold_long<F: Fold>(f: F, x: &[F::T], isa: math::Isa, quarter: Option<usize>) -> F::A {
-    fold_blocks(f, x.len(), |range| {
+/// A long row folded in blocks of `size` elements on all threads, the blocks' accumulators
+/// combined in the tree [`fold_row`] builds (NOTE: [reduce-order]).
+fn fold_long<F: Fold>(
+    f: F,
+    x: &[F::T],
+    size: usize,
+    isa: math::Isa,
+    quarter: Option<usize>,
+) -> F::A {
+    fold_blocks(f, x.len(), size, |range| {
         with_isa(
             isa,
             FoldBlock {
@@ -1057,15 +1088,16 @@ fn fold_long<F: Fold>(f: F, x: &[F::T], isa: math::Isa, quarter: Option<usize>) 
     })
 }
 
-/// A row of `len` elements folded in blocks of [`block_len`] on all threads, `block` folding
-/// the elements of one range into its accumulators, the blocks' accumulators combined in the
-/// tree [`fold_row`] builds (NOTE: [reduce-order]).
+/// A row of `len` elements folded in blocks of `size` (a power of two of runs, [`row_blocks`])
+/// on all threads, `block` folding the elements of one range into its accumulators, the
+/// blocks' accumulators combined in the tree [`fold_row`] builds (NOTE: [reduce-order],
+/// [short-blocks]).
 fn fold_blocks<F: Fold>(
     f: F,
     len: usize,
+    size: usize,
     block: impl Fn(std::ops::Range<usize>) -> [F::A; LANES] + Sync,
 ) -> F::A {
-    let size = block_len::<F::T>();
     let mut blocks = vec![[f.init(); LANES]; len.div_ceil(size)];
     super::pieces::for_each_chunk_mut(&mut blocks, 1, |i, out| {
         out[0] = block(i * size..((i + 1) * size).min(len));
@@ -2097,6 +2129,12 @@ mod tests {
                 // only where there are two or more)
                 two.install(|| check(&vals, &[long], &[step], 0));
             }
+            // a row shorter than two blocks, in shorter blocks on two threads (NOTE:
+            // [short-blocks]), f64 and f32
+            two.install(|| {
+                check(&vals, &[200_001], &[step], 0);
+                check(&v32, &[200_001], &[step], 0);
+            });
             // the last element the last of the data, rows of LANES and more (NOTE:
             // [strided-direct])
             for len in [LANES + 1, 1500, RUN_NARROW + 40] {
@@ -2702,6 +2740,11 @@ mod tests {
         let cases = [
             (Case::dense(&[3 * block + 1000]), vec![0]),
             (Case::dense(&[2, 2 * block + 5]), vec![1]),
+            // rows shorter than two blocks, fewer than the threads: in shorter blocks (NOTE:
+            // [short-blocks])
+            (Case::dense(&[block / 2 + 1000]), vec![0]),
+            (Case::dense(&[150_001]), vec![0]),
+            (Case::dense(&[2, 200_000]), vec![1]),
             (Case::dense(&[300, 700]), vec![1]),
             (Case::dense(&[300, 700]), vec![0]),
             (Case::dense(&[40, 2 * TILE + 100]), vec![0]),
