@@ -48,8 +48,8 @@
 //!   (`NOTE: [pow-f32]`).
 //! - `sqrt`, `rsqrt`, `reciprocal`: the correctly rounded operations, in the same copies of
 //!   the loop (AVX-512 has twice the lanes of the plain loops of `strided`); the f64 square
-//!   root of the AVX-512 copy by multiply-adds, checked exact lane by lane (`sqrt.rs`,
-//!   `NOTE: [sqrt-newton]`).
+//!   root and rsqrt of the AVX-512 copy by multiply-adds, checked exact lane by lane
+//!   (`sqrt.rs`, `NOTE: [sqrt-newton]`).
 //! - f32 (`single.rs`): exp, expm1, log, log1p, sin, cos, tan, asin, acos, atan, tanh,
 //!   sigmoid, softplus and erf have kernels in f32 arithmetic (16 lanes to a 512-bit register;
 //!   erf without the table, whose gathers cost more than its polynomials), and sinh and
@@ -1621,12 +1621,34 @@ pub(crate) fn sqrt_slice_on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit
     }
     hardware(x, out)
 }
-slice_kernel!(
-    /// `out[i] = 1 / sqrt(x[i])`, vectorized.
-    rsqrt_slice, rsqrt_slice_on,
-    f64 (rsqrt_of::<f64>, always, rsqrt_of::<f64>),
-    f32 (rsqrt_of::<f32>, always, rsqrt_of::<f32>)
-);
+/// `out[i] = 1 / sqrt(x[i])`, vectorized: the root and its reciprocal, each correctly rounded.
+pub fn rsqrt_slice<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
+    rsqrt_slice_on(Isa::Avx512, x, out)
+}
+
+/// The same, in the copy of the loop for `want` (or the best below it on this CPU): f64 in
+/// the AVX-512 copy by multiply-adds checked exact (NOTE: [sqrt-newton]), everything else by
+/// the hardware's root and division.
+pub(crate) fn rsqrt_slice_on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
+    #[inline(always)]
+    fn hardware<U: Float>(x: &[U], out: &mut [MaybeUninit<U>]) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            o.write(rsqrt_of(v));
+        }
+    }
+    if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
+        #[cfg(target_arch = "x86_64")]
+        if want.min(isa()) == Isa::Avx512 {
+            // SAFETY: `isa()` detected AVX-512F
+            return unsafe { sqrt::rsqrt64(x, out) };
+        }
+        return dispatch!(want, hardware(x, out) for f64);
+    }
+    if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
+        return dispatch!(want, hardware(x, out) for f32);
+    }
+    hardware(x, out)
+}
 slice_kernel!(
     /// `out[i] = 1 / x[i]`, vectorized.
     recip_slice, recip_slice_on,

@@ -849,6 +849,11 @@ fn sqrt_is_correctly_rounded_in_every_copy() {
         for (x, y) in xs.iter().zip(run(sqrt_slice_on::<f64>, isa, &xs)) {
             assert_eq!(y.to_bits(), x.sqrt().to_bits(), "sqrt({x:e}) in {isa:?}");
         }
+        // rsqrt: the root and its reciprocal, each correctly rounded
+        for (x, y) in xs.iter().zip(run(rsqrt_slice_on::<f64>, isa, &xs)) {
+            let want = x.sqrt().recip();
+            assert_eq!(y.to_bits(), want.to_bits(), "rsqrt({x:e}) in {isa:?}");
+        }
         // and every length of a tail
         for n in 0..20 {
             let ys = run(sqrt_slice_on::<f64>, isa, &xs[..n]);
@@ -857,8 +862,8 @@ fn sqrt_is_correctly_rounded_in_every_copy() {
     }
 }
 
-/// The check of NOTE: [sqrt-newton] accepts the correctly rounded root of arguments in its
-/// range (nearly always) and never a neighbour of it.
+/// The checks of NOTE: [sqrt-newton] accept the correctly rounded root (and reciprocal) of
+/// arguments in their range (nearly always) and never a neighbour of it.
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn the_sqrt_check_accepts_correct_roots_only() {
@@ -905,4 +910,34 @@ fn the_sqrt_check_accepts_correct_roots_only() {
         };
     }
     assert!(kept as f64 >= 0.999 * (xs.len() / 8 * 8) as f64, "{kept}");
+    // the reciprocal's check, on the roots and on the arguments themselves
+    let ss: Vec<f64> = xs
+        .iter()
+        .map(|x| x.sqrt())
+        .chain(xs.iter().copied())
+        .collect();
+    let (mut accepted, mut total) = (0, 0);
+    for c in ss.chunks_exact(8) {
+        for ulps in [-2i64, -1, 0, 1, 2] {
+            let q: Vec<f64> = c
+                .iter()
+                .map(|s| f64::from_bits((s.recip().to_bits() as i64 + ulps) as u64))
+                .collect();
+            // SAFETY: AVX-512F is detected above; both chunks hold 8 elements
+            let ok = unsafe {
+                let (s, q) = (_mm512_loadu_pd(c.as_ptr()), _mm512_loadu_pd(q.as_ptr()));
+                super::sqrt::reciprocal_exact(s, q, 0xff)
+            };
+            if ulps != 0 {
+                assert_eq!(ok, 0, "a reciprocal {ulps} ulp off accepted among {c:?}");
+            } else {
+                accepted += ok.count_ones();
+                total += 8;
+            }
+        }
+    }
+    assert!(
+        accepted as f64 >= 0.99 * total as f64,
+        "{accepted} of {total}"
+    );
 }
