@@ -3,7 +3,7 @@
 //! division) where the check fails.
 //!
 //! NOTE: [sqrt-newton] `vsqrtpd` on 512-bit vectors issues one every 16 cycles on the Intel
-//! Xeon (Sapphire Rapids class) of the benchmarks: 2 cycles an element, where torch (MKL's
+//! Xeon (Emerald Rapids) of the benchmarks: 2 cycles an element, where torch (MKL's
 //! vector math) took 1.3, from a reciprocal-root estimate and multiply-adds. Here each vector
 //! of 8 lanes takes:
 //!
@@ -19,9 +19,10 @@
 //!    last place (`t < s·u·(1 − 2⁻⁵¹)`), a lane is accepted when `x ≥ 2⁻⁹⁰⁰` and `|e| < t`.
 //!    Then `|x − s²| < s·u·(1 − 2⁻⁵²)` (`e` is `x − s²` rounded, relative error 2⁻⁵³, or
 //!    absolute 2⁻¹⁰⁷⁵ if subnormal, far below `t ≥ 2⁻⁹⁵³`), and since
-//!    `|√x − s| = |x − s²| / (√x + s)` with `√x + s > 2s − u` (as `|x − s²| < s·u`), `|√x − s| < u/2`: `s` is
-//!    nearer to √x than half the spacing on either side of it (at a power of two the spacing
-//!    above is `2u`), so `s` is the correctly rounded root (ties cannot occur).
+//!    `|√x − s| = |x − s²| / (√x + s)` with `√x + s > 2s − u` (as `|x − s²| < s·u`),
+//!    `|√x − s| < u/2`: `s` is nearer to √x than half the spacing on either side of it (at a
+//!    power of two the spacing above is `2u`), so `s` is the correctly rounded root (ties
+//!    cannot occur).
 //!    Lanes not accepted (zeros, negatives, subnormals, arguments under 2⁻⁹⁰⁰, ±∞, NaN, and
 //!    in principle a near-midpoint root, never seen in 2·10⁷ random arguments) take
 //!    `vsqrtpd`, masked to those lanes.
