@@ -1593,62 +1593,51 @@ fn recip_of<T: Float>(x: T) -> T {
     x.recip()
 }
 
-/// `out[i] = sqrt(x[i])`, vectorized, correctly rounded.
-pub fn sqrt_slice<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
-    sqrt_slice_on(Isa::Avx512, x, out)
+/// A slice kernel `$name` (and `$on`, the same in a chosen copy of the loop) whose f64 copy for
+/// AVX-512 is `$avx512` (an unsafe function needing AVX-512F, NOTE: [sqrt-newton]) and whose
+/// every other copy and type applies `$scalar` element by element.
+macro_rules! checked_kernel {
+    ($(#[$doc:meta])* $name:ident, $on:ident, $avx512:path, $scalar:ident) => {
+        $(#[$doc])*
+        pub fn $name<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
+            $on(Isa::Avx512, x, out)
+        }
+
+        /// The same, in the copy of the loop for `want` (or the best below it on this CPU):
+        /// f64 in the AVX-512 copy by multiply-adds checked exact (NOTE: [sqrt-newton]),
+        /// everything else by the hardware's operations.
+        pub(crate) fn $on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
+            #[inline(always)]
+            fn hardware<U: Float>(x: &[U], out: &mut [MaybeUninit<U>]) {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    o.write($scalar(v));
+                }
+            }
+            if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
+                #[cfg(target_arch = "x86_64")]
+                if want.min(isa()) == Isa::Avx512 {
+                    // SAFETY: `isa()` detected AVX-512F
+                    return unsafe { $avx512(x, out) };
+                }
+                return dispatch!(want, hardware(x, out) for f64);
+            }
+            if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
+                return dispatch!(want, hardware(x, out) for f32);
+            }
+            hardware(x, out)
+        }
+    };
 }
 
-/// The same, in the copy of the loop for `want` (or the best below it on this CPU): f64 in
-/// the AVX-512 copy by multiply-adds checked exact (NOTE: [sqrt-newton]), everything else by
-/// the hardware's root.
-pub(crate) fn sqrt_slice_on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
-    #[inline(always)]
-    fn hardware<U: Float>(x: &[U], out: &mut [MaybeUninit<U>]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            o.write(sqrt_of(v));
-        }
-    }
-    if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
-        #[cfg(target_arch = "x86_64")]
-        if want.min(isa()) == Isa::Avx512 {
-            // SAFETY: `isa()` detected AVX-512F
-            return unsafe { sqrt::sqrt64(x, out) };
-        }
-        return dispatch!(want, hardware(x, out) for f64);
-    }
-    if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
-        return dispatch!(want, hardware(x, out) for f32);
-    }
-    hardware(x, out)
-}
-/// `out[i] = 1 / sqrt(x[i])`, vectorized: the root and its reciprocal, each correctly rounded.
-pub fn rsqrt_slice<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
-    rsqrt_slice_on(Isa::Avx512, x, out)
-}
-
-/// The same, in the copy of the loop for `want` (or the best below it on this CPU): f64 in
-/// the AVX-512 copy by multiply-adds checked exact (NOTE: [sqrt-newton]), everything else by
-/// the hardware's root and division.
-pub(crate) fn rsqrt_slice_on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
-    #[inline(always)]
-    fn hardware<U: Float>(x: &[U], out: &mut [MaybeUninit<U>]) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            o.write(rsqrt_of(v));
-        }
-    }
-    if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
-        #[cfg(target_arch = "x86_64")]
-        if want.min(isa()) == Isa::Avx512 {
-            // SAFETY: `isa()` detected AVX-512F
-            return unsafe { sqrt::rsqrt64(x, out) };
-        }
-        return dispatch!(want, hardware(x, out) for f64);
-    }
-    if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
-        return dispatch!(want, hardware(x, out) for f32);
-    }
-    hardware(x, out)
-}
+checked_kernel!(
+    /// `out[i] = sqrt(x[i])`, vectorized, correctly rounded.
+    sqrt_slice, sqrt_slice_on, sqrt::sqrt64, sqrt_of
+);
+checked_kernel!(
+    /// `out[i] = 1 / sqrt(x[i])`, vectorized: the root and its reciprocal, each correctly
+    /// rounded.
+    rsqrt_slice, rsqrt_slice_on, sqrt::rsqrt64, rsqrt_of
+);
 slice_kernel!(
     /// `out[i] = 1 / x[i]`, vectorized.
     recip_slice, recip_slice_on,
