@@ -10,8 +10,9 @@
 //!   8 × 3 vectors (24 f64 columns), 14 × 2 and 6 × 4 (24–28 accumulators, 4–5 registers for
 //!   operands, no spills); each product takes the one that pads its output least. The tile's
 //!   columns run along the output's contiguous dimension (a column-major output computes the
-//!   transposed product), so rows are stored as whole vectors, the last ones masked, and the
-//!   tile of the output is prefetched while the depth loop runs.
+//!   transposed product), so rows are stored as whole vectors, the last ones masked, and a
+//!   tile of the output that is added to (past the first depth block) is prefetched while the
+//!   depth loop runs.
 //! - The depth is cut into blocks of `KC` = 128: a packed `KC × nr` panel of `b` (24 KB f64)
 //!   stays in the 48 KB L1 while the micro-kernel runs down the `MC × KC` block of `a`
 //!   (MC = 504 rows, 504 KB f64, in the 2 MB L2), and the `KC × NC` block of packed `b`
@@ -170,19 +171,25 @@ fn cast<T, U>(m: Mat<T>) -> Mat<U> {
 ///
 /// # Safety
 /// AVX-512F present; `a` holds `kc · mr` packed elements, or (direct) `mr` rows of `kc`
-/// contiguous elements `a_rs` apart; `b` holds `kc · nr` packed elements; `c` addresses a
-/// `rows × cols` block (rows ≤ mr, cols ≤ nr) with strides `c_rs`, `c_cs`.
+/// contiguous elements `a_rs` apart; `b` addresses `kc` rows of `nr` contiguous elements, `b_rs`
+/// apart (`nr` for a packed panel, NOTE: [wide-panels]); `c` addresses a
+/// `rows × cols` block (rows ≤ mr, cols ≤ nr) with strides `c_rs`, `c_cs`. Unless `pf` is
+/// null, step l of the depth also prefetches the line at `pf + l·pf_rs` into L2 (a hint, never
+/// read: any address will do; NOTE: [wide-panels]).
 type Kernel<T> = unsafe fn(
     kc: usize,
     a: *const T,
     a_rs: isize,
     b: *const T,
+    b_rs: isize,
     c: *mut T,
     c_rs: isize,
     c_cs: isize,
     rows: usize,
     cols: usize,
     first: bool,
+    pf: *const T,
+    pf_rs: isize,
 );
 
 /// An element type with micro-kernels.
@@ -467,18 +474,24 @@ macro_rules! kernel {
             a: *const $T,
             a_rs: isize,
             b: *const $T,
+            b_rs: isize,
             c: *mut $T,
             c_rs: isize,
             c_cs: isize,
             rows: usize,
             cols: usize,
             first: bool,
+            pf: *const $T,
+            pf_rs: isize,
         ) {
             use std::arch::x86_64::*;
             const L: usize = $lanes;
             let mut acc = [[$zero(); NV]; MR];
-            if c_cs == 1 {
-                // the tile of c is read or written at the end: fetch it meanwhile
+            if c_cs == 1 && !first {
+                // the tile of c is read at the end: fetch it meanwhile. A tile written without
+                // being read is left to the stores: fetching it too measured 5% slower at
+                // 64 × 64 · 64 × 10⁴ f64 (the prefetches wait for fill buffers) and 12% at
+                // 256 × 10 · 10 × 128 (10.8 against 9.5 µs), and no faster at 256³–1024³.
                 for r in 0..MR {
                     if r < rows {
                         let p = c.wrapping_offset(r as isize * c_rs);
@@ -492,7 +505,8 @@ macro_rules! kernel {
             // SAFETY: the panels hold kc steps of MR and NV·L elements
             unsafe {
                 let (mut a, mut b) = (a, b);
-                for _ in 0..kc {
+                // one step of the depth: NV vectors of b's row, MR broadcasts of a's column
+                let mut step = |acc: &mut [[_; NV]; MR]| {
                     let mut bv = [$zero(); NV];
                     for v in 0..NV {
                         bv[v] = $loadu(b.add(v * L));
@@ -508,7 +522,18 @@ macro_rules! kernel {
                         }
                     }
                     a = a.add(if DIRECT { 1 } else { MR });
-                    b = b.add(NV * L);
+                    b = b.offset(b_rs);
+                };
+                if pf.is_null() {
+                    for _ in 0..kc {
+                        step(&mut acc);
+                    }
+                } else {
+                    for l in 0..kc {
+                        let p = pf.wrapping_offset(l as isize * pf_rs);
+                        _mm_prefetch::<_MM_HINT_T1>(p as *const i8);
+                        step(&mut acc);
+                    }
                 }
             }
             if c_cs == 1 {
@@ -998,12 +1023,15 @@ unsafe fn rows_block<T: Elem>(
                             pa,
                             a_rs,
                             pb.add(jr * nr * kc),
+                            nr as isize,
                             c.at(ic + ir * mr, j0 + jr * nr) as *mut T,
                             c.rs,
                             c.cs,
                             rows,
                             cols,
                             p0 == 0,
+                            std::ptr::null(),
+                            0,
                         )
                     }
                 }
@@ -1026,9 +1054,10 @@ unsafe fn run<T: Elem>(
     c: Mat<T>,
     threads: usize,
 ) {
-    let bl = Blocking::<T>::new(m, n);
+    let wide = wide_blocking::<T>(m, n, k, b.rs, b.cs);
+    let bl = wide.unwrap_or_else(|| Blocking::<T>::new(m, n));
     let (mr, nr) = (bl.mr, bl.nr);
-    if threads > 1 && m < threads * 2 * mr && n >= threads * 2 * nr {
+    if threads > 1 && (m < threads * 2 * mr || wide.is_some()) && n >= threads * 2 * nr {
         let width = n.div_ceil(threads).next_multiple_of(nr);
         super::pieces::for_each_piece(n.div_ceil(width), |t| {
             let j0 = t * width;
@@ -1046,6 +1075,10 @@ unsafe fn run<T: Elem>(
             unsafe { run(m, width.min(n - j0), k, a, b, c, 1) }
         });
         return;
+    }
+    if wide.is_some() {
+        // SAFETY: the caller's guarantees; `bl` is the wide blocking of this product
+        return unsafe { wide_run(&bl, m, n, k, a, b, c) };
     }
     let threads = if m >= threads * mr { threads } else { 1 };
     let rows_per = m.div_ceil(threads).next_multiple_of(mr);
@@ -1083,6 +1116,142 @@ unsafe fn run<T: Elem>(
             });
         }
     }
+}
+
+/// Outputs with at most this many rows (and at least `WIDE_MIN_N` columns) may run by panels
+/// read in place (NOTE: [wide-panels]).
+const WIDE_MAX_M: usize = 64;
+const WIDE_MIN_N: usize = 2048;
+
+/// Whether `c[m × n] = a[m × k] @ b` runs by panels of `b` read in place (NOTE:
+/// [wide-panels]), for the element type `T` (f32 or f64) and `b`'s strides.
+pub(crate) fn is_wide<T: Float>(m: usize, n: usize, k: usize, b_rs: isize, b_cs: isize) -> bool {
+    if size_of::<T>() == 8 {
+        wide_blocking::<f64>(m, n, k, b_rs, b_cs).is_some()
+    } else {
+        wide_blocking::<f32>(m, n, k, b_rs, b_cs).is_some()
+    }
+}
+
+/// The blocking of a product that runs by panels of `b` read in place (NOTE: [wide-panels]),
+/// if it does: few rows, many columns, `b`'s rows unit-stride and far enough apart in the
+/// address bits that a panel's rows stay in L1 together.
+fn wide_blocking<T: Elem>(
+    m: usize,
+    n: usize,
+    k: usize,
+    b_rs: isize,
+    b_cs: isize,
+) -> Option<Blocking<T>> {
+    if m > WIDE_MAX_M || n < WIDE_MIN_N || b_cs != 1 {
+        return None;
+    }
+    let bl = Blocking::<T>::new(m, n);
+    panel_stays_in_l1::<T>(b_rs, k.min(bl.kc), bl.nr).then_some(bl)
+}
+
+/// NOTE: [wide-panels] A wide output with few rows (64 × 64 · 64 × 10⁴) reads all of `b`
+/// once and uses each column of it in only `m / mr` tiles, so packing `b` (a block at a time,
+/// above) costs about what the multiply-adds do, and nothing overlaps it: `b` comes from L3 or
+/// memory at their rate. MKL runs such products without copying either operand (its `nocopy`
+/// kernels). Here `a` is packed once per depth block (all its rows fit in L1 and L2), and each
+/// whole panel of `nr` columns of `b` is read in place by the tiles down the output, its rows
+/// `b.rs` apart: the first tile brings the panel's lines into L1, the others find them there.
+/// While a panel's tiles run, they prefetch the next panel's lines into L2 (tile i the i-th
+/// line of each of its rows, one row per step of the depth), so the memory's latency runs
+/// under the multiply-adds. The last, partial panel is packed (the kernels read whole rows).
+/// Only strides that spread a panel's rows over enough L1 sets qualify
+/// ([`panel_stays_in_l1`]): with a power-of-two stride of 4 KB or more every row falls into one
+/// set, and packing each panel instead measured 3–10% slower than `private-gemm-x86`
+/// (64 × 64 · 64 × 8192, 48 × 64 · 64 × 4096, f32 and f64). Each output element is still the
+/// sum of the same depth blocks, each one chain of FMAs, so the bits are those of the blocked
+/// path. Measured (one thread, wall time, medians of three, against `private-gemm-x86`'s
+/// kernels, the route before): 64 × 64 · 64 × 10⁴ f64 1.25–1.28 → 1.13–1.18 ms, f32 0.65 →
+/// 0.51–0.53 ms (torch 1.00 and 0.50–0.52); 32 × 64 · 64 × 10⁴ f64 0.74–0.93 → 0.58–0.61 ms;
+/// 64 × 256 · 256 × 10⁴ f64 5.1–5.3 → 4.9 ms.
+///
+/// # Safety
+/// As for [`gemm`], with `bl` from [`wide_blocking`] for this product.
+unsafe fn wide_run<T: Elem>(
+    bl: &Blocking<T>,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: Mat<T>,
+) {
+    let (mr, nr) = (bl.mr, bl.nr);
+    let (tiles, panels) = (m.div_ceil(mr), n.div_ceil(nr));
+    with_buf(&BUF_A, tiles * mr * bl.kc, |pa: *mut T| {
+        with_buf(&BUF_B, nr * bl.kc, |pb: *mut T| {
+            for p0 in (0..k).step_by(bl.kc) {
+                let kc = (k - p0).min(bl.kc);
+                // SAFETY: the block is inside a; the buffer holds tiles · mr · kc elements
+                unsafe { pack_a(a, 0, p0, m, kc, mr, pa) };
+                for jr in 0..panels {
+                    let j = jr * nr;
+                    let cols = (n - j).min(nr);
+                    // a whole panel read in place, the last partial one packed
+                    let (panel, panel_rs) = if cols == nr {
+                        (b.at(p0, j), b.rs)
+                    } else {
+                        // SAFETY: the panel is inside b; the buffer holds nr · kc elements
+                        unsafe { pack_b(b, (p0, kc), (j, cols), (0, 1), nr, pb) };
+                        (pb as *const T, nr as isize)
+                    };
+                    // the lines of the next panel's first row: tile i fetches the i-th
+                    let next = b.at(p0, j + nr) as usize;
+                    let next_cols = n.saturating_sub(j + nr).min(nr);
+                    let lines = ((next % 64) + next_cols * size_of::<T>()).div_ceil(64);
+                    for ir in 0..tiles {
+                        let rows = (m - ir * mr).min(mr);
+                        let pf = if next_cols > 0 && ir < lines {
+                            ((next & !63) + ir * 64) as *const T
+                        } else {
+                            std::ptr::null()
+                        };
+                        // SAFETY: the panel is packed above or lies inside b (whole rows of
+                        // nr columns); the tile is inside c; the prefetches are hints
+                        unsafe {
+                            (bl.kernel)(
+                                kc,
+                                pa.add(ir * mr * kc),
+                                1,
+                                panel,
+                                panel_rs,
+                                c.at(ir * mr, j) as *mut T,
+                                c.rs,
+                                c.cs,
+                                rows,
+                                cols,
+                                p0 == 0,
+                                pf,
+                                b.rs,
+                            )
+                        }
+                    }
+                }
+            }
+        })
+    })
+}
+
+/// Whether `kc` rows of `nr` elements, `rs` elements apart, stay in L1 together (NOTE:
+/// [wide-panels]): rows `rs · size` bytes apart fall into `4096 / gcd(rs · size, 4096)` of the
+/// 64 sets of 64-byte lines, and the panel may take 6 ways of each set (of 12 in the 48 KB L1
+/// of recent Intel cores, of 8 in AMD Zen 4's 32 KB), the rest left to `a` and `c`. 10⁴ f64
+/// columns, depth 64: 32 sets, 192 lines of 192; a power-of-two stride of 4 KB or more puts
+/// every row in one set.
+fn panel_stays_in_l1<T>(rs: isize, kc: usize, nr: usize) -> bool {
+    let bytes = rs.unsigned_abs() * size_of::<T>();
+    let (mut x, mut y) = (bytes, 4096);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    let sets = (4096 / x.max(1)).min(64);
+    let lines = kc * ((nr * size_of::<T>()).div_ceil(64) + usize::from(!bytes.is_multiple_of(64)));
+    lines <= sets * 6
 }
 
 /// Elements of a packed block of `b` from which the threads of a product pack it together;
@@ -1537,6 +1706,124 @@ mod tests {
         assert_eq!(kept(KEEP_BYTES / 8), KEEP_BYTES / 64);
         assert_eq!(kept(KEEP_BYTES / 8 + 1), 0);
         assert_eq!(kept(100), 13);
+    }
+
+    /// Wide products with few rows run by panels of `b` read in place (NOTE: [wide-panels]) and
+    /// match the naive product, f64 and f32, on one thread and two: every tile height and
+    /// remainder, depths of one step, odd and past one depth block, a last partial panel, `b`'s
+    /// rows padded, `a` row- or column-major, and the transposed product into a column-major
+    /// output. Too many rows, a power-of-two row stride of `b` or columns of `b` not
+    /// contiguous do not take this path.
+    #[test]
+    fn wide_products_run_by_panels_and_match_the_naive_product() {
+        if !available() {
+            eprintln!("no AVX-512: our GEMM is not built for this CPU");
+            return;
+        }
+        let check = |m: usize, n: usize, k: usize, pad: usize, a_cm: bool, threads: usize| {
+            let (ars, acs) = if a_cm { (1, m) } else { (k, 1) };
+            let (brs, bcs) = (n + pad, 1);
+            let a = data(m * k, (m * 31 + k) as u64);
+            let b = data(k * brs, (n * 17 + k * 5 + pad) as u64);
+            let want = naive(m, n, k, &a, (ars, acs), &b, (brs, bcs));
+            // (f32 past a depth of 64 needs rows on whole lines spread over all 64 sets: not
+            // the strides here)
+            assert!(
+                is_wide::<f64>(m, n, k, brs as isize, 1),
+                "{m}×{k}×{n} + {pad}"
+            );
+            assert_eq!(is_wide::<f32>(m, n, k, brs as isize, 1), k <= 64);
+            let mat = |p: *const f64, rs: usize, cs: usize| Mat {
+                ptr: p,
+                rs: rs as isize,
+                cs: cs as isize,
+            };
+            let mut c = vec![f64::NAN; m * n];
+            // SAFETY: the buffers hold the matrices with these strides; c's elements are
+            // distinct; k > 0
+            unsafe {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    mat(a.as_ptr(), ars, acs),
+                    mat(b.as_ptr(), brs, bcs),
+                    mat(c.as_mut_ptr(), n, 1),
+                    threads,
+                )
+            };
+            for (i, (g, w)) in c.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-13 * k as f64,
+                    "{m}×{k}×{n} + {pad} at {i}: {g} vs {w}"
+                );
+            }
+            // f32, and the output column-major: the transposed product n × m, whose `b` is
+            // the transposed `a` (rows `acs` apart), so `a` stands in for `b` here
+            let (a32, b32): (Vec<f32>, Vec<f32>) = (
+                a.iter().map(|&x| x as f32).collect(),
+                b.iter().map(|&x| x as f32).collect(),
+            );
+            let mat32 = |p: *const f32, rs: usize, cs: usize| Mat {
+                ptr: p,
+                rs: rs as isize,
+                cs: cs as isize,
+            };
+            let mut c32 = vec![f32::NAN; m * n];
+            // SAFETY: as above
+            unsafe {
+                gemm(
+                    m,
+                    n,
+                    k,
+                    mat32(a32.as_ptr(), ars, acs),
+                    mat32(b32.as_ptr(), brs, bcs),
+                    mat32(c32.as_mut_ptr(), n, 1),
+                    threads,
+                )
+            };
+            for (i, (&g, w)) in c32.iter().zip(&want).enumerate() {
+                assert!(
+                    (g as f64 - w).abs() <= 1e-5 * k as f64,
+                    "f32 {m}×{k}×{n} + {pad} at {i}: {g} vs {w}"
+                );
+            }
+            // the n × m product (b^T)(a^T) into a column-major output: `gemm` computes its
+            // transpose, the product above, on the same path
+            let mut ct = vec![f64::NAN; m * n];
+            // SAFETY: as above; the n × m output has strides (1, n)
+            unsafe {
+                gemm(
+                    n,
+                    m,
+                    k,
+                    mat(b.as_ptr(), bcs, brs),
+                    mat(a.as_ptr(), acs, ars),
+                    mat(ct.as_mut_ptr(), 1, n),
+                    threads,
+                )
+            };
+            for i in 0..m {
+                for j in 0..n {
+                    let (g, w) = (ct[i * n + j], want[i * n + j]);
+                    assert!((g - w).abs() <= 1e-13 * k as f64, "transposed ({i}, {j})");
+                }
+            }
+        };
+        for m in [1, 7, 8, 13, 64] {
+            for k in [1, 5, 64] {
+                check(m, 2100, k, 0, false, 1);
+            }
+        }
+        check(64, 2056, 200, 0, false, 1);
+        check(20, 3000, 64, 1, true, 1);
+        check(64, 2100, 64, 0, false, 2);
+        check(9, 4500, 64, 5, true, 2);
+        check(16, 2056, 200, 0, true, 2);
+        assert!(!is_wide::<f64>(64, 4096, 64, 4096, 1));
+        assert!(!is_wide::<f32>(64, 8192, 64, 8192, 1));
+        assert!(!is_wide::<f64>(65, 10_000, 64, 10_000, 1));
+        assert!(!is_wide::<f64>(64, 10_000, 64, 1, 10_000));
     }
 
     #[test]
