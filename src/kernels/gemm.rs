@@ -1758,8 +1758,7 @@ mod tests {
                     "{m}×{k}×{n} + {pad} at {i}: {g} vs {w}"
                 );
             }
-            // f32, and the output column-major: the transposed product n × m, whose `b` is
-            // the transposed `a` (rows `acs` apart), so `a` stands in for `b` here
+            // the same product in f32
             let (a32, b32): (Vec<f32>, Vec<f32>) = (
                 a.iter().map(|&x| x as f32).collect(),
                 b.iter().map(|&x| x as f32).collect(),
