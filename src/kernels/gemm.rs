@@ -1708,6 +1708,42 @@ mod tests {
         assert_eq!(kept(100), 13);
     }
 
+    /// `a @ b` by [`gemm`] in `T` into a fresh row-major `m × n` output, the operands given in
+    /// f64 as (buffer, rs, cs) and rounded to `T`.
+    fn product<T: Float>(
+        m: usize,
+        n: usize,
+        k: usize,
+        (a, ars, acs): (&[f64], usize, usize),
+        (b, brs, bcs): (&[f64], usize, usize),
+        threads: usize,
+    ) -> Vec<T> {
+        let (a, b): (Vec<T>, Vec<T>) = (
+            a.iter().map(|&x| T::from_f64(x)).collect(),
+            b.iter().map(|&x| T::from_f64(x)).collect(),
+        );
+        let mat = |p: *const T, rs: usize, cs: usize| Mat {
+            ptr: p,
+            rs: rs as isize,
+            cs: cs as isize,
+        };
+        let mut c = vec![T::from_f64(f64::NAN); m * n];
+        // SAFETY: the buffers hold the matrices with these strides; c's elements are distinct;
+        // the callers pass k > 0
+        unsafe {
+            gemm(
+                m,
+                n,
+                k,
+                mat(a.as_ptr(), ars, acs),
+                mat(b.as_ptr(), brs, bcs),
+                mat(c.as_mut_ptr(), n, 1),
+                threads,
+            )
+        };
+        c
+    }
+
     /// Wide products with few rows run by panels of `b` read in place (NOTE: [wide-panels]) and
     /// match the naive product, f64 and f32, on one thread and two: every tile height and
     /// remainder, depths of one step, odd and past one depth block, a last partial panel, `b`'s
@@ -1733,60 +1769,25 @@ mod tests {
                 "{m}×{k}×{n} + {pad}"
             );
             assert_eq!(is_wide::<f32>(m, n, k, brs as isize, 1), k <= 64);
-            let mat = |p: *const f64, rs: usize, cs: usize| Mat {
-                ptr: p,
-                rs: rs as isize,
-                cs: cs as isize,
-            };
-            let mut c = vec![f64::NAN; m * n];
-            // SAFETY: the buffers hold the matrices with these strides; c's elements are
-            // distinct; k > 0
-            unsafe {
-                gemm(
-                    m,
-                    n,
-                    k,
-                    mat(a.as_ptr(), ars, acs),
-                    mat(b.as_ptr(), brs, bcs),
-                    mat(c.as_mut_ptr(), n, 1),
-                    threads,
-                )
-            };
+            let c = product::<f64>(m, n, k, (&a, ars, acs), (&b, brs, bcs), threads);
             for (i, (g, w)) in c.iter().zip(&want).enumerate() {
                 assert!(
                     (g - w).abs() <= 1e-13 * k as f64,
                     "{m}×{k}×{n} + {pad} at {i}: {g} vs {w}"
                 );
             }
-            // the same product in f32
-            let (a32, b32): (Vec<f32>, Vec<f32>) = (
-                a.iter().map(|&x| x as f32).collect(),
-                b.iter().map(|&x| x as f32).collect(),
-            );
-            let mat32 = |p: *const f32, rs: usize, cs: usize| Mat {
-                ptr: p,
-                rs: rs as isize,
-                cs: cs as isize,
-            };
-            let mut c32 = vec![f32::NAN; m * n];
-            // SAFETY: as above
-            unsafe {
-                gemm(
-                    m,
-                    n,
-                    k,
-                    mat32(a32.as_ptr(), ars, acs),
-                    mat32(b32.as_ptr(), brs, bcs),
-                    mat32(c32.as_mut_ptr(), n, 1),
-                    threads,
-                )
-            };
+            let c32 = product::<f32>(m, n, k, (&a, ars, acs), (&b, brs, bcs), threads);
             for (i, (&g, w)) in c32.iter().zip(&want).enumerate() {
                 assert!(
                     (g as f64 - w).abs() <= 1e-5 * k as f64,
                     "f32 {m}×{k}×{n} + {pad} at {i}: {g} vs {w}"
                 );
             }
+            let mat = |p: *const f64, rs: usize, cs: usize| Mat {
+                ptr: p,
+                rs: rs as isize,
+                cs: cs as isize,
+            };
             // the n × m product (b^T)(a^T) into a column-major output: `gemm` computes its
             // transpose, the product above, on the same path
             let mut ct = vec![f64::NAN; m * n];
