@@ -330,19 +330,32 @@ macro_rules! kernel {
             ) -> Option<SmallKernel<Self>> {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    // the tiles of `SmallIsa::tile_rows` and every shorter one (the AVX-512
-                    // kernels mask every vector in k registers, at no cost)
+                    // the tiles of `SmallIsa::tile_rows` and every shorter one
                     Some(match (isa, nv, masked) {
-                        (SmallIsa::Avx512, 1, _) => {
-                            small_rows!($T, small_imp, mr, 1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+                        (SmallIsa::Avx512, 1, false) => {
+                            small_rows!($T, small_imp, mr, 1, false: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
                         }
-                        (SmallIsa::Avx512, 2, _) => {
-                            small_rows!($T, small_imp, mr, 2: 1 2 3 4 5 6 7 8 9 10 11 12)
+                        (SmallIsa::Avx512, 1, true) => {
+                            small_rows!($T, small_imp, mr, 1, true: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
                         }
-                        (SmallIsa::Avx512, 3, _) => {
-                            small_rows!($T, small_imp, mr, 3: 1 2 3 4 5 6 7 8)
+                        (SmallIsa::Avx512, 2, false) => {
+                            small_rows!($T, small_imp, mr, 2, false: 1 2 3 4 5 6 7 8 9 10 11 12)
                         }
-                        (SmallIsa::Avx512, 4, _) => small_rows!($T, small_imp, mr, 4: 1 2 3 4 5 6),
+                        (SmallIsa::Avx512, 2, true) => {
+                            small_rows!($T, small_imp, mr, 2, true: 1 2 3 4 5 6 7 8 9 10 11 12)
+                        }
+                        (SmallIsa::Avx512, 3, false) => {
+                            small_rows!($T, small_imp, mr, 3, false: 1 2 3 4 5 6 7 8)
+                        }
+                        (SmallIsa::Avx512, 3, true) => {
+                            small_rows!($T, small_imp, mr, 3, true: 1 2 3 4 5 6 7 8)
+                        }
+                        (SmallIsa::Avx512, 4, false) => {
+                            small_rows!($T, small_imp, mr, 4, false: 1 2 3 4 5 6)
+                        }
+                        (SmallIsa::Avx512, 4, true) => {
+                            small_rows!($T, small_imp, mr, 4, true: 1 2 3 4 5 6)
+                        }
                         (SmallIsa::Avx2, 1, false) => {
                             small_rows!($T, small_avx2, mr, 1, false: 1 2 3 4 5 6 7 8 9 10 11 12)
                         }
@@ -367,14 +380,16 @@ macro_rules! kernel {
         }
 
         /// The small-product kernel of MR rows by NV vectors of columns: MR · NV
-        /// accumulators, `b`'s vectors loaded masked to `cols` (so nothing past a row is read).
+        /// accumulators; when MASKED, the last vector of `b`'s rows loaded and stored masked
+        /// to `cols` (so nothing past a row is read or written).
         ///
         /// # Safety
-        /// As for [`SmallKernel`].
+        /// As for [`SmallKernel`], with `cols = NV · lanes`, or `(NV - 1) · lanes < cols` when
+        /// MASKED.
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         #[allow(clippy::too_many_arguments)]
-        unsafe fn small_imp<const MR: usize, const NV: usize>(
+        unsafe fn small_imp<const MR: usize, const NV: usize, const MASKED: bool>(
             kc: usize,
             a: *const $T,
             a_rs: isize,
@@ -388,54 +403,95 @@ macro_rules! kernel {
         ) {
             use std::arch::x86_64::*;
             const L: usize = $lanes;
-            let mut masks = [0 as $mask; NV];
-            for v in 0..NV {
-                let w = cols.saturating_sub(v * L).min(L);
-                masks[v] = if w == L { !0 } else { (1 << w) - 1 };
-            }
+            debug_assert!(if MASKED {
+                (NV - 1) * L < cols && cols <= NV * L
+            } else {
+                cols == NV * L
+            });
+            // NOTE: [small-masks] Only the last vector of a partial row is loaded and stored
+            // under a mask: a masked load of a whole vector measured 10–14% slower than a plain
+            // one in the 6 × 4 tile (f64, rows in L1 and L2), as if it took a slot of the
+            // ports that run the multiply-adds.
+            let last: $mask = {
+                let w = cols - (NV - 1) * L;
+                if w >= L { !0 } else { (1 << w) - 1 }
+            };
+            // vector v of the row at p
+            let load = |p: *const $T, v: usize| {
+                // SAFETY: the callers' rows hold `cols` elements (the kernel's contract),
+                // and the mask keeps the last vector to those
+                unsafe {
+                    if MASKED && v == NV - 1 {
+                        $mloadu($zero(), last, p.add(v * L))
+                    } else {
+                        $loadu(p.add(v * L))
+                    }
+                }
+            };
             let mut acc = [[$zero(); NV]; MR];
             // NOTE: [small-unroll] Row r of `a` is addressed as row r − 1's address plus
-            // `a_rs`: a chain of MR dependent additions per step of the depth. With one vector
-            // of columns that chain (17 cycles for 16 rows) takes twice the 8 cycles of the
-            // step's 16 multiply-adds, so where `a`'s rows have unit stride the depth is
-            // unrolled by 4: the chain is walked once per 4 steps, and the 4 values of a row
-            // are read at fixed offsets from its address. (Without the unit stride, the
-            // compiler kept an offset for each row and step, on the stack.) Each accumulator
-            // still adds its products in the order of the depth, so the sums are those of the
-            // loop below. f32 256 × 128 × 10, one thread: 11.8 → 7.8 µs; with two vectors
-            // the step is bound by its loads, not the chain (f64 256 × 128 × 10 unchanged at
-            // 13.9 µs unrolled by 2), so those are not unrolled.
-            let unroll: usize = if NV == 1 { 4 } else { 1 };
+            // `a_rs`: a chain of MR dependent additions per step of the depth. Where `a`'s rows
+            // have unit stride the depth is unrolled by 4: the chain is walked once per 4
+            // steps, and the 4 values of a row are read at fixed offsets from its address.
+            // (Without the unit stride, the compiler kept an offset for each row and step, on
+            // the stack.) Each accumulator still adds its products in the order of the depth,
+            // so the sums are those of the loop below.
+            // - One vector of columns: the chain (17 cycles for 16 rows) took twice the 8
+            //   cycles of the step's 16 multiply-adds; the 4 rows of `b` are loaded first.
+            //   f32 256 × 128 × 10, one thread: 11.8 → 7.8 µs.
+            // - Three and four vectors (8 × 3, 6 × 4): each step's rows of `b` are loaded in
+            //   turn. f64 128³, one thread: 80 → 87 GFLOP/s with `b`'s rows 1 KB apart, 90 →
+            //   91 where they are not a power of two apart (the loop alone, 6 × 4).
+            // - Two vectors (12 rows) are not unrolled: the 12 row addresses and the unrolled
+            //   steps spilled, at half the rate; their step is bound by its loads (f64
+            //   256 × 128 × 10 unchanged at 13.9 µs unrolled by 2).
+            let unroll: usize = if NV == 2 { 1 } else { 4 };
             // SAFETY: kc steps down MR rows of a and kc rows of b, each inside its matrix;
-            // the loads of b are masked to its `cols` columns
+            // the last vector of b's rows loaded masked to its `cols` columns when MASKED
             unsafe {
                 let (mut a, mut b) = (a, b);
                 let mut steps = kc;
                 while unroll > 1 && a_cs == 1 && steps >= unroll {
-                    let mut bv = [[$zero(); NV]; 4];
-                    for (u, bu) in bv.iter_mut().enumerate().take(unroll) {
-                        let row = b.offset(u as isize * b_rs);
-                        for v in 0..NV {
-                            bu[v] = $mloadu($zero(), masks[v], row.add(v * L));
-                        }
-                    }
-                    for r in 0..MR {
-                        let row = a.offset(r as isize * a_rs);
-                        for (u, bu) in bv.iter().enumerate().take(unroll) {
-                            let ar = $set1(*row.add(u));
+                    if NV == 1 {
+                        let mut bv = [[$zero(); NV]; 4];
+                        for (u, bu) in bv.iter_mut().enumerate() {
+                            let row = b.offset(u as isize * b_rs);
                             for v in 0..NV {
-                                acc[r][v] = $fmadd(ar, bu[v], acc[r][v]);
+                                bu[v] = load(row, v);
+                            }
+                        }
+                        for r in 0..MR {
+                            let row = a.offset(r as isize * a_rs);
+                            for (u, bu) in bv.iter().enumerate() {
+                                let ar = $set1(*row.add(u));
+                                for v in 0..NV {
+                                    acc[r][v] = $fmadd(ar, bu[v], acc[r][v]);
+                                }
+                            }
+                        }
+                    } else {
+                        for u in 0..4 {
+                            let row = b.offset(u as isize * b_rs);
+                            let mut bv = [$zero(); NV];
+                            for v in 0..NV {
+                                bv[v] = load(row, v);
+                            }
+                            for r in 0..MR {
+                                let ar = $set1(*a.offset(r as isize * a_rs + u as isize));
+                                for v in 0..NV {
+                                    acc[r][v] = $fmadd(ar, bv[v], acc[r][v]);
+                                }
                             }
                         }
                     }
-                    a = a.add(unroll);
-                    b = b.offset(unroll as isize * b_rs);
-                    steps -= unroll;
+                    a = a.add(4);
+                    b = b.offset(4 * b_rs);
+                    steps -= 4;
                 }
                 for _ in 0..steps {
                     let mut bv = [$zero(); NV];
                     for v in 0..NV {
-                        bv[v] = $mloadu($zero(), masks[v], b.add(v * L));
+                        bv[v] = load(b, v);
                     }
                     for r in 0..MR {
                         let ar = $set1(*a.offset(r as isize * a_rs));
@@ -447,16 +503,21 @@ macro_rules! kernel {
                     b = b.offset(b_rs);
                 }
             }
-            // SAFETY: row r < MR of c, its first `cols` elements contiguous (masked)
+            // SAFETY: row r < MR of c, its first `cols` elements contiguous (the last vector
+            // masked when MASKED)
             unsafe {
                 for r in 0..MR {
                     let p = c.offset(r as isize * c_rs);
                     for v in 0..NV {
                         let mut x = acc[r][v];
                         if !first {
-                            x = $add(x, $mloadu($zero(), masks[v], p.add(v * L)));
+                            x = $add(x, load(p, v));
                         }
-                        $mstoreu(p.add(v * L), masks[v], x);
+                        if MASKED && v == NV - 1 {
+                            $mstoreu(p.add(v * L), last, x);
+                        } else {
+                            $storeu(p.add(v * L), x);
+                        }
                     }
                 }
             }
@@ -1829,11 +1890,15 @@ mod tests {
     #[test]
     fn small_products_match_the_naive_product() {
         for isa in small_isas() {
-            // rows: every tile height and remainder; columns: 1–5 vectors of either type and
-            // partial last vectors; depths: one step, odd, and past one depth block (256)
+            // rows: every tile height and remainder; columns: 1–5 vectors of either type,
+            // whole and partial last vectors (NOTE: [small-masks]); depths: one step, every
+            // remainder of the unrolled loop (NOTE: [small-unroll]), and past one depth block
+            // (256)
             for m in [1, 2, 5, 7, 12, 13, 16, 17, 25, 48, 50, 97] {
-                for n in [1, 3, 4, 8, 10, 12, 16, 17, 24, 31, 33, 40, 64, 65, 100] {
-                    for k in [1, 5, 9, 64] {
+                for n in [
+                    1, 3, 4, 8, 10, 12, 16, 17, 24, 31, 32, 33, 40, 48, 64, 65, 100, 128,
+                ] {
+                    for k in [1, 5, 7, 9, 64, 66] {
                         assert!(check_small(isa, m, n, k, 0));
                     }
                 }
