@@ -808,12 +808,48 @@ impl<T: Float> Product<'_, T> {
     /// And wide outputs with few rows, which ours runs by panels of `b` read in place (NOTE:
     /// [wide-panels]): 64 × 64 · 64 × 10⁴ 1.13–1.18 against 1.25–1.28 ms f64, 0.51–0.53
     /// against 0.65 ms f32.
+    ///
+    /// And the products the AVX micro-kernels would run without blocking for the L2 while
+    /// streaming an operand about as large as it (NOTE: [crate-single-level]).
     fn suits_own_kernels(&self) -> bool {
         super::gemm::available()
             && (self.runs_by_panels()
+                || self.crate_streams_past_l2()
                 || (!self.suits_avx_kernels()
                     && ((self.k < AVX_MIN_DEPTH && self.n >= 64)
                         || (size_of::<T>() == 8 && self.n >= AVX_MIN_SIDE))))
+    }
+
+    /// NOTE: [crate-single-level] `private-gemm-x86` runs a call on one thread in a single
+    /// level of tiles, without cutting the operands into blocks that fit the L2, where both
+    /// sides of the output are shorter than `L2 / (element bytes · 64 · ⌈min(k, 512) / 64⌉)`
+    /// elements (512 f64 and 1024 f32 with a 2 MiB L2 and k ≥ 449). It packs a depth block
+    /// (up to 512 deep) of the operand whose rows run along the output's contiguous side (`b`,
+    /// for a row-major output; `a` for a column-major one, which computes the transposed
+    /// product) and reads that block once for every few rows of the output. Where the block
+    /// takes more than three quarters of the L2, those reads wait on the L3. On the Intel Xeon
+    /// (Emerald Rapids), one thread, wall medians of three, the crate against our GEMM:
+    /// - block of 2 MiB or more: f64 500³ 4.66 against 3.23 ms (torch 3.18),
+    ///   300 × 700 × 500 3.85 against 2.75 (torch 2.73), 64 × 1000 × 500 1.52 against 0.91,
+    ///   342 × 1077 × 508 7.56 against 4.79; f32 1000³ 18.0 against 13.2 ms,
+    ///   300 × 1000 × 1000 5.73 against 3.89;
+    /// - 1.6–1.8 MiB: f64 500 × 400 × 500 2.88 against 2.58 ms, 96 × 1000 × 400 1.29 against
+    ///   1.09, 122 × 636 × 398 0.97 against 0.89, 400 × 600 × 400 2.53 against 2.54; f32 900³
+    ///   10.3 against 9.5 ms;
+    /// - 1.2 MiB, where the crate stays faster: f64 500 × 500 × 300 1.82 against 2.06 ms; and
+    ///   64 × 10⁴ × 64 (a block of 256 KiB), 1.24 against 1.31 ms.
+    ///
+    /// Of 24 random shapes from 64 to 1100 a side, the crate ran 0–20% faster on all but the
+    /// two this rule takes. On two threads each thread's call takes half of the output's longer
+    /// side (and half the streamed block), and there the crate measured faster on most of
+    /// these (f64 64 × 1000 × 500 0.51 against 0.71 ms, 342 × 1077 × 508 2.39 against 2.56,
+    /// f32 1000³ 6.0 against 6.8 ms; f64 500³ 1.95 against 1.85 ms). The rule still holds on
+    /// any number of threads, so that a product's bits do not depend on the pool it runs in
+    /// (NOTE: [gemm]). The L2's size is the one the crates read (`gemm_common::cache`).
+    fn crate_streams_past_l2(&self) -> bool {
+        let col_major = self.o_cs.unsigned_abs() > self.o_rs.unsigned_abs();
+        let l2 = gemm_common::cache::CACHE_INFO[1].cache_bytes;
+        streams_past_l2(self.m, self.n, self.k, size_of::<T>(), col_major, l2)
     }
 
     /// Whether our GEMM runs this product by panels of `b` read in place (NOTE:
@@ -1497,6 +1533,16 @@ pub(crate) fn matmul_on<T: Float>(backend: Backend, a: &Array, b: &Array) -> Arr
     Array::from_vec(out, &out_shape)
 }
 
+/// Whether `private-gemm-x86`, on one thread, runs an `m × k · k × n` product of elements of
+/// `size` bytes into a column- or row-major output in its single level of tiles with the
+/// packed depth block of the operand it streams taking three quarters of an L2 of `l2` bytes
+/// or more (NOTE: [crate-single-level]).
+fn streams_past_l2(m: usize, n: usize, k: usize, size: usize, col_major: bool, l2: usize) -> bool {
+    let side = l2 / size / 64 / k.min(512).div_ceil(64);
+    let width = if col_major { m } else { n };
+    m < side && n < side && k.min(512) * width * size >= l2 / 4 * 3
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1664,6 +1710,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The products the AVX-512 backend leaves to our GEMM on one thread (NOTE:
+    /// [crate-single-level]): the rule for a 2 MiB L2, and the product through it.
+    #[test]
+    fn products_streaming_past_the_l2_in_the_crate() {
+        let l2 = 2 << 20;
+        // (m, n, k, element bytes, column-major output, taken)
+        for (m, n, k, size, col_major, taken) in [
+            (500, 500, 500, 8, false, true),
+            (64, 500, 1000, 8, false, true),
+            (96, 400, 1000, 8, false, true),
+            (1000, 1000, 1000, 4, false, true),
+            // the streamed block fits: 1.2 MiB, 256 KiB
+            (500, 300, 500, 8, false, false),
+            (64, 64, 10_000, 8, false, false),
+            // a column-major output streams `a`
+            (300, 500, 500, 8, true, false),
+            (500, 300, 500, 8, true, true),
+            // a side past the crate's single level: 512 f64 at k ≥ 449, 819 at k = 300
+            (512, 500, 500, 8, false, false),
+            (500, 800, 300, 8, false, true),
+            (500, 820, 300, 8, false, false),
+            (1024, 1000, 1000, 4, false, false),
+        ] {
+            assert_eq!(
+                streams_past_l2(m, n, k, size, col_major, l2),
+                taken,
+                "{m} × {k} × {n}, {size} bytes, column-major {col_major}"
+            );
+        }
+        // on one thread, through whichever route this machine's L2 gives it
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let (m, k, n) = (100, 600, 480);
+        let a = random(m, k, 71, false);
+        let b = random(k, n, 72, false);
+        let want = dense(&values(&a), &values(&b), m, k, n);
+        let got = pool.install(|| matmul_on::<f64>(Backend::Avx512, &a, &b));
+        for (g, w) in got.to_vec::<f64>().unwrap().iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-13 * k as f64, "{g} vs {w}");
         }
     }
 
