@@ -264,7 +264,14 @@ pub fn exp(x: f64) -> f64 {
 /// k = 53, beyond which the −1 is below half an ulp); below −40 the result rounds to −1.
 #[inline(always)]
 fn expm1_core(x: f64) -> f64 {
-    let (kb, r) = exp_split(x.max(-40.0));
+    expm1_above(x.max(-40.0))
+}
+
+/// [`expm1_core`] for x ≥ −40 (or NaN, which gives NaN), without the clamp: the hyperbolic
+/// functions call it with |x|.
+#[inline(always)]
+fn expm1_above(x: f64) -> f64 {
+    let (kb, r) = exp_split(x);
     let s = add_exponent(1.0, kb);
     s.mul_add(expm1_poly(r), s - 1.0)
 }
@@ -815,7 +822,7 @@ fn hyperbolic_ok(x: f64) -> bool {
 #[inline(always)]
 fn sinh_fast(x: f64) -> f64 {
     let a = x.abs();
-    let t = expm1_core(a);
+    let t = expm1_above(a);
     let u = t / (t + 1.0);
     let y = if a < 1.0 {
         (-0.5 * t).mul_add(u, t)
@@ -831,7 +838,7 @@ fn sinh_fast(x: f64) -> f64 {
 #[inline(always)]
 fn cosh_fast(x: f64) -> f64 {
     let a = x.abs();
-    let t = expm1_core(a);
+    let t = expm1_above(a);
     let u = t / (t + 1.0);
     let small = (0.5 * t).mul_add(u, 1.0);
     let mid = 0.5 * (t + 1.0) + 0.5 * (1.0 - u);
@@ -866,13 +873,18 @@ pub fn cosh(x: f64) -> f64 {
 
 /// tanh x = e / (e + 2) with e = expm1(2|x|), the sign of x put back: one division, accurate
 /// near 0 as well (e ≈ 2|x|); |x| is clamped to 20, beyond which tanh rounds to ±1.
+/// NOTE: [tanh-nan]
+//
+// NOTE: [tanh-nan] The clamp is a comparison that NaN fails, so a NaN goes through the
+// arithmetic as NaN (with x's sign put back) and needs no check at the end; nor does
+// 2|x| ≥ 0 need expm1's clamp from below. The two checks were 3 of the loop's 27 vector
+// instructions in f32 (Intel Xeon, Emerald Rapids, one thread, 4096 f32 in L1: 1.54 → 1.40 µs).
 #[inline(always)]
 pub fn tanh(x: f64) -> f64 {
-    let a = x.abs().min(20.0);
-    let e = expm1_core(2.0 * a);
-    let y = div_plus_two(e).copysign(x);
-    // NaN stays NaN
-    if x.is_nan() { x } else { y }
+    let a = x.abs();
+    let a = if a > 20.0 { 20.0 } else { a };
+    let e = expm1_above(2.0 * a);
+    div_plus_two(e).copysign(x)
 }
 
 /// e / (e + 2) for e ≥ 0, with the rounding errors of the sum and of the quotient corrected:

@@ -85,7 +85,14 @@ pub(super) fn exp_fast(x: f32) -> f32 {
 /// eˣ − 1 for x ≤ 88 (as the f64 `expm1_core`; below −20 it rounds to −1).
 #[inline(always)]
 fn expm1_core(x: f32) -> f32 {
-    let (kb, r) = exp_split(x.max(-20.0));
+    expm1_above(x.max(-20.0))
+}
+
+/// [`expm1_core`] for x ≥ −20 (or NaN, which gives NaN), without the clamp (as the f64
+/// `expm1_above`).
+#[inline(always)]
+fn expm1_above(x: f32) -> f32 {
+    let (kb, r) = exp_split(x);
     let s = add_exponent(1.0, kb);
     s.mul_add(expm1_poly(r), s - 1.0)
 }
@@ -104,13 +111,13 @@ pub(super) fn expm1_fast(x: f32) -> f32 {
 }
 
 /// tanh x = e / (e + 2), e = expm1(2|x|), for every x (|x| clamped to 10, where tanh rounds
-/// to ±1).
+/// to ±1; NaN through the arithmetic, as in the f64 `NOTE: [tanh-nan]`).
 #[inline(always)]
 pub(super) fn tanh_fast(x: f32) -> f32 {
-    let a = x.abs().min(10.0);
-    let e = expm1_core(2.0 * a);
-    let y = (e / (e + 2.0)).copysign(x);
-    if x.is_nan() { x } else { y }
+    let a = x.abs();
+    let a = if a > 10.0 { 10.0 } else { a };
+    let e = expm1_above(2.0 * a);
+    (e / (e + 2.0)).copysign(x)
 }
 
 /// The range of [`sinh_fast`] and [`cosh_fast`] (NaN is outside).
@@ -124,7 +131,7 @@ pub(super) fn hyperbolic_ok(x: f32) -> bool {
 #[inline(always)]
 pub(super) fn sinh_fast(x: f32) -> f32 {
     let a = x.abs();
-    let t = expm1_core(a);
+    let t = expm1_above(a);
     let u = t / (t + 1.0);
     let y = if a < 1.0 {
         (-0.5 * t).mul_add(u, t)
@@ -140,7 +147,7 @@ pub(super) fn sinh_fast(x: f32) -> f32 {
 #[inline(always)]
 pub(super) fn cosh_fast(x: f32) -> f32 {
     let a = x.abs();
-    let t = expm1_core(a);
+    let t = expm1_above(a);
     let u = t / (t + 1.0);
     let small = (0.5 * t).mul_add(u, 1.0);
     let mid = 0.5 * (t + 1.0) + 0.5 * (1.0 - u);
