@@ -373,9 +373,10 @@ pub(super) fn erf_fast(x: f32) -> f32 {
     q = q.mul_add(t, c[1]);
     q = q.mul_add(t, c[0]);
     let big = (-e).mul_add(q, 1.0);
+    // NaN fails both comparisons: `big`, NaN (NOTE: [tanh-nan])
     let y = if a < 1.0 { small } else { big };
     let y = if a > 3.92 { 1.0 } else { y };
-    if x.is_nan() { x } else { y.copysign(x) }
+    y.copysign(x)
 }
 
 /// (atan t − t) / (t u), u = t², on |t| ≤ 1/2: minimax of degree 5 for the relative error of
@@ -535,8 +536,8 @@ pub(super) fn asin_fast(x: f32) -> f32 {
     } else {
         s + e
     };
-    let y = if a > 1.0 { f32::NAN } else { y.copysign(x) };
-    if x.is_nan() { x } else { y }
+    // NaN fails the comparison and went through the arithmetic as NaN (NOTE: [tanh-nan])
+    if a > 1.0 { f32::NAN } else { y.copysign(x) }
 }
 
 /// acos x for every x (NaN beyond ±1): π/2 − asin x below 1/2 in magnitude, 2 asin s or
@@ -552,8 +553,8 @@ pub(super) fn acos_fast(x: f32) -> f32 {
     let neg = 2.0f32.mul_add(s, PI_HI) + 2.0f32.mul_add(e, PI_LO);
     let y = if x > 0.0 { pos } else { neg };
     let y = if big { y } else { small };
-    let y = if a > 1.0 { f32::NAN } else { y };
-    if x.is_nan() { x } else { y }
+    // NaN: `small`, NaN (NOTE: [tanh-nan])
+    if a > 1.0 { f32::NAN } else { y }
 }
 
 /// The f64 functions for the arguments outside the fast paths, rounded to f32.
