@@ -308,6 +308,12 @@ const TILE: usize = 1024;
 /// The most bytes of pairwise stack a tile of contiguous rows is widened to ([`tile_width`]).
 const STACK_BYTES: usize = 256 << 10;
 
+/// The levels of a tile's pairwise stack for `n_red` rows: one per bit of the number of
+/// groups of [`GROUP`] rows, and the one being filled.
+fn stack_levels(n_red: usize) -> usize {
+    (usize::BITS - n_red.div_ceil(GROUP).leading_zeros()) as usize + 1
+}
+
 /// Columns per tile of rows of `cols` contiguous columns accumulated into `rows` output rows,
 /// with `stack_col` bytes of pairwise stack a column, on `threads` threads: as many as keep
 /// the stack within [`STACK_BYTES`], at least [`TILE`], and, on more than one thread, few
@@ -1838,9 +1844,13 @@ fn accumulate_rows<F: Fold>(
     let mut buf = alloc_filled(n_kept * cols, f.init());
     let par = parallel(n_kept * cols * n_red);
     let width = if inner.xs == 1 {
-        let levels = (usize::BITS - n_red.div_ceil(GROUP).leading_zeros()) as usize + 1;
         let threads = if par { rayon::current_num_threads() } else { 1 };
-        tile_width(cols, n_kept, levels * size_of::<F::A>(), threads)
+        tile_width(
+            cols,
+            n_kept,
+            stack_levels(n_red) * size_of::<F::A>(),
+            threads,
+        )
     } else {
         TILE
     };
@@ -1898,9 +1908,8 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
     fn run(self) {
         let (f, w) = (self.f, self.out.len());
         let groups = self.n_red.div_ceil(GROUP);
-        let levels = (usize::BITS - groups.leading_zeros()) as usize + 1;
         // the pairwise stack: `top` tiles of partial results, then the one being filled
-        let mut stack = alloc_filled(levels * w, f.init());
+        let mut stack = alloc_filled(stack_levels(self.n_red) * w, f.init());
         let mut top = 0;
         let mut o = Odometer::new(self.red.iter().copied(), 0);
         let mut next = || {
@@ -2796,6 +2805,26 @@ mod tests {
                 assert_eq!(on_pool, want, "pool: len {len} {isa:?}");
             }
         }
+    }
+
+    #[test]
+    fn tiles_of_contiguous_rows_are_as_wide_as_the_stack_allows() {
+        // NOTE: [wide-tiles]: 1000 rows of f64 (8 levels, 64 bytes a column) take 4096
+        // columns, a multiple of 64 within the stack's bytes
+        assert_eq!(stack_levels(1000), 8);
+        assert_eq!(stack_levels(8), 2);
+        assert_eq!(tile_width(10_000, 1, 64, 1), 4096);
+        const { assert!(4096 * 64 <= STACK_BYTES) };
+        // never past the row, never under TILE where the row is longer
+        assert_eq!(tile_width(3000, 1, 64, 1), 3000);
+        assert_eq!(tile_width(10_000, 1, 100_000, 1), TILE);
+        assert_eq!(tile_width(10, 1, 100_000, 1), 10);
+        // split over threads: two tiles each (5000 columns, 2 threads: 4 tiles of 1216 or
+        // fewer columns), unless the output rows give enough tiles already
+        let w = tile_width(5000, 1, 56, 2);
+        assert_eq!(w % 64, 0);
+        assert!(5000usize.div_ceil(w) >= 4 && w >= TILE, "{w}");
+        assert_eq!(tile_width(5000, 4, 56, 2), 4672);
     }
 
     #[test]
