@@ -257,9 +257,9 @@ fn slice_entry<T: Float>(op: UnaryOp) -> Option<(SliceKernel<T>, [u32; 2])> {
         Sigmoid => (math::sigmoid_slice::<T>, [710, 270]),
         Softplus => (math::softplus_slice::<T>, [2500, 840]),
         Erf => (math::erf_slice::<T>, [1950, 630]),
-        Sqrt => (math::sqrt_slice::<T>, [560, 170]),
-        Rsqrt => (math::rsqrt_slice::<T>, [860, 270]),
-        Reciprocal => (math::recip_slice::<T>, [310, 110]),
+        Sqrt => (math::sqrt_slice::<T>, [340, 170]),
+        Rsqrt => (math::rsqrt_slice::<T>, [530, 270]),
+        Reciprocal => (math::recip_slice::<T>, [230, 110]),
         // the rest (abs, square, scalar arithmetic, ...) are plain arithmetic,
         // which `map1` already runs in its AVX2 copy of the contiguous loop
         _ => return None,

@@ -1668,9 +1668,7 @@ checked_kernel!(
     /// rounded.
     rsqrt_slice, rsqrt_slice_on, sqrt::rsqrt64, rsqrt_of
 );
-slice_kernel!(
-    /// `out[i] = 1 / x[i]`, vectorized.
-    recip_slice, recip_slice_on,
-    f64 (recip_of::<f64>, always, recip_of::<f64>),
-    f32 (recip_of::<f32>, always, recip_of::<f32>)
+checked_kernel!(
+    /// `out[i] = 1 / x[i]`, vectorized, correctly rounded.
+    recip_slice, recip_slice_on, sqrt::recip64, recip_of
 );

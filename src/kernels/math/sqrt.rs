@@ -31,14 +31,17 @@
 //! bit patterns of every binade, perfect squares, roots next to midpoints and the special
 //! values, in `tests.rs`), so every copy of the loops, strided and jit code agree. Measured on
 //! that Xeon, one thread, 10⁶ elements: 1.00 ms with `vsqrtpd`, 0.70 ms like this; 4096
-//! elements in L1, 4.1 against 2.6 µs. Not measured on the AMD machines, whose `vsqrtpd`
-//! took about 2 cycles an element (Zen 4); the 13 multiplies and multiply-adds per 8 lanes
-//! here should come to less there too. The AVX2 and plain copies keep the hardware's root.
+//! elements in L1, 4.1 against 2.6 µs. On the AMD Zen 4 machine each way alone took about
+//! the same (546 and 570 µs), and the two taken in turn 341 µs: each op's loop is chosen
+//! among such mixes by timing them (NOTE: [unit-mix]). The AVX2 and plain copies keep the
+//! hardware's root.
 //!
 //! `1/√x` (rsqrt, two roundings as `x.sqrt().recip()`) takes the checked root, then its
 //! reciprocal the same way: `vrcp14pd`, two Newton steps, and the check that `|RN(1 − q·s)|`
 //! is under `s·u/2` less 8 ulps ([`reciprocal`]), `vdivpd` where it is not. One thread, 10⁶
-//! elements, builds alternated, three rounds: 1.72 → 1.21–1.25 ms (root and `vdivpd` before).
+//! elements, builds alternated, three rounds: 1.72 → 1.21–1.25 ms on the Xeon (root and
+//! `vdivpd` before). The reciprocal alone (`1/x`) mixes `vdivpd` with the same checked
+//! reciprocal.
 
 use std::mem::MaybeUninit;
 
@@ -84,7 +87,8 @@ macro_rules! lanes {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn sqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
-    lanes!(x, out, |v, k| root(v, k))
+    // SAFETY: the caller's CPU has AVX-512F, what every loop of SQRT needs
+    unsafe { SQRT.pick()(x, out) }
 }
 
 /// `out[i] = 1/√x[i]` with two roundings, as `x.sqrt().recip()` gives it: the checked root,
@@ -96,8 +100,276 @@ pub(super) unsafe fn sqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn rsqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
-    lanes!(x, out, |v, k| reciprocal(root(v, k), k))
+    // SAFETY: as in `sqrt64`
+    unsafe { RSQRT.pick()(x, out) }
 }
+
+/// `out[i] = 1/x[i]`, correctly rounded: `vdivpd` and the checked reciprocal of
+/// [`reciprocal`] side by side (NOTE: [unit-mix]). Elements past the shorter of the two
+/// slices are left alone.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn recip64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+    // SAFETY: as in `sqrt64`
+    unsafe { RECIP.pick()(x, out) }
+}
+
+// NOTE: [unit-mix] A vector's square root or reciprocal can come from the core's divide unit
+// (`vsqrtpd`, `vdivpd`: one every 9–16 cycles, not pipelined) or from multiply-adds checked
+// exact (NOTE: [sqrt-newton]: about 13 on the FMA pipes), with the same bits either way. One
+// way alone leaves the other's units idle; vectors taken in turn by both keep both busy. How
+// many of each is best depends on the core: on the AMD Zen 4 machine (two 256-bit FMA pipes,
+// so a 512-bit multiply-add takes both; a divide unit beside them), one thread, 10⁶ f64,
+// medians of three: the square root 546 µs by `vsqrtpd` alone, 570 by multiply-adds alone,
+// 341 with the two in turn; `1/√x` 1160 µs by multiply-adds alone, 850 by the unit alone,
+// 689 with the root by multiply-adds and `vdivpd`, 525 with that for two vectors of three and
+// the unit alone for the third. On the Intel Xeon (Emerald Rapids) the multiply-adds alone
+// were the faster of the two single ways (NOTE: [sqrt-newton]), and a mix that leans on the
+// unit would lose there. So each op has a few loops, each a fixed pattern over a group of
+// six vectors (the rest of a slice one vector at a time by multiply-adds), and the first call
+// in a process times each on 2048 elements in the L1 cache (best of five, 20–70 µs in all)
+// and keeps the fastest ([`Mixes::pick`]). The bits do not depend on the choice: every
+// pattern gives the correctly rounded result in every lane (tests.rs checks each loop).
+
+/// A loop over a slice for one op, one of its [`Mixes`].
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+pub(super) type Loop = unsafe fn(&[f64], &mut [MaybeUninit<f64>]);
+
+/// Loops that give the same bits for one op, and the one measured fastest on this machine
+/// (NOTE: [unit-mix]).
+#[cfg(target_arch = "x86_64")]
+pub(super) struct Mixes {
+    /// The candidates, each a pattern of hardware and multiply-add vectors.
+    pub(super) loops: &'static [Loop],
+    /// The index of the fastest in `loops`, or `UNTIMED`.
+    chosen: std::sync::atomic::AtomicU8,
+}
+
+/// `Mixes::chosen` before the loops are timed.
+#[cfg(target_arch = "x86_64")]
+const UNTIMED: u8 = u8::MAX;
+
+#[cfg(target_arch = "x86_64")]
+impl Mixes {
+    const fn new(loops: &'static [Loop]) -> Mixes {
+        Mixes {
+            loops,
+            chosen: std::sync::atomic::AtomicU8::new(UNTIMED),
+        }
+    }
+
+    /// The fastest loop, timed on the first call (a race between threads times twice; either
+    /// result is a loop of the same bits).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    unsafe fn pick(&self) -> Loop {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut c = self.chosen.load(Relaxed);
+        if c == UNTIMED {
+            // SAFETY: the caller's CPU has AVX-512F
+            c = unsafe { fastest(self.loops) };
+            self.chosen.store(c, Relaxed);
+        }
+        self.loops[c as usize]
+    }
+}
+
+/// The index of the fastest of `loops` on 2048 arguments in [1, 4) (an L1-resident input
+/// and output: the loops differ in the units they keep busy, not in memory traffic), by the
+/// best of five calls each, taken in turn.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+unsafe fn fastest(loops: &[Loop]) -> u8 {
+    const LEN: usize = 2048;
+    let x: Vec<f64> = (0..LEN)
+        .map(|i| 1.0 + 3.0 * (i as f64 * 0.618_033_988_749_895).fract())
+        .collect();
+    let mut out = vec![MaybeUninit::<f64>::uninit(); LEN];
+    let mut best = vec![f64::INFINITY; loops.len()];
+    for _ in 0..5 {
+        for (b, f) in best.iter_mut().zip(loops) {
+            let t = std::time::Instant::now();
+            // SAFETY: the caller's CPU has AVX-512F
+            unsafe { f(&x, &mut out) };
+            *b = b.min(t.elapsed().as_secs_f64());
+        }
+    }
+    let mut c = 0;
+    for (i, b) in best.iter().enumerate() {
+        if *b < best[c] {
+            c = i;
+        }
+    }
+    c as u8
+}
+
+/// A loop (a [`Loop`]) named `$name` that takes each group of six vectors of 8 lanes by the
+/// pattern `$m` (`$by::<M>` for a vector, the const `M` saying which units compute it), and
+/// the vectors after the last whole group by `$rest` (8 lanes `v` at a time, the last masked
+/// to the lanes `k`).
+#[cfg(target_arch = "x86_64")]
+macro_rules! mixed {
+    ($name:ident, $by:ident, [$($m:literal),+], |$v:ident, $k:ident| $rest:expr) => {
+        /// A loop of NOTE: [unit-mix]; see [`mixed`].
+        #[cfg(target_arch = "x86_64")]
+        ///
+        /// # Safety
+        /// The CPU must have AVX-512F.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $name(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+            use std::arch::x86_64::*;
+            const GROUP: usize = 8 * [$($m),+].len();
+            let n = x.len().min(out.len());
+            let whole = n / GROUP * GROUP;
+            let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
+            let mut i = 0;
+            while i < whole {
+                let mut j = i;
+                $(
+                    // SAFETY: j + 8 ≤ whole ≤ n, the length of both slices here;
+                    // MaybeUninit<f64> has f64's layout
+                    unsafe { _mm512_storeu_pd(dst.add(j), $by::<$m>(_mm512_loadu_pd(src.add(j)))) };
+                    j += 8;
+                )+
+                let _ = j;
+                i += GROUP;
+            }
+            lanes!(&x[whole..n], &mut out[whole..n], |$v, $k| $rest)
+        }
+    };
+}
+
+/// Which units compute a vector's square root: `HARD` the divide unit (`vsqrtpd`), `FMA`
+/// multiply-adds checked exact (NOTE: [sqrt-newton]); for `1/√x`, `HARD | FMA << 1` and the
+/// like, bit 0 for the root and bit 1 for its reciprocal.
+#[cfg(target_arch = "x86_64")]
+const HARD: u8 = 0;
+/// See [`HARD`].
+#[cfg(target_arch = "x86_64")]
+const FMA: u8 = 1;
+
+/// √v by the units `M` says ([`HARD`] or [`FMA`]), correctly rounded in every lane.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn root_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    if M == HARD {
+        std::arch::x86_64::_mm512_sqrt_pd(v)
+    } else {
+        root(v, 0xff)
+    }
+}
+
+/// 1/v by the units `M` says ([`HARD`]: `vdivpd`, or [`FMA`]), correctly rounded.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn recip_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
+    if M == FMA {
+        reciprocal(v, 0xff)
+    } else {
+        _mm512_div_pd(_mm512_set1_pd(1.0), v)
+    }
+}
+
+/// 1/√v, two roundings: the root by the units of bit 0 of `M`, its reciprocal by those of
+/// bit 1 ([`HARD`] or [`FMA`] each).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn rsqrt_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    let s = if M & 1 == FMA {
+        root(v, 0xff)
+    } else {
+        std::arch::x86_64::_mm512_sqrt_pd(v)
+    };
+    if M >> 1 == FMA {
+        reciprocal(s, 0xff)
+    } else {
+        std::arch::x86_64::_mm512_div_pd(std::arch::x86_64::_mm512_set1_pd(1.0), s)
+    }
+}
+
+// The candidates of NOTE: [unit-mix]: for the root and the reciprocal, none, one, two, three,
+// four and six vectors of six by the unit; for `1/√x` (bit 0 the root, bit 1 the reciprocal,
+// 1 = multiply-adds), multiply-adds throughout, the root by multiply-adds and the division
+// by the unit, that with one, two or three vectors of six by the unit alone, the two taken
+// in turn, and the root by the unit and the reciprocal by multiply-adds.
+mixed!(sqrt_f6, root_by, [1, 1, 1, 1, 1, 1], |v, k| root(v, k));
+mixed!(sqrt_h1, root_by, [0, 1, 1, 1, 1, 1], |v, k| root(v, k));
+mixed!(sqrt_h2, root_by, [0, 1, 1, 0, 1, 1], |v, k| root(v, k));
+mixed!(sqrt_h3, root_by, [0, 1, 0, 1, 0, 1], |v, k| root(v, k));
+mixed!(sqrt_h4, root_by, [0, 0, 1, 0, 0, 1], |v, k| root(v, k));
+mixed!(sqrt_h6, root_by, [0, 0, 0, 0, 0, 0], |v, k| root(v, k));
+mixed!(recip_f6, recip_by, [1, 1, 1, 1, 1, 1], |v, k| reciprocal(
+    v, k
+));
+mixed!(recip_h1, recip_by, [0, 1, 1, 1, 1, 1], |v, k| reciprocal(
+    v, k
+));
+mixed!(recip_h2, recip_by, [0, 1, 1, 0, 1, 1], |v, k| reciprocal(
+    v, k
+));
+mixed!(recip_h3, recip_by, [0, 1, 0, 1, 0, 1], |v, k| reciprocal(
+    v, k
+));
+mixed!(recip_h4, recip_by, [0, 0, 1, 0, 0, 1], |v, k| reciprocal(
+    v, k
+));
+mixed!(recip_h6, recip_by, [0, 0, 0, 0, 0, 0], |v, k| reciprocal(
+    v, k
+));
+mixed!(rsqrt_f6, rsqrt_by, [3, 3, 3, 3, 3, 3], |v, k| reciprocal(
+    root(v, k),
+    k
+));
+mixed!(rsqrt_d6, rsqrt_by, [1, 1, 1, 1, 1, 1], |v, k| reciprocal(
+    root(v, k),
+    k
+));
+mixed!(rsqrt_d5, rsqrt_by, [1, 1, 1, 1, 1, 0], |v, k| reciprocal(
+    root(v, k),
+    k
+));
+mixed!(rsqrt_d4, rsqrt_by, [1, 1, 0, 1, 1, 0], |v, k| reciprocal(
+    root(v, k),
+    k
+));
+mixed!(rsqrt_d3, rsqrt_by, [1, 0, 1, 0, 1, 0], |v, k| reciprocal(
+    root(v, k),
+    k
+));
+mixed!(rsqrt_f3, rsqrt_by, [3, 1, 3, 1, 3, 1], |v, k| reciprocal(
+    root(v, k),
+    k
+));
+mixed!(rsqrt_r6, rsqrt_by, [2, 2, 2, 2, 2, 2], |v, k| reciprocal(
+    root(v, k),
+    k
+));
+
+/// The square root's loops (NOTE: [unit-mix]).
+#[cfg(target_arch = "x86_64")]
+pub(super) static SQRT: Mixes = Mixes::new(&[sqrt_f6, sqrt_h1, sqrt_h2, sqrt_h3, sqrt_h4, sqrt_h6]);
+/// The reciprocal's loops (NOTE: [unit-mix]).
+#[cfg(target_arch = "x86_64")]
+pub(super) static RECIP: Mixes =
+    Mixes::new(&[recip_f6, recip_h1, recip_h2, recip_h3, recip_h4, recip_h6]);
+/// The loops of `1/√x` (NOTE: [unit-mix]).
+#[cfg(target_arch = "x86_64")]
+pub(super) static RSQRT: Mixes = Mixes::new(&[
+    rsqrt_f6, rsqrt_d6, rsqrt_d5, rsqrt_d4, rsqrt_d3, rsqrt_f3, rsqrt_r6,
+]);
 
 /// The correctly rounded reciprocals of the lanes `k` of `s`; the others are unspecified.
 /// `vrcp14pd` and two Newton steps (14 → 28 → about 52 bits), then the check of NOTE:

@@ -862,6 +862,59 @@ fn sqrt_is_correctly_rounded_in_every_copy() {
     }
 }
 
+/// Every loop of NOTE: [unit-mix] (each pattern of the divide unit and multiply-adds, and the
+/// vectors after the last group, masked or not) gives the hardware's bits, whichever the
+/// first call chose: the root, `1/√x` and the reciprocal, over the arguments of
+/// [`sqrt_points`] (also as reciprocals' arguments, with their roots) and every length of a
+/// slice up to three groups.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn every_mix_of_units_gives_the_hardware_bits() {
+    use super::sqrt::{Loop, RECIP, RSQRT, SQRT};
+    if isa() != Isa::Avx512 {
+        eprintln!("no AVX-512: the mixed loops are not built for this CPU");
+        return;
+    }
+    let xs = sqrt_points();
+    let roots: Vec<f64> = xs
+        .iter()
+        .map(|x| x.sqrt())
+        .chain(xs.iter().copied())
+        .collect();
+    let apply = |f: Loop, x: &[f64]| -> Vec<f64> {
+        let mut out = vec![MaybeUninit::uninit(); x.len()];
+        // SAFETY: AVX-512F is detected above
+        unsafe { f(x, &mut out) };
+        // SAFETY: the loop wrote every element
+        out.into_iter()
+            .map(|o| unsafe { o.assume_init() })
+            .collect()
+    };
+    type Case<'a> = (&'a str, &'a [Loop], fn(f64) -> f64, &'a [f64]);
+    let cases: [Case; 3] = [
+        ("sqrt", SQRT.loops, f64::sqrt, &xs),
+        ("rsqrt", RSQRT.loops, rs64, &xs),
+        ("recip", RECIP.loops, f64::recip, &roots),
+    ];
+    for (name, loops, want, args) in cases {
+        assert!(loops.len() >= 6, "{name}");
+        for (i, &f) in loops.iter().enumerate() {
+            for (x, y) in args.iter().zip(apply(f, args)) {
+                assert_eq!(y.to_bits(), want(*x).to_bits(), "{name} loop {i} at {x:e}");
+            }
+            for n in 0..=3 * 48 + 9 {
+                let ys = apply(f, &args[..n]);
+                assert!(
+                    ys.iter()
+                        .zip(args)
+                        .all(|(y, x)| y.to_bits() == want(*x).to_bits()),
+                    "{name} loop {i}, {n} elements"
+                );
+            }
+        }
+    }
+}
+
 /// The checks of NOTE: [sqrt-newton] accept the correctly rounded root (and reciprocal) of
 /// arguments in their range (nearly always) and never a neighbour of it.
 #[cfg(target_arch = "x86_64")]
