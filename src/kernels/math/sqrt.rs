@@ -133,6 +133,12 @@ pub(super) unsafe fn recip64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
 // in a process times each on 2048 elements in the L1 cache (best of five, 20–70 µs in all)
 // and keeps the fastest ([`Mixes::pick`]). The bits do not depend on the choice: every
 // pattern gives the correctly rounded result in every lane (tests.rs checks each loop).
+//
+// Not in f32: there `vsqrtps` and `vdivps` take 16 lanes at a time, and the multiply-add way
+// (in f64, whose rounding to f32 needs no check) takes two 8-lane halves. On the Zen 4
+// machine, 10⁶ f32, one thread: the root 174 µs by the unit alone, 448 by f64 multiply-adds
+// alone, 250 with the two in turn; `1/√x` 274 against 368 at best; the reciprocal 104
+// against 150. A build with those mixes (2026-12-04) chose the unit alone each time.
 
 /// A loop over a slice for one op, one of its [`Mixes`].
 ///
@@ -304,7 +310,7 @@ fn rsqrt_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
 // four and six vectors of six by the unit; for `1/√x` (bit 0 the root, bit 1 the reciprocal,
 // 1 = multiply-adds), multiply-adds throughout, the root by multiply-adds and the division
 // by the unit, that with one, two or three vectors of six by the unit alone, the two taken
-// in turn, and the root by the unit and the reciprocal by multiply-adds.
+// in turn, the root by the unit and the reciprocal by multiply-adds, and the unit alone.
 mixed!(sqrt_f6, root_by, [1, 1, 1, 1, 1, 1], |v, k| root(v, k));
 mixed!(sqrt_h1, root_by, [0, 1, 1, 1, 1, 1], |v, k| root(v, k));
 mixed!(sqrt_h2, root_by, [0, 1, 1, 0, 1, 1], |v, k| root(v, k));
@@ -357,6 +363,10 @@ mixed!(rsqrt_r6, rsqrt_by, [2, 2, 2, 2, 2, 2], |v, k| reciprocal(
     root(v, k),
     k
 ));
+mixed!(rsqrt_h6, rsqrt_by, [0, 0, 0, 0, 0, 0], |v, k| reciprocal(
+    root(v, k),
+    k
+));
 
 /// The square root's loops (NOTE: [unit-mix]).
 #[cfg(target_arch = "x86_64")]
@@ -368,7 +378,7 @@ pub(super) static RECIP: Mixes =
 /// The loops of `1/√x` (NOTE: [unit-mix]).
 #[cfg(target_arch = "x86_64")]
 pub(super) static RSQRT: Mixes = Mixes::new(&[
-    rsqrt_f6, rsqrt_d6, rsqrt_d5, rsqrt_d4, rsqrt_d3, rsqrt_f3, rsqrt_r6,
+    rsqrt_f6, rsqrt_d6, rsqrt_d5, rsqrt_d4, rsqrt_d3, rsqrt_f3, rsqrt_r6, rsqrt_h6,
 ]);
 
 /// The correctly rounded reciprocals of the lanes `k` of `s`; the others are unspecified.
