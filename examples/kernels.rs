@@ -173,6 +173,12 @@ fn ops() -> Vec<Op> {
                 Box::new(move || f(&arg).map(drop)),
             ));
         }
+        // a binary op: the quotient of two vectors of 10⁶ elements
+        let (xd, yd) = (x.clone(), x.add_scalar(1.0).unwrap());
+        v.push((
+            format!("div_{t}_1e6"),
+            Box::new(move || xd.div(&yd).map(drop)),
+        ));
         // reductions: all of a long vector, the rows and the columns of a matrix
         let x = randn(&[10_000_000], dt);
         let m = randn(&[1000, 10000], dt);

@@ -111,6 +111,9 @@ def torch_op(name):
         x = randn(1_000_000).abs() + 0.1
     if op == "add1":
         return lambda: x + 1.0
+    if op == "div":
+        y = x + 1.0
+        return lambda: x / y
     if op == "pow":
         return lambda: torch.pow(x, 2.7)
     f = getattr(torch, op, None) or getattr(torch.nn.functional, op)
