@@ -218,18 +218,18 @@ unsafe fn fastest(loops: &[Loop]) -> u8 {
     c as u8
 }
 
-/// A loop (a [`Loop`]) named `$name` that takes each group of six vectors of 8 lanes by the
-/// pattern `$m` (`$by::<M>` for a vector, the const `M` saying which units compute it), and
-/// the vectors after the last whole group by `$rest` (8 lanes `v` at a time, the last masked
-/// to the lanes `k`).
+/// Loops (each a [`Loop`]) named `$name` that take each group of six vectors of 8 lanes by
+/// their pattern `$m` (`$by::<M>` for a vector, the const `M` saying which units compute it),
+/// and the vectors after the last whole group by `$rest` (8 lanes `v` at a time, the last
+/// masked to the lanes `k`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! mixed {
-    ($name:ident, $by:ident, [$($m:literal),+], |$v:ident, $k:ident| $rest:expr) => {
+    ($by:ident, |$v:ident, $k:ident| $rest:expr; $($name:ident: [$($m:literal),+]),+ $(,)?) => {$(
         /// A loop of NOTE: [unit-mix]; see [`mixed`].
-        #[cfg(target_arch = "x86_64")]
         ///
         /// # Safety
         /// The CPU must have AVX-512F.
+        #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         unsafe fn $name(x: &[f64], out: &mut [MaybeUninit<f64>]) {
             use std::arch::x86_64::*;
@@ -251,7 +251,7 @@ macro_rules! mixed {
             }
             lanes!(&x[whole..n], &mut out[whole..n], |$v, $k| $rest)
         }
-    };
+    )+};
 }
 
 /// Which units compute a vector's square root: `HARD` the divide unit (`vsqrtpd`), `FMA`
@@ -311,62 +311,32 @@ fn rsqrt_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
 // 1 = multiply-adds), multiply-adds throughout, the root by multiply-adds and the division
 // by the unit, that with one, two or three vectors of six by the unit alone, the two taken
 // in turn, the root by the unit and the reciprocal by multiply-adds, and the unit alone.
-mixed!(sqrt_f6, root_by, [1, 1, 1, 1, 1, 1], |v, k| root(v, k));
-mixed!(sqrt_h1, root_by, [0, 1, 1, 1, 1, 1], |v, k| root(v, k));
-mixed!(sqrt_h2, root_by, [0, 1, 1, 0, 1, 1], |v, k| root(v, k));
-mixed!(sqrt_h3, root_by, [0, 1, 0, 1, 0, 1], |v, k| root(v, k));
-mixed!(sqrt_h4, root_by, [0, 0, 1, 0, 0, 1], |v, k| root(v, k));
-mixed!(sqrt_h6, root_by, [0, 0, 0, 0, 0, 0], |v, k| root(v, k));
-mixed!(recip_f6, recip_by, [1, 1, 1, 1, 1, 1], |v, k| reciprocal(
-    v, k
-));
-mixed!(recip_h1, recip_by, [0, 1, 1, 1, 1, 1], |v, k| reciprocal(
-    v, k
-));
-mixed!(recip_h2, recip_by, [0, 1, 1, 0, 1, 1], |v, k| reciprocal(
-    v, k
-));
-mixed!(recip_h3, recip_by, [0, 1, 0, 1, 0, 1], |v, k| reciprocal(
-    v, k
-));
-mixed!(recip_h4, recip_by, [0, 0, 1, 0, 0, 1], |v, k| reciprocal(
-    v, k
-));
-mixed!(recip_h6, recip_by, [0, 0, 0, 0, 0, 0], |v, k| reciprocal(
-    v, k
-));
-mixed!(rsqrt_f6, rsqrt_by, [3, 3, 3, 3, 3, 3], |v, k| reciprocal(
-    root(v, k),
-    k
-));
-mixed!(rsqrt_d6, rsqrt_by, [1, 1, 1, 1, 1, 1], |v, k| reciprocal(
-    root(v, k),
-    k
-));
-mixed!(rsqrt_d5, rsqrt_by, [1, 1, 1, 1, 1, 0], |v, k| reciprocal(
-    root(v, k),
-    k
-));
-mixed!(rsqrt_d4, rsqrt_by, [1, 1, 0, 1, 1, 0], |v, k| reciprocal(
-    root(v, k),
-    k
-));
-mixed!(rsqrt_d3, rsqrt_by, [1, 0, 1, 0, 1, 0], |v, k| reciprocal(
-    root(v, k),
-    k
-));
-mixed!(rsqrt_f3, rsqrt_by, [3, 1, 3, 1, 3, 1], |v, k| reciprocal(
-    root(v, k),
-    k
-));
-mixed!(rsqrt_r6, rsqrt_by, [2, 2, 2, 2, 2, 2], |v, k| reciprocal(
-    root(v, k),
-    k
-));
-mixed!(rsqrt_h6, rsqrt_by, [0, 0, 0, 0, 0, 0], |v, k| reciprocal(
-    root(v, k),
-    k
-));
+mixed!(root_by, |v, k| root(v, k);
+    sqrt_f6: [1, 1, 1, 1, 1, 1],
+    sqrt_h1: [0, 1, 1, 1, 1, 1],
+    sqrt_h2: [0, 1, 1, 0, 1, 1],
+    sqrt_h3: [0, 1, 0, 1, 0, 1],
+    sqrt_h4: [0, 0, 1, 0, 0, 1],
+    sqrt_h6: [0, 0, 0, 0, 0, 0],
+);
+mixed!(recip_by, |v, k| reciprocal(v, k);
+    recip_f6: [1, 1, 1, 1, 1, 1],
+    recip_h1: [0, 1, 1, 1, 1, 1],
+    recip_h2: [0, 1, 1, 0, 1, 1],
+    recip_h3: [0, 1, 0, 1, 0, 1],
+    recip_h4: [0, 0, 1, 0, 0, 1],
+    recip_h6: [0, 0, 0, 0, 0, 0],
+);
+mixed!(rsqrt_by, |v, k| reciprocal(root(v, k), k);
+    rsqrt_f6: [3, 3, 3, 3, 3, 3],
+    rsqrt_d6: [1, 1, 1, 1, 1, 1],
+    rsqrt_d5: [1, 1, 1, 1, 1, 0],
+    rsqrt_d4: [1, 1, 0, 1, 1, 0],
+    rsqrt_d3: [1, 0, 1, 0, 1, 0],
+    rsqrt_f3: [3, 1, 3, 1, 3, 1],
+    rsqrt_r6: [2, 2, 2, 2, 2, 2],
+    rsqrt_h6: [0, 0, 0, 0, 0, 0],
+);
 
 /// The square root's loops (NOTE: [unit-mix]).
 #[cfg(target_arch = "x86_64")]
