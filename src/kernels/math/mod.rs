@@ -1624,7 +1624,7 @@ fn recip_of<T: Float>(x: T) -> T {
 }
 
 /// A slice kernel `$name` (and `$on`, the same in a chosen copy of the loop) whose f64 copy for
-/// AVX-512 is `$avx512` (an unsafe function needing AVX-512F, NOTE: [sqrt-newton]) and whose
+/// AVX-512 is `$avx512` (an unsafe function needing AVX-512F, NOTE: [unit-mix]) and whose
 /// every other copy and type applies `$scalar` element by element.
 macro_rules! checked_kernel {
     ($(#[$doc:meta])* $name:ident, $on:ident, $avx512:path, $scalar:ident) => {
@@ -1634,8 +1634,9 @@ macro_rules! checked_kernel {
         }
 
         /// The same, in the copy of the loop for `want` (or the best below it on this CPU):
-        /// f64 in the AVX-512 copy by multiply-adds checked exact (NOTE: [sqrt-newton]),
-        /// everything else by the hardware's operations.
+        /// f64 in the AVX-512 copy by the hardware's operations and multiply-adds checked
+        /// exact side by side, in the mix timed fastest on this machine (NOTE: [unit-mix],
+        /// [sqrt-newton]); everything else by the hardware's operations. The same bits.
         pub(crate) fn $on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
             #[inline(always)]
             fn hardware<U: Float>(x: &[U], out: &mut [MaybeUninit<U>]) {

@@ -163,7 +163,7 @@ const UNTIMED: u8 = u8::MAX;
 
 #[cfg(target_arch = "x86_64")]
 impl Mixes {
-    const fn new(loops: &'static [Loop]) -> Mixes {
+    pub(super) const fn new(loops: &'static [Loop]) -> Mixes {
         Mixes {
             loops,
             chosen: std::sync::atomic::AtomicU8::new(UNTIMED),
@@ -175,7 +175,7 @@ impl Mixes {
     ///
     /// # Safety
     /// The CPU must have AVX-512F.
-    unsafe fn pick(&self) -> Loop {
+    pub(super) unsafe fn pick(&self) -> Loop {
         use std::sync::atomic::Ordering::Relaxed;
         let mut c = self.chosen.load(Relaxed);
         if c == UNTIMED {
@@ -288,21 +288,21 @@ fn recip_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
     }
 }
 
-/// 1/√v, two roundings: the root by the units of bit 0 of `M`, its reciprocal by those of
-/// bit 1 ([`HARD`] or [`FMA`] each).
+/// 1/√v, two roundings: the root by the units of bit 0 of `M` ([`root_by`]), its reciprocal
+/// by those of bit 1 ([`recip_by`]).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn rsqrt_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
     let s = if M & 1 == FMA {
-        root(v, 0xff)
+        root_by::<FMA>(v)
     } else {
-        std::arch::x86_64::_mm512_sqrt_pd(v)
+        root_by::<HARD>(v)
     };
     if M >> 1 == FMA {
-        reciprocal(s, 0xff)
+        recip_by::<FMA>(s)
     } else {
-        std::arch::x86_64::_mm512_div_pd(std::arch::x86_64::_mm512_set1_pd(1.0), s)
+        recip_by::<HARD>(s)
     }
 }
 

@@ -915,6 +915,39 @@ fn every_mix_of_units_gives_the_hardware_bits() {
     }
 }
 
+/// [`Mixes::pick`](super::sqrt::Mixes) times every candidate once, on the first call only,
+/// and hands out the same loop from then on: counted with two loops that record their calls.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_mix_is_timed_once_and_kept() {
+    use super::sqrt::Mixes;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    static CALLS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+    unsafe fn first(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+        CALLS[0].fetch_add(1, Relaxed);
+        for (o, v) in out.iter_mut().zip(x) {
+            o.write(*v);
+        }
+    }
+    unsafe fn second(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+        CALLS[1].fetch_add(1, Relaxed);
+        for (o, v) in out.iter_mut().zip(x) {
+            o.write(-v);
+        }
+    }
+    static MIXES: Mixes = Mixes::new(&[first, second]);
+    // SAFETY: the two loops use no AVX-512 instruction
+    let picked = unsafe { MIXES.pick() };
+    let timed = [CALLS[0].load(Relaxed), CALLS[1].load(Relaxed)];
+    assert!(timed[0] >= 1 && timed[0] == timed[1], "{timed:?}");
+    for _ in 0..3 {
+        // SAFETY: as above
+        let again = unsafe { MIXES.pick() };
+        assert!(std::ptr::fn_addr_eq(again, picked));
+    }
+    assert_eq!([CALLS[0].load(Relaxed), CALLS[1].load(Relaxed)], timed);
+}
+
 /// The checks of NOTE: [sqrt-newton] accept the correctly rounded root (and reciprocal) of
 /// arguments in their range (nearly always) and never a neighbour of it.
 #[cfg(target_arch = "x86_64")]
