@@ -17,6 +17,11 @@ With KERNELS_THREADS=N (N > 1) both sides run on N threads (`torch.set_num_threa
 CPU time (which would count every thread's spinning). A wall-time round is at the mercy of
 whatever else the machine does in those seconds, so the table then also gives the median over
 rounds of each round's ratio: the two sides of a round ran seconds apart, under the same load.
+
+To time the AVX2 routes on an AVX-512 machine, cap both sides the same way:
+
+    FUNCTORCH_CPU_CAPABILITY=avx2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+        python3 examples/kernels_vs_torch.py [OP ...]
 """
 
 import json

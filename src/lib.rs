@@ -47,6 +47,16 @@
 //! Off by default: `argmin`, `nalgebra`, `faer`, `serde`, `safetensors`, the bridges to those
 //! crates (see [`interop`]).
 //!
+//! ## Environment
+//! - `RAYON_NUM_THREADS`: the threads of rayon's global pool, where the kernels split their
+//!   work (all cores by default).
+//! - `FUNCTORCH_CPU_CAPABILITY`: caps the vector instructions the kernels use, as
+//!   `ATEN_CPU_CAPABILITY` does torch's: `avx512` (the default: the best this CPU has), `avx2`
+//!   or `default` (the baseline target, SSE2 on x86-64). It can only lower what the CPU runs,
+//!   and is read once per process. Its use is to time and test the AVX2 and baseline routes on
+//!   an AVX-512 machine. The `gemm` crate (the products' route without AVX2) and faer's
+//!   factorizations choose their own instructions.
+//!
 //! ## Errors
 //! Every fallible call returns [`Result`]; nothing panics on user input except the `+ - * /`
 //! operators, which panic on mismatched shapes or dtypes (documented under `# Panics`; use the

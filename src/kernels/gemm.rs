@@ -83,16 +83,9 @@ const DIRECT_MAX_N: usize = 512;
 /// Rows of one packed block of `a`.
 const MC: usize = 504;
 
-/// Whether this CPU runs the kernels here.
+/// Whether this CPU runs the kernels here (AVX-512, under the cap of NOTE: [cpu-capability]).
 pub(crate) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::math::isa() == super::math::Isa::Avx512
 }
 
 /// A strided matrix: element (i, j) at `ptr + i·rs + j·cs`.
@@ -217,18 +210,9 @@ pub(crate) enum SmallIsa {
 impl SmallIsa {
     /// Whether this CPU runs these kernels.
     pub(crate) fn available(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            match self {
-                SmallIsa::Avx512 => available(),
-                SmallIsa::Avx2 => {
-                    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
+        match self {
+            SmallIsa::Avx512 => available(),
+            SmallIsa::Avx2 => super::simd(),
         }
     }
 

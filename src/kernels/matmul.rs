@@ -174,7 +174,7 @@ impl Backend {
     pub(crate) fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::is_x86_feature_detected!("avx512f") && super::simd() {
+            if super::gemm::available() {
                 return Backend::Avx512;
             }
             if super::simd() {

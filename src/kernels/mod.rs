@@ -13,17 +13,10 @@ pub(crate) mod store;
 pub mod strided;
 
 /// Whether this CPU runs the AVX2 + FMA copies of the hot loops (the baseline x86-64 target has
-/// only SSE2; the check is cached by std).
+/// only SSE2), under the cap of NOTE: [cpu-capability].
 #[inline(always)]
 pub(crate) fn simd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    math::isa() >= math::Isa::Avx2
 }
 
 /// A loop to run in the copy compiled for the widest vector ISA this CPU has: see

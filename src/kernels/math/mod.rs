@@ -1085,9 +1085,75 @@ pub(crate) enum Isa {
     Avx512,
 }
 
-/// The best [`Isa`] of this CPU (the checks are cached by std).
+/// The best [`Isa`] of this CPU, capped by the environment variable
+/// `FUNCTORCH_CPU_CAPABILITY` (NOTE: [cpu-capability]); found on the first call, then one
+/// atomic load.
 #[inline(always)]
 pub(crate) fn isa() -> Isa {
+    match CHOSEN_ISA.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Isa::Plain,
+        2 => Isa::Avx2,
+        3 => Isa::Avx512,
+        _ => choose_isa(),
+    }
+}
+
+/// [`isa`] once found: 0 before, else 1 + the [`Isa`]'s rank.
+static CHOSEN_ISA: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The environment variable that caps the vector ISA (NOTE: [cpu-capability]).
+pub(crate) const CAPABILITY_VAR: &str = "FUNCTORCH_CPU_CAPABILITY";
+
+// NOTE: [cpu-capability] `FUNCTORCH_CPU_CAPABILITY` caps the vector ISA the kernels run, as
+// `ATEN_CPU_CAPABILITY` does torch's: `avx512` (the default: the best this CPU has), `avx2`
+// (AVX2 + FMA) or `default` (the baseline target, SSE2 on x86-64). It lowers, never raises:
+// a copy runs only where the CPU has every feature it was compiled for, so no value can
+// reach an instruction the CPU lacks. Every route reads [`isa`]: the slice kernels, the
+// reductions' and `jit`'s loops, our GEMM and small-product kernels, and the instruction set
+// passed to `private-gemm-x86`. Not capped: the `gemm` crate (the products' route without
+// AVX2 + FMA, which detects its own) and faer's factorizations. It is read once, on the first
+// kernel call of the process. Its use is to time and test the AVX2 and baseline routes on a
+// machine with AVX-512, beside torch capped the same way. Results do not depend on it beyond
+// the products' own rounding (NOTE: [isa-copies]). An unknown value is reported on stderr once
+// and ignored.
+
+/// Find [`isa`]: the CPU's best, capped by the environment; cached.
+#[cold]
+fn choose_isa() -> Isa {
+    static FOUND: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    let isa = *FOUND.get_or_init(|| detected_isa().min(capability_from_env()));
+    CHOSEN_ISA.store(isa as u8 + 1, std::sync::atomic::Ordering::Relaxed);
+    isa
+}
+
+/// The cap `FUNCTORCH_CPU_CAPABILITY` sets: none ([`Isa::Avx512`]) where it is unset or names
+/// no ISA (reported on stderr).
+fn capability_from_env() -> Isa {
+    match std::env::var(CAPABILITY_VAR) {
+        Ok(v) => capability(&v).unwrap_or_else(|| {
+            eprintln!(
+                "functorch: {CAPABILITY_VAR}={v:?} is not one of avx512, avx2, default; ignored"
+            );
+            Isa::Avx512
+        }),
+        Err(_) => Isa::Avx512,
+    }
+}
+
+/// The cap a value of `FUNCTORCH_CPU_CAPABILITY` names (torch's names for its
+/// `ATEN_CPU_CAPABILITY`; any case, surrounding blanks ignored, empty for no cap); `None` if
+/// it names none.
+pub(crate) fn capability(value: &str) -> Option<Isa> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "avx512" => Some(Isa::Avx512),
+        "avx2" => Some(Isa::Avx2),
+        "default" => Some(Isa::Plain),
+        _ => None,
+    }
+}
+
+/// The best [`Isa`] of this CPU, uncapped (the checks are cached by std).
+pub(crate) fn detected_isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f")
@@ -1098,7 +1164,7 @@ pub(crate) fn isa() -> Isa {
         {
             return Isa::Avx512;
         }
-        if super::simd() {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             return Isa::Avx2;
         }
     }

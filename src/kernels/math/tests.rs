@@ -1027,3 +1027,64 @@ fn the_sqrt_check_accepts_correct_roots_only() {
         "{accepted} of {total}"
     );
 }
+
+#[test]
+fn the_capability_names_are_torchs() {
+    assert_eq!(capability("avx512"), Some(Isa::Avx512));
+    assert_eq!(capability(" AVX2\n"), Some(Isa::Avx2));
+    assert_eq!(capability("Default"), Some(Isa::Plain));
+    assert_eq!(capability(""), Some(Isa::Avx512));
+    assert_eq!(capability("avx"), None);
+    assert_eq!(capability("sse4"), None);
+}
+
+/// NOTE: [cpu-capability] the cap is read once per process, so each value runs this test again
+/// in a child process of the test binary, which checks the ISA and the product backend it sees.
+#[test]
+fn the_capability_variable_caps_every_route() {
+    use crate::kernels::matmul::Backend;
+    const NAME: &str = "kernels::math::tests::the_capability_variable_caps_every_route";
+    if let Ok(v) = std::env::var(CAPABILITY_VAR) {
+        let want = detected_isa().min(capability(&v).expect("a value the parent sets"));
+        assert_eq!(isa(), want);
+        assert_eq!(crate::kernels::simd(), want >= Isa::Avx2);
+        assert_eq!(crate::kernels::gemm::available(), want == Isa::Avx512);
+        let backend = Backend::best();
+        match want {
+            Isa::Avx512 => assert_eq!(backend, Backend::Avx512),
+            Isa::Avx2 => assert_eq!(backend, Backend::Avx2),
+            Isa::Plain => assert_eq!(backend, Backend::Portable),
+        }
+        // a product and an op still give their values on the capped routes
+        let a = crate::Tensor::from_vec((0..12).map(f64::from).collect(), &[3, 4]).unwrap();
+        let p = a.matmul(&a.transpose(0, 1).unwrap()).unwrap();
+        assert_eq!(
+            p.to_vec::<f64>().unwrap(),
+            [14., 38., 62., 38., 126., 214., 62., 214., 366.]
+        );
+        let e = a.exp().unwrap().to_vec::<f64>().unwrap();
+        for (i, y) in e.iter().enumerate() {
+            assert!(ulps(*y, (i as f64).exp()) <= 2, "exp({i}) = {y}");
+        }
+        return;
+    }
+    assert_eq!(isa(), detected_isa());
+    let exe = std::env::current_exe().unwrap();
+    for v in ["avx512", "avx2", "default"] {
+        let out = std::process::Command::new(&exe)
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env(CAPABILITY_VAR, v)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{v}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("1 passed"),
+            "{v}: the child ran no test: {text}"
+        );
+    }
+}
