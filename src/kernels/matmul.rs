@@ -514,11 +514,12 @@ impl<T: Float> Product<'_, T> {
                 // A column-major left operand is read in place by these kernels, column by
                 // column at its leading dimension's stride: measured 2.5× slower than a
                 // row-major one at 512³ (cache-set conflicts of power-of-two strides). Copying
-                // it row-major costs m·k moves against m·n·k multiply-adds: in blocks of 8 × 8
-                // (8 contiguous reads down each column, 8 contiguous writes along each row),
-                // into this thread's recycled buffer. (Element by element down 8 rows, into
-                // a fresh zeroed buffer, the copy and its page faults took 10–13% of the f32
-                // product at 512³ in a profile on AMD Zen 3, 5–6% now.)
+                // it row-major costs m·k moves against m·n·k multiply-adds: in blocks of a
+                // cache line each way (NOTE: [line-blocks]), in bands of rows on the product's
+                // threads (NOTE: [parallel-transpose]), into the calling thread's recycled
+                // buffer. (Element by element down 8 rows, into a fresh zeroed buffer, the
+                // copy and its page faults took 10–13% of the f32 product at 512³ in a profile
+                // on AMD Zen 3, 5–6% in blocks of 8 × 8.)
                 let transposed = self.a_column_major();
                 // NOTE: [gemm-pieces] The crate's kernels tile the output's contiguous
                 // dimension (its columns when its rows are the longer stride, else its rows) in
@@ -671,9 +672,29 @@ impl<T: Float> Product<'_, T> {
                 if transposed {
                     let (m, k) = (self.m, self.k);
                     super::gemm::with_buf(&super::gemm::BUF_T, m * k, |p: *mut T| {
-                        // SAFETY: `a` is valid for its size and strides (the caller's
-                        // guarantee), with rs = 1; the buffer holds m · k elements
-                        unsafe { transpose_to_rows(self.a, m, k, p) };
+                        // NOTE: [parallel-transpose] bands of rows on the product's threads
+                        let bands = if threads > 1 && m * k >= TRANSPOSE_PAR_MIN {
+                            2 * threads
+                        } else {
+                            1
+                        };
+                        let band = m.div_ceil(bands).next_multiple_of(8);
+                        let (a, dst) = (SendPtr(self.a.ptr as *mut T), SendPtr(p));
+                        super::pieces::for_each_piece(m.div_ceil(band), |b| {
+                            let _ = (&a, &dst);
+                            let (i0, rows) = (b * band, band.min(m - b * band));
+                            let rows_of_a = Operand {
+                                ptr: a.0.wrapping_add(i0).cast_const(),
+                                rs: 1,
+                                cs: self.a.cs,
+                            };
+                            // SAFETY: `a` is valid for its size and strides (the caller's
+                            // guarantee), with rs = 1, so its rows i0..i0 + rows are an
+                            // `rows × k` operand at `ptr + i0` with the same strides; the
+                            // buffer holds m · k elements, and this band's rows of it, from
+                            // i0 · k on, are written by this piece alone
+                            unsafe { transpose_to_rows(rows_of_a, rows, k, dst.0.add(i0 * k)) };
+                        });
                         product(Operand {
                             ptr: p,
                             rs: k as isize,
@@ -877,34 +898,77 @@ impl<T: Float> Product<'_, T> {
     }
 }
 
+/// The fewest elements of a column-major `a` copied row-major on more than one thread.
+///
+/// NOTE: [parallel-transpose] Before the AVX micro-kernels' product, a column-major `a` is
+/// copied row-major ([`transpose_to_rows`]); on one thread, that copy left the other threads
+/// idle while it ran. Copied in bands of rows on all of them (each band's rows of the
+/// buffer written by one thread, the values unchanged). f32 aᵀ · b at 512³ through the
+/// AVX2 kernels (AMD Zen 4 under `FUNCTORCH_CPU_CAPABILITY=avx2`, NOTE: [cpu-capability]), two
+/// threads, builds alternated six times, medians: 1.66 → 1.52 ms with the bands (1.73 → 1.52
+/// in another run with [line-blocks] too); a · b of the same size 1.36–1.40 ms, torch 1.44 ms. (On AVX-512 our own
+/// GEMM packs a column-major `a` as it goes, and no copy is made.) Under 2¹⁶ elements
+/// (256 KiB of f32) a copy takes under 25 µs, and waking the other threads costs more.
+const TRANSPOSE_PAR_MIN: usize = 1 << 16;
+
 /// The `m × k` matrix `a`, whose columns are contiguous (`a.rs = 1`), copied row-major to
-/// `dst`, in blocks of 8 × 8.
+/// `dst`, in blocks of a cache line each way ([`transpose_blocks`]).
 ///
 /// # Safety
 /// `a` addresses an `m × k` matrix with `a.rs = 1`; `dst` holds `m · k` elements, not
 /// overlapping it.
 unsafe fn transpose_to_rows<T: Float>(a: Operand<T>, m: usize, k: usize, dst: *mut T) {
-    // down 8 columns at a time: 8 sequential read streams
-    for l0 in (0..k).step_by(8) {
-        for i0 in (0..m).step_by(8) {
-            let rows = (m - i0).min(8);
-            if rows == 8 && l0 + 8 <= k {
+    // SAFETY: the caller's guarantee
+    unsafe {
+        if size_of::<T>() == 4 {
+            transpose_blocks::<T, 16>(a, m, k, dst)
+        } else {
+            transpose_blocks::<T, 8>(a, m, k, dst)
+        }
+    }
+}
+
+/// [`transpose_to_rows`] in blocks of `B × B`, `B` elements a cache line.
+///
+/// NOTE: [line-blocks] Blocks of 8 × 8 f32 wrote half a cache line of each row of `dst` at a
+/// time, and the other half only after a pass down all the rows; with rows of a power of two
+/// bytes apart (2 KiB at k = 512) they all fall in the same few sets of the L1, so each half
+/// line went out and came back. Blocks of one line each way (16 × 16 f32, 8 × 8 f64) read and
+/// write whole lines. f32 512 × 512 on one thread (AMD Zen 4, best of 200): 130 → 89 µs
+/// (83 in the AVX2 copy, not worth a copy of its own); f64 in blocks of 4 × 4 took 200 µs
+/// against 147 in 8 × 8. f32 aᵀ · b at 512³ through the AVX2 kernels, one thread, alternated
+/// six times: 2.76 → 2.69 ms (a · b 2.54).
+///
+/// # Safety
+/// As for [`transpose_to_rows`].
+#[inline(always)]
+unsafe fn transpose_blocks<T: Float, const B: usize>(
+    a: Operand<T>,
+    m: usize,
+    k: usize,
+    dst: *mut T,
+) {
+    // down B columns at a time: B sequential read streams
+    for l0 in (0..k).step_by(B) {
+        for i0 in (0..m).step_by(B) {
+            let rows = (m - i0).min(B);
+            if rows == B && l0 + B <= k {
                 // a whole block through a fixed-size array, which the compiler transposes in
                 // registers
-                let mut t = [[T::ZERO; 8]; 8];
+                let mut t = [[T::ZERO; B]; B];
                 for (c, tc) in t.iter_mut().enumerate() {
-                    // SAFETY: a[i0..i0 + 8, l0 + c] is a contiguous run (rs = 1) inside the
+                    // SAFETY: a[i0..i0 + B, l0 + c] is a contiguous run (rs = 1) inside the
                     // m × k operand
-                    tc.copy_from_slice(unsafe { a.line(i0, l0 + c, 8) });
+                    tc.copy_from_slice(unsafe { a.line(i0, l0 + c, B) });
                 }
-                for (d, dst_row) in (0..8).map(|d| (d, (i0 + d) * k + l0)) {
-                    let row: [T; 8] = std::array::from_fn(|c| t[c][d]);
-                    // SAFETY: dst_row + 8 = (i0 + d) · k + l0 + 8 ≤ m · k, inside `dst`
-                    unsafe { dst.add(dst_row).cast::<[T; 8]>().write_unaligned(row) };
+                for (d, dst_row) in (0..B).map(|d| (d, (i0 + d) * k + l0)) {
+                    let row: [T; B] = std::array::from_fn(|c| t[c][d]);
+                    // SAFETY: dst_row + B = (i0 + d) · k + l0 + B ≤ m · k, inside `dst`
+                    unsafe { dst.add(dst_row).cast::<[T; B]>().write_unaligned(row) };
                 }
                 continue;
             }
-            for l in l0..(l0 + 8).min(k) {
+            for l in l0..(l0 + B).min(k) {
                 // SAFETY: a[i0..i0 + rows, l] is a contiguous run (rs = 1) inside the m × k
                 // operand
                 let col = unsafe { a.line(i0, l, rows) };
@@ -1821,8 +1885,9 @@ mod tests {
         // larger split above 2²⁶ multiply-adds, matrix-vector products with 4-row groups and a
         // remainder (whose results must not depend on the split), a large outer product, and
         // few rows by many columns (split by columns), k = 4 by scaled rows in tiles, the
-        // small-product kernels in blocks of columns (32 rows) and of rows (64), and a dense
-        // product of 64 columns in two blocks; every result the same bit for bit on one thread
+        // small-product kernels in blocks of columns (32 rows) and of rows (64), a dense
+        // product of 64 columns in two blocks, and a column-major `a` copied in bands; every
+        // result the same bit for bit on one thread
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
@@ -1846,6 +1911,10 @@ mod tests {
             (32, 256, 128),
             (64, 300, 64),
             (64, 1000, 64),
+            (40, 30, 50),
+            // a column-major `a` large enough to be copied row-major in bands of rows on
+            // all threads, the last band short (NOTE: [parallel-transpose])
+            (301, 250, 97),
         ];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             let a = random(m, k, 40 + i as u64, i % 2 == 1 && n > 1);
