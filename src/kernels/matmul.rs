@@ -930,12 +930,14 @@ impl<T: Float> Product<'_, T> {
 /// NOTE: [parallel-transpose] Before the AVX micro-kernels' product, a column-major `a` is
 /// copied row-major ([`transpose_to_rows`]); on one thread, that copy left the other threads
 /// idle while it ran. Copied in bands of rows on all of them (each band's rows of the
-/// buffer written by one thread, the values unchanged). f32 aᵀ · b at 512³ through the
-/// AVX2 kernels (AMD Zen 4 under `FUNCTORCH_CPU_CAPABILITY=avx2`, NOTE: [cpu-capability]), two
+/// buffer written by one thread, the values unchanged). f32 aᵀ · b at 512³ through the AVX2
+/// kernels (AMD Zen 4 under `FUNCTORCH_CPU_CAPABILITY=avx2`, NOTE: [cpu-capability]), two
 /// threads, builds alternated six times, medians: 1.66 → 1.52 ms with the bands (1.73 → 1.52
-/// in another run with [line-blocks] too); a · b of the same size 1.36–1.40 ms, torch 1.44 ms. (On AVX-512 our own
-/// GEMM packs a column-major `a` as it goes, and no copy is made.) Under 2¹⁶ elements
-/// (256 KiB of f32) a copy takes under 25 µs, and waking the other threads costs more.
+/// in another run with [line-blocks] too); a · b of the same size 1.36–1.40 ms, torch 1.44
+/// ms. (On AVX-512 our own GEMM packs a column-major `a` as it goes, and no copy is made.)
+/// Below 2¹⁶ elements a copy takes 20–40 µs on one thread, less than waking a sleeping
+/// worker from outside the pool can take here (NOTE: [caller-shares]); the threshold is not
+/// tuned further.
 const TRANSPOSE_PAR_MIN: usize = 1 << 16;
 
 /// The `m × k` matrix `a`, whose columns are contiguous (`a.rs = 1`), copied row-major to
