@@ -630,57 +630,11 @@ impl<T: Float> Product<'_, T> {
                             s += w;
                         }
                     };
-                    // Threads get whole blocks of the output, along its longer side, each its own
-                    // single-threaded GEMM (packing its own operand panels): measured to cost the
-                    // same CPU time as one thread's GEMM, where the crate's own threading (all
-                    // threads on one shared packed panel, synchronized per depth step) cost 25–35%
-                    // more at 1024³. A wide product with few rows also goes in blocks of 512
-                    // columns on one thread: these fit the crate's direct (L2-sized) path, measured
-                    // 15% faster at 64 × 64 × 10⁴ than the whole product. Blocks are at least 64
-                    // long, or half the side where that is shorter: 64 × 1000 × 64 stayed whole
-                    // on two threads.
-                    //
-                    // NOTE: [balanced-blocks] Blocks along a side cut at whole tiles of 24 f32
-                    // (12 f64) can leave the threads uneven where the side holds few tiles: the
-                    // 64 columns of f32 64 × 10⁴ × 64 went in blocks of 48 and 16, so on two
-                    // threads it took 3/4 of one thread's time. Where the other side gives the
-                    // slowest thread at least a fifth less of the output, the blocks run along
-                    // it (here two blocks of 32 rows). Each output element is the same chain
-                    // of multiply-adds either way, so the bits do not change. AMD Zen 4 under
-                    // the AVX2 cap (NOTE: [cpu-capability]), two threads, builds alternated
-                    // six times, medians: f32 64 × 10⁴ × 64 629 → 501 µs (torch 481 µs: 0.86
-                    // → 1.15–1.19 side by side); f64 (blocks of 36 and 28 columns before)
-                    // 1097 → 1068 µs. The AVX-512 tiles (16) split 64 evenly.
                     // blocks cut at whole tiles where they split the tiles' side
                     let unit_of = |cols: bool| if cols == along_cols { unit } else { 16 };
-                    let width_of = |len: usize, unit: usize| {
-                        if threads > 1 {
-                            let pieces = threads * if m * n * self.k >= 1 << 26 { 2 } else { 1 };
-                            len.div_ceil(pieces)
-                                .next_multiple_of(unit)
-                                .max(64.min(len.div_ceil(2)))
-                        } else {
-                            len
-                        }
-                    };
-                    // NOTE: [balanced-blocks] the slowest thread's share of the output
-                    let share = |len: usize, width: usize, other: usize| {
-                        len.div_ceil(width).div_ceil(threads) * width.min(len) * other
-                    };
-                    let mut by_cols = n >= m;
-                    if threads > 1 {
-                        let cols = share(n, width_of(n, unit_of(true)), m);
-                        let rows = share(m, width_of(m, unit_of(false)), n);
-                        if (by_cols && 4 * cols > 5 * rows) || (!by_cols && 4 * rows > 5 * cols) {
-                            by_cols = !by_cols;
-                        }
-                    }
+                    let (by_cols, width) =
+                        output_blocks(m, n, self.k, threads, [unit_of(true), unit_of(false)]);
                     let len = if by_cols { n } else { m };
-                    let unit = unit_of(by_cols);
-                    let mut width = width_of(len, unit);
-                    if by_cols && m <= 128 && n >= 2048 {
-                        width = width.min(512 / unit * unit);
-                    }
                     let tile = |t: usize| {
                         let (s, w) = (t * width, width.min(len - t * width));
                         if by_cols {
@@ -925,6 +879,59 @@ impl<T: Float> Product<'_, T> {
     }
 }
 
+/// How a product through `private-gemm-x86` is cut among `threads`: in blocks of columns or not (of
+/// rows), and the blocks' width; `units` are the whole tiles that blocks of columns and blocks of
+/// rows are cut at.
+///
+/// Threads get whole blocks of the output, along its longer side, each its own single-threaded GEMM
+/// (packing its own operand panels): measured to cost the same CPU time as one thread's GEMM, where
+/// the crate's own threading (all threads on one shared packed panel, synchronized per depth step)
+/// cost 25–35% more at 1024³. A wide product with few rows also goes in blocks of 512 columns on
+/// one thread: these fit the crate's direct (L2-sized) path, measured 15% faster at 64 × 64 × 10⁴
+/// than the whole product. Blocks are at least 64 long, or half the side where that is shorter: 64
+/// × 1000 × 64 stayed whole on two threads.
+///
+/// NOTE: [balanced-blocks] Blocks along a side cut at whole tiles of 24 f32 (12 f64) can leave the
+/// threads uneven where the side holds few tiles: the 64 columns of f32 64 × 10⁴ × 64 went in
+/// blocks of 48 and 16, so on two threads it took 3/4 of one thread's time. Where the other side
+/// gives the slowest thread at least a fifth less of the output, the blocks run along it (here two
+/// blocks of 32 rows). Each output element is the same chain of multiply-adds either way, so the
+/// bits do not change. AMD Zen 4 under the AVX2 cap (NOTE: [cpu-capability]), two threads, builds
+/// alternated six times, medians: f32 64 × 10⁴ × 64 629 → 501 µs (torch 481 µs: 0.86 → 1.15–1.19
+/// side by side); f64 (blocks of 36 and 28 columns before) 1097 → 1068 µs. The AVX-512 tiles (16)
+/// split 64 evenly.
+#[cfg(target_arch = "x86_64")]
+fn output_blocks(m: usize, n: usize, k: usize, threads: usize, units: [usize; 2]) -> (bool, usize) {
+    let width_of = |len: usize, unit: usize| {
+        if threads > 1 {
+            let pieces = threads * if m * n * k >= 1 << 26 { 2 } else { 1 };
+            len.div_ceil(pieces)
+                .next_multiple_of(unit)
+                .max(64.min(len.div_ceil(2)))
+        } else {
+            len
+        }
+    };
+    // the slowest thread's share of the output
+    let share = |len: usize, width: usize, other: usize| {
+        len.div_ceil(width).div_ceil(threads) * width.min(len) * other
+    };
+    let mut by_cols = n >= m;
+    if threads > 1 {
+        let cols = share(n, width_of(n, units[0]), m);
+        let rows = share(m, width_of(m, units[1]), n);
+        if (by_cols && 4 * cols > 5 * rows) || (!by_cols && 4 * rows > 5 * cols) {
+            by_cols = !by_cols;
+        }
+    }
+    let unit = units[usize::from(!by_cols)];
+    let mut width = width_of(if by_cols { n } else { m }, unit);
+    if by_cols && m <= 128 && n >= 2048 {
+        width = width.min(512 / unit * unit);
+    }
+    (by_cols, width)
+}
+
 /// The fewest elements of a column-major `a` copied row-major on more than one thread.
 ///
 /// NOTE: [parallel-transpose] Before the AVX micro-kernels' product, a column-major `a` is
@@ -938,6 +945,7 @@ impl<T: Float> Product<'_, T> {
 /// Below 2¹⁶ elements a copy takes 20–40 µs on one thread, less than waking a sleeping
 /// worker from outside the pool can take here (NOTE: [caller-shares]); the threshold is not
 /// tuned further.
+#[cfg(target_arch = "x86_64")]
 const TRANSPOSE_PAR_MIN: usize = 1 << 16;
 
 /// The `m × k` matrix `a`, whose columns are contiguous (`a.rs = 1`), copied row-major to
@@ -946,6 +954,7 @@ const TRANSPOSE_PAR_MIN: usize = 1 << 16;
 /// # Safety
 /// `a` addresses an `m × k` matrix with `a.rs = 1`; `dst` holds `m · k` elements, not
 /// overlapping it.
+#[cfg(target_arch = "x86_64")]
 unsafe fn transpose_to_rows<T: Float>(a: Operand<T>, m: usize, k: usize, dst: *mut T) {
     // SAFETY: the caller's guarantee
     unsafe {
@@ -970,6 +979,7 @@ unsafe fn transpose_to_rows<T: Float>(a: Operand<T>, m: usize, k: usize, dst: *m
 ///
 /// # Safety
 /// As for [`transpose_to_rows`].
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn transpose_blocks<T: Float, const B: usize>(
     a: Operand<T>,
@@ -1905,6 +1915,25 @@ mod tests {
                 check::<f32>(&a32, &b32, m, k, n);
             }
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn output_blocks_split_the_threads_evenly() {
+        // f32 tiles of 24 along the columns of a row-major output, 16 along its rows
+        let f32 = [24, 16];
+        // 64 columns would go in blocks of 48 and 16: two of 32 rows instead
+        // (NOTE: [balanced-blocks])
+        assert_eq!(output_blocks(64, 64, 10_000, 2, f32), (false, 32));
+        // AVX-512 tiles of 16 split the 64 columns evenly: they stay
+        assert_eq!(output_blocks(64, 64, 10_000, 2, [16, 16]), (true, 32));
+        // a square product in four blocks of columns, whole tiles, near enough to even
+        assert_eq!(output_blocks(512, 512, 512, 2, f32), (true, 144));
+        // tall: blocks of rows; wide with few rows: columns, at most 504
+        assert_eq!(output_blocks(10_000, 64, 64, 2, f32), (false, 5008));
+        assert_eq!(output_blocks(64, 10_000, 64, 2, f32), (true, 504));
+        // one thread: one block
+        assert_eq!(output_blocks(64, 64, 10_000, 1, f32), (true, 64));
     }
 
     #[test]

@@ -73,6 +73,8 @@
 
 mod erf_table;
 mod single;
+// AVX-512 loops only: x86-64 alone compiles it
+#[cfg(target_arch = "x86_64")]
 mod sqrt;
 mod tables;
 #[cfg(test)]

@@ -48,7 +48,6 @@ use std::mem::MaybeUninit;
 /// `$out[i] = $f(v, k)` over `$x`, 8 lanes `v` at a time, the last vector masked to the
 /// lanes `k` left, inside a function compiled with AVX-512F (a macro, so that `$f`, a
 /// function with that target feature, is called from one with it).
-#[cfg(target_arch = "x86_64")]
 macro_rules! lanes {
     ($x:expr, $out:expr, |$v:ident, $k:ident| $f:expr) => {{
         use std::arch::x86_64::*;
@@ -84,7 +83,6 @@ macro_rules! lanes {
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn sqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
     // SAFETY: the caller's CPU has AVX-512F, what every loop of SQRT needs
@@ -97,7 +95,6 @@ pub(super) unsafe fn sqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn rsqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
     // SAFETY: as in `sqrt64`
@@ -110,7 +107,6 @@ pub(super) unsafe fn rsqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn recip64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
     // SAFETY: as in `sqrt64`
@@ -144,12 +140,10 @@ pub(super) unsafe fn recip64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
 pub(super) type Loop = unsafe fn(&[f64], &mut [MaybeUninit<f64>]);
 
 /// Loops that give the same bits for one op, and the one measured fastest on this machine
 /// (NOTE: [unit-mix]).
-#[cfg(target_arch = "x86_64")]
 pub(super) struct Mixes {
     /// The candidates, each a pattern of hardware and multiply-add vectors.
     pub(super) loops: &'static [Loop],
@@ -158,10 +152,8 @@ pub(super) struct Mixes {
 }
 
 /// `Mixes::chosen` before the loops are timed.
-#[cfg(target_arch = "x86_64")]
 const UNTIMED: u8 = u8::MAX;
 
-#[cfg(target_arch = "x86_64")]
 impl Mixes {
     pub(super) const fn new(loops: &'static [Loop]) -> Mixes {
         Mixes {
@@ -193,7 +185,6 @@ impl Mixes {
 ///
 /// # Safety
 /// The CPU must have AVX-512F.
-#[cfg(target_arch = "x86_64")]
 unsafe fn fastest(loops: &[Loop]) -> u8 {
     const LEN: usize = 2048;
     let x: Vec<f64> = (0..LEN)
@@ -218,18 +209,20 @@ unsafe fn fastest(loops: &[Loop]) -> u8 {
     c as u8
 }
 
-/// Loops (each a [`Loop`]) named `$name` that take each group of six vectors of 8 lanes by
-/// their pattern `$m` (`$by::<M>` for a vector, the const `M` saying which units compute it),
-/// and the vectors after the last whole group by `$rest` (8 lanes `v` at a time, the last
-/// masked to the lanes `k`).
-#[cfg(target_arch = "x86_64")]
+/// The [`Mixes`] `$mixes` of an op (documented by `$doc`): loops (each a [`Loop`]) named
+/// `$name` that take each group of six vectors of 8 lanes by their pattern `$m` (`$by::<M>`
+/// for a vector, the const `M` saying which units compute it), and the vectors after the last
+/// whole group by `$rest` (8 lanes `v` at a time, the last masked to the lanes `k`).
 macro_rules! mixed {
-    ($by:ident, |$v:ident, $k:ident| $rest:expr; $($name:ident: [$($m:literal),+]),+ $(,)?) => {$(
+    ($(#[doc = $doc:literal])* $mixes:ident = $by:ident, |$v:ident, $k:ident| $rest:expr;
+     $($name:ident: [$($m:literal),+]),+ $(,)?) => {
+        $(#[doc = $doc])*
+        pub(super) static $mixes: Mixes = Mixes::new(&[$($name),+]);
+        $(
         /// A loop of NOTE: [unit-mix]; see [`mixed`].
         ///
         /// # Safety
         /// The CPU must have AVX-512F.
-        #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f")]
         unsafe fn $name(x: &[f64], out: &mut [MaybeUninit<f64>]) {
             use std::arch::x86_64::*;
@@ -257,14 +250,11 @@ macro_rules! mixed {
 /// Which units compute a vector's square root: `HARD` the divide unit (`vsqrtpd`), `FMA`
 /// multiply-adds checked exact (NOTE: [sqrt-newton]); for `1/√x`, `HARD | FMA << 1` and the
 /// like, bit 0 for the root and bit 1 for its reciprocal.
-#[cfg(target_arch = "x86_64")]
 const HARD: u8 = 0;
 /// See [`HARD`].
-#[cfg(target_arch = "x86_64")]
 const FMA: u8 = 1;
 
 /// √v by the units `M` says ([`HARD`] or [`FMA`]), correctly rounded in every lane.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn root_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
@@ -276,7 +266,6 @@ fn root_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m
 }
 
 /// 1/v by the units `M` says ([`HARD`]: `vdivpd`, or [`FMA`]), correctly rounded.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn recip_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
@@ -290,7 +279,6 @@ fn recip_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
 
 /// 1/√v, two roundings: the root by the units of bit 0 of `M` ([`root_by`]), its reciprocal
 /// by those of bit 1 ([`recip_by`]).
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn rsqrt_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
@@ -311,7 +299,9 @@ fn rsqrt_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
 // 1 = multiply-adds), multiply-adds throughout, the root by multiply-adds and the division
 // by the unit, that with one, two or three vectors of six by the unit alone, the two taken
 // in turn, the root by the unit and the reciprocal by multiply-adds, and the unit alone.
-mixed!(root_by, |v, k| root(v, k);
+mixed!(
+    /// The square root's loops (NOTE: [unit-mix]).
+    SQRT = root_by, |v, k| root(v, k);
     sqrt_f6: [1, 1, 1, 1, 1, 1],
     sqrt_h1: [0, 1, 1, 1, 1, 1],
     sqrt_h2: [0, 1, 1, 0, 1, 1],
@@ -319,7 +309,9 @@ mixed!(root_by, |v, k| root(v, k);
     sqrt_h4: [0, 0, 1, 0, 0, 1],
     sqrt_h6: [0, 0, 0, 0, 0, 0],
 );
-mixed!(recip_by, |v, k| reciprocal(v, k);
+mixed!(
+    /// The reciprocal's loops (NOTE: [unit-mix]).
+    RECIP = recip_by, |v, k| reciprocal(v, k);
     recip_f6: [1, 1, 1, 1, 1, 1],
     recip_h1: [0, 1, 1, 1, 1, 1],
     recip_h2: [0, 1, 1, 0, 1, 1],
@@ -327,7 +319,9 @@ mixed!(recip_by, |v, k| reciprocal(v, k);
     recip_h4: [0, 0, 1, 0, 0, 1],
     recip_h6: [0, 0, 0, 0, 0, 0],
 );
-mixed!(rsqrt_by, |v, k| reciprocal(root(v, k), k);
+mixed!(
+    /// The loops of `1/√x` (NOTE: [unit-mix]).
+    RSQRT = rsqrt_by, |v, k| reciprocal(root(v, k), k);
     rsqrt_f6: [3, 3, 3, 3, 3, 3],
     rsqrt_d6: [1, 1, 1, 1, 1, 1],
     rsqrt_d5: [1, 1, 1, 1, 1, 0],
@@ -338,25 +332,11 @@ mixed!(rsqrt_by, |v, k| reciprocal(root(v, k), k);
     rsqrt_h6: [0, 0, 0, 0, 0, 0],
 );
 
-/// The square root's loops (NOTE: [unit-mix]).
-#[cfg(target_arch = "x86_64")]
-pub(super) static SQRT: Mixes = Mixes::new(&[sqrt_f6, sqrt_h1, sqrt_h2, sqrt_h3, sqrt_h4, sqrt_h6]);
-/// The reciprocal's loops (NOTE: [unit-mix]).
-#[cfg(target_arch = "x86_64")]
-pub(super) static RECIP: Mixes =
-    Mixes::new(&[recip_f6, recip_h1, recip_h2, recip_h3, recip_h4, recip_h6]);
-/// The loops of `1/√x` (NOTE: [unit-mix]).
-#[cfg(target_arch = "x86_64")]
-pub(super) static RSQRT: Mixes = Mixes::new(&[
-    rsqrt_f6, rsqrt_d6, rsqrt_d5, rsqrt_d4, rsqrt_d3, rsqrt_f3, rsqrt_r6, rsqrt_h6,
-]);
-
 /// The correctly rounded reciprocals of the lanes `k` of `s`; the others are unspecified.
 /// `vrcp14pd` and two Newton steps (14 → 28 → about 52 bits), then the check of NOTE:
 /// [sqrt-newton] for a quotient: `q` is `1/s` correctly rounded where `|RN(1 − q·s)|` is
 /// under `s·u/2` less 8 ulps (`u` the spacing below `q`), as `|1/s − q| = |1 − q·s| / s`, and
 /// `s` and `q` are normal; `vdivpd` for the other lanes (zeros, ±∞, NaN, subnormals).
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn reciprocal(s: std::arch::x86_64::__m512d, k: u8) -> std::arch::x86_64::__m512d {
@@ -376,7 +356,6 @@ fn reciprocal(s: std::arch::x86_64::__m512d, k: u8) -> std::arch::x86_64::__m512
 
 /// The lanes of `k` where `q` is proven to be `1/s` correctly rounded, whatever `q` is (see
 /// [`reciprocal`]).
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn reciprocal_exact(
@@ -404,7 +383,6 @@ pub(super) fn reciprocal_exact(
 
 /// The spacing of floats just below each lane of `s` (positive, normal): its ulp, or half of
 /// it at a power of two.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn spacing_below(s: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
@@ -417,7 +395,6 @@ fn spacing_below(s: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
 }
 
 /// Each lane of `t` (positive) lowered by 8 units in its last place.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn below_less_8(t: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
@@ -430,7 +407,6 @@ fn below_less_8(t: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
 
 /// The correctly rounded roots of the lanes `k` of `v` (NOTE: [sqrt-newton]); the others are
 /// unspecified.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn root(v: std::arch::x86_64::__m512d, k: u8) -> std::arch::x86_64::__m512d {
@@ -445,7 +421,6 @@ fn root(v: std::arch::x86_64::__m512d, k: u8) -> std::arch::x86_64::__m512d {
 }
 
 /// Steps 1–3 of NOTE: [sqrt-newton]: √v within about 2⁻¹⁰³ before its last rounding.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn estimate(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
@@ -463,7 +438,6 @@ pub(super) fn estimate(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m5
 
 /// Step 4 of NOTE: [sqrt-newton]: the lanes of `k` where `s` is proven to be √v correctly
 /// rounded, whatever `s` is.
-#[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn exact(v: std::arch::x86_64::__m512d, s: std::arch::x86_64::__m512d, k: u8) -> u8 {

@@ -871,7 +871,9 @@ fn sqrt_is_correctly_rounded_in_every_copy() {
 #[test]
 fn every_mix_of_units_gives_the_hardware_bits() {
     use super::sqrt::{Loop, RECIP, RSQRT, SQRT};
-    if isa() != Isa::Avx512 {
+    // the hardware's features, not the cap of NOTE: [cpu-capability]: the loops are called
+    // directly
+    if detected_isa() != Isa::Avx512 {
         eprintln!("no AVX-512: the mixed loops are not built for this CPU");
         return;
     }
@@ -954,7 +956,9 @@ fn the_mix_is_timed_once_and_kept() {
 #[test]
 fn the_sqrt_check_accepts_correct_roots_only() {
     use std::arch::x86_64::*;
-    if isa() != Isa::Avx512 {
+    // the hardware's features, not the cap of NOTE: [cpu-capability]: the loops are called
+    // directly
+    if detected_isa() != Isa::Avx512 {
         eprintln!("no AVX-512: the checked square root is not built for this CPU");
         return;
     }
