@@ -916,13 +916,15 @@ fn fold_inner<F: Fold>(
     let rows: usize = outer.iter().map(|d| d.n).product();
     let bytes = rows * inner.n * size_of::<F::T>();
     let Some(quarter) = streams.quarter(bytes) else {
-        return fold_rows(f, data, base, walk, isa, None);
+        return fold_rows(f, data, base, walk, isa, None, streams.block);
     };
-    if !streams.measured {
-        return fold_rows(f, data, base, walk, isa, Some(quarter));
+    if !streams.measured || inner.n < run_len::<F::T>() {
+        // (rows shorter than a run are read in order either way: nothing to measure)
+        return fold_rows(f, data, base, walk, isa, Some(quarter), streams.block);
     }
     // NOTE: [streams-measured]
-    let class = SizeClass::of(bytes, streams.min_input);
+    let side_by_side = inner.n / run_len::<F::T>() < STREAMS * quarter_runs::<F::T>(quarter);
+    let class = SizeClass::of(bytes, streams.min_input, side_by_side);
     let (way, trial) = match class.choice() {
         Choice::Streams => (Way::Streams, None),
         Choice::InOrder => (Way::InOrder, None),
@@ -935,6 +937,7 @@ fn fold_inner<F: Fold>(
         walk,
         isa,
         (way == Way::Streams).then_some(quarter),
+        streams.block,
     );
     if let Some(start) = trial {
         class.record(way, start.elapsed().as_secs_f64() / bytes as f64);
@@ -943,7 +946,7 @@ fn fold_inner<F: Fold>(
 }
 
 /// [`fold_inner`] with the quarters' fewest bytes chosen: `None` where rows are read from
-/// start to end (NOTE: [streams]).
+/// start to end (NOTE: [streams]); `block` is [`Streams::block`].
 fn fold_rows<F: Fold>(
     f: F,
     data: &[F::T],
@@ -951,6 +954,7 @@ fn fold_rows<F: Fold>(
     walk: &[Dim],
     isa: math::Isa,
     quarter: Option<usize>,
+    block: usize,
 ) -> (AlignedVec<F::A>, Dims) {
     let (inner, outer) = walk.split_last().expect("merge leaves one dim");
     let len = inner.n;
@@ -982,6 +986,7 @@ fn fold_rows<F: Fold>(
                 start: t * per,
                 len,
                 quarter,
+                block,
                 out,
             };
             with_isa(isa, k)
@@ -995,6 +1000,7 @@ fn fold_rows<F: Fold>(
             start: 0,
             len,
             quarter,
+            block,
             out: &mut part,
         };
         with_isa(isa, k)
@@ -1012,6 +1018,8 @@ struct FoldRows<'a, F: Fold> {
     len: usize,
     /// The fewest bytes of a quarter read side by side, if any are (NOTE: [streams]).
     quarter: Option<usize>,
+    /// The bytes of a block of rows of a quarter read side by side ([`Streams::block`]).
+    block: usize,
     out: &'a mut [F::A],
 }
 
@@ -1031,23 +1039,30 @@ impl<F: Fold> Vectorized for FoldRows<'_, F> {
             0
         };
         if q > 0 {
+            // NOTE: [held-rows] each quarter's rows in blocks, all read before any is combined
             let mut o: [Odometer; STREAMS] = std::array::from_fn(|s| {
                 Odometer::new(self.outer.iter().copied(), self.start + s * q)
             });
-            for i in 0..q {
-                let x = std::array::from_fn(|s| {
-                    let at = (self.base + o[s].off) as usize;
-                    o[s].advance();
-                    &self.data[at..at + len]
-                });
-                let acc = if run_len::<F::T>() == RUN_NARROW {
-                    fold_side_by_side::<F, RUN_NARROW>(f, x, &mut stack.quarters)
-                } else {
-                    fold_side_by_side::<F, RUN>(f, x, &mut stack.quarters)
+            let mut quarters = self.out[..STREAMS * q].chunks_mut(q);
+            let mut outs: [&mut [F::A]; STREAMS] =
+                std::array::from_fn(|_| quarters.next().expect("four quarters of q rows"));
+            let per = block_rows::<F::T>(self.block, len, q);
+            let mut i = 0;
+            while i < q {
+                let k = per.min(q - i);
+                let rows = RowsSideBySide {
+                    data: self.data,
+                    base: self.base,
+                    at: &mut o,
+                    len,
                 };
-                for (s, a) in acc.into_iter().enumerate() {
-                    self.out[s * q + i] = collapse(f, a);
+                let out = outs.each_mut().map(|o| &mut o[i..i + k]);
+                if run_len::<F::T>() == RUN_NARROW {
+                    fold_rows_side_by_side::<F, RUN_NARROW>(f, rows, &mut stack.quarters, out);
+                } else {
+                    fold_rows_side_by_side::<F, RUN>(f, rows, &mut stack.quarters, out);
                 }
+                i += k;
             }
         }
         let start = self.start + STREAMS * q;
@@ -1385,7 +1400,8 @@ impl<A> Runs<A> {
 ///   pairwise tree, and each run's accumulators take its elements in the same order as before;
 /// - shorter rows of at least a run are folded four at a time, from the four quarters of the
 ///   rows (each quarter one long stream), their runs side by side in the same way, then
-///   their tails (the elements after the last whole run) side by side too. Reading the tails
+///   their tails (the elements after the last whole run) side by side too, a block of rows
+///   of each quarter read before any is combined (NOTE: [held-rows]). Reading the tails
 ///   one row after another left a fifth of each f32 row of 10⁴ in one stream: row sums of
 ///   1000 × 10⁴ f32 took 0.96 against 0.87 ms on one thread, 0.53 against 0.44 ms on two (AMD
 ///   Zen 5, builds alternated six times, medians).
@@ -1414,6 +1430,9 @@ struct Streams {
     /// Whether the quarters are read side by side only where that measured faster on this
     /// machine (NOTE: [streams-measured]); otherwise wherever they can be.
     measured: bool,
+    /// The bytes of each quarter's block of rows, where rows are read side by side: at least
+    /// one row, all of them read before any is combined (NOTE: [held-rows]).
+    block: usize,
 }
 
 impl Streams {
@@ -1423,6 +1442,7 @@ impl Streams {
         min_input: 16 << 20,
         min_quarter: 64 << 10,
         measured: true,
+        block: 512 << 10,
     };
 
     /// The fewest bytes of a quarter, for an input of `bytes`; `None` if it is read run by run.
@@ -1443,7 +1463,11 @@ impl Streams {
 // changing any result: for each size class of input (16–64 MB, 64–256 MB, larger), the
 // first `TRIALS` reductions read each way, alternately, timing each in seconds per byte, and
 // the way with the lower median is kept for the rest of the process. A class's trials cost
-// nothing but the slower way's time in those calls.
+// nothing but the slower way's time in those calls. Rows read in quarters and rows read side
+// by side choose apart (a class each): the two ways of reading differ, and a process that
+// sums vectors and the rows of matrices of the same size had the rows read the way the first
+// vectors' trials chose. Rows shorter than a run take no trial (they are read in order
+// either way).
 
 /// The two ways a large input's rows can be read (NOTE: [streams-measured]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1527,23 +1551,26 @@ impl Trials {
 }
 
 /// Size classes of input, each a factor of four from the streams' threshold up (the last
-/// open-ended); each chooses its own way (NOTE: [streams-measured]).
+/// open-ended), for each of the two things the quarters can be (of one row, or of the rows
+/// read side by side); each chooses its own way (NOTE: [streams-measured]).
 const CLASSES: usize = 3;
 
-/// The trials and choices of the size classes, for this process.
-static TRIALS_BY_CLASS: std::sync::Mutex<[Trials; CLASSES]> =
-    std::sync::Mutex::new([Trials::NEW; CLASSES]);
+/// The trials and choices of the size classes, for this process: those of rows read in
+/// quarters first, then those of rows read side by side.
+static TRIALS_BY_CLASS: std::sync::Mutex<[Trials; 2 * CLASSES]> =
+    std::sync::Mutex::new([Trials::NEW; 2 * CLASSES]);
 
 /// A size class of input (NOTE: [streams-measured]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SizeClass(usize);
 
 impl SizeClass {
-    /// The class of an input of `bytes`, at least `min_input`.
-    fn of(bytes: usize, min_input: usize) -> SizeClass {
+    /// The class of an input of `bytes`, at least `min_input`, whose rows are read in
+    /// quarters, or side by side if `side_by_side` (NOTE: [streams]).
+    fn of(bytes: usize, min_input: usize, side_by_side: bool) -> SizeClass {
         let ratio = bytes / min_input.max(1);
         let log4 = (usize::BITS - ratio.max(1).leading_zeros() - 1) as usize / 2;
-        SizeClass(log4.min(CLASSES - 1))
+        SizeClass(log4.min(CLASSES - 1) + usize::from(side_by_side) * CLASSES)
     }
 
     /// What the next reduction of this class does.
@@ -1680,6 +1707,105 @@ fn fold_side_by_side<F: Fold, const R: usize>(
         }
         flush_lanes(f, &mut stacks[s])
     })
+}
+
+/// The next row of each of four quarters of a walk's rows, read side by side (NOTE:
+/// [held-rows]).
+struct RowsSideBySide<'a, 'o, T> {
+    data: &'a [T],
+    base: isize,
+    /// Where each quarter's next row starts.
+    at: &'o mut [Odometer; STREAMS],
+    len: usize,
+}
+
+impl<'a, T> RowsSideBySide<'a, '_, T> {
+    /// The four next rows, the odometers moved past them.
+    #[inline(always)]
+    fn next(&mut self) -> [&'a [T]; STREAMS] {
+        std::array::from_fn(|s| {
+            let at = (self.base + self.at[s].off) as usize;
+            self.at[s].advance();
+            &self.data[at..at + self.len]
+        })
+    }
+}
+
+/// How many rows of `len` elements of a quarter of `q` rows make a block of `bytes` (NOTE:
+/// [held-rows]): at least one, at most `q`.
+fn block_rows<T>(bytes: usize, len: usize, q: usize) -> usize {
+    (bytes / (len * size_of::<T>()).max(1)).clamp(1, q.max(1))
+}
+
+/// The next `out[0].len()` rows of each of four quarters ([`RowsSideBySide`]), folded side
+/// by side, each into its place of `out`: run `r` of the four rows in step, then their
+/// tails, as [`fold_side_by_side`] folds one row of each; every run's and tail's
+/// accumulators held, and combined row by row only after the block's last row is read
+/// (NOTE: [held-rows]). Each row is combined as [`fold_runs`] combines it: its runs and then
+/// its tail pushed on its own pairwise stack, so the bits are those of rows read in order.
+///
+/// NOTE: [held-rows] Four rows side by side, each folded and combined before the next four
+/// were read (a call of [`fold_side_by_side`] for each), read from memory at half the rate
+/// of the same rows read in order where a row is one run long: the loads of each quarter's
+/// next row waited behind the stores and combinations of the last, which waited on its
+/// loads from memory. Read in blocks, all the loads of a block first (as NOTE: [held-runs]
+/// does for the runs of one row), they read at the rate of rows in order. A scratch test
+/// timing the ways in turn in one process (AMD Zen 4, one thread, f32, 11 rounds of 25
+/// calls, medians of the rounds, two runs): 4883 rows of 2048, in order 1123–1126 µs, a row
+/// at a time 2005–2085, blocks of 512 KiB 1133–1137, blocks of 256 KiB 1160–1254, the same
+/// bytes as one row in quarters 944–985; 1221 rows of 8192, in order 961–1007, a row at a
+/// time 1140–1218, blocks 989–993; 1000 rows of 10⁴, in order 1089–1191, a row at a time
+/// 1425–1644, blocks 1364–1770. Rows with a tail stay slower side by side than in order on
+/// that machine, so there the trials of NOTE: [streams-measured] keep them in order. A block
+/// of 512 KiB of each quarter (13 rows of 10⁴ f32, 64 of 2048) holds a set of accumulators
+/// for each run or tail (8 KiB or more of f32, 4 KiB of f64): at most 1/32 of what it reads,
+/// in the L2 cache.
+#[inline(always)]
+fn fold_rows_side_by_side<F: Fold, const R: usize>(
+    f: F,
+    mut rows: RowsSideBySide<'_, '_, F::T>,
+    quarters: &mut Quarters<F::A>,
+    out: [&mut [F::A]; STREAMS],
+) {
+    let k = out[0].len();
+    debug_assert!(out.iter().all(|o| o.len() == k));
+    let n_runs = rows.len / R;
+    let tail = !rows.len.is_multiple_of(R);
+    let parts = n_runs + usize::from(tail);
+    let Quarters { held, stacks } = quarters;
+    for h in held.iter_mut() {
+        // every slot is written before it is read: grown, never cleared
+        if h.len() < k * parts {
+            h.resize(k * parts, [f.init(); LANES]);
+        }
+    }
+    let [h0, h1, h2, h3] = held.each_mut().map(|h| &mut h[..k * parts]);
+    for row in 0..k {
+        let split = rows.next().map(|s| s.as_chunks::<R>());
+        for r in 0..n_runs {
+            let [mut a0, mut a1, mut a2, mut a3] = [[f.init(); LANES]; STREAMS];
+            // whole groups: no row of the run is left out (NOTE: [f32-groups])
+            const { assert!((R / LANES).is_multiple_of(F::GROUP) && R.is_multiple_of(LANES)) };
+            let lane_rows = split.map(|(runs, _)| runs[r].as_chunks::<LANES>().0);
+            step_side_by_side(f, [&mut a0, &mut a1, &mut a2, &mut a3], lane_rows);
+            let at = row * parts + r;
+            (h0[at], h1[at], h2[at], h3[at]) = (a0, a1, a2, a3);
+        }
+        if tail {
+            let [t0, t1, t2, t3] = fold_tails_side_by_side(f, split.map(|s| s.1));
+            let at = row * parts + n_runs;
+            (h0[at], h1[at], h2[at], h3[at]) = (t0, t1, t2, t3);
+        }
+    }
+    for ((h, stack), out) in held.iter().zip(stacks.iter_mut()).zip(out) {
+        for (row, p) in out.iter_mut().enumerate() {
+            stack.clear();
+            for (j, &a) in h[row * parts..(row + 1) * parts].iter().enumerate() {
+                push_lanes(f, stack, j as u64, a);
+            }
+            *p = collapse(f, flush_lanes(f, stack));
+        }
+    }
 }
 
 /// [`fold_tail`] of four slices of equal length, read side by side as their runs are (NOTE:
@@ -2046,13 +2172,15 @@ mod tests {
         min_input: usize::MAX,
         min_quarter: usize::MAX,
         measured: false,
+        block: usize::MAX,
     };
     /// Every row of four runs or more read in quarters, all other rows of a run or more side
-    /// by side (NOTE: [streams]).
+    /// by side (NOTE: [streams]), a row to a block (NOTE: [held-rows]).
     const ALWAYS: Streams = Streams {
         min_input: 0,
         min_quarter: 1,
         measured: false,
+        block: 1,
     };
 
     #[test]
@@ -2298,11 +2426,17 @@ mod tests {
             min_input: 0,
             min_quarter: 20_000,
             measured: true,
+            block: 512 << 10,
         };
         let data = values(4 * 40_000, 3);
-        let cases: [(&[usize], &[usize]); 2] = [(&[4, 40_000], &[1]), (&[160_000], &[0])];
-        for k in 0..2 * TRIALS + 2 {
-            let (shape, dims) = cases[k % 2];
+        // rows in quarters (two shapes), and rows of 7 runs and a tail side by side
+        let cases: [(&[usize], &[usize]); 3] = [
+            (&[4, 40_000], &[1]),
+            (&[160_000], &[0]),
+            (&[40, 4000], &[1]),
+        ];
+        for k in 0..3 * 2 * TRIALS {
+            let (shape, dims) = cases[k % 3];
             let v = View {
                 data: &data,
                 shape,
@@ -2314,21 +2448,26 @@ mod tests {
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "call {k}, shape {shape:?}");
         }
-        let class = SizeClass::of(data.len() * 8, 0);
-        let trials = TRIALS_BY_CLASS.lock().unwrap_or_else(|e| e.into_inner())[class.0];
-        assert!(trials.chosen.is_some(), "{trials:?}");
+        for side_by_side in [false, true] {
+            let class = SizeClass::of(data.len() * 8, 0, side_by_side);
+            let trials = TRIALS_BY_CLASS.lock().unwrap_or_else(|e| e.into_inner())[class.0];
+            assert!(trials.chosen.is_some(), "{side_by_side}: {trials:?}");
+        }
     }
 
     #[test]
     fn size_classes_grow_by_fours() {
         let m = 16 << 20;
-        let class = |b: usize| SizeClass::of(b, m).0;
+        let class = |b: usize| SizeClass::of(b, m, false).0;
         assert_eq!(class(m), 0);
         assert_eq!(class(4 * m - 1), 0);
         assert_eq!(class(4 * m), 1);
         assert_eq!(class(16 * m - 1), 1);
         assert_eq!(class(16 * m), 2);
         assert_eq!(class(usize::MAX), 2);
+        // rows side by side choose apart from rows in quarters
+        assert_eq!(SizeClass::of(m, m, true).0, CLASSES);
+        assert_eq!(SizeClass::of(usize::MAX, m, true).0, 2 * CLASSES - 1);
     }
 
     #[test]
@@ -2563,18 +2702,23 @@ mod tests {
         // f32 a whole group of 8 and a partial one, then 20 elements; larger inputs are split
         // over the pool in pieces of rows), and blocks of a long row on three threads; sums
         // and maxima (a NaN in one row), f64 and f32, every ISA copy, against rows read from
-        // start to end
+        // start to end. NOTE: [held-rows]: a row to a block (ALWAYS), and blocks of 40 000
+        // bytes: 13 × 2048 f64 in blocks of two rows and one, f32 in one of three; 9 × 4500
+        // f64 in two blocks of one row; 3 × 5 × 2100 (rows of both outer dims) in blocks of 2
+        // and 1 f64 rows; 64 × 2500 in pieces of 11 rows over the pool
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .expect("a pool");
-        let shapes: [&[usize]; 9] = [
+        let shapes: [&[usize]; 11] = [
             &[600_000],
             &[300_001],
             &[5, 40_000],
             &[9, 4500],
             &[9, 2452],
             &[13, 2048],
+            &[3, 5, 2100],
+            &[64, 2500],
             &[6, 513],
             &[8, 33],
             &[70_000, 3],
@@ -2587,6 +2731,7 @@ mod tests {
                 min_input: 0,
                 min_quarter: 20_000,
                 measured: false,
+                block: 40_000,
             },
         ];
         for (k, shape) in shapes.iter().enumerate() {
