@@ -1757,9 +1757,10 @@ fn block_rows<T>(bytes: usize, len: usize, q: usize) -> usize {
 /// time 1140–1218, blocks 989–993; 1000 rows of 10⁴, in order 1089–1191, a row at a time
 /// 1425–1644, blocks 1364–1770. Rows with a tail stay slower side by side than in order on
 /// that machine, so there the trials of NOTE: [streams-measured] keep them in order. A block
-/// of 512 KiB of each quarter (13 rows of 10⁴ f32, 64 of 2048) holds a set of accumulators
-/// for each run or tail (8 KiB or more of f32, 4 KiB of f64): at most 1/32 of what it reads,
-/// in the L2 cache.
+/// of 512 KiB of each quarter (13 rows of 10⁴ f32, 64 of 2048) holds 256 bytes of
+/// accumulators for each run (8 KiB of f32, 4 KiB of f64) and each tail: 1/32 of what it
+/// reads for f32 rows of whole runs, 1/16 for f64, at most 1/8 (f64 rows one element longer
+/// than a run), so at most 256 KiB for the four quarters, in the L2 cache.
 #[inline(always)]
 fn fold_rows_side_by_side<F: Fold, const R: usize>(
     f: F,
