@@ -1691,20 +1691,22 @@ fn recip_of<T: Float>(x: T) -> T {
     x.recip()
 }
 
-/// A slice kernel `$name` (and `$on`, the same in a chosen copy of the loop) whose f64 copy for
-/// AVX-512 is `$avx512` (an unsafe function needing AVX-512F, NOTE: [unit-mix]) and whose
-/// every other copy and type applies `$scalar` element by element.
+/// A slice kernel `$name` (and `$on`, the same in a chosen copy of the loop) whose f64 copies
+/// for AVX-512 and AVX2 are `$avx512` and `$avx2` (unsafe functions needing AVX-512F, or AVX2
+/// and FMA, NOTE: [unit-mix], [unit-mix-avx2]) and whose every other copy and type applies
+/// `$scalar` element by element.
 macro_rules! checked_kernel {
-    ($(#[$doc:meta])* $name:ident, $on:ident, $avx512:path, $scalar:ident) => {
+    ($(#[$doc:meta])* $name:ident, $on:ident, $avx512:path, $avx2:path, $scalar:ident) => {
         $(#[$doc])*
         pub fn $name<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
             $on(Isa::Avx512, x, out)
         }
 
         /// The same, in the copy of the loop for `want` (or the best below it on this CPU):
-        /// f64 in the AVX-512 copy by the hardware's operations and multiply-adds checked
-        /// exact side by side, in the mix timed fastest on this machine (NOTE: [unit-mix],
-        /// [sqrt-newton]); everything else by the hardware's operations. The same bits.
+        /// f64 in the AVX-512 and AVX2 copies by the hardware's operations and multiply-adds
+        /// checked exact side by side, in the mix timed fastest on this machine (NOTE:
+        /// [unit-mix], [sqrt-newton], [unit-mix-avx2]); everything else by the hardware's
+        /// operations. The same bits.
         pub(crate) fn $on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
             #[inline(always)]
             fn hardware<U: Float>(x: &[U], out: &mut [MaybeUninit<U>]) {
@@ -1714,9 +1716,12 @@ macro_rules! checked_kernel {
             }
             if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
                 #[cfg(target_arch = "x86_64")]
-                if want.min(isa()) == Isa::Avx512 {
+                match want.min(isa()) {
                     // SAFETY: `isa()` detected AVX-512F
-                    return unsafe { $avx512(x, out) };
+                    Isa::Avx512 => return unsafe { $avx512(x, out) },
+                    // SAFETY: `isa()` detected AVX2 and FMA (NOTE: [unit-mix-avx2])
+                    Isa::Avx2 => return unsafe { $avx2(x, out) },
+                    Isa::Plain => {}
                 }
                 return dispatch!(want, hardware(x, out) for f64);
             }
@@ -1730,14 +1735,14 @@ macro_rules! checked_kernel {
 
 checked_kernel!(
     /// `out[i] = sqrt(x[i])`, vectorized, correctly rounded.
-    sqrt_slice, sqrt_slice_on, sqrt::sqrt64, sqrt_of
+    sqrt_slice, sqrt_slice_on, sqrt::sqrt64, sqrt::avx2::sqrt64, sqrt_of
 );
 checked_kernel!(
     /// `out[i] = 1 / sqrt(x[i])`, vectorized: the root and its reciprocal, each correctly
     /// rounded.
-    rsqrt_slice, rsqrt_slice_on, sqrt::rsqrt64, rsqrt_of
+    rsqrt_slice, rsqrt_slice_on, sqrt::rsqrt64, sqrt::avx2::rsqrt64, rsqrt_of
 );
 checked_kernel!(
     /// `out[i] = 1 / x[i]`, vectorized, correctly rounded.
-    recip_slice, recip_slice_on, sqrt::recip64, recip_of
+    recip_slice, recip_slice_on, sqrt::recip64, sqrt::avx2::recip64, recip_of
 );

@@ -1,6 +1,6 @@
-//! The f64 square root (and `1/√x`) of the AVX-512 copy: an estimate refined by multiply-adds,
-//! checked to be the correctly rounded root (and reciprocal), and the hardware's root (and
-//! division) where the check fails.
+//! The f64 square root (and `1/√x`) of the AVX-512 and AVX2 copies: an estimate refined by
+//! multiply-adds, checked to be the correctly rounded root (and reciprocal), and the
+//! hardware's root (and division) where the check fails.
 //!
 //! NOTE: [sqrt-newton] `vsqrtpd` on 512-bit vectors issues one every 16 cycles on the Intel
 //! Xeon (Emerald Rapids) of the benchmarks: 2 cycles an element, where torch (MKL's
@@ -33,8 +33,9 @@
 //! that Xeon, one thread, 10⁶ elements: 1.00 ms with `vsqrtpd`, 0.70 ms like this; 4096
 //! elements in L1, 4.1 against 2.6 µs. On the AMD Zen 4 machine each way alone took about
 //! the same (546 and 570 µs), and the two taken in turn 341 µs: each op's loop is chosen
-//! among such mixes by timing them (NOTE: [unit-mix]). The AVX2 and plain copies keep the
-//! hardware's root.
+//! among such mixes by timing them (NOTE: [unit-mix]). The AVX2 copy has loops of its own,
+//! from f32 estimates ([`avx2`], NOTE: [unit-mix-avx2]); the plain copy keeps the hardware's
+//! root.
 //!
 //! `1/√x` (rsqrt, two roundings as `x.sqrt().recip()`) takes the checked root, then its
 //! reciprocal the same way: `vrcp14pd`, two Newton steps, and the check that `|RN(1 − q·s)|`
@@ -139,7 +140,8 @@ pub(super) unsafe fn recip64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
 /// A loop over a slice for one op, one of its [`Mixes`].
 ///
 /// # Safety
-/// The CPU must have AVX-512F.
+/// The CPU must have what the loop is compiled for: AVX-512F, or AVX2 and FMA for those of
+/// [`avx2`].
 pub(super) type Loop = unsafe fn(&[f64], &mut [MaybeUninit<f64>]);
 
 /// Loops that give the same bits for one op, and the one measured fastest on this machine
@@ -166,12 +168,12 @@ impl Mixes {
     /// result is a loop of the same bits).
     ///
     /// # Safety
-    /// The CPU must have AVX-512F.
+    /// The CPU must have what the loops need ([`Loop`]).
     pub(super) unsafe fn pick(&self) -> Loop {
         use std::sync::atomic::Ordering::Relaxed;
         let mut c = self.chosen.load(Relaxed);
         if c == UNTIMED {
-            // SAFETY: the caller's CPU has AVX-512F
+            // SAFETY: the caller's CPU has what the loops need
             c = unsafe { fastest(self.loops) };
             self.chosen.store(c, Relaxed);
         }
@@ -184,7 +186,7 @@ impl Mixes {
 /// best of five calls each, taken in turn.
 ///
 /// # Safety
-/// The CPU must have AVX-512F.
+/// The CPU must have what the loops need ([`Loop`]).
 unsafe fn fastest(loops: &[Loop]) -> u8 {
     const LEN: usize = 2048;
     let x: Vec<f64> = (0..LEN)
@@ -195,7 +197,7 @@ unsafe fn fastest(loops: &[Loop]) -> u8 {
     for _ in 0..5 {
         for (b, f) in best.iter_mut().zip(loops) {
             let t = std::time::Instant::now();
-            // SAFETY: the caller's CPU has AVX-512F
+            // SAFETY: the caller's CPU has what the loops need
             unsafe { f(&x, &mut out) };
             *b = b.min(t.elapsed().as_secs_f64());
         }
@@ -448,4 +450,311 @@ pub(super) fn exact(v: std::arch::x86_64::__m512d, s: std::arch::x86_64::__m512d
     let lo = _mm512_set1_pd(f64::from_bits((1023 - 900) << 52));
     let in_range = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(k, v, lo);
     _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(in_range, _mm512_abs_pd(e), t)
+}
+
+/// The loops of NOTE: [unit-mix] for the AVX2 copy: the same checked root and reciprocal on
+/// vectors of 4 lanes, with AVX2 and FMA, mixed with `vsqrtpd` and `vdivpd` in the same
+/// patterns and timed the same way.
+///
+/// NOTE: [unit-mix-avx2] AVX2 has no 14-bit estimates (`vrsqrt14pd`, `vrcp14pd`): the
+/// estimates are those of f32, `vrsqrtps` and `vrcpps` (relative error under 1.5·2⁻¹²), of the
+/// argument rounded to f32. The root's two Goldschmidt steps take them to about 45 bits and
+/// its last step to about 90 before the rounding, so the check of NOTE: [sqrt-newton] still
+/// accepts nearly every lane; the reciprocal takes three Newton steps instead of two (12 → 24
+/// → 48 → the limit of f64). An argument outside f32's normal range (under 2⁻¹²⁶ or over
+/// 2¹²⁸) has no usable estimate: the check, which proves the result whatever the steps gave,
+/// rejects it, and the hardware takes the lane. Here the check also requires the candidate to
+/// be a normal float, which the 14-bit estimates of AVX-512 always give in range but an
+/// estimate of an argument rounded to f32 need not (an overflow to ∞ gives a reciprocal of 0).
+pub(super) mod avx2 {
+    use super::{FMA, HARD, Mixes};
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+
+    /// `$out[i] = $f(v)` over `$x`, 4 lanes `v` at a time, the last vector padded with ones,
+    /// inside a function compiled with AVX2 and FMA (a macro, as `lanes`).
+    macro_rules! lanes4 {
+        ($x:expr, $out:expr, |$v:ident| $f:expr) => {{
+            let (x, out): (&[f64], &mut [MaybeUninit<f64>]) = ($x, $out);
+            let n = x.len().min(out.len());
+            let mut i = 0;
+            while i < n {
+                let m = (n - i).min(4);
+                let mut buf = [1.0f64; 4];
+                buf[..m].copy_from_slice(&x[i..i + m]);
+                // SAFETY: `buf` holds 4 f64
+                let $v = unsafe { _mm256_loadu_pd(buf.as_ptr()) };
+                let y = $f;
+                // SAFETY: as above
+                unsafe { _mm256_storeu_pd(buf.as_mut_ptr(), y) };
+                for (o, b) in out[i..i + m].iter_mut().zip(buf) {
+                    o.write(b);
+                }
+                i += 4;
+            }
+        }};
+    }
+
+    /// `out[i] = √x[i]`, correctly rounded (NOTE: [unit-mix-avx2]). Elements past the shorter
+    /// of the two slices are left alone.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) unsafe fn sqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+        // SAFETY: the caller's CPU has AVX2 and FMA, what every loop of SQRT needs
+        unsafe { SQRT.pick()(x, out) }
+    }
+
+    /// `out[i] = 1/√x[i]` with two roundings, as `x.sqrt().recip()` gives it (NOTE:
+    /// [unit-mix-avx2]). Elements past the shorter of the two slices are left alone.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) unsafe fn rsqrt64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+        // SAFETY: as in `sqrt64`
+        unsafe { RSQRT.pick()(x, out) }
+    }
+
+    /// `out[i] = 1/x[i]`, correctly rounded (NOTE: [unit-mix-avx2]). Elements past the
+    /// shorter of the two slices are left alone.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) unsafe fn recip64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+        // SAFETY: as in `sqrt64`
+        unsafe { RECIP.pick()(x, out) }
+    }
+
+    /// As `mixed` of the AVX-512 loops: the [`Mixes`] `$mixes`, loops `$name` taking each
+    /// group of six vectors of 4 lanes by their pattern `$m` through `$by::<M>`, the rest
+    /// through `$rest` ([`lanes4`]).
+    macro_rules! mixed4 {
+        ($(#[doc = $doc:literal])* $mixes:ident = $by:ident, |$v:ident| $rest:expr;
+         $($name:ident: [$($m:literal),+]),+ $(,)?) => {
+            $(#[doc = $doc])*
+            pub(in super::super) static $mixes: Mixes = Mixes::new(&[$($name),+]);
+            $(
+            /// A loop of NOTE: [unit-mix-avx2]; see [`mixed4`].
+            ///
+            /// # Safety
+            /// The CPU must have AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $name(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+                const GROUP: usize = 4 * [$($m),+].len();
+                let n = x.len().min(out.len());
+                let whole = n / GROUP * GROUP;
+                let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
+                let mut i = 0;
+                while i < whole {
+                    let mut j = i;
+                    $(
+                        // SAFETY: j + 4 ≤ whole ≤ n, the length of both slices here;
+                        // MaybeUninit<f64> has f64's layout
+                        unsafe { _mm256_storeu_pd(dst.add(j), $by::<$m>(_mm256_loadu_pd(src.add(j)))) };
+                        j += 4;
+                    )+
+                    let _ = j;
+                    i += GROUP;
+                }
+                lanes4!(&x[whole..n], &mut out[whole..n], |$v| $rest)
+            }
+        )+};
+    }
+
+    /// √v by the units `M` says ([`HARD`] or [`FMA`]), correctly rounded in every lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn root_by<const M: u8>(v: __m256d) -> __m256d {
+        if M == HARD {
+            _mm256_sqrt_pd(v)
+        } else {
+            root(v)
+        }
+    }
+
+    /// 1/v by the units `M` says ([`HARD`]: `vdivpd`, or [`FMA`]), correctly rounded.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn recip_by<const M: u8>(v: __m256d) -> __m256d {
+        if M == FMA {
+            reciprocal(v)
+        } else {
+            _mm256_div_pd(_mm256_set1_pd(1.0), v)
+        }
+    }
+
+    /// 1/√v, two roundings: the root by the units of bit 0 of `M`, its reciprocal by those of
+    /// bit 1.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn rsqrt_by<const M: u8>(v: __m256d) -> __m256d {
+        let s = if M & 1 == FMA {
+            root_by::<FMA>(v)
+        } else {
+            root_by::<HARD>(v)
+        };
+        if M >> 1 == FMA {
+            recip_by::<FMA>(s)
+        } else {
+            recip_by::<HARD>(s)
+        }
+    }
+
+    // The candidates of NOTE: [unit-mix], as for AVX-512.
+    mixed4!(
+        /// The square root's loops (NOTE: [unit-mix-avx2]).
+        SQRT = root_by, |v| root(v);
+        sqrt_f6: [1, 1, 1, 1, 1, 1],
+        sqrt_h1: [0, 1, 1, 1, 1, 1],
+        sqrt_h2: [0, 1, 1, 0, 1, 1],
+        sqrt_h3: [0, 1, 0, 1, 0, 1],
+        sqrt_h4: [0, 0, 1, 0, 0, 1],
+        sqrt_h6: [0, 0, 0, 0, 0, 0],
+    );
+    mixed4!(
+        /// The reciprocal's loops (NOTE: [unit-mix-avx2]).
+        RECIP = recip_by, |v| reciprocal(v);
+        recip_f6: [1, 1, 1, 1, 1, 1],
+        recip_h1: [0, 1, 1, 1, 1, 1],
+        recip_h2: [0, 1, 1, 0, 1, 1],
+        recip_h3: [0, 1, 0, 1, 0, 1],
+        recip_h4: [0, 0, 1, 0, 0, 1],
+        recip_h6: [0, 0, 0, 0, 0, 0],
+    );
+    mixed4!(
+        /// The loops of `1/√x` (NOTE: [unit-mix-avx2]).
+        RSQRT = rsqrt_by, |v| reciprocal(root(v));
+        rsqrt_f6: [3, 3, 3, 3, 3, 3],
+        rsqrt_d6: [1, 1, 1, 1, 1, 1],
+        rsqrt_d5: [1, 1, 1, 1, 1, 0],
+        rsqrt_d4: [1, 1, 0, 1, 1, 0],
+        rsqrt_d3: [1, 0, 1, 0, 1, 0],
+        rsqrt_f3: [3, 1, 3, 1, 3, 1],
+        rsqrt_r6: [2, 2, 2, 2, 2, 2],
+        rsqrt_h6: [0, 0, 0, 0, 0, 0],
+    );
+
+    /// The correctly rounded roots of the lanes of `v` (NOTE: [unit-mix-avx2]).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn root(v: __m256d) -> __m256d {
+        let s = estimate(v);
+        let ok = exact(v, s);
+        if _mm256_movemask_pd(ok) == 0xf {
+            s
+        } else {
+            _mm256_blendv_pd(_mm256_sqrt_pd(v), s, ok)
+        }
+    }
+
+    /// Steps 1–3 of NOTE: [sqrt-newton] from the f32 estimate (NOTE: [unit-mix-avx2]).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) fn estimate(v: __m256d) -> __m256d {
+        let half = _mm256_set1_pd(0.5);
+        let r = _mm256_cvtps_pd(_mm_rsqrt_ps(_mm256_cvtpd_ps(v)));
+        let (mut g, mut h) = (_mm256_mul_pd(v, r), _mm256_mul_pd(r, half));
+        for _ in 0..2 {
+            let e = _mm256_fnmadd_pd(g, h, half);
+            g = _mm256_fmadd_pd(g, e, g);
+            h = _mm256_fmadd_pd(h, e, h);
+        }
+        _mm256_fmadd_pd(h, _mm256_fnmadd_pd(g, g, v), g)
+    }
+
+    /// Step 4 of NOTE: [sqrt-newton]: all ones in the lanes where `s` is proven to be √v
+    /// correctly rounded, whatever `s` is (a normal float, NOTE: [unit-mix-avx2]).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) fn exact(v: __m256d, s: __m256d) -> __m256d {
+        let e = _mm256_fnmadd_pd(s, s, v);
+        let t = below_less_8(_mm256_mul_pd(s, spacing_below(s)));
+        let lo = _mm256_set1_pd(f64::from_bits((1023 - 900) << 52));
+        let in_range = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(v, lo), normal(s));
+        _mm256_and_pd(in_range, _mm256_cmp_pd::<_CMP_LT_OQ>(abs(e), t))
+    }
+
+    /// The correctly rounded reciprocals of the lanes of `s`: the f32 estimate and three
+    /// Newton steps, checked as in the AVX-512 `reciprocal`; `vdivpd` for the lanes the check
+    /// does not accept.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn reciprocal(s: __m256d) -> __m256d {
+        let one = _mm256_set1_pd(1.0);
+        let mut q = _mm256_cvtps_pd(_mm_rcp_ps(_mm256_cvtpd_ps(s)));
+        for _ in 0..3 {
+            q = _mm256_fmadd_pd(q, _mm256_fnmadd_pd(q, s, one), q);
+        }
+        let ok = reciprocal_exact(s, q);
+        if _mm256_movemask_pd(ok) == 0xf {
+            q
+        } else {
+            _mm256_blendv_pd(_mm256_div_pd(one, s), q, ok)
+        }
+    }
+
+    /// All ones in the lanes where `q` is proven to be `1/s` correctly rounded, whatever `q`
+    /// is: the check of the AVX-512 `reciprocal_exact`, with `q` a normal float too (NOTE:
+    /// [unit-mix-avx2]).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) fn reciprocal_exact(s: __m256d, q: __m256d) -> __m256d {
+        let e = _mm256_fnmadd_pd(q, s, _mm256_set1_pd(1.0));
+        let t = _mm256_mul_pd(
+            _mm256_set1_pd(0.5),
+            below_less_8(_mm256_mul_pd(s, spacing_below(q))),
+        );
+        // s normal and not past 2¹⁰²², and q normal
+        let size = abs(s);
+        let in_range = _mm256_and_pd(
+            _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GE_OQ>(size, _mm256_set1_pd(f64::MIN_POSITIVE)),
+                _mm256_cmp_pd::<_CMP_LE_OQ>(size, _mm256_set1_pd(f64::from_bits(2045 << 52))),
+            ),
+            normal(q),
+        );
+        _mm256_and_pd(in_range, _mm256_cmp_pd::<_CMP_LT_OQ>(abs(e), t))
+    }
+
+    /// All ones in the lanes of `x` that are positive normal floats.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn normal(x: __m256d) -> __m256d {
+        _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_GE_OQ>(x, _mm256_set1_pd(f64::MIN_POSITIVE)),
+            _mm256_cmp_pd::<_CMP_LE_OQ>(x, _mm256_set1_pd(f64::MAX)),
+        )
+    }
+
+    /// `|x|` in every lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn abs(x: __m256d) -> __m256d {
+        _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)
+    }
+
+    /// The spacing of floats just below each lane of `s` (positive, normal): its ulp, or half
+    /// of it at a power of two.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn spacing_below(s: __m256d) -> __m256d {
+        let below = _mm256_sub_epi64(_mm256_castpd_si256(s), _mm256_set1_epi64x(1));
+        _mm256_castsi256_pd(_mm256_sub_epi64(
+            _mm256_and_si256(below, _mm256_set1_epi64x(0x7ff0_0000_0000_0000)),
+            _mm256_set1_epi64x(52 << 52),
+        ))
+    }
+
+    /// Each lane of `t` (positive) lowered by 8 units in its last place.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn below_less_8(t: __m256d) -> __m256d {
+        _mm256_castsi256_pd(_mm256_sub_epi64(
+            _mm256_castpd_si256(t),
+            _mm256_set1_epi64x(8),
+        ))
+    }
 }

@@ -870,11 +870,11 @@ fn sqrt_is_correctly_rounded_in_every_copy() {
 #[cfg(target_arch = "x86_64")]
 #[test]
 fn every_mix_of_units_gives_the_hardware_bits() {
-    use super::sqrt::{Loop, RECIP, RSQRT, SQRT};
+    use super::sqrt::{Loop, RECIP, RSQRT, SQRT, avx2};
     // the hardware's features, not the cap of NOTE: [cpu-capability]: the loops are called
     // directly
-    if detected_isa() != Isa::Avx512 {
-        eprintln!("no AVX-512: the mixed loops are not built for this CPU");
+    if detected_isa() < Isa::Avx2 {
+        eprintln!("no AVX2: the mixed loops are not built for this CPU");
         return;
     }
     let xs = sqrt_points();
@@ -885,7 +885,8 @@ fn every_mix_of_units_gives_the_hardware_bits() {
         .collect();
     let apply = |f: Loop, x: &[f64]| -> Vec<f64> {
         let mut out = vec![MaybeUninit::uninit(); x.len()];
-        // SAFETY: AVX-512F is detected above
+        // SAFETY: the CPU has what each loop needs: AVX2 and FMA (detected above), or
+        // AVX-512F (checked where the cases are chosen)
         unsafe { f(x, &mut out) };
         // SAFETY: the loop wrote every element
         out.into_iter()
@@ -893,11 +894,21 @@ fn every_mix_of_units_gives_the_hardware_bits() {
             .collect()
     };
     type Case<'a> = (&'a str, &'a [Loop], fn(f64) -> f64, &'a [f64]);
-    let cases: [Case; 3] = [
-        ("sqrt", SQRT.loops, f64::sqrt, &xs),
-        ("rsqrt", RSQRT.loops, rs64, &xs),
-        ("recip", RECIP.loops, f64::recip, &roots),
+    // NOTE: [unit-mix-avx2]: the AVX2 loops too, on any CPU with AVX2
+    let mut cases: Vec<Case> = vec![
+        ("sqrt avx2", avx2::SQRT.loops, f64::sqrt, &xs),
+        ("rsqrt avx2", avx2::RSQRT.loops, rs64, &xs),
+        ("recip avx2", avx2::RECIP.loops, f64::recip, &roots),
     ];
+    if detected_isa() == Isa::Avx512 {
+        cases.extend([
+            ("sqrt", SQRT.loops, f64::sqrt as fn(f64) -> f64, &xs[..]),
+            ("rsqrt", RSQRT.loops, rs64, &xs),
+            ("recip", RECIP.loops, f64::recip, &roots),
+        ]);
+    } else {
+        eprintln!("no AVX-512: only the AVX2 loops are checked");
+    }
     for (name, loops, want, args) in cases {
         assert!(loops.len() >= 6, "{name}");
         for (i, &f) in loops.iter().enumerate() {
@@ -1030,6 +1041,91 @@ fn the_sqrt_check_accepts_correct_roots_only() {
         accepted as f64 >= 0.99 * total as f64,
         "{accepted} of {total}"
     );
+}
+
+/// The AVX2 checks of NOTE: [unit-mix-avx2] accept the correctly rounded root and
+/// reciprocal nearly always and never a neighbour; the f32 estimates refined are accepted as
+/// they are for nearly every argument in f32's normal range; and candidates of 0, ∞, NaN or a
+/// subnormal are never accepted (the estimate of an argument past f32's range).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_avx2_sqrt_check_accepts_correct_roots_only() {
+    use super::sqrt::avx2;
+    use std::arch::x86_64::*;
+    if detected_isa() < Isa::Avx2 {
+        eprintln!("no AVX2: the checked square root is not built for this CPU");
+        return;
+    }
+    let xs: Vec<f64> = sqrt_points()
+        .into_iter()
+        .filter(|x| *x >= f64::from_bits((1023 - 900) << 52) && x.is_finite())
+        .collect();
+    let ss: Vec<f64> = xs
+        .iter()
+        .map(|x| x.sqrt())
+        .chain(xs.iter().copied())
+        .collect();
+    // SAFETY (every block below): AVX2 and FMA are detected above; each chunk holds 4
+    // elements
+    let root_ok = |c: &[f64], s: &[f64]| unsafe {
+        let (v, s) = (_mm256_loadu_pd(c.as_ptr()), _mm256_loadu_pd(s.as_ptr()));
+        _mm256_movemask_pd(avx2::exact(v, s)).count_ones()
+    };
+    let recip_ok = |s: &[f64], q: &[f64]| unsafe {
+        let (s, q) = (_mm256_loadu_pd(s.as_ptr()), _mm256_loadu_pd(q.as_ptr()));
+        _mm256_movemask_pd(avx2::reciprocal_exact(s, q)).count_ones()
+    };
+    let off = |c: &[f64], f: fn(f64) -> f64, ulps: i64| -> Vec<f64> {
+        c.iter()
+            .map(|x| f64::from_bits((f(*x).to_bits() as i64 + ulps) as u64))
+            .collect()
+    };
+    for (args, f, check, min) in [
+        (
+            &xs,
+            f64::sqrt as fn(f64) -> f64,
+            &root_ok as &dyn Fn(&[f64], &[f64]) -> u32,
+            0.999,
+        ),
+        (&ss, f64::recip, &recip_ok, 0.99),
+    ] {
+        let (mut accepted, mut total) = (0, 0);
+        for c in args.chunks_exact(4) {
+            for ulps in [-2i64, -1, 0, 1, 2] {
+                let ok = check(c, &off(c, f, ulps));
+                if ulps != 0 {
+                    assert_eq!(ok, 0, "{ulps} ulp off accepted among {c:?}");
+                } else {
+                    accepted += ok;
+                    total += 4;
+                }
+            }
+            for bad in [0.0, f64::INFINITY, f64::NAN, 1e-310] {
+                assert_eq!(check(c, &[bad; 4]), 0, "{bad} accepted among {c:?}");
+            }
+        }
+        assert!(
+            accepted as f64 >= min * total as f64,
+            "{accepted} of {total}"
+        );
+    }
+    // the estimates, refined, accepted as they are within f32's normal range
+    let in_f32 = |x: &f64| (f32::MIN_POSITIVE as f64..f32::MAX as f64).contains(x);
+    let near: Vec<f64> = xs.iter().copied().filter(in_f32).collect();
+    let kept: u32 = near
+        .chunks_exact(4)
+        // SAFETY: as above
+        .map(|c| unsafe {
+            let v = _mm256_loadu_pd(c.as_ptr());
+            _mm256_movemask_pd(avx2::exact(v, avx2::estimate(v))).count_ones()
+        })
+        .sum();
+    assert!(
+        kept as f64 >= 0.999 * (near.len() / 4 * 4) as f64,
+        "{kept} of {}",
+        near.len()
+    );
+    assert!(near.len() > 10_000, "{}", near.len());
 }
 
 #[test]
