@@ -211,24 +211,28 @@ unsafe fn fastest(loops: &[Loop]) -> u8 {
     c as u8
 }
 
-/// The [`Mixes`] `$mixes` of an op (documented by `$doc`): loops (each a [`Loop`]) named
-/// `$name` that take each group of six vectors of 8 lanes by their pattern `$m` (`$by::<M>`
+/// The [`Mixes`] `$mixes` of an op (documented by `$doc`, visible to `$vis`): loops (each a
+/// [`Loop`], compiled with `$feature`) named `$name` that take each group of six vectors of
+/// `$lanes` lanes (`$load` and `$store` read and write one) by their pattern `$m` (`$by::<M>`
 /// for a vector, the const `M` saying which units compute it), and the vectors after the last
-/// whole group by `$rest` (8 lanes `v` at a time, the last masked to the lanes `k`).
+/// whole group by `$rest` through `$tail` (`lanes` or `lanes4`: a vector `v` at a time, the
+/// last one's lanes `k`). The AVX-512 and AVX2 loops of NOTE: [unit-mix] and
+/// [unit-mix-avx2].
 macro_rules! mixed {
-    ($(#[doc = $doc:literal])* $mixes:ident = $by:ident, |$v:ident, $k:ident| $rest:expr;
+    ($feature:literal, $lanes:literal, $load:ident, $store:ident, $tail:ident;
+     $(#[doc = $doc:literal])* $vis:vis $mixes:ident = $by:ident, |$v:ident, $k:ident| $rest:expr;
      $($name:ident: [$($m:literal),+]),+ $(,)?) => {
         $(#[doc = $doc])*
-        pub(super) static $mixes: Mixes = Mixes::new(&[$($name),+]);
+        $vis static $mixes: Mixes = Mixes::new(&[$($name),+]);
         $(
         /// A loop of NOTE: [unit-mix]; see [`mixed`].
         ///
         /// # Safety
-        /// The CPU must have AVX-512F.
-        #[target_feature(enable = "avx512f")]
+        #[doc = concat!("The CPU must have ", $feature, ".")]
+        #[target_feature(enable = $feature)]
         unsafe fn $name(x: &[f64], out: &mut [MaybeUninit<f64>]) {
             use std::arch::x86_64::*;
-            const GROUP: usize = 8 * [$($m),+].len();
+            const GROUP: usize = $lanes * [$($m),+].len();
             let n = x.len().min(out.len());
             let whole = n / GROUP * GROUP;
             let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
@@ -236,17 +240,86 @@ macro_rules! mixed {
             while i < whole {
                 let mut j = i;
                 $(
-                    // SAFETY: j + 8 ≤ whole ≤ n, the length of both slices here;
+                    // SAFETY: j + (a vector's lanes) ≤ whole ≤ n, the length of both slices;
                     // MaybeUninit<f64> has f64's layout
-                    unsafe { _mm512_storeu_pd(dst.add(j), $by::<$m>(_mm512_loadu_pd(src.add(j)))) };
-                    j += 8;
+                    unsafe { $store(dst.add(j), $by::<$m>($load(src.add(j)))) };
+                    j += $lanes;
                 )+
                 let _ = j;
                 i += GROUP;
             }
-            lanes!(&x[whole..n], &mut out[whole..n], |$v, $k| $rest)
+            $tail!(&x[whole..n], &mut out[whole..n], |$v, $k| $rest)
         }
     )+};
+}
+
+/// For one vector ISA (`$feature`, vectors `$vec` of `$lanes` lanes, as [`mixed`] takes
+/// them): `rsqrt_by`, and the three ops' [`Mixes`] `SQRT`, `RECIP` and `RSQRT` (visible to
+/// `$vis`, first), each the same candidates of NOTE: [unit-mix], the rest of a slice by `$sqrt`,
+/// `$recip` and `$rsqrt`. The ISA's `root_by` and `recip_by` must be in scope.
+///
+/// The candidates: for the root and the reciprocal, none, one, two, three, four and six
+/// vectors of six by the unit; for `1/√x` (bit 0 the root, bit 1 the reciprocal, 1 =
+/// multiply-adds), multiply-adds throughout, the root by multiply-adds and the division by
+/// the unit, that with one, two or three vectors of six by the unit alone, the two taken in
+/// turn, the root by the unit and the reciprocal by multiply-adds, and the unit alone.
+macro_rules! unit_mixes {
+    ($vis:vis, $feature:literal, $lanes:literal, $vec:ty, $load:ident, $store:ident, $tail:ident;
+     sqrt: |$v1:ident, $k1:ident| $sqrt:expr;
+     recip: |$v2:ident, $k2:ident| $recip:expr;
+     rsqrt: |$v3:ident, $k3:ident| $rsqrt:expr;) => {
+        /// 1/√v, two roundings: the root by the units of bit 0 of `M` (`root_by`), its
+        /// reciprocal by those of bit 1 (`recip_by`).
+        #[inline]
+        #[target_feature(enable = $feature)]
+        fn rsqrt_by<const M: u8>(v: $vec) -> $vec {
+            let s = if M & 1 == FMA {
+                root_by::<FMA>(v)
+            } else {
+                root_by::<HARD>(v)
+            };
+            if M >> 1 == FMA {
+                recip_by::<FMA>(s)
+            } else {
+                recip_by::<HARD>(s)
+            }
+        }
+        mixed!(
+            $feature, $lanes, $load, $store, $tail;
+            /// The square root's loops (NOTE: [unit-mix]).
+            $vis SQRT = root_by, |$v1, $k1| $sqrt;
+            sqrt_f6: [1, 1, 1, 1, 1, 1],
+            sqrt_h1: [0, 1, 1, 1, 1, 1],
+            sqrt_h2: [0, 1, 1, 0, 1, 1],
+            sqrt_h3: [0, 1, 0, 1, 0, 1],
+            sqrt_h4: [0, 0, 1, 0, 0, 1],
+            sqrt_h6: [0, 0, 0, 0, 0, 0],
+        );
+        mixed!(
+            $feature, $lanes, $load, $store, $tail;
+            /// The reciprocal's loops (NOTE: [unit-mix]).
+            $vis RECIP = recip_by, |$v2, $k2| $recip;
+            recip_f6: [1, 1, 1, 1, 1, 1],
+            recip_h1: [0, 1, 1, 1, 1, 1],
+            recip_h2: [0, 1, 1, 0, 1, 1],
+            recip_h3: [0, 1, 0, 1, 0, 1],
+            recip_h4: [0, 0, 1, 0, 0, 1],
+            recip_h6: [0, 0, 0, 0, 0, 0],
+        );
+        mixed!(
+            $feature, $lanes, $load, $store, $tail;
+            /// The loops of `1/√x` (NOTE: [unit-mix]).
+            $vis RSQRT = rsqrt_by, |$v3, $k3| $rsqrt;
+            rsqrt_f6: [3, 3, 3, 3, 3, 3],
+            rsqrt_d6: [1, 1, 1, 1, 1, 1],
+            rsqrt_d5: [1, 1, 1, 1, 1, 0],
+            rsqrt_d4: [1, 1, 0, 1, 1, 0],
+            rsqrt_d3: [1, 0, 1, 0, 1, 0],
+            rsqrt_f3: [3, 1, 3, 1, 3, 1],
+            rsqrt_r6: [2, 2, 2, 2, 2, 2],
+            rsqrt_h6: [0, 0, 0, 0, 0, 0],
+        );
+    };
 }
 
 /// Which units compute a vector's square root: `HARD` the divide unit (`vsqrtpd`), `FMA`
@@ -279,59 +352,11 @@ fn recip_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__
     }
 }
 
-/// 1/√v, two roundings: the root by the units of bit 0 of `M` ([`root_by`]), its reciprocal
-/// by those of bit 1 ([`recip_by`]).
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn rsqrt_by<const M: u8>(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
-    let s = if M & 1 == FMA {
-        root_by::<FMA>(v)
-    } else {
-        root_by::<HARD>(v)
-    };
-    if M >> 1 == FMA {
-        recip_by::<FMA>(s)
-    } else {
-        recip_by::<HARD>(s)
-    }
-}
-
-// The candidates of NOTE: [unit-mix]: for the root and the reciprocal, none, one, two, three,
-// four and six vectors of six by the unit; for `1/√x` (bit 0 the root, bit 1 the reciprocal,
-// 1 = multiply-adds), multiply-adds throughout, the root by multiply-adds and the division
-// by the unit, that with one, two or three vectors of six by the unit alone, the two taken
-// in turn, the root by the unit and the reciprocal by multiply-adds, and the unit alone.
-mixed!(
-    /// The square root's loops (NOTE: [unit-mix]).
-    SQRT = root_by, |v, k| root(v, k);
-    sqrt_f6: [1, 1, 1, 1, 1, 1],
-    sqrt_h1: [0, 1, 1, 1, 1, 1],
-    sqrt_h2: [0, 1, 1, 0, 1, 1],
-    sqrt_h3: [0, 1, 0, 1, 0, 1],
-    sqrt_h4: [0, 0, 1, 0, 0, 1],
-    sqrt_h6: [0, 0, 0, 0, 0, 0],
-);
-mixed!(
-    /// The reciprocal's loops (NOTE: [unit-mix]).
-    RECIP = recip_by, |v, k| reciprocal(v, k);
-    recip_f6: [1, 1, 1, 1, 1, 1],
-    recip_h1: [0, 1, 1, 1, 1, 1],
-    recip_h2: [0, 1, 1, 0, 1, 1],
-    recip_h3: [0, 1, 0, 1, 0, 1],
-    recip_h4: [0, 0, 1, 0, 0, 1],
-    recip_h6: [0, 0, 0, 0, 0, 0],
-);
-mixed!(
-    /// The loops of `1/√x` (NOTE: [unit-mix]).
-    RSQRT = rsqrt_by, |v, k| reciprocal(root(v, k), k);
-    rsqrt_f6: [3, 3, 3, 3, 3, 3],
-    rsqrt_d6: [1, 1, 1, 1, 1, 1],
-    rsqrt_d5: [1, 1, 1, 1, 1, 0],
-    rsqrt_d4: [1, 1, 0, 1, 1, 0],
-    rsqrt_d3: [1, 0, 1, 0, 1, 0],
-    rsqrt_f3: [3, 1, 3, 1, 3, 1],
-    rsqrt_r6: [2, 2, 2, 2, 2, 2],
-    rsqrt_h6: [0, 0, 0, 0, 0, 0],
+unit_mixes!(
+    pub(super), "avx512f", 8, std::arch::x86_64::__m512d, _mm512_loadu_pd, _mm512_storeu_pd, lanes;
+    sqrt: |v, k| root(v, k);
+    recip: |v, k| reciprocal(v, k);
+    rsqrt: |v, k| reciprocal(root(v, k), k);
 );
 
 /// The correctly rounded reciprocals of the lanes `k` of `s`; the others are unspecified.
@@ -471,10 +496,11 @@ pub(super) mod avx2 {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
-    /// `$out[i] = $f(v)` over `$x`, 4 lanes `v` at a time, the last vector padded with ones,
-    /// inside a function compiled with AVX2 and FMA (a macro, as `lanes`).
+    /// `$out[i] = $f(v, k)` over `$x`, 4 lanes `v` at a time, the last vector padded with
+    /// ones (so `k`, the lanes that hold elements, is unused), inside a function compiled with
+    /// AVX2 and FMA (a macro, as `lanes`).
     macro_rules! lanes4 {
-        ($x:expr, $out:expr, |$v:ident| $f:expr) => {{
+        ($x:expr, $out:expr, |$v:ident, $k:ident| $f:expr) => {{
             let (x, out): (&[f64], &mut [MaybeUninit<f64>]) = ($x, $out);
             let n = x.len().min(out.len());
             let mut i = 0;
@@ -484,6 +510,7 @@ pub(super) mod avx2 {
                 buf[..m].copy_from_slice(&x[i..i + m]);
                 // SAFETY: `buf` holds 4 f64
                 let $v = unsafe { _mm256_loadu_pd(buf.as_ptr()) };
+                let $k = ();
                 let y = $f;
                 // SAFETY: as above
                 unsafe { _mm256_storeu_pd(buf.as_mut_ptr(), y) };
@@ -528,42 +555,6 @@ pub(super) mod avx2 {
         unsafe { RECIP.pick()(x, out) }
     }
 
-    /// As `mixed` of the AVX-512 loops: the [`Mixes`] `$mixes`, loops `$name` taking each
-    /// group of six vectors of 4 lanes by their pattern `$m` through `$by::<M>`, the rest
-    /// through `$rest` ([`lanes4`]).
-    macro_rules! mixed4 {
-        ($(#[doc = $doc:literal])* $mixes:ident = $by:ident, |$v:ident| $rest:expr;
-         $($name:ident: [$($m:literal),+]),+ $(,)?) => {
-            $(#[doc = $doc])*
-            pub(in super::super) static $mixes: Mixes = Mixes::new(&[$($name),+]);
-            $(
-            /// A loop of NOTE: [unit-mix-avx2]; see [`mixed4`].
-            ///
-            /// # Safety
-            /// The CPU must have AVX2 and FMA.
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn $name(x: &[f64], out: &mut [MaybeUninit<f64>]) {
-                const GROUP: usize = 4 * [$($m),+].len();
-                let n = x.len().min(out.len());
-                let whole = n / GROUP * GROUP;
-                let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
-                let mut i = 0;
-                while i < whole {
-                    let mut j = i;
-                    $(
-                        // SAFETY: j + 4 ≤ whole ≤ n, the length of both slices here;
-                        // MaybeUninit<f64> has f64's layout
-                        unsafe { _mm256_storeu_pd(dst.add(j), $by::<$m>(_mm256_loadu_pd(src.add(j)))) };
-                        j += 4;
-                    )+
-                    let _ = j;
-                    i += GROUP;
-                }
-                lanes4!(&x[whole..n], &mut out[whole..n], |$v| $rest)
-            }
-        )+};
-    }
-
     /// √v by the units `M` says ([`HARD`] or [`FMA`]), correctly rounded in every lane.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -586,55 +577,11 @@ pub(super) mod avx2 {
         }
     }
 
-    /// 1/√v, two roundings: the root by the units of bit 0 of `M`, its reciprocal by those of
-    /// bit 1.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn rsqrt_by<const M: u8>(v: __m256d) -> __m256d {
-        let s = if M & 1 == FMA {
-            root_by::<FMA>(v)
-        } else {
-            root_by::<HARD>(v)
-        };
-        if M >> 1 == FMA {
-            recip_by::<FMA>(s)
-        } else {
-            recip_by::<HARD>(s)
-        }
-    }
-
-    // The candidates of NOTE: [unit-mix], as for AVX-512.
-    mixed4!(
-        /// The square root's loops (NOTE: [unit-mix-avx2]).
-        SQRT = root_by, |v| root(v);
-        sqrt_f6: [1, 1, 1, 1, 1, 1],
-        sqrt_h1: [0, 1, 1, 1, 1, 1],
-        sqrt_h2: [0, 1, 1, 0, 1, 1],
-        sqrt_h3: [0, 1, 0, 1, 0, 1],
-        sqrt_h4: [0, 0, 1, 0, 0, 1],
-        sqrt_h6: [0, 0, 0, 0, 0, 0],
-    );
-    mixed4!(
-        /// The reciprocal's loops (NOTE: [unit-mix-avx2]).
-        RECIP = recip_by, |v| reciprocal(v);
-        recip_f6: [1, 1, 1, 1, 1, 1],
-        recip_h1: [0, 1, 1, 1, 1, 1],
-        recip_h2: [0, 1, 1, 0, 1, 1],
-        recip_h3: [0, 1, 0, 1, 0, 1],
-        recip_h4: [0, 0, 1, 0, 0, 1],
-        recip_h6: [0, 0, 0, 0, 0, 0],
-    );
-    mixed4!(
-        /// The loops of `1/√x` (NOTE: [unit-mix-avx2]).
-        RSQRT = rsqrt_by, |v| reciprocal(root(v));
-        rsqrt_f6: [3, 3, 3, 3, 3, 3],
-        rsqrt_d6: [1, 1, 1, 1, 1, 1],
-        rsqrt_d5: [1, 1, 1, 1, 1, 0],
-        rsqrt_d4: [1, 1, 0, 1, 1, 0],
-        rsqrt_d3: [1, 0, 1, 0, 1, 0],
-        rsqrt_f3: [3, 1, 3, 1, 3, 1],
-        rsqrt_r6: [2, 2, 2, 2, 2, 2],
-        rsqrt_h6: [0, 0, 0, 0, 0, 0],
+    unit_mixes!(
+        pub(in super::super), "avx2,fma", 4, __m256d, _mm256_loadu_pd, _mm256_storeu_pd, lanes4;
+        sqrt: |v, _k| root(v);
+        recip: |v, _k| reciprocal(v);
+        rsqrt: |v, _k| reciprocal(root(v));
     );
 
     /// The correctly rounded roots of the lanes of `v` (NOTE: [unit-mix-avx2]).
