@@ -659,7 +659,8 @@ impl<T: Float> Product<'_, T> {
                         } else {
                             1
                         };
-                        let band = m.div_ceil(bands).next_multiple_of(8);
+                        // whole blocks of a cache line ([line-blocks]) but in the last band
+                        let band = m.div_ceil(bands).next_multiple_of(64 / size_of::<T>());
                         let (a, dst) = (SendPtr(self.a.ptr as *mut T), SendPtr(p));
                         super::pieces::for_each_piece(m.div_ceil(band), |b| {
                             let _ = (&a, &dst);

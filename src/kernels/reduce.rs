@@ -923,8 +923,11 @@ fn fold_inner<F: Fold>(
         return fold_rows(f, data, base, walk, isa, Some(quarter), streams.block);
     }
     // NOTE: [streams-measured]
-    let side_by_side = inner.n / run_len::<F::T>() < STREAMS * quarter_runs::<F::T>(quarter);
-    let class = SizeClass::of(bytes, streams.min_input, side_by_side);
+    let class = SizeClass::of(
+        bytes,
+        streams.min_input,
+        side_by_side::<F::T>(inner.n, quarter),
+    );
     let (way, trial) = match class.choice() {
         Choice::Streams => (Way::Streams, None),
         Choice::InOrder => (Way::InOrder, None),
@@ -1031,9 +1034,7 @@ impl<F: Fold> Vectorized for FoldRows<'_, F> {
         let mut stack = Runs::new(self.quarter);
         // NOTE: [streams] rows of at least a run, too short to be read in quarters, in four
         // quarters of the rows side by side
-        let q = if self.quarter.is_some_and(|b| {
-            len >= run_len::<F::T>() && len / run_len::<F::T>() < STREAMS * quarter_runs::<F::T>(b)
-        }) {
+        let q = if self.quarter.is_some_and(|b| side_by_side::<F::T>(len, b)) {
             self.out.len() / STREAMS
         } else {
             0
@@ -1585,6 +1586,13 @@ impl SizeClass {
         let mut t = TRIALS_BY_CLASS.lock().unwrap_or_else(|e| e.into_inner());
         t[self.0].record(way, seconds_per_byte);
     }
+}
+
+/// Whether rows of `len` elements, where quarters of at least `quarter` bytes are read side by
+/// side, are read four rows side by side (at least a run long, too short for four quarters of
+/// their own), not each in quarters or in order (NOTE: [streams]).
+fn side_by_side<T>(len: usize, quarter: usize) -> bool {
+    len >= run_len::<T>() && len / run_len::<T>() < STREAMS * quarter_runs::<T>(quarter)
 }
 
 /// The fewest runs of a quarter of at least `bytes` bytes, a power of two (so that the powers of

@@ -368,17 +368,27 @@ unit_mixes!(
 #[target_feature(enable = "avx512f")]
 fn reciprocal(s: std::arch::x86_64::__m512d, k: u8) -> std::arch::x86_64::__m512d {
     use std::arch::x86_64::*;
+    let q = reciprocal_estimate(s);
+    let exact = reciprocal_exact(s, q, k);
+    if exact == k {
+        q
+    } else {
+        _mm512_mask_div_pd(q, k & !exact, _mm512_set1_pd(1.0), s)
+    }
+}
+
+/// `vrcp14pd` and two Newton steps: `1/s` within about 2⁻⁵² before the check of
+/// [`reciprocal`].
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) fn reciprocal_estimate(s: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
+    use std::arch::x86_64::*;
     let one = _mm512_set1_pd(1.0);
     let mut q = _mm512_rcp14_pd(s);
     for _ in 0..2 {
         q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(q, s, one), q);
     }
-    let exact = reciprocal_exact(s, q, k);
-    if exact == k {
-        q
-    } else {
-        _mm512_mask_div_pd(q, k & !exact, one, s)
-    }
+    q
 }
 
 /// The lanes of `k` where `q` is proven to be `1/s` correctly rounded, whatever `q` is (see
@@ -630,17 +640,26 @@ pub(super) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn reciprocal(s: __m256d) -> __m256d {
+        let q = reciprocal_estimate(s);
+        let ok = reciprocal_exact(s, q);
+        if _mm256_movemask_pd(ok) == 0xf {
+            q
+        } else {
+            _mm256_blendv_pd(_mm256_div_pd(_mm256_set1_pd(1.0), s), q, ok)
+        }
+    }
+
+    /// `vrcpps` of `s` rounded to f32 and three Newton steps (NOTE: [unit-mix-avx2]): `1/s`
+    /// to the limit of f64 before the check of [`reciprocal`], where `s` is in f32's range.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(in super::super) fn reciprocal_estimate(s: __m256d) -> __m256d {
         let one = _mm256_set1_pd(1.0);
         let mut q = _mm256_cvtps_pd(_mm_rcp_ps(_mm256_cvtpd_ps(s)));
         for _ in 0..3 {
             q = _mm256_fmadd_pd(q, _mm256_fnmadd_pd(q, s, one), q);
         }
-        let ok = reciprocal_exact(s, q);
-        if _mm256_movemask_pd(ok) == 0xf {
-            q
-        } else {
-            _mm256_blendv_pd(_mm256_div_pd(one, s), q, ok)
-        }
+        q
     }
 
     /// All ones in the lanes where `q` is proven to be `1/s` correctly rounded, whatever `q`
