@@ -173,6 +173,12 @@ fn ops() -> Vec<Op> {
                 Box::new(move || f(&arg).map(drop)),
             ));
         }
+        // the reciprocal of N(0, 1), half of it negative
+        let signed = randn(&[1_000_000], dt);
+        v.push((
+            format!("reciprocal_signed_{t}_1e6"),
+            Box::new(move || signed.reciprocal().map(drop)),
+        ));
         // a binary op: the quotient of two vectors of 10⁶ elements
         let (xd, yd) = (x.clone(), x.add_scalar(1.0).unwrap());
         v.push((

@@ -112,6 +112,8 @@ def torch_op(name):
     op = parts[0]
     if op in ("asin", "acos"):
         x = torch.rand(1_000_000, dtype=dt)
+    elif parts[1] == "signed":
+        x = randn(1_000_000)
     else:
         x = randn(1_000_000).abs() + 0.1
     if op == "add1":

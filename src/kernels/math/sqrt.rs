@@ -16,14 +16,14 @@
 //! 4. the check, which alone makes the result exact, whatever steps 1–3 gave: with
 //!    `e = RN(x − s²)` (one multiply-add), `u` the spacing of floats just below `s` (its ulp,
 //!    or half of it when `s` is a power of two) and `t` = `RN(s·u)` lowered by 8 units in its
-//!    last place (`t < s·u·(1 − 2⁻⁵¹)`), a lane is accepted when `x ≥ 2⁻⁹⁰⁰` and `|e| < t`.
+//!    last place (`t < s·u·(1 − 2⁻⁵¹)`), a lane is accepted when `s ≥ 2⁻⁴⁵⁰` and `|e| < t`.
 //!    Then `|x − s²| < s·u·(1 − 2⁻⁵²)` (`e` is `x − s²` rounded, relative error 2⁻⁵³, or
 //!    absolute 2⁻¹⁰⁷⁵ if subnormal, far below `t ≥ 2⁻⁹⁵³`), and since
 //!    `|√x − s| = |x − s²| / (√x + s)` with `√x + s > 2s − u` (as `|x − s²| < s·u`),
 //!    `|√x − s| < u/2`: `s` is nearer to √x than half the spacing on either side of it (at a
 //!    power of two the spacing above is `2u`), so `s` is the correctly rounded root (ties
 //!    cannot occur).
-//!    Lanes not accepted (zeros, negatives, subnormals, arguments under 2⁻⁹⁰⁰, ±∞, NaN, and
+//!    Lanes not accepted (zeros, negatives, subnormals, arguments under about 2⁻⁹⁰⁰, ±∞, NaN, and
 //!    in principle a near-midpoint root, never seen in 2·10⁷ random arguments) take
 //!    `vsqrtpd`, masked to those lanes.
 //!
@@ -359,11 +359,23 @@ unit_mixes!(
     rsqrt: |v, k| reciprocal(root(v, k), k);
 );
 
+// NOTE: [reciprocal-sign] The check holds for either sign: with `s < 0`, `1 − q·s` is
+// `1 − (−q)·|s|` exactly, and `u` depends on `|q|` alone, so it accepts `(s, q)` just where it
+// accepts `(|s|, −q)`, which proves `−q = RN(1/|s|)`; round to nearest is symmetric, so
+// `q = −RN(1/|s|) = RN(1/s)`. Its bound was once `s·u/2`, negative for a negative `s`: every
+// negative lane took `vdivpd`, except where `|q|` was under about 2⁻⁹⁷⁰. There the spacing
+// below `q` is subnormal, `spacing_below` gives a negative number (its arithmetic on the
+// exponent wraps), and a negative `s` times it made the bound huge: a wrong estimate of
+// `1/s` for `s` in [−2¹⁰²², −2⁹⁷⁰] could pass (found by the test of negative arguments).
+// The checks now take candidates whose spacing is true (`|q| ≥ 2⁻⁹⁶⁰`, a root `s ≥ 2⁻⁴⁵⁰`):
+// `spacing_below(0)` is 2⁹⁷², which would have let a candidate 0 pass for any `s`.
+
 /// The correctly rounded reciprocals of the lanes `k` of `s`; the others are unspecified.
 /// `vrcp14pd` and two Newton steps (14 → 28 → about 52 bits), then the check of NOTE:
 /// [sqrt-newton] for a quotient: `q` is `1/s` correctly rounded where `|RN(1 − q·s)|` is
-/// under `s·u/2` less 8 ulps (`u` the spacing below `q`), as `|1/s − q| = |1 − q·s| / s`, and
-/// `s` and `q` are normal; `vdivpd` for the other lanes (zeros, ±∞, NaN, subnormals).
+/// under `|s|·u/2` less 8 ulps (`u` the spacing below `|q|`), as `|1/s − q| = |1 − q·s| / |s|`,
+/// `s` is normal and `|q| ≥ 2⁻⁹⁶⁰`; `vdivpd` for the other lanes (zeros, ±∞, NaN, subnormals,
+/// and `|s|` past about 2⁹⁶⁰).
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn reciprocal(s: std::arch::x86_64::__m512d, k: u8) -> std::arch::x86_64::__m512d {
@@ -402,24 +414,27 @@ pub(super) fn reciprocal_exact(
 ) -> u8 {
     use std::arch::x86_64::*;
     let e = _mm512_fnmadd_pd(q, s, _mm512_set1_pd(1.0));
+    // |s|, not s: NOTE: [reciprocal-sign]
+    let size = _mm512_abs_pd(s);
     let t = _mm512_mul_pd(
         _mm512_set1_pd(0.5),
-        below_less_8(_mm512_mul_pd(s, spacing_below(q))),
+        below_less_8(_mm512_mul_pd(size, spacing_below(q))),
     );
-    // s normal and not past 2¹⁰²² (so q is normal too)
-    let size = _mm512_abs_pd(s);
+    // s normal, and |q| at least 2⁻⁹⁶⁰ (NOTE: [reciprocal-sign]: so `spacing_below` gives its
+    // true spacing, where a 0 would give 2⁹⁷²)
     let lo = _mm512_set1_pd(f64::MIN_POSITIVE);
-    let hi = _mm512_set1_pd(f64::from_bits(2045 << 52));
-    let in_range = _mm512_mask_cmp_pd_mask::<_CMP_LE_OQ>(
+    let least = _mm512_set1_pd(f64::from_bits((1023 - 960) << 52));
+    let in_range = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(
         _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(k, size, lo),
-        size,
-        hi,
+        _mm512_abs_pd(q),
+        least,
     );
     _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(in_range, _mm512_abs_pd(e), t)
 }
 
-/// The spacing of floats just below each lane of `s` (positive, normal): its ulp, or half of
-/// it at a power of two.
+/// The spacing of floats just below `|s|` in each lane of `s` (normal): its ulp, or half of
+/// it at a power of two. Where that spacing is subnormal (`|s|` under about 2⁻⁹⁷⁰) the result
+/// is negative or zero instead (NOTE: [reciprocal-sign]), which the checks reject.
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn spacing_below(s: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m512d {
@@ -474,7 +489,9 @@ pub(super) fn estimate(v: std::arch::x86_64::__m512d) -> std::arch::x86_64::__m5
 }
 
 /// Step 4 of NOTE: [sqrt-newton]: the lanes of `k` where `s` is proven to be √v correctly
-/// rounded, whatever `s` is.
+/// rounded, whatever `s` is. The range is set on `s` (at least 2⁻⁴⁵⁰), not on `v`: that also
+/// keeps `spacing_below` to its true spacing, where a tiny negative `s` would make the bound
+/// positive (NOTE: [reciprocal-sign]).
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(super) fn exact(v: std::arch::x86_64::__m512d, s: std::arch::x86_64::__m512d, k: u8) -> u8 {
@@ -482,8 +499,8 @@ pub(super) fn exact(v: std::arch::x86_64::__m512d, s: std::arch::x86_64::__m512d
     // |x − s²| against s·u less 8 units in its last place, u the spacing below s
     let e = _mm512_fnmadd_pd(s, s, v);
     let t = below_less_8(_mm512_mul_pd(s, spacing_below(s)));
-    let lo = _mm512_set1_pd(f64::from_bits((1023 - 900) << 52));
-    let in_range = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(k, v, lo);
+    let lo = _mm512_set1_pd(f64::from_bits((1023 - 450) << 52));
+    let in_range = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(k, s, lo);
     _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(in_range, _mm512_abs_pd(e), t)
 }
 
@@ -498,9 +515,9 @@ pub(super) fn exact(v: std::arch::x86_64::__m512d, s: std::arch::x86_64::__m512d
 /// accepts nearly every lane; the reciprocal takes three Newton steps instead of two (12 → 24
 /// → 48 → the limit of f64). An argument outside f32's normal range (under 2⁻¹²⁶ or over
 /// 2¹²⁸) has no usable estimate: the check, which proves the result whatever the steps gave,
-/// rejects it, and the hardware takes the lane. Here the check also requires the candidate to
-/// be a normal float, which the 14-bit estimates of AVX-512 always give in range but an
-/// estimate of an argument rounded to f32 need not (an overflow to ∞ gives a reciprocal of 0).
+/// rejects it, and the hardware takes the lane: the checks require the candidate to be at
+/// least 2⁻⁹⁶⁰ in size (NOTE: [reciprocal-sign]; an overflow to ∞ gives a reciprocal of 0),
+/// and ∞ or NaN fail the comparison itself.
 pub(super) mod avx2 {
     use super::{FMA, HARD, Mixes};
     use std::arch::x86_64::*;
@@ -623,14 +640,14 @@ pub(super) mod avx2 {
     }
 
     /// Step 4 of NOTE: [sqrt-newton]: all ones in the lanes where `s` is proven to be √v
-    /// correctly rounded, whatever `s` is (a normal float, NOTE: [unit-mix-avx2]).
+    /// correctly rounded, whatever `s` is (at least 2⁻⁹⁶⁰, as in the AVX-512 `exact`).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(in super::super) fn exact(v: __m256d, s: __m256d) -> __m256d {
         let e = _mm256_fnmadd_pd(s, s, v);
         let t = below_less_8(_mm256_mul_pd(s, spacing_below(s)));
-        let lo = _mm256_set1_pd(f64::from_bits((1023 - 900) << 52));
-        let in_range = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(v, lo), normal(s));
+        let lo = _mm256_set1_pd(f64::from_bits((1023 - 450) << 52));
+        let in_range = _mm256_cmp_pd::<_CMP_GE_OQ>(s, lo);
         _mm256_and_pd(in_range, _mm256_cmp_pd::<_CMP_LT_OQ>(abs(e), t))
     }
 
@@ -663,36 +680,24 @@ pub(super) mod avx2 {
     }
 
     /// All ones in the lanes where `q` is proven to be `1/s` correctly rounded, whatever `q`
-    /// is: the check of the AVX-512 `reciprocal_exact`, with `q` a normal float too (NOTE:
-    /// [unit-mix-avx2]).
+    /// is: the check of the AVX-512 `reciprocal_exact`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(in super::super) fn reciprocal_exact(s: __m256d, q: __m256d) -> __m256d {
         let e = _mm256_fnmadd_pd(q, s, _mm256_set1_pd(1.0));
+        // |s|, not s: NOTE: [reciprocal-sign]
+        let size = abs(s);
         let t = _mm256_mul_pd(
             _mm256_set1_pd(0.5),
-            below_less_8(_mm256_mul_pd(s, spacing_below(q))),
+            below_less_8(_mm256_mul_pd(size, spacing_below(q))),
         );
-        // s normal and not past 2¹⁰²², and q normal
-        let size = abs(s);
+        // s normal, and |q| at least 2⁻⁹⁶⁰, as in the AVX-512 copy (here also what rejects
+        // the estimate 0 of an argument past f32's range, NOTE: [unit-mix-avx2])
         let in_range = _mm256_and_pd(
-            _mm256_and_pd(
-                _mm256_cmp_pd::<_CMP_GE_OQ>(size, _mm256_set1_pd(f64::MIN_POSITIVE)),
-                _mm256_cmp_pd::<_CMP_LE_OQ>(size, _mm256_set1_pd(f64::from_bits(2045 << 52))),
-            ),
-            normal(q),
+            _mm256_cmp_pd::<_CMP_GE_OQ>(size, _mm256_set1_pd(f64::MIN_POSITIVE)),
+            _mm256_cmp_pd::<_CMP_GE_OQ>(abs(q), _mm256_set1_pd(f64::from_bits((1023 - 960) << 52))),
         );
         _mm256_and_pd(in_range, _mm256_cmp_pd::<_CMP_LT_OQ>(abs(e), t))
-    }
-
-    /// All ones in the lanes of `x` that are positive normal floats.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn normal(x: __m256d) -> __m256d {
-        _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_GE_OQ>(x, _mm256_set1_pd(f64::MIN_POSITIVE)),
-            _mm256_cmp_pd::<_CMP_LE_OQ>(x, _mm256_set1_pd(f64::MAX)),
-        )
     }
 
     /// `|x|` in every lane.
@@ -702,8 +707,9 @@ pub(super) mod avx2 {
         _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)
     }
 
-    /// The spacing of floats just below each lane of `s` (positive, normal): its ulp, or half
-    /// of it at a power of two.
+    /// The spacing of floats just below `|s|` in each lane of `s` (normal): its ulp, or half
+    /// of it at a power of two; negative or zero where it is subnormal, as in the AVX-512
+    /// copy.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn spacing_below(s: __m256d) -> __m256d {

@@ -878,10 +878,13 @@ fn every_mix_of_units_gives_the_hardware_bits() {
         return;
     }
     let xs = sqrt_points();
+    // the reciprocal's arguments: the roots, the arguments, and both negated (NOTE:
+    // [reciprocal-sign])
     let roots: Vec<f64> = xs
         .iter()
         .map(|x| x.sqrt())
         .chain(xs.iter().copied())
+        .flat_map(|s| [s, -s])
         .collect();
     let apply = |f: Loop, x: &[f64]| -> Vec<f64> {
         let mut out = vec![MaybeUninit::uninit(); x.len()];
@@ -996,6 +999,26 @@ fn the_sqrt_check_accepts_correct_roots_only() {
                 total += 8;
             }
         }
+        // nor a root of the wrong sign, or a candidate that is 0, ∞, NaN or tiny
+        let negated: Vec<f64> = c.iter().map(|x| -x.sqrt()).collect();
+        let bad = [
+            0.0,
+            f64::INFINITY,
+            f64::NAN,
+            1e-310,
+            -1e-310,
+            1e-300,
+            -1e-300,
+            -1e-200,
+        ];
+        for s in [negated].into_iter().chain(bad.map(|b| vec![b; 8])) {
+            // SAFETY: as above
+            let ok = unsafe {
+                let (v, s) = (_mm512_loadu_pd(c.as_ptr()), _mm512_loadu_pd(s.as_ptr()));
+                super::sqrt::exact(v, s, 0xff)
+            };
+            assert_eq!(ok, 0, "{s:?} accepted among {c:?}");
+        }
     }
     assert!(
         accepted as f64 >= 0.999 * total as f64,
@@ -1014,7 +1037,8 @@ fn the_sqrt_check_accepts_correct_roots_only() {
     // and the reciprocal's estimate, of the roots (the arguments it takes in `1/√x`): two
     // Newton steps from 14 bits leave about 2⁻⁵⁶, so a few lanes in a thousand (972 of
     // 781 920 here) are near enough to a midpoint to take `vdivpd`
-    let roots: Vec<f64> = xs.iter().map(|x| x.sqrt()).collect();
+    // (and of their negatives, NOTE: [reciprocal-sign])
+    let roots: Vec<f64> = xs.iter().flat_map(|x| [x.sqrt(), -x.sqrt()]).collect();
     let mut kept = 0;
     for c in roots.chunks_exact(8) {
         // SAFETY: as above
@@ -1028,18 +1052,20 @@ fn the_sqrt_check_accepts_correct_roots_only() {
         "{kept} of {}",
         roots.len()
     );
-    // the reciprocal's check, on the roots and on the arguments themselves
+    // the reciprocal's check, on the roots and on the arguments themselves, and on both
+    // negated; a candidate of the wrong sign is never accepted
     let ss: Vec<f64> = xs
         .iter()
         .map(|x| x.sqrt())
         .chain(xs.iter().copied())
+        .flat_map(|s| [s, -s])
         .collect();
     let (mut accepted, mut total) = (0, 0);
     for c in ss.chunks_exact(8) {
-        for ulps in [-2i64, -1, 0, 1, 2] {
+        for ulps in [-2i64, -1, 0, 1, 2, i64::MIN] {
             let q: Vec<f64> = c
                 .iter()
-                .map(|s| f64::from_bits((s.recip().to_bits() as i64 + ulps) as u64))
+                .map(|s| f64::from_bits((s.recip().to_bits() as i64).wrapping_add(ulps) as u64))
                 .collect();
             // SAFETY: AVX-512F is detected above; both chunks hold 8 elements
             let ok = unsafe {
@@ -1052,6 +1078,25 @@ fn the_sqrt_check_accepts_correct_roots_only() {
                 accepted += ok.count_ones();
                 total += 8;
             }
+        }
+        // nor a candidate that is ±0, ±∞, NaN or tiny (a 0 once passed: NOTE:
+        // [reciprocal-sign])
+        let bad = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            -f64::INFINITY,
+            f64::NAN,
+            1e-310,
+            -1e-300,
+        ];
+        for q in bad {
+            // SAFETY: as above
+            let ok = unsafe {
+                let s = _mm512_loadu_pd(c.as_ptr());
+                super::sqrt::reciprocal_exact(s, _mm512_set1_pd(q), 0xff)
+            };
+            assert_eq!(ok, 0, "{q} accepted among {c:?}");
         }
     }
     assert!(
@@ -1078,10 +1123,12 @@ fn the_avx2_sqrt_check_accepts_correct_roots_only() {
         .into_iter()
         .filter(|x| *x >= f64::from_bits((1023 - 900) << 52) && x.is_finite())
         .collect();
+    // the reciprocal's arguments, of either sign (NOTE: [reciprocal-sign])
     let ss: Vec<f64> = xs
         .iter()
         .map(|x| x.sqrt())
         .chain(xs.iter().copied())
+        .flat_map(|s| [s, -s])
         .collect();
     // SAFETY (every block below): AVX2 and FMA are detected above; each chunk holds 4
     // elements
@@ -1093,9 +1140,10 @@ fn the_avx2_sqrt_check_accepts_correct_roots_only() {
         let (s, q) = (_mm256_loadu_pd(s.as_ptr()), _mm256_loadu_pd(q.as_ptr()));
         _mm256_movemask_pd(avx2::reciprocal_exact(s, q)).count_ones()
     };
+    // `ulps` of i64::MIN flips the sign bit: a candidate of the wrong sign
     let off = |c: &[f64], f: fn(f64) -> f64, ulps: i64| -> Vec<f64> {
         c.iter()
-            .map(|x| f64::from_bits((f(*x).to_bits() as i64 + ulps) as u64))
+            .map(|x| f64::from_bits((f(*x).to_bits() as i64).wrapping_add(ulps) as u64))
             .collect()
     };
     for (args, f, check, min) in [
@@ -1109,7 +1157,7 @@ fn the_avx2_sqrt_check_accepts_correct_roots_only() {
     ] {
         let (mut accepted, mut total) = (0, 0);
         for c in args.chunks_exact(4) {
-            for ulps in [-2i64, -1, 0, 1, 2] {
+            for ulps in [-2i64, -1, 0, 1, 2, i64::MIN] {
                 let ok = check(c, &off(c, f, ulps));
                 if ulps != 0 {
                     assert_eq!(ok, 0, "{ulps} ulp off accepted among {c:?}");
@@ -1118,7 +1166,7 @@ fn the_avx2_sqrt_check_accepts_correct_roots_only() {
                     total += 4;
                 }
             }
-            for bad in [0.0, f64::INFINITY, f64::NAN, 1e-310] {
+            for bad in [0.0, -0.0, f64::INFINITY, f64::NAN, 1e-310, -1e-300] {
                 assert_eq!(check(c, &[bad; 4]), 0, "{bad} accepted among {c:?}");
             }
         }
@@ -1143,8 +1191,8 @@ fn the_avx2_sqrt_check_accepts_correct_roots_only() {
         "{kept} of {}",
         near.len()
     );
-    // and the reciprocal's, of the roots
-    let roots: Vec<f64> = near.iter().map(|x| x.sqrt()).collect();
+    // and the reciprocal's, of the roots and their negatives
+    let roots: Vec<f64> = near.iter().flat_map(|x| [x.sqrt(), -x.sqrt()]).collect();
     let kept: u32 = roots
         .chunks_exact(4)
         // SAFETY: as above
