@@ -698,7 +698,8 @@ fn fold_gathered<F: Fold>(
             },
         )
     };
-    // the same split as fold_rows
+    // the split of fold_rows, with pieces of PAR_MIN elements at every size (the larger pieces
+    // of NOTE: [row-pieces] are not measured on gathered rows)
     if let Some(size) = row_blocks::<F::T>(rows, len) {
         for (r, p) in part.iter_mut().enumerate() {
             *p = fold_blocks(f, len, size, |range| {
@@ -948,6 +949,22 @@ fn fold_inner<F: Fold>(
     out
 }
 
+/// Contiguous rows of more bytes than this in all are split over the threads in two pieces a
+/// thread; fewer, in pieces of [`PAR_MIN`] elements (NOTE: [row-pieces]).
+///
+/// NOTE: [row-pieces] Pieces of `PAR_MIN` elements (three rows of 10⁴) were claimed in turn by
+/// the threads, so each core read 120–240 KiB and then jumped past the other's piece: its
+/// prefetcher started over at every piece, and where the rows sit in the L3 (an input of a
+/// few MB to a few tens) that cost the stream. In two pieces a thread, each reads long runs of
+/// rows. AMD Zen 4, two threads, medians of 300–400 calls, the builds alternated three or four
+/// times: f32 250 × 10⁴ (10 MB) 70–82 → 62 µs (torch 58), 400 × 10⁴ 132–133 → 99–106 µs, 100 ×
+/// 10⁴ 29 → 27 µs; f64 125 × 10⁴ 34.6–38.3 → 30.9–32.3 µs, 1000 × 1000 33.5–36.8 → 31.1–33.9,
+/// 10⁴ × 100 73.1–73.8 → 71.1–71.4. But small inputs, whose calls take 15–20 µs, lose by it:
+/// a worker that wakes late (NOTE: [caller-shares]) leaves a larger share to the caller, f64
+/// 1000 × 250 (2 MB) 15.5–17.9 → 18.0–18.1 µs and f32 2000 × 100 15.3–20.2 → 16.1–17.9; so
+/// inputs of up to 2 MiB keep the small pieces. The pieces never change a row's bits.
+const FEW_PIECES_BYTES: usize = 2 << 20;
+
 /// [`fold_inner`] with the quarters' fewest bytes chosen: `None` where rows are read from
 /// start to end (NOTE: [streams]); `block` is [`Streams::block`].
 fn fold_rows<F: Fold>(
@@ -973,9 +990,10 @@ fn fold_rows<F: Fold>(
             o.advance();
         }
     } else if parallel(rows * len) && rows > 1 {
+        // NOTE: [row-pieces] (four rows at least to a piece read side by side, NOTE: [streams]:
+        // those inputs are past `FEW_PIECES_BYTES`)
         let most = rows.div_ceil(2 * rayon::current_num_threads());
-        // NOTE: [streams] rows read side by side need at least four to a piece
-        let per = if quarter.is_some() {
+        let per = if quarter.is_some() || rows * len * size_of::<F::T>() > FEW_PIECES_BYTES {
             most
         } else {
             (PAR_MIN / len).clamp(1, most)
@@ -3001,6 +3019,8 @@ mod tests {
             (Case::dense(&[150_001]), vec![0]),
             (Case::dense(&[2, 200_000]), vec![1]),
             (Case::dense(&[300, 700]), vec![1]),
+            // past FEW_PIECES_BYTES in both types: two pieces a thread (NOTE: [row-pieces])
+            (Case::dense(&[700, 1000]), vec![1]),
             (Case::dense(&[300, 700]), vec![0]),
             (Case::dense(&[40, 2 * TILE + 100]), vec![0]),
             // two wide tiles on one thread, five on two or three (NOTE: [wide-tiles])
