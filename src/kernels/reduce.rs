@@ -992,8 +992,9 @@ fn fold_rows<F: Fold>(
             o.advance();
         }
     } else if parallel(rows * len) && rows > 1 {
-        // NOTE: [row-pieces] (four rows at least to a piece read side by side, NOTE: [streams]:
-        // those inputs are past `FEW_PIECES_BYTES`)
+        // NOTE: [row-pieces]; rows read side by side keep two pieces a thread at any size
+        // (the tests' `Streams` read small inputs so): they need four rows at least to a piece
+        // (NOTE: [streams])
         let most = rows.div_ceil(2 * rayon::current_num_threads());
         let per = if quarter.is_some() || rows * len * size_of::<F::T>() > FEW_PIECES_BYTES {
             most

@@ -370,6 +370,14 @@ unit_mixes!(
 // The checks now take candidates whose spacing is true (`|q| ≥ 2⁻⁹⁶⁰`, a root `s ≥ 2⁻⁴⁵⁰`):
 // `spacing_below(0)` is 2⁹⁷², which would have let a candidate 0 pass for any `s`.
 
+/// The least root a check of NOTE: [sqrt-newton] accepts (2⁻⁴⁵⁰: `t ≥ 2⁻⁹⁵³`, and a true
+/// spacing, NOTE: [reciprocal-sign]), in both ISAs' copies.
+const LEAST_ROOT: f64 = f64::from_bits((1023 - 450) << 52);
+
+/// The least `|q|` the reciprocal's check accepts (2⁻⁹⁶⁰, whose spacing is a normal float,
+/// NOTE: [reciprocal-sign]), in both ISAs' copies.
+const LEAST_RECIPROCAL: f64 = f64::from_bits((1023 - 960) << 52);
+
 /// The correctly rounded reciprocals of the lanes `k` of `s`; the others are unspecified.
 /// `vrcp14pd` and two Newton steps (14 → 28 → about 52 bits), then the check of NOTE:
 /// [sqrt-newton] for a quotient: `q` is `1/s` correctly rounded where `|RN(1 − q·s)|` is
@@ -423,7 +431,7 @@ pub(super) fn reciprocal_exact(
     // s normal, and |q| at least 2⁻⁹⁶⁰ (NOTE: [reciprocal-sign]: so `spacing_below` gives its
     // true spacing, where a 0 would give 2⁹⁷²)
     let lo = _mm512_set1_pd(f64::MIN_POSITIVE);
-    let least = _mm512_set1_pd(f64::from_bits((1023 - 960) << 52));
+    let least = _mm512_set1_pd(LEAST_RECIPROCAL);
     let in_range = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(
         _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(k, size, lo),
         _mm512_abs_pd(q),
@@ -499,7 +507,7 @@ pub(super) fn exact(v: std::arch::x86_64::__m512d, s: std::arch::x86_64::__m512d
     // |x − s²| against s·u less 8 units in its last place, u the spacing below s
     let e = _mm512_fnmadd_pd(s, s, v);
     let t = below_less_8(_mm512_mul_pd(s, spacing_below(s)));
-    let lo = _mm512_set1_pd(f64::from_bits((1023 - 450) << 52));
+    let lo = _mm512_set1_pd(LEAST_ROOT);
     let in_range = _mm512_mask_cmp_pd_mask::<_CMP_GE_OQ>(k, s, lo);
     _mm512_mask_cmp_pd_mask::<_CMP_LT_OQ>(in_range, _mm512_abs_pd(e), t)
 }
@@ -519,7 +527,7 @@ pub(super) fn exact(v: std::arch::x86_64::__m512d, s: std::arch::x86_64::__m512d
 /// least 2⁻⁹⁶⁰ in size (NOTE: [reciprocal-sign]; an overflow to ∞ gives a reciprocal of 0),
 /// and ∞ or NaN fail the comparison itself.
 pub(super) mod avx2 {
-    use super::{FMA, HARD, Mixes};
+    use super::{FMA, HARD, LEAST_RECIPROCAL, LEAST_ROOT, Mixes};
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
@@ -646,7 +654,7 @@ pub(super) mod avx2 {
     pub(in super::super) fn exact(v: __m256d, s: __m256d) -> __m256d {
         let e = _mm256_fnmadd_pd(s, s, v);
         let t = below_less_8(_mm256_mul_pd(s, spacing_below(s)));
-        let lo = _mm256_set1_pd(f64::from_bits((1023 - 450) << 52));
+        let lo = _mm256_set1_pd(LEAST_ROOT);
         let in_range = _mm256_cmp_pd::<_CMP_GE_OQ>(s, lo);
         _mm256_and_pd(in_range, _mm256_cmp_pd::<_CMP_LT_OQ>(abs(e), t))
     }
@@ -695,7 +703,7 @@ pub(super) mod avx2 {
         // the estimate 0 of an argument past f32's range, NOTE: [unit-mix-avx2])
         let in_range = _mm256_and_pd(
             _mm256_cmp_pd::<_CMP_GE_OQ>(size, _mm256_set1_pd(f64::MIN_POSITIVE)),
-            _mm256_cmp_pd::<_CMP_GE_OQ>(abs(q), _mm256_set1_pd(f64::from_bits((1023 - 960) << 52))),
+            _mm256_cmp_pd::<_CMP_GE_OQ>(abs(q), _mm256_set1_pd(LEAST_RECIPROCAL)),
         );
         _mm256_and_pd(in_range, _mm256_cmp_pd::<_CMP_LT_OQ>(abs(e), t))
     }

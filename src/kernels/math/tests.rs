@@ -807,6 +807,25 @@ fn scaled(m: u64, k: i32) -> f64 {
     m as f64 * (k as f64).exp2()
 }
 
+/// The arguments of [`sqrt_points`] in the range the checks of NOTE: [sqrt-newton] prove
+/// (finite, at least 2⁻⁹⁰⁰).
+fn checked_sqrt_points() -> Vec<f64> {
+    sqrt_points()
+        .into_iter()
+        .filter(|x| *x >= f64::from_bits((1023 - 900) << 52) && x.is_finite())
+        .collect()
+}
+
+/// Reciprocals' arguments from `xs`: their roots (what `1/√x` takes), `xs` themselves, and
+/// both negated (NOTE: [reciprocal-sign]).
+fn reciprocal_points(xs: &[f64]) -> Vec<f64> {
+    xs.iter()
+        .map(|x| x.sqrt())
+        .chain(xs.iter().copied())
+        .flat_map(|s| [s, -s])
+        .collect()
+}
+
 /// f64 arguments for the square root: random bit patterns of every binade (subnormals and
 /// zeros among them), perfect squares, and arguments whose roots lie next to a midpoint between
 /// two floats (the squares of midpoints rounded to f64), with their neighbours.
@@ -878,14 +897,7 @@ fn every_mix_of_units_gives_the_hardware_bits() {
         return;
     }
     let xs = sqrt_points();
-    // the reciprocal's arguments: the roots, the arguments, and both negated (NOTE:
-    // [reciprocal-sign])
-    let roots: Vec<f64> = xs
-        .iter()
-        .map(|x| x.sqrt())
-        .chain(xs.iter().copied())
-        .flat_map(|s| [s, -s])
-        .collect();
+    let roots = reciprocal_points(&xs);
     let apply = |f: Loop, x: &[f64]| -> Vec<f64> {
         let mut out = vec![MaybeUninit::uninit(); x.len()];
         // SAFETY: the CPU has what each loop needs: AVX2 and FMA (detected above), or
@@ -976,10 +988,7 @@ fn the_sqrt_check_accepts_correct_roots_only() {
         eprintln!("no AVX-512: the checked square root is not built for this CPU");
         return;
     }
-    let xs: Vec<f64> = sqrt_points()
-        .into_iter()
-        .filter(|x| *x >= f64::from_bits((1023 - 900) << 52) && x.is_finite())
-        .collect();
+    let xs = checked_sqrt_points();
     let (mut accepted, mut total) = (0, 0);
     for c in xs.chunks_exact(8) {
         for ulps in [-2i64, -1, 0, 1, 2] {
@@ -1054,12 +1063,7 @@ fn the_sqrt_check_accepts_correct_roots_only() {
     );
     // the reciprocal's check, on the roots and on the arguments themselves, and on both
     // negated; a candidate of the wrong sign is never accepted
-    let ss: Vec<f64> = xs
-        .iter()
-        .map(|x| x.sqrt())
-        .chain(xs.iter().copied())
-        .flat_map(|s| [s, -s])
-        .collect();
+    let ss = reciprocal_points(&xs);
     let (mut accepted, mut total) = (0, 0);
     for c in ss.chunks_exact(8) {
         for ulps in [-2i64, -1, 0, 1, 2, i64::MIN] {
@@ -1119,17 +1123,8 @@ fn the_avx2_sqrt_check_accepts_correct_roots_only() {
         eprintln!("no AVX2: the checked square root is not built for this CPU");
         return;
     }
-    let xs: Vec<f64> = sqrt_points()
-        .into_iter()
-        .filter(|x| *x >= f64::from_bits((1023 - 900) << 52) && x.is_finite())
-        .collect();
-    // the reciprocal's arguments, of either sign (NOTE: [reciprocal-sign])
-    let ss: Vec<f64> = xs
-        .iter()
-        .map(|x| x.sqrt())
-        .chain(xs.iter().copied())
-        .flat_map(|s| [s, -s])
-        .collect();
+    let xs = checked_sqrt_points();
+    let ss = reciprocal_points(&xs);
     // SAFETY (every block below): AVX2 and FMA are detected above; each chunk holds 4
     // elements
     let root_ok = |c: &[f64], s: &[f64]| unsafe {
