@@ -36,6 +36,13 @@ pub(crate) fn alloc<T: Element>(n: usize) -> AlignedVec<T> {
     T::pool().take(n)
 }
 
+/// Give a scratch buffer of the kernels (one never made into a tensor) back to the buffer pool
+/// for reuse, where dropping it would hand it to the system allocator (see [`pool`]).
+#[inline]
+pub(crate) fn recycle<T: Element>(v: AlignedVec<T>) {
+    T::pool().keep(v)
+}
+
 /// `n` copies of `value`, in a recycled buffer when possible (fails as [`alloc`] does).
 #[inline]
 pub(crate) fn alloc_filled<T: Element>(n: usize, value: T) -> AlignedVec<T> {

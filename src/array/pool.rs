@@ -312,10 +312,17 @@ impl<T: Copy> Pool<T> {
     }
 
     /// Keep `v`'s memory for reuse (if it is large enough to be worth it).
-    pub fn give(&self, mut v: AlignedVec<T>) {
+    pub fn give(&self, v: AlignedVec<T>) {
         let size = std::mem::size_of::<T>();
         // a buffer's elements, as `count_buffer` counted them when it was made
         count(-((v.len() * size) as isize));
+        self.keep(v);
+    }
+
+    /// Keep the memory of `v`, a buffer never counted by `count_buffer` (a kernel's scratch),
+    /// for reuse, as [`Pool::give`] keeps a tensor's.
+    pub fn keep(&self, mut v: AlignedVec<T>) {
+        let size = std::mem::size_of::<T>();
         let bytes = v.capacity() * size;
         // a buffer is kept only if it has the alignment of a fresh one of its size: not an
         // adopted `Vec` that should have started on a cache line (`NOTE: [aligned]`)

@@ -31,6 +31,8 @@ use std::marker::PhantomData;
 
 #[cfg(target_arch = "x86_64")]
 mod every;
+#[cfg(target_arch = "x86_64")]
+mod sum_rows;
 
 /// The shape after reducing `dims` with keepdim (reduced dims become 1).
 pub fn kept_shape(shape: &[usize], dims: &[usize]) -> Shape {
@@ -66,6 +68,9 @@ pub trait Fold: Copy + Send + Sync {
     fn join(self, _a: Self::T, _b: Self::T) -> Self::T {
         unreachable!("`Fold::join` runs only for a `GROUP` above 1, which defines it")
     }
+    /// Whether this is [`SumF64`], whose rows the sum kernels written out for AVX-512 may fold
+    /// (NOTE: [sum-rows]).
+    const SUM: bool = false;
 }
 
 /// The sum of f64 or f32 elements, accumulated in f64 (a long f32 sum keeps f32 precision;
@@ -111,6 +116,7 @@ impl<T: Float> Fold for SumF64<T> {
     fn join(self, a: T, b: T) -> T {
         a + b
     }
+    const SUM: bool = true;
 }
 
 /// The maximum (`MAX`) or minimum of f64 or f32 elements; NaN wins, as in PyTorch.
@@ -1012,6 +1018,7 @@ fn fold_rows<F: Fold>(
                 quarter,
                 block,
                 out,
+                isa,
             };
             with_isa(isa, k)
         });
@@ -1026,6 +1033,7 @@ fn fold_rows<F: Fold>(
             quarter,
             block,
             out: &mut part,
+            isa,
         };
         with_isa(isa, k)
     }
@@ -1045,6 +1053,8 @@ struct FoldRows<'a, F: Fold> {
     /// The bytes of a block of rows of a quarter read side by side ([`Streams::block`]).
     block: usize,
     out: &'a mut [F::A],
+    /// The ISA of the copy this runs in ([`with_isa`]'s `want`).
+    isa: math::Isa,
 }
 
 impl<F: Fold> Vectorized for FoldRows<'_, F> {
@@ -1088,32 +1098,89 @@ impl<F: Fold> Vectorized for FoldRows<'_, F> {
             }
         }
         let start = self.start + STREAMS * q;
-        if let ([(_, xs)], 1..=8) = (self.outer, len)
+        let out = &mut self.out[STREAMS * q..];
+        if let [(_, xs)] = self.outer
             && *xs == len as isize
+            && len > 0
         {
-            // NOTE: [tiny-rows] rows of 8 or fewer, one after the other
+            // rows one after the other
             let at = (self.base + start as isize * *xs) as usize;
-            let out = &mut self.out[STREAMS * q..];
             let x = &self.data[at..at + out.len() * len];
-            match len {
-                1 => fold_tiny::<F, 1>(f, x, out),
-                2 => fold_tiny::<F, 2>(f, x, out),
-                3 => fold_tiny::<F, 3>(f, x, out),
-                4 => fold_tiny::<F, 4>(f, x, out),
-                5 => fold_tiny::<F, 5>(f, x, out),
-                6 => fold_tiny::<F, 6>(f, x, out),
-                7 => fold_tiny::<F, 7>(f, x, out),
-                _ => fold_tiny::<F, 8>(f, x, out),
-            }
+            fold_packed_rows(f, x, len, out, self.isa, &mut stack);
             return;
         }
         let mut o = Odometer::new(self.outer.iter().copied(), start);
-        for p in self.out[STREAMS * q..].iter_mut() {
+        for p in out.iter_mut() {
             let at = (self.base + o.off) as usize;
             *p = fold_row(f, &self.data[at..at + len], &mut stack);
             o.advance();
         }
     }
+}
+
+/// The rows of `len` elements (at least 1) one after the other in `x`, each folded into `out`
+/// as [`fold_row`] folds it: rows of 8 or fewer across rows (NOTE: [tiny-rows]), sums of rows
+/// of 9 elements to a run by the AVX-512 kernels written out where the copy for `isa` runs
+/// (NOTE: [sum-rows]), all others one at a time.
+#[inline(always)]
+fn fold_packed_rows<F: Fold>(
+    f: F,
+    x: &[F::T],
+    len: usize,
+    out: &mut [F::A],
+    isa: math::Isa,
+    stack: &mut Runs<F::A>,
+) {
+    match len {
+        1 => return fold_tiny::<F, 1>(f, x, out),
+        2 => return fold_tiny::<F, 2>(f, x, out),
+        3 => return fold_tiny::<F, 3>(f, x, out),
+        4 => return fold_tiny::<F, 4>(f, x, out),
+        5 => return fold_tiny::<F, 5>(f, x, out),
+        6 => return fold_tiny::<F, 6>(f, x, out),
+        7 => return fold_tiny::<F, 7>(f, x, out),
+        8 => return fold_tiny::<F, 8>(f, x, out),
+        _ => {}
+    }
+    #[cfg(target_arch = "x86_64")]
+    if F::SUM
+        && len < run_len::<F::T>()
+        && isa.min(math::isa()) == math::Isa::Avx512
+        && sum_rows_avx512(x, len, out)
+    {
+        return;
+    }
+    let _ = isa;
+    for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
+        *p = fold_row(f, row, stack);
+    }
+}
+
+/// [`sum_rows::sum_rows`] of rows of 9 elements to a run, where `T` is f32 or f64, `A` is f64
+/// and the CPU has AVX-512 (whether it ran).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn sum_rows_avx512<T: Element, A: Element>(x: &[T], len: usize, out: &mut [A]) -> bool {
+    use crate::array::DType;
+    if A::DTYPE != DType::F64 || math::isa() != math::Isa::Avx512 {
+        return false;
+    }
+    // SAFETY: `A` is f64 (its dtype is F64, and `Element` is sealed: only f64 has it)
+    let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f64>(), out.len()) };
+    // SAFETY (each arm): `T` is the type its dtype names (as above); the CPU has AVX-512
+    // (`math::isa()`, checked above)
+    match T::DTYPE {
+        DType::F64 => unsafe {
+            let x = std::slice::from_raw_parts(x.as_ptr().cast::<f64>(), x.len());
+            sum_rows::sum_rows(x, len, out);
+        },
+        DType::F32 => unsafe {
+            let x = std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len());
+            sum_rows::sum_rows(x, len, out);
+        },
+        _ => return false,
+    }
+    true
 }
 
 /// The rows of `N` elements of `x`, one after the other, each folded into `out` as
@@ -2880,9 +2947,13 @@ mod tests {
         // NOTE: [tiny-rows] rows of 1 to 8 one after the other (folded across rows) against the
         // order written out and against the same rows one element apart (folded one row at a
         // time); NOTE: [short-rows] rows of 9 to 32 too (eights, then the rest; 33 against the
-        // rows apart only: a whole row of LANES and a partial one); sums of f64
+        // rows apart only: a whole row of LANES and a partial one); NOTE: [sum-rows] rows up
+        // to a run and past it, f64 and f32, against the rows apart (whole rows of LANES, a
+        // partial one of every kind, whole groups of 8 and fewer); sums of f64
         // and f32, maxima and minima, every ISA copy, on one thread and on a pool of two
-        let rows = 40_000;
+        let lens = (1..=33usize).chain([
+            40, 56, 63, 64, 65, 100, 127, 128, 255, 300, 511, 512, 513, 1000, 2047, 2048, 2049,
+        ]);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
@@ -2902,7 +2973,8 @@ mod tests {
             rest.iter()
                 .fold((q[0] + q[2]) + (q[1] + q[3]), |a, &v| a + v)
         };
-        for len in 1..=33usize {
+        for len in lens {
+            let rows = if len <= 33 { 40_000 } else { 400_000 / len };
             let packed = values(rows * len, len as u64);
             // the same rows with one more element after each
             let apart: Vec<f64> = (0..rows * (len + 1))

@@ -2,7 +2,7 @@
 //! Everything else (mean, prod, logsumexp, var, norm, softmax, ...) is a decomposition in `ops`.
 
 use super::{Grads, PrimKind, Primitive, physical_dim};
-use crate::array::{AlignedVec, Array, DType, Element, Float, Shape};
+use crate::array::{AlignedVec, Array, DType, Element, Float, Shape, alloc, recycle};
 use crate::core::Tensor;
 use crate::core::bind;
 use crate::error::{Error, Result};
@@ -51,11 +51,22 @@ pub(crate) struct Sum {
 
 /// Sums accumulate in f64, so a long f32 sum keeps f32 precision (a running f32 total drifts by
 /// about 1% over 10⁶ terms; PyTorch avoids that with cascade summation).
+/// f64 sums are the result as they are; f32 ones are rounded into a buffer of the pool, and
+/// the f64 one goes back to the pool (dropped, it went to the system allocator, and a large one
+/// page-faulted again on the next call: rows of 16 f32, 62500 of them, 93 faults a call).
 fn sum_typed<T: Float>(x: &Array, dims: &[usize]) -> AlignedVec<T> {
-    reduce_with(x.v::<T>(), dims, SumF64::<T>::new())
-        .iter()
-        .map(|&s| T::from_f64(s))
-        .collect()
+    let sums = reduce_with(x.v::<T>(), dims, SumF64::<T>::new());
+    let mut sums = Some(sums);
+    if let Some(same) =
+        (&mut sums as &mut dyn std::any::Any).downcast_mut::<Option<AlignedVec<T>>>()
+    {
+        return same.take().expect("the sums, not yet taken");
+    }
+    let sums = sums.expect("the sums, not taken");
+    let mut out = alloc::<T>(sums.len());
+    out.extend(sums.iter().map(|&s| T::from_f64(s)));
+    recycle(sums);
+    out
 }
 
 impl Primitive for Sum {
