@@ -1120,8 +1120,8 @@ impl<F: Fold> Vectorized for FoldRows<'_, F> {
 
 /// The rows of `len` elements (at least 1) one after the other in `x`, each folded into `out`
 /// as [`fold_row`] folds it: rows of 8 or fewer across rows (NOTE: [tiny-rows]), sums of rows
-/// of 9 elements to a run by the AVX-512 kernels written out where the copy for `isa` runs
-/// (NOTE: [sum-rows]), all others one at a time.
+/// of 9 elements to a run by the AVX-512 or AVX2 kernels written out where the copy for `isa`
+/// runs (NOTE: [sum-rows]), all others one at a time.
 #[inline(always)]
 fn fold_packed_rows<F: Fold>(
     f: F,
@@ -1143,11 +1143,7 @@ fn fold_packed_rows<F: Fold>(
         _ => {}
     }
     #[cfg(target_arch = "x86_64")]
-    if F::SUM
-        && len < run_len::<F::T>()
-        && isa.min(math::isa()) == math::Isa::Avx512
-        && sum_rows_avx512(x, len, out)
-    {
+    if F::SUM && len < run_len::<F::T>() && sum_rows_wide(x, len, out, isa) {
         return;
     }
     let _ = isa;
@@ -1156,28 +1152,42 @@ fn fold_packed_rows<F: Fold>(
     }
 }
 
-/// [`sum_rows::sum_rows`] of rows of 9 elements to a run, where `T` is f32 or f64, `A` is f64
-/// and the CPU has AVX-512 (whether it ran).
+/// [`sum_rows::sum_rows_avx512`] or [`sum_rows::sum_rows_avx2`] of rows of 9 elements to a
+/// run, where `T` is f32 or f64, `A` is f64, and the copy for `isa` is one of those two ISAs
+/// (whether it ran): f64 rows in the copy's vectors, f32 rows in AVX2's (NOTE: [sum-rows]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn sum_rows_avx512<T: Element, A: Element>(x: &[T], len: usize, out: &mut [A]) -> bool {
+fn sum_rows_wide<T: Element, A: Element>(
+    x: &[T],
+    len: usize,
+    out: &mut [A],
+    isa: math::Isa,
+) -> bool {
     use crate::array::DType;
-    if A::DTYPE != DType::F64 || math::isa() != math::Isa::Avx512 {
+    // the copy `with_isa` runs: never above what the CPU has
+    let isa = isa.min(math::isa());
+    if A::DTYPE != DType::F64 || isa == math::Isa::Plain {
         return false;
     }
     // SAFETY: `A` is f64 (its dtype is F64, and `Element` is sealed: only f64 has it)
     let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f64>(), out.len()) };
-    // SAFETY (each arm): `T` is the type its dtype names (as above); the CPU has AVX-512
-    // (`math::isa()`, checked above)
+    macro_rules! rows {
+        ($t:ty, $avx512:expr) => {{
+            // SAFETY: `T` is the type its dtype names (as above)
+            let x = unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<$t>(), x.len()) };
+            // SAFETY (each arm): the CPU has the ISA (`math::isa()` found it, and every CPU
+            // with AVX-512 has AVX2)
+            if $avx512 {
+                unsafe { sum_rows::sum_rows_avx512(x, len, out) }
+            } else {
+                unsafe { sum_rows::sum_rows_avx2(x, len, out) }
+            }
+        }};
+    }
+    // NOTE: [sum-rows] f32 rows in AVX2 vectors on either ISA
     match T::DTYPE {
-        DType::F64 => unsafe {
-            let x = std::slice::from_raw_parts(x.as_ptr().cast::<f64>(), x.len());
-            sum_rows::sum_rows(x, len, out);
-        },
-        DType::F32 => unsafe {
-            let x = std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len());
-            sum_rows::sum_rows(x, len, out);
-        },
+        DType::F64 => rows!(f64, isa == math::Isa::Avx512),
+        DType::F32 => rows!(f32, false),
         _ => return false,
     }
     true

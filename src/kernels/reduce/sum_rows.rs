@@ -1,5 +1,5 @@
-//! Sums of contiguous rows of 9 elements to a run, one after the other, in AVX-512 vectors
-//! written out (NOTE: [sum-rows]).
+//! Sums of contiguous rows of 9 elements to a run, one after the other, in AVX-512 or AVX2
+//! vectors written out (NOTE: [sum-rows]).
 //!
 //! NOTE: [sum-rows] Rows shorter than a run (under 512 f64, 2048 f32) were folded by the
 //! generic code one at a time: [`super::fold_row`] through the walk's odometer, its runs'
@@ -8,47 +8,207 @@
 //! f32 each group's sums stored and loaded back (the `black_box` of NOTE: [f32-groups]). Row
 //! sums of 16 to 1000 elements ran at 0.5–0.9 of torch on one core. Here the same additions in
 //! the same order (so the same bits, tested against the generic fold for every kind of row)
-//! are written in four 8-lane vectors, a row at a time from a plain loop over the rows. One
+//! are written in four 8-lane vectors (one AVX-512 register or two AVX2 ones each: [`Wide`]), a
+//! row at a time from a plain loop over the rows. One
 //! change of order that is not one: a group of f32 rows starts from its first row, not from
 //! zeros plus it. The two differ only where a lane's sum in the group is a zero of the other
 //! sign (`0 + (−0) = +0`), and that sum is then added into an f64 lane that is never −0 (it
 //! starts at +0, and in round-to-nearest only `(−0) + (−0)` is −0), where either zero leaves
-//! it as it is. AMD Zen 4, one thread, 10⁶ elements a call, medians of 1000 calls, three
-//! rounds alternated with the build before and with torch (ours before → after, torch):
+//! it as it is.
 //!
-//! | rows of | f64 | torch | f32 | torch |
-//! |---|---:|---:|---:|---:|
-//! | 16 | 258 → 94 µs | 237 | 524 → 168 µs | 275 |
-//! | 32 | 154 → 101 | 140 | 172 → 124 | 149 |
-//! | 64 | 134 → 84 | 98 | 168 → 92 | 86 |
-//! | 100 | 140 → 84 | 101 | 134 → 78 | 72 |
-//! | 128 | 122 → 84 | 89 | 99 → 56 | 57 |
-//! | 256 | 106 → 83 | 90 | 65 → 44 | 46 |
+//! f32 rows are summed in AVX2 vectors on either ISA: on AMD Zen 4 the AVX2 form of these loops
+//! was faster than the AVX-512 one for f32 at every length tried (rows of 16: 114 against 169
+//! µs, of 32: 91 against 124, of 512: 42 against 48; medians of three rounds in one process
+//! each, the copies chosen by `FUNCTORCH_CPU_CAPABILITY`), and level or mixed for f64 (rows of
+//! 32: 86 against 93–101, of 100: 95 against 84), which keep the copy's width. Not measured on
+//! an Intel CPU, whose AVX-512 units are 512 bits wide. AMD Zen 4, one thread, 10⁶ elements
+//! a call, medians of 1000 calls, three rounds alternated with the build before and with torch
+//! (ours before → after, torch; under the AVX2 cap, the plain loop over the rows → the AVX2
+//! kernels, torch's AVX2 route):
+//!
+//! | rows of | f64 | torch | f32 | torch | AVX2 cap: f64 | torch | f32 | torch |
+//! |---|---:|---:|---:|---:|---:|---:|---:|---:|
+//! | 16 | 258 → 94 µs | 237 | 524 → 114 µs | 275 | 169 → 93 | 238 | 204 → 114 | 275 |
+//! | 32 | 154 → 93 | 140 | 172 → 91 | 149 | 126 → 86 | 140 | 168 → 91 | 148 |
+//! | 64 | 134 → 84 | 98 | 168 → 83 | 86 | 121 → 83 | 99 | 175 → 82 | 86 |
+//! | 100 | 140 → 84 | 101 | 134 → 73 | 72 | 118 → 95 | 101 | 134 → 73 | 72 |
+//! | 128 | 122 → 82 | 89 | 99 → 55 | 57 | 103 → 82 | 89 | 105 → 55 | 57 |
+//! | 256 | 106 → 82 | 90 | 65 → 43 | 46 | 95 → 81 | 90 | 66 → 43 | 46 |
 //!
 //! (The f32 figures of rows of 16 also count the f32 sums' f64 buffer going back to the pool,
-//! `prims::reduce::sum_typed`.) Other folds (maxima, minima, the integer ones), other ISAs and
-//! rows of a run or more keep the generic code, in a plain loop over the rows where they lie
-//! one after the other.
+//! `prims::reduce::sum_typed`.) Other folds (maxima, minima, the integer ones), the baseline
+//! ISA and rows of a run or more keep the generic code, in a plain loop over the rows where
+//! they lie one after the other.
 
 use super::{LANES, run_len};
 use std::arch::x86_64::*;
+
+/// Eight f64 lanes and sixteen f32 lanes in the registers of one vector ISA, the operations the
+/// sums need. Every method is `unsafe`: the CPU has the ISA's features.
+pub(super) trait Wide: Copy {
+    /// Eight f64 lanes.
+    type D: Copy;
+    /// Sixteen f32 lanes.
+    type S: Copy;
+    /// Eight zeros.
+    unsafe fn zero() -> Self::D;
+    /// Lane by lane `a + b`.
+    unsafe fn add(a: Self::D, b: Self::D) -> Self::D;
+    /// The 8 f64 from `p`, which may be read for 8.
+    unsafe fn load_f64(p: *const f64) -> Self::D;
+    /// The 8 f32 from `p` as f64; `p` may be read for 8.
+    unsafe fn load_f32(p: *const f32) -> Self::D;
+    /// The 16 f32 from `p`, which may be read for 16.
+    unsafe fn load16(p: *const f32) -> Self::S;
+    /// Lane by lane `a + b`, in f32.
+    unsafe fn add16(a: Self::S, b: Self::S) -> Self::S;
+    /// Lanes 0..8 and 8..16 of `s` as f64.
+    unsafe fn widen(s: Self::S) -> [Self::D; 2];
+    /// `a` with `t` added into lane 0.
+    unsafe fn add_first(a: Self::D, t: f64) -> Self::D;
+    /// The 8 lanes combined pairwise: `a[j] + a[j + w]` for `w` = 4, 2, 1.
+    unsafe fn halves(a: Self::D) -> f64;
+}
+
+/// AVX-512 (F, DQ): eight f64 lanes in one register.
+#[derive(Clone, Copy)]
+struct Avx512;
+
+impl Wide for Avx512 {
+    type D = __m512d;
+    type S = __m512;
+    // SAFETY (every method): the CPU has AVX-512F and AVX-512DQ (the trait's promise); the
+    // loads read what their callers promise may be read
+    #[inline(always)]
+    unsafe fn zero() -> __m512d {
+        unsafe { _mm512_setzero_pd() }
+    }
+    #[inline(always)]
+    unsafe fn add(a: __m512d, b: __m512d) -> __m512d {
+        unsafe { _mm512_add_pd(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn load_f64(p: *const f64) -> __m512d {
+        unsafe { _mm512_loadu_pd(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_f32(p: *const f32) -> __m512d {
+        unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(p)) }
+    }
+    #[inline(always)]
+    unsafe fn load16(p: *const f32) -> __m512 {
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn add16(a: __m512, b: __m512) -> __m512 {
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    unsafe fn widen(s: __m512) -> [__m512d; 2] {
+        unsafe {
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));
+            [
+                _mm512_cvtps_pd(_mm512_castps512_ps256(s)),
+                _mm512_cvtps_pd(hi),
+            ]
+        }
+    }
+    #[inline(always)]
+    unsafe fn add_first(a: __m512d, t: f64) -> __m512d {
+        unsafe { _mm512_mask_add_pd(a, 1, a, _mm512_set1_pd(t)) }
+    }
+    #[inline(always)]
+    unsafe fn halves(a: __m512d) -> f64 {
+        unsafe {
+            let y = _mm256_add_pd(_mm512_castpd512_pd256(a), _mm512_extractf64x4_pd::<1>(a));
+            let z = _mm_add_pd(_mm256_castpd256_pd128(y), _mm256_extractf128_pd::<1>(y));
+            _mm_cvtsd_f64(_mm_add_sd(z, _mm_unpackhi_pd(z, z)))
+        }
+    }
+}
+
+/// AVX2: eight f64 lanes in two registers, lanes 0..4 and 4..8.
+#[derive(Clone, Copy)]
+struct Avx2;
+
+impl Wide for Avx2 {
+    type D = [__m256d; 2];
+    type S = [__m256; 2];
+    // SAFETY (every method): the CPU has AVX2 (the trait's promise); the loads read what
+    // their callers promise may be read
+    #[inline(always)]
+    unsafe fn zero() -> [__m256d; 2] {
+        unsafe { [_mm256_setzero_pd(); 2] }
+    }
+    #[inline(always)]
+    unsafe fn add(a: [__m256d; 2], b: [__m256d; 2]) -> [__m256d; 2] {
+        unsafe { [_mm256_add_pd(a[0], b[0]), _mm256_add_pd(a[1], b[1])] }
+    }
+    #[inline(always)]
+    unsafe fn load_f64(p: *const f64) -> [__m256d; 2] {
+        unsafe { [_mm256_loadu_pd(p), _mm256_loadu_pd(p.add(4))] }
+    }
+    #[inline(always)]
+    unsafe fn load_f32(p: *const f32) -> [__m256d; 2] {
+        unsafe {
+            [
+                _mm256_cvtps_pd(_mm_loadu_ps(p)),
+                _mm256_cvtps_pd(_mm_loadu_ps(p.add(4))),
+            ]
+        }
+    }
+    #[inline(always)]
+    unsafe fn load16(p: *const f32) -> [__m256; 2] {
+        unsafe { [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))] }
+    }
+    #[inline(always)]
+    unsafe fn add16(a: [__m256; 2], b: [__m256; 2]) -> [__m256; 2] {
+        unsafe { [_mm256_add_ps(a[0], b[0]), _mm256_add_ps(a[1], b[1])] }
+    }
+    #[inline(always)]
+    unsafe fn widen(s: [__m256; 2]) -> [[__m256d; 2]; 2] {
+        unsafe {
+            s.map(|v| {
+                [
+                    _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                    _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+                ]
+            })
+        }
+    }
+    #[inline(always)]
+    unsafe fn add_first(a: [__m256d; 2], t: f64) -> [__m256d; 2] {
+        unsafe {
+            let sum = _mm256_add_pd(a[0], _mm256_set1_pd(t));
+            [_mm256_blend_pd::<1>(a[0], sum), a[1]]
+        }
+    }
+    #[inline(always)]
+    unsafe fn halves(a: [__m256d; 2]) -> f64 {
+        unsafe {
+            let y = _mm256_add_pd(a[0], a[1]);
+            let z = _mm_add_pd(_mm256_castpd256_pd128(y), _mm256_extractf128_pd::<1>(y));
+            _mm_cvtsd_f64(_mm_add_sd(z, _mm_unpackhi_pd(z, z)))
+        }
+    }
+}
 
 /// An element of a sum folded here: f32 or f64, read 8 at a time as f64.
 pub(super) trait Lane: Copy {
     /// The 8 elements from `p`, as f64.
     ///
     /// # Safety
-    /// The CPU has AVX-512F, and `p` may be read for 8 elements.
-    unsafe fn load8(p: *const Self) -> __m512d;
+    /// The CPU has `V`'s features, and `p` may be read for 8 elements.
+    unsafe fn load8<V: Wide>(p: *const Self) -> V::D;
     /// The element as f64.
     fn wide(self) -> f64;
 }
 
 impl Lane for f64 {
     #[inline(always)]
-    unsafe fn load8(p: *const f64) -> __m512d {
+    unsafe fn load8<V: Wide>(p: *const f64) -> V::D {
         // SAFETY: as the caller promises
-        unsafe { _mm512_loadu_pd(p) }
+        unsafe { V::load_f64(p) }
     }
     #[inline(always)]
     fn wide(self) -> f64 {
@@ -58,9 +218,9 @@ impl Lane for f64 {
 
 impl Lane for f32 {
     #[inline(always)]
-    unsafe fn load8(p: *const f32) -> __m512d {
+    unsafe fn load8<V: Wide>(p: *const f32) -> V::D {
         // SAFETY: as the caller promises
-        unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(p)) }
+        unsafe { V::load_f32(p) }
     }
     #[inline(always)]
     fn wide(self) -> f64 {
@@ -69,29 +229,49 @@ impl Lane for f32 {
 }
 
 /// The sums of the rows of `len` elements of `x` (`9 ≤ len < run_len::<T>()`, `x` whole rows),
-/// into `out`, with the bits of [`super::fold_row`] (NOTE: [sum-rows]).
+/// into `out`, with the bits of [`super::fold_row`], in AVX-512 (NOTE: [sum-rows]).
 ///
 /// # Safety
 /// The CPU has AVX-512F, AVX-512DQ and AVX-512VL.
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-pub(super) unsafe fn sum_rows<T: Lane>(x: &[T], len: usize, out: &mut [f64]) {
+pub(super) unsafe fn sum_rows_avx512<T: Lane>(x: &[T], len: usize, out: &mut [f64]) {
+    // SAFETY: the CPU has AVX-512 (the caller promises)
+    unsafe { sum_rows::<Avx512, T>(x, len, out) }
+}
+
+/// [`sum_rows_avx512`] in AVX2.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn sum_rows_avx2<T: Lane>(x: &[T], len: usize, out: &mut [f64]) {
+    // SAFETY: the CPU has AVX2 (the caller promises)
+    unsafe { sum_rows::<Avx2, T>(x, len, out) }
+}
+
+/// [`sum_rows_avx512`] in the vectors of `V`.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+unsafe fn sum_rows<V: Wide, T: Lane>(x: &[T], len: usize, out: &mut [f64]) {
     assert!(
         (9..run_len::<T>()).contains(&len) && x.len() == out.len() * len,
         "internal error: rows of 9 elements to a run, whole"
     );
-    // SAFETY (all calls): the CPU has what this function is compiled for (the caller
-    // promises), and every row is inside `x` (asserted above)
+    // SAFETY (all calls): the CPU has `V`'s features (the caller promises), and every row is
+    // inside `x` (asserted above)
     if len <= LANES {
         for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
-            *p = unsafe { short_row(row) };
+            *p = unsafe { short_row::<V, T>(row) };
         }
     } else if size_of::<T>() == 4 {
         for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
-            *p = unsafe { collapse(grouped_tail(row)) };
+            *p = unsafe { collapse::<V>(grouped_tail::<V, T>(row)) };
         }
     } else {
         for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
-            *p = unsafe { collapse(tail(row)) };
+            *p = unsafe { collapse::<V>(tail::<V, T>(row)) };
         }
     }
 }
@@ -100,18 +280,18 @@ pub(super) unsafe fn sum_rows<T: Lane>(x: &[T], len: usize, out: &mut [f64]) {
 /// combined pairwise, then the rest in order.
 ///
 /// # Safety
-/// The CPU has AVX-512F and AVX-512DQ.
+/// The CPU has `V`'s features.
 #[inline(always)]
-unsafe fn short_row<T: Lane>(row: &[T]) -> f64 {
+unsafe fn short_row<V: Wide, T: Lane>(row: &[T]) -> f64 {
     let (eights, rest) = row.as_chunks::<8>();
-    // SAFETY: each load reads one of the row's whole eights; the CPU has AVX-512 (the
+    // SAFETY: each load reads one of the row's whole eights; the CPU has `V`'s features (the
     // caller promises)
     unsafe {
-        let mut acc = _mm512_add_pd(_mm512_setzero_pd(), T::load8(eights[0].as_ptr()));
+        let mut acc = V::add(V::zero(), T::load8::<V>(eights[0].as_ptr()));
         for e in &eights[1..] {
-            acc = _mm512_add_pd(acc, T::load8(e.as_ptr()));
+            acc = V::add(acc, T::load8::<V>(e.as_ptr()));
         }
-        let a = halves(acc);
+        let a = V::halves(acc);
         rest.iter().fold(a, |a, &v| a + v.wide())
     }
 }
@@ -121,20 +301,20 @@ unsafe fn short_row<T: Lane>(row: &[T]) -> f64 {
 /// in order into lane 24.
 ///
 /// # Safety
-/// The CPU has AVX-512F.
+/// The CPU has `V`'s features.
 #[inline(always)]
-unsafe fn tail<T: Lane>(row: &[T]) -> [__m512d; 4] {
+unsafe fn tail<V: Wide, T: Lane>(row: &[T]) -> [V::D; 4] {
     let (rows, _) = row.as_chunks::<LANES>();
     // SAFETY: each load reads 8 elements of one of the row's whole rows of LANES; the CPU has
-    // AVX-512 (the caller promises)
+    // `V`'s features (the caller promises)
     unsafe {
-        let mut acc = [_mm512_setzero_pd(); 4];
+        let mut acc = [V::zero(); 4];
         for r in rows {
             for (q, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_add_pd(*a, T::load8(r.as_ptr().add(8 * q)));
+                *a = V::add(*a, T::load8::<V>(r.as_ptr().add(8 * q)));
             }
         }
-        partial(acc, &row[rows.len() * LANES..])
+        partial::<V, T>(acc, &row[rows.len() * LANES..])
     }
 }
 
@@ -143,35 +323,32 @@ unsafe fn tail<T: Lane>(row: &[T]) -> [__m512d; 4] {
 /// then the last partial row as [`tail`] takes it (NOTE: [f32-groups]).
 ///
 /// # Safety
-/// The CPU has AVX-512F and AVX-512DQ.
+/// The CPU has `V`'s features.
 #[inline(always)]
-unsafe fn grouped_tail<T: Lane>(row: &[T]) -> [__m512d; 4] {
+unsafe fn grouped_tail<V: Wide, T: Lane>(row: &[T]) -> [V::D; 4] {
     debug_assert_eq!(size_of::<T>(), 4);
     let (rows, _) = row.as_chunks::<LANES>();
     // SAFETY: `T` is f32 (its size is 4, and `Lane` is f32 or f64); each load reads 16
-    // elements of one of the row's whole rows of LANES; the CPU has AVX-512 (the caller
+    // elements of one of the row's whole rows of LANES; the CPU has `V`'s features (the caller
     // promises)
     unsafe {
-        let mut acc = [_mm512_setzero_pd(); 4];
+        let mut acc = [V::zero(); 4];
         for group in rows.chunks(8) {
             // the group's first row as it is, not added to zeros: see NOTE: [sum-rows]
             let p = group[0].as_ptr().cast::<f32>();
-            let (mut lo, mut hi) = (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)));
+            let (mut lo, mut hi) = (V::load16(p), V::load16(p.add(16)));
             for r in &group[1..] {
                 let p = r.as_ptr().cast::<f32>();
-                lo = _mm512_add_ps(lo, _mm512_loadu_ps(p));
-                hi = _mm512_add_ps(hi, _mm512_loadu_ps(p.add(16)));
+                lo = V::add16(lo, V::load16(p));
+                hi = V::add16(hi, V::load16(p.add(16)));
             }
-            for (k, q) in [lo, hi].into_iter().enumerate() {
-                let (a, b) = (
-                    _mm512_castps512_ps256(q),
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(q))),
-                );
-                acc[2 * k] = _mm512_add_pd(acc[2 * k], _mm512_cvtps_pd(a));
-                acc[2 * k + 1] = _mm512_add_pd(acc[2 * k + 1], _mm512_cvtps_pd(b));
+            let [a, b] = V::widen(lo);
+            let [c, d] = V::widen(hi);
+            for (s, w) in acc.iter_mut().zip([a, b, c, d]) {
+                *s = V::add(*s, w);
             }
         }
-        partial(acc, &row[rows.len() * LANES..])
+        partial::<V, T>(acc, &row[rows.len() * LANES..])
     }
 }
 
@@ -180,19 +357,19 @@ unsafe fn grouped_tail<T: Lane>(row: &[T]) -> [__m512d; 4] {
 /// order, combined into lane 24.
 ///
 /// # Safety
-/// The CPU has AVX-512F.
+/// The CPU has `V`'s features.
 #[inline(always)]
-unsafe fn partial<T: Lane>(mut acc: [__m512d; 4], rest: &[T]) -> [__m512d; 4] {
+unsafe fn partial<V: Wide, T: Lane>(mut acc: [V::D; 4], rest: &[T]) -> [V::D; 4] {
     let (eights, left) = rest.as_chunks::<8>();
-    // SAFETY: each load reads one of `rest`'s whole eights; the CPU has AVX-512 (the caller
-    // promises)
+    // SAFETY: each load reads one of `rest`'s whole eights; the CPU has `V`'s features (the
+    // caller promises)
     unsafe {
         for (a, e) in acc.iter_mut().zip(eights) {
-            *a = _mm512_add_pd(*a, T::load8(e.as_ptr()));
+            *a = V::add(*a, T::load8::<V>(e.as_ptr()));
         }
         if !left.is_empty() {
             let t = left.iter().fold(0.0, |a, &v| a + v.wide());
-            acc[3] = _mm512_mask_add_pd(acc[3], 1, acc[3], _mm512_set1_pd(t));
+            acc[3] = V::add_first(acc[3], t);
         }
     }
     acc
@@ -201,26 +378,9 @@ unsafe fn partial<T: Lane>(mut acc: [__m512d; 4], rest: &[T]) -> [__m512d; 4] {
 /// [`super::collapse`] of 32 lanes in four vectors: `a[j] + a[j + w]` for `w` = 16, 8, 4, 2, 1.
 ///
 /// # Safety
-/// The CPU has AVX-512F and AVX-512DQ.
+/// The CPU has `V`'s features.
 #[inline(always)]
-unsafe fn collapse(a: [__m512d; 4]) -> f64 {
-    // SAFETY: register operations only; the CPU has AVX-512 (the caller promises)
-    unsafe {
-        let a = _mm512_add_pd(_mm512_add_pd(a[0], a[2]), _mm512_add_pd(a[1], a[3]));
-        halves(a)
-    }
-}
-
-/// 8 lanes combined pairwise: `a[j] + a[j + w]` for `w` = 4, 2, 1.
-///
-/// # Safety
-/// The CPU has AVX-512F and AVX-512DQ.
-#[inline(always)]
-unsafe fn halves(a: __m512d) -> f64 {
-    // SAFETY: register operations only; the CPU has AVX-512 (the caller promises)
-    unsafe {
-        let y = _mm256_add_pd(_mm512_castpd512_pd256(a), _mm512_extractf64x4_pd::<1>(a));
-        let z = _mm_add_pd(_mm256_castpd256_pd128(y), _mm256_extractf128_pd::<1>(y));
-        _mm_cvtsd_f64(_mm_add_sd(z, _mm_unpackhi_pd(z, z)))
-    }
+unsafe fn collapse<V: Wide>(a: [V::D; 4]) -> f64 {
+    // SAFETY: register operations only; the CPU has `V`'s features (the caller promises)
+    unsafe { V::halves(V::add(V::add(a[0], a[2]), V::add(a[1], a[3]))) }
 }
