@@ -1120,8 +1120,8 @@ impl<F: Fold> Vectorized for FoldRows<'_, F> {
 
 /// The rows of `len` elements (at least 1) one after the other in `x`, each folded into `out`
 /// as [`fold_row`] folds it: rows of 8 or fewer across rows (NOTE: [tiny-rows]), sums of rows
-/// of 9 elements to a run by the AVX-512 or AVX2 kernels written out where the copy for `isa`
-/// runs (NOTE: [sum-rows]), all others one at a time.
+/// of 9 elements or more read in order by the AVX-512 or AVX2 kernels written out where the
+/// copy for `isa` runs (NOTE: [sum-rows]), all others one at a time.
 #[inline(always)]
 fn fold_packed_rows<F: Fold>(
     f: F,
@@ -1143,7 +1143,10 @@ fn fold_packed_rows<F: Fold>(
         _ => {}
     }
     #[cfg(target_arch = "x86_64")]
-    if F::SUM && len < run_len::<F::T>() && sum_rows_wide(x, len, out, isa) {
+    // (rows of a run or more only where they are read in order: NOTE: [streams])
+    let min_q = stack.quarter.map_or(usize::MAX, quarter_runs::<F::T>);
+    let in_order = len / run_len::<F::T>() < STREAMS.saturating_mul(min_q);
+    if F::SUM && in_order && sum_rows_wide(x, len, out, isa) {
         return;
     }
     let _ = isa;
@@ -1152,8 +1155,8 @@ fn fold_packed_rows<F: Fold>(
     }
 }
 
-/// [`sum_rows::sum_rows_avx512`] or [`sum_rows::sum_rows_avx2`] of rows of 9 elements to a
-/// run, where `T` is f32 or f64, `A` is f64, and the copy for `isa` is one of those two ISAs
+/// [`sum_rows::sum_rows_avx512`] or [`sum_rows::sum_rows_avx2`] of rows of 9 elements or
+/// more, where `T` is f32 or f64, `A` is f64, and the copy for `isa` is one of those two ISAs
 /// (whether it ran): f64 rows in the copy's vectors, f32 rows in AVX2's (NOTE: [sum-rows]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -2962,7 +2965,8 @@ mod tests {
         // partial one of every kind, whole groups of 8 and fewer); sums of f64
         // and f32, maxima and minima, every ISA copy, on one thread and on a pool of two
         let lens = (1..=33usize).chain([
-            40, 56, 63, 64, 65, 100, 127, 128, 255, 300, 511, 512, 513, 1000, 2047, 2048, 2049,
+            40, 56, 63, 64, 65, 100, 127, 128, 255, 300, 511, 512, 513, 1000, 1543, 2047, 2048,
+            2049, 5000, 9000,
         ]);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -3058,6 +3062,34 @@ mod tests {
                 };
                 let want = all(&packed, &p32, &ps);
                 assert_eq!(all(&apart, &a32, &aps), want, "apart: len {len} {isa:?}");
+                // rows of four runs or more read in quarters (NOTE: [streams]), fewer read in
+                // order by the sums' kernels (NOTE: [sum-rows]): the same bits
+                let quarters = |x: &[f64], x32: &[f32]| -> Vec<u64> {
+                    let mut out: Vec<u64> = reduce_isa(
+                        view(x, &shape, &ps),
+                        &[1],
+                        SumF64::<f64>::new(),
+                        isa,
+                        ALWAYS,
+                    )
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                    let s32 = reduce_isa(
+                        view(x32, &shape, &ps),
+                        &[1],
+                        SumF64::<f32>::new(),
+                        isa,
+                        ALWAYS,
+                    );
+                    out.extend(s32.iter().map(|v| v.to_bits()));
+                    out
+                };
+                assert_eq!(
+                    quarters(&packed, &p32)[..],
+                    want[..2 * rows],
+                    "quarters: len {len} {isa:?}"
+                );
                 let on_pool = pool.install(|| all(&packed, &p32, &ps));
                 assert_eq!(on_pool, want, "pool: len {len} {isa:?}");
             }

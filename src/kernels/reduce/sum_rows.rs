@@ -1,5 +1,5 @@
-//! Sums of contiguous rows of 9 elements to a run, one after the other, in AVX-512 or AVX2
-//! vectors written out (NOTE: [sum-rows]).
+//! Sums of contiguous rows of 9 elements or more, one after the other, each read in order, in
+//! AVX-512 or AVX2 vectors written out (NOTE: [sum-rows]).
 //!
 //! NOTE: [sum-rows] Rows shorter than a run (under 512 f64, 2048 f32) were folded by the
 //! generic code one at a time: [`super::fold_row`] through the walk's odometer, its runs'
@@ -36,9 +36,20 @@
 //! | 256 | 106 → 82 | 90 | 65 → 43 | 46 | 95 → 81 | 90 | 66 → 43 | 46 |
 //!
 //! (The f32 figures of rows of 16 also count the f32 sums' f64 buffer going back to the pool,
-//! `prims::reduce::sum_typed`.) Other folds (maxima, minima, the integer ones), the baseline
-//! ISA and rows of a run or more keep the generic code, in a plain loop over the rows where
-//! they lie one after the other.
+//! `prims::reduce::sum_typed`.)
+//!
+//! Rows of a run or more read in order (not in quarters, NOTE: [streams]) take the same
+//! kernels run by run, the parts' lanes combined in the pairwise stack's order
+//! ([`long_row`]). The same machine and rounds, 10⁶ elements a call (before → after, torch):
+//! f64 rows of 600 118–124 → 102 µs (87), of 1000 98–106 → 90 (86), of 2000 95 → 89 (86), of
+//! 3000 to 10⁴ 90–92 → 86 (85–86); f32 rows of 3000 57 → 51 (44), of 5000 and 10⁴ level (48–51,
+//! torch 44). Left: a part costs more than its reads (f64 rows of 513 take 110 µs where rows of
+//! 511 take 84; f32 rows of 2048 49 where rows of 2047 take 43), not found: keeping the last
+//! part in registers instead of pushing and popping it changed nothing. No closures in these
+//! kernels (NOTE: [isa-copies]): an AVX2 `widen` written with `<[_; 2]>::map` left `try_map`
+//! and `_mm256_cvtps_pd` as calls, compiled outside the ISA's copy, in one build (f32 rows of
+//! 2048: 172 µs). Other folds (maxima, minima, the integer ones) and the baseline ISA keep the
+//! generic code, in a plain loop over the rows where they lie one after the other.
 
 use super::{LANES, run_len};
 use std::arch::x86_64::*;
@@ -167,13 +178,18 @@ impl Wide for Avx2 {
     }
     #[inline(always)]
     unsafe fn widen(s: [__m256; 2]) -> [[__m256d; 2]; 2] {
+        // (no closures here: NOTE: [isa-copies])
         unsafe {
-            s.map(|v| {
+            [
                 [
-                    _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
-                    _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
-                ]
-            })
+                    _mm256_cvtps_pd(_mm256_castps256_ps128(s[0])),
+                    _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(s[0])),
+                ],
+                [
+                    _mm256_cvtps_pd(_mm256_castps256_ps128(s[1])),
+                    _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(s[1])),
+                ],
+            ]
         }
     }
     #[inline(always)]
@@ -228,8 +244,8 @@ impl Lane for f32 {
     }
 }
 
-/// The sums of the rows of `len` elements of `x` (`9 ≤ len < run_len::<T>()`, `x` whole rows),
-/// into `out`, with the bits of [`super::fold_row`], in AVX-512 (NOTE: [sum-rows]).
+/// The sums of the rows of `len` elements of `x` (`len ≥ 9`, `x` whole rows), into `out`, with
+/// the bits of [`super::fold_row`] reading each row in order, in AVX-512 (NOTE: [sum-rows]).
 ///
 /// # Safety
 /// The CPU has AVX-512F, AVX-512DQ and AVX-512VL.
@@ -256,8 +272,8 @@ pub(super) unsafe fn sum_rows_avx2<T: Lane>(x: &[T], len: usize, out: &mut [f64]
 #[inline(always)]
 unsafe fn sum_rows<V: Wide, T: Lane>(x: &[T], len: usize, out: &mut [f64]) {
     assert!(
-        (9..run_len::<T>()).contains(&len) && x.len() == out.len() * len,
-        "internal error: rows of 9 elements to a run, whole"
+        len >= 9 && x.len() == out.len() * len,
+        "internal error: rows of 9 elements or more, whole"
     );
     // SAFETY (all calls): the CPU has `V`'s features (the caller promises), and every row is
     // inside `x` (asserted above)
@@ -265,13 +281,82 @@ unsafe fn sum_rows<V: Wide, T: Lane>(x: &[T], len: usize, out: &mut [f64]) {
         for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
             *p = unsafe { short_row::<V, T>(row) };
         }
-    } else if size_of::<T>() == 4 {
+    } else if len >= run_len::<T>() {
+        let mut stack = Vec::with_capacity(64);
         for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
-            *p = unsafe { collapse::<V>(grouped_tail::<V, T>(row)) };
+            *p = unsafe { collapse::<V>(long_row::<V, T>(row, &mut stack)) };
         }
     } else {
         for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
-            *p = unsafe { collapse::<V>(tail::<V, T>(row)) };
+            *p = unsafe { collapse::<V>(lanes::<V, T>(row)) };
+        }
+    }
+}
+
+/// [`super::fold_runs`] of a row of a run or more read in order: each run's lanes, and the
+/// tail's, combined in the pairwise tree of the binary counter over them ([`super::push_lanes`],
+/// [`super::flush_lanes`]); `stack` is scratch.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+unsafe fn long_row<V: Wide, T: Lane>(row: &[T], stack: &mut Vec<[V::D; 4]>) -> [V::D; 4] {
+    stack.clear();
+    let runs = row.chunks_exact(run_len::<T>());
+    let rest = runs.remainder();
+    let mut parts = runs.chain((!rest.is_empty()).then_some(rest));
+    // SAFETY (each call): the CPU has `V`'s features (the caller promises)
+    let mut top = unsafe { lanes::<V, T>(parts.next().expect("a run at least")) };
+    // part `i` pushed when part `i + 1` is there; the last one stays in registers, and the
+    // flush adds the stack into it from the top, as pushing it and then flushing would
+    for (i, part) in parts.enumerate() {
+        let mut acc = top;
+        let mut k = i;
+        while k & 1 == 1 {
+            let s = stack.pop().expect("one entry per 1 bit");
+            acc = unsafe { add4::<V>(s, acc) };
+            k >>= 1;
+        }
+        stack.push(acc);
+        top = unsafe { lanes::<V, T>(part) };
+    }
+    while let Some(s) = stack.pop() {
+        top = unsafe { add4::<V>(s, top) };
+    }
+    top
+}
+
+/// Lane by lane `a + b` of 32 lanes.
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+unsafe fn add4<V: Wide>(a: [V::D; 4], b: [V::D; 4]) -> [V::D; 4] {
+    // SAFETY: register operations only; the CPU has `V`'s features (the caller promises)
+    // (no closures here: NOTE: [isa-copies])
+    unsafe {
+        [
+            V::add(a[0], b[0]),
+            V::add(a[1], b[1]),
+            V::add(a[2], b[2]),
+            V::add(a[3], b[3]),
+        ]
+    }
+}
+
+/// The lanes of a run, or of a row's part after its whole runs: [`grouped_tail`] for f32,
+/// [`tail`] for f64 ([`super::fold_run`] and [`super::fold_tail`] take them so).
+///
+/// # Safety
+/// The CPU has `V`'s features.
+#[inline(always)]
+unsafe fn lanes<V: Wide, T: Lane>(part: &[T]) -> [V::D; 4] {
+    // SAFETY: the CPU has `V`'s features (the caller promises)
+    unsafe {
+        if size_of::<T>() == 4 {
+            grouped_tail::<V, T>(part)
+        } else {
+            tail::<V, T>(part)
         }
     }
 }
@@ -291,12 +376,16 @@ unsafe fn short_row<V: Wide, T: Lane>(row: &[T]) -> f64 {
         for e in &eights[1..] {
             acc = V::add(acc, T::load8::<V>(e.as_ptr()));
         }
-        let a = V::halves(acc);
-        rest.iter().fold(a, |a, &v| a + v.wide())
+        let mut a = V::halves(acc);
+        for &v in rest {
+            a += v.wide();
+        }
+        a
     }
 }
 
-/// [`super::fold_tail`] of a row of f64 (33 to 511 elements): element `k` into lane `k % 32`
+/// [`super::fold_tail`] of a row of f64 (33 to 511 elements, or a whole run as
+/// [`super::fold_run`] takes it): element `k` into lane `k % 32`
 /// (four vectors of 8 lanes), the last partial row's whole eights into lanes 0..24 and the rest
 /// in order into lane 24.
 ///
@@ -318,7 +407,8 @@ unsafe fn tail<V: Wide, T: Lane>(row: &[T]) -> [V::D; 4] {
     }
 }
 
-/// [`super::fold_tail`] of a row of f32 (33 to 2047 elements): its whole rows of 32 in groups
+/// [`super::fold_tail`] of a row of f32 (33 to 2047 elements, or a whole run as
+/// [`super::fold_run`] takes it): its whole rows of 32 in groups
 /// of up to 8, summed lane by lane in f32 in order, each group's sums added into the f64 lanes;
 /// then the last partial row as [`tail`] takes it (NOTE: [f32-groups]).
 ///
@@ -368,7 +458,10 @@ unsafe fn partial<V: Wide, T: Lane>(mut acc: [V::D; 4], rest: &[T]) -> [V::D; 4]
             *a = V::add(*a, T::load8::<V>(e.as_ptr()));
         }
         if !left.is_empty() {
-            let t = left.iter().fold(0.0, |a, &v| a + v.wide());
+            let mut t = 0.0;
+            for &v in left {
+                t += v.wide();
+            }
             acc[3] = V::add_first(acc[3], t);
         }
     }
