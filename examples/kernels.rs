@@ -207,6 +207,14 @@ fn ops() -> Vec<Op> {
             format!("logsumexp_rows_{t}_1000x10000"),
             Box::new(move || m4.logsumexp(&[1], false).map(drop)),
         ));
+        // short rows: 10⁶ elements in rows of 100 and of 16
+        for (r, c) in [(10_000, 100), (62_500, 16)] {
+            let m = randn(&[r, c], dt);
+            v.push((
+                format!("sum_rows_{t}_{r}x{c}"),
+                Box::new(move || m.sum_dims(&[1], false).map(drop)),
+            ));
+        }
     }
     v
 }

@@ -100,7 +100,8 @@ def torch_op(name):
         return lambda: torch.matmul(a, b)
     if parts[0] in ("sum", "max", "mean", "logsumexp"):
         if parts[1] in ("rows", "cols"):
-            m = randn(1000, 10000)
+            r, c = map(int, parts[-1].split("x"))
+            m = randn(r, c)
             d = 1 if parts[1] == "rows" else 0
             if parts[0] == "logsumexp":
                 return lambda: torch.logsumexp(m, d)
