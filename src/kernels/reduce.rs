@@ -70,6 +70,7 @@ pub trait Fold: Copy + Send + Sync {
     }
     /// Whether this is [`SumF64`], whose rows the sum kernels written out for AVX-512 may fold
     /// (NOTE: [sum-rows]).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const SUM: bool = false;
 }
 
@@ -1143,11 +1144,13 @@ fn fold_packed_rows<F: Fold>(
         _ => {}
     }
     #[cfg(target_arch = "x86_64")]
-    // (rows of a run or more only where they are read in order: NOTE: [streams])
-    let min_q = stack.quarter.map_or(usize::MAX, quarter_runs::<F::T>);
-    let in_order = len / run_len::<F::T>() < STREAMS.saturating_mul(min_q);
-    if F::SUM && in_order && sum_rows_wide(x, len, out, isa) {
-        return;
+    {
+        // rows of a run or more only where they are read in order (NOTE: [streams])
+        let min_q = stack.quarter.map_or(usize::MAX, quarter_runs::<F::T>);
+        let in_order = len / run_len::<F::T>() < STREAMS.saturating_mul(min_q);
+        if F::SUM && in_order && sum_rows_wide(x, len, out, isa) {
+            return;
+        }
     }
     let _ = isa;
     for (p, row) in out.iter_mut().zip(x.chunks_exact(len)) {
