@@ -404,6 +404,30 @@ mod tests {
     }
 
     #[test]
+    fn a_kernels_scratch_is_kept_without_uncounting_it() {
+        // `Pool::keep` (a buffer never counted as a tensor's) keeps the memory for reuse as
+        // `give` does, and leaves this thread's count of tensor memory where it was
+        let pool = Pool::<f64>::new();
+        let n = MIN_BYTES;
+        let mut v = reserve::<f64>(n);
+        v.extend(std::iter::repeat_n(2.0, n));
+        let p = v.as_ptr();
+        let net = NET.with(|c| c.get());
+        pool.keep(v);
+        assert_eq!(NET.with(|c| c.get()), net, "a scratch buffer was uncounted");
+        assert_eq!(pool.held_bytes(), n * 8);
+        let w = pool.take(n);
+        assert_eq!(w.as_ptr(), p);
+        assert!(w.is_empty());
+        // `give` uncounts the elements of a tensor's buffer
+        let mut t = w;
+        t.extend(std::iter::repeat_n(1.0, 16));
+        pool.give(t);
+        assert_eq!(NET.with(|c| c.get()), net - 16 * 8);
+        count_buffer(16 * 8);
+    }
+
+    #[test]
     fn hands_out_the_buffer_given_back_last() {
         let pool = Pool::<f64>::new();
         let n = MIN_BYTES; // elements: well above the size the pool keeps
