@@ -68,8 +68,8 @@ pub trait Fold: Copy + Send + Sync {
     fn join(self, _a: Self::T, _b: Self::T) -> Self::T {
         unreachable!("`Fold::join` runs only for a `GROUP` above 1, which defines it")
     }
-    /// Whether this is [`SumF64`], whose rows the sum kernels written out for AVX-512 may fold
-    /// (NOTE: [sum-rows]).
+    /// Whether this is [`SumF64`], whose rows the sum kernels written out for AVX-512 and AVX2
+    /// may fold (NOTE: [sum-rows]).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const SUM: bool = false;
 }
@@ -1146,8 +1146,7 @@ fn fold_packed_rows<F: Fold>(
     #[cfg(target_arch = "x86_64")]
     {
         // rows of a run or more only where they are read in order (NOTE: [streams])
-        let min_q = stack.quarter.map_or(usize::MAX, quarter_runs::<F::T>);
-        let in_order = len / run_len::<F::T>() < STREAMS.saturating_mul(min_q);
+        let in_order = len / run_len::<F::T>() < quartered_runs::<F::T>(stack.quarter);
         if F::SUM && in_order && sum_rows_wide(x, len, out, isa) {
             return;
         }
@@ -1366,8 +1365,8 @@ fn fold_runs<F: Fold, const R: usize>(f: F, x: &[F::T], runs_of: &mut Runs<F::A>
     // starts at a multiple of its size, and the binary counter in its units places it); the
     // runs after the last group one by one
     let mut i = 0;
-    let min_q = runs_of.quarter.map_or(usize::MAX, quarter_runs::<F::T>);
-    while runs.len() - i >= STREAMS.saturating_mul(min_q) {
+    let fewest = quartered_runs::<F::T>(runs_of.quarter);
+    while runs.len() - i >= fewest {
         let q = ((runs.len() - i) / STREAMS).min(MAX_QUARTER);
         let q = 1 << (usize::BITS - 1 - q.leading_zeros());
         let group = &runs[i..i + STREAMS * q];
@@ -1696,7 +1695,14 @@ impl SizeClass {
 /// side, are read four rows side by side (at least a run long, too short for four quarters of
 /// their own), not each in quarters or in order (NOTE: [streams]).
 fn side_by_side<T>(len: usize, quarter: usize) -> bool {
-    len >= run_len::<T>() && len / run_len::<T>() < STREAMS * quarter_runs::<T>(quarter)
+    len >= run_len::<T>() && len / run_len::<T>() < quartered_runs::<T>(Some(quarter))
+}
+
+/// The fewest whole runs that [`fold_runs`] reads in quarters side by side, where quarters of
+/// at least `quarter` bytes are (`usize::MAX` where none are); a row of fewer is read in order
+/// (NOTE: [streams]).
+fn quartered_runs<T>(quarter: Option<usize>) -> usize {
+    quarter.map_or(usize::MAX, |b| STREAMS.saturating_mul(quarter_runs::<T>(b)))
 }
 
 /// The fewest runs of a quarter of at least `bytes` bytes, a power of two (so that the powers of
@@ -3095,6 +3101,51 @@ mod tests {
                 );
                 let on_pool = pool.install(|| all(&packed, &p32, &ps));
                 assert_eq!(on_pool, want, "pool: len {len} {isa:?}");
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_sums_kernels_give_the_bits_of_the_generic_fold() {
+        // NOTE: [sum-rows]: each kernel called directly (whatever the dispatch chooses) against
+        // `fold_row` one row at a time, on every kind of row: short ones, whole and partial
+        // rows of LANES, one run, runs and a tail, in both types
+        let (avx2, avx512) = (
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl"),
+        );
+        for len in [
+            9, 16, 31, 32, 33, 100, 511, 512, 513, 1543, 2047, 2048, 2049, 5000,
+        ] {
+            let rows = (20_000 / len).max(3);
+            let x = values(rows * len, len as u64);
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            // the generic fold, one row at a time
+            fn generic<T: Float>(x: &[T], len: usize) -> Vec<u64> {
+                let mut stack = Runs::new(None);
+                x.chunks_exact(len)
+                    .map(|row| fold_row(SumF64::<T>::new(), row, &mut stack).to_bits())
+                    .collect()
+            }
+            let bits = |out: &[f64]| out.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            let (f64_bits, f32_bits) = (generic(&x, len), generic(&x32, len));
+            let mut got = vec![0.0; rows];
+            if avx2 {
+                // SAFETY: the CPU has AVX2 and FMA (detected above)
+                unsafe { sum_rows::sum_rows_avx2(&x, len, &mut got) };
+                assert_eq!(bits(&got), f64_bits, "avx2 f64, rows of {len}");
+                unsafe { sum_rows::sum_rows_avx2(&x32, len, &mut got) };
+                assert_eq!(bits(&got), f32_bits, "avx2 f32, rows of {len}");
+            }
+            if avx512 {
+                // SAFETY: the CPU has AVX-512F, DQ and VL (detected above)
+                unsafe { sum_rows::sum_rows_avx512(&x, len, &mut got) };
+                assert_eq!(bits(&got), f64_bits, "avx512 f64, rows of {len}");
+                unsafe { sum_rows::sum_rows_avx512(&x32, len, &mut got) };
+                assert_eq!(bits(&got), f32_bits, "avx512 f32, rows of {len}");
             }
         }
     }
