@@ -32,7 +32,7 @@ use std::marker::PhantomData;
 #[cfg(target_arch = "x86_64")]
 mod every;
 #[cfg(target_arch = "x86_64")]
-mod sum_rows;
+mod rows;
 
 /// The shape after reducing `dims` with keepdim (reduced dims become 1).
 pub fn kept_shape(shape: &[usize], dims: &[usize]) -> Shape {
@@ -68,10 +68,24 @@ pub trait Fold: Copy + Send + Sync {
     fn join(self, _a: Self::T, _b: Self::T) -> Self::T {
         unreachable!("`Fold::join` runs only for a `GROUP` above 1, which defines it")
     }
-    /// Whether this is [`SumF64`], whose rows the sum kernels written out for AVX-512 and AVX2
-    /// may fold (NOTE: [sum-rows]).
+    /// Which of the folds whose rows the kernels written out for AVX-512 and AVX2 may fold this
+    /// is, if any (NOTE: [sum-rows], NOTE: [pick-rows]).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    const SUM: bool = false;
+    const KIND: Kind = Kind::Other;
+}
+
+/// The folds that have kernels written out for rows ([`Fold::KIND`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub enum Kind {
+    /// [`SumF64`].
+    Sum,
+    /// [`Pick`] of the maximum.
+    Max,
+    /// [`Pick`] of the minimum.
+    Min,
+    /// Any other.
+    Other,
 }
 
 /// The sum of f64 or f32 elements, accumulated in f64 (a long f32 sum keeps f32 precision;
@@ -117,7 +131,7 @@ impl<T: Float> Fold for SumF64<T> {
     fn join(self, a: T, b: T) -> T {
         a + b
     }
-    const SUM: bool = true;
+    const KIND: Kind = Kind::Sum;
 }
 
 /// The maximum (`MAX`) or minimum of f64 or f32 elements; NaN wins, as in PyTorch.
@@ -165,6 +179,7 @@ impl<T: Float, const MAX: bool> Fold for Pick<T, MAX> {
     fn combine(self, a: T, b: T) -> T {
         self.step(a, b)
     }
+    const KIND: Kind = if MAX { Kind::Max } else { Kind::Min };
 }
 
 /// A reduction given by closures (the integer and bool reductions).
@@ -1120,9 +1135,10 @@ impl<F: Fold> Vectorized for FoldRows<'_, F> {
 }
 
 /// The rows of `len` elements (at least 1) one after the other in `x`, each folded into `out`
-/// as [`fold_row`] folds it: rows of 8 or fewer across rows (NOTE: [tiny-rows]), sums of rows
-/// of 9 elements or more read in order by the AVX-512 or AVX2 kernels written out where the
-/// copy for `isa` runs (NOTE: [sum-rows]), all others one at a time.
+/// as [`fold_row`] folds it: rows of 8 or fewer across rows (NOTE: [tiny-rows]), sums, maxima
+/// and minima of rows of 9 elements or more read in order by the AVX-512 or AVX2 kernels
+/// written out where the copy for `isa` runs (NOTE: [sum-rows], NOTE: [pick-rows]), all others
+/// one at a time.
 #[inline(always)]
 fn fold_packed_rows<F: Fold>(
     f: F,
@@ -1147,7 +1163,7 @@ fn fold_packed_rows<F: Fold>(
     {
         // rows of a run or more only where they are read in order (NOTE: [streams])
         let in_order = len / run_len::<F::T>() < quartered_runs::<F::T>(stack.quarter);
-        if F::SUM && in_order && sum_rows_wide(x, len, out, isa) {
+        if in_order && rows_wide::<F>(x, len, out, isa) {
             return;
         }
     }
@@ -1157,45 +1173,79 @@ fn fold_packed_rows<F: Fold>(
     }
 }
 
-/// [`sum_rows::sum_rows_avx512`] or [`sum_rows::sum_rows_avx2`] of rows of 9 elements or
-/// more, where `T` is f32 or f64, `A` is f64, and the copy for `isa` is one of those two ISAs
-/// (whether it ran): f64 rows in the copy's vectors, f32 rows in AVX2's (NOTE: [sum-rows]).
+/// The rows of `len` elements (9 or more) of `x` folded into `out` by the kernels written out
+/// for them, where `F` is a sum ([`rows::sum_rows_avx512`], [`rows::sum_rows_avx2`]) or a
+/// maximum or minimum ([`rows::pick_rows_avx512`], [`rows::pick_rows_avx2`]) of f64 or f32 and
+/// the copy for `isa` is AVX-512 or AVX2 (whether they ran): f64 rows in the copy's vectors, f32
+/// rows in AVX2's (NOTE: [sum-rows], NOTE: [pick-rows]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn sum_rows_wide<T: Element, A: Element>(
-    x: &[T],
-    len: usize,
-    out: &mut [A],
-    isa: math::Isa,
-) -> bool {
-    use crate::array::DType;
+fn rows_wide<F: Fold>(x: &[F::T], len: usize, out: &mut [F::A], isa: math::Isa) -> bool {
     // the copy `with_isa` runs: never above what the CPU has
     let isa = isa.min(math::isa());
-    if A::DTYPE != DType::F64 || isa == math::Isa::Plain {
+    if F::KIND == Kind::Other || isa == math::Isa::Plain {
         return false;
     }
-    // SAFETY: `A` is f64 (its dtype is F64, and `Element` is sealed: only f64 has it)
-    let out = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f64>(), out.len()) };
-    macro_rules! rows {
-        ($t:ty, $avx512:expr) => {{
-            // SAFETY: `T` is the type its dtype names (as above)
-            let x = unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<$t>(), x.len()) };
-            // SAFETY (each arm): the CPU has the ISA (`math::isa()` found it, and every CPU
-            // with AVX-512 has AVX2)
-            if $avx512 {
-                unsafe { sum_rows::sum_rows_avx512(x, len, out) }
-            } else {
-                unsafe { sum_rows::sum_rows_avx2(x, len, out) }
-            }
-        }};
+    let avx512 = isa == math::Isa::Avx512;
+    // SAFETY (each kernel): the CPU has the ISA (`math::isa()` found it, and every CPU with
+    // AVX-512 has AVX2)
+    if let (Some(x), Some(out)) = (as_type::<_, f64>(x), as_type_mut::<_, f64>(out)) {
+        match (F::KIND, avx512) {
+            (Kind::Sum, true) => unsafe { rows::sum_rows_avx512(x, len, out) },
+            (Kind::Sum, false) => unsafe { rows::sum_rows_avx2(x, len, out) },
+            (Kind::Max, true) => unsafe { rows::pick_rows_avx512::<true>(x, len, out) },
+            (Kind::Max, false) => unsafe { rows::pick_rows_avx2::<f64, true>(x, len, out) },
+            (Kind::Min, true) => unsafe { rows::pick_rows_avx512::<false>(x, len, out) },
+            (Kind::Min, false) => unsafe { rows::pick_rows_avx2::<f64, false>(x, len, out) },
+            (Kind::Other, _) => return false,
+        }
+        return true;
     }
     // NOTE: [sum-rows] f32 rows in AVX2 vectors on either ISA
-    match T::DTYPE {
-        DType::F64 => rows!(f64, isa == math::Isa::Avx512),
-        DType::F32 => rows!(f32, false),
-        _ => return false,
+    let Some(x) = as_type::<_, f32>(x) else {
+        return false;
+    };
+    if let Some(out) = as_type_mut::<_, f64>(out) {
+        if F::KIND != Kind::Sum {
+            return false;
+        }
+        unsafe { rows::sum_rows_avx2(x, len, out) };
+        return true;
+    }
+    let Some(out) = as_type_mut::<_, f32>(out) else {
+        return false;
+    };
+    match F::KIND {
+        Kind::Max => unsafe { rows::pick_rows_avx2::<f32, true>(x, len, out) },
+        Kind::Min => unsafe { rows::pick_rows_avx2::<f32, false>(x, len, out) },
+        Kind::Sum | Kind::Other => return false,
     }
     true
+}
+
+/// `x` as a slice of `V`, where `U` is `V`: their dtypes are the same (`Element` is sealed, and
+/// each of its types has its own dtype).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn as_type<U: Element, V: Element>(x: &[U]) -> Option<&[V]> {
+    // SAFETY: `U` and `V` are the same type (as above)
+    if U::DTYPE == V::DTYPE {
+        Some(unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<V>(), x.len()) })
+    } else {
+        None
+    }
+}
+
+/// [`as_type`] of a mutable slice.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn as_type_mut<U: Element, V: Element>(x: &mut [U]) -> Option<&mut [V]> {
+    // SAFETY: `U` and `V` are the same type (as in `as_type`)
+    if U::DTYPE == V::DTYPE {
+        Some(unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<V>(), x.len()) })
+    } else {
+        None
+    }
 }
 
 /// The rows of `N` elements of `x`, one after the other, each folded into `out` as
@@ -3135,17 +3185,116 @@ mod tests {
             let mut got = vec![0.0; rows];
             if avx2 {
                 // SAFETY: the CPU has AVX2 and FMA (detected above)
-                unsafe { sum_rows::sum_rows_avx2(&x, len, &mut got) };
+                unsafe { rows::sum_rows_avx2(&x, len, &mut got) };
                 assert_eq!(bits(&got), f64_bits, "avx2 f64, rows of {len}");
-                unsafe { sum_rows::sum_rows_avx2(&x32, len, &mut got) };
+                unsafe { rows::sum_rows_avx2(&x32, len, &mut got) };
                 assert_eq!(bits(&got), f32_bits, "avx2 f32, rows of {len}");
             }
             if avx512 {
                 // SAFETY: the CPU has AVX-512F, DQ and VL (detected above)
-                unsafe { sum_rows::sum_rows_avx512(&x, len, &mut got) };
+                unsafe { rows::sum_rows_avx512(&x, len, &mut got) };
                 assert_eq!(bits(&got), f64_bits, "avx512 f64, rows of {len}");
-                unsafe { sum_rows::sum_rows_avx512(&x32, len, &mut got) };
+                unsafe { rows::sum_rows_avx512(&x32, len, &mut got) };
                 assert_eq!(bits(&got), f32_bits, "avx512 f32, rows of {len}");
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_maxima_kernels_give_the_bits_of_the_generic_fold() {
+        // NOTE: [pick-rows]: each kernel called directly against `fold_row` one row at a time,
+        // on every kind of row, with the values whose bits depend on the order: zeros of both
+        // signs (the first of a tie is kept), NaNs of distinct payloads (the last one wins) in
+        // a third of the rows, infinities; maxima and minima, both types
+        let (avx2, avx512) = (
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl"),
+        );
+        fn special(n: usize, len: usize, seed: u64) -> (Vec<f64>, Vec<f32>) {
+            let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            (0..n)
+                .map(|i| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    let (kind, payload) = (s % 100, (s >> 8) & 0xffff);
+                    let sign = if (s >> 32) & 1 == 1 { -1.0 } else { 1.0 };
+                    match kind {
+                        0..=1 if (i / len).is_multiple_of(3) => (
+                            f64::from_bits(0x7ff8_0000_0000_0000 | payload),
+                            f32::from_bits(0x7fc0_0000 | payload as u32),
+                        ),
+                        0..=44 => (sign * 0.0, sign as f32 * 0.0),
+                        45..=49 => (sign * f64::INFINITY, sign as f32 * f32::INFINITY),
+                        _ => {
+                            let v = ((s >> 40) % 5) as f64 - 2.0;
+                            (v, v as f32)
+                        }
+                    }
+                })
+                .unzip()
+        }
+        fn generic<T: Float, const MAX: bool>(x: &[T], len: usize) -> Vec<f64> {
+            let mut stack = Runs::new(None);
+            x.chunks_exact(len)
+                .map(|row| fold_row(Pick::<T, MAX>::new(), row, &mut stack).to_f64())
+                .collect()
+        }
+        for len in [
+            9, 16, 17, 31, 32, 33, 100, 511, 512, 513, 1543, 2047, 2048, 2049, 5000,
+        ] {
+            let rows = (20_000 / len).max(6);
+            let (x, x32) = special(rows * len, len, len as u64);
+            let want = [
+                generic::<f64, true>(&x, len),
+                generic::<f64, false>(&x, len),
+                generic::<f32, true>(&x32, len),
+                generic::<f32, false>(&x32, len),
+            ];
+            let (mut got, mut got32) = (vec![0.0; rows], vec![0.0f32; rows]);
+            // the bits depend on the order in these rows: read backwards, some differ
+            let backwards: Vec<u64> = x
+                .chunks_exact(len)
+                .map(|row| {
+                    let f = Pick::<f64, true>::new();
+                    row.iter()
+                        .rev()
+                        .fold(f.init(), |a, &v| f.step(a, v))
+                        .to_bits()
+                })
+                .collect();
+            assert_ne!(
+                backwards,
+                want[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "rows of {len}"
+            );
+            let check = |got: &[f64], k: usize, what: &str| {
+                let want = want[k].iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let got = got.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(got, want, "{what}, rows of {len}");
+            };
+            if avx2 {
+                // SAFETY: the CPU has AVX2 and FMA (detected above)
+                unsafe { rows::pick_rows_avx2::<f64, true>(&x, len, &mut got) };
+                check(&got, 0, "avx2 max f64");
+                unsafe { rows::pick_rows_avx2::<f64, false>(&x, len, &mut got) };
+                check(&got, 1, "avx2 min f64");
+                unsafe { rows::pick_rows_avx2::<f32, true>(&x32, len, &mut got32) };
+                let wide: Vec<f64> = got32.iter().map(|&v| v as f64).collect();
+                check(&wide, 2, "avx2 max f32");
+                unsafe { rows::pick_rows_avx2::<f32, false>(&x32, len, &mut got32) };
+                let wide: Vec<f64> = got32.iter().map(|&v| v as f64).collect();
+                check(&wide, 3, "avx2 min f32");
+            }
+            if avx512 {
+                // SAFETY: the CPU has AVX-512F, DQ and VL (detected above)
+                unsafe { rows::pick_rows_avx512::<true>(&x, len, &mut got) };
+                check(&got, 0, "avx512 max f64");
+                unsafe { rows::pick_rows_avx512::<false>(&x, len, &mut got) };
+                check(&got, 1, "avx512 min f64");
             }
         }
     }
