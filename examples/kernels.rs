@@ -207,12 +207,27 @@ fn ops() -> Vec<Op> {
             format!("logsumexp_rows_{t}_1000x10000"),
             Box::new(move || m4.logsumexp(&[1], false).map(drop)),
         ));
-        // short rows: 10⁶ elements in rows of 100 and of 16
+        // short rows: 10⁶ elements in rows of 100 and of 16: their sums, maxima, softmax, and
+        // a bias added to each
         for (r, c) in [(10_000, 100), (62_500, 16)] {
             let m = randn(&[r, c], dt);
+            let (m1, m2, m3) = (m.clone(), m.clone(), m.clone());
+            let bias = randn(&[c], dt);
             v.push((
                 format!("sum_rows_{t}_{r}x{c}"),
                 Box::new(move || m.sum_dims(&[1], false).map(drop)),
+            ));
+            v.push((
+                format!("max_rows_{t}_{r}x{c}"),
+                Box::new(move || m1.amax(&[1], false).map(drop)),
+            ));
+            v.push((
+                format!("softmax_rows_{t}_{r}x{c}"),
+                Box::new(move || m2.softmax(1).map(drop)),
+            ));
+            v.push((
+                format!("bias_rows_{t}_{r}x{c}"),
+                Box::new(move || m3.add(&bias).map(drop)),
             ));
         }
     }

@@ -98,7 +98,7 @@ def torch_op(name):
             }[rest]
             a, b = randn(*shapes[0]), randn(*shapes[1])
         return lambda: torch.matmul(a, b)
-    if parts[0] in ("sum", "max", "mean", "logsumexp"):
+    if parts[0] in ("sum", "max", "mean", "logsumexp", "softmax", "bias"):
         if parts[1] in ("rows", "cols"):
             r, c = map(int, parts[-1].split("x"))
             m = randn(r, c)
@@ -107,6 +107,13 @@ def torch_op(name):
                 return lambda: torch.logsumexp(m, d)
             if parts[0] == "mean":
                 return lambda: m.mean(d)
+            if parts[0] == "max":
+                return lambda: m.amax(d)
+            if parts[0] == "softmax":
+                return lambda: torch.softmax(m, d)
+            if parts[0] == "bias":
+                bias = randn(c)
+                return lambda: m + bias
             return lambda: m.sum(d)
         x = randn(10_000_000)
         return (lambda: x.sum()) if parts[0] == "sum" else (lambda: x.max())
