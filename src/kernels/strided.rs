@@ -526,7 +526,9 @@ pub(crate) fn map2_at<A: Element, B: Element, U: Element>(
         return map_slice(sb, cost, |y| f(va, y));
     }
     let (da, db) = (a.data, b.data);
-    if let Some(out) = zip_short_rows(&a, &b, cost, &f) {
+    if a.numel() >= SHORT_ROWS_MIN
+        && let Some(out) = zip_short_rows(&a, &b, cost, &f)
+    {
         return out;
     }
     fill_rows(
@@ -555,6 +557,10 @@ pub(crate) fn map2_at<A: Element, B: Element, U: Element>(
 
 /// The longest rows [`zip_short_rows`] takes.
 const SHORT_ROW: usize = 256;
+
+/// The fewest elements [`map2_at`] tries [`zip_short_rows`] on: under them the walk's plan,
+/// built a second time, would cost more than the rows' calls it saves (NOTE: [short-zip-rows]).
+const SHORT_ROWS_MIN: usize = 512;
 
 /// How a row of a [`zip_short_rows`] operand is read: along the row (`Row`), or one element for
 /// the whole row (`Each`).
@@ -598,7 +604,12 @@ impl RowsOf {
 /// `m * col` 584–618 → 117, 148–150 → 83, 128 → 90–91, 91 → 84 µs (torch 120, 125, 156,
 /// 135); f64 rows of 16 507–529 → 201–245 µs, longer ones level (196–250, bound by their 24 MB
 /// of traffic; torch 317–443). `softmax` f32 over rows of 16 1686–1724 → 781–791 µs (torch
-/// 1274), of 64 703–708 → 580–598 (torch 723); f64 rows of 16 2310–2363 → 1700–1972.
+/// 1274), of 64 703–708 → 580–598 (torch 723); f64 rows of 16 2310–2363 → 1700–1972. Walks
+/// of fewer than [`SHORT_ROWS_MIN`] elements keep [`fill_rows`], and this function is not
+/// inlined into [`map2_at`]: `small_hessian_x1000` (ops of 3 to 9 elements) had run 4% slower
+/// with it inlined and tried on every walk, 1–2% (within the noise) since, and the same with
+/// it switched off.
+#[inline(never)]
 fn zip_short_rows<A: Element, B: Element, U: Element>(
     a: &View<'_, A>,
     b: &View<'_, B>,
