@@ -3155,18 +3155,25 @@ mod tests {
         }
     }
 
+    /// Whether this CPU runs the kernels written out for AVX2 (and FMA), and for AVX-512 (F,
+    /// DQ, VL).
+    #[cfg(target_arch = "x86_64")]
+    fn kernel_isas() -> (bool, bool) {
+        (
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl"),
+        )
+    }
+
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn the_sums_kernels_give_the_bits_of_the_generic_fold() {
         // NOTE: [sum-rows]: each kernel called directly (whatever the dispatch chooses) against
         // `fold_row` one row at a time, on every kind of row: short ones, whole and partial
         // rows of LANES, one run, runs and a tail, in both types
-        let (avx2, avx512) = (
-            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("avx512vl"),
-        );
+        let (avx2, avx512) = kernel_isas();
         for len in [
             9, 16, 31, 32, 33, 100, 511, 512, 513, 1543, 2047, 2048, 2049, 5000,
         ] {
@@ -3207,12 +3214,7 @@ mod tests {
         // on every kind of row, with the values whose bits depend on the order: zeros of both
         // signs (the first of a tie is kept), NaNs of distinct payloads (the last one wins) in
         // a third of the rows, infinities; maxima and minima, both types
-        let (avx2, avx512) = (
-            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
-            is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512dq")
-                && is_x86_feature_detected!("avx512vl"),
-        );
+        let (avx2, avx512) = kernel_isas();
         fn special(n: usize, len: usize, seed: u64) -> (Vec<f64>, Vec<f32>) {
             let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
             (0..n)
