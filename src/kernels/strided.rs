@@ -683,23 +683,30 @@ fn zip_rows<A: Copy, B: Copy, U>(
     dst: &mut [MaybeUninit<U>],
     f: &impl Fn(A, B) -> U,
 ) {
-    let rows = dst.chunks_exact_mut(len).zip(first..);
+    // each row's starts by adding the outer strides, not multiplying by the row's index (f32
+    // rows of 16 plus a bias: 134–135 → 113–119 µs on one thread of AMD Zen 4, alternated
+    // eight times; torch 128)
+    let rows = dst.chunks_exact_mut(len);
+    let (mut ia, mut ib) = (oa.at(first) as isize, ob.at(first) as isize);
     match (oa.along, ob.along) {
         (Along::Row, Along::Each) => {
-            for (o, r) in rows {
-                let y = db[ob.at(r)];
-                zip_eights(&da[oa.at(r)..][..len], o, |x| f(x, y));
+            for o in rows {
+                let y = db[ib as usize];
+                zip_eights(&da[ia as usize..][..len], o, |x| f(x, y));
+                (ia, ib) = (ia + oa.outer, ib + ob.outer);
             }
         }
         (Along::Each, Along::Row) => {
-            for (o, r) in rows {
-                let x = da[oa.at(r)];
-                zip_eights(&db[ob.at(r)..][..len], o, |y| f(x, y));
+            for o in rows {
+                let x = da[ia as usize];
+                zip_eights(&db[ib as usize..][..len], o, |y| f(x, y));
+                (ia, ib) = (ia + oa.outer, ib + ob.outer);
             }
         }
         _ => {
-            for (o, r) in rows {
-                let (x, y) = (&da[oa.at(r)..][..len], &db[ob.at(r)..][..len]);
+            for o in rows {
+                let (x, y) = (&da[ia as usize..][..len], &db[ib as usize..][..len]);
+                (ia, ib) = (ia + oa.outer, ib + ob.outer);
                 let (xe, xr) = x.as_chunks::<8>();
                 let (ye, yr) = y.as_chunks::<8>();
                 let (oe, or) = o.as_chunks_mut::<8>();
