@@ -2686,13 +2686,22 @@ mod tests {
     }
 
     /// Deterministic values in [-1, 1) with a spread of magnitudes.
-    fn values(n: usize, seed: u64) -> Vec<f64> {
+    /// The xorshift generator of the tests' values, seeded from `seed`.
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
         let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        }
+    }
+
+    fn values(n: usize, seed: u64) -> Vec<f64> {
+        let mut next = xorshift(seed);
         (0..n)
             .map(|i| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
+                let s = next();
                 let u = (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
                 u * [1.0, 1e3, 1e-3][i % 3]
             })
@@ -3216,12 +3225,10 @@ mod tests {
         // a third of the rows, infinities; maxima and minima, both types
         let (avx2, avx512) = kernel_isas();
         fn special(n: usize, len: usize, seed: u64) -> (Vec<f64>, Vec<f32>) {
-            let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut next = xorshift(seed);
             (0..n)
                 .map(|i| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
+                    let s = next();
                     let (kind, payload) = (s % 100, (s >> 8) & 0xffff);
                     let sign = if (s >> 32) & 1 == 1 { -1.0 } else { 1.0 };
                     match kind {

@@ -703,7 +703,10 @@ fn zip_rows<A: Copy, B: Copy, U>(
                 (ia, ib) = (ia + oa.outer, ib + ob.outer);
             }
         }
-        _ => {
+        (Along::Each, Along::Each) => {
+            unreachable!("internal error: zip_short_rows leaves walks with no row to fill_rows")
+        }
+        (Along::Row, Along::Row) => {
             for o in rows {
                 let (x, y) = (&da[ia as usize..][..len], &db[ib as usize..][..len]);
                 (ia, ib) = (ia + oa.outer, ib + ob.outer);
@@ -925,6 +928,14 @@ mod tests {
                             })
                             .collect();
                         let what = format!("rows {rows} of {len}, {sa:?} {sb:?}");
+                        // the loop itself, wherever the walk has rows (so that the test
+                        // holds whatever map2_at chooses)
+                        let direct = zip_short_rows(&va, &vb, Cost::traffic(24), &f);
+                        let rows_here = len > 1 && len <= SHORT_ROW && (sa[1], sb[1]) != (0, 0);
+                        assert_eq!(direct.is_some(), rows_here, "{what}");
+                        if let Some(d) = direct {
+                            assert_eq!(&d[..], &want[..], "direct: {what}");
+                        }
                         let got = map2_at(va, vb, Cost::traffic(24), f);
                         assert_eq!(&got[..], &want[..], "{what}");
                         let on_pool = pool.install(|| map2_at(va, vb, Cost(1_000_000), f));
