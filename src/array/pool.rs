@@ -33,9 +33,18 @@ enum Failure {
 }
 
 /// Whether a failure can unwind to a [`fallible`] boundary: one is active on this thread, or
-/// this is a rayon worker (rayon carries the panic back to the thread that waits for it).
+/// this is a rayon worker or a helper of the kernels' team (each carries the panic back to the
+/// thread that waits for it).
 fn can_unwind() -> bool {
-    BOUNDARIES.with(|b| b.get()) > 0 || rayon::current_thread_index().is_some()
+    BOUNDARIES.with(|b| b.get()) > 0
+        || rayon::current_thread_index().is_some()
+        || crate::kernels::pieces::on_helper()
+}
+
+/// [`can_unwind`], for the tests of the threads that run pieces.
+#[cfg(test)]
+pub(crate) fn can_unwind_here() -> bool {
+    can_unwind()
 }
 
 /// Refuse an array of a shape with more than `MAX_NUMEL` elements: an `Error::Shape` at the

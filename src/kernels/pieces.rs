@@ -3,9 +3,10 @@
 
 use rayon::prelude::*;
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// Run `piece(i)` once for each `i` in `0..n` over the pool's threads.
 ///
@@ -14,11 +15,12 @@ use std::sync::{Arc, Mutex};
 /// had gone to sleep takes tens of microseconds to wake (up to 60–70 µs on the 2-vCPU virtual
 /// machine where it was measured: an f64 product 128 × 32 × 64 took 72–80 µs split after 100 µs
 /// of idleness, 11 µs on one thread), and until then nobody works. So from outside the pool the
-/// calling thread takes pieces too: it wakes the other workers with one job each and starts on
-/// the pieces at once, each thread claiming the next piece from a shared counter, so a worker
-/// that wakes late finds less to do, or nothing. The caller returns once every claimed piece is
-/// done; a job that starts after all pieces are claimed touches nothing of the call (it sees
-/// the counter at `n` and returns), so it may outlive it. On the pool's threads (the jit's
+/// calling thread takes pieces too: it offers them to the team's helpers (NOTE: [team]), or
+/// where another caller holds the team wakes the pool's workers with one job each, and starts
+/// on the pieces at once, each thread claiming the next piece from a shared counter, so a
+/// helper or worker that comes late finds less to do, or nothing. The caller returns once every
+/// claimed piece is done; a job that starts after all pieces are claimed touches nothing of the
+/// call (it sees the counter at `n` and returns), so it may outlive it. On the pool's threads (the jit's
 /// steps, whose workers are kept awake, NOTE: [keep-awake]) rayon's own splitting runs as
 /// before. Which thread runs a piece changes no result.
 ///
@@ -47,13 +49,22 @@ pub(crate) fn for_each_piece(n: usize, piece: impl Fn(usize) + Sync) {
     // is dropped; once all `n` are claimed, no job can claim another.
     let erased: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(f) };
     let f = Piece(erased as *const (dyn Fn(usize) + Sync));
-    for _ in 1..threads.min(n) {
-        let shared = Arc::clone(&shared);
-        rayon::spawn(move || {
-            // SAFETY: `run` calls it only for pieces claimed below `n`, while this call waits
-            // for them
-            shared.run(n, &|i| unsafe { f.call(i) })
-        });
+    // the team's helpers take the pieces where no other caller holds them (NOTE: [team]), the
+    // pool's workers otherwise
+    let offered = team(threads).offer(Wave {
+        shared: Arc::clone(&shared),
+        f,
+        n,
+    });
+    if offered.is_none() {
+        for _ in 1..threads.min(n) {
+            let shared = Arc::clone(&shared);
+            rayon::spawn(move || {
+                // SAFETY: `run` calls it only for pieces claimed below `n`, while this call
+                // waits for them
+                shared.run(n, &|i| unsafe { f.call(i) })
+            });
+        }
     }
     shared.run(n, &piece);
     // the pieces the workers claimed, each at most one piece's time from now: yielding for up
@@ -67,6 +78,8 @@ pub(crate) fn for_each_piece(n: usize, piece: impl Fn(usize) + Sync) {
             std::thread::sleep(std::time::Duration::from_micros(20));
         }
     }
+    // every piece is done: the wave leaves the team's slot
+    drop(offered);
     let payload = shared
         .panic
         .lock()
@@ -124,6 +137,179 @@ pub(crate) fn for_each_row_tile_mut<T: Send>(
             unsafe { std::slice::from_raw_parts_mut(base.0.add(start), len.min(cols - t * len)) };
         f(r, t, tile)
     })
+}
+
+// NOTE: [team]
+// Eager ops split from outside the pool hand their pieces to a team of our own threads, the
+// calling thread and `threads − 1` helpers, as many as the pool has (an OpenMP team is the
+// same), instead of to rayon's workers. A helper that ran out of pieces spins for `SPIN`,
+// watching for the next wave, before it sleeps on a condition variable; the ops of an eager
+// sequence are microseconds apart, so it takes the next one's pieces at once. Two things were
+// found with `perf sched` on the 2-vCPU Zen 4 machine:
+// - A rayon worker that found no work sleeps after a few rounds, and waking it costs tens of
+//   microseconds here (`NOTE: [caller-shares]`), paid again at each split op that follows
+//   serial work. `exp` of 2¹⁵ f64 (19 µs on one thread) took 25–26 µs on two threads after
+//   100 µs of serial work, 2¹⁷ 57 µs; the team's helper, spinning, takes 10.6 and 40 µs, a
+//   whole split (a scratch program, medians of 300–400 calls after a warm-up, three processes
+//   each). Back to back, and after gaps longer than `SPIN`, the two are level.
+// - rayon's two workers and the calling thread, which takes pieces too, are three threads on
+//   two cores, and a worker still in rayon's idle loop took the job on the caller's core: in
+//   one process of softmax over 10⁴ × 100 f64 the caller and that worker traded core 1 every
+//   2–3 µs while core 0 was idle 61% of the time. The team is never more threads than cores.
+// A helper spinning yields its core to any thread that wants it. `SPIN` is 1 ms: after 500 µs
+// of serial work 2¹⁵ elements took 26–29 µs with a spin of 200 µs and 10.9 with 1 ms; after
+// 2 ms, 29–35 with either. OpenMP's runtimes spin as long or longer (libgomp 300,000 rounds
+// of its loop, Intel's 200 ms). Where the pool has more threads than the machine has cores,
+// the helpers would spin on cores the others need, so they sleep at once (libgomp too spins
+// only 100 rounds then). One caller at a time holds the team (`busy`); another one,
+// meanwhile, hands its pieces to the pool's workers as before. Which thread runs a piece
+// changes no result, so the bits are those of one thread.
+//
+// A wave's function has its lifetime erased as for the pool's jobs (`for_each_piece`): a
+// helper calls it only for a piece it claimed below `n`, and the caller returns only after
+// `done` reaches `n`; a helper that picks up a wave after that claims nothing. The caller
+// takes the wave out of the slot before it returns, so a later helper finds none.
+
+/// How long a helper of the team spins for the next wave before it sleeps (`NOTE: [team]`).
+const SPIN: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// One split op's pieces, offered to the team (`NOTE: [team]`).
+#[derive(Clone)]
+struct Wave {
+    shared: Arc<Shared>,
+    f: Piece,
+    n: usize,
+}
+
+/// The helpers of eager ops split from outside the pool (`NOTE: [team]`).
+struct Team {
+    /// Whether a caller holds the team.
+    busy: AtomicBool,
+    /// The wave on offer.
+    wave: Mutex<Option<Wave>>,
+    /// Bumped when a wave is offered.
+    generation: AtomicU64,
+    /// How many helpers sleep on `wake`.
+    asleep: AtomicUsize,
+    /// Held to sleep on `wake` and to wake the sleepers.
+    sleep: Mutex<()>,
+    wake: Condvar,
+    /// How long a helper spins: `SPIN`, or nothing where the threads outnumber the cores.
+    spin: std::time::Duration,
+}
+
+static TEAM: OnceLock<Team> = OnceLock::new();
+
+thread_local! {
+    /// Whether this thread is one of the team's helpers.
+    static HELPER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is a helper of the team (`NOTE: [team]`), whose pieces' panics reach the
+/// caller as the pool's do.
+pub(crate) fn on_helper() -> bool {
+    HELPER.with(|h| h.get())
+}
+
+/// The team for a pool of `threads`, its `threads − 1` helpers started on first use.
+fn team(threads: usize) -> &'static Team {
+    TEAM.get_or_init(|| {
+        for i in 1..threads {
+            let spawned = std::thread::Builder::new()
+                .name(format!("functorch-helper-{i}"))
+                .spawn(help);
+            // without helpers the team's pieces fall to the caller, which takes them all
+            drop(spawned);
+        }
+        Team {
+            busy: AtomicBool::new(false),
+            wave: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            asleep: AtomicUsize::new(0),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            spin: match std::thread::available_parallelism() {
+                Ok(cores) if threads > cores.get() => std::time::Duration::ZERO,
+                _ => SPIN,
+            },
+        }
+    })
+}
+
+impl Team {
+    /// Offer `wave` to the helpers, unless another caller holds the team; the wave stays on
+    /// offer until the returned guard drops.
+    fn offer(&'static self, wave: Wave) -> Option<Offered> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        *self.wave.lock().unwrap_or_else(|e| e.into_inner()) = Some(wave);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        // a helper counts itself asleep before it checks the generation for the last time,
+        // so one that this misses sees the new generation and does not sleep
+        if self.asleep.load(Ordering::SeqCst) > 0 {
+            let _sleep = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_all();
+        }
+        Some(Offered(self))
+    }
+}
+
+/// A wave on offer; dropping it takes the wave out of the slot and frees the team.
+struct Offered(&'static Team);
+
+impl Drop for Offered {
+    fn drop(&mut self) {
+        *self.0.wave.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.0.busy.store(false, Ordering::Release);
+    }
+}
+
+/// A helper's life: take each wave's pieces, spinning for `team.spin` after each, then sleeping
+/// until the next (`NOTE: [team]`).
+fn help() {
+    HELPER.with(|h| h.set(true));
+    let team = loop {
+        // the spawning thread finishes `get_or_init` at once
+        match TEAM.get() {
+            Some(t) => break t,
+            None => std::thread::yield_now(),
+        }
+    };
+    // from the team's first generation: a wave offered before this thread started is taken
+    let mut seen = 0;
+    loop {
+        let start = std::time::Instant::now();
+        loop {
+            let g = team.generation.load(Ordering::Acquire);
+            if g != seen {
+                seen = g;
+                break;
+            }
+            if start.elapsed() < team.spin {
+                std::thread::yield_now();
+                continue;
+            }
+            let mut sleep = team.sleep.lock().unwrap_or_else(|e| e.into_inner());
+            team.asleep.fetch_add(1, Ordering::SeqCst);
+            while team.generation.load(Ordering::SeqCst) == seen {
+                sleep = team.wake.wait(sleep).unwrap_or_else(|e| e.into_inner());
+            }
+            team.asleep.fetch_sub(1, Ordering::SeqCst);
+            seen = team.generation.load(Ordering::Acquire);
+            break;
+        }
+        let wave = team.wave.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(w) = wave {
+            // SAFETY: `run` calls it only for pieces claimed below `n`, while the caller waits
+            // for them (`NOTE: [team]`)
+            w.shared.run(w.n, &|i| unsafe { w.f.call(i) });
+        }
+    }
 }
 
 /// The start of a slice whose disjoint chunks [`for_each_chunk_mut`] hands to threads.
@@ -258,5 +444,96 @@ mod tests {
         let p = r.expect_err("the panic is resumed");
         assert_eq!(p.downcast_ref::<&str>(), Some(&"piece five"));
         assert_eq!(ran.load(Ordering::Relaxed), 64);
+    }
+
+    /// NOTE: [team]: callers on several threads at once, each running many waves one after
+    /// another (the team's helpers take one caller's, the pool's workers the others'), run
+    /// every piece once, and a wave's pieces run on two threads at once: piece 0 waits for
+    /// piece 1 to start, which only another thread can do while the caller is in piece 0.
+    #[test]
+    fn waves_from_several_callers_run_every_piece_once() {
+        std::thread::scope(|s| {
+            for caller in 0..3 {
+                s.spawn(move || {
+                    for wave in 0..200 {
+                        let n = 2 + (caller * 7 + wave) % 19;
+                        let hits: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+                        for_each_piece(n, |i| {
+                            hits[i].fetch_add(1, Ordering::Relaxed);
+                        });
+                        assert!(
+                            hits.iter().all(|h| h.load(Ordering::Relaxed) == 1),
+                            "caller {caller}, wave {wave}"
+                        );
+                    }
+                });
+            }
+        });
+        if rayon::current_num_threads() < 2 {
+            return;
+        }
+        for _ in 0..20 {
+            let started = AtomicBool::new(false);
+            for_each_piece(2, |i| {
+                if i == 1 {
+                    started.store(true, Ordering::Release);
+                    return;
+                }
+                let t = std::time::Instant::now();
+                while !started.load(Ordering::Acquire) {
+                    assert!(
+                        t.elapsed() < std::time::Duration::from_secs(20),
+                        "no other thread took piece 1"
+                    );
+                    std::thread::yield_now();
+                }
+            });
+        }
+    }
+
+    /// NOTE: [team]: the thread that takes a piece beside the caller, a helper of the team or
+    /// a worker of the pool, can unwind a failed allocation to the caller's boundary. Each of
+    /// the two pieces waits for the other to start, so two threads run them; waves are run
+    /// until one has reached a helper (another test's caller may hold the team for a while).
+    #[test]
+    fn the_other_thread_of_a_wave_unwinds() {
+        if rayon::current_num_threads() < 2 {
+            return;
+        }
+        let caller = std::thread::current().id();
+        let start = std::time::Instant::now();
+        let limit = std::time::Duration::from_secs(20);
+        loop {
+            let started = [AtomicBool::new(false), AtomicBool::new(false)];
+            let (other, helper, unwinds) = (
+                AtomicBool::new(false),
+                AtomicBool::new(false),
+                AtomicBool::new(false),
+            );
+            for_each_piece(2, |i| {
+                if std::thread::current().id() != caller {
+                    unwinds.store(crate::array::pool::can_unwind_here(), Ordering::Relaxed);
+                    helper.store(on_helper(), Ordering::Relaxed);
+                    other.store(true, Ordering::Relaxed);
+                }
+                started[i].store(true, Ordering::Release);
+                while !started[1 - i].load(Ordering::Acquire) {
+                    assert!(
+                        start.elapsed() < limit,
+                        "no other thread took the other piece"
+                    );
+                    std::thread::yield_now();
+                }
+            });
+            assert!(other.load(Ordering::Relaxed) && unwinds.load(Ordering::Relaxed));
+            if helper.load(Ordering::Relaxed) {
+                break;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "no wave reached the team's helpers"
+            );
+        }
+        assert!(!on_helper());
     }
 }
