@@ -611,11 +611,14 @@ fn on_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
         return f();
     }
+    // the program's steps split on the pool's workers (`NOTE: [team]`)
+    crate::kernels::pieces::hush_team();
     let (r, usage) = with_others_awake(|| {
         let (r, usage) = measure(f);
         hand_over(usage);
         (r, usage)
     });
+    crate::kernels::pieces::pool_used();
     credit(usage);
     r
 }

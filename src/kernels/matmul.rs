@@ -689,6 +689,10 @@ impl<T: Float> Product<'_, T> {
                 return;
             }
         }
+        if threads > 1 {
+            // the crate splits on the pool's workers (NOTE: [team])
+            super::pieces::hush_team();
+        }
         // SAFETY: as above; `gemm` takes column-major strides, hence the swapped pairs
         unsafe {
             gemm::gemm(
@@ -716,6 +720,9 @@ impl<T: Float> Product<'_, T> {
                     Parallelism::None
                 },
             )
+        }
+        if threads > 1 {
+            super::pieces::pool_used();
         }
     }
 

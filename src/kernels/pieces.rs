@@ -51,11 +51,15 @@ pub(crate) fn for_each_piece(n: usize, piece: impl Fn(usize) + Sync) {
     let f = Piece(erased as *const (dyn Fn(usize) + Sync));
     // the team's helpers take the pieces where no other caller holds them (NOTE: [team]), the
     // pool's workers otherwise
-    let offered = team(threads).offer(Wave {
-        shared: Arc::clone(&shared),
-        f,
-        n,
-    });
+    let offered = if pool_awake() {
+        None
+    } else {
+        team(threads).offer(Wave {
+            shared: Arc::clone(&shared),
+            f,
+            n,
+        })
+    };
     if offered.is_none() {
         for _ in 1..threads.min(n) {
             let shared = Arc::clone(&shared);
@@ -78,7 +82,11 @@ pub(crate) fn for_each_piece(n: usize, piece: impl Fn(usize) + Sync) {
             std::thread::sleep(std::time::Duration::from_micros(20));
         }
     }
-    // every piece is done: the wave leaves the team's slot
+    // every piece is done: the wave leaves the team's slot, or the pool's workers, awake, take
+    // the next one too
+    if offered.is_none() {
+        pool_used();
+    }
     drop(offered);
     let payload = shared
         .panic
@@ -162,7 +170,16 @@ pub(crate) fn for_each_row_tile_mut<T: Send>(
 // of its loop, Intel's 200 ms). Where the pool has more threads than the machine has cores,
 // the helpers would spin on cores the others need, so they sleep at once (libgomp too spins
 // only 100 rounds then). One caller at a time holds the team (`busy`); another one,
-// meanwhile, hands its pieces to the pool's workers as before. Which thread runs a piece
+// meanwhile, hands its pieces to the pool's workers as before.
+//
+// Some work still goes to the pool's workers from outside it: products through the `gemm`
+// crate, which splits on rayon, and `jit` programs. A caller about to hand them such work first
+// tells spinning helpers to sleep (`hush_team`), and for `POOL_AWAKE` after the workers finish
+// (rayon's own idle rounds) its split ops go to them, awake, instead of to the helpers, asleep
+// (`pool_used`). `vmap_jacfwd_mlp_input` alternates products through the crate with broadcast
+// multiplies: with helpers spinning beside the two busy workers it ran 1.35× slower (270–318
+// against 200–206 µs), with them hushed but woken for each multiply 1.15× (233–252), and with
+// both rules level (201–215 against 201–207). Which thread runs a piece
 // changes no result, so the bits are those of one thread.
 //
 // A wave's function has its lifetime erased as for the pool's jobs (`for_each_piece`): a
@@ -196,6 +213,8 @@ struct Team {
     wake: Condvar,
     /// How long a helper spins: `SPIN`, or nothing where the threads outnumber the cores.
     spin: std::time::Duration,
+    /// Bumped by [`hush_team`]: spinning helpers sleep at once.
+    hushed: AtomicU64,
 }
 
 static TEAM: OnceLock<Team> = OnceLock::new();
@@ -232,8 +251,45 @@ fn team(threads: usize) -> &'static Team {
                 Ok(cores) if threads > cores.get() => std::time::Duration::ZERO,
                 _ => SPIN,
             },
+            hushed: AtomicU64::new(0),
         }
     })
+}
+
+/// Tell the team's spinning helpers to sleep now: the calling thread is about to hand work to
+/// the pool's workers (a matrix product through the `gemm` crate, a `jit` program), which
+/// need the cores the helpers would spin on (`NOTE: [team]`).
+pub(crate) fn hush_team() {
+    if let Some(team) = TEAM.get() {
+        team.hushed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How long the pool's workers stay awake after a job, looking for the next (`NOTE: [team]`).
+const POOL_AWAKE: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// When the pool's workers last finished work handed to them from outside the pool, in
+/// nanoseconds since `EPOCH`.
+static POOL_USED: AtomicU64 = AtomicU64::new(0);
+static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+
+fn now_ns() -> u64 {
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+/// Note that the pool's workers have just finished work this thread handed them: the next
+/// split op goes to them while they are still awake (`NOTE: [team]`).
+pub(crate) fn pool_used() {
+    POOL_USED.store(now_ns(), Ordering::Relaxed);
+}
+
+/// Whether the pool's workers finished work from outside the pool less than `POOL_AWAKE` ago.
+fn pool_awake() -> bool {
+    let used = POOL_USED.load(Ordering::Relaxed);
+    used != 0 && now_ns().saturating_sub(used) < POOL_AWAKE.as_nanos() as u64
 }
 
 impl Team {
@@ -284,13 +340,14 @@ fn help() {
     let mut seen = 0;
     loop {
         let start = std::time::Instant::now();
+        let hushed = team.hushed.load(Ordering::Relaxed);
         loop {
             let g = team.generation.load(Ordering::Acquire);
             if g != seen {
                 seen = g;
                 break;
             }
-            if start.elapsed() < team.spin {
+            if start.elapsed() < team.spin && team.hushed.load(Ordering::Relaxed) == hushed {
                 std::thread::yield_now();
                 continue;
             }
@@ -494,7 +551,8 @@ mod tests {
     /// NOTE: [team]: the thread that takes a piece beside the caller, a helper of the team or
     /// a worker of the pool, can unwind a failed allocation to the caller's boundary. Each of
     /// the two pieces waits for the other to start, so two threads run them; waves are run
-    /// until one has reached a helper (another test's caller may hold the team for a while).
+    /// until one has reached a helper (another test's caller may hold the team for a while,
+    /// or the pool's workers be awake).
     #[test]
     fn the_other_thread_of_a_wave_unwinds() {
         if rayon::current_num_threads() < 2 {
@@ -533,6 +591,8 @@ mod tests {
                 start.elapsed() < limit,
                 "no wave reached the team's helpers"
             );
+            // past the pool's waking time, after which waves go to the team again
+            std::thread::sleep(2 * POOL_AWAKE);
         }
         assert!(!on_helper());
     }
