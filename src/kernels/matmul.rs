@@ -689,8 +689,9 @@ impl<T: Float> Product<'_, T> {
                 return;
             }
         }
-        if threads > 1 {
-            // the crate splits on the pool's workers (NOTE: [team])
+        // from outside the pool the crate splits on the pool's workers (NOTE: [team])
+        let handed = threads > 1 && rayon::current_thread_index().is_none();
+        if handed {
             super::pieces::hush_team();
         }
         // SAFETY: as above; `gemm` takes column-major strides, hence the swapped pairs
@@ -721,7 +722,7 @@ impl<T: Float> Product<'_, T> {
                 },
             )
         }
-        if threads > 1 {
+        if handed {
             super::pieces::pool_used();
         }
     }
