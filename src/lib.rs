@@ -49,7 +49,10 @@
 //!
 //! ## Environment
 //! - `RAYON_NUM_THREADS`: the threads of rayon's global pool, where the kernels split their
-//!   work (all cores by default).
+//!   work (all cores by default). Eager ops split from outside the pool run on a team of as
+//!   many threads, the calling one and as many helpers as the pool has threads less one, which
+//!   spin for a millisecond between ops before they sleep (none where the threads outnumber
+//!   the cores).
 //! - `FUNCTORCH_CPU_CAPABILITY`: caps the vector instructions the kernels use, as
 //!   `ATEN_CPU_CAPABILITY` does torch's: `avx512` (the default: the best this CPU has), `avx2`
 //!   or `default` (the baseline target, SSE2 on x86-64). It can only lower what the CPU runs,
