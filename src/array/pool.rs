@@ -33,12 +33,19 @@ enum Failure {
 }
 
 /// Whether a failure can unwind to a [`fallible`] boundary: one is active on this thread, or
-/// this is a rayon worker or a helper of the kernels' team (each carries the panic back to the
-/// thread that waits for it).
+/// this is a rayon worker or a thread marked by [`carries_failures`] (each carries the panic
+/// back to the thread that waits for it).
 fn can_unwind() -> bool {
     BOUNDARIES.with(|b| b.get()) > 0
         || rayon::current_thread_index().is_some()
-        || crate::kernels::pieces::on_helper()
+        || CARRIES.with(|c| c.get())
+}
+
+/// Mark this thread as one whose panics are caught and resumed on a thread that waits for its
+/// work (the kernels' team of helpers), so that a failed allocation here unwinds as on a rayon
+/// worker.
+pub(crate) fn carries_failures() {
+    CARRIES.with(|c| c.set(true));
 }
 
 /// [`can_unwind`], for the tests of the threads that run pieces.
@@ -59,6 +66,8 @@ pub(crate) fn refuse_shape(shape: &[usize]) -> ! {
 }
 
 thread_local! {
+    /// Whether [`carries_failures`] marked this thread.
+    static CARRIES: Cell<bool> = const { Cell::new(false) };
     /// How many [`fallible`] boundaries are active on this thread.
     static BOUNDARIES: Cell<usize> = const { Cell::new(0) };
 }

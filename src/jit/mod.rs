@@ -612,13 +612,13 @@ fn on_workers<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         return f();
     }
     // the program's steps split on the pool's workers (`NOTE: [team]`)
-    crate::kernels::pieces::hush_team();
-    let (r, usage) = with_others_awake(|| {
-        let (r, usage) = measure(f);
-        hand_over(usage);
-        (r, usage)
+    let (r, usage) = crate::kernels::pieces::to_the_pool(|| {
+        with_others_awake(|| {
+            let (r, usage) = measure(f);
+            hand_over(usage);
+            (r, usage)
+        })
     });
-    crate::kernels::pieces::pool_used();
     credit(usage);
     r
 }

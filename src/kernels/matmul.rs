@@ -689,41 +689,41 @@ impl<T: Float> Product<'_, T> {
                 return;
             }
         }
-        // from outside the pool the crate splits on the pool's workers (NOTE: [team])
-        let handed = threads > 1 && rayon::current_thread_index().is_none();
-        if handed {
-            super::pieces::hush_team();
-        }
-        // SAFETY: as above; `gemm` takes column-major strides, hence the swapped pairs
-        unsafe {
-            gemm::gemm(
-                self.m,
-                self.n,
-                self.k,
-                self.out,
-                self.o_cs,
-                self.o_rs,
-                false,
-                self.a.ptr,
-                self.a.cs,
-                self.a.rs,
-                self.b.ptr,
-                self.b.cs,
-                self.b.rs,
-                T::ZERO,
-                T::ONE,
-                false,
-                false,
-                false,
-                if threads > 1 {
-                    Parallelism::Rayon(0)
-                } else {
-                    Parallelism::None
-                },
-            )
-        }
-        if handed {
-            super::pieces::pool_used();
+        let product = || {
+            // SAFETY: as above; `gemm` takes column-major strides, hence the swapped pairs
+            unsafe {
+                gemm::gemm(
+                    self.m,
+                    self.n,
+                    self.k,
+                    self.out,
+                    self.o_cs,
+                    self.o_rs,
+                    false,
+                    self.a.ptr,
+                    self.a.cs,
+                    self.a.rs,
+                    self.b.ptr,
+                    self.b.cs,
+                    self.b.rs,
+                    T::ZERO,
+                    T::ONE,
+                    false,
+                    false,
+                    false,
+                    if threads > 1 {
+                        Parallelism::Rayon(0)
+                    } else {
+                        Parallelism::None
+                    },
+                )
+            }
+        };
+        if threads > 1 {
+            // the crate splits on the pool's workers (NOTE: [team])
+            super::pieces::to_the_pool(product)
+        } else {
+            product()
         }
     }
 

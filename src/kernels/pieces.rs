@@ -3,7 +3,6 @@
 
 use rayon::prelude::*;
 use std::any::Any;
-use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -20,9 +19,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 /// on the pieces at once, each thread claiming the next piece from a shared counter, so a
 /// helper or worker that comes late finds less to do, or nothing. The caller returns once every
 /// claimed piece is done; a job that starts after all pieces are claimed touches nothing of the
-/// call (it sees the counter at `n` and returns), so it may outlive it. On the pool's threads (the jit's
-/// steps, whose workers are kept awake, NOTE: [keep-awake]) rayon's own splitting runs as
-/// before. Which thread runs a piece changes no result.
+/// call (it sees the counter at `n` and returns), so it may outlive it. On the pool's threads
+/// (the jit's steps, whose workers are kept awake, NOTE: [keep-awake]) rayon's own splitting
+/// runs as before. Which thread runs a piece changes no result.
 ///
 /// A panic in a piece is caught where it happens, the other pieces still run (so that nothing
 /// the pieces borrow is freed while a worker uses it), and the first one is resumed on the
@@ -174,9 +173,9 @@ pub(crate) fn for_each_row_tile_mut<T: Send>(
 //
 // Some work still goes to the pool's workers from outside it: products through the `gemm`
 // crate, which splits on rayon, and `jit` programs. A caller about to hand them such work first
-// tells spinning helpers to sleep (`hush_team`), and for `POOL_AWAKE` after the workers finish
-// (rayon's own idle rounds) its split ops go to them, awake, instead of to the helpers, asleep
-// (`pool_used`). `vmap_jacfwd_mlp_input` alternates products through the crate with broadcast
+// tells spinning helpers to sleep, and for `POOL_AWAKE` after the workers finish (rayon's own
+// idle rounds) its split ops go to them, awake, instead of to the helpers, asleep
+// (`to_the_pool`). `vmap_jacfwd_mlp_input` alternates products through the crate with broadcast
 // multiplies: with helpers spinning beside the two busy workers it ran 1.35× slower (270–318
 // against 200–206 µs), with them hushed but woken for each multiply 1.15× (233–252), and with
 // both rules level (201–215 against 201–207). Which thread runs a piece
@@ -213,21 +212,21 @@ struct Team {
     wake: Condvar,
     /// How long a helper spins: `SPIN`, or nothing where the threads outnumber the cores.
     spin: std::time::Duration,
-    /// Bumped by [`hush_team`]: spinning helpers sleep at once.
+    /// Bumped by [`to_the_pool`]: spinning helpers sleep at once.
     hushed: AtomicU64,
 }
 
 static TEAM: OnceLock<Team> = OnceLock::new();
 
-thread_local! {
-    /// Whether this thread is one of the team's helpers.
-    static HELPER: Cell<bool> = const { Cell::new(false) };
-}
+/// The start of the names of the team's helper threads.
+const HELPER_NAME: &str = "functorch-helper-";
 
-/// Whether this thread is a helper of the team (`NOTE: [team]`), whose pieces' panics reach the
-/// caller as the pool's do.
-pub(crate) fn on_helper() -> bool {
-    HELPER.with(|h| h.get())
+/// Whether this thread is a helper of the team (`NOTE: [team]`).
+#[cfg(test)]
+fn on_helper() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with(HELPER_NAME))
 }
 
 /// The team for a pool of `threads`, its `threads − 1` helpers started on first use.
@@ -235,7 +234,7 @@ fn team(threads: usize) -> &'static Team {
     TEAM.get_or_init(|| {
         for i in 1..threads {
             let spawned = std::thread::Builder::new()
-                .name(format!("functorch-helper-{i}"))
+                .name(format!("{HELPER_NAME}{i}"))
                 .spawn(help);
             // without helpers the team's pieces fall to the caller, which takes them all
             drop(spawned);
@@ -256,13 +255,20 @@ fn team(threads: usize) -> &'static Team {
     })
 }
 
-/// Tell the team's spinning helpers to sleep now: the calling thread is about to hand work to
-/// the pool's workers (a matrix product through the `gemm` crate, a `jit` program), which
-/// need the cores the helpers would spin on (`NOTE: [team]`).
-pub(crate) fn hush_team() {
+/// Run `f`, which hands work to the pool's workers (a matrix product through the `gemm` crate,
+/// a `jit` program). From outside the pool the team's spinning helpers are told to sleep first,
+/// as the workers need the cores they would spin on, and the split ops that follow within
+/// `POOL_AWAKE` go to the workers, still awake (`NOTE: [team]`).
+pub(crate) fn to_the_pool<R>(f: impl FnOnce() -> R) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
     if let Some(team) = TEAM.get() {
         team.hushed.fetch_add(1, Ordering::Relaxed);
     }
+    let r = f();
+    pool_used();
+    r
 }
 
 /// How long the pool's workers stay awake after a job, looking for the next (`NOTE: [team]`).
@@ -282,7 +288,7 @@ fn now_ns() -> u64 {
 
 /// Note that the pool's workers have just finished work this thread handed them: the next
 /// split op goes to them while they are still awake (`NOTE: [team]`).
-pub(crate) fn pool_used() {
+fn pool_used() {
     POOL_USED.store(now_ns(), Ordering::Relaxed);
 }
 
@@ -328,7 +334,8 @@ impl Drop for Offered {
 /// A helper's life: take each wave's pieces, spinning for `team.spin` after each, then sleeping
 /// until the next (`NOTE: [team]`).
 fn help() {
-    HELPER.with(|h| h.set(true));
+    // a piece's panic is caught and resumed on the caller, as the pool's are
+    crate::array::pool::carries_failures();
     let team = loop {
         // the spawning thread finishes `get_or_init` at once
         match TEAM.get() {
