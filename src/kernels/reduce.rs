@@ -26,6 +26,7 @@ use super::{Vectorized, math, with_isa};
 use crate::array::{
     AlignedVec, Element, Float, Shape, View, alloc_filled, contiguous_strides, numel,
 };
+use crate::dtype::DType;
 use smallvec::SmallVec;
 use std::marker::PhantomData;
 
@@ -943,16 +944,23 @@ fn fold_inner<F: Fold>(
     let Some(quarter) = streams.quarter(bytes) else {
         return fold_rows(f, data, base, walk, isa, None, streams.block);
     };
-    if !streams.measured || inner.n < run_len::<F::T>() {
-        // (rows shorter than a run are read in order either way: nothing to measure)
+    let short = inner.n < run_len::<F::T>();
+    if !streams.measured || (short && !rows_written_out::<F>(inner.n, isa)) {
+        // (rows shorter than a run not folded by the kernels written out for them are read in
+        // order either way: nothing to measure)
         return fold_rows(f, data, base, walk, isa, Some(quarter), streams.block);
     }
     // NOTE: [streams-measured]
-    let class = SizeClass::of(
-        bytes,
-        streams.min_input,
-        side_by_side::<F::T>(inner.n, quarter),
-    );
+    let reading = if inner.n <= LANES {
+        Reading::ShortRows
+    } else if short {
+        Reading::PartRows
+    } else if side_by_side::<F::T>(inner.n, quarter) {
+        Reading::SideBySide
+    } else {
+        Reading::Quarters
+    };
+    let class = SizeClass::of(bytes, streams.min_input, reading);
     let (way, trial) = match class.choice() {
         Choice::Streams => (Way::Streams, None),
         Choice::InOrder => (Way::InOrder, None),
@@ -1161,9 +1169,12 @@ fn fold_packed_rows<F: Fold>(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        // rows of a run or more only where they are read in order (NOTE: [streams])
+        // rows of a run or more only where they are read in order (NOTE: [streams]); shorter
+        // ones four at a time from the quarters of the rows where quarters are read (NOTE:
+        // [short-streams])
         let in_order = len / run_len::<F::T>() < quartered_runs::<F::T>(stack.quarter);
-        if in_order && rows_wide::<F>(x, len, out, isa) {
+        let quarters = stack.quarter.is_some() && len < run_len::<F::T>();
+        if in_order && rows_wide::<F>(x, len, out, isa, quarters) {
             return;
         }
     }
@@ -1173,30 +1184,53 @@ fn fold_packed_rows<F: Fold>(
     }
 }
 
+/// Whether rows of `len` elements folded by `F` in the copy for `isa` are folded by the kernels
+/// written out for them ([`rows_wide`]): rows of 9 elements or more, sums of f64 or f32 into
+/// f64 and maxima and minima of f64 or f32, in the AVX-512 or AVX2 copy.
+fn rows_written_out<F: Fold>(len: usize, isa: math::Isa) -> bool {
+    let (t, a) = (F::T::DTYPE, F::A::DTYPE);
+    let types = match F::KIND {
+        Kind::Sum => a == DType::F64 && (t == DType::F64 || t == DType::F32),
+        Kind::Max | Kind::Min => a == t && (t == DType::F64 || t == DType::F32),
+        Kind::Other => false,
+    };
+    // the copy `with_isa` runs: never above what the CPU has
+    cfg!(target_arch = "x86_64") && types && len >= 9 && isa.min(math::isa()) != math::Isa::Plain
+}
+
 /// The rows of `len` elements (9 or more) of `x` folded into `out` by the kernels written out
 /// for them, where `F` is a sum ([`rows::sum_rows_avx512`], [`rows::sum_rows_avx2`]) or a
 /// maximum or minimum ([`rows::pick_rows_avx512`], [`rows::pick_rows_avx2`]) of f64 or f32 and
-/// the copy for `isa` is AVX-512 or AVX2 (whether they ran): f64 rows in the copy's vectors, f32
-/// rows in AVX2's (NOTE: [sum-rows], NOTE: [pick-rows]).
+/// the copy for `isa` is AVX-512 or AVX2 (whether they ran, as [`rows_written_out`] says): f64
+/// rows in the copy's vectors, f32 rows in AVX2's (NOTE: [sum-rows], NOTE: [pick-rows]); four
+/// at a time from the quarters of the rows if `quarters` (NOTE: [short-streams]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn rows_wide<F: Fold>(x: &[F::T], len: usize, out: &mut [F::A], isa: math::Isa) -> bool {
-    // the copy `with_isa` runs: never above what the CPU has
-    let isa = isa.min(math::isa());
-    if F::KIND == Kind::Other || isa == math::Isa::Plain {
+fn rows_wide<F: Fold>(
+    x: &[F::T],
+    len: usize,
+    out: &mut [F::A],
+    isa: math::Isa,
+    quarters: bool,
+) -> bool {
+    if !rows_written_out::<F>(len, isa) {
         return false;
     }
-    let avx512 = isa == math::Isa::Avx512;
+    let avx512 = isa.min(math::isa()) == math::Isa::Avx512;
     // SAFETY (each kernel): the CPU has the ISA (`math::isa()` found it, and every CPU with
     // AVX-512 has AVX2)
     if let (Some(x), Some(out)) = (as_type::<_, f64>(x), as_type_mut::<_, f64>(out)) {
         match (F::KIND, avx512) {
-            (Kind::Sum, true) => unsafe { rows::sum_rows_avx512(x, len, out) },
-            (Kind::Sum, false) => unsafe { rows::sum_rows_avx2(x, len, out) },
-            (Kind::Max, true) => unsafe { rows::pick_rows_avx512::<true>(x, len, out) },
-            (Kind::Max, false) => unsafe { rows::pick_rows_avx2::<f64, true>(x, len, out) },
-            (Kind::Min, true) => unsafe { rows::pick_rows_avx512::<false>(x, len, out) },
-            (Kind::Min, false) => unsafe { rows::pick_rows_avx2::<f64, false>(x, len, out) },
+            (Kind::Sum, true) => unsafe { rows::sum_rows_avx512(x, len, out, quarters) },
+            (Kind::Sum, false) => unsafe { rows::sum_rows_avx2(x, len, out, quarters) },
+            (Kind::Max, true) => unsafe { rows::pick_rows_avx512::<true>(x, len, out, quarters) },
+            (Kind::Max, false) => unsafe {
+                rows::pick_rows_avx2::<f64, true>(x, len, out, quarters)
+            },
+            (Kind::Min, true) => unsafe { rows::pick_rows_avx512::<false>(x, len, out, quarters) },
+            (Kind::Min, false) => unsafe {
+                rows::pick_rows_avx2::<f64, false>(x, len, out, quarters)
+            },
             (Kind::Other, _) => return false,
         }
         return true;
@@ -1209,15 +1243,15 @@ fn rows_wide<F: Fold>(x: &[F::T], len: usize, out: &mut [F::A], isa: math::Isa) 
         if F::KIND != Kind::Sum {
             return false;
         }
-        unsafe { rows::sum_rows_avx2(x, len, out) };
+        unsafe { rows::sum_rows_avx2(x, len, out, quarters) };
         return true;
     }
     let Some(out) = as_type_mut::<_, f32>(out) else {
         return false;
     };
     match F::KIND {
-        Kind::Max => unsafe { rows::pick_rows_avx2::<f32, true>(x, len, out) },
-        Kind::Min => unsafe { rows::pick_rows_avx2::<f32, false>(x, len, out) },
+        Kind::Max => unsafe { rows::pick_rows_avx2::<f32, true>(x, len, out, quarters) },
+        Kind::Min => unsafe { rows::pick_rows_avx2::<f32, false>(x, len, out, quarters) },
         Kind::Sum | Kind::Other => return false,
     }
     true
@@ -1620,8 +1654,10 @@ impl Streams {
 // nothing but the slower way's time in those calls. Rows read in quarters and rows read side
 // by side choose apart (a class each): the two ways of reading differ, and a process that
 // sums vectors and the rows of matrices of the same size had the rows read the way the first
-// vectors' trials chose. Rows shorter than a run take no trial (they are read in order
-// either way).
+// vectors' trials chose. Rows shorter than a run, where the kernels written out for them fold
+// them, choose apart too: four at a time from the quarters of the rows, or one after the
+// other (NOTE: [short-streams]); other rows shorter than a run take no trial (they are read
+// in order either way).
 
 /// The two ways a large input's rows can be read (NOTE: [streams-measured]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1705,26 +1741,42 @@ impl Trials {
 }
 
 /// Size classes of input, each a factor of four from the streams' threshold up (the last
-/// open-ended), for each of the two things the quarters can be (of one row, or of the rows
-/// read side by side); each chooses its own way (NOTE: [streams-measured]).
+/// open-ended), for each of the four things the quarters can be ([`Reading`]); each chooses
+/// its own way (NOTE: [streams-measured]).
 const CLASSES: usize = 3;
 
+/// What the quarters read side by side are (NOTE: [streams-measured]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    /// The four quarters of one row.
+    Quarters = 0,
+    /// The four quarters of the rows, rows of a run or more (NOTE: [streams]).
+    SideBySide = 1,
+    /// The four quarters of the rows, rows of 9 to [`LANES`] elements (NOTE:
+    /// [short-streams]).
+    ShortRows = 2,
+    /// The four quarters of the rows, rows longer than [`LANES`] elements and shorter than a
+    /// run (NOTE: [short-streams]).
+    PartRows = 3,
+}
+
 /// The trials and choices of the size classes, for this process: those of rows read in
-/// quarters first, then those of rows read side by side.
-static TRIALS_BY_CLASS: std::sync::Mutex<[Trials; 2 * CLASSES]> =
-    std::sync::Mutex::new([Trials::NEW; 2 * CLASSES]);
+/// quarters first, then those of rows read side by side, then those of shorter rows (in the
+/// order of [`Reading`]).
+static TRIALS_BY_CLASS: std::sync::Mutex<[Trials; 4 * CLASSES]> =
+    std::sync::Mutex::new([Trials::NEW; 4 * CLASSES]);
 
 /// A size class of input (NOTE: [streams-measured]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SizeClass(usize);
 
 impl SizeClass {
-    /// The class of an input of `bytes`, at least `min_input`, whose rows are read in
-    /// quarters, or side by side if `side_by_side` (NOTE: [streams]).
-    fn of(bytes: usize, min_input: usize, side_by_side: bool) -> SizeClass {
+    /// The class of an input of `bytes`, at least `min_input`, whose quarters are read as
+    /// `reading` says (NOTE: [streams]).
+    fn of(bytes: usize, min_input: usize, reading: Reading) -> SizeClass {
         let ratio = bytes / min_input.max(1);
         let log4 = (usize::BITS - ratio.max(1).leading_zeros() - 1) as usize / 2;
-        SizeClass(log4.min(CLASSES - 1) + usize::from(side_by_side) * CLASSES)
+        SizeClass(log4.min(CLASSES - 1) + reading as usize * CLASSES)
     }
 
     /// What the next reduction of this class does.
@@ -2598,14 +2650,17 @@ mod tests {
             block: 512 << 10,
         };
         let data = values(4 * 40_000, 3);
-        // rows in quarters (two shapes), and rows of 7 runs and a tail side by side
-        let cases: [(&[usize], &[usize]); 3] = [
+        // rows in quarters (two shapes), rows of 7 runs and a tail side by side, and rows of
+        // 100 and of 20 (NOTE: [short-streams]), sums and maxima
+        let cases: [(&[usize], &[usize]); 5] = [
             (&[4, 40_000], &[1]),
             (&[160_000], &[0]),
             (&[40, 4000], &[1]),
+            (&[1600, 100], &[1]),
+            (&[8000, 20], &[1]),
         ];
-        for k in 0..3 * 2 * TRIALS {
-            let (shape, dims) = cases[k % 3];
+        for k in 0..5 * 2 * TRIALS {
+            let (shape, dims) = cases[k % 5];
             let v = View {
                 data: &data,
                 shape,
@@ -2616,27 +2671,44 @@ mod tests {
             let want = reduce_isa(v, dims, SumF64::<f64>::new(), math::isa(), NEVER);
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "call {k}, shape {shape:?}");
+            let got = reduce_isa(v, dims, Pick::<f64, true>::new(), math::isa(), measured);
+            let want = reduce_isa(v, dims, Pick::<f64, true>::new(), math::isa(), NEVER);
+            assert_eq!(bits(&got), bits(&want), "maxima: call {k}, shape {shape:?}");
         }
-        for side_by_side in [false, true] {
-            let class = SizeClass::of(data.len() * 8, 0, side_by_side);
+        let mut readings = vec![Reading::Quarters, Reading::SideBySide];
+        // short rows take trials only where the kernels written out for them fold them
+        if rows_written_out::<SumF64<f64>>(100, math::isa()) {
+            readings.extend([Reading::ShortRows, Reading::PartRows]);
+        }
+        for reading in readings {
+            let class = SizeClass::of(data.len() * 8, 0, reading);
             let trials = TRIALS_BY_CLASS.lock().unwrap_or_else(|e| e.into_inner())[class.0];
-            assert!(trials.chosen.is_some(), "{side_by_side}: {trials:?}");
+            assert!(trials.chosen.is_some(), "{reading:?}: {trials:?}");
         }
     }
 
     #[test]
     fn size_classes_grow_by_fours() {
         let m = 16 << 20;
-        let class = |b: usize| SizeClass::of(b, m, false).0;
+        let class = |b: usize| SizeClass::of(b, m, Reading::Quarters).0;
         assert_eq!(class(m), 0);
         assert_eq!(class(4 * m - 1), 0);
         assert_eq!(class(4 * m), 1);
         assert_eq!(class(16 * m - 1), 1);
         assert_eq!(class(16 * m), 2);
         assert_eq!(class(usize::MAX), 2);
-        // rows side by side choose apart from rows in quarters
-        assert_eq!(SizeClass::of(m, m, true).0, CLASSES);
-        assert_eq!(SizeClass::of(usize::MAX, m, true).0, 2 * CLASSES - 1);
+        // rows side by side choose apart from rows in quarters, and short rows from both
+        assert_eq!(SizeClass::of(m, m, Reading::SideBySide).0, CLASSES);
+        assert_eq!(
+            SizeClass::of(usize::MAX, m, Reading::SideBySide).0,
+            2 * CLASSES - 1
+        );
+        assert_eq!(SizeClass::of(m, m, Reading::ShortRows).0, 2 * CLASSES);
+        assert_eq!(SizeClass::of(m, m, Reading::PartRows).0, 3 * CLASSES);
+        assert_eq!(
+            SizeClass::of(usize::MAX, m, Reading::PartRows).0,
+            4 * CLASSES - 1
+        );
     }
 
     #[test]
@@ -2888,7 +2960,7 @@ mod tests {
             .num_threads(3)
             .build()
             .expect("a pool");
-        let shapes: [&[usize]; 11] = [
+        let shapes: [&[usize]; 14] = [
             &[600_000],
             &[300_001],
             &[5, 40_000],
@@ -2900,6 +2972,11 @@ mod tests {
             &[6, 513],
             &[8, 33],
             &[70_000, 3],
+            // NOTE: [short-streams]: rows shorter than a run four at a time from the quarters
+            // (with one, two and three rows left over), in pieces over the pool for the last
+            &[4001, 100],
+            &[7, 9],
+            &[2003, 511],
         ];
         let sets = [
             ALWAYS,
@@ -3199,19 +3276,22 @@ mod tests {
             let bits = |out: &[f64]| out.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             let (f64_bits, f32_bits) = (generic(&x, len), generic(&x32, len));
             let mut got = vec![0.0; rows];
-            if avx2 {
-                // SAFETY: the CPU has AVX2 and FMA (detected above)
-                unsafe { rows::sum_rows_avx2(&x, len, &mut got) };
-                assert_eq!(bits(&got), f64_bits, "avx2 f64, rows of {len}");
-                unsafe { rows::sum_rows_avx2(&x32, len, &mut got) };
-                assert_eq!(bits(&got), f32_bits, "avx2 f32, rows of {len}");
-            }
-            if avx512 {
-                // SAFETY: the CPU has AVX-512F, DQ and VL (detected above)
-                unsafe { rows::sum_rows_avx512(&x, len, &mut got) };
-                assert_eq!(bits(&got), f64_bits, "avx512 f64, rows of {len}");
-                unsafe { rows::sum_rows_avx512(&x32, len, &mut got) };
-                assert_eq!(bits(&got), f32_bits, "avx512 f32, rows of {len}");
+            // one after the other, and four at a time from the quarters (NOTE: [short-streams])
+            for q in [false, true] {
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 and FMA (detected above)
+                    unsafe { rows::sum_rows_avx2(&x, len, &mut got, q) };
+                    assert_eq!(bits(&got), f64_bits, "avx2 f64, rows of {len}, {q}");
+                    unsafe { rows::sum_rows_avx2(&x32, len, &mut got, q) };
+                    assert_eq!(bits(&got), f32_bits, "avx2 f32, rows of {len}, {q}");
+                }
+                if avx512 {
+                    // SAFETY: the CPU has AVX-512F, DQ and VL (detected above)
+                    unsafe { rows::sum_rows_avx512(&x, len, &mut got, q) };
+                    assert_eq!(bits(&got), f64_bits, "avx512 f64, rows of {len}, {q}");
+                    unsafe { rows::sum_rows_avx512(&x32, len, &mut got, q) };
+                    assert_eq!(bits(&got), f32_bits, "avx512 f32, rows of {len}, {q}");
+                }
             }
         }
     }
@@ -3285,25 +3365,28 @@ mod tests {
                 let got = got.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(got, want, "{what}, rows of {len}");
             };
-            if avx2 {
-                // SAFETY: the CPU has AVX2 and FMA (detected above)
-                unsafe { rows::pick_rows_avx2::<f64, true>(&x, len, &mut got) };
-                check(&got, 0, "avx2 max f64");
-                unsafe { rows::pick_rows_avx2::<f64, false>(&x, len, &mut got) };
-                check(&got, 1, "avx2 min f64");
-                unsafe { rows::pick_rows_avx2::<f32, true>(&x32, len, &mut got32) };
-                let wide: Vec<f64> = got32.iter().map(|&v| v as f64).collect();
-                check(&wide, 2, "avx2 max f32");
-                unsafe { rows::pick_rows_avx2::<f32, false>(&x32, len, &mut got32) };
-                let wide: Vec<f64> = got32.iter().map(|&v| v as f64).collect();
-                check(&wide, 3, "avx2 min f32");
-            }
-            if avx512 {
-                // SAFETY: the CPU has AVX-512F, DQ and VL (detected above)
-                unsafe { rows::pick_rows_avx512::<true>(&x, len, &mut got) };
-                check(&got, 0, "avx512 max f64");
-                unsafe { rows::pick_rows_avx512::<false>(&x, len, &mut got) };
-                check(&got, 1, "avx512 min f64");
+            // one after the other, and four at a time from the quarters (NOTE: [short-streams])
+            for q in [false, true] {
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 and FMA (detected above)
+                    unsafe { rows::pick_rows_avx2::<f64, true>(&x, len, &mut got, q) };
+                    check(&got, 0, "avx2 max f64");
+                    unsafe { rows::pick_rows_avx2::<f64, false>(&x, len, &mut got, q) };
+                    check(&got, 1, "avx2 min f64");
+                    unsafe { rows::pick_rows_avx2::<f32, true>(&x32, len, &mut got32, q) };
+                    let wide: Vec<f64> = got32.iter().map(|&v| v as f64).collect();
+                    check(&wide, 2, "avx2 max f32");
+                    unsafe { rows::pick_rows_avx2::<f32, false>(&x32, len, &mut got32, q) };
+                    let wide: Vec<f64> = got32.iter().map(|&v| v as f64).collect();
+                    check(&wide, 3, "avx2 min f32");
+                }
+                if avx512 {
+                    // SAFETY: the CPU has AVX-512F, DQ and VL (detected above)
+                    unsafe { rows::pick_rows_avx512::<true>(&x, len, &mut got, q) };
+                    check(&got, 0, "avx512 max f64");
+                    unsafe { rows::pick_rows_avx512::<false>(&x, len, &mut got, q) };
+                    check(&got, 1, "avx512 min f64");
+                }
             }
         }
     }
