@@ -1,5 +1,6 @@
 //! CPU time per call of kernel-level ops (matrix products of many shapes, every unary float op
-//! in both dtypes, reductions), for side-by-side comparison with torch on one thread:
+//! in both dtypes, reductions, in the caches and from main memory), for side-by-side comparison
+//! with torch on one thread:
 //!
 //! ```text
 //! cargo build --release --example kernels
@@ -228,6 +229,20 @@ fn ops() -> Vec<Op> {
             v.push((
                 format!("bias_rows_{t}_{r}x{c}"),
                 Box::new(move || m3.add(&bias).map(drop)),
+            ));
+        }
+        // short rows from main memory: 10⁷ elements in rows of 8, 64 and 100, their sums and
+        // maxima
+        for (r, c) in [(1_250_000, 8), (156_250, 64), (100_000, 100)] {
+            let m = randn(&[r, c], dt);
+            let m1 = m.clone();
+            v.push((
+                format!("sum_rows_{t}_{r}x{c}"),
+                Box::new(move || m.sum_dims(&[1], false).map(drop)),
+            ));
+            v.push((
+                format!("max_rows_{t}_{r}x{c}"),
+                Box::new(move || m1.amax(&[1], false).map(drop)),
             ));
         }
     }
