@@ -208,12 +208,18 @@ fn ops() -> Vec<Op> {
             format!("logsumexp_rows_{t}_1000x10000"),
             Box::new(move || m4.logsumexp(&[1], false).map(drop)),
         ));
-        // short rows: 10⁶ elements in rows of 100 and of 16: their sums, maxima, softmax, and
-        // a bias added to each
-        for (r, c) in [(10_000, 100), (62_500, 16)] {
+        // short rows: 10⁶ elements in rows of 100 and of 16 (in the caches), their sums, maxima,
+        // softmax, and a bias added to each; 10⁷ elements in rows of 8, 64 and 100 (from main
+        // memory), their sums and maxima
+        for (r, c, all) in [
+            (10_000, 100, true),
+            (62_500, 16, true),
+            (1_250_000, 8, false),
+            (156_250, 64, false),
+            (100_000, 100, false),
+        ] {
             let m = randn(&[r, c], dt);
             let (m1, m2, m3) = (m.clone(), m.clone(), m.clone());
-            let bias = randn(&[c], dt);
             v.push((
                 format!("sum_rows_{t}_{r}x{c}"),
                 Box::new(move || m.sum_dims(&[1], false).map(drop)),
@@ -222,6 +228,10 @@ fn ops() -> Vec<Op> {
                 format!("max_rows_{t}_{r}x{c}"),
                 Box::new(move || m1.amax(&[1], false).map(drop)),
             ));
+            if !all {
+                continue;
+            }
+            let bias = randn(&[c], dt);
             v.push((
                 format!("softmax_rows_{t}_{r}x{c}"),
                 Box::new(move || m2.softmax(1).map(drop)),
@@ -229,20 +239,6 @@ fn ops() -> Vec<Op> {
             v.push((
                 format!("bias_rows_{t}_{r}x{c}"),
                 Box::new(move || m3.add(&bias).map(drop)),
-            ));
-        }
-        // short rows from main memory: 10⁷ elements in rows of 8, 64 and 100, their sums and
-        // maxima
-        for (r, c) in [(1_250_000, 8), (156_250, 64), (100_000, 100)] {
-            let m = randn(&[r, c], dt);
-            let m1 = m.clone();
-            v.push((
-                format!("sum_rows_{t}_{r}x{c}"),
-                Box::new(move || m.sum_dims(&[1], false).map(drop)),
-            ));
-            v.push((
-                format!("max_rows_{t}_{r}x{c}"),
-                Box::new(move || m1.amax(&[1], false).map(drop)),
             ));
         }
     }
