@@ -2329,22 +2329,10 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
             let paired = g.is_multiple_of(2) && left >= 2 * GROUP && step == 1;
             if narrow && left >= GROUP {
                 // NOTE: [narrow-tiles] the group (or pair) row by row
-                slot.fill(f.init());
-                for _ in 0..GROUP {
-                    let a = next();
-                    for (s, &v) in slot.iter_mut().zip(&data[a..a + w]) {
-                        *s = f.step(*s, v);
-                    }
-                }
+                group_by_rows(f, slot, data, &mut next);
                 left -= GROUP;
                 if paired {
-                    second.fill(f.init());
-                    for _ in 0..GROUP {
-                        let a = next();
-                        for (s, &v) in second.iter_mut().zip(&data[a..a + w]) {
-                            *s = f.step(*s, v);
-                        }
-                    }
+                    group_by_rows(f, &mut second, data, &mut next);
                     for (s, &b) in slot.iter_mut().zip(second.iter()) {
                         *s = f.combine(*s, b);
                     }
@@ -2425,6 +2413,20 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
             top -= 1;
         }
         self.out.copy_from_slice(&stack[..w]);
+    }
+}
+
+/// The sums of a group of [`GROUP`] contiguous rows of `acc.len()` columns into `acc`, row by
+/// row, each row's start from `next` (NOTE: [narrow-tiles]).
+#[inline(always)]
+fn group_by_rows<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], next: &mut impl FnMut() -> usize) {
+    let w = acc.len();
+    acc.fill(f.init());
+    for _ in 0..GROUP {
+        let a = next();
+        for (s, &v) in acc.iter_mut().zip(&data[a..a + w]) {
+            *s = f.step(*s, v);
+        }
     }
 }
 
@@ -2668,6 +2670,50 @@ mod tests {
             let n = 5000;
             check(&vals, &[3, n], &[-((s * n) as isize), -step], 3 * s * n - 1);
             check(&v32, &[n], &[-step], s * n);
+        }
+        // NOTE: [narrow-tiles]: columns whose maxima's bits depend on the order of their
+        // steps and combines (zeros of both signs, NaNs of distinct payloads: a maximum keeps
+        // the earlier zero and the later NaN), the contiguous copy's columns row by row against
+        // the gathered ones column by column, 75 rows (pairs, a group and a short one) of 8 and
+        // 100 columns; their sums NaN in the same columns (a sum's NaN payload is not fixed:
+        // LLVM may swap the operands of an addition)
+        let mut next = xorshift(5);
+        let special: Vec<f64> = (0..2 * 75 * 100)
+            .map(|_| {
+                let s = next();
+                match s % 8 {
+                    0 => f64::from_bits(0x7ff8_0000_0000_0000 | ((s >> 40) & 0xffff)),
+                    1..=3 => 0.0,
+                    4..=6 => -0.0,
+                    _ => 1.0,
+                }
+            })
+            .collect();
+        for len in [8usize, 100] {
+            let (shape, strides) = ([75, len], [(2 * len) as isize, 2]);
+            let strided = View {
+                data: &special,
+                shape: &shape,
+                strides: &strides,
+                offset: 0,
+            };
+            let copy = crate::kernels::strided::collect(strided);
+            let dense = View {
+                data: &copy,
+                shape: &shape,
+                strides: &contiguous_strides(&shape),
+                offset: 0,
+            };
+            let bits = |v: AlignedVec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+                let max = |v| bits(reduce_isa(v, &[0], Pick::<f64, true>::new(), isa, NEVER));
+                let nan = |v| {
+                    let s = reduce_isa(v, &[0], SumF64::<f64>::new(), isa, NEVER);
+                    s.iter().map(|x| x.is_nan()).collect::<Vec<_>>()
+                };
+                assert_eq!(max(dense), max(strided), "maxima, {len} columns, {isa:?}");
+                assert_eq!(nan(dense), nan(strided), "sums, {len} columns, {isa:?}");
+            }
         }
         // broadcast: one element, n times
         check(&vals, &[4, 3000], &[0, 0], 0);

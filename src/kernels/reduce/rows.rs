@@ -90,7 +90,7 @@
 //! like the other quarters (NOTE: [streams-measured]), rows of up to [`LANES`] and longer ones
 //! apart (rows of 16 about level: 2.5–3.0 against 2.4–2.8 ms). Each row is folded by the same
 //! code either way, so the bits do not change. The quarters' loop has functions of its own
-//! ([`quarters_avx512`], [`quarters_avx2`]): in one function with the loop in order, rows of
+//! ([`rows_in_avx512`], [`rows_in_avx2`]): in one function with the loop in order, rows of
 //! 16 f64 in the L2 cache took 105 µs against 95. AMD Zen 4, 10⁷ elements a call, medians of
 //! 40 calls, the build before and this one alternated twice beside torch (before → after,
 //! torch):
@@ -726,33 +726,28 @@ unsafe fn rows_avx512<R: RowFold>(x: &[R::E], len: usize, out: &mut [R::A], quar
     // SAFETY: the CPU has AVX-512 (the caller promises)
     unsafe {
         if quarters {
-            quarters_avx512::<R>(x, len, out)
+            rows_in_avx512::<R, true>(x, len, out)
         } else {
-            in_order_avx512::<R>(x, len, out)
+            rows_in_avx512::<R, false>(x, len, out)
         }
     }
 }
 
-/// [`rows`] one after the other in the AVX-512 copy: a function of its own, so that its loops
-/// compile as they did before the quarters (rows of 16 f64 in the L2 cache took 10% longer in
-/// one function with them).
+/// [`rows`] in the AVX-512 copy, four at a time from the quarters if `QUARTERS` (NOTE:
+/// [short-streams]): the two ways are two functions, so that the loop in order compiles as it
+/// did before the quarters (rows of 16 f64 in the L2 cache took 10% longer in one function
+/// with both).
 ///
 /// # Safety
 /// As [`rows_avx512`].
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-unsafe fn in_order_avx512<R: RowFold>(x: &[R::E], len: usize, out: &mut [R::A]) {
+unsafe fn rows_in_avx512<R: RowFold, const QUARTERS: bool>(
+    x: &[R::E],
+    len: usize,
+    out: &mut [R::A],
+) {
     // SAFETY: the CPU has AVX-512 (the caller promises)
-    unsafe { rows::<R>(x, len, out, false) }
-}
-
-/// [`rows`] four at a time from the quarters in the AVX-512 copy (NOTE: [short-streams]).
-///
-/// # Safety
-/// As [`rows_avx512`].
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-unsafe fn quarters_avx512<R: RowFold>(x: &[R::E], len: usize, out: &mut [R::A]) {
-    // SAFETY: the CPU has AVX-512 (the caller promises)
-    unsafe { rows::<R>(x, len, out, true) }
+    unsafe { rows::<R>(x, len, out, QUARTERS) }
 }
 
 /// [`rows`] in the AVX2 copy.
@@ -764,31 +759,21 @@ unsafe fn rows_avx2<R: RowFold>(x: &[R::E], len: usize, out: &mut [R::A], quarte
     // SAFETY: the CPU has AVX2 (the caller promises)
     unsafe {
         if quarters {
-            quarters_avx2::<R>(x, len, out)
+            rows_in_avx2::<R, true>(x, len, out)
         } else {
-            in_order_avx2::<R>(x, len, out)
+            rows_in_avx2::<R, false>(x, len, out)
         }
     }
 }
 
-/// [`in_order_avx512`] in the AVX2 copy.
+/// [`rows_in_avx512`] in the AVX2 copy.
 ///
 /// # Safety
 /// As [`rows_avx2`].
 #[target_feature(enable = "avx2,fma")]
-unsafe fn in_order_avx2<R: RowFold>(x: &[R::E], len: usize, out: &mut [R::A]) {
+unsafe fn rows_in_avx2<R: RowFold, const QUARTERS: bool>(x: &[R::E], len: usize, out: &mut [R::A]) {
     // SAFETY: the CPU has AVX2 (the caller promises)
-    unsafe { rows::<R>(x, len, out, false) }
-}
-
-/// [`quarters_avx512`] in the AVX2 copy.
-///
-/// # Safety
-/// As [`rows_avx2`].
-#[target_feature(enable = "avx2,fma")]
-unsafe fn quarters_avx2<R: RowFold>(x: &[R::E], len: usize, out: &mut [R::A]) {
-    // SAFETY: the CPU has AVX2 (the caller promises)
-    unsafe { rows::<R>(x, len, out, true) }
+    unsafe { rows::<R>(x, len, out, QUARTERS) }
 }
 
 /// The rows of `len` elements of `x` (`len ≥ 9`, `x` whole rows) folded by `R` into `out`,
