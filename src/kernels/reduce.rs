@@ -61,7 +61,8 @@ pub trait Fold: Copy + Send + Sync {
     fn combine(self, a: Self::A, b: Self::A) -> Self::A;
     /// How many consecutive elements of one accumulator the runs of a contiguous row first
     /// join among themselves with [`Fold::join`], in the element type, before one
-    /// [`Fold::step`] enters them (1: each element is stepped in). NOTE: [f32-groups]
+    /// [`Fold::step`] enters them (1: each element is stepped in); above 1, the elements of a
+    /// column in a group of rows of a column tile are joined too. NOTE: [f32-groups]
     const GROUP: usize = 1;
     /// Two elements joined (`a` the earlier); called only where [`Fold::GROUP`] > 1, so a
     /// fold that sets `GROUP` defines it.
@@ -90,8 +91,8 @@ pub enum Kind {
 }
 
 /// The sum of f64 or f32 elements, accumulated in f64 (a long f32 sum keeps f32 precision;
-/// in the runs of a contiguous row, f32 elements enter in groups of 8 summed in f32, NOTE:
-/// [f32-groups]).
+/// in the runs of a contiguous row, and in the groups of 8 rows of a column sum, f32 elements
+/// enter in groups of 8 summed in f32, NOTE: [f32-groups]).
 pub struct SumF64<T>(PhantomData<fn(T)>);
 
 impl<T> SumF64<T> {
@@ -347,11 +348,12 @@ const GROUP: usize = 8;
 /// (2.2), 100 3.8 → 1.9 (2.7), 256 3.3 → 2.2 (2.6); 1000 and 10⁴ columns level; in the caches
 /// (10⁶ elements) 8–128 columns 1.0–1.6× faster.
 ///
-/// Tiles of up to [`CHUNK`] columns go further: a row of 8 f32 is too little work to pay for a
+/// Tiles of up to [`CHUNK`] columns (64 of 4 bytes, [`window_cols`]) go further: a row of 8
+/// f32 is too little work to pay for a
 /// loop over its columns and the group's sums in memory (8 f32 columns still took 6.2 ms).
 /// Each subtree of eight groups (`BLOCK`, 64 rows) is summed in registers, its rows read whole
-/// through a window of 8, 16 or 32 columns (the columns past the row's end read and dropped),
-/// the eight groups combined as the tree combines them ([`block_in_chunks`]); the rows' starts
+/// through a window of 8, 16, 32 or 64 columns (the columns past the row's end read and
+/// dropped), the eight groups combined as the tree combines them ([`block_in_chunks`]); the rows' starts
 /// come from [`RowStarts`], which steps the innermost reduced dim without the odometer; the
 /// groups and pairs after the last whole block are read a chunk of columns at a time
 /// ([`group_in_chunks`]). The same steps and combines: the same bits. Column sums of 10⁷
@@ -359,7 +361,8 @@ const GROUP: usize = 8;
 /// (torch)): f32 3 columns 15.3 → 3.4 ms (3.2–4.0), 8 6.2 → 1.5–1.7 (0.9–1.5), 16 3.8 → 1.6
 /// (2.3–4.1), 32 2.2 → 1.3 (1.0–1.7); f64 3 15.3 → 3.8 (8.1–9.8), 8 6.1 → 2.4–2.6 (6.9–7.9),
 /// 16 3.6 → 2.2–2.6 (3.2–3.6); f64 17–28 columns 1.0–1.5× faster, 32 2.9–3.1 → 3.4–3.6 ms
-/// (8.6–9.9), which row by row left 3.4 ms for 24.
+/// (8.6–9.9), which row by row left 3.4 ms for 24; f32 40 and 48 columns (in windows of 64
+/// since the f32 groups of NOTE: [f32-groups]) 2.2–2.4 → 1.5 ms.
 const NARROW: usize = 512;
 /// Columns per tile when whole rows accumulate: long enough pieces of each row for the
 /// prefetcher (4–8 KiB), short enough that the tile's pairwise stack stays in L2; the
@@ -1507,6 +1510,17 @@ fn fold_blocks<F: Fold>(
 /// relative to its group's partial sums before the f64 tree, fewer than the log₂ n of pairwise
 /// summation in f32 for rows of 2⁸ or more; the run's order (and so the result) is still fixed
 /// by the shape alone.
+///
+/// Column sums do the same since the groups of 8 rows of a column tile ([`AccumulateTile`])
+/// are the leaves of its pairwise tree: each column's 8 elements of a group are summed in f32,
+/// in order, before their sum enters the f64 tree ([`column_leaf`], [`leaf_row`],
+/// `fold_chunk`), in every way a tile is read, so the bits do not depend on the way. Each
+/// conversion and f64 addition costs as much as the f32 additions of a vector twice as wide
+/// (512-bit operations run at half rate on AMD Zen 4): column sums of 10⁶ f32 in the caches
+/// (one thread, medians of 200 calls, before → after (torch)) 16 columns 107 → 75 µs (83), 32
+/// 94 → 65 (44), 256 102–113 → 82–96 (57), 1000 89 → 64 (59), 10⁴ 94 → 68 (62), with 40–64
+/// columns in registers (NOTE: [narrow-tiles]) 133–204 → 63–75 (64 columns: 65); 100 columns
+/// (row by row) 128 → 140–150 (133).
 #[inline(always)]
 fn fold_row<F: Fold>(f: F, x: &[F::T], stack: &mut Runs<F::A>) -> F::A {
     if x.len() <= LANES {
@@ -2466,8 +2480,11 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
         // narrow tiles in registers up to CHUNK columns, then row by row: the second group of
         // a pair (NOTE: [narrow-tiles])
         let narrow = w <= NARROW && step == 1;
-        let windows = narrow && w <= CHUNK;
+        let windows = narrow && w <= window_cols::<F::T>();
         let mut second = alloc_filled(if narrow && !windows { w } else { 0 }, f.init());
+        // a leaf's columns joined in the element type, for a fold that joins (NOTE:
+        // [f32-groups])
+        let mut joined = vec![F::T::default(); if F::GROUP > 1 { w } else { 0 }];
         let mut left = self.n_red;
         let mut g = 0u64;
         while g < groups as u64 {
@@ -2491,10 +2508,10 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 u32::from(paired)
             } else if narrow && left >= GROUP {
                 // NOTE: [narrow-tiles] the group (or pair) row by row
-                group_by_rows(f, slot, data, &mut starts);
+                group_by_rows(f, slot, &mut joined, data, &mut starts);
                 left -= GROUP;
                 if paired {
-                    group_by_rows(f, &mut second, data, &mut starts);
+                    group_by_rows(f, &mut second, &mut joined, data, &mut starts);
                     for (s, &b) in slot.iter_mut().zip(second.iter()) {
                         *s = f.combine(*s, b);
                     }
@@ -2507,14 +2524,8 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 let at: [usize; 2 * GROUP] = std::array::from_fn(|_| starts.next());
                 let rows: [&[F::T]; 2 * GROUP] = at.map(|a| &data[a..a + w]);
                 for (j, s) in slot.iter_mut().enumerate() {
-                    let (mut a, mut b) = (f.init(), f.init());
-                    for r in &rows[..GROUP] {
-                        a = f.step(a, r[j]);
-                    }
-                    for r in &rows[GROUP..] {
-                        b = f.step(b, r[j]);
-                    }
-                    *s = f.combine(a, b);
+                    let a = column_leaf(f, &rows[..GROUP], j);
+                    *s = f.combine(a, column_leaf(f, &rows[GROUP..], j));
                 }
                 left -= 2 * GROUP;
                 1
@@ -2530,17 +2541,12 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                     std::array::from_fn(|r| &gathered[r * w..(r + 1) * w])
                 };
                 for (j, s) in slot.iter_mut().enumerate() {
-                    let mut a = f.init();
-                    for r in &rows {
-                        a = f.step(a, r[j]);
-                    }
-                    *s = a;
+                    *s = column_leaf(f, &rows, j);
                 }
                 left -= GROUP;
                 0
             } else {
-                slot.fill(f.init());
-                for _ in 0..left {
+                for k in 0..left {
                     let a = starts.next();
                     let row = if step == 1 {
                         &data[a..a + w]
@@ -2549,10 +2555,9 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                         gather(data, a, step, w, &mut gathered);
                         &gathered[..]
                     };
-                    for (s, &v) in slot.iter_mut().zip(row) {
-                        *s = f.step(*s, v);
-                    }
+                    leaf_row(f, slot, &mut joined, k, row);
                 }
+                leaf_end(f, slot, &joined);
                 left = 0;
                 0
             };
@@ -2575,17 +2580,73 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
 }
 
 /// The sums of a group of [`GROUP`] contiguous rows of `acc.len()` columns into `acc`, row by
-/// row (NOTE: [narrow-tiles]).
+/// row (NOTE: [narrow-tiles]), through `joined` for a fold that joins.
 #[inline(always)]
-fn group_by_rows<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], starts: &mut RowStarts) {
+fn group_by_rows<F: Fold>(
+    f: F,
+    acc: &mut [F::A],
+    joined: &mut [F::T],
+    data: &[F::T],
+    starts: &mut RowStarts,
+) {
     let w = acc.len();
-    acc.fill(f.init());
-    for _ in 0..GROUP {
+    for k in 0..GROUP {
         let a = starts.next();
-        for (s, &v) in acc.iter_mut().zip(&data[a..a + w]) {
-            *s = f.step(*s, v);
+        leaf_row(f, acc, joined, k, &data[a..a + w]);
+    }
+    leaf_end(f, acc, joined);
+}
+
+/// Row `k` of a leaf of a column tile (a group of up to [`GROUP`] rows) into its accumulators
+/// `acc`: stepped in, or for a fold that joins (`Fold::GROUP` > 1) joined into `joined` in the
+/// element type, which [`leaf_end`] then steps in (NOTE: [f32-groups]).
+#[inline(always)]
+fn leaf_row<F: Fold>(f: F, acc: &mut [F::A], joined: &mut [F::T], k: usize, row: &[F::T]) {
+    if F::GROUP > 1 {
+        if k == 0 {
+            joined.copy_from_slice(row);
+        } else {
+            for (t, &v) in joined.iter_mut().zip(row) {
+                *t = f.join(*t, v);
+            }
+        }
+        return;
+    }
+    if k == 0 {
+        acc.fill(f.init());
+    }
+    for (s, &v) in acc.iter_mut().zip(row) {
+        *s = f.step(*s, v);
+    }
+}
+
+/// The end of a leaf of [`leaf_row`]'s rows: for a fold that joins, its joined elements
+/// stepped into the empty accumulators.
+#[inline(always)]
+fn leaf_end<F: Fold>(f: F, acc: &mut [F::A], joined: &[F::T]) {
+    if F::GROUP > 1 {
+        for (s, &t) in acc.iter_mut().zip(joined) {
+            *s = f.step(f.init(), t);
         }
     }
+}
+
+/// Column `j` of a leaf of a column tile, the rows `rows` in order: each stepped in, or for a
+/// fold that joins, joined in the element type first (NOTE: [f32-groups]).
+#[inline(always)]
+fn column_leaf<F: Fold>(f: F, rows: &[&[F::T]], j: usize) -> F::A {
+    if F::GROUP > 1 {
+        let mut t = rows[0][j];
+        for r in &rows[1..] {
+            t = f.join(t, r[j]);
+        }
+        return f.step(f.init(), t);
+    }
+    let mut a = f.init();
+    for r in rows {
+        a = f.step(a, r[j]);
+    }
+    a
 }
 
 /// The sums of a group of [`GROUP`] contiguous rows of `acc.len()` columns into `acc` (the
@@ -2620,13 +2681,13 @@ fn group_in_chunks<F: Fold>(
 /// registers (NOTE: [narrow-tiles]).
 const BLOCK: usize = 8 * GROUP;
 
-/// The sums of [`BLOCK`] contiguous rows of `acc.len()` (at most [`CHUNK`]) columns into `acc`
-/// (the rows starting at `at`): eight groups of [`GROUP`] rows, combined as the pairwise tree
-/// combines a subtree of eight groups, `((g0 g1)(g2 g3))((g4 g5)(g6 g7))` (NOTE:
+/// The sums of [`BLOCK`] contiguous rows of `acc.len()` (at most [`window_cols`]) columns into
+/// `acc` (the rows starting at `at`): eight groups of [`GROUP`] rows, combined as the pairwise
+/// tree combines a subtree of eight groups, `((g0 g1)(g2 g3))((g4 g5)(g6 g7))` (NOTE:
 /// [narrow-tiles]).
 ///
-/// Each row is read whole, into accumulators in registers for a window of 8, 16 or 32 columns
-/// from the row's start ([`block_in_window`]); the columns past the row's end are read (the next
+/// Each row is read whole, into accumulators in registers for a window of 8, 16, 32 or 64
+/// columns from the row's start ([`block_in_window`]); the columns past the row's end are read (the next
 /// row's first elements) and their sums dropped. Read a chunk of columns at a time instead, the
 /// rows' cache lines are read out of order, and 16 f64 columns took twice as long from main
 /// memory as row by row. Where a window would pass the data's end, the block is read a chunk of
@@ -2638,8 +2699,10 @@ fn block_in_chunks<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], at: &[usize; 
         8
     } else if w <= 16 {
         16
+    } else if w <= 32 {
+        32
     } else {
-        CHUNK
+        WIDE_WINDOW
     };
     let mut last = 0;
     for &a in at {
@@ -2649,11 +2712,12 @@ fn block_in_chunks<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], at: &[usize; 
         match window {
             8 => block_in_window::<F, 8>(f, acc, data, at),
             16 => block_in_window::<F, 16>(f, acc, data, at),
-            _ => block_in_window::<F, CHUNK>(f, acc, data, at),
+            32 => block_in_window::<F, 32>(f, acc, data, at),
+            _ => block_in_window::<F, WIDE_WINDOW>(f, acc, data, at),
         }
         return;
     }
-    let mut pairs = [[f.init(); CHUNK]; 4];
+    let mut pairs = [[f.init(); WIDE_WINDOW]; 4];
     for (p, rows) in pairs.iter_mut().zip(at.as_chunks::<{ 2 * GROUP }>().0) {
         group_in_chunks(f, &mut p[..w], data, rows, true);
     }
@@ -2666,6 +2730,7 @@ fn block_in_chunks<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], at: &[usize; 
 
 /// [`block_in_chunks`] through a window of `C` columns of each row, `C` at least `acc.len()`
 /// and every `at[r] + C` within `data`.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn block_in_window<F: Fold, const C: usize>(
     f: F,
@@ -2691,6 +2756,22 @@ fn block_in_window<F: Fold, const C: usize>(
 #[inline(always)]
 fn fold_chunk<F: Fold, const C: usize>(f: F, data: &[F::T], at: &[usize], j: usize) -> [F::A; C] {
     let mut a = [f.init(); C];
+    if F::GROUP > 1 {
+        // NOTE: [f32-groups] the group's elements joined in their own type first
+        let first = &data[at[0] + j..at[0] + j + C];
+        let mut t = [F::T::default(); C];
+        t.copy_from_slice(first);
+        for &s in &at[1..] {
+            let row = &data[s + j..s + j + C];
+            for c in 0..C {
+                t[c] = f.join(t[c], row[c]);
+            }
+        }
+        for c in 0..C {
+            a[c] = f.step(a[c], t[c]);
+        }
+        return a;
+    }
     for &s in at {
         let row = &data[s + j..s + j + C];
         for c in 0..C {
@@ -2713,6 +2794,20 @@ fn combine_chunks<F: Fold, const C: usize>(f: F, mut a: [F::A; C], b: [F::A; C])
 /// The widest tile summed in registers, and the widest chunk of columns of
 /// [`group_in_chunks`]: 32 accumulators (four AVX-512 registers of f64). NOTE: [narrow-tiles]
 const CHUNK: usize = 32;
+
+/// The widest window of [`block_in_chunks`], for elements of 4 bytes: 64 columns, four
+/// AVX-512 registers of f32 (NOTE: [narrow-tiles]).
+const WIDE_WINDOW: usize = 64;
+
+/// The widest tile of elements of type `T` summed in registers: [`WIDE_WINDOW`] columns of 4
+/// bytes, [`CHUNK`] of 8 (NOTE: [narrow-tiles]).
+const fn window_cols<T>() -> usize {
+    if size_of::<T>() <= 4 {
+        WIDE_WINDOW
+    } else {
+        CHUNK
+    }
+}
 
 /// `C` columns from `j` of [`group_in_chunks`]' group or pair, into `acc` (`C` long).
 #[inline(always)]
@@ -3071,7 +3166,7 @@ mod tests {
                 );
             }
         }
-        let n = 2 * 203 * 33;
+        let n = 2 * 203 * 65;
         let vals = values(n, 13);
         let v32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
         let mut next = xorshift(17);
@@ -3096,7 +3191,7 @@ mod tests {
                 }
             })
             .collect();
-        for w in [1, 3, 8, 9, 16, 17, 24, 32, 33] {
+        for w in [1, 3, 8, 9, 16, 17, 24, 32, 33, 48, 64, 65] {
             for rows in [64, 128, 203] {
                 check(&vals, &[rows, w], &[0]);
                 check(&v32, &[rows, w], &[0]);
