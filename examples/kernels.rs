@@ -210,7 +210,7 @@ fn ops() -> Vec<Op> {
         ));
         // short rows: 10⁶ elements in rows of 100 and of 16 (in the caches), their sums, maxima,
         // softmax, and a bias added to each; 10⁷ elements in rows of 8, 64 and 100 (from main
-        // memory), their sums and maxima
+        // memory), their sums and maxima, and their columns' sums
         for (r, c, all) in [
             (10_000, 100, true),
             (62_500, 16, true),
@@ -229,6 +229,11 @@ fn ops() -> Vec<Op> {
                 Box::new(move || m1.amax(&[1], false).map(drop)),
             ));
             if !all {
+                // their columns' sums too, from main memory
+                v.push((
+                    format!("sum_cols_{t}_{r}x{c}"),
+                    Box::new(move || m2.sum_dims(&[0], false).map(drop)),
+                ));
                 continue;
             }
             let bias = randn(&[c], dt);
