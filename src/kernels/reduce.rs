@@ -3075,18 +3075,7 @@ mod tests {
         // the gathered ones column by column, 75 rows (pairs, a group and a short one) of 8 and
         // 100 columns; their sums NaN in the same columns (a sum's NaN payload is not fixed:
         // LLVM may swap the operands of an addition)
-        let mut next = xorshift(5);
-        let special: Vec<f64> = (0..2 * 75 * 100)
-            .map(|_| {
-                let s = next();
-                match s % 8 {
-                    0 => f64::from_bits(0x7ff8_0000_0000_0000 | ((s >> 40) & 0xffff)),
-                    1..=3 => 0.0,
-                    4..=6 => -0.0,
-                    _ => 1.0,
-                }
-            })
-            .collect();
+        let special = zeros_and_nans(2 * 75 * 100, 5);
         for len in [8usize, 100] {
             let (shape, strides) = ([75, len], [(2 * len) as isize, 2]);
             let strided = View {
@@ -3169,18 +3158,7 @@ mod tests {
         let n = 2 * 203 * 65;
         let vals = values(n, 13);
         let v32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
-        let mut next = xorshift(17);
-        let special: Vec<f64> = (0..n)
-            .map(|_| {
-                let s = next();
-                match s % 8 {
-                    0 => f64::from_bits(0x7ff8_0000_0000_0000 | ((s >> 40) & 0xffff)),
-                    1..=3 => 0.0,
-                    4..=6 => -0.0,
-                    _ => 1.0,
-                }
-            })
-            .collect();
+        let special = zeros_and_nans(n, 17);
         let s32: Vec<f32> = special
             .iter()
             .map(|&v| {
@@ -3379,6 +3357,23 @@ mod tests {
             s ^= s << 17;
             s
         }
+    }
+
+    /// `n` zeros of both signs, ones and NaNs of distinct payloads: values whose maxima's bits
+    /// depend on the order of their steps and combines.
+    fn zeros_and_nans(n: usize, seed: u64) -> Vec<f64> {
+        let mut next = xorshift(seed);
+        (0..n)
+            .map(|_| {
+                let s = next();
+                match s % 8 {
+                    0 => f64::from_bits(0x7ff8_0000_0000_0000 | ((s >> 40) & 0xffff)),
+                    1..=3 => 0.0,
+                    4..=6 => -0.0,
+                    _ => 1.0,
+                }
+            })
+            .collect()
     }
 
     fn values(n: usize, seed: u64) -> Vec<f64> {
