@@ -46,7 +46,9 @@ pub fn kept_shape(shape: &[usize], dims: &[usize]) -> Shape {
 
 /// A reduction: how an element enters an accumulator and how two accumulators combine.
 /// `init` is neutral for `combine`, and `combine` is associative up to rounding: the kernels
-/// choose the order. Implementations mark the three methods `#[inline(always)]` (NOTE:
+/// choose the order. `step` and `combine` must be total (no panic for any elements, no side
+/// effects): narrow column tiles also fold the elements just past a row's end in registers and
+/// drop those sums (NOTE: [narrow-tiles]). Implementations mark the three methods `#[inline(always)]` (NOTE:
 /// [isa-copies]).
 pub trait Fold: Copy + Send + Sync {
     /// The input element.
