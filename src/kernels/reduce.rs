@@ -364,7 +364,8 @@ const GROUP: usize = 8;
 /// (2.3–4.1), 32 2.2 → 1.3 (1.0–1.7); f64 3 15.3 → 3.8 (8.1–9.8), 8 6.1 → 2.4–2.6 (6.9–7.9),
 /// 16 3.6 → 2.2–2.6 (3.2–3.6); f64 17–28 columns 1.0–1.5× faster, 32 2.9–3.1 → 3.4–3.6 ms
 /// (8.6–9.9), which row by row left 3.4 ms for 24; f32 40 and 48 columns (in windows of 64
-/// since the f32 groups of NOTE: [f32-groups]) 2.2–2.4 → 1.5 ms.
+/// since the f32 groups of NOTE: [f32-groups]) 2.2–2.4 → 1.5 ms. Wider tiles of up to 128 f64
+/// or 256 f32 columns take each group through a window of each row (NOTE: [group-windows]).
 const NARROW: usize = 512;
 /// Columns per tile when whole rows accumulate: long enough pieces of each row for the
 /// prefetcher (4–8 KiB), short enough that the tile's pairwise stack stays in L2; the
@@ -2482,7 +2483,7 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
         // narrow tiles in registers up to CHUNK columns, then row by row: the second group of
         // a pair (NOTE: [narrow-tiles])
         let narrow = w <= NARROW && step == 1;
-        let windows = narrow && w <= window_cols::<F::T>();
+        let windows = narrow && block_windows::<F::T>(w);
         let mut second = alloc_filled(if narrow && !windows { w } else { 0 }, f.init());
         // a leaf's columns joined in the element type, for a fold that joins (NOTE:
         // [f32-groups])
@@ -2509,16 +2510,50 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 left -= rows;
                 u32::from(paired)
             } else if narrow && left >= GROUP {
-                // NOTE: [narrow-tiles] the group (or pair) row by row
-                group_by_rows(f, slot, &mut joined, data, &mut starts);
-                left -= GROUP;
-                if paired {
-                    group_by_rows(f, &mut second, &mut joined, data, &mut starts);
-                    for (s, &b) in slot.iter_mut().zip(second.iter()) {
-                        *s = f.combine(*s, b);
-                    }
-                    left -= GROUP;
+                // NOTE: [narrow-tiles] the group (or pair) in a window of each row, or row by
+                // row (NOTE: [group-windows])
+                let rows = if paired { 2 * GROUP } else { GROUP };
+                let mut at = [0; 2 * GROUP];
+                starts.fill(&mut at[..rows]);
+                let mut last = 0;
+                for &a in &at[..rows] {
+                    last = last.max(a);
                 }
+                let (g0, g1) = at[..rows].split_at(GROUP);
+                let window = match group_window::<F::T>(w) {
+                    Some(c) if last + c <= data.len() => c,
+                    _ => 0,
+                };
+                // one arm for each window (NOTE: [group-windows])
+                macro_rules! windows {
+                    ($($c:expr),*) => {
+                        match window {
+                            $($c => {
+                                group_in_window::<F, $c>(f, slot, data, g0, false);
+                                if paired {
+                                    group_in_window::<F, $c>(f, slot, data, g1, true);
+                                }
+                                true
+                            })*
+                            _ => false,
+                        }
+                    };
+                }
+                let done = if size_of::<F::T>() <= 4 {
+                    windows!(80, 96, 112, 128, 160, 192, 224, 256)
+                } else {
+                    windows!(40, 48, 56, 80, 96, 112, 128)
+                };
+                if !done {
+                    group_by_rows(f, slot, &mut joined, data, g0);
+                    if paired {
+                        group_by_rows(f, &mut second, &mut joined, data, g1);
+                        for (s, &b) in slot.iter_mut().zip(second.iter()) {
+                            *s = f.combine(*s, b);
+                        }
+                    }
+                }
+                left -= rows;
                 u32::from(paired)
             } else if paired {
                 // two whole groups in one pass, their sums combined as the tree's first level
@@ -2589,14 +2624,105 @@ fn group_by_rows<F: Fold>(
     acc: &mut [F::A],
     joined: &mut [F::T],
     data: &[F::T],
-    starts: &mut RowStarts,
+    at: &[usize],
 ) {
     let w = acc.len();
-    for k in 0..GROUP {
-        let a = starts.next();
+    for (k, &a) in at.iter().enumerate() {
         leaf_row(f, acc, joined, k, &data[a..a + w]);
     }
     leaf_end(f, acc, joined);
+}
+
+/// The window of [`group_in_window`] for a tile of `w` columns of type `T`, if any: `w`
+/// rounded up to a multiple of an AVX-512 register up to seven, of two up to sixteen (NOTE:
+/// [group-windows]).
+fn group_window<T>(w: usize) -> Option<usize> {
+    let lanes = 64 / size_of::<T>().clamp(4, 8);
+    let c = if w <= 7 * lanes {
+        w.next_multiple_of(lanes)
+    } else {
+        w.next_multiple_of(2 * lanes)
+    };
+    (c <= 16 * lanes).then_some(c)
+}
+
+/// The sums of a group of [`GROUP`] contiguous rows of `acc.len()` columns (at most `C`), the
+/// rows starting at `at`, into `acc`, or combined into `acc` as the second group of a pair
+/// (`second`), as the pairwise tree's first level combines them. Each row is read whole
+/// through a window of `C` columns from its start (NOTE: [group-windows]); every `at[r] + C`
+/// is within `data`.
+///
+/// NOTE: [group-windows] Tiles wider than the windows of eight groups (32 f64 or 64 f32
+/// columns, NOTE: [narrow-tiles]) took their groups row by row: each row a loop over its
+/// columns that loads, adds to and stores the group's sums in memory. At 64 f64 columns that
+/// cost 11.7 ns a row in the caches (AMD Zen 5, one thread), half of torch's rate, and 0.64 of
+/// it from main memory. Each group (and the second of a pair) is now summed through a window of
+/// each row, in registers or on the stack, without a row's loop of run-time length; the
+/// columns past the row's end are read and dropped, as the windows of eight groups drop theirs.
+/// Those extra reads cost from main memory: windows of 64 or 128 columns took 40 f64 columns
+/// 1.1–1.2× and 96 f32 columns 1.2–1.4× slower than row by row, so a window is the width
+/// rounded up to one AVX-512 register (up to seven registers) or to two (up to sixteen): one
+/// arm for each, for elements of 8 bytes 40–128 columns and of 4 bytes 80–256, wider tiles row
+/// by row. f64 tiles of 57–64 columns fill the 64-column window of eight groups well enough
+/// to take it, which was faster there than group windows (from memory 3.7 against 4.2–4.5 ms
+/// at 64 columns). Where the last row's window would pass the data's end, the group is taken
+/// row by row. Each column takes the same steps from the same start in the same order as row
+/// by row: the same bits. Column sums of 10⁷ elements from memory (AMD Zen 5, one thread,
+/// medians of 20 calls, two alternations, before → after (torch)): f64 40 columns 3.9–4.0 →
+/// 3.7 ms (3.0–3.1), 56 4.7–5.1 → 3.9–4.2, 64 4.9–5.6 → 3.6–3.8 (3.2–3.5), 100 4.5–4.8 →
+/// 4.2–4.3 (3.0–3.2), 128 4.4–4.7 → 4.0 (3.8–3.9); f32 72 2.4–2.6 → 1.8–2.3 (1.2), 96 2.1–2.7
+/// → 2.1–2.2 (1.2), 128 2.4 → 2.1 (1.3–1.4), 256 2.2 → 1.8–2.0 (1.5). In the caches (10⁶
+/// elements): f64 40 142–149 → 95 µs (95–102), 64 160–163 → 89–93 (79–81), 100 150–152 →
+/// 117–123 (84–106), 128 115–120 → 95–97 (110–113); f32 72 113 → 71, 96 85–88 → 70–75, 128
+/// 69–74 → 61–63 (39–49), 256 77–78 → 55–58 (57–59). From memory the f32 tiles of 72–256
+/// columns stay at 20–22 GB/s where torch reads 30–35 and a window of eight groups of 64 f32
+/// columns 34: not found.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn group_in_window<F: Fold, const C: usize>(
+    f: F,
+    acc: &mut [F::A],
+    data: &[F::T],
+    at: &[usize],
+    second: bool,
+) {
+    let w = acc.len();
+    // no closures here: they could be compiled outside the ISA copy (NOTE: [isa-copies])
+    if F::GROUP > 1 {
+        // NOTE: [f32-groups] the group's elements joined in their own type first
+        let mut t = [F::T::default(); C];
+        t.copy_from_slice(&data[at[0]..at[0] + C]);
+        for &s in &at[1..] {
+            let row = &data[s..s + C];
+            for c in 0..C {
+                t[c] = f.join(t[c], row[c]);
+            }
+        }
+        if second {
+            for c in 0..w {
+                acc[c] = f.combine(acc[c], f.step(f.init(), t[c]));
+            }
+        } else {
+            for c in 0..w {
+                acc[c] = f.step(f.init(), t[c]);
+            }
+        }
+        return;
+    }
+    let mut a = [f.init(); C];
+    for &s in at {
+        let row = &data[s..s + C];
+        for c in 0..C {
+            a[c] = f.step(a[c], row[c]);
+        }
+    }
+    if second {
+        for c in 0..w {
+            acc[c] = f.combine(acc[c], a[c]);
+        }
+    } else {
+        acc.copy_from_slice(&a[..w]);
+    }
 }
 
 /// Row `k` of a leaf of a column tile (a group of up to [`GROUP`] rows) into its accumulators
@@ -2800,6 +2926,13 @@ const CHUNK: usize = 32;
 /// The widest window of [`block_in_chunks`], for elements of 4 bytes: 64 columns, four
 /// AVX-512 registers of f32 (NOTE: [narrow-tiles]).
 const WIDE_WINDOW: usize = 64;
+
+/// Whether a tile of `w` columns of type `T` takes its subtrees of eight groups in windows
+/// ([`block_in_chunks`]): up to [`window_cols`] columns, and elements of 8 bytes from 57 to
+/// [`WIDE_WINDOW`] columns, which fill seven eighths of that window (NOTE: [group-windows]).
+fn block_windows<T>(w: usize) -> bool {
+    w <= window_cols::<T>() || (size_of::<T>() > 4 && 8 * w > 7 * WIDE_WINDOW && w <= WIDE_WINDOW)
+}
 
 /// The widest tile of elements of type `T` summed in registers: [`WIDE_WINDOW`] columns of 4
 /// bytes, [`CHUNK`] of 8 (NOTE: [narrow-tiles]).
@@ -3112,8 +3245,10 @@ mod tests {
     #[test]
     fn narrow_columns_in_windows_give_the_bits_of_gathered_columns() {
         // NOTE: [narrow-tiles]: the contiguous copy's columns (subtrees of eight groups in
-        // windows of 8, 16 or 32 columns, the rest a chunk of columns at a time, or row by row
-        // past the windows) against the gathered ones column by column, bit for bit: sums of
+        // windows of 8, 16, 32 or 64 columns, the rest a chunk of columns at a time; past
+        // those, groups in windows of 40 to 256 columns, NOTE: [group-windows], or row by row
+        // past them and where a window passes the data's end) against the gathered ones
+        // column by column, bit for bit: sums of
         // random values, and maxima of zeros of both signs and NaNs of distinct payloads (whose
         // bits depend on the order of the steps and combines); rows of whole blocks (the last
         // window passes the data's end), blocks then a pair, a group and a rest, and two
@@ -3157,7 +3292,7 @@ mod tests {
                 );
             }
         }
-        let n = 2 * 203 * 65;
+        let n = 2 * 203 * 257;
         let vals = values(n, 13);
         let v32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
         let special = zeros_and_nans(n, 17);
@@ -3171,7 +3306,10 @@ mod tests {
                 }
             })
             .collect();
-        for w in [1, 3, 8, 9, 16, 17, 24, 32, 33, 48, 64, 65] {
+        let widths = [
+            1, 3, 8, 9, 16, 17, 24, 32, 33, 40, 48, 56, 57, 64, 65, 72, 100, 128,
+        ];
+        for w in widths.into_iter().chain([129, 200, 256, 257]) {
             for rows in [64, 128, 203] {
                 check(&vals, &[rows, w], &[0]);
                 check(&v32, &[rows, w], &[0]);
