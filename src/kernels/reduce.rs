@@ -2525,18 +2525,23 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 }
                 let (g0, g1) = at[..rows].split_at(GROUP);
                 let window = match group_window::<F::T>(w) {
-                    Some(c) if last + c <= data.len() => c,
-                    _ => 0,
+                    Some(i) if last + group_windows::<F::T>()[i] <= data.len() => Some(i),
+                    _ => None,
                 };
                 // a function of its own in the ISA copy (NOTE: [group-windows])
-                let groups = GroupWindows {
-                    f,
-                    acc: &mut *slot,
-                    data,
-                    at: &at[..rows],
-                    window,
+                let done = match window {
+                    Some(window) => {
+                        let groups = GroupWindows {
+                            f,
+                            acc: &mut *slot,
+                            data,
+                            at: &at[..rows],
+                            window,
+                        };
+                        with_isa(self.isa, groups)
+                    }
+                    None => false,
                 };
-                let done = window > 0 && with_isa(self.isa, groups);
                 if !done {
                     group_by_rows(f, slot, &mut joined, data, g0);
                     if paired {
@@ -2628,17 +2633,25 @@ fn group_by_rows<F: Fold>(
     leaf_end(f, acc, joined);
 }
 
-/// The window of [`group_in_window`] for a tile of `w` columns of type `T`, if any: `w`
-/// rounded up to a multiple of an AVX-512 register up to seven, of two up to sixteen (NOTE:
-/// [group-windows]).
-fn group_window<T>(w: usize) -> Option<usize> {
-    let lanes = 64 / size_of::<T>().clamp(4, 8);
-    let c = if w <= 7 * lanes {
-        w.next_multiple_of(lanes)
+/// The windows of [`group_in_window`] for elements of 8 bytes: a tile's width rounded up to
+/// one AVX-512 register up to seven registers, to two up to sixteen (NOTE: [group-windows]).
+const GROUP_WINDOWS_8: [usize; 7] = [40, 48, 56, 80, 96, 112, 128];
+/// The same for elements of 4 bytes or fewer, in registers of 16 lanes.
+const GROUP_WINDOWS_4: [usize; 8] = [80, 96, 112, 128, 160, 192, 224, 256];
+
+/// The windows of [`group_in_window`] for elements of type `T`.
+fn group_windows<T>() -> &'static [usize] {
+    if size_of::<T>() <= 4 {
+        &GROUP_WINDOWS_4
     } else {
-        w.next_multiple_of(2 * lanes)
-    };
-    (c <= 16 * lanes).then_some(c)
+        &GROUP_WINDOWS_8
+    }
+}
+
+/// The index in [`group_windows`] of the narrowest window that holds a tile of `w` columns of
+/// type `T`, if any (NOTE: [group-windows]).
+fn group_window<T>(w: usize) -> Option<usize> {
+    group_windows::<T>().iter().position(|&c| c >= w)
 }
 
 /// Two whole groups of rows of `acc.len()` columns column by column, their sums combined as
@@ -2668,8 +2681,8 @@ impl<F: Fold> Vectorized for PairedColumns<'_, F> {
 }
 
 /// A group of [`GROUP`] contiguous rows (starting at `at`), or a pair of groups (`at` twice as
-/// long), summed into `acc` through windows of `window` columns ([`group_in_window`]), if
-/// `window` is one of the windows of [`group_window`]; whether it was.
+/// long), summed into `acc` through the windows of index `window` in [`group_windows`]
+/// ([`group_in_window`]); whether it was (every index of the tables is).
 ///
 /// A kernel of its own, called from [`AccumulateTile`]'s ISA copy into another, as
 /// [`PairedColumns`] is. NOTE: [group-windows]
@@ -2688,14 +2701,14 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
         let (f, data) = (self.f, self.data);
         let (g0, g1) = self.at.split_at(GROUP);
         let paired = !g1.is_empty();
-        // one arm for each window
+        // one arm for each window of the table
         macro_rules! windows {
-            ($($c:expr),*) => {
+            ($table:ident: $($i:literal),*) => {
                 match self.window {
-                    $($c => {
-                        group_in_window::<F, $c>(f, self.acc, data, g0, false);
+                    $($i => {
+                        group_in_window::<F, { $table[$i] }>(f, self.acc, data, g0, false);
                         if paired {
-                            group_in_window::<F, $c>(f, self.acc, data, g1, true);
+                            group_in_window::<F, { $table[$i] }>(f, self.acc, data, g1, true);
                         }
                         true
                     })*
@@ -2704,9 +2717,9 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
             };
         }
         if size_of::<F::T>() <= 4 {
-            windows!(80, 96, 112, 128, 160, 192, 224, 256)
+            windows!(GROUP_WINDOWS_4: 0, 1, 2, 3, 4, 5, 6, 7)
         } else {
-            windows!(40, 48, 56, 80, 96, 112, 128)
+            windows!(GROUP_WINDOWS_8: 0, 1, 2, 3, 4, 5, 6)
         }
     }
 }
@@ -2752,34 +2765,15 @@ fn group_in_window<F: Fold, const C: usize>(
     second: bool,
 ) {
     let w = acc.len();
-    // no closures here: they could be compiled outside the ISA copy (NOTE: [isa-copies])
-    if F::GROUP > 1 {
-        // NOTE: [f32-groups] the group's elements joined in their own type first
-        let mut t = [F::T::default(); C];
-        t.copy_from_slice(&data[at[0]..at[0] + C]);
-        for &s in &at[1..] {
-            let row = &data[s..s + C];
-            for c in 0..C {
-                t[c] = f.join(t[c], row[c]);
-            }
-        }
-        if second {
-            for c in 0..w {
-                acc[c] = f.combine(acc[c], f.step(f.init(), t[c]));
-            }
-        } else {
-            for c in 0..w {
-                acc[c] = f.step(f.init(), t[c]);
-            }
-        }
-        return;
-    }
+    // a fold that joins steps in only the tile's columns of its joined window
     let mut a = [f.init(); C];
-    for &s in at {
-        let row = &data[s..s + C];
-        for c in 0..C {
-            a[c] = f.step(a[c], row[c]);
+    if F::GROUP > 1 {
+        let t = joined_chunk::<F, C>(f, data, at, 0);
+        for c in 0..w {
+            a[c] = f.step(a[c], t[c]);
         }
+    } else {
+        a = fold_chunk::<F, C>(f, data, at, 0);
     }
     if second {
         for c in 0..w {
@@ -2950,16 +2944,7 @@ fn block_in_window<F: Fold, const C: usize>(
 fn fold_chunk<F: Fold, const C: usize>(f: F, data: &[F::T], at: &[usize], j: usize) -> [F::A; C] {
     let mut a = [f.init(); C];
     if F::GROUP > 1 {
-        // NOTE: [f32-groups] the group's elements joined in their own type first
-        let first = &data[at[0] + j..at[0] + j + C];
-        let mut t = [F::T::default(); C];
-        t.copy_from_slice(first);
-        for &s in &at[1..] {
-            let row = &data[s + j..s + j + C];
-            for c in 0..C {
-                t[c] = f.join(t[c], row[c]);
-            }
-        }
+        let t = joined_chunk::<F, C>(f, data, at, j);
         for c in 0..C {
             a[c] = f.step(a[c], t[c]);
         }
@@ -2972,6 +2957,22 @@ fn fold_chunk<F: Fold, const C: usize>(f: F, data: &[F::T], at: &[usize], j: usi
         }
     }
     a
+}
+
+/// `C` columns from `j` of the rows starting at `at`, joined in order in the element type, for
+/// a fold that joins (NOTE: [f32-groups]).
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn joined_chunk<F: Fold, const C: usize>(f: F, data: &[F::T], at: &[usize], j: usize) -> [F::T; C] {
+    let mut t = [F::T::default(); C];
+    t.copy_from_slice(&data[at[0] + j..at[0] + j + C]);
+    for &s in &at[1..] {
+        let row = &data[s + j..s + j + C];
+        for c in 0..C {
+            t[c] = f.join(t[c], row[c]);
+        }
+    }
+    t
 }
 
 /// Two chunks' accumulators combined column by column, `a` the earlier.
@@ -3562,6 +3563,39 @@ mod tests {
             s ^= s << 17;
             s
         }
+    }
+
+    #[test]
+    fn every_group_window_has_its_arm() {
+        // NOTE: [group-windows]: each window of both tables is taken by an arm of
+        // `GroupWindows` (a missing arm would fall back to row by row, the same bits but
+        // slower), and gives the sums of the group's rows, paired and alone
+        fn check<T: Float>() {
+            for (i, &c) in group_windows::<T>().iter().enumerate() {
+                let w = c - 3;
+                let data: Vec<T> = (0..2 * GROUP * w + c)
+                    .map(|k| T::from_f64((k % 7) as f64))
+                    .collect();
+                let at: Vec<usize> = (0..2 * GROUP).map(|r| r * w).collect();
+                for rows in [GROUP, 2 * GROUP] {
+                    let mut acc = vec![0.0; w];
+                    let groups = GroupWindows {
+                        f: SumF64::<T>::new(),
+                        acc: &mut acc,
+                        data: &data,
+                        at: &at[..rows],
+                        window: i,
+                    };
+                    assert!(groups.run(), "no arm for window {c}");
+                    for (j, &s) in acc.iter().enumerate() {
+                        let want: f64 = (0..rows).map(|r| data[r * w + j].to_f64()).sum();
+                        assert_eq!(s, want, "window {c}, {rows} rows, column {j}");
+                    }
+                }
+            }
+        }
+        check::<f64>();
+        check::<f32>();
     }
 
     /// `n` zeros of both signs, ones and NaNs of distinct payloads: values whose maxima's bits
