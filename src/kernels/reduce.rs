@@ -524,19 +524,22 @@ impl RowStarts {
         }
         at as usize
     }
-    /// The next `at.len()` rows' starts, into `at`.
+    /// The next `at.len()` rows' starts, into `at`; the distance between them where it is the
+    /// same for all (they lie along the innermost dim), else `None`.
     #[inline(always)]
-    fn fill(&mut self, at: &mut [usize]) {
+    fn fill(&mut self, at: &mut [usize]) -> Option<isize> {
         if self.i + at.len() < self.n {
             let first = self.base + self.outer.off + self.i as isize * self.s;
             for (r, a) in at.iter_mut().enumerate() {
                 *a = (first + r as isize * self.s) as usize;
             }
             self.i += at.len();
+            Some(self.s)
         } else {
             for a in at {
                 *a = self.next();
             }
+            None
         }
     }
 }
@@ -2209,7 +2212,7 @@ fn step_side_by_side<F: Fold>(
         for g in (0..whole).step_by(F::GROUP) {
             // NOTE: [streams-ahead]
             for r in rows {
-                prefetch_ahead(&r[g..g + F::GROUP]);
+                prefetch_ahead::<AHEAD, _>(&r[g..g + F::GROUP]);
             }
             step_group(f, a0, rows[0].as_flattened(), g, F::GROUP);
             step_group(f, a1, rows[1].as_flattened(), g, F::GROUP);
@@ -2228,7 +2231,7 @@ fn step_side_by_side<F: Fold>(
         for k in 0..n {
             // NOTE: [streams-ahead]
             for r in rows {
-                prefetch_ahead(&r[k..k + 1]);
+                prefetch_ahead::<AHEAD, _>(&r[k..k + 1]);
             }
             step_row(f, a0, &rows[0][k]);
             step_row(f, a1, &rows[1][k]);
@@ -2256,13 +2259,14 @@ fn step_side_by_side<F: Fold>(
 /// NOTE: [streams-measured] still choose between the two ways, by their times with it.
 const AHEAD: usize = 2048;
 
-/// Fetch the cache lines [`AHEAD`] bytes after those of `x` (a hint; NOTE: [streams-ahead]).
+/// Fetch the cache lines `B` bytes after those of `x` (a hint; NOTE: [streams-ahead],
+/// [whole-width-blocks]).
 #[inline(always)]
-fn prefetch_ahead<T>(x: &[T]) {
+fn prefetch_ahead<const B: usize, T>(x: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let p = x.as_ptr().cast::<i8>().wrapping_add(AHEAD);
+        let p = x.as_ptr().cast::<i8>().wrapping_add(B);
         let mut b = 0;
         while b < size_of_val(x) {
             // SAFETY: SSE is in every x86_64 CPU; a prefetch is a hint that reads nothing
@@ -2546,15 +2550,15 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
             let level = if windows && g.is_multiple_of(8) && left >= BLOCK {
                 // NOTE: [narrow-tiles] a subtree of eight groups in registers
                 let mut at = [0; BLOCK];
-                starts.fill(&mut at);
-                block_in_chunks(f, slot, data, &at);
+                let apart = starts.fill(&mut at);
+                block_in_chunks(f, slot, data, &at, apart);
                 left -= BLOCK;
                 3
             } else if windows && left >= GROUP {
                 // NOTE: [narrow-tiles] the group (or pair) a chunk of columns at a time
                 let rows = if paired { 2 * GROUP } else { GROUP };
                 let mut at = [0; 2 * GROUP];
-                starts.fill(&mut at[..rows]);
+                let _ = starts.fill(&mut at[..rows]);
                 group_in_chunks(f, slot, data, &at, paired);
                 left -= rows;
                 u32::from(paired)
@@ -2563,7 +2567,7 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 // row (NOTE: [group-windows])
                 let rows = if paired { 2 * GROUP } else { GROUP };
                 let mut at = [0; 2 * GROUP];
-                starts.fill(&mut at[..rows]);
+                let _ = starts.fill(&mut at[..rows]);
                 let mut last = 0;
                 for &a in &at[..rows] {
                     last = last.max(a);
@@ -2744,6 +2748,15 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
     #[inline(always)]
     fn run(self) -> bool {
         let (f, data) = (self.f, self.data);
+        // NOTE: [tiles-ahead]
+        if size_of_val(data) >= FAR_BYTES {
+            let w = self.acc.len();
+            for &a in self.at {
+                if let Some(row) = data.get(a..a + w) {
+                    prefetch_ahead::<TILE_AHEAD, _>(row);
+                }
+            }
+        }
         let (g0, g1) = self.at.split_at(GROUP);
         let paired = !g1.is_empty();
         // one arm for each window of the table
@@ -2798,8 +2811,8 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
 /// elements): f64 40 142–149 → 95 µs (95–102), 64 160–163 → 93–128 (79–81), 100 150–152 →
 /// 117–123 (84–106), 128 115–120 → 95–97 (110–113); f32 72 113 → 71, 96 85–88 → 70–75, 128
 /// 69–74 → 61–63 (39–49), 256 77–78 → 55–58 (57–59). From memory the f32 tiles of 72–256
-/// columns stay at 20–22 GB/s where torch reads 30–35 and a window of eight groups of 64 f32
-/// columns 34: not found.
+/// columns stayed at 20–22 GB/s where torch reads 30–35, until each row fetched its lines
+/// ahead (NOTE: [tiles-ahead]).
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn group_in_window<F: Fold, const C: usize>(
@@ -2924,8 +2937,24 @@ const BLOCK: usize = 8 * GROUP;
 /// rows' cache lines are read out of order, and 16 f64 columns took twice as long from main
 /// memory as row by row. Where a window would pass the data's end, the block is read a chunk of
 /// columns at a time ([`group_in_chunks`]).
+///
+/// NOTE: [whole-width-blocks] Where the rows lie one window apart (`apart`: a tile as wide
+/// as the whole matrix, 8, 16, 32 or 64 columns wide), the block is one slice of `BLOCK`
+/// windows, read at offsets known when compiled. With the rows' starts each loaded from the
+/// stack and each row's bounds checked, a pair of groups of 8 f32 columns took 16 registers
+/// of starts and spilled some. Column sums of 10⁶ elements in the caches (AMD Zen 5, one
+/// thread, medians of 300 calls, two alternations): f32 8 columns 73 → 51 µs (torch 41), 16
+/// 57 → 46, 64 48–50 → 43–45; f64 8–32 level. From main memory the f64 tiles of 8 columns
+/// read faster (3.2–3.3 → 2.5 ms for 10⁷ elements) and the f32 ones slower (1.1–1.2 → 1.5),
+/// until each block fetched its lines ahead (NOTE: [tiles-ahead]).
 #[inline(always)]
-fn block_in_chunks<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], at: &[usize; BLOCK]) {
+fn block_in_chunks<F: Fold>(
+    f: F,
+    acc: &mut [F::A],
+    data: &[F::T],
+    at: &[usize; BLOCK],
+    apart: Option<isize>,
+) {
     let w = acc.len();
     let window = if w <= 8 {
         8
@@ -2936,6 +2965,26 @@ fn block_in_chunks<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], at: &[usize; 
     } else {
         WIDE_WINDOW
     };
+    // NOTE: [whole-width-blocks]
+    if apart == Some(window as isize) && at[0] + BLOCK * window <= data.len() {
+        let rows = &data[at[0]..at[0] + BLOCK * window];
+        // NOTE: [tiles-ahead]
+        if size_of_val(data) >= FAR_BYTES {
+            prefetch_ahead::<TILE_AHEAD, _>(rows);
+        }
+        match window {
+            8 => block_in_window::<F, 8>(f, acc, rows, const { &window_starts::<8>() }),
+            16 => block_in_window::<F, 16>(f, acc, rows, const { &window_starts::<16>() }),
+            32 => block_in_window::<F, 32>(f, acc, rows, const { &window_starts::<32>() }),
+            _ => block_in_window::<F, WIDE_WINDOW>(
+                f,
+                acc,
+                rows,
+                const { &window_starts::<WIDE_WINDOW>() },
+            ),
+        }
+        return;
+    }
     let mut last = 0;
     for &a in at {
         last = last.max(a);
@@ -2958,6 +3007,44 @@ fn block_in_chunks<F: Fold>(f: F, acc: &mut [F::A], data: &[F::T], at: &[usize; 
         let high = f.combine(pairs[2][c], pairs[3][c]);
         *a = f.combine(low, high);
     }
+}
+
+/// Inputs of at least this many bytes are taken to be read from main memory: there the
+/// narrow column tiles fetch their rows ahead (NOTE: [tiles-ahead]). The size from which
+/// rows are read in quarters side by side ([`Streams`]).
+const FAR_BYTES: usize = Streams::DEFAULT.min_input;
+
+/// How far ahead of each row of a narrow column tile its lines are fetched, in bytes.
+///
+/// NOTE: [tiles-ahead] The narrow column tiles (NOTE: [narrow-tiles], [group-windows]) read
+/// their rows in order, one group of eight after another, but their loads wait behind the
+/// additions of each group (one chain of eight per column in the f32 groups), and from main
+/// memory they read at 20–35 GB/s where one stream reads 45–60. Where the input is read from
+/// memory ([`FAR_BYTES`]), each block of eight groups in a window ([`block_in_chunks`]) and each
+/// row of a group in a window ([`GroupWindows`]) first fetches its lines `TILE_AHEAD` bytes on
+/// (one prefetch instruction a line). Column sums of 10⁷ elements from memory, AMD Zen 5, one
+/// thread, the two ways alternated in one process (three rounds of 20–30 calls, best of each
+/// round), without → with: f32 8 columns 1.29–1.36 → 0.88–0.91 ms, 72 2.09–2.10 → 0.97–0.99,
+/// 96 2.64–2.80 → 1.28–1.39, 128 2.14–2.15 → 1.23–1.28, 256 1.63–1.67 → 1.32–1.37; f64 8
+/// 2.40–2.44 → 1.87–1.90, 40 3.87–3.92 → 1.81–1.87, 64 3.53–3.75 → 2.65–2.91, 100 3.24–3.27 →
+/// 2.21–2.27, 128 2.46–2.54 → 2.15–2.19. On two threads f32 72 columns 0.99–1.01 → 0.52–0.54
+/// ms, f64 40 1.82–1.99 → 0.90–0.95. Of the distances tried for the blocks of 8–64 columns
+/// (2, 3, 4 and 6 KiB, the block itself from its start, the next block, the one after),
+/// 4 KiB was within 10% of the best at every width; without any, 20–45% slower. In the caches
+/// (10⁶ elements, 4–8 MB) the prefetches cost 5–20% (f32 16 columns 45 → 55 µs), hence only
+/// from `FAR_BYTES`. The wide tiles (NOTE: [wide-tiles]) take none: the next lines of a row
+/// there belong to the next tile, read long after.
+const TILE_AHEAD: usize = 4096;
+
+/// The starts of [`BLOCK`] rows `C` apart from 0 (NOTE: [whole-width-blocks]).
+const fn window_starts<const C: usize>() -> [usize; BLOCK] {
+    let mut at = [0; BLOCK];
+    let mut r = 0;
+    while r < BLOCK {
+        at[r] = r * C;
+        r += 1;
+    }
+    at
 }
 
 /// [`block_in_chunks`] through a window of `C` columns of each row, `C` at least `acc.len()`
@@ -3356,7 +3443,8 @@ mod tests {
     #[test]
     fn narrow_columns_in_windows_give_the_bits_of_gathered_columns() {
         // NOTE: [narrow-tiles]: the contiguous copy's columns (subtrees of eight groups in
-        // windows of 8, 16, 32 or 64 columns, the rest a chunk of columns at a time; past
+        // windows of 8, 16, 32 or 64 columns, read as one slice where the rows are one window
+        // apart, NOTE: [whole-width-blocks], the rest a chunk of columns at a time; past
         // those, groups in windows of 40 to 256 columns, NOTE: [group-windows], or row by row
         // past them and where a window passes the data's end) against the gathered ones
         // column by column, bit for bit: sums of
