@@ -102,7 +102,7 @@
 //! | f64 maxima, one thread | 2.11–2.17 → 1.90–1.98 (2.53–2.82) | 2.16–2.23 → 1.79–1.96 (2.80–3.08) | 1.97–2.17 → 1.83–1.93 (2.42–2.68) | 2.06–2.11 → 1.83–2.03 (2.75–2.92) |
 //! | f32 sums, one thread | 1.14–1.18 → 1.21–1.22 (1.19–1.30) | 1.08–1.20 → 1.01 (1.12–1.48) | 0.96–1.10 → 0.88–0.93 (1.08–1.13) | 0.94–0.97 → 0.68–0.71 (0.96–1.13) |
 
-use super::{LANES, STREAMS, run_len};
+use super::{FAR_BYTES, LANES, STREAMS, TILE_AHEAD, prefetch_ahead, run_len};
 use std::arch::x86_64::*;
 use std::marker::PhantomData;
 
@@ -810,6 +810,20 @@ const LONG: u8 = 2;
 
 /// [`rows`] of rows of the length `KIND` says.
 ///
+/// NOTE: [rows-ahead] Rows shorter than a run read from main memory (an input of
+/// [`FAR_BYTES`] or more) each first fetch their lines [`TILE_AHEAD`] bytes on, as the narrow
+/// column tiles do (NOTE: [tiles-ahead]), in order or from the quarters. AMD Zen 5, one
+/// thread, the `kernels` example, the two ways alternated three times: row sums of 156250 × 64
+/// f64 2.34–2.58 → 1.68–1.80 ms (torch 2.0), 10⁵ × 100 f32 0.88–1.13 → 0.66–0.68 ms (torch
+/// 1.0), 10⁵ × 100 f64 1.91–2.15 → 1.76–1.84 ms, maxima of 156250 × 64 f64 1.99–3.13 →
+/// 1.76–2.19 ms; a scratch program, 10⁷ elements, best of 30 calls in three alternations: f64
+/// rows of 12 2.13–2.82 → 1.56–1.73 ms, of 16 2.04–2.53 → 1.65–1.87, of 32 1.85–3.31 →
+/// 1.63–1.83; f32 rows of 16 1.46–1.48 → 1.15–1.30, of 32 1.07–1.34 → 0.81–0.98, of 64
+/// 1.05–1.11 → 0.72–0.76. Rows of a run or more are left as they were: fetched at each row's
+/// start, a row of 10⁴ would send a burst of a thousand prefetches, and in the scratch program
+/// rows of 512–2048 (prefetched that way) read within the noise of the machine's memory either
+/// way.
+///
 /// # Safety
 /// The CPU has the features of `R`'s ISA; `x` is `out.len()` rows of `len` elements, of the
 /// length `KIND` says.
@@ -821,6 +835,16 @@ unsafe fn rows_of<R: RowFold, const KIND: u8>(
     quarters: bool,
 ) {
     let mut stack = Vec::new();
+    // NOTE: [rows-ahead]
+    let far = KIND != LONG && size_of_val(x) >= FAR_BYTES;
+    if !quarters && far {
+        for (p, r) in out.iter_mut().zip(x.chunks_exact(len)) {
+            prefetch_ahead::<TILE_AHEAD, _>(r);
+            // SAFETY: as below
+            *p = unsafe { row::<R, KIND>(r, &mut stack) };
+        }
+        return;
+    }
     if !quarters {
         for (p, r) in out.iter_mut().zip(x.chunks_exact(len)) {
             // SAFETY: the CPU has `R`'s features, and the row is one of `x`'s (the caller
@@ -835,6 +859,9 @@ unsafe fn rows_of<R: RowFold, const KIND: u8>(
     for i in 0..q {
         for s in 0..STREAMS {
             let r = s * q + i;
+            if far {
+                prefetch_ahead::<TILE_AHEAD, _>(&x[r * len..(r + 1) * len]);
+            }
             // SAFETY: the CPU has `R`'s features, and the row is one of `x`'s (the caller
             // promises)
             out[r] = unsafe { row::<R, KIND>(&x[r * len..(r + 1) * len], &mut stack) };
