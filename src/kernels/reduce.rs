@@ -2255,8 +2255,9 @@ fn step_side_by_side<F: Fold>(
 /// slow and fast windows during the runs; what the bare loops showed in a fast one: four
 /// quarters of 512 KiB 1.52–1.54 ms, with the lines fetched 1 KiB ahead 1.38–1.42, as one
 /// quarter of 20 MB reads, 1.32–1.37). On two threads the same 80 MB read within the noise
-/// either way (0.74–0.86 ms at best). Rows read in order take no prefetch: the trials of
-/// NOTE: [streams-measured] still choose between the two ways, by their times with it.
+/// either way (0.74–0.86 ms at best). Rows of a run or more read in order take none (rows
+/// shorter than a run do, NOTE: [rows-ahead]): the trials of NOTE: [streams-measured] still
+/// choose between the two ways, by their times with it.
 const AHEAD: usize = 2048;
 
 /// Fetch the cache lines `B` bytes after those of `x` (a hint; NOTE: [streams-ahead],
@@ -3017,9 +3018,9 @@ const FAR_BYTES: usize = Streams::DEFAULT.min_input;
 /// How far ahead of each row of a narrow column tile its lines are fetched, in bytes.
 ///
 /// NOTE: [tiles-ahead] The narrow column tiles (NOTE: [narrow-tiles], [group-windows]) read
-/// their rows in order, one group of eight after another, but their loads wait behind the
-/// additions of each group (one chain of eight per column in the f32 groups), and from main
-/// memory they read at 20–35 GB/s where one stream reads 45–60. Where the input is read from
+/// their rows in order, one group of eight after another, yet from main memory they read at
+/// 20–35 GB/s where a bare loop over one stream reads 45–60 (why the hardware prefetcher
+/// alone falls behind them was not found). Where the input is read from
 /// memory ([`FAR_BYTES`]), each block of eight groups in a window ([`block_in_chunks`]) and each
 /// row of a group in a window ([`GroupWindows`]) first fetches its lines `TILE_AHEAD` bytes on
 /// (one prefetch instruction a line). Column sums of 10⁷ elements from memory, AMD Zen 5, one
