@@ -840,7 +840,8 @@ unsafe fn rows_of<R: RowFold, const KIND: u8>(
     if !quarters && far {
         for (p, r) in out.iter_mut().zip(x.chunks_exact(len)) {
             prefetch_ahead::<TILE_AHEAD, _>(r);
-            // SAFETY: as below
+            // SAFETY: the CPU has `R`'s features, and the row is one of `x`'s (the caller
+            // promises)
             *p = unsafe { row::<R, KIND>(r, &mut stack) };
         }
         return;
