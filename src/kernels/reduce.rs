@@ -2379,6 +2379,9 @@ fn accumulate_rows<F: Fold>(
     let n_red: usize = red.iter().map(|d| d.0).product();
     let mut buf = alloc_filled(n_kept * cols, f.init());
     let par = parallel(n_kept * cols * n_red);
+    // NOTE: [tiles-ahead] the bytes this reduction reads, not its buffer's (a view may be a
+    // small part of a large one)
+    let far = n_kept * cols * n_red * size_of::<F::T>() >= FAR_BYTES;
     let width = if inner.xs == 1 {
         let threads = if par { rayon::current_num_threads() } else { 1 };
         tile_width(
@@ -2407,6 +2410,7 @@ fn accumulate_rows<F: Fold>(
             n_red,
             out,
             isa,
+            far,
         };
         if split {
             split_rows(k, isa, threads)
@@ -2450,6 +2454,9 @@ struct AccumulateTile<'a, F: Fold> {
     out: &'a mut [F::A],
     /// The copy this tile runs in, for the kernels it calls ([`GroupWindows`]).
     isa: math::Isa,
+    /// Whether the reduction reads from main memory, so fetches its rows ahead (NOTE:
+    /// [tiles-ahead]).
+    far: bool,
 }
 
 /// A tile's rows accumulated on `threads` threads: in pieces of a power of two of groups, the
@@ -2486,6 +2493,7 @@ fn split_rows<F: Fold>(tile: AccumulateTile<'_, F>, isa: math::Isa, threads: usi
             n_red: (s * GROUP).min(tile.n_red - first),
             out,
             isa,
+            far: tile.far,
         };
         with_isa(isa, piece)
     });
@@ -2552,7 +2560,7 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 // NOTE: [narrow-tiles] a subtree of eight groups in registers
                 let mut at = [0; BLOCK];
                 let apart = starts.fill(&mut at);
-                block_in_chunks(f, slot, data, &at, apart);
+                block_in_chunks(f, slot, data, &at, apart, self.far);
                 left -= BLOCK;
                 3
             } else if windows && left >= GROUP {
@@ -2587,6 +2595,7 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                             data,
                             at: &at[..rows],
                             window,
+                            far: self.far,
                         };
                         with_isa(self.isa, groups)
                     }
@@ -2742,6 +2751,8 @@ struct GroupWindows<'a, F: Fold> {
     data: &'a [F::T],
     at: &'a [usize],
     window: usize,
+    /// Whether to fetch the rows ahead (NOTE: [tiles-ahead]).
+    far: bool,
 }
 
 impl<F: Fold> Vectorized for GroupWindows<'_, F> {
@@ -2750,7 +2761,7 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
     fn run(self) -> bool {
         let (f, data) = (self.f, self.data);
         // NOTE: [tiles-ahead]
-        if size_of_val(data) >= FAR_BYTES {
+        if self.far {
             let w = self.acc.len();
             for &a in self.at {
                 if let Some(row) = data.get(a..a + w) {
@@ -2955,6 +2966,7 @@ fn block_in_chunks<F: Fold>(
     data: &[F::T],
     at: &[usize; BLOCK],
     apart: Option<isize>,
+    far: bool,
 ) {
     let w = acc.len();
     let window = if w <= 8 {
@@ -2970,7 +2982,7 @@ fn block_in_chunks<F: Fold>(
     if apart == Some(window as isize) && at[0] + BLOCK * window <= data.len() {
         let rows = &data[at[0]..at[0] + BLOCK * window];
         // NOTE: [tiles-ahead]
-        if size_of_val(data) >= FAR_BYTES {
+        if far {
             prefetch_ahead::<TILE_AHEAD, _>(rows);
         }
         match window {
@@ -3021,7 +3033,7 @@ const FAR_BYTES: usize = Streams::DEFAULT.min_input;
 /// their rows in order, one group of eight after another, yet from main memory they read at
 /// 20–35 GB/s where a bare loop over one stream reads 45–60 (why the hardware prefetcher
 /// alone falls behind them was not found). Where the input is read from
-/// memory ([`FAR_BYTES`]), each block of eight groups in a window ([`block_in_chunks`]) and each
+/// memory (a reduction of [`FAR_BYTES`] or more), each block of eight groups in a window ([`block_in_chunks`]) and each
 /// row of a group in a window ([`GroupWindows`]) first fetches its lines `TILE_AHEAD` bytes on
 /// (one prefetch instruction a line). Column sums of 10⁷ elements from memory, AMD Zen 5, one
 /// thread, the two ways alternated in one process (three rounds of 20–30 calls, best of each
@@ -3719,6 +3731,7 @@ mod tests {
                         data: &data,
                         at: &at[..rows],
                         window: i,
+                        far: false,
                     };
                     assert!(groups.run(), "no arm for window {c}");
                     for (j, &s) in acc.iter().enumerate() {
