@@ -1312,7 +1312,8 @@ fn rows_written_out<F: Fold>(len: usize, isa: math::Isa) -> bool {
 /// for them, where `F` is a sum ([`rows::sum_rows_avx512`], [`rows::sum_rows_avx2`]) or a
 /// maximum or minimum ([`rows::pick_rows_avx512`], [`rows::pick_rows_avx2`]) of f64 or f32 and
 /// the copy for `isa` is AVX-512 or AVX2 (whether they ran, as [`rows_written_out`] says): f64
-/// rows in the copy's vectors, f32 rows in AVX2's (NOTE: [sum-rows], NOTE: [pick-rows]); four
+/// rows in the copy's vectors, f32 rows in AVX2's except sums where AVX-512's units are whole
+/// (NOTE: [sum-rows], NOTE: [pick-rows], NOTE: [halved-512]); four
 /// at a time from the quarters of the rows if `quarters` (NOTE: [short-streams]).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -1345,7 +1346,8 @@ fn rows_wide<F: Fold>(
         }
         return true;
     }
-    // NOTE: [sum-rows] f32 rows in AVX2 vectors on either ISA
+    // NOTE: [sum-rows] f32 sums of rows in AVX-512 vectors where its units are 512 bits wide,
+    // else in AVX2's (NOTE: [halved-512]); maxima and minima in AVX2's
     let Some(x) = as_type::<_, f32>(x) else {
         return false;
     };
@@ -1353,7 +1355,11 @@ fn rows_wide<F: Fold>(
         if F::KIND != Kind::Sum {
             return false;
         }
-        unsafe { rows::sum_rows_avx2(x, len, out, quarters) };
+        if avx512 && !math::halved_512() {
+            unsafe { rows::sum_rows_avx512(x, len, out, quarters) };
+        } else {
+            unsafe { rows::sum_rows_avx2(x, len, out, quarters) };
+        }
         return true;
     }
     let Some(out) = as_type_mut::<_, f32>(out) else {

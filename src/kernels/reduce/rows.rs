@@ -16,7 +16,8 @@
 //! starts at +0, and in round-to-nearest only `(−0) + (−0)` is −0), where either zero leaves
 //! it as it is.
 //!
-//! f32 rows are summed in AVX2 vectors on either ISA: on AMD Zen 4 the AVX2 form of these loops
+//! f32 rows are summed in AVX2 vectors where 512-bit operations run as two halves (AMD Zen 4,
+//! NOTE: [halved-512]), in AVX-512 vectors elsewhere. On AMD Zen 4 the AVX2 form of these loops
 //! was faster than the AVX-512 one for f32 at every length tried (rows of 16: 114 against 169
 //! µs, of 32: 91 against 124, of 512: 42 against 48; medians of three rounds in one process
 //! each, the copies chosen by `FUNCTORCH_CPU_CAPABILITY`), and level or mixed for f64 (rows of
@@ -37,6 +38,20 @@
 //!
 //! (The f32 figures of rows of 16 also count the f32 sums' f64 buffer going back to the pool,
 //! `prims::reduce::sum_typed`.)
+//!
+//! On AMD Zen 5, whose units are 512 bits wide, the AVX-512 form is the faster for f32: one
+//! thread, 10⁶ elements a call in the caches, medians of 300 calls, the two forms alternated
+//! three times in one build (AVX2 → AVX-512, torch's `sum(1)` in the same minutes):
+//!
+//! | rows of | 16 | 32 | 48 | 64 | 100 | 128 | 256 | 1000 | 4096 |
+//! |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+//! | f32 | 87–91 → 75–78 µs (192–199) | 72–76 → 53–56 (110–111) | 90–94 → 56–60 (77–79) | 65–69 → 47–50 (64) | 55–59 → 46–48 (52–53) | 41–44 → 39–42 (44–45) | 37–40 → 34–40 (41) | 38–41 → 32–40 (40–41) | 39–49 → 32–39 (40–41) |
+//!
+//! Rows of 200 were the exception (38–41 → 41–46 µs, torch 42), not looked into: every other
+//! one starts 32 bytes into a cache line, where each 64-byte load crosses into the next line
+//! and no 32-byte load does.
+//! From main memory (10⁷ elements, the `kernels` example, five rounds alternated) rows of 64,
+//! of 100 and of 10⁴ read level either way.
 //!
 //! Rows of a run or more read in order (not in quarters, NOTE: [streams]) take the same
 //! kernels run by run, the parts' lanes combined in the pairwise stack's order
