@@ -2566,7 +2566,22 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 // NOTE: [narrow-tiles] a subtree of eight groups in registers
                 let mut at = [0; BLOCK];
                 let apart = starts.fill(&mut at);
-                block_in_chunks(f, slot, data, &at, apart, self.far);
+                // NOTE: [blocks-merged]
+                let block = (g >> 3, &at, apart);
+                if let Some(t) = whole_block_merged(f, &mut stack, top, w, data, block, self.far) {
+                    top = t;
+                    left -= BLOCK;
+                    g += 8;
+                    continue;
+                }
+                block_in_chunks(
+                    f,
+                    &mut stack[top * w..(top + 1) * w],
+                    data,
+                    &at,
+                    apart,
+                    self.far,
+                );
                 left -= BLOCK;
                 3
             } else if windows && left >= GROUP {
@@ -2975,15 +2990,7 @@ fn block_in_chunks<F: Fold>(
     far: bool,
 ) {
     let w = acc.len();
-    let window = if w <= 8 {
-        8
-    } else if w <= 16 {
-        16
-    } else if w <= 32 {
-        32
-    } else {
-        WIDE_WINDOW
-    };
+    let window = block_window(w);
     // NOTE: [whole-width-blocks]
     if apart == Some(window as isize) && at[0] + BLOCK * window <= data.len() {
         let rows = &data[at[0]..at[0] + BLOCK * window];
@@ -3026,6 +3033,158 @@ fn block_in_chunks<F: Fold>(
         let high = f.combine(pairs[2][c], pairs[3][c]);
         *a = f.combine(low, high);
     }
+}
+
+/// The window of [`block_in_chunks`] for a tile of `w` columns: 8, 16, 32 or [`WIDE_WINDOW`].
+#[inline(always)]
+fn block_window(w: usize) -> usize {
+    if w <= 8 {
+        8
+    } else if w <= 16 {
+        16
+    } else if w <= 32 {
+        32
+    } else {
+        WIDE_WINDOW
+    }
+}
+
+/// A block of a tile of 8 or 16 columns, as wide as the whole matrix (NOTE:
+/// [whole-width-blocks]), summed and merged into the pairwise stack in registers: `stack` is
+/// the tile's stack of slots of `w` columns, `top` slots full; `block` is the block's index
+/// among the tile's blocks, its rows' starts and their distance ([`RowStarts::fill`]). The
+/// stack's new `top`, or `None` (nothing done) where the block is not such a block.
+///
+/// NOTE: [blocks-merged] A block's sums went into the stack's slot through a copy of run-time
+/// length (a call to `memcpy`, with a `vzeroupper` before it), and each merge with the slot
+/// below combined a run-time number of columns (four lanes at a time for 8 or 16). For 8 f32
+/// columns in the caches the two took a quarter of the time (`perf annotate`: `memcpy` 13%,
+/// the merges' loads and stores 14%). Here the block's sums stay in registers through its
+/// merges (the same combines in the same order as [`merge_top`]'s) and are stored once, as an
+/// array of the tile's width; the rows are arrays too ([`rows_block_sum`]). Only for 8 and 16
+/// columns, whose blocks (2–8 KiB) pay that cost most often for their bytes: with 32 and 64
+/// columns too, in the two forms tried (the rows' starts in an array, the rows as arrays), f32
+/// 32 and 64 columns and f64 32 from main memory read 10–25% slower in one build or the other
+/// (`perf annotate` of one: the starts held in registers reloaded from the stack). Column sums
+/// of 10⁶ elements in the caches, AMD Zen 5, one thread, medians of 300 calls, the build
+/// before and this one alternated three times (µs, torch's `sum(0)` in the same minutes): f32
+/// 8 columns 50–53 → 44–46 (41), 16 level (45–49 → 43–46; 78); f64 8 81–82 → 84–87 (128), 16
+/// 81 → 73–76 (73).
+///
+/// NOTE: [blocks-ahead] With the blocks faster, the f32 ones from main memory want their lines
+/// fetched farther ahead than the [`TILE_AHEAD`] of NOTE: [tiles-ahead]. Column sums of 10⁷
+/// elements from memory, AMD Zen 5, one thread, best of 30 calls, two rounds of every distance
+/// (KiB: 4 / 8 / 12 / 16 / 24 / 32, ms), in a build with every window merged so: f32 8 columns
+/// 0.85–0.91 / 0.73–0.79 / 0.72 / 0.62–0.65 / 0.65–0.68 / 0.76–0.77; f32 16 0.90–0.93 /
+/// 0.78–0.81 / 0.77 / 0.73–0.82 / 0.76–0.94 / 0.86–0.98; f64 8 1.62–1.64 / 1.60–1.74 /
+/// 1.59–1.72 / 1.65–1.67 / 1.67–1.69 / 1.68–1.74; f64 16 1.62–1.64 / 1.74–1.79 / 1.85 / 1.88 /
+/// 1.99–2.04 / 2.02–2.12. So f32 blocks fetch [`BLOCK_AHEAD_F32`] ahead and f64 ones keep 4
+/// KiB. (f32 32 columns measured best at 8 KiB and 64 at 12, 8–15% faster than at 4; they are
+/// not merged here, and keep 4.) Why the f32 blocks want it farther was not found; the
+/// distances are this machine's, not measured elsewhere. The build before and this one, best
+/// of 30 calls, alternated three times (ms, torch's best in the same minutes): f32 8 columns
+/// 0.91–0.95 → 0.74–0.76 (0.84), 16 0.97–1.01 → 0.74–0.83 (1.17); f64 8 1.86–1.88 → 1.58–1.60
+/// (2.91), 16 1.74–1.80 → 1.59–1.64 (1.51); 32 and 64 columns level.
+#[inline(always)]
+fn whole_block_merged<F: Fold>(
+    f: F,
+    stack: &mut [F::A],
+    top: usize,
+    w: usize,
+    data: &[F::T],
+    block: (u64, &[usize; BLOCK], Option<isize>),
+    far: bool,
+) -> Option<usize> {
+    let (index, at, apart) = block;
+    if (w != 8 && w != 16) || apart != Some(w as isize) || at[0] + BLOCK * w > data.len() {
+        return None;
+    }
+    let rows = &data[at[0]..at[0] + BLOCK * w];
+    // NOTE: [blocks-ahead]
+    if far && size_of::<F::T>() == 4 {
+        prefetch_ahead::<BLOCK_AHEAD_F32, _>(rows);
+    } else if far {
+        prefetch_ahead::<TILE_AHEAD, _>(rows);
+    }
+    if w == 8 {
+        block_merged::<F, 8>(f, stack, top, index, rows)
+    } else {
+        block_merged::<F, 16>(f, stack, top, index, rows)
+    }
+}
+
+/// How far ahead of a block of [`whole_block_merged`] of elements of 4 bytes its lines are
+/// fetched, in bytes (NOTE: [blocks-ahead]).
+const BLOCK_AHEAD_F32: usize = 16 << 10;
+
+/// [`whole_block_merged`] of a tile `C` columns wide: the block's sums ([`rows_block_sum`]),
+/// combined with the stack's slots for each trailing one of its `index` (each slot the
+/// earlier), then stored in the slot they end in; the stack's new top (`None` if `rows` is not
+/// [`BLOCK`] rows of `C`, nothing done).
+#[inline(always)]
+fn block_merged<F: Fold, const C: usize>(
+    f: F,
+    stack: &mut [F::A],
+    mut top: usize,
+    index: u64,
+    rows: &[F::T],
+) -> Option<usize> {
+    let mut acc = rows_block_sum::<F, C>(f, rows.as_chunks::<C>().0.first_chunk::<BLOCK>()?);
+    let slots = stack.as_chunks_mut::<C>().0;
+    let mut k = index;
+    while k & 1 == 1 {
+        top -= 1;
+        acc = combine_chunks(f, slots[top], acc);
+        k >>= 1;
+    }
+    slots[top] = acc;
+    Some(top + 1)
+}
+
+/// [`block_in_window`]'s sums of [`BLOCK`] rows of `C` as arrays, one after the other: the
+/// same steps in the same order, so the same bits (NOTE: [blocks-merged]).
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn rows_block_sum<F: Fold, const C: usize>(f: F, rows: &[[F::T; C]; BLOCK]) -> [F::A; C] {
+    // no closures here: they could be compiled outside the ISA copy (NOTE: [isa-copies])
+    let groups = rows.as_chunks::<GROUP>().0;
+    let mut sums = [[f.init(); C]; BLOCK / GROUP];
+    for g in 0..BLOCK / GROUP {
+        sums[g] = rows_group_sum(f, &groups[g]);
+    }
+    let mut pairs = [[f.init(); C]; 4];
+    for p in 0..4 {
+        pairs[p] = combine_chunks(f, sums[2 * p], sums[2 * p + 1]);
+    }
+    let low = combine_chunks(f, pairs[0], pairs[1]);
+    let high = combine_chunks(f, pairs[2], pairs[3]);
+    combine_chunks(f, low, high)
+}
+
+/// [`fold_chunk`] of a group of rows of `C` as arrays.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn rows_group_sum<F: Fold, const C: usize>(f: F, rows: &[[F::T; C]; GROUP]) -> [F::A; C] {
+    let mut a = [f.init(); C];
+    if F::GROUP > 1 {
+        // joined in the element type first, as `joined_chunk` joins them
+        let mut t = rows[0];
+        for r in 1..GROUP {
+            for c in 0..C {
+                t[c] = f.join(t[c], rows[r][c]);
+            }
+        }
+        for c in 0..C {
+            a[c] = f.step(a[c], t[c]);
+        }
+        return a;
+    }
+    for r in 0..GROUP {
+        for c in 0..C {
+            a[c] = f.step(a[c], rows[r][c]);
+        }
+    }
+    a
 }
 
 /// Inputs of at least this many bytes are taken to be read from main memory: there the
@@ -3537,6 +3696,14 @@ mod tests {
             check(&vals, &[5, 30, w], &[0, 1]);
             check(&v32, &[5, 30, w], &[0, 1]);
             check(&special, &[5, 30, w], &[0, 1]);
+        }
+        // blocks merged in registers (NOTE: [blocks-merged]) through up to three levels of
+        // the stack: fifteen blocks, then five groups
+        for w in [8, 16] {
+            check(&vals, &[1000, w], &[0]);
+            check(&v32, &[1000, w], &[0]);
+            check(&special, &[1000, w], &[0]);
+            check(&s32, &[1000, w], &[0]);
         }
     }
 
