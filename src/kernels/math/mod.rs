@@ -1165,6 +1165,7 @@ pub(crate) fn capability(value: &str) -> Option<Isa> {
 /// (leaf 1: base family 15 plus the extended family), the vendor from leaf 0. A route chosen
 /// by it gives the same bits either way (each is tested against the other); only its speed
 /// depends on the answer.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn halved_512() -> bool {
     static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FOUND.get_or_init(|| detected_isa() == Isa::Avx512 && amd_family() == Some(25))
@@ -1172,6 +1173,7 @@ pub(crate) fn halved_512() -> bool {
 
 /// The CPU's family as AMD numbers it (base family, plus the extended family where the base is
 /// 15), if the CPU is AMD's.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn amd_family() -> Option<u32> {
     #[cfg(target_arch = "x86_64")]
     {
