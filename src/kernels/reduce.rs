@@ -3124,9 +3124,12 @@ fn whole_block_merged<F: Fold>(
 }
 
 /// [`whole_block_merged`] as a kernel of its own, called from [`AccumulateTile`]'s ISA copy
-/// into another, as [`GroupWindows`] is: inlined in the tile's, it moved the code of the
-/// tile's other widths (f64 column sums of 32 columns in the caches 77–79 → 84–89 µs, of 64
-/// 85–87 → 90–98, alternated three times). NOTE: [blocks-merged]
+/// into another, as [`GroupWindows`] is. Inlined in the tile's, it moved the code of the
+/// tile's other widths: column sums of 10⁶ elements in the caches, AMD Zen 5, one thread,
+/// medians of 300 calls, the builds of 953e3ba, of the merge inlined and of this kernel
+/// alternated three times (µs): f64 32 columns 73–75 / 83–87 / 76–79, f64 64 80–84 / 88–91 /
+/// 85–91, f64 8 76–78 / 82–85 / 72–73; f32 32 columns 43–45 / 49–50 / 50–52 stayed slower
+/// either way (cause not found). NOTE: [blocks-merged]
 struct MergedBlock<'a, F: Fold> {
     f: F,
     stack: &'a mut [F::A],
