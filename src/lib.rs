@@ -75,6 +75,7 @@ struct ReadmeTour;
 
 mod array;
 mod core;
+mod cpu;
 mod dtype;
 mod error;
 pub mod interop;

@@ -7,16 +7,17 @@ use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
-/// The alignment of the allocations from [`ALIGNED_MIN_BYTES`] up to [`ALIGNED_MAX_BYTES`]
-/// (`NOTE: [aligned]`).
+/// The alignment of the allocations of [`ALIGNED_MIN_BYTES`] or more (below
+/// [`ALIGNED_MAX_BYTES`] on AMD Zen 4, `NOTE: [aligned]`).
 pub(crate) const ALIGN: usize = 64;
-/// Allocations of at least this many bytes, and smaller than [`ALIGNED_MAX_BYTES`], start on a
-/// cache line ([`ALIGN`]); the others have their element type's alignment, as a `Vec`'s do
-/// (`NOTE: [aligned]`).
+/// Allocations of at least this many bytes start on a cache line ([`ALIGN`]; on AMD Zen 4 only
+/// those smaller than [`ALIGNED_MAX_BYTES`]); the others have their element type's alignment,
+/// as a `Vec`'s do (`NOTE: [aligned]`).
 pub(crate) const ALIGNED_MIN_BYTES: usize = 4096;
-/// Allocations of this many bytes or more are read from memory, not from the caches, and keep
-/// their element type's alignment (`NOTE: [aligned]`): the size from which the reductions read
-/// an input as larger than the caches (`Streams::DEFAULT` in `kernels::reduce`).
+/// On AMD Zen 4, allocations of this many bytes or more, read from memory and not from the
+/// caches, keep their element type's alignment (`NOTE: [aligned]`): the size from which the
+/// reductions read an input as larger than the caches (`Streams::DEFAULT` in
+/// `kernels::reduce`).
 pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 
 // NOTE: [aligned]
@@ -29,15 +30,28 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 // of 10⁷ f64 (80 MB) from a cache line (or 32 bytes past one) took 3.02–3.22 ms against
 // 2.82–3.07 from 16 or 48 bytes past one (one thread; two: 1.93–2.07 against 1.86–1.92 ms;
 // medians of 15 rounds, the four starts alternated in one process), and a bare loop over
-// four quarters side by side 2.84–2.93 against 2.48–2.65 ms. So tensor buffers from
-// `ALIGNED_MIN_BYTES` up to `ALIGNED_MAX_BYTES` start on a cache line, and the others are
-// left where the allocator puts them:
+// four quarters side by side 2.84–2.93 against 2.48–2.65 ms. On AMD Zen 5 it is the other way
+// again: a bare loop of four 512-bit accumulators over 80 MB of f64 read 1.34–1.49 ms from a
+// cache line against 1.72–1.88 ms from 16, 32 or 48 bytes past one (one thread, medians of 40
+// calls, the starts alternated in one process; the same loop in 256-bit loads 1.58–1.74 ms
+// from any of them), and the kernels on 10⁷ f64 or 2·10⁷ f32 (a scratch program, medians of 25
+// calls, one build with the two rules alternated four times, one thread): the sum of f64
+// 1.71–1.87 → 1.48–1.60 ms, of f32 1.73–1.80 → 1.64–1.69, column sums of 156250 × 64 f64
+// 2.89–3.02 → 2.71–2.84, while the maximum of f64 read 1.98–2.02 → 2.03–2.12 and row sums of
+// 2000 × 10⁴ f32 1.79–1.85 → 1.81–1.91 (on two threads, the last three rounds: sums of f64
+// 1.22–1.40 → 1.14–1.23 ms, of f32 1.27–1.39 → 1.17–1.26, those row sums 1.47–2.47 →
+// 1.40–1.42). So tensor buffers of `ALIGNED_MIN_BYTES` or more start on a cache line, but on
+// Zen 4 (`crate::cpu::zen4`), the one core measured faster the other way, where those of
+// `ALIGNED_MAX_BYTES` or more are left where the allocator puts them; Intel's cores, not
+// measured, take the cache line, as torch's allocator gives every buffer. Either way:
 // - the kernels' outputs come from the pool (`alloc`), which allocates them so, and hands out
 //   for reuse only a buffer whose alignment is the one a fresh buffer of the request's size
 //   would have;
 // - `Tensor::from_vec` adopts a `Vec` without a copy where its size calls for no alignment or
 //   it happens to start on a cache line, and copies it once otherwise (as JAX copies a
-//   misaligned host array); `Tensor::from_aligned_vec` takes an `AlignedVec` as it is.
+//   misaligned host array; a `Vec` of 16 MiB or more from the system allocator starts 16
+//   bytes past a page, so it is copied where such buffers are aligned);
+//   `Tensor::from_aligned_vec` takes an `AlignedVec` as it is.
 // Buffers under 4 KiB are read in a few vectors, and the allocator's aligned path costs more
 // per call. An adopted `Vec` must be freed with the layout it was allocated with, so each
 // `AlignedVec` records the alignment of its allocation and frees it with that one. The
@@ -46,9 +60,9 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 // outside it; the type here is the part of `Vec`'s API the kernels use, over `Copy` elements
 // (nothing to drop).
 
-/// A growable buffer of `Copy` elements, like `Vec<T>`, whose own allocations from 4 KiB up to
-/// 16 MiB start on a 64-byte boundary, a cache line (the others have `T`'s alignment, as they
-/// would in a `Vec`). Every tensor buffer ([`Buffer`](super::Buffer)) is one. It dereferences
+/// A growable buffer of `Copy` elements, like `Vec<T>`, whose own allocations of 4 KiB or more
+/// start on a 64-byte boundary, a cache line (on AMD Zen 4 only those under 16 MiB; the others
+/// have `T`'s alignment, as they would in a `Vec`). Every tensor buffer ([`Buffer`](super::Buffer)) is one. It dereferences
 /// to a slice. A `Vec` converts into one without a copy and keeps the alignment it was
 /// allocated with.
 ///
@@ -97,7 +111,8 @@ impl<T: Copy> AlignedVec<T> {
 
     /// Whether an allocation of `cap` elements starts on a cache line (`NOTE: [aligned]`).
     pub(crate) fn on_cache_line(cap: usize) -> bool {
-        (ALIGNED_MIN_BYTES..ALIGNED_MAX_BYTES).contains(&cap.saturating_mul(size_of::<T>()))
+        let bytes = cap.saturating_mul(size_of::<T>());
+        bytes >= ALIGNED_MIN_BYTES && (bytes < ALIGNED_MAX_BYTES || !crate::cpu::zen4())
     }
 
     /// The alignment an allocation of `cap` elements gets (`NOTE: [aligned]`).
@@ -486,7 +501,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_from_4_kib_to_16_mib_start_on_a_cache_line_and_the_others_keep_their_alignment() {
+    fn buffers_from_4_kib_start_on_a_cache_line_and_the_others_keep_their_alignment() {
         for n in [512usize, 513, 1 << 20] {
             let v = AlignedVec::<f64>::with_capacity(n);
             assert_eq!(v.as_ptr() as usize % ALIGN, 0, "{n} f64");
@@ -495,10 +510,17 @@ mod tests {
         assert_eq!(v.as_ptr() as usize % ALIGN, 0);
         let small = AlignedVec::<f64>::with_capacity(10);
         assert_eq!(small.align, 8);
-        // buffers read from memory keep their type's alignment (`NOTE: [aligned]`)
+        // buffers read from memory start on a cache line too, but on AMD Zen 4, where they keep
+        // their type's alignment (`NOTE: [aligned]`)
         let huge = AlignedVec::<f32>::with_capacity(ALIGNED_MAX_BYTES / 4);
-        assert_eq!(huge.align, 4);
+        if crate::cpu::zen4() {
+            assert_eq!(huge.align, 4);
+        } else {
+            assert_eq!(huge.align, ALIGN);
+            assert_eq!(huge.as_ptr() as usize % ALIGN, 0);
+        }
         assert!(AlignedVec::<f32>::on_cache_line(ALIGNED_MAX_BYTES / 4 - 1));
+        assert!(!AlignedVec::<f32>::on_cache_line(ALIGNED_MIN_BYTES / 4 - 1));
         // a buffer that grows past the threshold moves to an aligned allocation
         let mut g = AlignedVec::<f32>::new();
         for i in 0..5000 {
@@ -553,12 +575,15 @@ mod tests {
     }
 
     #[test]
-    fn tensor_buffers_from_4_kib_to_16_mib_start_on_a_cache_line() {
+    fn tensor_buffers_from_4_kib_start_on_a_cache_line() {
         use crate::{DType, Tensor};
-        for n in [512usize, 4096, 100_352, 1 << 20] {
+        // the last: 16 MiB of f64, `ALIGNED_MAX_BYTES`
+        for n in [512usize, 4096, 100_352, 1 << 20, 1 << 21] {
             // a vector from the system allocator: adopted or copied, on a cache line either way
             let t = Tensor::from_vec((0..n).map(|i| i as f64).collect(), &[n]).unwrap();
-            assert_eq!(start::<f64>(&t) % ALIGN, 0, "from_vec of {n}");
+            if AlignedVec::<f64>::on_cache_line(n) {
+                assert_eq!(start::<f64>(&t) % ALIGN, 0, "from_vec of {n}");
+            }
             assert_eq!(t.to_vec::<f64>().unwrap()[n - 1], (n - 1) as f64);
             let outs = [
                 t.exp().unwrap(),
@@ -579,7 +604,7 @@ mod tests {
                     DType::F32 => (start::<f32>(o), 4),
                     _ => (start::<f64>(o), 8),
                 };
-                if (ALIGNED_MIN_BYTES..ALIGNED_MAX_BYTES).contains(&(o.numel() * size)) {
+                if AlignedVec::<u8>::on_cache_line(o.numel() * size) {
                     assert_eq!(at % ALIGN, 0, "output {k} for {n}");
                 }
             }

@@ -12,8 +12,9 @@
 //! the same; only where each store falls changes. The AVX2 copy stores two 32-byte halves
 //! of each line: on AMD Zen 3 (2026-12-01, two threads, builds alternated) the `sin` Hessian
 //! went 129–146 µs (median of the six medians 141) → 108–141 µs (130) against glibc's `memmove`.
-//! Tensor buffers from 4 KiB to 16 MiB now start on a cache line (`NOTE: [aligned]`); the head
-//! still matters for rows written from inside a buffer and for buffers of 16 MiB or more.
+//! Tensor buffers of 4 KiB or more now start on a cache line (`NOTE: [aligned]`); the head
+//! still matters for rows written from inside a buffer and, on AMD Zen 4, for buffers of 16
+//! MiB or more.
 
 use super::math::Isa;
 use std::mem::MaybeUninit;

@@ -1168,31 +1168,7 @@ pub(crate) fn capability(value: &str) -> Option<Isa> {
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn halved_512() -> bool {
     static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FOUND.get_or_init(|| detected_isa() == Isa::Avx512 && amd_family() == Some(25))
-}
-
-/// The CPU's family as AMD numbers it (base family, plus the extended family where the base is
-/// 15), if the CPU is AMD's.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-fn amd_family() -> Option<u32> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::__cpuid;
-        // SAFETY: CPUID is in every x86-64 CPU, and leaves 0 and 1 in every one of them
-        #[allow(unused_unsafe)]
-        let (vendor, id) = unsafe { (__cpuid(0), __cpuid(1)) };
-        let name = [vendor.ebx, vendor.edx, vendor.ecx]
-            .map(u32::to_le_bytes)
-            .concat();
-        if name != b"AuthenticAMD" {
-            return None;
-        }
-        let base = (id.eax >> 8) & 0xf;
-        let extended = (id.eax >> 20) & 0xff;
-        Some(if base == 0xf { base + extended } else { base })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    *FOUND.get_or_init(|| detected_isa() == Isa::Avx512 && crate::cpu::zen4())
 }
 
 /// The best [`Isa`] of this CPU, uncapped (the checks are cached by std).
