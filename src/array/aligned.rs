@@ -47,11 +47,13 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 // - the kernels' outputs come from the pool (`alloc`), which allocates them so, and hands out
 //   for reuse only a buffer whose alignment is the one a fresh buffer of the request's size
 //   would have;
-// - `Tensor::from_vec` adopts a `Vec` without a copy where its size calls for no alignment or
-//   it happens to start on a cache line, and copies it once otherwise (as JAX copies a
-//   misaligned host array; a `Vec` of 16 MiB or more from the system allocator starts 16
-//   bytes past a page, so it is copied where such buffers are aligned);
-//   `Tensor::from_aligned_vec` takes an `AlignedVec` as it is.
+// - `Tensor::from_vec` adopts a `Vec` without a copy where it is under `ALIGNED_MIN_BYTES` or
+//   happens to start on a cache line, and copies it once otherwise (as JAX copies a misaligned
+//   host array), but a `Vec` of `ALIGNED_MAX_BYTES` or more is adopted as it is on every CPU
+//   (the system allocator starts it 16 bytes past a page): a copy would hold twice its memory
+//   for a while and cost more than the reads it speeds up for all but many passes over it (80
+//   MB: a copy of several milliseconds against 0.2 ms a sum); `Tensor::from_aligned_vec`
+//   takes an `AlignedVec` as it is.
 // Buffers under 4 KiB are read in a few vectors, and the allocator's aligned path costs more
 // per call. An adopted `Vec` must be freed with the layout it was allocated with, so each
 // `AlignedVec` records the alignment of its allocation and frees it with that one. The
@@ -113,6 +115,14 @@ impl<T: Copy> AlignedVec<T> {
     pub(crate) fn on_cache_line(cap: usize) -> bool {
         let bytes = cap.saturating_mul(size_of::<T>());
         bytes >= ALIGNED_MIN_BYTES && (bytes < ALIGNED_MAX_BYTES || !crate::cpu::zen4())
+    }
+
+    /// Whether `Tensor::from_vec` copies a `Vec` of `len` elements that does not start on a
+    /// cache line into a buffer that does: one from [`ALIGNED_MIN_BYTES`] up to
+    /// [`ALIGNED_MAX_BYTES`] (`NOTE: [aligned]`). A larger one is adopted as it is, on every
+    /// CPU: a hidden copy would double its memory for a while.
+    pub(crate) fn copied_on_adoption(len: usize) -> bool {
+        (ALIGNED_MIN_BYTES..ALIGNED_MAX_BYTES).contains(&len.saturating_mul(size_of::<T>()))
     }
 
     /// The alignment an allocation of `cap` elements gets (`NOTE: [aligned]`).
@@ -579,10 +589,15 @@ mod tests {
         use crate::{DType, Tensor};
         // the last: 16 MiB of f64, `ALIGNED_MAX_BYTES`
         for n in [512usize, 4096, 100_352, 1 << 20, 1 << 21] {
-            // a vector from the system allocator: adopted or copied, on a cache line either way
-            let t = Tensor::from_vec((0..n).map(|i| i as f64).collect(), &[n]).unwrap();
-            if AlignedVec::<f64>::on_cache_line(n) {
+            // a vector from the system allocator: adopted or copied, on a cache line either way,
+            // but from 16 MiB adopted as it is
+            let v: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let p = v.as_ptr() as usize;
+            let t = Tensor::from_vec(v, &[n]).unwrap();
+            if n * 8 < ALIGNED_MAX_BYTES {
                 assert_eq!(start::<f64>(&t) % ALIGN, 0, "from_vec of {n}");
+            } else {
+                assert_eq!(start::<f64>(&t), p, "from_vec of {n}");
             }
             assert_eq!(t.to_vec::<f64>().unwrap()[n - 1], (n - 1) as f64);
             let outs = [

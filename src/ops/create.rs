@@ -24,10 +24,9 @@ fn check_fill(op: &'static str, len: usize, shape: &[usize]) -> Result<()> {
 impl Tensor {
     /// A tensor from row-major data and a shape.
     ///
-    /// The vector's memory becomes the tensor's, without a copy, unless it is of 4 KiB or more
-    /// (on AMD Zen 4, from 4 KiB up to 16 MiB) and does not start on a 64-byte boundary: then
-    /// it is copied once into memory that does, as every tensor buffer of such a size does
-    /// (`NOTE: [aligned]`;
+    /// The vector's memory becomes the tensor's, without a copy, unless it is from 4 KiB up to
+    /// 16 MiB and does not start on a 64-byte boundary: then it is copied once into memory
+    /// that does, as every tensor buffer of such a size does (`NOTE: [aligned]`;
     /// [`from_aligned_vec`](Tensor::from_aligned_vec) never copies). Fails with `Error::Shape`
     /// if the elements do not fill the shape.
     ///
@@ -39,7 +38,7 @@ impl Tensor {
     pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
         check_fill("from_vec", data.len(), shape)?;
         fallible("from_vec", || {
-            let misaligned = AlignedVec::<T>::on_cache_line(data.len())
+            let misaligned = AlignedVec::<T>::copied_on_adoption(data.len())
                 && !(data.as_ptr() as usize).is_multiple_of(ALIGN);
             let data = if misaligned {
                 let mut v = alloc(data.len());
