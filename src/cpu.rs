@@ -4,7 +4,6 @@
 
 /// The CPU's family as AMD numbers it (base family, plus the extended family where the base is
 /// 15), if the CPU is AMD's.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn amd_family() -> Option<u32> {
     #[cfg(target_arch = "x86_64")]
     {

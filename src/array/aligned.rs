@@ -33,7 +33,7 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 // four quarters side by side 2.84–2.93 against 2.48–2.65 ms. On AMD Zen 5 it is the other way
 // again: a bare loop of four 512-bit accumulators over 80 MB of f64 read 1.34–1.49 ms from a
 // cache line against 1.72–1.88 ms from 16, 32 or 48 bytes past one (one thread, medians of 40
-// calls, the starts alternated in one process; the same loop in 256-bit loads 1.58–1.74 ms
+// calls, the starts alternated in one process; the same loop in 256-bit loads 1.58–1.75 ms
 // from any of them), and the kernels on 10⁷ f64 or 2·10⁷ f32 (a scratch program, medians of 25
 // calls, one build with the two rules alternated four times, one thread): the sum of f64
 // 1.71–1.87 → 1.48–1.60 ms, of f32 1.73–1.80 → 1.64–1.69, column sums of 156250 × 64 f64
@@ -64,9 +64,9 @@ pub(crate) const ALIGNED_MAX_BYTES: usize = 16 << 20;
 
 /// A growable buffer of `Copy` elements, like `Vec<T>`, whose own allocations of 4 KiB or more
 /// start on a 64-byte boundary, a cache line (on AMD Zen 4 only those under 16 MiB; the others
-/// have `T`'s alignment, as they would in a `Vec`). Every tensor buffer ([`Buffer`](super::Buffer)) is one. It dereferences
-/// to a slice. A `Vec` converts into one without a copy and keeps the alignment it was
-/// allocated with.
+/// have `T`'s alignment, as they would in a `Vec`). Every tensor buffer
+/// ([`Buffer`](super::Buffer)) is one. It dereferences to a slice. A `Vec` converts into one
+/// without a copy and keeps the alignment it was allocated with.
 ///
 /// ```
 /// use functorch::AlignedVec;
