@@ -208,6 +208,31 @@ fn hyperbolic_functions_are_within_a_few_ulp_of_libm() {
     );
 }
 
+/// Near its clamp tanh x is 1 − 2/(e²ˣ + 1) rounded: one of the two or three floats below 1,
+/// or 1 itself. Every copy keeps |tanh x| ≤ 1 there and stays within an ulp of libm, whose
+/// derivative 1 − tanh² would otherwise turn negative (NOTE: [tanh-quotient]).
+#[test]
+fn tanh_never_leaves_the_unit_interval_near_its_clamp() {
+    let mut near: Vec<f64> = points(16.0, 21.0, 20_000).collect();
+    near.extend(points(-21.0, -16.0, 5_000));
+    // around e = expm1(2|x|) = 2, where the quotient changes its numerator (libm itself is
+    // up to 2 ulp off there, 1.5 at 0.5487)
+    let turn = 3f64.ln() / 2.0;
+    let mut mid: Vec<f64> = points(turn - 1e-3, turn + 1e-3, 5_000).collect();
+    mid.extend((-64..=64).map(|i| turn + i as f64 * f64::EPSILON / 4.0));
+    for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+        for (xs, max) in [(&near, 1), (&mid, 2)] {
+            for (x, y) in xs.iter().zip(run(tanh_slice_on, isa, xs)) {
+                let want = x.tanh();
+                assert!(
+                    y.abs() <= 1.0 && ulps(y, want) <= max,
+                    "tanh({x:e}) = {y:e} with {isa:?}, libm {want:e}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn erf_sigmoid_softplus_are_within_a_few_ulp() {
     within(
