@@ -20,8 +20,8 @@
 //! - `exp`: x = k ln2 + r, |r| ≤ ln2/2, a degree-11 minimax polynomial, 2ᵏ added to the
 //!   exponent bits; `expm1` the same with the form 2ᵏ (e^r − 1) + (2ᵏ − 1); `tanh` is
 //!   e / (e + 2) for e = expm1(2|x|) ≤ 2 and 1 − 2 / (e + 2) above, one division (in f64 with
-//!   its rounding corrected, `NOTE: [tanh-quotient]`); sinh and cosh are built on the same
-//!   `expm1`, with one division.
+//!   its rounding corrected, `NOTE: [tanh-quotient]`; the AVX-512 copy takes eight vectors at
+//!   a time, `tanh.rs`); sinh and cosh are built on the same `expm1`, with one division.
 //! - `log`: a 128-entry table of 1/c and ln c (`tables.rs`), r = x/c − 1 by one fused
 //!   multiply-add, a degree-6 polynomial of log1p on |r| < 0.0039.
 //! - `sin`, `cos`: reduction modulo π (a three-part π with fused multiply-adds; the first
@@ -78,6 +78,9 @@ mod single;
 #[cfg(target_arch = "x86_64")]
 mod sqrt;
 mod tables;
+// AVX-512 loops only: x86-64 alone compiles it
+#[cfg(target_arch = "x86_64")]
+mod tanh;
 #[cfg(test)]
 mod tests;
 
@@ -981,6 +984,8 @@ fn tanh_of_expm1(e: f64) -> f64 {
 // values (mpmath, 1.3·10⁵ arguments dense in [0.05, 0.65], over [0, 21] and in [18, 20.5]):
 // 1.95 ulp (at x ≈ 0.23; 1.89 with ln2 in two parts), against 2.18 for glibc's tanh on the
 // same arguments and 4.8 (at 18.84, above 1) for the quotient before.
+//
+// Speed: the AVX-512 copy runs eight vectors at a time (`tanh.rs`); see there.
 
 /// The range of the fast sigmoid ([`exp_fast`] of −|x|; NaN is outside).
 #[inline(always)]
@@ -1354,7 +1359,9 @@ fn always<F>(_: F) -> bool {
 /// A slice kernel `$name` (and `$on`, the same in a chosen copy of the loop) from its f64
 /// functions (fast path, its range, the function for every argument) and its f32 functions,
 /// or `f32 via f64` to evaluate f32 in f64 and round. `f64 body (loop, scalar)` gives the f64
-/// loop itself, for a kernel that `fused!` does not fit (erf), and its scalar function.
+/// loop itself, for a kernel that `fused!` does not fit (erf), and its scalar function;
+/// `with avx512 loop` after the f64 functions gives a hand-written f64 loop for the AVX-512
+/// copy with the same bits (tanh, NOTE: [tanh-eight]).
 macro_rules! slice_kernel {
     (@f32 via f64, $fast:path, $ok:path, $full:path) => {
         #[inline(always)]
@@ -1369,7 +1376,10 @@ macro_rules! slice_kernel {
         }
     };
     // `$name` and `$on` around the loops `body64` and `body32` that `$bodies` defines
-    (@shell [$($doc:tt)*] $name:ident, $on:ident, $full:path, { $($bodies:tt)* }) => {
+    // `$avx512`, if given, is the f64 loop of the AVX-512 copy: an unsafe function that needs
+    // AVX-512F and AVX-512DQ and gives the bits of `body64`
+    (@shell [$($doc:tt)*] $name:ident, $on:ident, $full:path, [$($avx512:path)?],
+     { $($bodies:tt)* }) => {
         $($doc)*
         pub fn $name<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
             $on(Isa::Avx512, x, out)
@@ -1379,6 +1389,13 @@ macro_rules! slice_kernel {
         pub(crate) fn $on<T: Float>(want: Isa, x: &[T], out: &mut [MaybeUninit<T>]) {
             $($bodies)*
             if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
+                $(
+                    #[cfg(target_arch = "x86_64")]
+                    if want.min(isa()) == Isa::Avx512 {
+                        // SAFETY: `isa()` detected AVX-512F and AVX-512DQ
+                        return unsafe { $avx512(x, out) };
+                    }
+                )?
                 return dispatch!(want, body64(x, out) for f64);
             }
             if let (Some(x), Some(out)) = (same::<T, f32>(x), same_mut::<T, f32>(&mut *out)) {
@@ -1392,7 +1409,7 @@ macro_rules! slice_kernel {
     };
     ($(#[$doc:meta])* $name:ident, $on:ident, f64 body ($body64:path, $full:path),
      f32 $($f32:tt)+) => {
-        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, {
+        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, [], {
             #[inline(always)]
             fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
                 $body64(x, out)
@@ -1400,9 +1417,10 @@ macro_rules! slice_kernel {
             slice_kernel!(@f32 $($f32)+, $full, always, $full);
         });
     };
-    ($(#[$doc:meta])* $name:ident, $on:ident, f64 ($fast:path, $ok:path, $full:path),
+    ($(#[$doc:meta])* $name:ident, $on:ident,
+     f64 ($fast:path, $ok:path, $full:path) $(with avx512 $avx512:path)?,
      f32 $($f32:tt)+) => {
-        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, {
+        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, [$($avx512)?], {
             #[inline(always)]
             fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
                 fused!(x, out, v => $fast(v), $ok(v), $full(v))
@@ -1487,7 +1505,7 @@ slice_kernel!(
 slice_kernel!(
     /// `out[i] = tanh(x[i])`, vectorized.
     tanh_slice, tanh_slice_on,
-    f64 (tanh, always, tanh),
+    f64 (tanh, always, tanh) with avx512 tanh::tanh64,
     f32 (single::tanh_fast, always, single::tanh_fast)
 );
 slice_kernel!(

@@ -233,6 +233,33 @@ fn tanh_never_leaves_the_unit_interval_near_its_clamp() {
     }
 }
 
+/// The AVX-512 loop of tanh, eight vectors at a time, then one, then a masked rest, gives the
+/// bits of the scalar [`tanh`] for every length and position (NOTE: [tanh-quotient]).
+#[test]
+fn tanh_slices_of_every_length_give_the_scalar_bits() {
+    let mut u = xorshift(3);
+    for n in 0..=150 {
+        let xs: Vec<f64> = (0..n)
+            .map(|i| match i % 5 {
+                0 => (u() - 0.5) * 50.0,
+                1 => (u() - 0.5) * 2.0,
+                2 => (u() - 0.5) * 1e-6,
+                3 => 0.54 + u() * 0.02,
+                _ => (u() - 0.5) * 8.0,
+            })
+            .collect();
+        for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+            for (x, y) in xs.iter().zip(run(tanh_slice_on, isa, &xs)) {
+                let want = tanh(*x);
+                assert!(
+                    y.to_bits() == want.to_bits(),
+                    "tanh({x:e}) = {y:e} with {isa:?} in a slice of {n}, scalar {want:e}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn erf_sigmoid_softplus_are_within_a_few_ulp() {
     within(
