@@ -275,8 +275,10 @@ fn sin_signed(r: f32, nb: f32) -> f32 {
     p = p.mul_add(z, c[1]);
     p = p.mul_add(z, c[0]);
     let y = (r * z).mul_add(p, r);
+    // |sin r| ≤ 1, as in f64 (NOTE: [sin-unit])
+    let a = ((y.to_bits() & !(1 << 31)) as i32).min(1f32.to_bits() as i32) as u32;
     let sign = (r.to_bits() ^ (nb.to_bits() << 31)) & (1 << 31);
-    f32::from_bits((y.to_bits() & !(1 << 31)) | sign)
+    f32::from_bits(a | sign)
 }
 
 /// The range of the fast f32 sine and cosine.

@@ -233,6 +233,32 @@ fn tanh_never_leaves_the_unit_interval_near_its_clamp() {
     }
 }
 
+/// sin and cos near ±1 (x near the multiples of π/2) stay within [−1, 1] in every copy and
+/// both types (NOTE: [sin-unit]).
+#[test]
+fn sine_and_cosine_never_leave_the_unit_interval() {
+    let h = std::f64::consts::FRAC_PI_2;
+    let mut xs = Vec::new();
+    for c in [0.0, h, 2.0 * h, 3.0 * h, -h, 4.0 * h, 101.0 * h, 200.0 * h] {
+        for w in [1e-2, 1e-5, 1e-8] {
+            xs.extend(points(c - w, c + w, 20_000));
+        }
+    }
+    let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+        for (name, k) in [("sin", sin_slice_on as Kernel), ("cos", cos_slice_on)] {
+            for (x, y) in xs.iter().zip(run(k, isa, &xs)) {
+                assert!(y.abs() <= 1.0, "{name}({x:e}) = {y:e} with {isa:?}");
+            }
+        }
+        for (name, k) in [("sin", sin_slice_on as Kernel32), ("cos", cos_slice_on)] {
+            for (x, y) in xs32.iter().zip(run(k, isa, &xs32)) {
+                assert!(y.abs() <= 1.0, "{name}({x:e}f32) = {y:e} with {isa:?}");
+            }
+        }
+    }
+}
+
 /// The AVX-512 loop of tanh, eight vectors at a time, then one, then a masked rest, gives the
 /// bits of the scalar [`tanh`] for every length and position (NOTE: [tanh-quotient]).
 #[test]
