@@ -209,7 +209,13 @@ fn expm1_q(r: f64) -> f64 {
 // below an ulp of the result); the tests hold each function to its budget either way.
 #[inline(always)]
 fn expm1_q_estrin(r: f64) -> f64 {
-    let c = EXPM1_Q;
+    estrin10(EXPM1_Q, r)
+}
+
+/// c₀ + c₁r + … + c₉r⁹ by Estrin's scheme (NOTE: [estrin]), for [`EXPM1_Q`] and its scaled
+/// copy [`TANH_Q`].
+#[inline(always)]
+fn estrin10(c: [f64; 10], r: f64) -> f64 {
     let r2 = r * r;
     let r4 = r2 * r2;
     let p01 = c[1].mul_add(r, c[0]);
@@ -940,19 +946,7 @@ fn expm1_twice(a: f64) -> f64 {
     let kb = a.mul_add(TWICE_LOG2E, MAGIC);
     let k = kb - MAGIC;
     let r = (-k).mul_add(HALF_LN2, a);
-    let c = TANH_Q;
-    let r2 = r * r;
-    let r4 = r2 * r2;
-    let p01 = c[1].mul_add(r, c[0]);
-    let p23 = c[3].mul_add(r, c[2]);
-    let p45 = c[5].mul_add(r, c[4]);
-    let p67 = c[7].mul_add(r, c[6]);
-    let p89 = c[9].mul_add(r, c[8]);
-    let p03 = p23.mul_add(r2, p01);
-    let p47 = p67.mul_add(r2, p45);
-    let p07 = p47.mul_add(r4, p03);
-    let q = p89.mul_add(r4 * r4, p07);
-    let p = r2.mul_add(q, r + r);
+    let p = (r * r).mul_add(estrin10(TANH_Q, r), r + r);
     let s = add_exponent(1.0, kb);
     s.mul_add(p, s - 1.0)
 }
