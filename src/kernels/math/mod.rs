@@ -20,8 +20,9 @@
 //! - `exp`: x = k ln2 + r, |r| ≤ ln2/2, a degree-11 minimax polynomial, 2ᵏ added to the
 //!   exponent bits; `expm1` the same with the form 2ᵏ (e^r − 1) + (2ᵏ − 1); `tanh` is
 //!   e / (e + 2) for e = expm1(2|x|) ≤ 2 and 1 − 2 / (e + 2) above, one division (in f64 with
-//!   its rounding corrected, `NOTE: [tanh-quotient]`; the AVX-512 copy takes eight vectors at
-//!   a time, `tanh.rs`); sinh and cosh are built on the same `expm1`, with one division.
+//!   its rounding corrected, `NOTE: [tanh-quotient]`; the AVX-512 and AVX2 copies take eight
+//!   and four vectors at a time, `tanh.rs`); sinh and cosh are built on the same `expm1`, with
+//!   one division.
 //! - `log`: a 128-entry table of 1/c and ln c (`tables.rs`), r = x/c − 1 by one fused
 //!   multiply-add, a degree-6 polynomial of log1p on |r| < 0.0039.
 //! - `sin`, `cos`: reduction modulo π (a three-part π with fused multiply-adds; the first
@@ -992,7 +993,7 @@ fn tanh_of_expm1(e: f64) -> f64 {
 // 1.95 ulp (at x ≈ 0.23; 1.89 with ln2 in two parts), against 2.18 for glibc's tanh on the
 // same arguments and 4.8 (at 18.84, above 1) for the quotient before.
 //
-// Speed: the AVX-512 copy runs eight vectors at a time (`tanh.rs`); see there.
+// Speed: the AVX-512 and AVX2 copies run eight and four vectors at a time (`tanh.rs`).
 
 /// The range of the fast sigmoid ([`exp_fast`] of −|x|; NaN is outside).
 #[inline(always)]
@@ -1367,8 +1368,8 @@ fn always<F>(_: F) -> bool {
 /// functions (fast path, its range, the function for every argument) and its f32 functions,
 /// or `f32 via f64` to evaluate f32 in f64 and round. `f64 body (loop, scalar)` gives the f64
 /// loop itself, for a kernel that `fused!` does not fit (erf), and its scalar function;
-/// `with avx512 loop` after the f64 functions gives a hand-written f64 loop for the AVX-512
-/// copy with the same bits (tanh, NOTE: [tanh-eight]).
+/// `with avx512 loop, avx2 loop` after the f64 functions gives hand-written f64 loops for the
+/// AVX-512 and AVX2 copies with the same bits (tanh, NOTE: [tanh-eight]).
 macro_rules! slice_kernel {
     (@f32 via f64, $fast:path, $ok:path, $full:path) => {
         #[inline(always)]
@@ -1383,9 +1384,9 @@ macro_rules! slice_kernel {
         }
     };
     // `$name` and `$on` around the loops `body64` and `body32` that `$bodies` defines
-    // `$avx512`, if given, is the f64 loop of the AVX-512 copy: an unsafe function that needs
-    // AVX-512F and AVX-512DQ and gives the bits of `body64`
-    (@shell [$($doc:tt)*] $name:ident, $on:ident, $full:path, [$($avx512:path)?],
+    // `$avx512` and `$avx2`, if given, are the f64 loops of the AVX-512 and AVX2 copies: unsafe
+    // functions that need AVX-512F and AVX-512DQ, or AVX2 and FMA, and give the bits of `body64`
+    (@shell [$($doc:tt)*] $name:ident, $on:ident, $full:path, [$($avx512:path, $avx2:path)?],
      { $($bodies:tt)* }) => {
         $($doc)*
         pub fn $name<T: Float>(x: &[T], out: &mut [MaybeUninit<T>]) {
@@ -1398,9 +1399,12 @@ macro_rules! slice_kernel {
             if let (Some(x), Some(out)) = (same::<T, f64>(x), same_mut::<T, f64>(&mut *out)) {
                 $(
                     #[cfg(target_arch = "x86_64")]
-                    if want.min(isa()) == Isa::Avx512 {
+                    match want.min(isa()) {
                         // SAFETY: `isa()` detected AVX-512F and AVX-512DQ
-                        return unsafe { $avx512(x, out) };
+                        Isa::Avx512 => return unsafe { $avx512(x, out) },
+                        // SAFETY: `isa()` detected AVX2 and FMA
+                        Isa::Avx2 => return unsafe { $avx2(x, out) },
+                        Isa::Plain => {}
                     }
                 )?
                 return dispatch!(want, body64(x, out) for f64);
@@ -1425,9 +1429,9 @@ macro_rules! slice_kernel {
         });
     };
     ($(#[$doc:meta])* $name:ident, $on:ident,
-     f64 ($fast:path, $ok:path, $full:path) $(with avx512 $avx512:path)?,
+     f64 ($fast:path, $ok:path, $full:path) $(with avx512 $avx512:path, avx2 $avx2:path)?,
      f32 $($f32:tt)+) => {
-        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, [$($avx512)?], {
+        slice_kernel!(@shell [$(#[$doc])*] $name, $on, $full, [$($avx512, $avx2)?], {
             #[inline(always)]
             fn body64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
                 fused!(x, out, v => $fast(v), $ok(v), $full(v))
@@ -1512,7 +1516,7 @@ slice_kernel!(
 slice_kernel!(
     /// `out[i] = tanh(x[i])`, vectorized.
     tanh_slice, tanh_slice_on,
-    f64 (tanh, always, tanh) with avx512 tanh::tanh64,
+    f64 (tanh, always, tanh) with avx512 tanh::tanh64, avx2 tanh::avx2::tanh64,
     f32 (single::tanh_fast, always, single::tanh_fast)
 );
 slice_kernel!(

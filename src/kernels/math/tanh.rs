@@ -1,5 +1,5 @@
-//! The f64 tanh of the AVX-512 copy: the operations of [`super::tanh`] in the same order, on
-//! eight vectors at a time. NOTE: [tanh-eight]
+//! The f64 tanh of the AVX-512 and AVX2 copies: the operations of [`super::tanh`] in the same
+//! order, on eight (four) vectors at a time. NOTE: [tanh-eight]
 //
 // NOTE: [tanh-eight] A loop over one vector of tanh at a time (LLVM's vectorization of the
 // scalar function) runs at the latency of its chain, not at the rate the core issues its
@@ -14,7 +14,11 @@
 // one thread, minima of 2000 calls, builds alternated three times): 548–554 → 460–473 µs;
 // four and six vectors at a time 509–525 and 477–495 µs. XLA's f64 tanh (jax.jit, one
 // thread, 10⁶ elements) took 406 µs there, a rational function of 6.5 ulp (measured against
-// mpmath) evaluated by two chains of multiply-adds and one division.
+// mpmath) evaluated by two chains of multiply-adds and one division. The AVX2 copy ([`avx2`],
+// four vectors of 4 at a time, the sixteen registers being full at that) measured under
+// `FUNCTORCH_CPU_CAPABILITY=avx2` on the same machine, 10⁶ f64, one thread, two rounds: 1133–1157
+// µs before NOTE: [tanh-quotient], 1406–1426 with it one vector at a time (the quotient's
+// selects sit on the chain), 1128–1138 four at a time.
 //
 // The bits are those of [`super::tanh`] in every lane (`tanh_slices_of_every_length_give_the_
 // scalar_bits`): each step below is the scalar one's operation (a fused multiply-add for each
@@ -135,4 +139,111 @@ fn tanh_of_expm1(e: __m512d) -> __m512d {
 fn with_sign(y: __m512d, x: __m512d) -> __m512d {
     let sign = _mm512_set1_pd(-0.0);
     _mm512_or_pd(_mm512_andnot_pd(sign, y), _mm512_and_pd(sign, x))
+}
+
+/// The AVX2 copy of [`tanh64`]: four vectors of 4 lanes at a time (sixteen registers leave
+/// no room for eight), the rest of the slice by [`super::tanh`] (NOTE: [tanh-eight]).
+pub(super) mod avx2 {
+    use super::super::{HALF_LN2, MAGIC, TANH_Q, TWICE_LOG2E};
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+
+    /// The vectors a loop step takes at once.
+    const WAYS: usize = 4;
+
+    /// `out[i] = tanh(x[i])` over f64, with the bits of [`super::super::tanh`]. Elements
+    /// past the shorter of the two slices are left alone.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(in crate::kernels::math) unsafe fn tanh64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
+        let n = x.len().min(out.len());
+        let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
+        let mut i = 0;
+        while i + 4 * WAYS <= n {
+            let mut v = [_mm256_setzero_pd(); WAYS];
+            let mut e = [_mm256_setzero_pd(); WAYS];
+            for j in 0..WAYS {
+                // SAFETY: i + 4j + 4 ≤ n, the length of both slices here
+                v[j] = unsafe { _mm256_loadu_pd(src.add(i + 4 * j)) };
+                e[j] = expm1_twice(clamped(v[j]));
+            }
+            for j in 0..WAYS {
+                let y = with_sign(tanh_of_expm1(e[j]), v[j]);
+                // SAFETY: as above; MaybeUninit<f64> has f64's layout
+                unsafe { _mm256_storeu_pd(dst.add(i + 4 * j), y) };
+            }
+            i += 4 * WAYS;
+        }
+        for (o, &v) in out[i..n].iter_mut().zip(&x[i..n]) {
+            o.write(super::super::tanh(v));
+        }
+    }
+
+    /// |x| clamped to 20, NaN kept (`vminpd` returns its second operand for NaN).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn clamped(x: __m256d) -> __m256d {
+        let abs = _mm256_andnot_pd(_mm256_set1_pd(-0.0), x);
+        _mm256_min_pd(_mm256_set1_pd(20.0), abs)
+    }
+
+    /// `super::super::expm1_twice`, lane by lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn expm1_twice(a: __m256d) -> __m256d {
+        let magic = _mm256_set1_pd(MAGIC);
+        let kb = _mm256_fmadd_pd(a, _mm256_set1_pd(TWICE_LOG2E), magic);
+        let k = _mm256_sub_pd(kb, magic);
+        let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(HALF_LN2), a);
+        let c = |i: usize| _mm256_set1_pd(TANH_Q[i]);
+        let r2 = _mm256_mul_pd(r, r);
+        let r4 = _mm256_mul_pd(r2, r2);
+        let p01 = _mm256_fmadd_pd(c(1), r, c(0));
+        let p23 = _mm256_fmadd_pd(c(3), r, c(2));
+        let p45 = _mm256_fmadd_pd(c(5), r, c(4));
+        let p67 = _mm256_fmadd_pd(c(7), r, c(6));
+        let p89 = _mm256_fmadd_pd(c(9), r, c(8));
+        let p03 = _mm256_fmadd_pd(p23, r2, p01);
+        let p47 = _mm256_fmadd_pd(p67, r2, p45);
+        let p07 = _mm256_fmadd_pd(p47, r4, p03);
+        let q = _mm256_fmadd_pd(p89, _mm256_mul_pd(r4, r4), p07);
+        let p = _mm256_fmadd_pd(r2, q, _mm256_add_pd(r, r));
+        let one = _mm256_set1_pd(1.0);
+        let s = _mm256_castsi256_pd(_mm256_add_epi64(
+            _mm256_castpd_si256(one),
+            _mm256_slli_epi64::<52>(_mm256_castpd_si256(kb)),
+        ));
+        _mm256_fmadd_pd(s, p, _mm256_sub_pd(s, one))
+    }
+
+    /// `super::super::tanh_of_expm1`, lane by lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tanh_of_expm1(e: __m256d) -> __m256d {
+        let (one, two, half) = (
+            _mm256_set1_pd(1.0),
+            _mm256_set1_pd(2.0),
+            _mm256_set1_pd(0.5),
+        );
+        let big = _mm256_cmp_pd::<_CMP_GT_OQ>(e, two);
+        let lo = _mm256_min_pd(two, e);
+        let hi = _mm256_max_pd(e, two);
+        let d = _mm256_add_pd(e, two);
+        let q = _mm256_div_pd(lo, d);
+        let dd = _mm256_sub_pd(lo, _mm256_sub_pd(d, hi));
+        let t = _mm256_fnmadd_pd(q, dd, _mm256_fnmadd_pd(q, d, lo));
+        let h = _mm256_blendv_pd(_mm256_fnmadd_pd(q, half, half), _mm256_mul_pd(q, half), big);
+        let m = _mm256_fmadd_pd(t, h, q);
+        _mm256_blendv_pd(m, _mm256_sub_pd(one, m), big)
+    }
+
+    /// `y.copysign(x)` lane by lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn with_sign(y: __m256d, x: __m256d) -> __m256d {
+        let sign = _mm256_set1_pd(-0.0);
+        _mm256_or_pd(_mm256_andnot_pd(sign, y), _mm256_and_pd(sign, x))
+    }
 }
