@@ -73,6 +73,41 @@
 // fdlibm's coefficients are quoted as published (21 significant digits)
 #![allow(clippy::excessive_precision)]
 
+#[cfg(target_arch = "x86_64")]
+/// `$out[i] = $f(v, k)` over `$x`, 8 lanes `v` at a time, the last vector masked to the
+/// lanes `k` left, inside a function compiled with AVX-512F (a macro, so that `$f`, a
+/// function with that target feature, is called from one with it), for the loops of `sqrt.rs`
+/// and `tanh.rs`.
+macro_rules! lanes {
+    ($x:expr, $out:expr, |$v:ident, $k:ident| $f:expr) => {{
+        use std::arch::x86_64::*;
+        let (x, out): (&[f64], &mut [std::mem::MaybeUninit<f64>]) = ($x, $out);
+        let n = x.len().min(out.len());
+        let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
+        let whole = n / 8 * 8;
+        let mut i = 0;
+        while i < whole {
+            // SAFETY: i + 8 ≤ n, the length of both slices here; MaybeUninit<f64> has f64's
+            // layout
+            let $v = unsafe { _mm512_loadu_pd(src.add(i)) };
+            let $k: u8 = 0xff;
+            let y = $f;
+            // SAFETY: as above
+            unsafe { _mm512_storeu_pd(dst.add(i), y) };
+            i += 8;
+        }
+        let rest = n - whole;
+        if rest > 0 {
+            let $k: u8 = (1u8 << rest) - 1;
+            // SAFETY: the masked load touches only lanes below `rest`, elements whole..n
+            let $v = unsafe { _mm512_maskz_loadu_pd($k, src.add(whole)) };
+            let y = $f;
+            // SAFETY: the masked store writes only those lanes
+            unsafe { _mm512_mask_storeu_pd(dst.add(whole), $k, y) };
+        }
+    }};
+}
+
 mod erf_table;
 mod single;
 // AVX-512 loops only: x86-64 alone compiles it
@@ -557,8 +592,9 @@ fn sin_signed(r: f64, nb: f64) -> f64 {
 // 2·10⁶ within 10⁻⁵). 1 is the correctly rounded value there, and a cosine above 1 is an
 // error users see: √(1 − cos²) is NaN. Now |sin r| is clamped to 1 in both types
 // (`sine_and_cosine_never_leave_the_unit_interval`), as the integer minimum of its bits and
-// those of 1: one instruction a vector (`vpminsq`, `vpminsd`), where the comparison and
-// select of floats took two.
+// those of 1: one instruction a vector in AVX-512 (`vpminsq`, `vpminsd`) and for f32 in AVX2
+// (`vpminsd`), where the comparison and select of floats took two; AVX2 has no 64-bit
+// minimum, so its f64 copy compares and blends either way.
 
 /// The range of the fast sine and cosine (NaN and ±∞ are outside).
 #[inline(always)]

@@ -46,39 +46,6 @@
 
 use std::mem::MaybeUninit;
 
-/// `$out[i] = $f(v, k)` over `$x`, 8 lanes `v` at a time, the last vector masked to the
-/// lanes `k` left, inside a function compiled with AVX-512F (a macro, so that `$f`, a
-/// function with that target feature, is called from one with it).
-macro_rules! lanes {
-    ($x:expr, $out:expr, |$v:ident, $k:ident| $f:expr) => {{
-        use std::arch::x86_64::*;
-        let (x, out): (&[f64], &mut [MaybeUninit<f64>]) = ($x, $out);
-        let n = x.len().min(out.len());
-        let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
-        let whole = n / 8 * 8;
-        let mut i = 0;
-        while i < whole {
-            // SAFETY: i + 8 ≤ n, the length of both slices here; MaybeUninit<f64> has f64's
-            // layout
-            let $v = unsafe { _mm512_loadu_pd(src.add(i)) };
-            let $k: u8 = 0xff;
-            let y = $f;
-            // SAFETY: as above
-            unsafe { _mm512_storeu_pd(dst.add(i), y) };
-            i += 8;
-        }
-        let rest = n - whole;
-        if rest > 0 {
-            let $k: u8 = (1u8 << rest) - 1;
-            // SAFETY: the masked load touches only lanes below `rest`, elements whole..n
-            let $v = unsafe { _mm512_maskz_loadu_pd($k, src.add(whole)) };
-            let y = $f;
-            // SAFETY: the masked store writes only those lanes
-            unsafe { _mm512_mask_storeu_pd(dst.add(whole), $k, y) };
-        }
-    }};
-}
-
 /// `out[i] = √x[i]`, correctly rounded (NOTE: [sqrt-newton]). Elements past the shorter of
 /// the two slices are left alone.
 ///

@@ -57,20 +57,11 @@ pub(super) unsafe fn tanh64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
         }
         i += 8 * WAYS;
     }
-    while i < n {
-        let k: u8 = if n - i >= 8 {
-            0xff
-        } else {
-            (1u8 << (n - i)) - 1
-        };
-        // SAFETY: the masked load and store touch only the lanes of `k`, elements i..n
-        unsafe {
-            let v = _mm512_maskz_loadu_pd(k, src.add(i));
-            let y = with_sign(tanh_of_expm1(expm1_twice(clamped(v))), v);
-            _mm512_mask_storeu_pd(dst.add(i), k, y);
-        }
-        i += 8;
-    }
+    // the rest one vector at a time, the last one masked
+    let rest = i..n;
+    lanes!(&x[rest.clone()], &mut out[rest], |v, _k| {
+        with_sign(tanh_of_expm1(expm1_twice(clamped(v))), v)
+    });
 }
 
 /// |x| clamped to 20, NaN kept (`if a > 20 { 20 } else { a }`: `vminpd` returns its second

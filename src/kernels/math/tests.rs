@@ -259,8 +259,9 @@ fn sine_and_cosine_never_leave_the_unit_interval() {
     }
 }
 
-/// The AVX-512 loop of tanh, eight vectors at a time, then one, then a masked rest, gives the
-/// bits of the scalar [`tanh`] for every length and position (NOTE: [tanh-quotient]).
+/// The hand-written loops of tanh (AVX-512: eight vectors at a time, then one at a time with
+/// the last masked; AVX2: four at a time, then the scalar function) give the bits of the
+/// scalar [`tanh`] for every length and position (NOTE: [tanh-eight]).
 #[test]
 fn tanh_slices_of_every_length_give_the_scalar_bits() {
     let mut u = xorshift(3);
