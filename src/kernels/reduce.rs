@@ -2856,6 +2856,23 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
 /// 69–74 → 61–63 (39–49), 256 77–78 → 55–58 (57–59). From memory the f32 tiles of 72–256
 /// columns stayed at 20–22 GB/s where torch reads 30–35, until each row fetched its lines
 /// ahead (NOTE: [tiles-ahead]).
+///
+/// NOTE: [window-steps] A fold that joins (the f32 sums, NOTE: [f32-groups]) stepped its
+/// joined window into an array of the window's accumulators, zeroed by a call to `memset` of
+/// the whole window (640 B–2 KiB), in a loop bounded by the tile's width that left 1–32 of its
+/// columns to a scalar loop (their bounds checked against `C`), and then copied them to `acc`
+/// by a call to `memcpy`: most of a group's time past its loads, in the caches (`perf` of 96
+/// f32 columns). Its columns are now stepped straight into `acc`, zipped with the joined
+/// window. The folds that step every element (f64 sums, maxima) keep their array filled before
+/// the fold writes it: without that, LLVM split the f64 window of 40 columns into a scalar,
+/// four vectors one element off, a half and a quarter vector (`objdump`), 95 → 121–158 µs in
+/// the caches. The same steps in the same order: the same bits. Column sums of f32, AMD Zen 5,
+/// one thread, medians, the two builds alternated, before → after (torch): in the caches (10⁶
+/// elements, 300 calls, twice) 72 columns 70–72 → 60 µs (45–60), 96 75–77 → 53–54 (36–40),
+/// 128 71–72 → 48–50 (44–49), 200 61–63 → 50 (43–45), 256 60–62 → 44–45 (48–49); from main
+/// memory (10⁷, 30 calls, three times) 72 1.02–1.24 → 0.95–0.99 ms (1.40), 96 1.55–1.80 →
+/// 1.10–1.17 (1.41), 128 1.34–1.53 → 0.96–0.99 (1.46), 200 1.28–1.59 → 1.04–1.08 (1.50), 256
+/// 1.34–1.46 → 1.04–1.11 (1.61). f64 level.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn group_in_window<F: Fold, const C: usize>(
@@ -2866,16 +2883,25 @@ fn group_in_window<F: Fold, const C: usize>(
     second: bool,
 ) {
     let w = acc.len();
-    // a fold that joins steps in only the tile's columns of its joined window
-    let mut a = [f.init(); C];
     if F::GROUP > 1 {
+        // a fold that joins steps in only the tile's columns of its joined window, straight
+        // into `acc` (NOTE: [window-steps])
         let t = joined_chunk::<F, C>(f, data, at, 0);
-        for c in 0..w {
-            a[c] = f.step(a[c], t[c]);
+        if second {
+            for (s, &t) in acc.iter_mut().zip(&t) {
+                *s = f.combine(*s, f.step(f.init(), t));
+            }
+        } else {
+            for (s, &t) in acc.iter_mut().zip(&t) {
+                *s = f.step(f.init(), t);
+            }
         }
-    } else {
-        a = fold_chunk::<F, C>(f, data, at, 0);
+        return;
     }
+    // the accumulators filled before the fold writes them (NOTE: [window-steps])
+    #[allow(unused_assignments)]
+    let mut a = [f.init(); C];
+    a = fold_chunk::<F, C>(f, data, at, 0);
     if second {
         for c in 0..w {
             acc[c] = f.combine(acc[c], a[c]);
