@@ -2572,6 +2572,12 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
         while g < groups as u64 {
             let slot = &mut stack[top * w..(top + 1) * w];
             let paired = g.is_multiple_of(2) && left >= 2 * GROUP && step == 1;
+            // NOTE: [window-blocks]
+            let block_window = if narrow && !windows && g.is_multiple_of(8) && left >= BLOCK {
+                block_group_window::<F::T>(w, &starts, data.len())
+            } else {
+                None
+            };
             // the subtree of the pairwise tree this step fills: 2^level groups from g
             let level = if windows && g.is_multiple_of(8) && left >= BLOCK {
                 // NOTE: [narrow-tiles] a subtree of eight groups in registers
@@ -2605,14 +2611,7 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                 );
                 left -= BLOCK;
                 3
-            } else if let Some(window) = (narrow
-                && !windows
-                && size_of::<F::T>() <= 4
-                && g.is_multiple_of(8)
-                && left >= BLOCK)
-                .then(|| block_group_window::<F::T>(w, &starts, data.len()))
-                .flatten()
-            {
+            } else if let Some(window) = block_window {
                 // NOTE: [window-blocks] a subtree of eight groups through group windows
                 let mut at = [0; BLOCK];
                 let _ = starts.fill(&mut at);
@@ -2624,7 +2623,8 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                     window,
                     far: self.far,
                 };
-                with_isa(self.isa, block);
+                let done = with_isa(self.isa, block);
+                debug_assert!(done, "every index of the windows' tables has its arm");
                 left -= BLOCK;
                 3
             } else if windows && left >= GROUP {
@@ -2782,8 +2782,9 @@ fn group_window<T>(w: usize) -> Option<usize> {
 const BLOCK_WINDOWS_UP_TO: usize = 128;
 
 /// The index in [`group_windows`] of the window through which the next [`BLOCK`] rows of a
-/// tile of `w` columns of type `T` are summed as one subtree (NOTE: [window-blocks]), if they
-/// lie along the innermost reduced dim and every row's window is within the `len` elements.
+/// tile of `w` columns of type `T` are summed as one subtree (NOTE: [window-blocks]), if the
+/// elements are of 4 bytes, the tile at most [`BLOCK_WINDOWS_UP_TO`] columns wide, the rows
+/// along the innermost reduced dim and every row's window within the `len` elements.
 ///
 /// NOTE: [window-blocks] Tiles of 65 to 128 f32 columns took their group windows a group or a
 /// pair at a time: each pair's sums stored in the stack's slot, then merged with the slots
@@ -2800,7 +2801,10 @@ const BLOCK_WINDOWS_UP_TO: usize = 128;
 /// slower from memory (1.0–1.6 → 1.5–2.0 ms, a slow window of the machine's memory), so they
 /// keep their groups.
 fn block_group_window<T>(w: usize, starts: &RowStarts, len: usize) -> Option<usize> {
-    let i = group_window::<T>(w).filter(|_| w <= BLOCK_WINDOWS_UP_TO)?;
+    if size_of::<T>() > 4 || w > BLOCK_WINDOWS_UP_TO {
+        return None;
+    }
+    let i = group_window::<T>(w)?;
     let (first, last) = starts.along(BLOCK)?;
     let (lo, hi) = (first.min(last), first.max(last));
     (lo >= 0 && hi as usize + group_windows::<T>()[i] <= len).then_some(i)
