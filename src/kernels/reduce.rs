@@ -2572,8 +2572,13 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
         while g < groups as u64 {
             let slot = &mut stack[top * w..(top + 1) * w];
             let paired = g.is_multiple_of(2) && left >= 2 * GROUP && step == 1;
-            // NOTE: [window-blocks]
-            let block_window = if narrow && !windows && g.is_multiple_of(8) && left >= BLOCK {
+            // NOTE: [window-blocks] sums, and maxima in the caches
+            let block_window = if narrow
+                && !windows
+                && (F::GROUP > 1 || !self.far)
+                && g.is_multiple_of(8)
+                && left >= BLOCK
+            {
                 block_group_window::<F::T>(w, &starts, data.len())
             } else {
                 None
@@ -2799,7 +2804,10 @@ const BLOCK_WINDOWS_UP_TO: usize = 128;
 /// calls) 72 0.93–0.95 → 0.91–0.95 ms, 96 1.10–1.22 → 0.85–0.87, 128 0.96–1.00 → 0.80–0.83.
 /// Wider tiles (to 256 columns, windows of 160–256) read level in the caches and 200 columns
 /// slower from memory (1.0–1.6 → 1.5–2.0 ms, a slow window of the machine's memory), so they
-/// keep their groups.
+/// keep their groups. The maxima of f32 columns took blocks too: in the caches 72 columns
+/// 73–74 → 57 µs, 96 63 → 56, 128 62 → 58–59, but from main memory 128 columns 1.10–1.22 →
+/// 1.50–1.79 ms (four rounds; why was not found), so the folds that do not join take blocks
+/// only below [`FAR_BYTES`].
 fn block_group_window<T>(w: usize, starts: &RowStarts, len: usize) -> Option<usize> {
     if size_of::<T>() > 4 || w > BLOCK_WINDOWS_UP_TO {
         return None;
