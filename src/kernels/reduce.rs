@@ -525,10 +525,11 @@ impl RowStarts {
         at as usize
     }
     /// The first and the last start of the next `rows` rows where they lie along the innermost
-    /// dim (as [`RowStarts::fill`] would find them), else `None`; nothing taken.
+    /// dim, else `None`; nothing taken. (Up to the dim's last row: [`RowStarts::fill`] steps
+    /// the others by [`RowStarts::next`] where its rows end there, with the same starts.)
     #[inline(always)]
     fn along(&self, rows: usize) -> Option<(isize, isize)> {
-        if self.i + rows < self.n {
+        if self.i + rows <= self.n {
             let first = self.base + self.outer.off + self.i as isize * self.s;
             Some((first, first + (rows as isize - 1) * self.s))
         } else {
