@@ -31,6 +31,8 @@ use smallvec::SmallVec;
 use std::marker::PhantomData;
 
 #[cfg(target_arch = "x86_64")]
+mod blocks;
+#[cfg(target_arch = "x86_64")]
 mod every;
 #[cfg(target_arch = "x86_64")]
 mod rows;
@@ -2628,6 +2630,9 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                     at: &at,
                     window,
                     far: self.far,
+                    // in the caches only: from main memory it was not measured cleanly
+                    // (NOTE: [window-blocks-512])
+                    written_out: written_out_blocks::<F>(self.isa) && !self.far,
                 };
                 let done = with_isa(self.isa, block);
                 debug_assert!(done, "every index of the windows' tables has its arm");
@@ -2666,6 +2671,7 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                             at: &at[..rows],
                             window,
                             far: self.far,
+                            written_out: false,
                         };
                         with_isa(self.isa, groups)
                     }
@@ -2848,8 +2854,9 @@ impl<F: Fold> Vectorized for PairedColumns<'_, F> {
 /// A group of [`GROUP`] contiguous rows (starting at `at`), or a pair of groups (`at` twice as
 /// long), summed into `acc` through the windows of index `window` in [`group_windows`]
 /// ([`group_in_window`]), or for elements of 4 bytes a subtree of eight groups (`at` [`BLOCK`]
-/// long, [`block_in_window`], NOTE: [window-blocks]); whether it was (every index of the
-/// tables is).
+/// long, [`block_in_window`], NOTE: [window-blocks]; for sums of f32 where `written_out`, the
+/// AVX-512 kernel `blocks::sum_block_f32`, NOTE: [window-blocks-512]); whether it was (every
+/// index of the tables is).
 ///
 /// A kernel of its own, called from [`AccumulateTile`]'s ISA copy into another, as
 /// [`PairedColumns`] is. NOTE: [group-windows]
@@ -2861,6 +2868,38 @@ struct GroupWindows<'a, F: Fold> {
     window: usize,
     /// Whether to fetch the rows ahead (NOTE: [tiles-ahead]).
     far: bool,
+    /// Whether f32 sums take their blocks in the AVX-512 kernel written out for them
+    /// ([`written_out_blocks`], NOTE: [window-blocks-512]).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    written_out: bool,
+}
+
+/// Whether the subtrees of eight groups of `F` through group windows in the copy for `isa`
+/// take the kernel written out for them (`blocks::sum_block_f32`): sums of f32 into f64 where
+/// the copy is AVX-512's and its units are 512 bits wide (NOTE: [window-blocks-512], NOTE:
+/// [halved-512]).
+fn written_out_blocks<F: Fold>(isa: math::Isa) -> bool {
+    cfg!(target_arch = "x86_64")
+        && F::KIND == Kind::Sum
+        && F::T::DTYPE == DType::F32
+        && F::A::DTYPE == DType::F64
+        && isa.min(math::isa()) == math::Isa::Avx512
+        && !math::halved_512()
+}
+
+/// The vectors of 16 f32 of a row's window of `c` columns in [`blocks::sum_block_f32`]: `c /
+/// 16`, within the windows of [`BLOCK_WINDOWS_UP_TO`] columns or fewer that take blocks (the
+/// other windows' arms instantiate the kernel too, but never run it).
+#[cfg(target_arch = "x86_64")]
+const fn block_vectors(c: usize) -> usize {
+    let v = c / 16;
+    if v < 5 {
+        5
+    } else if v > BLOCK_WINDOWS_UP_TO / 16 {
+        BLOCK_WINDOWS_UP_TO / 16
+    } else {
+        v
+    }
 }
 
 impl<F: Fold> Vectorized for GroupWindows<'_, F> {
@@ -2888,6 +2927,27 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
                         if size_of::<F::T>() <= 4
                             && let Ok(at) = <&[usize; BLOCK]>::try_from(self.at)
                         {
+                            // NOTE: [window-blocks-512]
+                            #[cfg(target_arch = "x86_64")]
+                            if self.written_out
+                                && $table[$i] <= BLOCK_WINDOWS_UP_TO
+                                && let (Some(data), Some(acc)) =
+                                    (as_type::<_, f32>(data), as_type_mut::<_, f64>(self.acc))
+                            {
+                                // the rows are `step` apart (the caller's `RowStarts::along`)
+                                let step = at[1].wrapping_sub(at[0]) as isize;
+                                debug_assert!((0..BLOCK).all(|r| {
+                                    at[r] == at[0].wrapping_add((r as isize * step) as usize)
+                                }));
+                                // SAFETY: `written_out` holds only where the CPU has AVX-512
+                                // (`written_out_blocks`)
+                                unsafe {
+                                    blocks::sum_block_f32::<{ block_vectors($table[$i]) }>(
+                                        acc, data, at[0], step,
+                                    )
+                                };
+                                return true;
+                            }
                             block_in_window::<F, { $table[$i] }>(f, self.acc, data, at);
                             return true;
                         }
@@ -4059,6 +4119,7 @@ mod tests {
                         at: &at[..rows],
                         window: i,
                         far: false,
+                        written_out: false,
                     };
                     assert!(groups.run(), "no arm for window {c}");
                     for (j, &s) in acc.iter().enumerate() {
@@ -4614,6 +4675,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_block_sums_kernel_gives_the_bits_of_the_generic_block() {
+        // NOTE: [window-blocks-512]: the kernel called directly against `block_in_window`
+        // through each window that takes blocks, on tiles that fill it and that do not (the
+        // last vector's lanes masked), random values and zeros of both signs (whose sums'
+        // signs depend on the steps from the empty sum), rows from an offset, the last row's
+        // window ending at the data's end
+        let (_, avx512) = kernel_isas();
+        if !avx512 {
+            eprintln!("the_block_sums_kernel_gives_the_bits_of_the_generic_block: no AVX-512 here");
+            return;
+        }
+        fn check<const C: usize, const V: usize>(x: &[f32], w: usize, off: usize) {
+            let at: [usize; BLOCK] = std::array::from_fn(|r| off + r * w);
+            let data = &x[..at[BLOCK - 1] + C];
+            let f = SumF64::<f32>::new();
+            let mut want = vec![f64::NAN; w];
+            block_in_window::<_, C>(f, &mut want, data, &at);
+            let mut got = vec![f64::NAN; w];
+            // SAFETY: the CPU has AVX-512F (detected above)
+            unsafe { blocks::sum_block_f32::<V>(&mut got, data, off, w as isize) };
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{w} columns in {C}, from {off}");
+            // the rows the other way (a flipped view), from the last
+            let back: [usize; BLOCK] = std::array::from_fn(|r| at[BLOCK - 1 - r]);
+            block_in_window::<_, C>(f, &mut want, data, &back);
+            // SAFETY: as above
+            unsafe { blocks::sum_block_f32::<V>(&mut got, data, back[0], -(w as isize)) };
+            assert_eq!(
+                bits(&got),
+                bits(&want),
+                "{w} columns in {C}, back from {off}"
+            );
+        }
+        let n = 3 + BLOCK * 128 + 128;
+        let random: Vec<f32> = values(n, 29).iter().map(|&v| v as f32).collect();
+        let zeros: Vec<f32> = (0..n)
+            .map(|k| if (k * 7919) % 5 < 3 { -0.0 } else { 0.0 })
+            .collect();
+        for x in [&random, &zeros] {
+            for off in [0, 3] {
+                for w in [65, 72, 79, 80] {
+                    check::<80, 5>(x, w, off);
+                }
+                for w in [81, 90, 96] {
+                    check::<96, 6>(x, w, off);
+                }
+                for w in [97, 100, 112] {
+                    check::<112, 7>(x, w, off);
+                }
+                for w in [113, 120, 127, 128] {
+                    check::<128, 8>(x, w, off);
+                }
+            }
+        }
+        assert_eq!(
+            GROUP_WINDOWS_4[..4],
+            [80, 96, 112, 128],
+            "the windows of blocks"
+        );
     }
 
     #[test]
