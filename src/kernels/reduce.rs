@@ -2566,6 +2566,9 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
         // a pair (NOTE: [narrow-tiles])
         let narrow = w <= NARROW && step == 1;
         let windows = narrow && block_windows::<F::T>(w);
+        // NOTE: [window-blocks-512] in the caches only: from main memory it was not measured
+        // cleanly
+        let written_out = written_out_blocks::<F>(self.isa) && !self.far;
         let mut second = alloc_filled(if narrow && !windows { w } else { 0 }, f.init());
         // a leaf's columns joined in the element type, for a fold that joins (NOTE:
         // [f32-groups])
@@ -2630,9 +2633,7 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                     at: &at,
                     window,
                     far: self.far,
-                    // in the caches only: from main memory it was not measured cleanly
-                    // (NOTE: [window-blocks-512])
-                    written_out: written_out_blocks::<F>(self.isa) && !self.far,
+                    written_out,
                 };
                 let done = with_isa(self.isa, block);
                 debug_assert!(done, "every index of the windows' tables has its arm");
@@ -2887,9 +2888,10 @@ fn written_out_blocks<F: Fold>(isa: math::Isa) -> bool {
         && !math::halved_512()
 }
 
-/// The vectors of 16 f32 of a row's window of `c` columns in [`blocks::sum_block_f32`]: `c /
-/// 16`, within the windows of [`BLOCK_WINDOWS_UP_TO`] columns or fewer that take blocks (the
-/// other windows' arms instantiate the kernel too, but never run it).
+/// The vectors of 16 f32 of a row's window in [`blocks::sum_block_f32`] for a window of `c`
+/// columns: `c / 16`, kept within 5 to [`BLOCK_WINDOWS_UP_TO`] / 16 (the windows that take
+/// blocks), so that every arm of [`GroupWindows`] instantiates one of four kernels; an arm runs
+/// its kernel only where the kernel's window is its own (`16 · block_vectors(c) == c`).
 #[cfg(target_arch = "x86_64")]
 const fn block_vectors(c: usize) -> usize {
     let v = c / 16;
@@ -2930,7 +2932,7 @@ impl<F: Fold> Vectorized for GroupWindows<'_, F> {
                             // NOTE: [window-blocks-512]
                             #[cfg(target_arch = "x86_64")]
                             if self.written_out
-                                && $table[$i] <= BLOCK_WINDOWS_UP_TO
+                                && 16 * block_vectors($table[$i]) == $table[$i]
                                 && let (Some(data), Some(acc)) =
                                     (as_type::<_, f32>(data), as_type_mut::<_, f64>(self.acc))
                             {
@@ -4696,18 +4698,30 @@ mod tests {
             let f = SumF64::<f32>::new();
             let mut want = vec![f64::NAN; w];
             block_in_window::<_, C>(f, &mut want, data, &at);
-            let mut got = vec![f64::NAN; w];
+            // the tile's sums in the front of a longer buffer, whose rest the masked stores
+            // must leave alone
+            let mut buf = vec![f64::NAN; C + 8];
+            let (got, rest) = buf.split_at_mut(w);
             // SAFETY: the CPU has AVX-512F (detected above)
-            unsafe { blocks::sum_block_f32::<V>(&mut got, data, off, w as isize) };
+            unsafe { blocks::sum_block_f32::<V>(got, data, off, w as isize) };
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&got), bits(&want), "{w} columns in {C}, from {off}");
+            assert_eq!(bits(got), bits(&want), "{w} columns in {C}, from {off}");
+            assert!(
+                rest.iter().all(|x| x.is_nan()),
+                "{w} columns in {C}: past the tile"
+            );
             // the rows the other way (a flipped view), from the last
             let back: [usize; BLOCK] = std::array::from_fn(|r| at[BLOCK - 1 - r]);
             block_in_window::<_, C>(f, &mut want, data, &back);
+            let (got, rest) = buf.split_at_mut(w);
             // SAFETY: as above
-            unsafe { blocks::sum_block_f32::<V>(&mut got, data, back[0], -(w as isize)) };
+            unsafe { blocks::sum_block_f32::<V>(got, data, back[0], -(w as isize)) };
+            assert!(
+                rest.iter().all(|x| x.is_nan()),
+                "{w} columns in {C}: past the tile"
+            );
             assert_eq!(
-                bits(&got),
+                bits(got),
                 bits(&want),
                 "{w} columns in {C}, back from {off}"
             );
