@@ -538,6 +538,25 @@ impl RowStarts {
             None
         }
     }
+    /// The next rows that lie along the innermost dim, at most `rows` of them: the first's
+    /// start, the distance between them and how many; nothing taken ([`RowStarts::skip`]
+    /// takes them).
+    #[inline(always)]
+    fn run_along(&self, rows: usize) -> (isize, isize, usize) {
+        let first = self.base + self.outer.off + self.i as isize * self.s;
+        (first, self.s, rows.min(self.n - self.i))
+    }
+    /// Takes the next `rows` rows, all along the innermost dim (at most those
+    /// [`RowStarts::run_along`] gives), as [`RowStarts::next`] would one by one.
+    #[inline(always)]
+    fn skip(&mut self, rows: usize) {
+        debug_assert!(self.i + rows <= self.n, "rows past the innermost dim");
+        self.i += rows;
+        if self.i == self.n {
+            self.i = 0;
+            self.outer.advance();
+        }
+    }
     /// The next `at.len()` rows' starts, into `at`; the distance between them where it is the
     /// same for all (they lie along the innermost dim), else `None`.
     #[inline(always)]
@@ -2592,26 +2611,29 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
             // the subtree of the pairwise tree this step fills: 2^level groups from g
             let level = if windows && g.is_multiple_of(8) && left >= BLOCK {
                 // NOTE: [narrow-tiles] a subtree of eight groups in registers
-                let mut at = [0; BLOCK];
-                let apart = starts.fill(&mut at);
-                // NOTE: [blocks-merged], in a kernel of its own
-                if (w == 8 || w == 16) && apart == Some(w as isize) {
-                    let merged = MergedBlock {
+                // NOTE: [blocks-merged], the run of whole blocks in a kernel of its own
+                let (first, apart, along) = starts.run_along(left);
+                let blocks = along / BLOCK;
+                if merged_runs::<F::T>(w, self.far) && apart == w as isize && blocks > 0 {
+                    let merged = MergedBlocks {
                         f,
                         stack: &mut stack,
                         top,
                         w,
                         data,
-                        block: (g >> 3, &at, apart),
+                        run: (g >> 3, usize::try_from(first).ok(), blocks),
                         far: self.far,
                     };
                     if let Some(t) = with_isa(self.isa, merged) {
+                        starts.skip(blocks * BLOCK);
                         top = t;
-                        left -= BLOCK;
-                        g += 8;
+                        left -= blocks * BLOCK;
+                        g += 8 * blocks as u64;
                         continue;
                     }
                 }
+                let mut at = [0; BLOCK];
+                let apart = starts.fill(&mut at);
                 block_in_chunks(
                     f,
                     &mut stack[top * w..(top + 1) * w],
@@ -3231,11 +3253,12 @@ fn block_window(w: usize) -> usize {
     }
 }
 
-/// A block of a tile of 8 or 16 columns, as wide as the whole matrix (NOTE:
-/// [whole-width-blocks]), summed and merged into the pairwise stack in registers: `stack` is
-/// the tile's stack of slots of `w` columns, `top` slots full; `block` is the block's index
-/// among the tile's blocks, its rows' starts and their distance ([`RowStarts::fill`]). The
-/// stack's new `top`, or `None` (nothing done) where the block is not such a block.
+/// Blocks of a tile of 8 or 16 columns, as wide as the whole matrix (NOTE:
+/// [whole-width-blocks]), each summed and merged into the pairwise stack in registers:
+/// `stack` is the tile's stack of slots of `w` columns, `top` slots full; `run` is the first
+/// block's index among the tile's blocks, its first row's start and the number of blocks, the
+/// rows one after the other (NOTE: [merged-runs]). The stack's new `top`, or `None` (nothing
+/// done) where the blocks are not such blocks within `data`.
 ///
 /// NOTE: [blocks-merged] A block's sums went into the stack's slot through a copy of run-time
 /// length (a call to `memcpy`, with a `vzeroupper` before it), and each merge with the slot
@@ -3247,7 +3270,9 @@ fn block_window(w: usize) -> usize {
 /// columns, whose blocks (2–8 KiB) pay that cost most often for their bytes: with 32 and 64
 /// columns too, in the two forms tried (the rows' starts in an array, the rows as arrays), f32
 /// 32 and 64 columns and f64 32 from main memory read 10–25% slower in one build or the other
-/// (`perf annotate` of one: the starts held in registers reloaded from the stack). Column sums
+/// (`perf annotate` of one: the starts held in registers reloaded from the stack); once the
+/// blocks were merged a run at a time, 32 columns and 64 of f64 paid in the caches (NOTE:
+/// [merged-runs]). Column sums
 /// of 10⁶ elements in the caches, AMD Zen 5, one thread, medians of 300 calls, the build
 /// before and this one alternated three times (µs, torch's `sum(0)` in the same minutes): f32
 /// 8 columns 50–53 → 44–46 (41), 16 level (45–49 → 43–46; 78); f64 8 81–82 → 84–87 (128), 16
@@ -3268,93 +3293,139 @@ fn block_window(w: usize) -> usize {
 /// 0.91–0.95 → 0.74–0.76 (0.84), 16 0.97–1.01 → 0.74–0.83 (1.17); f64 8 1.86–1.88 → 1.58–1.60
 /// (2.91), 16 1.74–1.80 → 1.59–1.64 (1.51); 32 and 64 columns level.
 #[inline(always)]
-fn whole_block_merged<F: Fold>(
+fn whole_blocks_merged<F: Fold>(
     f: F,
     stack: &mut [F::A],
     top: usize,
     w: usize,
     data: &[F::T],
-    block: (u64, &[usize; BLOCK], Option<isize>),
+    run: (u64, Option<usize>, usize),
     far: bool,
 ) -> Option<usize> {
-    let (index, at, apart) = block;
-    if (w != 8 && w != 16) || apart != Some(w as isize) || at[0] + BLOCK * w > data.len() {
-        return None;
-    }
-    let rows = &data[at[0]..at[0] + BLOCK * w];
-    // NOTE: [blocks-ahead]
-    if far && size_of::<F::T>() == 4 {
-        prefetch_ahead::<BLOCK_AHEAD_F32, _>(rows);
-    } else if far {
-        prefetch_ahead::<TILE_AHEAD, _>(rows);
-    }
-    if w == 8 {
-        block_merged::<F, 8>(f, stack, top, index, rows)
-    } else {
-        block_merged::<F, 16>(f, stack, top, index, rows)
+    let (index, first, blocks) = run;
+    let first = first?;
+    let rows = data.get(first..first.checked_add(blocks.checked_mul(BLOCK * w)?)?)?;
+    match w {
+        8 => blocks_merged::<F, 8>(f, stack, top, index, rows, far),
+        16 => blocks_merged::<F, 16>(f, stack, top, index, rows, far),
+        32 => blocks_merged::<F, 32>(f, stack, top, index, rows, far),
+        64 => blocks_merged::<F, 64>(f, stack, top, index, rows, far),
+        _ => None,
     }
 }
 
-/// [`whole_block_merged`] as a kernel of its own, called from [`AccumulateTile`]'s ISA copy
+/// [`whole_blocks_merged`] as a kernel of its own, called from [`AccumulateTile`]'s ISA copy
 /// into another, as [`GroupWindows`] is. Inlined in the tile's, it moved the code of the
 /// tile's other widths: column sums of 10⁶ elements in the caches, AMD Zen 5, one thread,
 /// medians of 300 calls, the builds of 953e3ba, of the merge inlined and of this kernel
 /// alternated three times (µs): f64 32 columns 73–75 / 83–87 / 76–79, f64 64 80–84 / 88–91 /
 /// 85–91, f64 8 76–78 / 82–85 / 72–73; f32 32 columns 43–45 / 49–50 / 50–52 stayed slower
 /// either way (cause not found). NOTE: [blocks-merged]
-struct MergedBlock<'a, F: Fold> {
+///
+/// NOTE: [merged-runs] It takes the tile's whole run of blocks along the innermost dim at
+/// once: `run` is the first block's index among the tile's blocks, its first row's start and
+/// the number of blocks ([`RowStarts::run_along`]). Called once a block, the tile's loop
+/// around it (the 64 rows' starts filled, the call's arguments stored, the width dispatched,
+/// `vzeroupper`) took 17–20% of the time of 8 f32 columns in the caches (`perf`), a block
+/// there being only 2 KiB. With that loop gone the blocks of 32 columns, and of 64 of f64, pay
+/// in the caches too ([`merged_runs`]). Column sums, AMD Zen 5, one thread, medians of 300
+/// calls (30 from memory), the build before, the runs of 8 and 16 columns, then with 32, then
+/// with 64, alternated three times (µs; torch's `sum(0)` in the same minutes):
+/// - 2¹⁷ f32 (the L2): 8 columns 5.6–6.1 → 4.3–4.5 → 3.0–3.1 (3.7), 16 4.5–4.9 → 3.8–4.2 →
+///   3.1–3.4 (5.6), 32 5.2–5.9 → 3.5–3.9 (3.8);
+/// - 10⁶ (the L3): f32 8 49–53 → 39–42 (41), 16 42–46 → 38–43 (78), 32 49–54 → 38–41 (41);
+///   f64 16 74–79 → 63–70 (80), 32 81–87 → 67–78, 64 86–95 → 79–80; f32 64 44–49 → 47–49,
+///   hence not f32; f64 8 75–81 → 79–84 (`perf`: 64 loads added to eight sums a block, all
+///   but the merges);
+/// - 10⁷ from memory (a slow window: 10–40% slower than the day before), ms: f64 8 2.01–2.37
+///   → 1.70–1.94, 16 1.79–2.12 → 1.68–2.07; f32 32 0.93–0.95 → 1.04–1.15, hence 32 only in
+///   the caches. f32 8 and 16 (six more rounds, 40 calls, each width twice a process): the
+///   build before read 8 columns in 0.73–0.79 ms or 1.0–1.2 (the first of a process mostly
+///   the slower), the runs 0.91–0.97 every time; 16 columns 0.75–0.94 against 0.86–0.95.
+///   Worse than either, a run of one block a call for f32 from memory (the build before's
+///   calls, tried): 1.27–1.40 and 1.17–1.25 ms, `perf` showing the loads of the block's last
+///   groups waiting for their lines; why it differs from the build before, which makes the
+///   same calls, was not found.
+struct MergedBlocks<'a, F: Fold> {
     f: F,
     stack: &'a mut [F::A],
     top: usize,
     w: usize,
     data: &'a [F::T],
-    block: (u64, &'a [usize; BLOCK], Option<isize>),
+    run: (u64, Option<usize>, usize),
     far: bool,
 }
 
-impl<F: Fold> Vectorized for MergedBlock<'_, F> {
+impl<F: Fold> Vectorized for MergedBlocks<'_, F> {
     type Out = Option<usize>;
     #[inline(always)]
     fn run(self) -> Option<usize> {
-        let MergedBlock {
+        let MergedBlocks {
             f,
             stack,
             top,
             w,
             data,
-            block,
+            run,
             far,
         } = self;
-        whole_block_merged(f, stack, top, w, data, block, far)
+        whole_blocks_merged(f, stack, top, w, data, run, far)
     }
 }
 
-/// How far ahead of a block of [`whole_block_merged`] of elements of 4 bytes its lines are
+/// Whether the whole blocks of a tile `w` columns wide are merged in registers (NOTE:
+/// [merged-runs]): 8 and 16 columns; in the caches (not `far`) 32 too, and 64 of f64.
+fn merged_runs<T>(w: usize, far: bool) -> bool {
+    match w {
+        8 | 16 => true,
+        32 => !far,
+        64 => !far && size_of::<T>() == 8,
+        _ => false,
+    }
+}
+
+/// How far ahead of a block of [`whole_blocks_merged`] of elements of 4 bytes its lines are
 /// fetched, in bytes (NOTE: [blocks-ahead]).
 const BLOCK_AHEAD_F32: usize = 16 << 10;
 
-/// [`whole_block_merged`] of a tile `C` columns wide: the block's sums ([`rows_block_sum`]),
-/// combined with the stack's slots for each trailing one of its `index` (each slot the
-/// earlier), then stored in the slot they end in; the stack's new top (`None` if `rows` is not
-/// [`BLOCK`] rows of `C`, nothing done).
+/// [`whole_blocks_merged`] of a tile `C` columns wide: each block's sums
+/// ([`rows_block_sum`]), combined with the stack's slots for each trailing one of its index
+/// (`index` for the first, each slot the earlier), then stored in the slot they end in; the
+/// stack's new top (`None` if `rows` is not whole blocks of [`BLOCK`] rows of `C`, nothing
+/// done).
 #[inline(always)]
-fn block_merged<F: Fold, const C: usize>(
+fn blocks_merged<F: Fold, const C: usize>(
     f: F,
     stack: &mut [F::A],
     mut top: usize,
     index: u64,
     rows: &[F::T],
+    far: bool,
 ) -> Option<usize> {
-    let mut acc = rows_block_sum::<F, C>(f, rows.as_chunks::<C>().0.first_chunk::<BLOCK>()?);
-    let slots = stack.as_chunks_mut::<C>().0;
-    let mut k = index;
-    while k & 1 == 1 {
-        top -= 1;
-        acc = combine_chunks(f, slots[top], acc);
-        k >>= 1;
+    let (rows, rest) = rows.as_chunks::<C>();
+    let (blocks, rest_rows) = rows.as_chunks::<BLOCK>();
+    if !rest.is_empty() || !rest_rows.is_empty() {
+        return None;
     }
-    slots[top] = acc;
-    Some(top + 1)
+    let slots = stack.as_chunks_mut::<C>().0;
+    for (b, block) in blocks.iter().enumerate() {
+        // NOTE: [blocks-ahead]
+        if far && size_of::<F::T>() == 4 {
+            prefetch_ahead::<BLOCK_AHEAD_F32, _>(block.as_flattened());
+        } else if far {
+            prefetch_ahead::<TILE_AHEAD, _>(block.as_flattened());
+        }
+        let mut acc = rows_block_sum::<F, C>(f, block);
+        let mut k = index + b as u64;
+        while k & 1 == 1 {
+            top -= 1;
+            acc = combine_chunks(f, slots[top], acc);
+            k >>= 1;
+        }
+        slots[top] = acc;
+        top += 1;
+    }
+    Some(top)
 }
 
 /// [`block_in_window`]'s sums of [`BLOCK`] rows of `C` as arrays, one after the other: the
@@ -3920,6 +3991,62 @@ mod tests {
             check(&v32, &[1000, w], &[0]);
             check(&special, &[1000, w], &[0]);
             check(&s32, &[1000, w], &[0]);
+        }
+    }
+
+    #[test]
+    fn runs_of_merged_blocks_stop_where_the_inner_reduced_dim_wraps() {
+        // NOTE: [merged-runs]: a slice of the middle dim, so the two reduced dims do not merge
+        // and each run of whole blocks ends with the inner one (64 and 128 rows: at its end,
+        // where the outer dim steps; 150 and 200: blocks, then groups that wrap), against a
+        // contiguous copy of the slice (one reduced dim of all its rows), bit for bit: sums
+        // of random values, maxima of zeros of both signs and NaNs of distinct payloads
+        fn check<T: Float>(vals: &[T], inner: usize, w: usize) {
+            let shape = [3, inner, w];
+            let strides = [((inner + 10) * w) as isize, w as isize, 1];
+            let sliced = View {
+                data: &vals[..3 * (inner + 10) * w],
+                shape: &shape,
+                strides: &strides,
+                offset: 0,
+            };
+            let copy = crate::kernels::strided::collect(sliced);
+            let dense = View {
+                data: &copy,
+                shape: &shape,
+                strides: &contiguous_strides(&shape),
+                offset: 0,
+            };
+            for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+                let sum = |v| reduce_isa(v, &[0, 1], SumF64::<T>::new(), isa, NEVER);
+                let bits = |v: AlignedVec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let nan = |v: AlignedVec<f64>| v.iter().map(|x| x.is_nan()).collect::<Vec<_>>();
+                let (a, b) = (sum(dense), sum(sliced));
+                if a.iter().any(|x| x.is_nan()) {
+                    assert_eq!(nan(a), nan(b), "sums {shape:?} {isa:?}");
+                } else {
+                    assert_eq!(bits(a), bits(b), "sums {shape:?} {isa:?}");
+                }
+                let max = |v| reduce_isa(v, &[0, 1], Pick::<T, true>::new(), isa, NEVER);
+                let bits =
+                    |v: AlignedVec<T>| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(max(dense)),
+                    bits(max(sliced)),
+                    "maxima {shape:?} {isa:?}"
+                );
+            }
+        }
+        let n = 3 * 210 * 32;
+        let vals = values(n, 19);
+        let v32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
+        let special = zeros_and_nans(n, 23);
+        for w in [8, 16, 32] {
+            for inner in [64, 128, 150, 200] {
+                check(&vals, inner, w);
+                check(&v32, inner, w);
+                check(&special, inner, w);
+            }
         }
     }
 
