@@ -2632,16 +2632,15 @@ impl<F: Fold> Vectorized for AccumulateTile<'_, F> {
                         continue;
                     }
                 }
-                let mut at = [0; BLOCK];
-                let apart = starts.fill(&mut at);
-                block_in_chunks(
-                    f,
-                    &mut stack[top * w..(top + 1) * w],
-                    data,
-                    &at,
-                    apart,
-                    self.far,
-                );
+                let slot = &mut stack[top * w..(top + 1) * w];
+                // NOTE: [window-blocks-512] f32 tiles of 33–64 columns in the caches
+                if written_out && narrow_block_written_out::<F>(slot, data, &starts) {
+                    starts.skip(BLOCK);
+                } else {
+                    let mut at = [0; BLOCK];
+                    let apart = starts.fill(&mut at);
+                    block_in_chunks(f, slot, data, &at, apart, self.far);
+                }
                 left -= BLOCK;
                 3
             } else if let Some(window) = block_window {
@@ -2908,6 +2907,42 @@ fn written_out_blocks<F: Fold>(isa: math::Isa) -> bool {
         && F::A::DTYPE == DType::F64
         && isa.min(math::isa()) == math::Isa::Avx512
         && !math::halved_512()
+}
+
+/// The next [`BLOCK`] rows of a tile of 33 to 64 f32 columns summed into `acc` by the AVX-512
+/// kernel written out for them (`blocks::sum_block_f32`, through a window of 48 or 64
+/// columns), where they lie along the innermost dim and every row's window is within `data`;
+/// whether they were (nothing taken from `starts`). Only where `written_out_blocks` holds for
+/// `F` (NOTE: [window-blocks-512]).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn narrow_block_written_out<F: Fold>(acc: &mut [F::A], data: &[F::T], starts: &RowStarts) -> bool {
+    let w = acc.len();
+    let (first, step, rows) = starts.run_along(BLOCK);
+    let last = first + (BLOCK as isize - 1) * step;
+    let end = first.max(last) + 16 * w.div_ceil(16) as isize;
+    if !(33..=64).contains(&w) || rows < BLOCK || first.min(last) < 0 || end > data.len() as isize {
+        return false;
+    }
+    let (Some(data), Some(acc)) = (as_type::<_, f32>(data), as_type_mut::<_, f64>(acc)) else {
+        return false;
+    };
+    // SAFETY: the caller's `written_out` holds only where the CPU has AVX-512
+    // (`written_out_blocks`)
+    unsafe {
+        if w <= 48 {
+            blocks::sum_block_f32::<3>(acc, data, first as usize, step);
+        } else {
+            blocks::sum_block_f32::<4>(acc, data, first as usize, step);
+        }
+    }
+    true
+}
+
+/// [`narrow_block_written_out`] where there is no such kernel: never.
+#[cfg(not(target_arch = "x86_64"))]
+fn narrow_block_written_out<F: Fold>(_: &mut [F::A], _: &[F::T], _: &RowStarts) -> bool {
+    false
 }
 
 /// The vectors of 16 f32 of a row's window in [`blocks::sum_block_f32`] for a window of `c`
@@ -4810,7 +4845,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn the_block_sums_kernel_gives_the_bits_of_the_generic_block() {
         // NOTE: [window-blocks-512]: the kernel called directly against `block_in_window`
-        // through each window that takes blocks, on tiles that fill it and that do not (the
+        // through each window that takes blocks (48 and 64 for the narrow tiles), on tiles that fill it and that do not (the
         // last vector's lanes masked), random values and zeros of both signs (whose sums'
         // signs depend on the steps from the empty sum), rows from an offset, the last row's
         // window ending at the data's end
@@ -4860,6 +4895,13 @@ mod tests {
             .collect();
         for x in [&random, &zeros] {
             for off in [0, 3] {
+                // the narrow tiles' windows (`narrow_block_written_out`)
+                for w in [33, 40, 47, 48] {
+                    check::<48, 3>(x, w, off);
+                }
+                for w in [49, 56, 63, 64] {
+                    check::<64, 4>(x, w, off);
+                }
                 for w in [65, 72, 79, 80] {
                     check::<80, 5>(x, w, off);
                 }
