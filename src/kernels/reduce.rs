@@ -3380,7 +3380,13 @@ fn whole_blocks_merged<F: Fold>(
 ///   Worse than either, a run of one block a call for f32 from memory (the build before's
 ///   calls, tried): 1.27–1.40 and 1.17–1.25 ms, `perf` showing the loads of the block's last
 ///   groups waiting for their lines; why it differs from the build before, which makes the
-///   same calls, was not found.
+///   same calls, was not found. So each f32 group fetches its own lines ahead just before it
+///   is read, rather than the block's all at once: the `kernels` example's
+///   `sum_cols_f32_1250000x8` (one thread, CPU time, four rounds alternated) 0.70–0.79 ms
+///   before, 0.86–1.04 with the block's lines fetched at once, 0.82–0.85 a group at a time;
+///   three more rounds in a noisier window 0.74–0.98 against 0.82–0.93, the distances of 8,
+///   24 and 32 KiB no better. So f32 columns of 8 from memory stay up to 10% behind the build
+///   before (level with torch's 0.81 ms), where f64 ones gained (1.91–2.27 → 1.68–1.91).
 struct MergedBlocks<'a, F: Fold> {
     f: F,
     stack: &'a mut [F::A],
@@ -3445,12 +3451,14 @@ fn blocks_merged<F: Fold, const C: usize>(
     let slots = stack.as_chunks_mut::<C>().0;
     for (b, block) in blocks.iter().enumerate() {
         // NOTE: [blocks-ahead]
-        if far && size_of::<F::T>() == 4 {
-            prefetch_ahead::<BLOCK_AHEAD_F32, _>(block.as_flattened());
-        } else if far {
-            prefetch_ahead::<TILE_AHEAD, _>(block.as_flattened());
-        }
-        let mut acc = rows_block_sum::<F, C>(f, block);
+        let mut acc = if far && size_of::<F::T>() == 4 {
+            rows_block_sum::<F, C, BLOCK_AHEAD_F32>(f, block)
+        } else {
+            if far {
+                prefetch_ahead::<TILE_AHEAD, _>(block.as_flattened());
+            }
+            rows_block_sum::<F, C, 0>(f, block)
+        };
         let mut k = index + b as u64;
         while k & 1 == 1 {
             top -= 1;
@@ -3464,14 +3472,21 @@ fn blocks_merged<F: Fold, const C: usize>(
 }
 
 /// [`block_in_window`]'s sums of [`BLOCK`] rows of `C` as arrays, one after the other: the
-/// same steps in the same order, so the same bits (NOTE: [blocks-merged]).
+/// same steps in the same order, so the same bits (NOTE: [blocks-merged]). Each group's lines
+/// `AHEAD` bytes on are fetched before it is read, if `AHEAD` is not 0 (NOTE: [blocks-ahead]).
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-fn rows_block_sum<F: Fold, const C: usize>(f: F, rows: &[[F::T; C]; BLOCK]) -> [F::A; C] {
+fn rows_block_sum<F: Fold, const C: usize, const AHEAD: usize>(
+    f: F,
+    rows: &[[F::T; C]; BLOCK],
+) -> [F::A; C] {
     // no closures here: they could be compiled outside the ISA copy (NOTE: [isa-copies])
     let groups = rows.as_chunks::<GROUP>().0;
     let mut sums = [[f.init(); C]; BLOCK / GROUP];
     for g in 0..BLOCK / GROUP {
+        if AHEAD > 0 {
+            prefetch_ahead::<AHEAD, _>(groups[g].as_flattened());
+        }
         sums[g] = rows_group_sum(f, &groups[g]);
     }
     let mut pairs = [[f.init(); C]; 4];
