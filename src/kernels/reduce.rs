@@ -3955,6 +3955,32 @@ mod tests {
         check(&v32, &[3000], &[0], 5);
     }
 
+    /// Asserts that the f64 sums and the maxima over `dims` of two views of the same values
+    /// are the same in every ISA's copy: the maxima bit for bit, the sums bit for bit, or
+    /// where they hold a NaN, NaN in the same places.
+    fn same_sums_and_maxima<T: Float>(a: View<'_, T>, b: View<'_, T>, dims: &[usize]) {
+        let shape = a.shape;
+        for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
+            let sum = |v| reduce_isa(v, dims, SumF64::<T>::new(), isa, NEVER);
+            let bits = |v: AlignedVec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let nan = |v: AlignedVec<f64>| v.iter().map(|x| x.is_nan()).collect::<Vec<_>>();
+            let (sa, sb) = (sum(a), sum(b));
+            if sa.iter().any(|x| x.is_nan()) {
+                assert_eq!(nan(sa), nan(sb), "sums {shape:?} {dims:?} {isa:?}");
+            } else {
+                assert_eq!(bits(sa), bits(sb), "sums {shape:?} {dims:?} {isa:?}");
+            }
+            let max = |v| reduce_isa(v, dims, Pick::<T, true>::new(), isa, NEVER);
+            let bits =
+                |v: AlignedVec<T>| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(max(a)),
+                bits(max(b)),
+                "maxima {shape:?} {dims:?} {isa:?}"
+            );
+        }
+    }
+
     #[test]
     fn narrow_columns_in_windows_give_the_bits_of_gathered_columns() {
         // NOTE: [narrow-tiles]: the contiguous copy's columns (subtrees of eight groups in
@@ -3986,25 +4012,7 @@ mod tests {
                 strides: &contiguous_strides(shape),
                 offset: 0,
             };
-            for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
-                let sum = |v| reduce_isa(v, dims, SumF64::<T>::new(), isa, NEVER);
-                let bits = |v: AlignedVec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                let nan = |v: AlignedVec<f64>| v.iter().map(|x| x.is_nan()).collect::<Vec<_>>();
-                let (a, b) = (sum(dense), sum(strided));
-                if a.iter().any(|x| x.is_nan()) {
-                    assert_eq!(nan(a), nan(b), "sums {shape:?} {dims:?} {isa:?}");
-                } else {
-                    assert_eq!(bits(a), bits(b), "sums {shape:?} {dims:?} {isa:?}");
-                }
-                let max = |v| reduce_isa(v, dims, Pick::<T, true>::new(), isa, NEVER);
-                let bits =
-                    |v: AlignedVec<T>| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(max(dense)),
-                    bits(max(strided)),
-                    "maxima {shape:?} {dims:?} {isa:?}"
-                );
-            }
+            same_sums_and_maxima(dense, strided, dims);
         }
         let n = 2 * 203 * 257;
         let vals = values(n, 13);
@@ -4067,25 +4075,7 @@ mod tests {
                 strides: &contiguous_strides(&shape),
                 offset: 0,
             };
-            for isa in [Isa::Plain, Isa::Avx2, Isa::Avx512] {
-                let sum = |v| reduce_isa(v, &[0, 1], SumF64::<T>::new(), isa, NEVER);
-                let bits = |v: AlignedVec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                let nan = |v: AlignedVec<f64>| v.iter().map(|x| x.is_nan()).collect::<Vec<_>>();
-                let (a, b) = (sum(dense), sum(sliced));
-                if a.iter().any(|x| x.is_nan()) {
-                    assert_eq!(nan(a), nan(b), "sums {shape:?} {isa:?}");
-                } else {
-                    assert_eq!(bits(a), bits(b), "sums {shape:?} {isa:?}");
-                }
-                let max = |v| reduce_isa(v, &[0, 1], Pick::<T, true>::new(), isa, NEVER);
-                let bits =
-                    |v: AlignedVec<T>| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(max(dense)),
-                    bits(max(sliced)),
-                    "maxima {shape:?} {isa:?}"
-                );
-            }
+            same_sums_and_maxima(dense, sliced, &[0, 1]);
         }
         let n = 3 * 210 * 32;
         let vals = values(n, 19);
