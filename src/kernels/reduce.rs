@@ -2919,9 +2919,18 @@ fn written_out_blocks<F: Fold>(isa: math::Isa) -> bool {
 fn narrow_block_written_out<F: Fold>(acc: &mut [F::A], data: &[F::T], starts: &RowStarts) -> bool {
     let w = acc.len();
     let (first, step, rows) = starts.run_along(BLOCK);
-    let last = first + (BLOCK as isize - 1) * step;
-    let end = first.max(last) + 16 * w.div_ceil(16) as isize;
-    if !(33..=64).contains(&w) || rows < BLOCK || first.min(last) < 0 || end > data.len() as isize {
+    if !(33..=64).contains(&w) || rows < BLOCK {
+        return false;
+    }
+    // (checked: a dim's stride is bounded by the data only where the dim has two rows or more)
+    let Some(last) = step
+        .checked_mul(BLOCK as isize - 1)
+        .and_then(|d| first.checked_add(d))
+    else {
+        return false;
+    };
+    let end = first.max(last).saturating_add(16 * w.div_ceil(16) as isize);
+    if first.min(last) < 0 || end > data.len() as isize {
         return false;
     }
     let (Some(data), Some(acc)) = (as_type::<_, f32>(data), as_type_mut::<_, f64>(acc)) else {
@@ -3288,8 +3297,8 @@ fn block_window(w: usize) -> usize {
     }
 }
 
-/// Blocks of a tile of 8 or 16 columns, as wide as the whole matrix (NOTE:
-/// [whole-width-blocks]), each summed and merged into the pairwise stack in registers:
+/// Blocks of a tile of 8, 16, 32 or 64 columns ([`merged_runs`]), as wide as the whole matrix
+/// (NOTE: [whole-width-blocks]), each summed and merged into the pairwise stack in registers:
 /// `stack` is the tile's stack of slots of `w` columns, `top` slots full; `run` is the first
 /// block's index among the tile's blocks, its first row's start and the number of blocks, the
 /// rows one after the other (NOTE: [merged-runs]). The stack's new `top`, or `None` (nothing
@@ -3370,8 +3379,9 @@ fn whole_blocks_merged<F: Fold>(
 ///   3.1–3.4 (5.6), 32 5.2–5.9 → 3.5–3.9 (3.8);
 /// - 10⁶ (the L3): f32 8 49–53 → 39–42 (41), 16 42–46 → 38–43 (78), 32 49–54 → 38–41 (41);
 ///   f64 16 74–79 → 63–70 (80), 32 81–87 → 67–78, 64 86–95 → 79–80; f32 64 44–49 → 47–49,
-///   hence not f32; f64 8 75–81 → 79–84 (`perf`: 64 loads added to eight sums a block, all
-///   but the merges);
+///   hence not f32; f64 8 75–81 → 79–84 in those builds, 76–78 → 68–69 in the one kept (three
+///   more rounds; `perf` of a run: 64 loads added to eight sums a block, nothing else hot but
+///   the merges);
 /// - 10⁷ from memory (a slow window: 10–40% slower than the day before), ms: f64 8 2.01–2.37
 ///   → 1.70–1.94, 16 1.79–2.12 → 1.68–2.07; f32 32 0.93–0.95 → 1.04–1.15, hence 32 only in
 ///   the caches. f32 8 and 16 (six more rounds, 40 calls, each width twice a process): the
