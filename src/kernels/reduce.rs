@@ -4052,13 +4052,13 @@ mod tests {
             check(&v32, &[5, 30, w], &[0, 1]);
             check(&special, &[5, 30, w], &[0, 1]);
         }
-        // blocks merged in registers (NOTE: [blocks-merged]) through up to three levels of
-        // the stack: fifteen blocks, then five groups
-        for w in [8, 16] {
-            check(&vals, &[1000, w], &[0]);
-            check(&v32, &[1000, w], &[0]);
-            check(&special, &[1000, w], &[0]);
-            check(&s32, &[1000, w], &[0]);
+        // blocks merged in registers (NOTE: [blocks-merged], [merged-runs]) through up to
+        // three levels of the stack: fifteen blocks (twelve at 64 columns), then groups
+        for (w, rows) in [(8, 1000), (16, 1000), (32, 1000), (64, 800)] {
+            check(&vals, &[rows, w], &[0]);
+            check(&v32, &[rows, w], &[0]);
+            check(&special, &[rows, w], &[0]);
+            check(&s32, &[rows, w], &[0]);
         }
     }
 
@@ -4067,8 +4067,10 @@ mod tests {
         // NOTE: [merged-runs]: a slice of the middle dim, so the two reduced dims do not merge
         // and each run of whole blocks ends with the inner one (64 and 128 rows: at its end,
         // where the outer dim steps; 150 and 200: blocks, then groups that wrap), against a
-        // contiguous copy of the slice (one reduced dim of all its rows), bit for bit: sums
-        // of random values, maxima of zeros of both signs and NaNs of distinct payloads
+        // copy of the slice spread to every other element (gathered, no blocks), bit for bit:
+        // sums of random values, maxima of zeros of both signs and NaNs of distinct payloads;
+        // 8–32 columns in merged runs, 40 and 64 in the AVX-512 block kernel (f32) or through
+        // windows (and f64 64 in merged runs)
         fn check<T: Float>(vals: &[T], inner: usize, w: usize) {
             let shape = [3, inner, w];
             let strides = [((inner + 10) * w) as isize, w as isize, 1];
@@ -4079,19 +4081,24 @@ mod tests {
                 offset: 0,
             };
             let copy = crate::kernels::strided::collect(sliced);
-            let dense = View {
-                data: &copy,
+            let spread: Vec<T> = copy.iter().flat_map(|&v| [v, v]).collect();
+            let mut strides = contiguous_strides(&shape);
+            for s in &mut strides {
+                *s *= 2;
+            }
+            let gathered = View {
+                data: &spread,
                 shape: &shape,
-                strides: &contiguous_strides(&shape),
+                strides: &strides,
                 offset: 0,
             };
-            same_sums_and_maxima(dense, sliced, &[0, 1]);
+            same_sums_and_maxima(gathered, sliced, &[0, 1]);
         }
-        let n = 3 * 210 * 32;
+        let n = 3 * 210 * 64;
         let vals = values(n, 19);
         let v32: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
         let special = zeros_and_nans(n, 23);
-        for w in [8, 16, 32] {
+        for w in [8, 16, 32, 40, 64] {
             for inner in [64, 128, 150, 200] {
                 check(&vals, inner, w);
                 check(&v32, inner, w);
