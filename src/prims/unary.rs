@@ -253,8 +253,9 @@ fn slice_entry<T: Float>(op: UnaryOp) -> Option<(SliceKernel<T>, [u32; 2])> {
         Atan => (math::atan_slice::<T>, [1100, 330]),
         Sinh => (math::sinh_slice::<T>, [980, 390]),
         Cosh => (math::cosh_slice::<T>, [1000, 390]),
-        // f64: 1050 before NOTE: [tanh-eight], which took 0.85 of the time on the Zen 5
-        Tanh => (math::tanh_slice::<T>, [890, 320]),
+        // f64: 1050 before NOTE: [tanh-eight], which took 0.85 of the time on the Zen 5, 890
+        // before NOTE: [tanh-passes] (0.91)
+        Tanh => (math::tanh_slice::<T>, [810, 320]),
         Sigmoid => (math::sigmoid_slice::<T>, [710, 270]),
         Softplus => (math::softplus_slice::<T>, [2500, 840]),
         Erf => (math::erf_slice::<T>, [1950, 630]),

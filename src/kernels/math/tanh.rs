@@ -1,24 +1,41 @@
 //! The f64 tanh of the AVX-512 and AVX2 copies: the operations of [`super::tanh`] in the same
-//! order, on eight (four) vectors at a time. NOTE: [tanh-eight]
+//! order, in two passes over each run of 512 elements (NOTE: [tanh-passes]).
 //
 // NOTE: [tanh-eight] A loop over one vector of tanh at a time (LLVM's vectorization of the
 // scalar function) runs at the latency of its chain, not at the rate the core issues its
 // instructions: the split of 2a, the polynomial, the scaling, the division and its correction
 // depend on each other, about 70 cycles for some 45 instructions, and the core keeps too few
 // vectors in flight to cover it. Written out for eight independent vectors (the first halves
-// of all eight, then the second halves), the same instructions overlap. AMD Zen 5, one thread,
-// 4096 f64 in L1, best of 3000 calls, a scratch program in one run: one vector at a time 4.50
-// ns a vector of 8, two at a time 4.11, four 3.97, eight 3.58; with 2a split in one
+// of all eight, then the second halves), the same instructions overlapped. AMD Zen 5, one
+// thread, 4096 f64 in L1, best of 3000 calls, a scratch program in one run: one vector at a
+// time 4.50 ns a vector of 8, two at a time 4.11, four 3.97, eight 3.58; with 2a split in one
 // multiply-add instead of two (NOTE: [tanh-quotient]) 3.36 for eight; the quotient with
 // min(e, 2) above e = 2 cost nothing measurable. In the library, 10⁶ f64 (`Tensor::tanh`,
 // one thread, minima of 2000 calls, builds alternated three times): 548–554 → 460–473 µs;
 // four and six vectors at a time 509–525 and 477–495 µs. XLA's f64 tanh (jax.jit, one
 // thread, 10⁶ elements) took 406 µs there, a rational function of 6.5 ulp (measured against
-// mpmath) evaluated by two chains of multiply-adds and one division. The AVX2 copy ([`avx2`],
-// four vectors of 4 at a time, the sixteen registers being full at that) measured under
-// `FUNCTORCH_CPU_CAPABILITY=avx2` on the same machine, 10⁶ f64, one thread, two rounds: 1133–1157
-// µs before NOTE: [tanh-quotient], 1406–1426 with it one vector at a time (the quotient's
-// selects sit on the chain), 1128–1138 four at a time.
+// mpmath) evaluated by two chains of multiply-adds and one division. The AVX2 copy, four
+// vectors of 4 at a time, measured under `FUNCTORCH_CPU_CAPABILITY=avx2` on the same
+// machine, 10⁶ f64, one thread, two rounds: 1133–1157 µs before NOTE: [tanh-quotient],
+// 1406–1426 with it one vector at a time (the quotient's selects sit on the chain), 1128–1138
+// four at a time.
+//
+// NOTE: [tanh-passes] Eight vectors at a time still ran at about 15 cycles a vector (3.7 ns
+// in L1, AMD Zen 5), for some 35 floating-point operations that the core's four pipes could
+// issue in 9–11: `perf` put the samples on the polynomial's last multiplies and the stores,
+// the chains waiting with too many of their operations queued. Split in two, each chain is
+// half as long and the core keeps more vectors of each in flight: the first pass writes
+// e = e^(2|x|) − 1 of up to 512 elements into `out` (4 KiB, in L1), the second reads it back
+// with x (which `out`, an exclusive borrow beside x's shared one, cannot overlap) and writes
+// tanh over it, each a plain loop of one vector a step. Same operations, same bits.
+// `Tensor::tanh` of f64, one thread, minima of 1000 calls (4096 elements: 50000), the build
+// before and this one alternated three times, µs (with the polynomial of NOTE: [tanh-poly]):
+// 10⁶ elements 461–488 → 419–426, 4096 elements 2.01–2.09 → 1.88–1.90; under
+// `FUNCTORCH_CPU_CAPABILITY=avx2` (vectors of 4, where four at a time had filled the sixteen
+// registers) 10⁶ 1105–1133 → 966–981, 4096 4.63–4.70 → 4.08–4.12. Passes of 64, 128, 256,
+// 512 and 1024 elements, one build (10⁶, two rounds): 463–468, 444–456, 426–441, 425–437,
+// 426–430 µs. XLA's (jax.jit of `jnp.tanh`, 10⁶ f64, `taskset -c 1`, three runs in turn
+// with ours): 400–407 µs at best, 411–413 the median, against ours 422–426 and 441–445.
 //
 // The bits are those of [`super::tanh`] in every lane (`tanh_slices_of_every_length_give_the_
 // scalar_bits`): each step below is the scalar one's operation (a fused multiply-add for each
@@ -29,10 +46,10 @@ use super::{HALF_LN2, MAGIC, TANH_Q, TWICE_LOG2E};
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-/// The vectors a loop step takes at once (NOTE: [tanh-eight]).
-const WAYS: usize = 8;
+/// The elements a pass takes (NOTE: [tanh-passes]).
+const PASS: usize = 512;
 
-/// `out[i] = tanh(x[i])` over f64, with the bits of [`super::tanh`] (NOTE: [tanh-eight]).
+/// `out[i] = tanh(x[i])` over f64, with the bits of [`super::tanh`] (NOTE: [tanh-passes]).
 /// Elements past the shorter of the two slices are left alone.
 ///
 /// # Safety
@@ -41,24 +58,31 @@ const WAYS: usize = 8;
 pub(super) unsafe fn tanh64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
     let n = x.len().min(out.len());
     let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
+    let whole = n / 8 * 8;
     let mut i = 0;
-    while i + 8 * WAYS <= n {
-        let mut v = [_mm512_setzero_pd(); WAYS];
-        let mut e = [_mm512_setzero_pd(); WAYS];
-        for j in 0..WAYS {
-            // SAFETY: i + 8j + 8 ≤ n, the length of both slices here
-            v[j] = unsafe { _mm512_loadu_pd(src.add(i + 8 * j)) };
-            e[j] = expm1_twice(clamped(v[j]));
+    while i < whole {
+        // NOTE: [tanh-passes] e = e^(2|x|) − 1 of a pass into `out`, then tanh from it
+        let end = whole.min(i + PASS);
+        for j in (i..end).step_by(8) {
+            // SAFETY: j + 8 ≤ whole ≤ n, the length of both slices; MaybeUninit<f64> has
+            // f64's layout
+            unsafe {
+                let e = expm1_twice(clamped(_mm512_loadu_pd(src.add(j))));
+                _mm512_storeu_pd(dst.add(j), e);
+            }
         }
-        for j in 0..WAYS {
-            let y = with_sign(tanh_of_expm1(e[j]), v[j]);
-            // SAFETY: as above; MaybeUninit<f64> has f64's layout
-            unsafe { _mm512_storeu_pd(dst.add(i + 8 * j), y) };
+        for j in (i..end).step_by(8) {
+            // SAFETY: as above, `out[j..j + 8]` written by the loop above
+            unsafe {
+                let e = _mm512_loadu_pd(dst.add(j));
+                let y = with_sign(tanh_of_expm1(e), _mm512_loadu_pd(src.add(j)));
+                _mm512_storeu_pd(dst.add(j), y);
+            }
         }
-        i += 8 * WAYS;
+        i = end;
     }
-    // the rest one vector at a time, the last one masked
-    let rest = i..n;
+    // the last partial vector masked
+    let rest = whole..n;
     lanes!(&x[rest.clone()], &mut out[rest], |v, _k| {
         with_sign(tanh_of_expm1(expm1_twice(clamped(v))), v)
     });
@@ -82,16 +106,16 @@ fn expm1_twice(a: __m512d) -> __m512d {
     let r = _mm512_fnmadd_pd(k, _mm512_set1_pd(HALF_LN2), a);
     let c = |i: usize| _mm512_set1_pd(TANH_Q[i]);
     let r2 = _mm512_mul_pd(r, r);
-    let r4 = _mm512_mul_pd(r2, r2);
+    // `super::tanh_q` (NOTE: [tanh-poly])
     let p01 = _mm512_fmadd_pd(c(1), r, c(0));
     let p23 = _mm512_fmadd_pd(c(3), r, c(2));
     let p45 = _mm512_fmadd_pd(c(5), r, c(4));
     let p67 = _mm512_fmadd_pd(c(7), r, c(6));
     let p89 = _mm512_fmadd_pd(c(9), r, c(8));
     let p03 = _mm512_fmadd_pd(p23, r2, p01);
-    let p47 = _mm512_fmadd_pd(p67, r2, p45);
-    let p07 = _mm512_fmadd_pd(p47, r4, p03);
-    let q = _mm512_fmadd_pd(p89, _mm512_mul_pd(r4, r4), p07);
+    let p69 = _mm512_fmadd_pd(p89, r2, p67);
+    let p49 = _mm512_fmadd_pd(p69, r2, p45);
+    let q = _mm512_fmadd_pd(p49, _mm512_mul_pd(r2, r2), p03);
     let p = _mm512_fmadd_pd(r2, q, _mm512_add_pd(r, r));
     // 2ᵏ: k added to the exponent field of 1 (`add_exponent`)
     let one = _mm512_set1_pd(1.0);
@@ -132,15 +156,12 @@ fn with_sign(y: __m512d, x: __m512d) -> __m512d {
     _mm512_or_pd(_mm512_andnot_pd(sign, y), _mm512_and_pd(sign, x))
 }
 
-/// The AVX2 copy of [`tanh64`]: four vectors of 4 lanes at a time (sixteen registers leave
-/// no room for eight), the rest of the slice by [`super::tanh`] (NOTE: [tanh-eight]).
+/// The AVX2 copy of [`tanh64`]: the same two passes in vectors of 4 lanes, the rest of the
+/// slice by [`super::tanh`] (NOTE: [tanh-passes]).
 pub(super) mod avx2 {
     use super::super::{HALF_LN2, MAGIC, TANH_Q, TWICE_LOG2E};
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
-
-    /// The vectors a loop step takes at once.
-    const WAYS: usize = 4;
 
     /// `out[i] = tanh(x[i])` over f64, with the bits of [`super::super::tanh`]. Elements
     /// past the shorter of the two slices are left alone.
@@ -151,21 +172,28 @@ pub(super) mod avx2 {
     pub(in crate::kernels::math) unsafe fn tanh64(x: &[f64], out: &mut [MaybeUninit<f64>]) {
         let n = x.len().min(out.len());
         let (src, dst) = (x.as_ptr(), out.as_mut_ptr().cast::<f64>());
+        let whole = n / 4 * 4;
         let mut i = 0;
-        while i + 4 * WAYS <= n {
-            let mut v = [_mm256_setzero_pd(); WAYS];
-            let mut e = [_mm256_setzero_pd(); WAYS];
-            for j in 0..WAYS {
-                // SAFETY: i + 4j + 4 ≤ n, the length of both slices here
-                v[j] = unsafe { _mm256_loadu_pd(src.add(i + 4 * j)) };
-                e[j] = expm1_twice(clamped(v[j]));
+        while i < whole {
+            // NOTE: [tanh-passes]
+            let end = whole.min(i + super::PASS);
+            for j in (i..end).step_by(4) {
+                // SAFETY: j + 4 ≤ whole ≤ n, the length of both slices; MaybeUninit<f64> has
+                // f64's layout
+                unsafe {
+                    let e = expm1_twice(clamped(_mm256_loadu_pd(src.add(j))));
+                    _mm256_storeu_pd(dst.add(j), e);
+                }
             }
-            for j in 0..WAYS {
-                let y = with_sign(tanh_of_expm1(e[j]), v[j]);
-                // SAFETY: as above; MaybeUninit<f64> has f64's layout
-                unsafe { _mm256_storeu_pd(dst.add(i + 4 * j), y) };
+            for j in (i..end).step_by(4) {
+                // SAFETY: as above, `out[j..j + 4]` written by the loop above
+                unsafe {
+                    let e = _mm256_loadu_pd(dst.add(j));
+                    let y = with_sign(tanh_of_expm1(e), _mm256_loadu_pd(src.add(j)));
+                    _mm256_storeu_pd(dst.add(j), y);
+                }
             }
-            i += 4 * WAYS;
+            i = end;
         }
         for (o, &v) in out[i..n].iter_mut().zip(&x[i..n]) {
             o.write(super::super::tanh(v));
@@ -190,16 +218,16 @@ pub(super) mod avx2 {
         let r = _mm256_fnmadd_pd(k, _mm256_set1_pd(HALF_LN2), a);
         let c = |i: usize| _mm256_set1_pd(TANH_Q[i]);
         let r2 = _mm256_mul_pd(r, r);
-        let r4 = _mm256_mul_pd(r2, r2);
+        // `super::super::tanh_q` (NOTE: [tanh-poly])
         let p01 = _mm256_fmadd_pd(c(1), r, c(0));
         let p23 = _mm256_fmadd_pd(c(3), r, c(2));
         let p45 = _mm256_fmadd_pd(c(5), r, c(4));
         let p67 = _mm256_fmadd_pd(c(7), r, c(6));
         let p89 = _mm256_fmadd_pd(c(9), r, c(8));
         let p03 = _mm256_fmadd_pd(p23, r2, p01);
-        let p47 = _mm256_fmadd_pd(p67, r2, p45);
-        let p07 = _mm256_fmadd_pd(p47, r4, p03);
-        let q = _mm256_fmadd_pd(p89, _mm256_mul_pd(r4, r4), p07);
+        let p69 = _mm256_fmadd_pd(p89, r2, p67);
+        let p49 = _mm256_fmadd_pd(p69, r2, p45);
+        let q = _mm256_fmadd_pd(p49, _mm256_mul_pd(r2, r2), p03);
         let p = _mm256_fmadd_pd(r2, q, _mm256_add_pd(r, r));
         let one = _mm256_set1_pd(1.0);
         let s = _mm256_castsi256_pd(_mm256_add_epi64(

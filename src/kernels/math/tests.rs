@@ -259,13 +259,14 @@ fn sine_and_cosine_never_leave_the_unit_interval() {
     }
 }
 
-/// The hand-written loops of tanh (AVX-512: eight vectors at a time, then one at a time with
-/// the last masked; AVX2: four at a time, then the scalar function) give the bits of the
-/// scalar [`tanh`] for every length and position (NOTE: [tanh-eight]).
+/// The hand-written loops of tanh (two passes over runs of up to 512 elements, the last
+/// vector masked in AVX-512, the scalar function after the last whole vector in AVX2) give
+/// the bits of the scalar [`tanh`] for every length and position, in one run and in several
+/// (NOTE: [tanh-passes]).
 #[test]
 fn tanh_slices_of_every_length_give_the_scalar_bits() {
     let mut u = xorshift(3);
-    for n in 0..=150 {
+    for n in (0..=150).chain([511, 512, 513, 1023, 1030, 1543]) {
         let xs: Vec<f64> = (0..n)
             .map(|i| match i % 5 {
                 0 => (u() - 0.5) * 50.0,
