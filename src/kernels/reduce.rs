@@ -526,17 +526,21 @@ impl RowStarts {
         }
         at as usize
     }
-    /// The first and the last start of the next `rows` rows where they lie along the innermost
-    /// dim, else `None`; nothing taken. (Up to the dim's last row: [`RowStarts::fill`] steps
-    /// the others by [`RowStarts::next`] where its rows end there, with the same starts.)
+    /// The first start of the next [`BLOCK`] rows and the distance between them, where they
+    /// lie along the innermost dim and the `window` elements from each row's start are within
+    /// the data's `len`; else `None`, nothing taken. (Up to the dim's last row:
+    /// [`RowStarts::fill`] steps the others by [`RowStarts::next`] where its rows end there,
+    /// with the same starts.) The dim then has [`BLOCK`] rows or more, so its stride is
+    /// bounded by the data and the last start needs no checked arithmetic.
     #[inline(always)]
-    fn along(&self, rows: usize) -> Option<(isize, isize)> {
-        if self.i + rows <= self.n {
-            let first = self.base + self.outer.off + self.i as isize * self.s;
-            Some((first, first + (rows as isize - 1) * self.s))
-        } else {
-            None
+    fn block_within(&self, window: usize, len: usize) -> Option<(usize, isize)> {
+        if self.i + BLOCK > self.n {
+            return None;
         }
+        let first = self.base + self.outer.off + self.i as isize * self.s;
+        let last = first + (BLOCK as isize - 1) * self.s;
+        let (lo, hi) = (first.min(last), first.max(last));
+        (lo >= 0 && hi as usize + window <= len).then_some((first as usize, self.s))
     }
     /// The next rows that lie along the innermost dim, at most `rows` of them: the first's
     /// start, the distance between them and how many; nothing taken ([`RowStarts::skip`]
@@ -2842,9 +2846,8 @@ fn block_group_window<T>(w: usize, starts: &RowStarts, len: usize) -> Option<usi
         return None;
     }
     let i = group_window::<T>(w)?;
-    let (first, last) = starts.along(BLOCK)?;
-    let (lo, hi) = (first.min(last), first.max(last));
-    (lo >= 0 && hi as usize + group_windows::<T>()[i] <= len).then_some(i)
+    starts.block_within(group_windows::<T>()[i], len)?;
+    Some(i)
 }
 
 /// Two whole groups of rows of `acc.len()` columns column by column, their sums combined as
@@ -2918,21 +2921,12 @@ fn written_out_blocks<F: Fold>(isa: math::Isa) -> bool {
 #[inline(always)]
 fn narrow_block_written_out<F: Fold>(acc: &mut [F::A], data: &[F::T], starts: &RowStarts) -> bool {
     let w = acc.len();
-    let (first, step, rows) = starts.run_along(BLOCK);
-    if !(33..=64).contains(&w) || rows < BLOCK {
+    if !(33..=64).contains(&w) {
         return false;
     }
-    // (checked: a dim's stride is bounded by the data only where the dim has two rows or more)
-    let Some(last) = step
-        .checked_mul(BLOCK as isize - 1)
-        .and_then(|d| first.checked_add(d))
-    else {
+    let Some((first, step)) = starts.block_within(16 * w.div_ceil(16), data.len()) else {
         return false;
     };
-    let end = first.max(last).saturating_add(16 * w.div_ceil(16) as isize);
-    if first.min(last) < 0 || end > data.len() as isize {
-        return false;
-    }
     let (Some(data), Some(acc)) = (as_type::<_, f32>(data), as_type_mut::<_, f64>(acc)) else {
         return false;
     };
@@ -2940,9 +2934,9 @@ fn narrow_block_written_out<F: Fold>(acc: &mut [F::A], data: &[F::T], starts: &R
     // (`written_out_blocks`)
     unsafe {
         if w <= 48 {
-            blocks::sum_block_f32::<3>(acc, data, first as usize, step);
+            blocks::sum_block_f32::<3>(acc, data, first, step);
         } else {
-            blocks::sum_block_f32::<4>(acc, data, first as usize, step);
+            blocks::sum_block_f32::<4>(acc, data, first, step);
         }
     }
     true
@@ -4867,8 +4861,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     fn the_block_sums_kernel_gives_the_bits_of_the_generic_block() {
         // NOTE: [window-blocks-512]: the kernel called directly against `block_in_window`
-        // through each window that takes blocks (48 and 64 for the narrow tiles), on tiles that fill it and that do not (the
-        // last vector's lanes masked), random values and zeros of both signs (whose sums'
+        // through each window that takes blocks (48 and 64 for the narrow tiles), on tiles
+        // that fill it and that do not (the last vector's lanes masked), random values and zeros of both signs (whose sums'
         // signs depend on the steps from the empty sum), rows from an offset, the last row's
         // window ending at the data's end
         let (_, avx512) = kernel_isas();

@@ -248,16 +248,26 @@ fn expm1_q_estrin(r: f64) -> f64 {
     estrin10(EXPM1_Q, r)
 }
 
+/// The five pairs of ten coefficients at r, c₂ᵢ + c₂ᵢ₊₁r: the first level of [`estrin10`] and
+/// of [`tanh_q`].
+#[inline(always)]
+fn coefficient_pairs(c: [f64; 10], r: f64) -> [f64; 5] {
+    // written out, no closure: it is inlined into each ISA's copy of the loops
+    [
+        c[1].mul_add(r, c[0]),
+        c[3].mul_add(r, c[2]),
+        c[5].mul_add(r, c[4]),
+        c[7].mul_add(r, c[6]),
+        c[9].mul_add(r, c[8]),
+    ]
+}
+
 /// c₀ + c₁r + … + c₉r⁹ by Estrin's scheme (NOTE: [estrin]), for [`EXPM1_Q`].
 #[inline(always)]
 fn estrin10(c: [f64; 10], r: f64) -> f64 {
     let r2 = r * r;
     let r4 = r2 * r2;
-    let p01 = c[1].mul_add(r, c[0]);
-    let p23 = c[3].mul_add(r, c[2]);
-    let p45 = c[5].mul_add(r, c[4]);
-    let p67 = c[7].mul_add(r, c[6]);
-    let p89 = c[9].mul_add(r, c[8]);
+    let [p01, p23, p45, p67, p89] = coefficient_pairs(c, r);
     let p03 = p23.mul_add(r2, p01);
     let p47 = p67.mul_add(r2, p45);
     let p07 = p47.mul_add(r4, p03);
@@ -1003,13 +1013,8 @@ fn expm1_twice(a: f64) -> f64 {
 // and the mean 0.288; 670 of the results round differently from Estrin's order.
 #[inline(always)]
 fn tanh_q(r: f64) -> f64 {
-    let c = TANH_Q;
     let r2 = r * r;
-    let p01 = c[1].mul_add(r, c[0]);
-    let p23 = c[3].mul_add(r, c[2]);
-    let p45 = c[5].mul_add(r, c[4]);
-    let p67 = c[7].mul_add(r, c[6]);
-    let p89 = c[9].mul_add(r, c[8]);
+    let [p01, p23, p45, p67, p89] = coefficient_pairs(TANH_Q, r);
     let p03 = p23.mul_add(r2, p01);
     let p69 = p89.mul_add(r2, p67);
     let p49 = p69.mul_add(r2, p45);
